@@ -1,0 +1,111 @@
+/**
+ * The one place configuration is read. Parsed and validated once per container, at cold
+ * start: a missing or malformed variable fails loudly there, never mid-request.
+ */
+export interface Config {
+  wechat: {
+    appId: string;
+    appSecret: string;
+    apiBase: string;
+    /** Per-call timeout for jscode2session. */
+    timeoutMs: number;
+    /** Overall budget for the exchange, retries included. */
+    deadlineMs: number;
+  };
+  dynamodb: {
+    usersTable: string;
+    /** Only set locally (dynalite). */
+    endpoint: string | undefined;
+    timeoutMs: number;
+  };
+  redis: {
+    url: string;
+    token: string;
+    keyPrefix: string;
+    timeoutMs: number;
+  };
+  session: {
+    ttlSeconds: number;
+    maxAgeSeconds: number;
+  };
+  logLevel: LogLevel;
+  serviceName: string;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function required(env: Env, name: string): string {
+  const value = env[name]?.trim();
+  if (!value) throw new ConfigError(`${name} is required`);
+  return value;
+}
+
+function optional(env: Env, name: string, fallback: string): string {
+  const value = env[name]?.trim();
+  return value ? value : fallback;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function url(env: Env, name: string, fallback?: string): string {
+  const value = fallback === undefined ? required(env, name) : optional(env, name, fallback);
+  try {
+    const parsed = new URL(value);
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('protocol');
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL`);
+  }
+  return value.replace(/\/+$/, '');
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+const DAY = 86_400;
+
+export function loadConfig(env: Env = process.env): Config {
+  const logLevel = optional(env, 'LOG_LEVEL', 'info').toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const ttlSeconds = integer(env, 'SESSION_TTL_SECONDS', 7 * DAY, 1, 365 * DAY);
+  const maxAgeSeconds = integer(env, 'SESSION_MAX_AGE_SECONDS', 30 * DAY, 1, 365 * DAY);
+  if (maxAgeSeconds < ttlSeconds) {
+    throw new ConfigError('SESSION_MAX_AGE_SECONDS must not be shorter than SESSION_TTL_SECONDS');
+  }
+
+  const endpoint = env.DYNAMODB_ENDPOINT?.trim();
+  return {
+    wechat: {
+      appId: required(env, 'WECHAT_APPID'),
+      appSecret: required(env, 'WECHAT_SECRET'),
+      apiBase: url(env, 'WECHAT_API_BASE', 'https://api.weixin.qq.com'),
+      timeoutMs: integer(env, 'WECHAT_TIMEOUT_MS', 3000, 100, 20_000),
+      deadlineMs: integer(env, 'WECHAT_DEADLINE_MS', 5000, 100, 25_000),
+    },
+    dynamodb: {
+      usersTable: required(env, 'USERS_TABLE'),
+      endpoint: endpoint ? url(env, 'DYNAMODB_ENDPOINT') : undefined,
+      timeoutMs: integer(env, 'DYNAMODB_TIMEOUT_MS', 2000, 100, 20_000),
+    },
+    redis: {
+      url: url(env, 'UPSTASH_REDIS_REST_URL'),
+      token: required(env, 'UPSTASH_REDIS_REST_TOKEN'),
+      keyPrefix: optional(env, 'REDIS_KEY_PREFIX', 'wxlogin:'),
+      timeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 2000, 100, 20_000),
+    },
+    session: { ttlSeconds, maxAgeSeconds },
+    logLevel,
+    serviceName: optional(env, 'SERVICE_NAME', 'wechat-login'),
+  };
+}

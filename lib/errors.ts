@@ -1,0 +1,63 @@
+/**
+ * Every failure the API can answer with. One code, one HTTP status, one place.
+ * Handlers throw AppError; `lib/http/respond.ts` turns it into the response.
+ */
+export const ERRORS = {
+  INVALID_REQUEST: { status: 400, message: 'The request is malformed.' },
+  UNAUTHORIZED: { status: 401, message: 'A valid session token is required.' },
+  INVALID_CODE: { status: 401, message: 'The login code is invalid or has already been used. Call wx.login() again.' },
+  USER_BLOCKED: { status: 403, message: 'WeChat blocked this login for a high-risk account.' },
+  LOGIN_IN_PROGRESS: { status: 409, message: 'A login with this code is already in progress. Retry shortly.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests. Retry later.' },
+  INTERNAL: { status: 500, message: 'Internal error.' },
+  WECHAT_ERROR: { status: 502, message: 'WeChat rejected the request. The service is misconfigured.' },
+  WECHAT_UNAVAILABLE: { status: 503, message: 'WeChat is unavailable. Retry later.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'The service is temporarily unavailable. Retry later.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface AppErrorOptions {
+  /** What went wrong underneath. Logged by name only: foreign messages may carry secrets. */
+  cause?: unknown;
+  /** Seconds for a Retry-After header. */
+  retryAfterSeconds?: number;
+  /** Safe, non-secret facts for the log line (never sent to the client). */
+  details?: Record<string, unknown>;
+}
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryAfterSeconds: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  /**
+   * @param message shown to the client for 4xx answers; for 5xx the client always gets
+   *   the generic message of the code, and this one is only logged.
+   */
+  constructor(code: ErrorCode, message?: string, options: AppErrorOptions = {}) {
+    super(message ?? ERRORS[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
+  }
+
+  /** The message a client may see: never internals for a 5xx. */
+  get publicMessage(): string {
+    return this.status >= 500 ? ERRORS[this.code].message : this.message;
+  }
+}
+
+export const isAppError = (err: unknown): err is AppError => err instanceof AppError;
+
+/** A short, secret-free description of a foreign error: its name and system code only. */
+export function describeCause(err: unknown): string | undefined {
+  if (err === undefined || err === null) return undefined;
+  if (!(err instanceof Error)) return typeof err;
+  const sys = (err as { code?: unknown }).code;
+  const inner = err.cause instanceof Error ? describeCause(err.cause) : undefined;
+  return [err.name, typeof sys === 'string' ? sys : undefined, inner && `(${inner})`].filter(Boolean).join(' ');
+}

@@ -1,0 +1,26 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { AppError, ERRORS } from '../errors';
+
+const BASE_HEADERS = {
+  'content-type': 'application/json',
+  // Answers carry credentials or are about them: nothing may be cached on the way.
+  'cache-control': 'no-store',
+};
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
+  return { statusCode, headers: { ...BASE_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+export function noContent(): APIGatewayProxyStructuredResultV2 {
+  return { statusCode: 204, headers: { 'cache-control': 'no-store' } };
+}
+
+/** The one mapping from an error to a response: `{"error": {"code", "message"}}`. */
+export function errorResponse(err: unknown): APIGatewayProxyStructuredResultV2 {
+  const error = err instanceof AppError ? err : new AppError('INTERNAL');
+  const headers: Record<string, string> = {};
+  if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
+  return json(error.status, { error: { code: error.code, message: error.publicMessage } }, headers);
+}
+
+export { ERRORS };

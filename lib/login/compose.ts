@@ -1,0 +1,29 @@
+import { createDynamoClient } from '../clients/dynamodb';
+import { createRedisClient } from '../clients/redis';
+import type { Config } from '../config';
+import { ulid } from '../ids';
+import { createLogger, type Logger } from '../logger';
+import { RedisSessionStore } from '../sessions/store';
+import { DynamoUserRepository } from '../users/repository';
+import { HttpWechatAuth } from '../wechat/client';
+import { LoginService } from './service';
+
+/** The login function's composition root: real adapters over clients made once per container. */
+export function composeLogin(config: Config): { logger: Logger; service: LoginService } {
+  const logger = createLogger({
+    level: config.logLevel,
+    service: config.serviceName,
+    secrets: [config.wechat.appSecret, config.redis.token],
+  });
+  const service = new LoginService({
+    wechat: new HttpWechatAuth(config.wechat),
+    users: new DynamoUserRepository(createDynamoClient(config.dynamodb), config.dynamodb.usersTable),
+    sessions: new RedisSessionStore(createRedisClient(config.redis), {
+      keyPrefix: config.redis.keyPrefix,
+      userIndexTtlSeconds: config.session.maxAgeSeconds,
+    }),
+    newUserId: (now) => ulid(now.getTime()),
+    session: config.session,
+  });
+  return { logger, service };
+}

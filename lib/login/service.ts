@@ -1,0 +1,141 @@
+import { AppError } from '../errors';
+import { deriveId, hashToken, newToken, open, seal } from '../crypto';
+import type { Logger } from '../logger';
+import type { SessionStore } from '../sessions/store';
+import type { UserRepository } from '../users/repository';
+import type { WechatAuth } from '../wechat/client';
+
+export interface LoginResult {
+  token: string;
+  /** Seconds until the session expires if unused. */
+  expiresIn: number;
+  userId: string;
+  isNewUser: boolean;
+}
+
+export interface LoginDeps {
+  wechat: WechatAuth;
+  users: UserRepository;
+  sessions: SessionStore;
+  newUserId: (now: Date) => string;
+  session: { ttlSeconds: number; maxAgeSeconds: number };
+  now?: () => Date;
+}
+
+/** WeChat codes live five minutes; a retry within that window gets the same session back. */
+export const CODE_RESULT_TTL_SECONDS = 300;
+/**
+ * How long a claim blocks duplicates while its login runs. Longer than any login can take
+ * (WeChat deadline + stores + Lambda timeout), so a claim never lapses under a live login.
+ */
+export const CODE_CLAIM_TTL_SECONDS = 30;
+/** Suggested wait for a duplicate that arrives while the first request is still running. */
+export const IN_PROGRESS_RETRY_AFTER_SECONDS = 1;
+
+const CODE_PURPOSE = 'login-code';
+export const SESSION_KEY_PURPOSE = 'session-key';
+
+/** What a retry of the same code replays. The token inside is sealed under the code. */
+interface CodeResult {
+  userId: string;
+  isNewUser: boolean;
+  expiresAt: number;
+  sealedToken: string;
+}
+
+/**
+ * Logs a mini-program user in with a `wx.login()` code.
+ *
+ * 1. Claim the code in Redis (one round trip). A code seen before replays its result
+ *    without calling WeChat; one still in flight answers LOGIN_IN_PROGRESS.
+ * 2. Exchange the code with WeChat for openid, session_key and maybe unionid.
+ * 3. Upsert the user by openid in one DynamoDB UpdateItem.
+ * 4. Store the new session, the code's result and the user's session index in one
+ *    Redis transaction, and return the token.
+ * If any step fails the claim is released, so nothing half-done stays behind.
+ */
+export class LoginService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: LoginDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async login(code: string, log: Logger): Promise<LoginResult> {
+    const { sessions } = this.deps;
+    const codeId = deriveId(CODE_PURPOSE, code);
+
+    const claim = await sessions.claimCode(codeId, CODE_CLAIM_TTL_SECONDS);
+    if (claim.state === 'pending') {
+      throw new AppError('LOGIN_IN_PROGRESS', undefined, { retryAfterSeconds: IN_PROGRESS_RETRY_AFTER_SECONDS });
+    }
+    if (claim.state === 'done') {
+      log.info('login replayed for a retried code');
+      return this.replay(code, claim.result);
+    }
+
+    try {
+      return await this.exchange(code, codeId, log);
+    } catch (err) {
+      await sessions.releaseCode(codeId).catch((releaseErr: unknown) => {
+        // The claim lapses by itself after CODE_CLAIM_TTL_SECONDS; a retry meanwhile gets 409.
+        log.warn('could not release login code claim', { errorCode: (releaseErr as AppError).code });
+      });
+      throw err;
+    }
+  }
+
+  private async exchange(code: string, codeId: string, log: Logger): Promise<LoginResult> {
+    const { wechat, users, sessions, session: policy } = this.deps;
+
+    const wx = await wechat.code2Session(code);
+    const now = this.now();
+    const { user, isNewUser } = await users.recordLogin({
+      openid: wx.openid,
+      unionid: wx.unionid,
+      newUserId: this.deps.newUserId(now),
+      now,
+    });
+
+    const token = newToken();
+    const issuedAt = now.getTime();
+    const expiresAt = issuedAt + policy.ttlSeconds * 1000;
+    const result: CodeResult = {
+      userId: user.userId,
+      isNewUser,
+      expiresAt,
+      sealedToken: seal(CODE_PURPOSE, code, token),
+    };
+    await sessions.saveLogin({
+      tokenHash: hashToken(token),
+      session: {
+        userId: user.userId,
+        openid: user.openid,
+        ...(user.unionid ? { unionid: user.unionid } : {}),
+        sealedSessionKey: seal(SESSION_KEY_PURPOSE, token, wx.sessionKey),
+        issuedAt,
+        maxExpiresAt: issuedAt + policy.maxAgeSeconds * 1000,
+      },
+      ttlSeconds: policy.ttlSeconds,
+      codeId,
+      codeResult: JSON.stringify(result),
+      codeTtlSeconds: CODE_RESULT_TTL_SECONDS,
+    });
+
+    log.info('login succeeded', { userId: user.userId, isNewUser, loginCount: user.loginCount });
+    return { token, expiresIn: policy.ttlSeconds, userId: user.userId, isNewUser };
+  }
+
+  private replay(code: string, stored: string): LoginResult {
+    let result: CodeResult;
+    let token: string;
+    try {
+      result = JSON.parse(stored) as CodeResult;
+      token = open(CODE_PURPOSE, code, result.sealedToken);
+    } catch (err) {
+      throw new AppError('INTERNAL', 'stored login result cannot be opened', { cause: err });
+    }
+    const expiresIn = Math.max(0, Math.floor((result.expiresAt - this.now().getTime()) / 1000));
+    return { token, expiresIn, userId: result.userId, isNewUser: result.isNewUser };
+  }
+}

@@ -1,0 +1,172 @@
+import { AppError } from '../errors';
+
+/** What jscode2session gives us for a valid code. */
+export interface WechatSession {
+  openid: string;
+  sessionKey: string;
+  unionid?: string;
+}
+
+/** The port the login use case depends on. */
+export interface WechatAuth {
+  code2Session(code: string): Promise<WechatSession>;
+}
+
+export interface WechatClientOptions {
+  appId: string;
+  appSecret: string;
+  /** e.g. https://api.weixin.qq.com — the local stub stands in here. */
+  apiBase: string;
+  timeoutMs: number;
+  deadlineMs: number;
+  /** Waits before the 1st and 2nd retry of a busy (-1) answer; jitter is added. */
+  busyBackoffMs?: readonly number[];
+  fetch?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/** errcodes documented for jscode2session (plus 40163, which WeChat sends but does not list). */
+export const WECHAT_ERRCODES = {
+  BUSY: -1,
+  INVALID_CODE: 40029,
+  CODE_USED: 40163,
+  HIGH_RISK_USER: 40226,
+  MINUTE_QUOTA: 45011,
+} as const;
+
+const sleeper = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+type Reply =
+  | { kind: 'session'; session: WechatSession }
+  | { kind: 'busy' }
+  | { kind: 'errcode'; errcode: number; errmsg: string };
+
+/**
+ * `GET /sns/jscode2session` with a per-call timeout and an overall deadline.
+ *
+ * WeChat quirks handled here: the JSON comes with a text/plain content type, so the body is
+ * read as text and parsed; success has no errcode (older answers carried errcode 0); -1 means
+ * busy and is the only answer worth retrying. A timed-out call is not retried, because WeChat
+ * may have consumed the single-use code already.
+ *
+ * The request URL holds the AppSecret, so no error raised here ever carries the URL or a
+ * message from the HTTP stack, only the name of what failed.
+ */
+export class HttpWechatAuth implements WechatAuth {
+  private readonly fetch: typeof fetch;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  private readonly backoff: readonly number[];
+  private readonly endpoint: string;
+
+  constructor(private readonly options: WechatClientOptions) {
+    this.fetch = options.fetch ?? globalThis.fetch;
+    this.sleep = options.sleep ?? sleeper;
+    this.random = options.random ?? Math.random;
+    this.backoff = options.busyBackoffMs ?? [100, 300];
+    this.endpoint = `${options.apiBase.replace(/\/+$/, '')}/sns/jscode2session`;
+  }
+
+  async code2Session(code: string): Promise<WechatSession> {
+    const deadline = Date.now() + this.options.deadlineMs;
+    for (let attempt = 0; ; attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw unavailable('deadline exceeded', { attempt });
+      const reply = await this.call(code, Math.min(this.options.timeoutMs, remaining));
+      if (reply.kind === 'session') return reply.session;
+      if (reply.kind === 'errcode') throw mapErrcode(reply.errcode, reply.errmsg);
+
+      const wait = this.backoff[attempt];
+      if (wait === undefined) throw unavailable('busy after retries', { attempts: attempt + 1 });
+      const jittered = Math.round(wait * (0.5 + this.random()));
+      if (Date.now() + jittered >= deadline) throw unavailable('busy, no time left to retry', { attempts: attempt + 1 });
+      await this.sleep(jittered);
+    }
+  }
+
+  private async call(code: string, timeoutMs: number): Promise<Reply> {
+    const query = new URLSearchParams({
+      appid: this.options.appId,
+      secret: this.options.appSecret,
+      js_code: code,
+      grant_type: 'authorization_code',
+    });
+    let text: string;
+    let status: number;
+    try {
+      const response = await this.fetch(`${this.endpoint}?${query}`, {
+        method: 'GET',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      status = response.status;
+      text = await response.text();
+    } catch (err) {
+      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+      throw unavailable(timedOut ? 'timeout' : 'network error', { timeoutMs, cause: networkCause(err) });
+    }
+    if (status < 200 || status >= 300) throw unavailable('http status', { status });
+    return parseReply(text);
+  }
+}
+
+function parseReply(text: string): Reply {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw unavailable('unparseable reply', { length: text.length });
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw unavailable('unparseable reply', { type: Array.isArray(body) ? 'array' : typeof body });
+  }
+  const reply = body as Record<string, unknown>;
+  const errcode = reply.errcode;
+  if (errcode !== undefined && errcode !== 0) {
+    const numeric = typeof errcode === 'number' ? errcode : Number(errcode);
+    if (!Number.isInteger(numeric)) throw unavailable('unparseable reply', { errcodeType: typeof errcode });
+    if (numeric === WECHAT_ERRCODES.BUSY) return { kind: 'busy' };
+    return { kind: 'errcode', errcode: numeric, errmsg: typeof reply.errmsg === 'string' ? reply.errmsg : '' };
+  }
+  const { openid, session_key: sessionKey, unionid } = reply;
+  if (typeof openid !== 'string' || !openid || typeof sessionKey !== 'string' || !sessionKey) {
+    throw unavailable('reply without openid or session_key', { fields: Object.keys(reply) });
+  }
+  return {
+    kind: 'session',
+    session: typeof unionid === 'string' && unionid ? { openid, sessionKey, unionid } : { openid, sessionKey },
+  };
+}
+
+function mapErrcode(errcode: number, errmsg: string): AppError {
+  // errmsg is WeChat's own text (e.g. "invalid code, rid: …"); safe to log, never sent to clients.
+  const details = { errcode, errmsg };
+  switch (errcode) {
+    case WECHAT_ERRCODES.INVALID_CODE:
+    case WECHAT_ERRCODES.CODE_USED:
+      return new AppError('INVALID_CODE', undefined, { details });
+    case WECHAT_ERRCODES.HIGH_RISK_USER:
+      return new AppError('USER_BLOCKED', undefined, { details });
+    case WECHAT_ERRCODES.MINUTE_QUOTA:
+      // The quota is per minute: the next minute is the earliest a retry can pass.
+      return new AppError('RATE_LIMITED', 'WeChat login quota reached. Retry in a minute.', {
+        details,
+        retryAfterSeconds: 60,
+      });
+    default:
+      // 40013 bad appid, 40125 bad secret, 40164 IP not whitelisted, …: our configuration, not the user.
+      return new AppError('WECHAT_ERROR', `jscode2session answered errcode ${errcode}`, { details });
+  }
+}
+
+function unavailable(reason: string, details: Record<string, unknown>): AppError {
+  return new AppError('WECHAT_UNAVAILABLE', `jscode2session failed: ${reason}`, { details: { reason, ...details } });
+}
+
+/** undici wraps the system error in `cause`; keep only its code (ECONNREFUSED, …), never a URL. */
+function networkCause(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const inner = err.cause as { code?: unknown } | undefined;
+  if (inner && typeof inner.code === 'string') return inner.code;
+  return err.name;
+}
