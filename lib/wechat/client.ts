@@ -105,7 +105,7 @@ export class HttpWechatAuth implements WechatAuth {
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
       throw unavailable(timedOut ? 'timeout' : 'network error', { timeoutMs, cause: networkCause(err) });
     }
-    if (status < 200 || status >= 300) throw unavailable('http status', { status });
+    if (status < 200 || status >= 300) throw unavailable('http status', { httpStatus: status });
     return parseReply(text);
   }
 }

@@ -1,0 +1,35 @@
+/**
+ * `npm run dev`: the whole service on this machine. Starts the local stack (dynalite, Redis
+ * behind an Upstash-compatible gateway, a WeChat stub), then the API through
+ * `serverless offline` on http://localhost:${PORT:-3000}. Ctrl-C stops everything it started.
+ */
+import { startLocalStack } from './stack';
+import { offlineArgs, runServerless } from './serverless-cli';
+
+const port = Number(process.env.PORT || 3000);
+const stack = await startLocalStack();
+const redisNote = stack.redis.owned ? 'private redis-server (unix socket, no persistence)' : `REDIS_URL ${process.env.REDIS_URL}`;
+
+console.log(`
+  local stack
+    DynamoDB (dynalite)  ${stack.dynamo.url}  table ${stack.env.USERS_TABLE}
+    Redis                ${redisNote}
+    Upstash gateway      ${stack.gateway.url}
+    WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}
+
+  API on http://localhost:${port} once serverless offline is up. Try:
+    curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'
+`);
+
+const child = runServerless(await offlineArgs(port), stack.env);
+let stopping = false;
+const shutdown = async (exitCode: number) => {
+  if (stopping) return;
+  stopping = true;
+  if (child.exitCode === null) child.kill('SIGINT');
+  await stack.stop();
+  process.exit(exitCode);
+};
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+child.on('exit', (code) => void shutdown(code ?? 0));

@@ -1,0 +1,96 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RespClient, type RedisAddress } from './resp';
+
+export interface RunningRedis {
+  address: RedisAddress;
+  /** True when we spawned it (and so may stop and start it again). */
+  owned: boolean;
+  stop(): Promise<void>;
+  /** Starts a stopped, owned server again on the same socket (data is gone: no persistence). */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Parses redis://[:password@]host:port as REDIS_URL gives it. */
+export function parseRedisUrl(value: string): RedisAddress {
+  const url = new URL(value);
+  if (url.protocol !== 'redis:') throw new Error('REDIS_URL must look like redis://[:password@]host:port');
+  return {
+    host: url.hostname || '127.0.0.1',
+    port: Number(url.port || 6379),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+  };
+}
+
+/**
+ * Uses the Redis at REDIS_URL if given; otherwise spawns a private `redis-server` on a Unix
+ * socket in a temp dir (no TCP port to collide with, no persistence), so stacks can run side by side.
+ */
+export async function startRedis(options: { url?: string | undefined } = {}): Promise<RunningRedis> {
+  if (options.url) {
+    const address = parseRedisUrl(options.url);
+    await waitForPing(address, 5000);
+    const noop = async () => {};
+    return { address, owned: false, stop: noop, start: noop, close: noop };
+  }
+
+  if (spawnSync('redis-server', ['--version']).error) {
+    throw new Error('redis-server was not found on PATH. Install it (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL.');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'wxlogin-redis-'));
+  const address = { path: join(dir, 'redis.sock') };
+  let child: ChildProcess | undefined;
+
+  const start = async () => {
+    if (child) return;
+    child = spawn(
+      'redis-server',
+      ['--port', '0', '--unixsocket', address.path, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir],
+      { stdio: 'ignore' },
+    );
+    child.once('exit', () => {
+      child = undefined;
+    });
+    await waitForPing(address, 5000);
+  };
+  const stop = async () => {
+    const running = child;
+    if (!running) return;
+    await new Promise<void>((resolve) => {
+      running.once('exit', () => resolve());
+      running.kill('SIGTERM');
+    });
+  };
+
+  await start();
+  return {
+    address,
+    owned: true,
+    start,
+    stop,
+    async close() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPing(address: RedisAddress, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new RespClient(address);
+    try {
+      const [reply] = await client.send([['PING']]);
+      if (reply?.type === 'status') return;
+    } catch {
+      // not up yet
+    } finally {
+      client.close();
+    }
+    if (Date.now() > deadline) throw new Error('redis-server did not answer PING in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { LOCAL_AWS_ENV, startDynamo, type RunningDynamo } from './dynamodb';
+import { startRedis, type RunningRedis } from './redis-server';
+import { startUpstashGateway, type RunningGateway } from './upstash-gateway';
+import { startWechatStub, type RunningWechatStub } from './wechat-stub';
+
+export const LOCAL_TABLE = 'wechat-login-local-users';
+
+export interface LocalStack {
+  /** The environment the functions need to run against this stack. */
+  env: Record<string, string>;
+  dynamo: RunningDynamo;
+  redis: RunningRedis;
+  gateway: RunningGateway;
+  wechat: RunningWechatStub;
+  stop(): Promise<void>;
+}
+
+export interface LocalStackOptions {
+  /** Defaults to process.env: WECHAT_APPID, WECHAT_SECRET, REDIS_URL, SESSION_TTL_SECONDS, … are honoured. */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * Everything the service talks to, on this machine, on free ports: DynamoDB (dynalite, in
+ * memory), Redis (redis-server behind an Upstash-compatible gateway) and a WeChat stub.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const env = options.env ?? process.env;
+  const appId = env.WECHAT_APPID || 'wx0000000000local';
+  // A fresh secret per run unless one is given: no shared default that could be mistaken for a real one.
+  const appSecret = env.WECHAT_SECRET || randomBytes(16).toString('hex');
+  const restToken = randomBytes(24).toString('base64url');
+
+  const started: { close(): Promise<void> }[] = [];
+  const stop = async () => {
+    for (const service of started.reverse()) await service.close().catch(() => {});
+  };
+  try {
+    const dynamo = await startDynamo({ tableName: LOCAL_TABLE });
+    started.push(dynamo);
+    const redis = await startRedis({ url: env.REDIS_URL });
+    started.push(redis);
+    const gateway = await startUpstashGateway({ redis: redis.address, token: restToken });
+    started.push(gateway);
+    const wechat = await startWechatStub({ appId, appSecret });
+    started.push(wechat);
+
+    const stackEnv: Record<string, string> = {
+      ...LOCAL_AWS_ENV,
+      WECHAT_APPID: appId,
+      WECHAT_SECRET: appSecret,
+      WECHAT_API_BASE: wechat.url,
+      USERS_TABLE: LOCAL_TABLE,
+      DYNAMODB_ENDPOINT: dynamo.url,
+      UPSTASH_REDIS_REST_URL: gateway.url,
+      UPSTASH_REDIS_REST_TOKEN: restToken,
+    };
+    for (const name of ['SESSION_TTL_SECONDS', 'SESSION_MAX_AGE_SECONDS', 'LOG_LEVEL', 'WECHAT_TIMEOUT_MS', 'WECHAT_DEADLINE_MS']) {
+      const value = env[name];
+      if (value) stackEnv[name] = value;
+    }
+    return { env: stackEnv, dynamo, redis, gateway, wechat, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
