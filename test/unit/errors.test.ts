@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { AppError, ERRORS, type ErrorCode } from '../../lib/errors';
+import { errorResponse } from '../../lib/http/respond';
+
+describe('Function: errorResponse', () => {
+  const table: [ErrorCode, number][] = [
+    ['INVALID_REQUEST', 400],
+    ['UNAUTHORIZED', 401],
+    ['INVALID_CODE', 401],
+    ['USER_BLOCKED', 403],
+    ['LOGIN_IN_PROGRESS', 409],
+    ['RATE_LIMITED', 429],
+    ['INTERNAL', 500],
+    ['WECHAT_ERROR', 502],
+    ['WECHAT_UNAVAILABLE', 503],
+    ['SERVICE_UNAVAILABLE', 503],
+  ];
+
+  it('covers every error code', () => {
+    expect(table.map(([code]) => code).sort()).toEqual(Object.keys(ERRORS).sort());
+  });
+
+  it.each(table)('answers %s with HTTP %i and the standard JSON body', (code, status) => {
+    const response = errorResponse(new AppError(code));
+    expect(response.statusCode).toBe(status);
+    expect(response.headers?.['content-type']).toBe('application/json');
+    expect(JSON.parse(response.body!)).toEqual({ error: { code, message: ERRORS[code].message } });
+  });
+
+  it('shows the specific message of a 4xx', () => {
+    const response = errorResponse(new AppError('INVALID_REQUEST', '"code" is required.'));
+    expect(JSON.parse(response.body!).error.message).toBe('"code" is required.');
+  });
+
+  it('hides the specific message of a 5xx', () => {
+    const response = errorResponse(new AppError('WECHAT_ERROR', 'jscode2session answered errcode 40125', { details: { errmsg: 'x' } }));
+    expect(response.body).not.toContain('40125');
+    expect(JSON.parse(response.body!).error).toEqual({ code: 'WECHAT_ERROR', message: ERRORS.WECHAT_ERROR.message });
+  });
+
+  it('turns anything that is not an AppError into a bare INTERNAL', () => {
+    const response = errorResponse(new TypeError('cannot read x of undefined at /var/task/secret.js'));
+    expect(response.statusCode).toBe(500);
+    expect(response.body).toBe(JSON.stringify({ error: { code: 'INTERNAL', message: ERRORS.INTERNAL.message } }));
+  });
+
+  it('adds Retry-After when the error carries one', () => {
+    expect(errorResponse(new AppError('RATE_LIMITED', undefined, { retryAfterSeconds: 60 })).headers?.['retry-after']).toBe('60');
+    expect(errorResponse(new AppError('INVALID_CODE')).headers).not.toHaveProperty('retry-after');
+  });
+});

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../lib/errors';
+import { MAX_BODY_BYTES, parseLoginRequest } from '../../lib/login/request';
+
+const json = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => ({
+  body,
+  headers,
+  isBase64Encoded: false,
+});
+
+function rejection(event: Parameters<typeof parseLoginRequest>[0]): AppError {
+  try {
+    parseLoginRequest(event);
+  } catch (err) {
+    expect(err).toBeInstanceOf(AppError);
+    return err as AppError;
+  }
+  throw new Error('expected the request to be rejected');
+}
+
+describe('Function: parseLoginRequest', () => {
+  it.each([
+    ['a WeChat-shaped code', '0a3Xyz000ObAyK19vV1005SDWf0v0m0s'],
+    ['a stub code with dots', 'alice.1'],
+    ['every allowed punctuation mark', 'a.b_c~d-e'],
+    ['one character', 'x'],
+    ['128 characters', 'c'.repeat(128)],
+  ])('accepts %s', (_name, code) => {
+    expect(parseLoginRequest(json(JSON.stringify({ code })))).toEqual({ code });
+  });
+
+  it('ignores unknown fields next to the code', () => {
+    expect(parseLoginRequest(json('{"code":"abc","extra":{"x":1}}'))).toEqual({ code: 'abc' });
+  });
+
+  it('accepts a charset parameter and a missing content type', () => {
+    expect(parseLoginRequest(json('{"code":"abc"}', { 'content-type': 'application/json; charset=utf-8' }))).toEqual({ code: 'abc' });
+    expect(parseLoginRequest(json('{"code":"abc"}', {}))).toEqual({ code: 'abc' });
+    expect(parseLoginRequest({ body: '{"code":"abc"}', headers: {} as any, isBase64Encoded: false })).toEqual({ code: 'abc' });
+  });
+
+  it('decodes a base64-encoded body', () => {
+    const body = Buffer.from('{"code":"bob.2"}').toString('base64');
+    expect(parseLoginRequest({ body, headers: {}, isBase64Encoded: true })).toEqual({ code: 'bob.2' });
+  });
+
+  it.each([
+    ['no body', undefined],
+    ['an empty body', ''],
+    ['whitespace', '   '],
+    ['invalid JSON', '{"code":'],
+    ['a JSON string', '"alice.1"'],
+    ['a JSON array', '["alice.1"]'],
+    ['JSON null', 'null'],
+    ['a JSON number', '42'],
+    ['a missing code', '{}'],
+    ['a numeric code', '{"code":123}'],
+    ['a null code', '{"code":null}'],
+    ['an object code', '{"code":{"a":1}}'],
+    ['an array code', '{"code":["a"]}'],
+    ['an empty code', '{"code":""}'],
+    ['a 129-character code', JSON.stringify({ code: 'c'.repeat(129) })],
+    ['a code with a space', '{"code":"a b"}'],
+    ['a code with &', '{"code":"a&secret=x"}'],
+    ['a code with = and ?', '{"code":"a?b=c"}'],
+    ['a code with #', '{"code":"a#b"}'],
+    ['a code with %', '{"code":"a%26b"}'],
+    ['a code with a slash', '{"code":"../x"}'],
+    ['a non-ASCII code', '{"code":"登录码"}'],
+    ['a code with a control character', '{"code":"a\\u0000b"}'],
+    ['a code with a newline', '{"code":"a\\nb"}'],
+  ])('rejects %s with INVALID_REQUEST', (_name, body) => {
+    const err = rejection({ body, headers: { 'content-type': 'application/json' }, isBase64Encoded: false });
+    expect(err.code).toBe('INVALID_REQUEST');
+    expect(err.status).toBe(400);
+  });
+
+  it.each(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x'])(
+    'rejects content type %s',
+    (contentType) => {
+      const err = rejection(json('{"code":"abc"}', { 'content-type': contentType }));
+      expect(err.code).toBe('INVALID_REQUEST');
+      expect(err.message).toMatch(/Content-Type/);
+    },
+  );
+
+  it('rejects an oversized body before parsing it', () => {
+    const huge = `{"code":"abc","pad":"${'x'.repeat(1024 * 1024)}"}`;
+    const err = rejection(json(huge));
+    expect(err.code).toBe('INVALID_REQUEST');
+    expect(err.message).toMatch(String(MAX_BODY_BYTES));
+  });
+
+  it('rejects an oversized base64 body before decoding it', () => {
+    const body = Buffer.from(`{"code":"abc","pad":"${'x'.repeat(4096)}"}`).toString('base64');
+    expect(rejection({ body, headers: {}, isBase64Encoded: true }).code).toBe('INVALID_REQUEST');
+  });
+
+  it('counts bytes, not characters, against the size limit', () => {
+    const body = `{"code":"abc","pad":"${'登'.repeat(400)}"}`; // < 1024 chars, > 1024 bytes
+    expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+    expect(rejection(json(body)).code).toBe('INVALID_REQUEST');
+  });
+});

@@ -1,0 +1,100 @@
+import { DynamoDBClient, ProvisionedThroughputExceededException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AppError } from '../../lib/errors';
+import { DynamoUserRepository } from '../../lib/users/repository';
+
+const ddbMock = mockClient(DynamoDBClient);
+const NOW = new Date('2026-11-25T08:00:00.000Z');
+
+function row(overrides: Record<string, string | number> = {}) {
+  const values = { openid: 'o1', userId: '01NEWUSER', createdAt: NOW.toISOString(), lastLoginAt: NOW.toISOString(), loginCount: 1, ...overrides };
+  return Object.fromEntries(
+    Object.entries(values).map(([key, value]) => [key, typeof value === 'number' ? { N: String(value) } : { S: value }]),
+  );
+}
+
+describe('Class: DynamoUserRepository', () => {
+  afterEach(() => {
+    ddbMock.reset();
+  });
+
+  describe('Method: recordLogin', () => {
+    it('upserts in a single UpdateItem keyed by openid, never overwriting userId or createdAt', async () => {
+      // Prepare
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row() });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+
+      // Act
+      await repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW });
+
+      // Assess
+      expect(ddbMock.calls()).toHaveLength(1);
+      const input = ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input;
+      expect(input).toEqual({
+        TableName: 'users',
+        Key: { openid: { S: 'o1' } },
+        UpdateExpression:
+          'SET userId = if_not_exists(userId, :newUserId), createdAt = if_not_exists(createdAt, :now), lastLoginAt = :now ADD loginCount :one',
+        ExpressionAttributeValues: { ':newUserId': { S: '01NEWUSER' }, ':now': { S: NOW.toISOString() }, ':one': { N: '1' } },
+        ReturnValues: 'ALL_NEW',
+      });
+    });
+
+    it('reports a new user when the stored userId is the candidate it offered', async () => {
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row() });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW })).resolves.toEqual({
+        isNewUser: true,
+        user: { userId: '01NEWUSER', openid: 'o1', createdAt: NOW.toISOString(), lastLoginAt: NOW.toISOString(), loginCount: 1 },
+      });
+    });
+
+    it('reports a returning user when an earlier userId was kept', async () => {
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ userId: '01OLDUSER', loginCount: 7, unionid: 'u1' }) });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      const result = await repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW });
+      expect(result.isNewUser).toBe(false);
+      expect(result.user).toMatchObject({ userId: '01OLDUSER', loginCount: 7, unionid: 'u1' });
+    });
+
+    it('sets unionid when WeChat sends one', async () => {
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ unionid: 'u1' }) });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await repo.recordLogin({ openid: 'o1', unionid: 'u1', newUserId: '01NEWUSER', now: NOW });
+      const input = ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input;
+      expect(input.UpdateExpression).toContain('unionid = :unionid');
+      expect(input.ExpressionAttributeValues?.[':unionid']).toEqual({ S: 'u1' });
+    });
+
+    it('leaves a stored unionid alone when WeChat omits it', async () => {
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ unionid: 'u1' }) });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW });
+      const input = ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input;
+      expect(input.UpdateExpression).not.toContain('unionid');
+      expect(input.ExpressionAttributeValues).not.toHaveProperty(':unionid');
+    });
+
+    it('turns throttling into SERVICE_UNAVAILABLE', async () => {
+      ddbMock.on(UpdateItemCommand).rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      const err = await repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe('SERVICE_UNAVAILABLE');
+      expect((err as AppError).status).toBe(503);
+    });
+
+    it('turns a network failure into SERVICE_UNAVAILABLE', async () => {
+      ddbMock.on(UpdateItemCommand).rejects(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.recordLogin({ openid: 'o1', newUserId: 'n', now: NOW })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    });
+
+    it('fails as INTERNAL if the returned row lacks what it must hold', async () => {
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: { openid: { S: 'o1' } } });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.recordLogin({ openid: 'o1', newUserId: 'n', now: NOW })).rejects.toMatchObject({ code: 'INTERNAL' });
+    });
+  });
+});

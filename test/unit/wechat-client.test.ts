@@ -1,0 +1,208 @@
+import { describe, expect, it, vi } from 'vitest';
+import { AppError } from '../../lib/errors';
+import { HttpWechatAuth, type WechatClientOptions } from '../../lib/wechat/client';
+
+const SECRET = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
+
+/** Bodies as WeChat sends them (JSON with a text/plain content type), recorded from real answers. */
+const RECORDED = {
+  success: '{"session_key":"gem14H1rqRrcpaBVKepX==","openid":"oRhHa1XxnSTM2w3ybVq7VL6Hb"}',
+  successWithUnionid:
+    '{"session_key":"gem14H1rqRrcpaBVKepX==","openid":"oRhHa1XxnSTM2w3ybVq7VL6Hb","unionid":"oGZUI0egBJY1zhBYw2KhdUfwVJJE"}',
+  legacySuccess: '{"errcode":0,"errmsg":"ok","session_key":"gem14H1rqRrcpaBVKepX==","expires_in":7200,"openid":"oRhHa1XxnSTM2w3ybVq7VL6Hb"}',
+  busy: '{"errcode":-1,"errmsg":"system error, rid: 6512a1b2-0c9d8e7f-1a2b3c4d"}',
+  invalidCode: '{"errcode":40029,"errmsg":"invalid code, rid: 652d44d0-1d0af18b-5b069232"}',
+  codeUsed: '{"errcode":40163,"errmsg":"code been used, rid: 680a9de1-5392a330-75f1ca8d"}',
+  blocked: '{"errcode":40226,"errmsg":"code blocked, rid: 680a9de1-5392a330-75f1ca8e"}',
+  quota: '{"errcode":45011,"errmsg":"api minute-quota reach limit  mustslower  retry next minute, rid: 1"}',
+  badAppid: '{"errcode":40013,"errmsg":"invalid appid, rid: 623ea70a-74b9b592-3e3d489a"}',
+  badSecret:
+    '{"errcode":40125,"errmsg":"invalid appsecret, view more at http:\\/\\/t.cn\\/RAEkdVq, hints: [ req_id: OHkfU14ce-1Xg96a ]"}',
+  notWhitelisted: '{"errcode":40164,"errmsg":"invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist, rid: 1"}',
+};
+
+function reply(body: string, status = 200, contentType = 'text/plain') {
+  return new Response(body, { status, headers: { 'content-type': contentType } });
+}
+
+function client(fetchImpl: (url: string, init?: RequestInit) => Promise<Response>, overrides: Partial<WechatClientOptions> = {}) {
+  const fetchMock = vi.fn(fetchImpl);
+  const sleep = vi.fn(async (_ms: number) => {});
+  const auth = new HttpWechatAuth({
+    appId: 'wx1234567890abcdef',
+    appSecret: SECRET,
+    apiBase: 'https://api.weixin.qq.com',
+    timeoutMs: 3000,
+    deadlineMs: 5000,
+    fetch: fetchMock as unknown as typeof fetch,
+    sleep,
+    random: () => 0.5,
+    ...overrides,
+  });
+  return { auth, fetchMock, sleep };
+}
+
+async function failure(promise: Promise<unknown>): Promise<AppError> {
+  const err = await promise.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AppError);
+  return err as AppError;
+}
+
+describe('Class: HttpWechatAuth', () => {
+  describe('Method: code2Session', () => {
+    it('calls jscode2session with every parameter URL-encoded', async () => {
+      const { auth, fetchMock } = client(async () => reply(RECORDED.success), { appSecret: 'a&b=c d' });
+      await auth.code2Session('0a3X.y_z~-');
+      const url = new URL(fetchMock.mock.calls[0]![0]);
+      expect(url.origin + url.pathname).toBe('https://api.weixin.qq.com/sns/jscode2session');
+      expect(Object.fromEntries(url.searchParams)).toEqual({
+        appid: 'wx1234567890abcdef',
+        secret: 'a&b=c d',
+        js_code: '0a3X.y_z~-',
+        grant_type: 'authorization_code',
+      });
+      expect(fetchMock.mock.calls[0]![0]).toContain('secret=a%26b%3Dc+d');
+    });
+
+    it('reads a text/plain JSON answer into openid and session_key', async () => {
+      const { auth } = client(async () => reply(RECORDED.success));
+      await expect(auth.code2Session('c')).resolves.toEqual({
+        openid: 'oRhHa1XxnSTM2w3ybVq7VL6Hb',
+        sessionKey: 'gem14H1rqRrcpaBVKepX==',
+      });
+    });
+
+    it('passes unionid through when WeChat sends one', async () => {
+      const { auth } = client(async () => reply(RECORDED.successWithUnionid));
+      await expect(auth.code2Session('c')).resolves.toMatchObject({ unionid: 'oGZUI0egBJY1zhBYw2KhdUfwVJJE' });
+    });
+
+    it('accepts the older success shape that carries errcode 0', async () => {
+      const { auth } = client(async () => reply(RECORDED.legacySuccess));
+      await expect(auth.code2Session('c')).resolves.toEqual({ openid: 'oRhHa1XxnSTM2w3ybVq7VL6Hb', sessionKey: 'gem14H1rqRrcpaBVKepX==' });
+    });
+
+    it.each([
+      ['40029 invalid code', RECORDED.invalidCode, 'INVALID_CODE', 401],
+      ['40163 code been used', RECORDED.codeUsed, 'INVALID_CODE', 401],
+      ['40226 high-risk user', RECORDED.blocked, 'USER_BLOCKED', 403],
+      ['45011 minute quota', RECORDED.quota, 'RATE_LIMITED', 429],
+      ['40013 invalid appid', RECORDED.badAppid, 'WECHAT_ERROR', 502],
+      ['40125 invalid appsecret', RECORDED.badSecret, 'WECHAT_ERROR', 502],
+      ['40164 IP not whitelisted', RECORDED.notWhitelisted, 'WECHAT_ERROR', 502],
+      ['an undocumented errcode', '{"errcode":99999,"errmsg":"?"}', 'WECHAT_ERROR', 502],
+      ['an errcode sent as a string', '{"errcode":"40029","errmsg":"invalid code"}', 'INVALID_CODE', 401],
+    ])('maps %s to %s without retrying', async (_name, body, code, status) => {
+      const { auth, fetchMock } = client(async () => reply(body));
+      const err = await failure(auth.code2Session('c'));
+      expect({ code: err.code, status: err.status }).toEqual({ code, status });
+      expect(fetchMock).toHaveBeenCalledTimes(1);
+    });
+
+    it('gives 45011 a Retry-After of a minute', async () => {
+      const { auth } = client(async () => reply(RECORDED.quota));
+      expect((await failure(auth.code2Session('c'))).retryAfterSeconds).toBe(60);
+    });
+
+    it('retries a busy (-1) answer and succeeds when WeChat recovers', async () => {
+      const bodies = [RECORDED.busy, RECORDED.busy, RECORDED.success];
+      const { auth, fetchMock, sleep } = client(async () => reply(bodies.shift()!));
+      await expect(auth.code2Session('c')).resolves.toMatchObject({ openid: 'oRhHa1XxnSTM2w3ybVq7VL6Hb' });
+      expect(fetchMock).toHaveBeenCalledTimes(3);
+      expect(sleep.mock.calls.map(([ms]) => ms)).toEqual([100, 300]);
+    });
+
+    it('gives up on busy after two retries with WECHAT_UNAVAILABLE', async () => {
+      const { auth, fetchMock } = client(async () => reply(RECORDED.busy));
+      const err = await failure(auth.code2Session('c'));
+      expect(err.code).toBe('WECHAT_UNAVAILABLE');
+      expect(err.status).toBe(503);
+      expect(fetchMock).toHaveBeenCalledTimes(3);
+    });
+
+    it('does not retry busy when the backoff would pass the deadline', async () => {
+      const { auth, fetchMock } = client(async () => reply(RECORDED.busy), { deadlineMs: 120, busyBackoffMs: [1000] });
+      expect((await failure(auth.code2Session('c'))).code).toBe('WECHAT_UNAVAILABLE');
+      expect(fetchMock).toHaveBeenCalledTimes(1);
+    });
+
+    it('aborts a hanging call at the timeout and answers WECHAT_UNAVAILABLE', async () => {
+      const hang = (_url: string, init?: RequestInit) =>
+        new Promise<Response>((_resolve, reject) => {
+          init?.signal?.addEventListener('abort', () => reject(init.signal!.reason));
+        });
+      const { auth, fetchMock } = client(hang, { timeoutMs: 50 });
+      const started = Date.now();
+      const err = await failure(auth.code2Session('c'));
+      expect(err.code).toBe('WECHAT_UNAVAILABLE');
+      expect(err.details).toMatchObject({ reason: 'timeout' });
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(fetchMock).toHaveBeenCalledTimes(1);
+    });
+
+    it('bounds the call by the remaining deadline when it is shorter than the timeout', async () => {
+      let signal: AbortSignal | undefined;
+      const { auth } = client(
+        (_url, init) =>
+          new Promise<Response>((_resolve, reject) => {
+            signal = init?.signal ?? undefined;
+            signal?.addEventListener('abort', () => reject(signal!.reason));
+          }),
+        { timeoutMs: 10_000, deadlineMs: 60 },
+      );
+      expect((await failure(auth.code2Session('c'))).code).toBe('WECHAT_UNAVAILABLE');
+      expect(signal?.aborted).toBe(true);
+    });
+
+    it('maps a refused connection to WECHAT_UNAVAILABLE, naming only the system error', async () => {
+      const refused = Object.assign(new TypeError('fetch failed'), {
+        cause: Object.assign(new Error(`connect ECONNREFUSED https://api.weixin.qq.com/?secret=${SECRET}`), { code: 'ECONNREFUSED' }),
+      });
+      const { auth } = client(async () => {
+        throw refused;
+      });
+      const err = await failure(auth.code2Session('c'));
+      expect(err.code).toBe('WECHAT_UNAVAILABLE');
+      expect(err.details).toMatchObject({ reason: 'network error', cause: 'ECONNREFUSED' });
+    });
+
+    it.each([
+      ['HTTP 500', () => reply('<html>500</html>', 500, 'text/html')],
+      ['HTTP 502', () => reply('', 502)],
+      ['an HTML page', () => reply('<html><body>busy</body></html>', 200, 'text/html')],
+      ['an empty body', () => reply('')],
+      ['a JSON array', () => reply('[]')],
+      ['a JSON string', () => reply('"ok"')],
+      ['an answer without session_key', () => reply('{"openid":"o1"}')],
+      ['an answer with an empty openid', () => reply('{"openid":"","session_key":"k"}')],
+    ])('maps %s to WECHAT_UNAVAILABLE', async (_name, make) => {
+      const { auth, fetchMock } = client(async () => make());
+      expect((await failure(auth.code2Session('c'))).code).toBe('WECHAT_UNAVAILABLE');
+      expect(fetchMock).toHaveBeenCalledTimes(1);
+    });
+
+    it('never puts the AppSecret or the URL in an error it raises', async () => {
+      const cases = [
+        async () => reply(RECORDED.badSecret),
+        async () => reply('<html/>', 500),
+        async () => {
+          throw Object.assign(new TypeError(`fetch failed for https://api.weixin.qq.com/sns/jscode2session?secret=${SECRET}`), {
+            cause: { code: 'ENOTFOUND' },
+          });
+        },
+      ];
+      for (const make of cases) {
+        const { auth } = client(make);
+        const err = await failure(auth.code2Session('the-code'));
+        const visible = JSON.stringify({ message: err.message, details: err.details, cause: String(err.cause) });
+        expect(visible).not.toContain(SECRET);
+        expect(visible).not.toContain('jscode2session?');
+      }
+    });
+  });
+});
