@@ -1,0 +1,207 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TOKEN_PATTERN } from '../../lib/crypto';
+import { ULID_PATTERN } from '../../lib/ids';
+import { stubOpenid, stubUnionid } from '../../local/wechat-stub';
+import { bodyOf, httpEvent, loginEvent } from '../support/events';
+import { coldStart, dumpRedis, useLocalStack, type Handler } from '../support/local';
+
+/**
+ * The login function, loaded as Lambda would load it, against the real local stack:
+ * redis-server behind the Upstash gateway, dynalite, and the WeChat stub.
+ */
+describe('Function: login (integration)', () => {
+  const ctx = useLocalStack({ WECHAT_TIMEOUT_MS: '1000', WECHAT_DEADLINE_MS: '2000' });
+  let login: Handler;
+
+  beforeAll(async () => {
+    login = await coldStart('login', ctx.env);
+  });
+
+  const post = (code: unknown) => login(loginEvent(code));
+  const userRow = async (name: string) =>
+    (
+      await ctx.stack.dynamo.client.send(
+        new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: stubOpenid(ctx.env.WECHAT_APPID!, name) } } }),
+      )
+    ).Item;
+  const keyCount = async (kind: 'session:' | 'code:') =>
+    (await dumpRedis(ctx.redis)).split('\n').filter((line) => line.startsWith(`wxlogin:${kind}`)).length;
+  const sessionCount = () => keyCount('session:');
+
+  it('logs alice in twice as one user with two different tokens', async () => {
+    const first = await post('alice.1');
+    const second = await post('alice.2');
+
+    expect(first.statusCode).toBe(200);
+    expect(second.statusCode).toBe(200);
+    const a = bodyOf(first);
+    const b = bodyOf(second);
+    expect(a).toEqual({ token: expect.stringMatching(TOKEN_PATTERN), expiresIn: 604800, userId: expect.stringMatching(ULID_PATTERN), isNewUser: true });
+    expect(b).toMatchObject({ userId: a.userId, isNewUser: false });
+    expect(b.token).not.toBe(a.token);
+    expect(first.headers).toMatchObject({ 'content-type': 'application/json', 'cache-control': 'no-store' });
+
+    const row = await userRow('alice');
+    expect(row).toMatchObject({ userId: { S: a.userId }, loginCount: { N: '2' } });
+    expect(row?.createdAt?.S! <= row?.lastLoginAt?.S!).toBe(true);
+    expect(row).not.toHaveProperty('session_key');
+    expect(row).not.toHaveProperty('sessionKey');
+  });
+
+  it('returns the same token to a retry of the same code without calling WeChat again', async () => {
+    const before = ctx.stack.wechat.stats.calls;
+    const first = bodyOf(await post('alice.3'));
+    const retry = bodyOf(await post('alice.3'));
+    expect(retry.token).toBe(first.token);
+    expect(retry.userId).toBe(first.userId);
+    expect(ctx.stack.wechat.stats.calls - before).toBe(1);
+  });
+
+  it('accepts a base64-encoded body', async () => {
+    const body = Buffer.from(JSON.stringify({ code: 'alice.b64' })).toString('base64');
+    const result = await login(httpEvent({ body, isBase64Encoded: true }));
+    expect(result.statusCode).toBe(200);
+  });
+
+  it('fills in unionid when it first appears and keeps it when later answers omit it', async () => {
+    await post('uma.1');
+    expect((await userRow('uma'))?.unionid).toBeUndefined();
+    await post('uma.union2');
+    expect((await userRow('uma'))?.unionid).toEqual({ S: stubUnionid('uma') });
+    await post('uma.3');
+    expect((await userRow('uma'))?.unionid).toEqual({ S: stubUnionid('uma') });
+  });
+
+  describe('error table, reached through the WeChat stub', () => {
+    it.each([
+      ['errcode.40029', 401, 'INVALID_CODE'],
+      ['errcode.40163', 401, 'INVALID_CODE'],
+      ['errcode.40226', 403, 'USER_BLOCKED'],
+      ['errcode.45011', 429, 'RATE_LIMITED'],
+      ['errcode.-1', 503, 'WECHAT_UNAVAILABLE'],
+      ['delay.1500.slow', 503, 'WECHAT_UNAVAILABLE'],
+      ['http.500', 503, 'WECHAT_UNAVAILABLE'],
+      ['http.502', 503, 'WECHAT_UNAVAILABLE'],
+      ['html', 503, 'WECHAT_UNAVAILABLE'],
+      ['empty', 503, 'WECHAT_UNAVAILABLE'],
+      ['drop', 503, 'WECHAT_UNAVAILABLE'],
+      ['errcode.40013', 502, 'WECHAT_ERROR'],
+      ['errcode.40125', 502, 'WECHAT_ERROR'],
+      ['errcode.40164', 502, 'WECHAT_ERROR'],
+      ['errcode.12345', 502, 'WECHAT_ERROR'],
+    ])('%s answers %i %s and writes nothing', async (code, status, errorCode) => {
+      const sessionsBefore = await sessionCount();
+      const codesBefore = await keyCount('code:');
+      const result = await post(code);
+      expect(result.statusCode).toBe(status);
+      expect(bodyOf(result)).toEqual({ error: { code: errorCode, message: expect.any(String) } });
+      expect(result.headers?.['content-type']).toBe('application/json');
+      expect(await sessionCount()).toBe(sessionsBefore);
+      // The claim was released: nothing about this code stays in Redis.
+      expect(await keyCount('code:')).toBe(codesBefore);
+    });
+
+    it('answers 45011 with Retry-After', async () => {
+      expect((await post('errcode.45011')).headers?.['retry-after']).toBe('60');
+    });
+
+    it('retries WeChat busy twice before giving up', async () => {
+      const before = ctx.stack.wechat.stats.calls;
+      await post('errcode.-1');
+      expect(ctx.stack.wechat.stats.calls - before).toBe(3);
+    });
+
+    it('answers INVALID_CODE for a code already exchanged elsewhere (40163)', async () => {
+      const stolen = new URL('/sns/jscode2session', ctx.stack.wechat.url);
+      stolen.search = new URLSearchParams({ appid: ctx.env.WECHAT_APPID!, secret: ctx.env.WECHAT_SECRET!, js_code: 'jay.1', grant_type: 'authorization_code' }).toString();
+      expect(await (await fetch(stolen)).json()).toHaveProperty('openid');
+
+      const result = await post('jay.1');
+      expect(result.statusCode).toBe(401);
+      expect(bodyOf(result).error.code).toBe('INVALID_CODE');
+      expect(await userRow('jay')).toBeUndefined();
+    });
+
+    it('answers WECHAT_ERROR when the AppSecret is wrong (the stub checks the pair like WeChat)', async () => {
+      const misconfigured = await coldStart('login', { ...ctx.env, WECHAT_SECRET: 'not-the-right-secret' });
+      const result = await misconfigured(loginEvent('kim.1'));
+      expect(result.statusCode).toBe(502);
+      expect(bodyOf(result).error.code).toBe('WECHAT_ERROR');
+      expect(result.body).not.toContain('not-the-right-secret');
+    });
+
+    it('answers INVALID_REQUEST for a bad body without calling WeChat', async () => {
+      const before = ctx.stack.wechat.stats.calls;
+      for (const body of ['{bad json', '[]', '{"code":42}', '{"code":"a&secret=x"}', JSON.stringify({ code: 'x'.repeat(2000) })]) {
+        const result = await login(httpEvent({ body }));
+        expect(result.statusCode).toBe(400);
+        expect(bodyOf(result).error.code).toBe('INVALID_REQUEST');
+      }
+      expect(ctx.stack.wechat.stats.calls).toBe(before);
+    });
+  });
+
+  describe('store faults', () => {
+    it('answers SERVICE_UNAVAILABLE without calling WeChat while Redis is down, and recovers without a restart', async () => {
+      await ctx.stack.redis.stop();
+      try {
+        const before = ctx.stack.wechat.stats.calls;
+        const result = await post('lena.1');
+        expect(result.statusCode).toBe(503);
+        expect(bodyOf(result)).toEqual({ error: { code: 'SERVICE_UNAVAILABLE', message: expect.any(String) } });
+        expect(result.body).not.toMatch(/token/);
+        expect(ctx.stack.wechat.stats.calls).toBe(before);
+      } finally {
+        await ctx.stack.redis.start();
+      }
+      const recovered = await post('lena.2');
+      expect(recovered.statusCode).toBe(200);
+    });
+
+    it('answers SERVICE_UNAVAILABLE and stores no session while DynamoDB is unreachable', async () => {
+      const noDynamo = await coldStart('login', { ...ctx.env, DYNAMODB_ENDPOINT: 'http://127.0.0.1:9', DYNAMODB_TIMEOUT_MS: '500' });
+      const sessionsBefore = await sessionCount();
+      const result = await noDynamo(loginEvent('mona.1'));
+      expect(result.statusCode).toBe(503);
+      expect(bodyOf(result).error.code).toBe('SERVICE_UNAVAILABLE');
+      expect(await sessionCount()).toBe(sessionsBefore);
+    });
+  });
+
+  describe('races', () => {
+    it('creates one user for 20 concurrent first logins with distinct codes', async () => {
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => post(`nina.${i}`)));
+      expect(results.map((r) => r.statusCode)).toEqual(Array(20).fill(200));
+      const bodies = results.map(bodyOf);
+      expect(new Set(bodies.map((b) => b.userId)).size).toBe(1);
+      expect(bodies.filter((b) => b.isNewUser)).toHaveLength(1);
+      expect(new Set(bodies.map((b) => b.token)).size).toBe(20);
+      expect((await userRow('nina'))?.loginCount).toEqual({ N: '20' });
+    });
+
+    it('calls WeChat once for concurrent duplicates of one code', async () => {
+      const before = ctx.stack.wechat.stats.calls;
+      const results = await Promise.all(Array.from({ length: 10 }, () => post('delay.200.omar.1')));
+      expect(ctx.stack.wechat.stats.calls - before).toBe(1);
+      const ok = results.filter((r) => r.statusCode === 200).map(bodyOf);
+      const busy = results.filter((r) => r.statusCode === 409);
+      expect(ok.length + busy.length).toBe(10);
+      expect(ok.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(ok.map((b) => b.token)).size).toBe(1);
+      for (const r of busy) {
+        expect(bodyOf(r).error.code).toBe('LOGIN_IN_PROGRESS');
+        expect(r.headers?.['retry-after']).toBe('1');
+      }
+    });
+  });
+
+  it('keeps no raw token and no login code anywhere in Redis', async () => {
+    const issued = [bodyOf(await post('pia.1')).token, bodyOf(await post('pia.2')).token];
+    const dump = await dumpRedis(ctx.redis);
+    expect(dump).toContain('session:');
+    for (const token of issued) expect(dump).not.toContain(token);
+    expect(dump).not.toContain('pia.1');
+    expect(dump).not.toContain('alice.3');
+  });
+});
