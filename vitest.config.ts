@@ -7,6 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
           setupFiles: ['test/support/setup-env.ts'],
         },
       },
@@ -15,7 +16,9 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           setupFiles: ['test/support/setup-env.ts'],
-          // Each file starts its own local stack (ports are free ones); keep the 2-core box calm.
+          // Runs after the unit tests. Each file starts its own local stack on free ports, so
+          // files may run side by side; two at a time suits a 2-core machine.
+          sequence: { groupOrder: 1 },
           maxWorkers: 2,
           testTimeout: 30_000,
           hookTimeout: 60_000,
