@@ -58,8 +58,8 @@ describe('npm run dev (integration)', () => {
     const second = await login('{"code":"alice.2"}');
     expect(first.status).toBe(200);
     expect(first.headers.get('content-type')).toMatch(/^application\/json/);
-    const a = await first.json();
-    const b = await second.json();
+    const a = (await first.json()) as { token: string; userId: string };
+    const b = (await second.json()) as { token: string; userId: string };
     expect(a).toMatchObject({ token: expect.stringMatching(TOKEN_PATTERN), expiresIn: 604800, isNewUser: true });
     expect(b).toMatchObject({ userId: a.userId, isNewUser: false });
     expect(b.token).not.toBe(a.token);
@@ -73,7 +73,7 @@ describe('npm run dev (integration)', () => {
     const quota = await login('{"code":"errcode.45011"}');
     expect(quota.status).toBe(429);
     expect(quota.headers.get('retry-after')).toBe('60');
-    expect((await quota.json()).error.code).toBe('RATE_LIMITED');
+    expect(await quota.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
   });
 
   it('never prints the AppSecret', () => {
