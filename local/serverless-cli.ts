@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -8,11 +9,18 @@ const require = createRequire(import.meta.url);
 /** osls's CLI entry, run with this Node: never a `serverless` v4 that may be on PATH. */
 export const SERVERLESS_BIN = join(dirname(require.resolve('osls/package.json')), 'bin', 'serverless.js');
 
-export function runServerless(args: string[], env: Record<string, string | undefined>, stdio: 'inherit' | 'pipe' = 'inherit'): ChildProcess {
-  return spawn(process.execPath, [SERVERLESS_BIN, ...args], {
-    env: { ...process.env, ...env },
-    stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+/**
+ * Runs osls with `env`, building into a work folder private to this run (see serverless.yml,
+ * custom.esbuild.outputWorkFolder) that is removed when the run ends.
+ */
+export function runServerless(args: string[], env: Record<string, string | undefined>): ChildProcess {
+  const workFolder = join('.esbuild-local', `${args[0]}-${process.pid}`);
+  const child = spawn(process.execPath, [SERVERLESS_BIN, ...args], {
+    env: { ...process.env, ...env, ESBUILD_WORK_FOLDER: workFolder },
+    stdio: 'inherit',
   });
+  child.once('exit', () => rmSync(workFolder, { recursive: true, force: true }));
+  return child;
 }
 
 export function freePort(): Promise<number> {
