@@ -74,38 +74,61 @@ function url(env: Env, name: string, fallback?: string): string {
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const DAY = 86_400;
 
-export function loadConfig(env: Env = process.env): Config {
-  const logLevel = optional(env, 'LOG_LEVEL', 'info').toLowerCase() as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+/*
+ * One loader per section, so each function reads (and needs) only its own settings: the
+ * authorizer never sees the AppSecret, /user/me never sees Redis.
+ */
 
+export function loadWechatConfig(env: Env = process.env): Config['wechat'] {
+  return {
+    appId: required(env, 'WECHAT_APPID'),
+    appSecret: required(env, 'WECHAT_SECRET'),
+    apiBase: url(env, 'WECHAT_API_BASE', 'https://api.weixin.qq.com'),
+    timeoutMs: integer(env, 'WECHAT_TIMEOUT_MS', 3000, 100, 20_000),
+    deadlineMs: integer(env, 'WECHAT_DEADLINE_MS', 5000, 100, 25_000),
+  };
+}
+
+export function loadDynamoConfig(env: Env = process.env): Config['dynamodb'] {
+  const endpoint = env.DYNAMODB_ENDPOINT?.trim();
+  return {
+    usersTable: required(env, 'USERS_TABLE'),
+    endpoint: endpoint ? url(env, 'DYNAMODB_ENDPOINT') : undefined,
+    timeoutMs: integer(env, 'DYNAMODB_TIMEOUT_MS', 2000, 100, 20_000),
+  };
+}
+
+export function loadRedisConfig(env: Env = process.env): Config['redis'] {
+  return {
+    url: url(env, 'UPSTASH_REDIS_REST_URL'),
+    token: required(env, 'UPSTASH_REDIS_REST_TOKEN'),
+    keyPrefix: optional(env, 'REDIS_KEY_PREFIX', 'wxlogin:'),
+    timeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 2000, 100, 20_000),
+  };
+}
+
+export function loadSessionConfig(env: Env = process.env): Config['session'] {
   const ttlSeconds = integer(env, 'SESSION_TTL_SECONDS', 7 * DAY, 1, 365 * DAY);
   const maxAgeSeconds = integer(env, 'SESSION_MAX_AGE_SECONDS', 30 * DAY, 1, 365 * DAY);
   if (maxAgeSeconds < ttlSeconds) {
     throw new ConfigError('SESSION_MAX_AGE_SECONDS must not be shorter than SESSION_TTL_SECONDS');
   }
+  return { ttlSeconds, maxAgeSeconds };
+}
 
-  const endpoint = env.DYNAMODB_ENDPOINT?.trim();
+export function loadLogConfig(env: Env = process.env): Pick<Config, 'logLevel' | 'serviceName'> {
+  const logLevel = optional(env, 'LOG_LEVEL', 'info').toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  return { logLevel, serviceName: optional(env, 'SERVICE_NAME', 'wechat-login') };
+}
+
+/** Everything, as the login function needs it. */
+export function loadConfig(env: Env = process.env): Config {
   return {
-    wechat: {
-      appId: required(env, 'WECHAT_APPID'),
-      appSecret: required(env, 'WECHAT_SECRET'),
-      apiBase: url(env, 'WECHAT_API_BASE', 'https://api.weixin.qq.com'),
-      timeoutMs: integer(env, 'WECHAT_TIMEOUT_MS', 3000, 100, 20_000),
-      deadlineMs: integer(env, 'WECHAT_DEADLINE_MS', 5000, 100, 25_000),
-    },
-    dynamodb: {
-      usersTable: required(env, 'USERS_TABLE'),
-      endpoint: endpoint ? url(env, 'DYNAMODB_ENDPOINT') : undefined,
-      timeoutMs: integer(env, 'DYNAMODB_TIMEOUT_MS', 2000, 100, 20_000),
-    },
-    redis: {
-      url: url(env, 'UPSTASH_REDIS_REST_URL'),
-      token: required(env, 'UPSTASH_REDIS_REST_TOKEN'),
-      keyPrefix: optional(env, 'REDIS_KEY_PREFIX', 'wxlogin:'),
-      timeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 2000, 100, 20_000),
-    },
-    session: { ttlSeconds, maxAgeSeconds },
-    logLevel,
-    serviceName: optional(env, 'SERVICE_NAME', 'wechat-login'),
+    wechat: loadWechatConfig(env),
+    dynamodb: loadDynamoConfig(env),
+    redis: loadRedisConfig(env),
+    session: loadSessionConfig(env),
+    ...loadLogConfig(env),
   };
 }

@@ -7,6 +7,7 @@ export const ERRORS = {
   UNAUTHORIZED: { status: 401, message: 'A valid session token is required.' },
   INVALID_CODE: { status: 401, message: 'The login code is invalid or has already been used. Call wx.login() again.' },
   USER_BLOCKED: { status: 403, message: 'WeChat blocked this login for a high-risk account.' },
+  NOT_FOUND: { status: 404, message: 'Not found.' },
   LOGIN_IN_PROGRESS: { status: 409, message: 'A login with this code is already in progress. Retry shortly.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests. Retry later.' },
   INTERNAL: { status: 500, message: 'Internal error.' },

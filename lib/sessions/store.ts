@@ -27,6 +27,15 @@ export interface SaveLogin {
   codeTtlSeconds: number;
 }
 
+/** Who a live session belongs to, as the authorizer hands it to routes. */
+export interface SessionIdentity {
+  /** The token's hash: names the session without being a credential. */
+  sessionId: string;
+  userId: string;
+  openid: string;
+  unionid?: string;
+}
+
 /** The port the login use case depends on. */
 export interface SessionStore {
   /** Atomically claims a login code for `ttlSeconds`, or says who has it. One round trip. */
@@ -35,6 +44,22 @@ export interface SessionStore {
   releaseCode(codeId: string): Promise<void>;
   /** Session, code result and the user's session index, all or nothing, in one round trip. */
   saveLogin(input: SaveLogin): Promise<void>;
+}
+
+/** The port the authorizer depends on. */
+export interface SessionVerifier {
+  /**
+   * Looks the session up and, if it is alive, slides its expiry to `ttlMs` from `now` but
+   * never past its absolute cap. One round trip. Null when there is no such live session.
+   */
+  touch(sessionId: string, now: number, ttlMs: number): Promise<SessionIdentity | null>;
+}
+
+/** The port logout depends on. */
+export interface SessionRevoker {
+  revoke(sessionId: string, userId: string): Promise<void>;
+  /** Revokes every session of the user; returns how many were listed. */
+  revokeAll(userId: string): Promise<number>;
 }
 
 export const PENDING = 'pending';
@@ -58,14 +83,30 @@ export const FIELDS = {
 } as const;
 
 /** The slice of the Upstash client this adapter uses. */
-export type RedisLike = Pick<Redis, 'set' | 'del' | 'multi'>;
+export type RedisLike = Pick<Redis, 'set' | 'del' | 'multi' | 'eval' | 'zrange'>;
+
+/**
+ * Lookup and renewal as one atomic step (one request). KEYS[1] is the session; ARGV[1] now
+ * in ms, ARGV[2] the idle TTL in ms. A session past its absolute cap is deleted on sight.
+ */
+export const TOUCH_SCRIPT = `
+local s = redis.call('HMGET', KEYS[1], '${FIELDS.userId}', '${FIELDS.openid}', '${FIELDS.unionid}', '${FIELDS.maxExpiresAt}')
+if not s[1] then return false end
+local left = (tonumber(s[4]) or 0) - tonumber(ARGV[1])
+if left <= 0 then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[2]), left))
+return {s[1], s[2], s[3] or ''}
+`;
 
 /**
  * Sessions and login-code claims in Upstash Redis (HTTP). Every failure becomes
  * SERVICE_UNAVAILABLE; the Upstash error itself is never logged by message, because it
  * quotes the command it failed on.
  */
-export class RedisSessionStore implements SessionStore {
+export class RedisSessionStore implements SessionStore, SessionVerifier, SessionRevoker {
   private readonly keys: ReturnType<typeof sessionKeys>;
   private readonly userIndexTtlSeconds: number;
 
@@ -109,11 +150,40 @@ export class RedisSessionStore implements SessionStore {
     tx.hset(sessionKey, record);
     tx.expire(sessionKey, input.ttlSeconds);
     tx.set(this.keys.code(input.codeId), input.codeResult, { ex: input.codeTtlSeconds });
-    // The per-user index lets "log out everywhere" find sessions without a scan. It outlives
-    // every session it lists, since none can live past the absolute cap after its login.
-    tx.sadd(indexKey, input.tokenHash);
+    // The per-user index lets "log out everywhere" find sessions without a scan: a sorted set
+    // scored by each session's absolute cap, pruned of dead entries at every login, and
+    // outliving every session it lists.
+    tx.zadd(indexKey, { score: session.maxExpiresAt, member: input.tokenHash });
+    tx.zremrangebyscore(indexKey, '-inf', session.issuedAt);
     tx.expire(indexKey, this.userIndexTtlSeconds);
     await guard(() => tx.exec());
+  }
+
+  async touch(sessionId: string, now: number, ttlMs: number): Promise<SessionIdentity | null> {
+    const reply = await guard(() => this.redis.eval<string[], unknown>(TOUCH_SCRIPT, [this.keys.session(sessionId)], [String(now), String(ttlMs)]));
+    if (!Array.isArray(reply)) return null;
+    const [userId, openid, unionid] = reply.map(String);
+    if (!userId || !openid) return null;
+    return unionid ? { sessionId, userId, openid, unionid } : { sessionId, userId, openid };
+  }
+
+  async revoke(sessionId: string, userId: string): Promise<void> {
+    const tx = this.redis.multi();
+    tx.del(this.keys.session(sessionId));
+    tx.zrem(this.keys.userSessions(userId), sessionId);
+    await guard(() => tx.exec());
+  }
+
+  async revokeAll(userId: string): Promise<number> {
+    const indexKey = this.keys.userSessions(userId);
+    const sessionIds = (await guard(() => this.redis.zrange<string[]>(indexKey, 0, -1))).map(String);
+    if (sessionIds.length === 0) return 0;
+    // ZREM only what was read: a login racing this logout keeps its (new) index entry.
+    const tx = this.redis.multi();
+    tx.del(...sessionIds.map((id) => this.keys.session(id)));
+    tx.zrem(indexKey, ...sessionIds);
+    await guard(() => tx.exec());
+    return sessionIds.length;
   }
 }
 

@@ -1,4 +1,4 @@
-import { UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { AppError } from '../errors';
 
 export interface User {
@@ -23,6 +23,14 @@ export interface UserRepository {
   recordLogin(input: RecordLogin): Promise<{ user: User; isNewUser: boolean }>;
 }
 
+/** The port the profile use case depends on. */
+export interface UserReader {
+  findByOpenid(openid: string): Promise<User | null>;
+}
+
+/** The attributes a user row is read for: a login can never expose anything else a row holds. */
+const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount'];
+
 /** The slice of DynamoDBClient we use: easy to fake, and the real client fits it. */
 export type DynamoSend = Pick<DynamoDBClient, 'send'>;
 
@@ -33,7 +41,7 @@ export type DynamoSend = Pick<DynamoDBClient, 'send'>;
  * (the one whose candidate id won) that it created the user. No read-then-write.
  * Only the attributes named here are touched: anything else a row holds is left alone.
  */
-export class DynamoUserRepository implements UserRepository {
+export class DynamoUserRepository implements UserRepository, UserReader {
   constructor(
     private readonly client: DynamoSend,
     private readonly tableName: string,
@@ -72,6 +80,23 @@ export class DynamoUserRepository implements UserRepository {
 
     const user = toUser(attributes);
     return { user, isNewUser: user.userId === newUserId };
+  }
+
+  async findByOpenid(openid: string): Promise<User | null> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      const result = await this.client.send(
+        new GetItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: openid } },
+          ProjectionExpression: USER_ATTRIBUTES.join(', '),
+        }),
+      );
+      item = result.Item;
+    } catch (err) {
+      throw new AppError('SERVICE_UNAVAILABLE', 'user store request failed', { cause: err, details: { store: 'dynamodb' } });
+    }
+    return item ? toUser(item) : null;
   }
 }
 

@@ -8,6 +8,7 @@ describe('Function: errorResponse', () => {
     ['UNAUTHORIZED', 401],
     ['INVALID_CODE', 401],
     ['USER_BLOCKED', 403],
+    ['NOT_FOUND', 404],
     ['LOGIN_IN_PROGRESS', 409],
     ['RATE_LIMITED', 429],
     ['INTERNAL', 500],

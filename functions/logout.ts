@@ -1,0 +1,17 @@
+import { requireUser, type AuthorizedEvent } from '../lib/http/auth-context';
+import { httpHandler } from '../lib/http/handler';
+import { noContent } from '../lib/http/respond';
+import { parseLogoutRequest } from '../lib/sessions/logout-request';
+import { composeSessions } from '../lib/sessions/compose';
+
+// Cold start: config is validated and the Redis client is created once per container.
+const { logger, sessions } = composeSessions();
+
+/** POST /user/logout (behind the authorizer), optional body {"all": true} → 204 */
+export const handler = httpHandler<AuthorizedEvent>(logger, async (event, log) => {
+  const user = requireUser(event);
+  const { all } = parseLogoutRequest(event);
+  const { revoked } = await sessions.logout(user, all);
+  log.info('logged out', { userId: user.userId, all, revoked });
+  return noContent();
+});

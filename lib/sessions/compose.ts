@@ -1,0 +1,21 @@
+import { createRedisClient } from '../clients/redis';
+import { loadLogConfig, loadRedisConfig, loadSessionConfig } from '../config';
+import { createLogger, type Logger } from '../logger';
+import { SessionService } from './service';
+import { RedisSessionStore } from './store';
+
+/**
+ * Composition root of the authorizer and logout functions: Redis only. They never load the
+ * DynamoDB client and never see the AppSecret.
+ */
+export function composeSessions(env: Record<string, string | undefined> = process.env): { logger: Logger; sessions: SessionService } {
+  const redisConfig = loadRedisConfig(env);
+  const session = loadSessionConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token] });
+  const store = new RedisSessionStore(createRedisClient(redisConfig), {
+    keyPrefix: redisConfig.keyPrefix,
+    userIndexTtlSeconds: session.maxAgeSeconds,
+  });
+  return { logger, sessions: new SessionService({ store, ttlSeconds: session.ttlSeconds }) };
+}

@@ -1,0 +1,51 @@
+import { hashToken, TOKEN_PATTERN } from '../crypto';
+import type { SessionIdentity, SessionRevoker, SessionVerifier } from './store';
+
+export type Authorization =
+  | { allowed: true; identity: SessionIdentity }
+  | { allowed: false; reason: 'missing' | 'malformed' | 'unknown' };
+
+export interface SessionServiceDeps {
+  store: SessionVerifier & SessionRevoker;
+  ttlSeconds: number;
+  now?: () => number;
+}
+
+const BEARER = /^Bearer +(\S+)$/i;
+
+/**
+ * What a session token is good for after login.
+ *
+ * authorize: `Authorization: Bearer <token>` → the session's identity, renewing it
+ *   (sliding expiry, capped at the absolute max age) in the same Redis round trip.
+ *   Anything else — no header, another scheme, a malformed, unknown, expired or revoked
+ *   token — is refused. A store failure throws: the caller fails closed.
+ * logout: revokes the presented session, or with `all` every session of its user.
+ */
+export class SessionService {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: SessionServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async authorize(header: string | undefined): Promise<Authorization> {
+    if (!header) return { allowed: false, reason: 'missing' };
+    const token = BEARER.exec(header.trim())?.[1];
+    // Refuse what cannot be a token before touching Redis.
+    if (!token || !TOKEN_PATTERN.test(token)) return { allowed: false, reason: 'malformed' };
+    const identity = await this.deps.store.touch(hashToken(token), this.now(), this.deps.ttlSeconds * 1000);
+    return identity ? { allowed: true, identity } : { allowed: false, reason: 'unknown' };
+  }
+
+  async logout(identity: Pick<SessionIdentity, 'sessionId' | 'userId'>, all: boolean): Promise<{ revoked: number }> {
+    if (all) return { revoked: await this.deps.store.revokeAll(identity.userId) };
+    await this.deps.store.revoke(identity.sessionId, identity.userId);
+    return { revoked: 1 };
+  }
+}
+
+/** Pulls the bearer token out of a header for log scrubbing; undefined when there is none. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header ? BEARER.exec(header.trim())?.[1] : undefined;
+}

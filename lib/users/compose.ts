@@ -1,0 +1,12 @@
+import { createDynamoClient } from '../clients/dynamodb';
+import { loadDynamoConfig, loadLogConfig } from '../config';
+import { createLogger, type Logger } from '../logger';
+import { DynamoUserRepository, type UserReader } from './repository';
+
+/** Composition root of the profile function: DynamoDB only. */
+export function composeUsers(env: Record<string, string | undefined> = process.env): { logger: Logger; users: UserReader } {
+  const dynamo = loadDynamoConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName });
+  return { logger, users: new DynamoUserRepository(createDynamoClient(dynamo), dynamo.usersTable) };
+}

@@ -1,0 +1,22 @@
+import { AppError } from '../errors';
+import type { UserReader } from './repository';
+
+/** What `GET /user/me` shows: never the openid, never a session_key. */
+export interface Profile {
+  userId: string;
+  createdAt: string;
+  lastLoginAt: string;
+  loginCount: number;
+  unionid?: string;
+}
+
+/**
+ * Reads the signed-in user's profile by openid (the table key, so one GetItem) and checks it
+ * is the user the session was issued to.
+ */
+export async function getProfile(users: UserReader, who: { userId: string; openid: string }): Promise<Profile> {
+  const user = await users.findByOpenid(who.openid);
+  if (!user || user.userId !== who.userId) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+  const { userId, createdAt, lastLoginAt, loginCount, unionid } = user;
+  return unionid ? { userId, createdAt, lastLoginAt, loginCount, unionid } : { userId, createdAt, lastLoginAt, loginCount };
+}
