@@ -26,10 +26,11 @@ export function parseRedisUrl(value: string): RedisAddress {
 }
 
 /**
- * Uses the Redis at REDIS_URL if given; otherwise spawns a private `redis-server` on a Unix
- * socket in a temp dir (no TCP port to collide with, no persistence), so stacks can run side by side.
+ * Uses the Redis at REDIS_URL if given; otherwise spawns a private `redis-server` (no
+ * persistence) on a Unix socket in a temp dir — no TCP port to collide with, so stacks can run
+ * side by side — or on 127.0.0.1:`port` when one is asked for.
  */
-export async function startRedis(options: { url?: string | undefined } = {}): Promise<RunningRedis> {
+export async function startRedis(options: { url?: string | undefined; port?: number } = {}): Promise<RunningRedis> {
   if (options.url) {
     const address = parseRedisUrl(options.url);
     await waitForPing(address, 5000);
@@ -41,16 +42,16 @@ export async function startRedis(options: { url?: string | undefined } = {}): Pr
     throw new Error('redis-server was not found on PATH. Install it (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL.');
   }
   const dir = mkdtempSync(join(tmpdir(), 'wxlogin-redis-'));
-  const address = { path: join(dir, 'redis.sock') };
+  const address: RedisAddress = options.port ? { host: '127.0.0.1', port: options.port } : { path: join(dir, 'redis.sock') };
+  const listen =
+    'path' in address
+      ? ['--port', '0', '--unixsocket', address.path, '--unixsocketperm', '700']
+      : ['--port', String(address.port), '--bind', '127.0.0.1'];
   let child: ChildProcess | undefined;
 
   const start = async () => {
     if (child) return;
-    child = spawn(
-      'redis-server',
-      ['--port', '0', '--unixsocket', address.path, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir],
-      { stdio: 'ignore' },
-    );
+    child = spawn('redis-server', [...listen, '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
     child.once('exit', () => {
       child = undefined;
     });

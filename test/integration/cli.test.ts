@@ -1,56 +1,26 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PATTERN } from '../../lib/crypto';
-import { freePort } from '../../local/serverless-cli';
+import { exited, runScript, startDevServer, type DevServer } from '../support/dev-server';
 
 /**
  * The README's commands, run as a developer runs them: `npm run dev` (serverless offline in
  * front of the local stack) and `npm run invoke:local`. One file, one after the other, since
  * both build into .esbuild/.
  */
-function run(script: string, env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: process.cwd(),
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  return { child, output: () => output };
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
-
 describe('npm run dev (integration)', () => {
   const secret = randomBytes(16).toString('hex');
-  let dev: ReturnType<typeof run>;
-  let base: string;
+  let dev: DevServer;
 
   const login = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
-    fetch(`${base}/user/wechatlogin`, { method: 'POST', headers, body });
+    fetch(`${dev.base}/user/wechatlogin`, { method: 'POST', headers, body });
 
   beforeAll(async () => {
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    dev = run('local/dev.ts', { PORT: String(port), WECHAT_SECRET: secret });
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      if (dev.child.exitCode !== null) throw new Error(`npm run dev exited early:\n${dev.output()}`);
-      const ready = await login('{}').then((r) => r.status === 400, () => false);
-      if (ready) break;
-      if (Date.now() > deadline) throw new Error(`npm run dev did not come up:\n${dev.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    dev = await startDevServer({ WECHAT_SECRET: secret });
   }, 120_000);
 
   afterAll(async () => {
-    if (dev?.child.exitCode === null) {
-      dev.child.kill('SIGKILL');
-      await exited(dev.child);
-    }
+    await dev?.kill();
   });
 
   it('serves logins through serverless offline', async () => {
@@ -89,7 +59,7 @@ describe('npm run dev (integration)', () => {
 
 describe('npm run invoke:local (integration)', () => {
   it('prints a 200 Lambda response with a token', async () => {
-    const invoke = run('local/invoke.ts', {});
+    const invoke = runScript('local/invoke.ts', {});
     expect(await exited(invoke.child)).toBe(0);
     const match = /"statusCode": 200[\s\S]*"body": "(\{.*\})"/.exec(invoke.output());
     expect(match, invoke.output()).not.toBeNull();

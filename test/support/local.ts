@@ -55,3 +55,22 @@ function replyText(reply: Reply): string {
   if (reply.type === 'error') return reply.message;
   return String(reply.value);
 }
+
+/** One command straight to redis-server (not through the gateway), its reply as plain JS. */
+export async function redisCommand(redis: RespClient, ...args: string[]): Promise<unknown> {
+  const [reply] = await redis.send([args]);
+  return plain(reply!);
+}
+
+function plain(reply: Reply): unknown {
+  switch (reply.type) {
+    case 'array':
+      return reply.value?.map(plain) ?? null;
+    case 'bulk':
+      return reply.value?.toString() ?? null;
+    case 'error':
+      throw new Error(reply.message);
+    default:
+      return reply.value;
+  }
+}

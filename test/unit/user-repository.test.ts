@@ -1,4 +1,4 @@
-import { DynamoDBClient, ProvisionedThroughputExceededException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, ProvisionedThroughputExceededException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
@@ -95,6 +95,32 @@ describe('Class: DynamoUserRepository', () => {
       ddbMock.on(UpdateItemCommand).resolves({ Attributes: { openid: { S: 'o1' } } });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
       await expect(repo.recordLogin({ openid: 'o1', newUserId: 'n', now: NOW })).rejects.toMatchObject({ code: 'INTERNAL' });
+    });
+  });
+
+  describe('Method: findByOpenid', () => {
+    it('reads one row by key, projecting only the user attributes', async () => {
+      ddbMock.on(GetItemCommand).resolves({ Item: row({ loginCount: 3 }) });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.findByOpenid('o1')).resolves.toMatchObject({ userId: '01NEWUSER', loginCount: 3 });
+      const input = ddbMock.commandCalls(GetItemCommand)[0]!.args[0].input;
+      expect(input).toEqual({
+        TableName: 'users',
+        Key: { openid: { S: 'o1' } },
+        ProjectionExpression: 'openid, userId, unionid, createdAt, lastLoginAt, loginCount',
+      });
+    });
+
+    it('answers null when there is no such user', async () => {
+      ddbMock.on(GetItemCommand).resolves({});
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.findByOpenid('o1')).resolves.toBeNull();
+    });
+
+    it('turns a failure into SERVICE_UNAVAILABLE', async () => {
+      ddbMock.on(GetItemCommand).rejects(new Error('boom'));
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.findByOpenid('o1')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
     });
   });
 });

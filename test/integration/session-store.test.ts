@@ -1,0 +1,98 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createRedisClient } from '../../lib/clients/redis';
+import { loadRedisConfig } from '../../lib/config';
+import { RedisSessionStore, type SaveLogin } from '../../lib/sessions/store';
+import { redisCommand, useLocalStack } from '../support/local';
+
+/** The Redis adapter against real redis-server (through the Upstash gateway), with a chosen clock. */
+describe('Class: RedisSessionStore (integration)', () => {
+  const ctx = useLocalStack();
+  let store: RedisSessionStore;
+  const prefix = `store-test-${Math.random().toString(36).slice(2)}:`;
+  const T = Date.now();
+
+  beforeAll(() => {
+    store = new RedisSessionStore(createRedisClient(loadRedisConfig(ctx.env)), { keyPrefix: prefix, userIndexTtlSeconds: 60 });
+  });
+
+  const pttl = async (key: string) => Number(await redisCommand(ctx.redis, 'PTTL', key));
+  const exists = async (key: string) => (await redisCommand(ctx.redis, 'EXISTS', key)) === 1;
+
+  function login(sessionId: string, userId: string, overrides: Partial<SaveLogin['session']> = {}): SaveLogin {
+    return {
+      tokenHash: sessionId,
+      session: { userId, openid: `o-${userId}`, sealedSessionKey: 'sealed', issuedAt: T, maxExpiresAt: T + 10_000, ...overrides },
+      ttlSeconds: 4,
+      codeId: `code-${sessionId}`,
+      codeResult: '{"r":1}',
+      codeTtlSeconds: 300,
+    };
+  }
+
+  describe('Method: claimCode', () => {
+    it('claims a new code, reports it pending to the next caller, and done once saved', async () => {
+      await expect(store.claimCode('c1', 30)).resolves.toEqual({ state: 'claimed' });
+      await expect(store.claimCode('c1', 30)).resolves.toEqual({ state: 'pending' });
+      await store.saveLogin({ ...login('s-c1', 'u-c1'), codeId: 'c1', codeResult: 'result-1' });
+      await expect(store.claimCode('c1', 30)).resolves.toEqual({ state: 'done', result: 'result-1' });
+    });
+
+    it('lets a released code be claimed again', async () => {
+      await store.claimCode('c2', 30);
+      await store.releaseCode('c2');
+      await expect(store.claimCode('c2', 30)).resolves.toEqual({ state: 'claimed' });
+    });
+  });
+
+  describe('Method: touch', () => {
+    it('returns the identity and slides the expiry to a full TTL', async () => {
+      await store.saveLogin(login('s1', 'u1', { unionid: 'n1' }));
+      await expect(store.touch('s1', T + 1000, 4000)).resolves.toEqual({ sessionId: 's1', userId: 'u1', openid: 'o-u1', unionid: 'n1' });
+      expect(await pttl(`${prefix}session:s1`)).toBeGreaterThan(3500);
+    });
+
+    it('never extends a session past its absolute cap', async () => {
+      await store.saveLogin(login('s2', 'u2'));
+      await store.touch('s2', T + 8000, 4000);
+      const left = await pttl(`${prefix}session:s2`);
+      expect(left).toBeLessThanOrEqual(2000);
+      expect(left).toBeGreaterThan(0);
+    });
+
+    it('refuses and deletes a session past its absolute cap', async () => {
+      await store.saveLogin(login('s3', 'u3'));
+      await expect(store.touch('s3', T + 10_000, 4000)).resolves.toBeNull();
+      expect(await exists(`${prefix}session:s3`)).toBe(false);
+    });
+
+    it('answers null for an unknown session without creating it', async () => {
+      await expect(store.touch('nope', T, 4000)).resolves.toBeNull();
+      expect(await exists(`${prefix}session:nope`)).toBe(false);
+    });
+  });
+
+  describe('Method: revoke / revokeAll', () => {
+    it('revokes one session and keeps the user’s others', async () => {
+      await store.saveLogin(login('s4', 'u4'));
+      await store.saveLogin(login('s5', 'u4'));
+      await store.revoke('s4', 'u4');
+      await expect(store.touch('s4', T, 4000)).resolves.toBeNull();
+      await expect(store.touch('s5', T, 4000)).resolves.toMatchObject({ userId: 'u4' });
+    });
+
+    it('revokes every session of a user through the index, and no one else’s', async () => {
+      for (const id of ['s6', 's7', 's8']) await store.saveLogin(login(id, 'u6'));
+      await store.saveLogin(login('s9', 'u9'));
+      await expect(store.revokeAll('u6')).resolves.toBe(3);
+      for (const id of ['s6', 's7', 's8']) await expect(store.touch(id, T, 4000)).resolves.toBeNull();
+      await expect(store.touch('s9', T, 4000)).resolves.toMatchObject({ userId: 'u9' });
+      await expect(store.revokeAll('u6')).resolves.toBe(0);
+    });
+
+    it('prunes sessions past their cap from the index at the next login', async () => {
+      await store.saveLogin(login('old', 'u10', { issuedAt: T - 20_000, maxExpiresAt: T - 1 }));
+      await store.saveLogin(login('new', 'u10'));
+      expect(await redisCommand(ctx.redis, 'ZRANGE', `${prefix}user-sessions:u10`, '0', '-1')).toEqual(['new']);
+    });
+  });
+});

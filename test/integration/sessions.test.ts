@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type RunningRedis } from '../../local/redis-server';
+import { RespClient } from '../../local/resp';
+import { freePort } from '../../local/serverless-cli';
+import { startDevServer, type DevServer } from '../support/dev-server';
+import { dumpRedis } from '../support/local';
+
+/**
+ * The session lifecycle through `npm run dev`: serverless offline runs the authorizer in front
+ * of /user/me and /user/logout as API Gateway would. Redis is one this test owns, so it can
+ * stop it and bring it back. SESSION_TTL_SECONDS=3 keeps expiry observable.
+ */
+describe('Sessions through npm run dev (integration)', () => {
+  let redis: RunningRedis;
+  let raw: RespClient;
+  let dev: DevServer;
+  const issued: string[] = [];
+
+  beforeAll(async () => {
+    const port = await freePort();
+    redis = await startRedis({ port });
+    raw = new RespClient(redis.address);
+    dev = await startDevServer({ REDIS_URL: `redis://127.0.0.1:${port}`, SESSION_TTL_SECONDS: '3', REDIS_TIMEOUT_MS: '1000' });
+  }, 120_000);
+
+  afterAll(async () => {
+    await dev?.kill();
+    raw?.close();
+    await redis?.close();
+  });
+
+  async function login(code: string): Promise<{ status: number; body: any }> {
+    const response = await fetch(`${dev.base}/user/wechatlogin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
+    const body = await response.json();
+    if (response.status === 200) issued.push((body as { token: string }).token);
+    return { status: response.status, body };
+  }
+  const tokenFor = async (code: string) => (await login(code)).body.token as string;
+  const me = (token?: string, scheme = 'Bearer') =>
+    fetch(`${dev.base}/user/me`, { headers: token === undefined ? {} : { authorization: `${scheme} ${token}` } });
+  const logout = (token: string, body?: object) =>
+    fetch(`${dev.base}/user/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('reads /user/me with a login token: the profile, never session_key or openid', async () => {
+    const { body: session } = await login('alice.1');
+    const response = await me(session.token);
+    expect(response.status).toBe(200);
+    const profile = await response.json();
+    expect(profile).toEqual({
+      userId: session.userId,
+      createdAt: expect.any(String),
+      lastLoginAt: expect.any(String),
+      loginCount: 1,
+    });
+    expect(JSON.stringify(profile)).not.toMatch(/session_?key|openid/i);
+  });
+
+  it('shows unionid on /user/me once WeChat has sent it', async () => {
+    const token = await tokenFor('una.union1');
+    expect(await (await me(token)).json()).toMatchObject({ unionid: expect.any(String) });
+  });
+
+  it('refuses a token with one character changed', async () => {
+    const token = await tokenFor('alice.2');
+    const tampered = token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A');
+    expect((await me(tampered)).status).toBe(403);
+    expect((await me(token)).status).toBe(200);
+  });
+
+  it('refuses a request without a token (401) and one with another scheme or a malformed token (403)', async () => {
+    const token = await tokenFor('alice.3');
+    expect((await me()).status).toBe(401);
+    expect((await me(token, 'Basic')).status).toBe(403);
+    expect((await me('not-a-token')).status).toBe(403);
+  });
+
+  it('logout revokes the presented session and keeps the user’s others', async () => {
+    const first = await tokenFor('bob.1');
+    const second = await tokenFor('bob.2');
+    const response = await logout(first);
+    expect(response.status).toBe(204);
+    expect((await me(first)).status).toBe(403);
+    expect((await me(second)).status).toBe(200);
+    expect((await logout(first)).status).toBe(403);
+  });
+
+  it('logout with {"all": true} refuses every other token of the user, and no one else’s', async () => {
+    const tokens = [await tokenFor('carl.1'), await tokenFor('carl.2'), await tokenFor('carl.3')];
+    const other = await tokenFor('dana.1');
+    expect((await logout(tokens[0]!, { all: true })).status).toBe(204);
+    for (const token of tokens) expect((await me(token)).status).toBe(403);
+    expect((await me(other)).status).toBe(200);
+  });
+
+  it('rejects a malformed logout body with INVALID_REQUEST and keeps the session', async () => {
+    const token = await tokenFor('erin.1');
+    const response = await logout(token, { all: 'yes' });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: { code: 'INVALID_REQUEST', message: expect.any(String) } });
+    expect((await me(token)).status).toBe(200);
+  });
+
+  it('says expiresIn 3, refuses an unused token after 3 s and keeps a token used every 1.5 s alive past 3 s', async () => {
+    const idle = await login('fay.1');
+    const busy = await login('fay.2');
+    expect(idle.body.expiresIn).toBe(3);
+    for (let i = 0; i < 3; i++) {
+      await sleep(1500);
+      expect((await me(busy.body.token)).status).toBe(200);
+    }
+    // 4.5 s after login: the busy token has outlived its first TTL; the idle one has not.
+    expect((await me(idle.body.token)).status).toBe(403);
+    expect((await me(busy.body.token)).status).toBe(200);
+  }, 20_000);
+
+  it('keeps no raw token anywhere in Redis, keys or values', async () => {
+    const dump = await dumpRedis(raw);
+    expect(dump).toContain('session:');
+    expect(issued.length).toBeGreaterThan(5);
+    for (const token of issued) expect(dump).not.toContain(token);
+  });
+
+  it('fails closed while Redis is down and recovers when it returns, without a restart', async () => {
+    const before = await tokenFor('gus.1');
+    await redis.stop();
+    try {
+      expect((await me(before)).status).not.toBe(200);
+      const started = Date.now();
+      const { status, body } = await login('gus.2');
+      expect(status).toBe(503);
+      expect(body).toEqual({ error: { code: 'SERVICE_UNAVAILABLE', message: expect.any(String) } });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await redis.start();
+    }
+    // The restarted Redis is empty (no persistence): old sessions are gone, new ones work.
+    const after = await login('gus.3');
+    expect(after.status).toBe(200);
+    expect((await me(after.body.token)).status).toBe(200);
+    expect(dev.output()).toContain('fail closed');
+  }, 30_000);
+
+  it('never prints an issued token in the service log', () => {
+    for (const token of issued) expect(dev.output()).not.toContain(token);
+  });
+});

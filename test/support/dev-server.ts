@@ -1,0 +1,55 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort } from '../../local/serverless-cli';
+
+/** Runs one of the local/ scripts as a developer would, collecting what it prints. */
+export function runScript(script: string, env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: process.cwd(),
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  return { child, output: () => output };
+}
+
+export const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+
+export interface DevServer {
+  base: string;
+  child: ChildProcess;
+  output(): string;
+  /** Kills it hard (for cleanup); a graceful stop is `child.kill('SIGINT')`. */
+  kill(): Promise<void>;
+}
+
+/** `npm run dev` on a free port, resolved once the API answers. */
+export async function startDevServer(env: Record<string, string> = {}): Promise<DevServer> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const dev = runScript('local/dev.ts', { PORT: String(port), ...env });
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (dev.child.exitCode !== null) throw new Error(`npm run dev exited early:\n${dev.output()}`);
+    const ready = await fetch(`${base}/user/wechatlogin`, { method: 'POST', body: '{}' }).then(
+      (r) => r.status === 400,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error(`npm run dev did not come up:\n${dev.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return {
+    base,
+    child: dev.child,
+    output: dev.output,
+    async kill() {
+      if (dev.child.exitCode === null) {
+        dev.child.kill('SIGKILL');
+        await exited(dev.child);
+      }
+    },
+  };
+}
