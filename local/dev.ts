@@ -19,6 +19,8 @@ console.log(`
 
   API on http://localhost:${port} once serverless offline is up. Try:
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'
+    curl -s http://localhost:${port}/user/me -H "authorization: Bearer <token>"
+    curl -s -X POST http://localhost:${port}/user/logout -H "authorization: Bearer <token>"
 `);
 
 const child = runServerless(await offlineArgs(port), stack.env);
