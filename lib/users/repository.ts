@@ -75,7 +75,7 @@ export class DynamoUserRepository implements UserRepository, UserReader {
       );
       attributes = result.Attributes;
     } catch (err) {
-      throw new AppError('SERVICE_UNAVAILABLE', 'user store request failed', { cause: err, details: { store: 'dynamodb' } });
+      throw storeUnavailable(err);
     }
 
     const user = toUser(attributes);
@@ -94,10 +94,14 @@ export class DynamoUserRepository implements UserRepository, UserReader {
       );
       item = result.Item;
     } catch (err) {
-      throw new AppError('SERVICE_UNAVAILABLE', 'user store request failed', { cause: err, details: { store: 'dynamodb' } });
+      throw storeUnavailable(err);
     }
     return item ? toUser(item) : null;
   }
+}
+
+function storeUnavailable(cause: unknown): AppError {
+  return new AppError('SERVICE_UNAVAILABLE', 'user store request failed', { cause, details: { store: 'dynamodb' } });
 }
 
 function toUser(item: Record<string, AttributeValue> | undefined): User {
