@@ -21,6 +21,8 @@ export interface RunningGateway extends RunningServer {
   token: string;
   stats: GatewayStats;
   resetStats(): void;
+  /** Fault injection for tests: the next `count` requests to `path` answer 503 without reaching Redis. */
+  failNext(path: '/' | '/pipeline' | '/multi-exec', count?: number): void;
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -29,6 +31,7 @@ export async function startUpstashGateway(options: { redis: RedisAddress; token:
   const redis = new RespClient(options.redis);
   const expected = Buffer.from(`Bearer ${options.token}`);
   const stats: GatewayStats = { requests: 0, commands: 0 };
+  const faults = new Map<string, number>();
 
   const server = http.createServer(async (req, res) => {
     try {
@@ -39,6 +42,11 @@ export async function startUpstashGateway(options: { redis: RedisAddress; token:
       const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
       const url = new URL(req.url ?? '/', 'http://gateway');
       stats.requests++;
+      const pending = faults.get(url.pathname) ?? 0;
+      if (pending > 0) {
+        faults.set(url.pathname, pending - 1);
+        return sendJson(res, 503, { error: 'Service Unavailable: injected fault' });
+      }
 
       if (url.pathname === '/pipeline' || url.pathname === '/multi-exec') {
         const commands = parseCommands(await readBody(req, MAX_BODY), true);
@@ -74,6 +82,9 @@ export async function startUpstashGateway(options: { redis: RedisAddress; token:
     resetStats() {
       stats.requests = 0;
       stats.commands = 0;
+    },
+    failNext(path, count = 1) {
+      faults.set(path, (faults.get(path) ?? 0) + count);
     },
     async close() {
       await running.close();

@@ -52,7 +52,9 @@ interface CodeResult {
  * 3. Upsert the user by openid in one DynamoDB UpdateItem.
  * 4. Store the new session, the code's result and the user's session index in one
  *    Redis transaction, and return the token.
- * If any step fails the claim is released, so nothing half-done stays behind.
+ * If any step fails the claim is released, and a user row written in step 3 is put back as
+ * it was (a user it created is removed), so a failed login changes nothing visible and a
+ * retry starts clean: a new user still hears `isNewUser: true`.
  */
 export class LoginService {
   private readonly now: () => Date;
@@ -90,7 +92,7 @@ export class LoginService {
 
     const wx = await wechat.code2Session(code);
     const now = this.now();
-    const { user, isNewUser } = await users.recordLogin({
+    const { user, isNewUser, receipt } = await users.recordLogin({
       openid: wx.openid,
       unionid: wx.unionid,
       newUserId: this.deps.newUserId(now),
@@ -106,7 +108,7 @@ export class LoginService {
       expiresAt,
       sealedToken: seal(CODE_PURPOSE, code, token),
     };
-    await sessions.saveLogin({
+    const saved = sessions.saveLogin({
       tokenHash: hashToken(token),
       session: {
         userId: user.userId,
@@ -120,6 +122,12 @@ export class LoginService {
       codeId,
       codeResult: JSON.stringify(result),
       codeTtlSeconds: CODE_RESULT_TTL_SECONDS,
+    });
+    await saved.catch(async (err: unknown) => {
+      await users.undoLogin(receipt).catch((undoErr: unknown) => {
+        log.error('could not undo the user row of a failed login', { userId: user.userId, errorCode: (undoErr as AppError).code });
+      });
+      throw err;
     });
 
     log.info('login succeeded', { userId: user.userId, isNewUser, loginCount: user.loginCount });

@@ -1,4 +1,11 @@
-import { GetItemCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  GetItemCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { AppError } from '../errors';
 
 export interface User {
@@ -18,9 +25,32 @@ export interface RecordLogin {
   now: Date;
 }
 
+/** What a recorded login changed, so a login that fails afterwards can take it back. */
+export interface LoginReceipt {
+  openid: string;
+  userId: string;
+  isNewUser: boolean;
+  /** The lastLoginAt this login wrote. */
+  at: string;
+  /** The lastLoginAt it replaced (returning users). */
+  previousLastLoginAt?: string;
+}
+
+export interface RecordedLogin {
+  user: User;
+  isNewUser: boolean;
+  receipt: LoginReceipt;
+}
+
 /** The port the login use case depends on. */
 export interface UserRepository {
-  recordLogin(input: RecordLogin): Promise<{ user: User; isNewUser: boolean }>;
+  recordLogin(input: RecordLogin): Promise<RecordedLogin>;
+  /**
+   * Takes back a recorded login whose session could not be issued, unless a later login has
+   * touched the row since: a user it created is removed, a returning user's lastLoginAt and
+   * loginCount are restored. Nothing else a row holds is ever removed.
+   */
+  undoLogin(receipt: LoginReceipt): Promise<void>;
 }
 
 /** The port the profile use case depends on. */
@@ -37,8 +67,8 @@ export type DynamoSend = Pick<DynamoDBClient, 'send'>;
 /**
  * Users live in one table keyed by `openid`. A login is a single UpdateItem:
  * `if_not_exists` keeps the first userId/createdAt forever, so concurrent first logins of
- * one openid cannot create two users, and the returned userId tells exactly one of them
- * (the one whose candidate id won) that it created the user. No read-then-write.
+ * one openid cannot create two users, and the old row it returns tells exactly one of them
+ * (the one that found no row) that it created the user. No read-then-write.
  * Only the attributes named here are touched: anything else a row holds is left alone.
  */
 export class DynamoUserRepository implements UserRepository, UserReader {
@@ -47,7 +77,7 @@ export class DynamoUserRepository implements UserRepository, UserReader {
     private readonly tableName: string,
   ) {}
 
-  async recordLogin({ openid, unionid, newUserId, now }: RecordLogin): Promise<{ user: User; isNewUser: boolean }> {
+  async recordLogin({ openid, unionid, newUserId, now }: RecordLogin): Promise<RecordedLogin> {
     const at = now.toISOString();
     const values: Record<string, AttributeValue> = {
       ':newUserId': { S: newUserId },
@@ -62,7 +92,7 @@ export class DynamoUserRepository implements UserRepository, UserReader {
       values[':unionid'] = { S: unionid };
     }
 
-    let attributes: Record<string, AttributeValue> | undefined;
+    let old: Record<string, AttributeValue> | undefined;
     try {
       const result = await this.client.send(
         new UpdateItemCommand({
@@ -70,16 +100,59 @@ export class DynamoUserRepository implements UserRepository, UserReader {
           Key: { openid: { S: openid } },
           UpdateExpression: `SET ${set} ADD loginCount :one`,
           ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
+          // The row as it was: absent means this request created the user. The new row
+          // follows from it, and the old lastLoginAt is what an undo restores.
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      attributes = result.Attributes;
+      old = result.Attributes;
     } catch (err) {
       throw storeUnavailable(err);
     }
 
-    const user = toUser(attributes);
-    return { user, isNewUser: user.userId === newUserId };
+    if (!old?.userId?.S) {
+      const user: User = { userId: newUserId, openid, createdAt: at, lastLoginAt: at, loginCount: 1 };
+      if (unionid) user.unionid = unionid;
+      return { user, isNewUser: true, receipt: { openid, userId: newUserId, isNewUser: true, at } };
+    }
+    const previous = toUser(old);
+    const user: User = { ...previous, lastLoginAt: at, loginCount: previous.loginCount + 1 };
+    if (unionid) user.unionid = unionid;
+    return {
+      user,
+      isNewUser: false,
+      receipt: { openid, userId: user.userId, isNewUser: false, at, previousLastLoginAt: previous.lastLoginAt },
+    };
+  }
+
+  async undoLogin(receipt: LoginReceipt): Promise<void> {
+    const Key = { openid: { S: receipt.openid } };
+    // Both conditions say "no login has touched this row since ours".
+    const command = receipt.isNewUser
+      ? new DeleteItemCommand({
+          TableName: this.tableName,
+          Key,
+          ConditionExpression: 'userId = :userId AND lastLoginAt = :at AND loginCount = :one',
+          ExpressionAttributeValues: { ':userId': { S: receipt.userId }, ':at': { S: receipt.at }, ':one': { N: '1' } },
+        })
+      : new UpdateItemCommand({
+          TableName: this.tableName,
+          Key,
+          UpdateExpression: 'SET lastLoginAt = :previous ADD loginCount :minusOne',
+          ConditionExpression: 'userId = :userId AND lastLoginAt = :at',
+          ExpressionAttributeValues: {
+            ':previous': { S: receipt.previousLastLoginAt ?? receipt.at },
+            ':minusOne': { N: '-1' },
+            ':userId': { S: receipt.userId },
+            ':at': { S: receipt.at },
+          },
+        });
+    try {
+      await this.client.send(command);
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return; // a later login owns the row now
+      throw storeUnavailable(err);
+    }
   }
 
   async findByOpenid(openid: string): Promise<User | null> {
@@ -111,7 +184,7 @@ function toUser(item: Record<string, AttributeValue> | undefined): User {
   const lastLoginAt = item?.lastLoginAt?.S;
   const loginCount = Number(item?.loginCount?.N);
   if (!userId || !openid || !createdAt || !lastLoginAt || !Number.isFinite(loginCount)) {
-    throw new AppError('INTERNAL', 'user row is missing attributes after update');
+    throw new AppError('INTERNAL', 'user row is missing attributes');
   }
   const user: User = { userId, openid, createdAt, lastLoginAt, loginCount };
   const unionid = item?.unionid?.S;

@@ -169,6 +169,28 @@ describe('Function: login (integration)', () => {
     });
   });
 
+  describe('a session that cannot be saved after the user row was written', () => {
+    it('removes the user it created, issues no token, and the retry is a clean first login', async () => {
+      ctx.stack.gateway.failNext('/multi-exec');
+      const failed = await post('quinn.1');
+      expect(failed.statusCode).toBe(503);
+      expect(bodyOf(failed).error.code).toBe('SERVICE_UNAVAILABLE');
+      expect(await userRow('quinn')).toBeUndefined();
+
+      const retry = await post('quinn.2');
+      expect(retry.statusCode).toBe(200);
+      expect(bodyOf(retry)).toMatchObject({ isNewUser: true });
+    });
+
+    it('puts a returning user’s row back exactly as it was', async () => {
+      await post('rita.1');
+      const before = await userRow('rita');
+      ctx.stack.gateway.failNext('/multi-exec');
+      expect((await post('rita.2')).statusCode).toBe(503);
+      expect(await userRow('rita')).toEqual(before);
+    });
+  });
+
   describe('races', () => {
     it('creates one user for 20 concurrent first logins with distinct codes', async () => {
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => post(`nina.${i}`)));

@@ -1,6 +1,6 @@
 import { AppError } from '../../lib/errors';
 import { PENDING, type CodeClaim, type SaveLogin, type SessionStore } from '../../lib/sessions/store';
-import type { RecordLogin, User, UserRepository } from '../../lib/users/repository';
+import type { LoginReceipt, RecordedLogin, RecordLogin, User, UserRepository } from '../../lib/users/repository';
 import type { WechatAuth, WechatSession } from '../../lib/wechat/client';
 
 /** Session store semantics in memory: SET NX GET claims, all-or-nothing saves. */
@@ -41,7 +41,9 @@ export class InMemoryUserRepository implements UserRepository {
   calls = 0;
   fail = false;
 
-  async recordLogin({ openid, unionid, newUserId, now }: RecordLogin): Promise<{ user: User; isNewUser: boolean }> {
+  readonly undone: LoginReceipt[] = [];
+
+  async recordLogin({ openid, unionid, newUserId, now }: RecordLogin): Promise<RecordedLogin> {
     this.calls++;
     if (this.fail) throw new AppError('SERVICE_UNAVAILABLE', 'user store request failed');
     const at = now.toISOString();
@@ -51,7 +53,18 @@ export class InMemoryUserRepository implements UserRepository {
       : { userId: newUserId, openid, createdAt: at, lastLoginAt: at, loginCount: 1 };
     if (unionid) user.unionid = unionid;
     this.users.set(openid, user);
-    return { user, isNewUser: !existing };
+    const receipt: LoginReceipt = existing
+      ? { openid, userId: user.userId, isNewUser: false, at, previousLastLoginAt: existing.lastLoginAt }
+      : { openid, userId: user.userId, isNewUser: true, at };
+    return { user, isNewUser: !existing, receipt };
+  }
+
+  async undoLogin(receipt: LoginReceipt): Promise<void> {
+    this.undone.push(receipt);
+    const current = this.users.get(receipt.openid);
+    if (!current || current.lastLoginAt !== receipt.at) return;
+    if (receipt.isNewUser) this.users.delete(receipt.openid);
+    else this.users.set(receipt.openid, { ...current, lastLoginAt: receipt.previousLastLoginAt!, loginCount: current.loginCount - 1 });
   }
 }
 

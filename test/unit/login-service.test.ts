@@ -120,16 +120,33 @@ describe('Class: LoginService', () => {
       expect(sessions.codes.size).toBe(0);
     });
 
-    it('issues no token when the session cannot be saved, and a later login of that user succeeds', async () => {
+    it('issues no token and removes the user it created when the session cannot be saved; the retry is a clean first login', async () => {
       const { service, sessions, users, log } = setup();
       sessions.failOn.saveLogin = true;
       await expect(service.login('frank.1', log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
-      expect(users.users.get('openid-frank')?.loginCount).toBe(1);
+      expect(users.users.has('openid-frank')).toBe(false);
       expect(sessions.codes.size).toBe(0);
 
       sessions.failOn.saveLogin = false;
       const retry = await service.login('frank.2', log);
-      expect(retry).toMatchObject({ userId: 'user-1', isNewUser: false, token: expect.stringMatching(TOKEN_PATTERN) });
+      expect(retry).toMatchObject({ isNewUser: true, token: expect.stringMatching(TOKEN_PATTERN) });
+    });
+
+    it('restores a returning user’s row when the session cannot be saved', async () => {
+      const { service, sessions, users, log } = setup();
+      await service.login('gail.1', log);
+      const before = { ...users.users.get('openid-gail')! };
+      sessions.failOn.saveLogin = true;
+      await expect(service.login('gail.2', log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect(users.undone).toHaveLength(1);
+      expect(users.users.get('openid-gail')).toEqual(before);
+    });
+
+    it('does not undo anything when the failure came before the user was recorded', async () => {
+      const wechat = new FakeWechat({ 'hal.1': new AppError('WECHAT_UNAVAILABLE') });
+      const { service, users, log } = setup(wechat);
+      await expect(service.login('hal.1', log)).rejects.toMatchObject({ code: 'WECHAT_UNAVAILABLE' });
+      expect(users.undone).toHaveLength(0);
     });
 
     it('still answers with the original error when releasing the claim fails too', async () => {
