@@ -11,6 +11,6 @@ const { logger, service } = composeLogin(loadConfig());
 /** POST /user/wechatlogin  {"code": "<wx.login() code>"} → 200 {token, expiresIn, userId, isNewUser} */
 export const handler = httpHandler(logger, async (event, log) => {
   const { code } = parseLoginRequest(event);
-  const result = await service.login(code, log.child({ loginCode: maskCode(code) }, [code]));
+  const result = await service.login(code, log.child({ loginCode: maskCode(code) }, [code]), event.requestContext.http.sourceIp);
   return json(200, result);
 });

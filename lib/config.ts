@@ -28,6 +28,11 @@ export interface Config {
     ttlSeconds: number;
     maxAgeSeconds: number;
   };
+  loginRateLimit: {
+    /** Attempts per client IP per window; 0 turns the limit off. */
+    limit: number;
+    windowSeconds: number;
+  };
   logLevel: LogLevel;
   serviceName: string;
 }
@@ -116,6 +121,13 @@ export function loadSessionConfig(env: Env = process.env): Config['session'] {
   return { ttlSeconds, maxAgeSeconds };
 }
 
+export function loadLoginRateLimit(env: Env = process.env): Config['loginRateLimit'] {
+  return {
+    limit: integer(env, 'LOGIN_RATE_LIMIT', 60, 0, 1_000_000),
+    windowSeconds: integer(env, 'LOGIN_RATE_WINDOW_SECONDS', 60, 1, DAY),
+  };
+}
+
 export function loadLogConfig(env: Env = process.env): Pick<Config, 'logLevel' | 'serviceName'> {
   const logLevel = optional(env, 'LOG_LEVEL', 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
@@ -129,6 +141,7 @@ export function loadConfig(env: Env = process.env): Config {
     dynamodb: loadDynamoConfig(env),
     redis: loadRedisConfig(env),
     session: loadSessionConfig(env),
+    loginRateLimit: loadLoginRateLimit(env),
     ...loadLogConfig(env),
   };
 }

@@ -56,7 +56,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       UPSTASH_REDIS_REST_URL: gateway.url,
       UPSTASH_REDIS_REST_TOKEN: restToken,
     };
-    for (const name of ['SESSION_TTL_SECONDS', 'SESSION_MAX_AGE_SECONDS', 'LOG_LEVEL', 'WECHAT_TIMEOUT_MS', 'WECHAT_DEADLINE_MS']) {
+    for (const name of [
+      'SESSION_TTL_SECONDS',
+      'SESSION_MAX_AGE_SECONDS',
+      'LOGIN_RATE_LIMIT',
+      'LOGIN_RATE_WINDOW_SECONDS',
+      'LOG_LEVEL',
+      'WECHAT_TIMEOUT_MS',
+      'WECHAT_DEADLINE_MS',
+    ]) {
       const value = env[name];
       if (value) stackEnv[name] = value;
     }

@@ -24,6 +24,7 @@ export function composeLogin(config: Config): { logger: Logger; service: LoginSe
     }),
     newUserId: (now) => ulid(now.getTime()),
     session: config.session,
+    rateLimit: config.loginRateLimit,
   });
   return { logger, service };
 }

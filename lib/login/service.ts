@@ -19,8 +19,13 @@ export interface LoginDeps {
   sessions: SessionStore;
   newUserId: (now: Date) => string;
   session: { ttlSeconds: number; maxAgeSeconds: number };
+  /** Login attempts allowed per caller (client IP) per window; limit 0 turns it off. */
+  rateLimit?: { limit: number; windowSeconds: number };
   now?: () => Date;
 }
+
+/** Callers remembered as over their limit, per container, so they cost no Redis request. */
+const MAX_BLOCKED_CALLERS = 10_000;
 
 /** WeChat codes live five minutes; a retry within that window gets the same session back. */
 export const CODE_RESULT_TTL_SECONDS = 300;
@@ -46,7 +51,8 @@ interface CodeResult {
 /**
  * Logs a mini-program user in with a `wx.login()` code.
  *
- * 1. Claim the code in Redis (one round trip). A code seen before replays its result
+ * 1. Count the attempt against the caller's rate limit and claim the code in Redis, in one
+ *    round trip. Over the limit answers RATE_LIMITED; a code seen before replays its result
  *    without calling WeChat; one still in flight answers LOGIN_IN_PROGRESS.
  * 2. Exchange the code with WeChat for openid, session_key and maybe unionid.
  * 3. Upsert the user by openid in one DynamoDB UpdateItem.
@@ -58,16 +64,30 @@ interface CodeResult {
  */
 export class LoginService {
   private readonly now: () => Date;
+  /** caller → epoch ms until which it is known to be over its limit. */
+  private readonly blocked = new Map<string, number>();
 
   constructor(private readonly deps: LoginDeps) {
     this.now = deps.now ?? (() => new Date());
   }
 
-  async login(code: string, log: Logger): Promise<LoginResult> {
-    const { sessions } = this.deps;
+  /** @param caller who is rate limited: the client IP. */
+  async login(code: string, log: Logger, caller = 'unknown'): Promise<LoginResult> {
+    const { sessions, rateLimit } = this.deps;
     const codeId = deriveId(CODE_PURPOSE, code);
+    const now = this.now().getTime();
 
-    const claim = await sessions.claimCode(codeId, CODE_CLAIM_TTL_SECONDS);
+    const blockedUntil = this.blocked.get(caller);
+    if (blockedUntil !== undefined && blockedUntil > now) throw rateLimited(blockedUntil - now);
+
+    const limit = rateLimit && rateLimit.limit > 0 ? { caller, ...rateLimit, now } : undefined;
+    const claim = await sessions.claimCode(codeId, CODE_CLAIM_TTL_SECONDS, limit);
+    if (claim.state === 'limited') {
+      if (this.blocked.size >= MAX_BLOCKED_CALLERS) this.blocked.clear();
+      this.blocked.set(caller, now + claim.retryAfterSeconds * 1000);
+      log.warn('login rate limit reached', { caller });
+      throw rateLimited(claim.retryAfterSeconds * 1000);
+    }
     if (claim.state === 'pending') {
       throw new AppError('LOGIN_IN_PROGRESS', undefined, { retryAfterSeconds: IN_PROGRESS_RETRY_AFTER_SECONDS });
     }
@@ -146,4 +166,10 @@ export class LoginService {
     const expiresIn = Math.max(0, Math.floor((result.expiresAt - this.now().getTime()) / 1000));
     return { token, expiresIn, userId: result.userId, isNewUser: result.isNewUser };
   }
+}
+
+function rateLimited(waitMs: number): AppError {
+  return new AppError('RATE_LIMITED', 'Too many login attempts from this network. Retry later.', {
+    retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+  });
 }

@@ -14,8 +14,25 @@ export interface SessionRecord {
   maxExpiresAt: number;
 }
 
-/** Where a login code stands: first seen now, being exchanged elsewhere, or already done. */
-export type CodeClaim = { state: 'claimed' } | { state: 'pending' } | { state: 'done'; result: string };
+/**
+ * Where a login code stands: first seen now, being exchanged elsewhere, or already done; or
+ * the caller is over its rate limit and the code was not looked at.
+ */
+export type CodeClaim =
+  | { state: 'claimed' }
+  | { state: 'pending' }
+  | { state: 'done'; result: string }
+  | { state: 'limited'; retryAfterSeconds: number };
+
+/** A sliding-window limit on login attempts per caller (e.g. client IP), checked with the claim. */
+export interface ClaimLimit {
+  /** Who is counted, e.g. the client IP. */
+  caller: string;
+  /** Attempts allowed per window. */
+  limit: number;
+  windowSeconds: number;
+  now: number;
+}
 
 export interface SaveLogin {
   tokenHash: string;
@@ -38,8 +55,11 @@ export interface SessionIdentity {
 
 /** The port the login use case depends on. */
 export interface SessionStore {
-  /** Atomically claims a login code for `ttlSeconds`, or says who has it. One round trip. */
-  claimCode(codeId: string, ttlSeconds: number): Promise<CodeClaim>;
+  /**
+   * Atomically claims a login code for `ttlSeconds`, or says who has it; with `limit`, first
+   * counts the attempt against the caller's limit. One round trip either way.
+   */
+  claimCode(codeId: string, ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim>;
   /** Forgets a claim whose login failed, so the code can be tried again. */
   releaseCode(codeId: string): Promise<void>;
   /** Session, code result and the user's session index, all or nothing, in one round trip. */
@@ -68,6 +88,7 @@ export function sessionKeys(prefix: string) {
   return {
     session: (tokenHash: string) => `${prefix}session:${tokenHash}`,
     code: (codeId: string) => `${prefix}code:${codeId}`,
+    loginRate: (caller: string, window: number) => `${prefix}rate:login:${caller}:${window}`,
     userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,
   };
 }
@@ -83,7 +104,7 @@ export const FIELDS = {
 } as const;
 
 /** The slice of the Upstash client this adapter uses. */
-export type RedisLike = Pick<Redis, 'set' | 'del' | 'multi' | 'eval' | 'zrange'>;
+export type RedisLike = Pick<Redis, 'del' | 'multi' | 'eval' | 'zrange'>;
 
 /**
  * Lookup and renewal as one atomic step (one request). KEYS[1] is the session; ARGV[1] now
@@ -99,6 +120,29 @@ if left <= 0 then
 end
 redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[2]), left))
 return {s[1], s[2], s[3] or ''}
+`;
+
+/**
+ * Rate limit and claim as one atomic step (one request). KEYS: code, current window, previous
+ * window. ARGV: claim TTL (s), limit, window (ms), ms elapsed in the current window.
+ * The limit is a sliding window: the previous window's count, weighted by how much of it
+ * still overlaps the last `window` ms, plus the current one. Refused attempts are not counted.
+ */
+export const CLAIM_SCRIPT = `
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  local window = tonumber(ARGV[3])
+  local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local previous = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if previous * (window - tonumber(ARGV[4])) / window + current >= limit then
+    return {'limited'}
+  end
+  redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], window * 2)
+end
+local previous = redis.call('SET', KEYS[1], '${PENDING}', 'NX', 'GET', 'EX', ARGV[1])
+if not previous then return {'claimed'} end
+return {'seen', previous}
 `;
 
 /**
@@ -118,14 +162,30 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     this.userIndexTtlSeconds = options.userIndexTtlSeconds;
   }
 
-  async claimCode(codeId: string, ttlSeconds: number): Promise<CodeClaim> {
-    // SET NX GET: sets only if absent and returns what was there, so claim and lookup are one command.
-    const previous = await guard(() =>
-      this.redis.set<string>(this.keys.code(codeId), PENDING, { nx: true, get: true, ex: ttlSeconds }),
+  async claimCode(codeId: string, ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim> {
+    const windowMs = (limit?.windowSeconds ?? 1) * 1000;
+    const now = limit?.now ?? 0;
+    const window = Math.floor(now / windowMs);
+    const caller = limit?.caller ?? '-';
+    const reply = await guard(() =>
+      this.redis.eval<string[], unknown>(
+        CLAIM_SCRIPT,
+        [this.keys.code(codeId), this.keys.loginRate(caller, window), this.keys.loginRate(caller, window - 1)],
+        [String(ttlSeconds), String(limit?.limit ?? 0), String(windowMs), String(now - window * windowMs)],
+      ),
     );
-    if (previous === null || previous === undefined) return { state: 'claimed' };
-    if (previous === PENDING) return { state: 'pending' };
-    return { state: 'done', result: String(previous) };
+    const [state, previous] = Array.isArray(reply) ? reply.map(String) : [];
+    switch (state) {
+      case 'claimed':
+        return { state: 'claimed' };
+      case 'limited':
+        // The current window's end: by then the oldest attempts weigh less.
+        return { state: 'limited', retryAfterSeconds: Math.max(1, Math.ceil(((window + 1) * windowMs - now) / 1000)) };
+      case 'seen':
+        return previous === PENDING ? { state: 'pending' } : { state: 'done', result: String(previous) };
+      default:
+        throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the claim script', { details: { store: 'redis' } });
+    }
   }
 
   async releaseCode(codeId: string): Promise<void> {

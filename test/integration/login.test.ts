@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PATTERN } from '../../lib/crypto';
 import { ULID_PATTERN } from '../../lib/ids';
 import { stubOpenid, stubUnionid } from '../../local/wechat-stub';
-import { bodyOf, httpEvent, loginEvent } from '../support/events';
+import { bodyOf, httpEvent, loginEvent, loginFrom } from '../support/events';
 import { coldStart, dumpRedis, useLocalStack, type Handler } from '../support/local';
 
 /**
@@ -188,6 +188,36 @@ describe('Function: login (integration)', () => {
       ctx.stack.gateway.failNext('/multi-exec');
       expect((await post('rita.2')).statusCode).toBe(503);
       expect(await userRow('rita')).toEqual(before);
+    });
+  });
+
+  describe('rate limit per client IP', () => {
+    it('answers RATE_LIMITED with Retry-After past the limit, without calling WeChat, and spares other IPs', async () => {
+      const limited = await coldStart('login', { ...ctx.env, LOGIN_RATE_LIMIT: '3', LOGIN_RATE_WINDOW_SECONDS: '60' });
+      for (let i = 0; i < 3; i++) expect((await limited(loginFrom('198.51.100.20', `vic.${i}`))).statusCode).toBe(200);
+
+      const wechatBefore = ctx.stack.wechat.stats.calls;
+      const refused = await limited(loginFrom('198.51.100.20', 'vic.3'));
+      expect(refused.statusCode).toBe(429);
+      expect(bodyOf(refused)).toEqual({ error: { code: 'RATE_LIMITED', message: expect.any(String) } });
+      const retryAfter = Number(refused.headers?.['retry-after']);
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      expect(ctx.stack.wechat.stats.calls).toBe(wechatBefore);
+
+      // Known to be limited: answered from the container's memory, no Redis request.
+      const redisBefore = ctx.stack.gateway.stats.requests;
+      expect((await limited(loginFrom('198.51.100.20', 'vic.4'))).statusCode).toBe(429);
+      expect(ctx.stack.gateway.stats.requests).toBe(redisBefore);
+
+      expect((await limited(loginFrom('198.51.100.21', 'vic.5'))).statusCode).toBe(200);
+    });
+
+    it('counts a login and its code claim in one Redis request', async () => {
+      const before = ctx.stack.gateway.stats.requests;
+      expect((await post('walt.1')).statusCode).toBe(200);
+      // One request to claim (with the rate count), one transaction to save.
+      expect(ctx.stack.gateway.stats.requests - before).toBe(2);
     });
   });
 

@@ -44,6 +44,33 @@ describe('Class: RedisSessionStore (integration)', () => {
     });
   });
 
+  describe('Method: claimCode with a rate limit', () => {
+    const W = 10_000;
+    const base = Math.floor(T / W) * W + W; // the start of a window
+    const limit = (now: number) => ({ caller: `ip-${base}`, limit: 2, windowSeconds: W / 1000, now });
+
+    it('allows the limit per window, refuses the next, and counts the previous window by its overlap', async () => {
+      await expect(store.claimCode('rl-1', 30, limit(base + 1000))).resolves.toEqual({ state: 'claimed' });
+      await expect(store.claimCode('rl-2', 30, limit(base + 2000))).resolves.toEqual({ state: 'claimed' });
+      await expect(store.claimCode('rl-3', 30, limit(base + 3000))).resolves.toEqual({ state: 'limited', retryAfterSeconds: 7 });
+      // Half-way into the next window the 2 earlier attempts weigh 1: one more is allowed (1 + 0 < 2),
+      // then at that same instant no more (1 + 1 = 2).
+      await expect(store.claimCode('rl-4', 30, limit(base + W + W / 2))).resolves.toEqual({ state: 'claimed' });
+      await expect(store.claimCode('rl-5', 30, limit(base + W + W / 2))).resolves.toMatchObject({ state: 'limited' });
+      // As the earlier window slides out, room comes back: at 80 % in, 2 × 0.2 + 1 = 1.4 < 2.
+      await expect(store.claimCode('rl-5b', 30, limit(base + W + (W * 4) / 5))).resolves.toEqual({ state: 'claimed' });
+      // Two windows on, the slate is clean.
+      await expect(store.claimCode('rl-6', 30, limit(base + 3 * W))).resolves.toEqual({ state: 'claimed' });
+    });
+
+    it('does not claim the code of a refused attempt', async () => {
+      const refused = { caller: 'ip-refused', limit: 1, windowSeconds: 60, now: T };
+      await store.claimCode('rl-a', 30, refused);
+      await expect(store.claimCode('rl-b', 30, refused)).resolves.toMatchObject({ state: 'limited' });
+      expect(await exists(`${prefix}code:rl-b`)).toBe(false);
+    });
+  });
+
   describe('Method: touch', () => {
     it('returns the identity and slides the expiry to a full TTL', async () => {
       await store.saveLogin(login('s1', 'u1', { unionid: 'n1' }));

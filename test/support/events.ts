@@ -14,7 +14,8 @@ export function httpEvent(overrides: Partial<APIGatewayProxyEventV2> = {}): APIG
       apiId: 'test',
       domainName: 'test.local',
       domainPrefix: 'test',
-      http: { method: 'POST', path: '/user/wechatlogin', protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'test' },
+      // A different phone each time, as real traffic is (and so the per-IP login limit stays out of the way).
+      http: { method: 'POST', path: '/user/wechatlogin', protocol: 'HTTP/1.1', sourceIp: `203.0.113.${Math.floor(Math.random() * 256)}`, userAgent: 'test' },
       requestId: `req-${Math.random().toString(36).slice(2)}`,
       routeKey: 'POST /user/wechatlogin',
       stage: '$default',
@@ -27,6 +28,13 @@ export function httpEvent(overrides: Partial<APIGatewayProxyEventV2> = {}): APIG
 
 export function loginEvent(code: unknown, overrides: Partial<APIGatewayProxyEventV2> = {}): APIGatewayProxyEventV2 {
   return httpEvent({ body: JSON.stringify({ code }), ...overrides });
+}
+
+/** A login from one fixed client IP. */
+export function loginFrom(sourceIp: string, code: string): APIGatewayProxyEventV2 {
+  const event = loginEvent(code);
+  event.requestContext.http.sourceIp = sourceIp;
+  return event;
 }
 
 export const lambdaContext = { awsRequestId: 'test-aws-request', functionName: 'login' } as Context;

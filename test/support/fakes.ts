@@ -1,5 +1,5 @@
 import { AppError } from '../../lib/errors';
-import { PENDING, type CodeClaim, type SaveLogin, type SessionStore } from '../../lib/sessions/store';
+import { PENDING, type ClaimLimit, type CodeClaim, type SaveLogin, type SessionStore } from '../../lib/sessions/store';
 import type { LoginReceipt, RecordedLogin, RecordLogin, User, UserRepository } from '../../lib/users/repository';
 import type { WechatAuth, WechatSession } from '../../lib/wechat/client';
 
@@ -9,8 +9,16 @@ export class InMemorySessionStore implements SessionStore {
   readonly saved: SaveLogin[] = [];
   failOn: Partial<Record<'claimCode' | 'releaseCode' | 'saveLogin', boolean>> = {};
 
-  async claimCode(codeId: string): Promise<CodeClaim> {
+  /** Attempts seen per caller, and the limit the use case asked for. */
+  readonly attempts = new Map<string, number>();
+
+  async claimCode(codeId: string, _ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim> {
     this.maybeFail('claimCode');
+    if (limit) {
+      const seen = this.attempts.get(limit.caller) ?? 0;
+      if (seen >= limit.limit) return { state: 'limited', retryAfterSeconds: limit.windowSeconds };
+      this.attempts.set(limit.caller, seen + 1);
+    }
     const previous = this.codes.get(codeId);
     if (previous === undefined) {
       this.codes.set(codeId, PENDING);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { hashToken, open, TOKEN_PATTERN } from '../../lib/crypto';
 import { AppError } from '../../lib/errors';
 import { LoginService, SESSION_KEY_PURPOSE } from '../../lib/login/service';
@@ -8,7 +8,7 @@ import { FakeWechat, InMemorySessionStore, InMemoryUserRepository } from '../sup
 
 const NOW = new Date('2026-11-25T08:00:00.000Z');
 
-function setup<W extends WechatAuth = FakeWechat>(wechat: W = new FakeWechat() as unknown as W) {
+function setup<W extends WechatAuth = FakeWechat>(wechat: W = new FakeWechat() as unknown as W, rateLimit = { limit: 0, windowSeconds: 60 }) {
   const sessions = new InMemorySessionStore();
   const users = new InMemoryUserRepository();
   let ids = 0;
@@ -18,6 +18,7 @@ function setup<W extends WechatAuth = FakeWechat>(wechat: W = new FakeWechat() a
     sessions,
     newUserId: () => `user-${++ids}`,
     session: { ttlSeconds: 3600, maxAgeSeconds: 86_400 },
+    rateLimit,
     now: () => NOW,
   });
   const { logger, lines } = captureLogger();
@@ -155,6 +156,38 @@ describe('Class: LoginService', () => {
       sessions.failOn.releaseCode = true;
       await expect(service.login('gina.1', log)).rejects.toMatchObject({ code: 'WECHAT_UNAVAILABLE' });
       expect(lines.some((line) => line.includes('could not release login code claim'))).toBe(true);
+    });
+
+    describe('rate limit per caller', () => {
+      it('refuses attempts over the limit with RATE_LIMITED and Retry-After, without calling WeChat', async () => {
+        const { service, wechat, log } = setup(new FakeWechat(), { limit: 2, windowSeconds: 60 });
+        await service.login('ivy.1', log, '198.51.100.1');
+        await service.login('ivy.2', log, '198.51.100.1');
+        const err = await service.login('ivy.3', log, '198.51.100.1').catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'RATE_LIMITED', status: 429, retryAfterSeconds: 60 });
+        expect(wechat.calls).toEqual(['ivy.1', 'ivy.2']);
+      });
+
+      it('counts each caller separately', async () => {
+        const { service, log } = setup(new FakeWechat(), { limit: 1, windowSeconds: 60 });
+        await service.login('jo.1', log, '198.51.100.1');
+        await expect(service.login('jo.2', log, '198.51.100.2')).resolves.toMatchObject({ isNewUser: false });
+      });
+
+      it('answers a caller it already knows to be limited without asking the store again', async () => {
+        const { service, sessions, log } = setup(new FakeWechat(), { limit: 1, windowSeconds: 60 });
+        await service.login('kai.1', log, '198.51.100.9');
+        await expect(service.login('kai.2', log, '198.51.100.9')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+        const claim = vi.spyOn(sessions, 'claimCode');
+        await expect(service.login('kai.3', log, '198.51.100.9')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+        expect(claim).not.toHaveBeenCalled();
+      });
+
+      it('does not count anything when the limit is 0', async () => {
+        const { service, sessions, log } = setup(new FakeWechat(), { limit: 0, windowSeconds: 60 });
+        for (let i = 0; i < 5; i++) await service.login(`lou.${i}`, log, '198.51.100.1');
+        expect(sessions.attempts.size).toBe(0);
+      });
     });
 
     it('passes unionid from WeChat to the user store', async () => {
