@@ -19,6 +19,8 @@ import { listen, sendJson, type RunningServer } from './http-util';
  */
 export interface WechatStubStats {
   calls: number;
+  /** Every session_key handed out, so tests can prove none of them leaks. */
+  sessionKeys: string[];
 }
 
 export interface RunningWechatStub extends RunningServer {
@@ -52,7 +54,7 @@ export function stubUnionid(name: string): string {
 
 export async function startWechatStub(options: { appId: string; appSecret: string; port?: number }): Promise<RunningWechatStub> {
   const used = new Set<string>();
-  const stats: WechatStubStats = { calls: 0 };
+  const stats: WechatStubStats = { calls: 0, sessionKeys: [] };
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
@@ -95,8 +97,10 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
     if (used.has(code)) return fail(40163);
     used.add(code);
     const [name, rest = ''] = splitOnce(code, '.');
+    const sessionKey = randomBytes(16).toString('base64');
+    stats.sessionKeys.push(sessionKey);
     return reply({
-      session_key: randomBytes(16).toString('base64'),
+      session_key: sessionKey,
       openid: stubOpenid(options.appId, name),
       ...(rest.startsWith('union') ? { unionid: stubUnionid(name) } : {}),
     });
@@ -108,6 +112,7 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
     stats,
     resetStats() {
       stats.calls = 0;
+      stats.sessionKeys = [];
     },
   };
 }

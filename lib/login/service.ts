@@ -107,10 +107,13 @@ export class LoginService {
     }
   }
 
-  private async exchange(code: string, codeId: string, log: Logger): Promise<LoginResult> {
+  private async exchange(code: string, codeId: string, requestLog: Logger): Promise<LoginResult> {
     const { wechat, users, sessions, session: policy } = this.deps;
 
     const wx = await wechat.code2Session(code);
+    const token = newToken();
+    // From here on this request holds two more secrets: scrub them from anything it logs.
+    const log = requestLog.child({}, [wx.sessionKey, token]);
     const now = this.now();
     const { user, isNewUser, receipt } = await users.recordLogin({
       openid: wx.openid,
@@ -119,7 +122,6 @@ export class LoginService {
       now,
     });
 
-    const token = newToken();
     const issuedAt = now.getTime();
     const expiresAt = issuedAt + policy.ttlSeconds * 1000;
     const result: CodeResult = {

@@ -5,18 +5,19 @@ import { startLocalStack, type LocalStack } from '../../local/stack';
 import { lambdaContext } from './events';
 
 export type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+type FunctionName = 'login' | 'authorizer' | 'me' | 'logout';
 
 /**
  * A Lambda cold start in miniature: load a function module afresh with `env` in place, as a
  * new container would. The environment stays set, as in Lambda: the AWS SDK reads
  * credentials and region lazily, at the first request. (Each test file runs in its own process.)
  */
-export async function coldStart(module: 'login', env: Record<string, string>): Promise<Handler> {
+export async function coldStart(module: Exclude<FunctionName, 'authorizer'>, env: Record<string, string>): Promise<Handler>;
+export async function coldStart(module: 'authorizer', env: Record<string, string>): Promise<(event: unknown) => Promise<any>>;
+export async function coldStart(module: FunctionName, env: Record<string, string>): Promise<(event: any) => Promise<any>> {
   Object.assign(process.env, env);
   vi.resetModules();
-  const loaded = (await import(`../../functions/${module}.ts`)) as {
-    handler: (e: APIGatewayProxyEventV2, c: typeof lambdaContext) => Promise<APIGatewayProxyStructuredResultV2>;
-  };
+  const loaded = (await import(`../../functions/${module}.ts`)) as { handler: (e: unknown, c: typeof lambdaContext) => Promise<unknown> };
   return (event) => loaded.handler(event, lambdaContext);
 }
 

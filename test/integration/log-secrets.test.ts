@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { bodyOf, httpEvent, loginEvent, loginFrom } from '../support/events';
+import { coldStart, useLocalStack } from '../support/local';
+
+/**
+ * Every path through every function, with everything they print captured: the AppSecret, the
+ * Upstash token, issued tokens, session_keys and full login codes must never appear.
+ */
+describe('Secrets never reach a log line (integration)', () => {
+  const secret = `wx-secret-${randomBytes(12).toString('hex')}`;
+  const ctx = useLocalStack({ WECHAT_SECRET: secret, LOG_LEVEL: 'debug', WECHAT_TIMEOUT_MS: '500', WECHAT_DEADLINE_MS: '1000' });
+  const lines: string[] = [];
+  const tokens: string[] = [];
+  const codes: string[] = [];
+
+  beforeAll(() => {
+    vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: unknown) => {
+      lines.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write);
+  });
+  afterAll(() => {
+    vi.restoreAllMocks();
+  });
+
+  const authorizerEvent = (authorization?: string) => ({
+    version: '2.0',
+    type: 'REQUEST',
+    routeArn: 'arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/user/me',
+    identitySource: authorization ? [authorization] : [],
+    routeKey: 'GET /user/me',
+    rawPath: '/user/me',
+    rawQueryString: '',
+    headers: authorization ? { authorization } : {},
+    requestContext: { requestId: 'authz-request', routeKey: 'GET /user/me', http: { method: 'GET', path: '/user/me' } },
+  });
+
+  it('exercises the success and every error path', async () => {
+    const env = ctx.env;
+    const login = await coldStart('login', env);
+    const run = async (code: string, event = loginEvent(code)) => {
+      codes.push(code);
+      const result = await login(event);
+      if (result.statusCode === 200) tokens.push(bodyOf(result).token);
+      return result;
+    };
+
+    // Success, replay, unionid.
+    await run('alice.first-login');
+    await run('alice.second-login');
+    await run('alice.second-login');
+    await run('alice.union-login');
+    // Every WeChat answer of the error table, and the stub's faults.
+    for (const code of ['errcode.40029', 'errcode.40163', 'errcode.40226', 'errcode.45011', 'errcode.-1', 'errcode.40013', 'errcode.40125', 'errcode.40164', 'http.502', 'html', 'empty', 'drop', 'delay.800.slow-user']) {
+      await run(code);
+    }
+    // Bad input.
+    await login(httpEvent({ body: '{"code": "has spaces and secrets"}' }));
+    await login(httpEvent({ body: '{not json' }));
+    // The session cannot be saved (the user row is undone).
+    ctx.stack.gateway.failNext('/multi-exec');
+    await run('bruno.failed-save');
+    // Redis refuses the claim.
+    ctx.stack.gateway.failNext('/');
+    await run('carla.redis-down');
+    // The wrong AppSecret, DynamoDB unreachable, and the rate limit.
+    const otherSecret = `other-${randomBytes(12).toString('hex')}`;
+    expect((await (await coldStart('login', { ...env, WECHAT_SECRET: otherSecret }))(loginEvent('dora.wrong-secret'))).statusCode).toBe(502);
+    expect((await (await coldStart('login', { ...env, WECHAT_SECRET: secret, DYNAMODB_ENDPOINT: 'http://127.0.0.1:9' }))(loginEvent('erik.no-dynamo'))).statusCode).toBe(503);
+    const limited = await coldStart('login', { ...env, DYNAMODB_ENDPOINT: ctx.env.DYNAMODB_ENDPOINT!, LOGIN_RATE_LIMIT: '1' });
+    for (const code of ['finn.rate-1', 'finn.rate-2']) {
+      codes.push(code);
+      const r = await limited(loginFrom('198.51.100.77', code));
+      if (r.statusCode === 200) tokens.push(bodyOf(r).token);
+    }
+    codes.push('dora.wrong-secret', 'erik.no-dynamo');
+
+    // The authorizer, /user/me and logout with good, tampered and revoked tokens.
+    const authorize = await coldStart('authorizer', env);
+    const me = await coldStart('me', env);
+    const logout = await coldStart('logout', env);
+    const token = tokens[0]!;
+    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
+    expect(allowed.isAuthorized).toBe(true);
+    const asUser = (route: string, body?: string) => httpEvent({ routeKey: route, body, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as any });
+    expect((await me(asUser('GET /user/me'))).statusCode).toBe(200);
+    expect((await authorize(authorizerEvent(`Bearer ${token.slice(0, -1)}x`))).isAuthorized).toBe(false);
+    expect((await authorize(authorizerEvent(`Basic ${token}`))).isAuthorized).toBe(false);
+    expect((await logout(asUser('POST /user/logout', '{"all":"nope"}'))).statusCode).toBe(400);
+    expect((await logout(asUser('POST /user/logout'))).statusCode).toBe(204);
+    expect((await authorize(authorizerEvent(`Bearer ${token}`))).isAuthorized).toBe(false);
+    await ctx.stack.redis.stop();
+    try {
+      expect((await authorize(authorizerEvent(`Bearer ${tokens[1]}`))).isAuthorized).toBe(false);
+    } finally {
+      await ctx.stack.redis.start();
+    }
+  }, 60_000);
+
+  it('logged every path, at the expected levels', () => {
+    const output = lines.join('');
+    for (const message of [
+      'login succeeded',
+      'login replayed for a retried code',
+      'request rejected',
+      'dependency failure',
+      'WeChat rejected our credentials or server: configuration problem',
+      'login rate limit reached',
+      'authorization denied',
+      'session store unavailable: denying (fail closed)',
+      'logged out',
+    ]) {
+      expect(output).toContain(message);
+    }
+    expect(tokens.length).toBeGreaterThanOrEqual(4);
+    expect(ctx.stack.wechat.stats.sessionKeys.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('never printed the AppSecret, the Upstash token, a token, a session_key or a full login code', () => {
+    const output = lines.join('');
+    expect(output).not.toContain(secret);
+    expect(output).not.toContain(ctx.env.UPSTASH_REDIS_REST_TOKEN!);
+    for (const token of tokens) expect(output).not.toContain(token);
+    for (const key of ctx.stack.wechat.stats.sessionKeys) expect(output).not.toContain(key);
+    for (const code of codes.filter((c) => c.length >= 8)) expect(output).not.toContain(code);
+  });
+});
