@@ -10,6 +10,7 @@ import { exited, runScript, startDevServer, type DevServer } from '../support/de
  */
 describe('npm run dev (integration)', () => {
   const secret = randomBytes(16).toString('hex');
+  const tokens: string[] = [];
   let dev: DevServer;
 
   const login = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
@@ -30,6 +31,7 @@ describe('npm run dev (integration)', () => {
     expect(first.headers.get('content-type')).toMatch(/^application\/json/);
     const a = (await first.json()) as { token: string; userId: string };
     const b = (await second.json()) as { token: string; userId: string };
+    tokens.push(a.token, b.token);
     expect(a).toMatchObject({ token: expect.stringMatching(TOKEN_PATTERN), expiresIn: 604800, isNewUser: true });
     expect(b).toMatchObject({ userId: a.userId, isNewUser: false });
     expect(b.token).not.toBe(a.token);
@@ -46,8 +48,33 @@ describe('npm run dev (integration)', () => {
     expect(await quota.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
   });
 
-  it('never prints the AppSecret', () => {
+  it('answers a code that makes WeChat hang for 20 s with a 5xx in under 10 s', async () => {
+    const started = Date.now();
+    const response = await login('{"code":"delay.20000.bob"}');
+    expect(response.status).toBe(503);
+    expect((await response.json()) as object).toMatchObject({ error: { code: 'WECHAT_UNAVAILABLE' } });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('turns 20 parallel first logins of one user into one user', async () => {
+    const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => login(JSON.stringify({ code: `zoe.${i}` }))));
+    const bodies = (await Promise.all(responses.map((r) => r.json()))) as { userId: string; isNewUser: boolean; token: string }[];
+    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(new Set(bodies.map((b) => b.userId)).size).toBe(1);
+    expect(bodies.filter((b) => b.isNewUser)).toHaveLength(1);
+    tokens.push(...bodies.map((b) => b.token));
+  });
+
+  it('refuses a 1 MiB body with a 4xx', async () => {
+    const response = await login(JSON.stringify({ code: 'abc', pad: 'x'.repeat(1024 * 1024) }));
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+  });
+
+  it('never prints the AppSecret or an issued token', () => {
+    expect(tokens.length).toBeGreaterThan(20);
     expect(dev.output()).not.toContain(secret);
+    for (const token of tokens) expect(dev.output()).not.toContain(token);
   });
 
   it('stops everything it started on Ctrl-C', async () => {

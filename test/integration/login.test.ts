@@ -1,4 +1,4 @@
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PATTERN } from '../../lib/crypto';
 import { ULID_PATTERN } from '../../lib/ids';
@@ -25,6 +25,16 @@ describe('Function: login (integration)', () => {
         new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: stubOpenid(ctx.env.WECHAT_APPID!, name) } } }),
       )
     ).Item;
+  /** Attributes the app itself keeps on a user row: a login must never touch them. */
+  const ownData = (name: string) =>
+    ctx.stack.dynamo.client.send(
+      new UpdateItemCommand({
+        TableName: ctx.env.USERS_TABLE,
+        Key: { openid: { S: stubOpenid(ctx.env.WECHAT_APPID!, name) } },
+        UpdateExpression: 'SET nickname = :n, points = :p',
+        ExpressionAttributeValues: { ':n': { S: '丽塔' }, ':p': { N: '120' } },
+      }),
+    );
   const keyCount = async (kind: 'session:' | 'code:') =>
     (await dumpRedis(ctx.redis)).split('\n').filter((line) => line.startsWith(`wxlogin:${kind}`)).length;
   const sessionCount = () => keyCount('session:');
@@ -71,6 +81,14 @@ describe('Function: login (integration)', () => {
     expect((await userRow('uma'))?.unionid).toEqual({ S: stubUnionid('uma') });
     await post('uma.3');
     expect((await userRow('uma'))?.unionid).toEqual({ S: stubUnionid('uma') });
+  });
+
+  it('never deletes or changes what the app keeps on a user row', async () => {
+    await post('xena.1');
+    await ownData('xena');
+    await post('xena.2');
+    await post('errcode.40029');
+    expect(await userRow('xena')).toMatchObject({ nickname: { S: '丽塔' }, points: { N: '120' }, loginCount: { N: '2' } });
   });
 
   describe('error table, reached through the WeChat stub', () => {
@@ -131,6 +149,13 @@ describe('Function: login (integration)', () => {
       expect(result.body).not.toContain('not-the-right-secret');
     });
 
+    it('answers WECHAT_UNAVAILABLE when WeChat refuses the connection', async () => {
+      const unreachable = await coldStart('login', { ...ctx.env, WECHAT_API_BASE: 'http://127.0.0.1:9' });
+      const result = await unreachable(loginEvent('yuri.1'));
+      expect(result.statusCode).toBe(503);
+      expect(bodyOf(result).error.code).toBe('WECHAT_UNAVAILABLE');
+    });
+
     it('answers INVALID_REQUEST for a bad body without calling WeChat', async () => {
       const before = ctx.stack.wechat.stats.calls;
       for (const body of ['{bad json', '[]', '{"code":42}', '{"code":"a&secret=x"}', JSON.stringify({ code: 'x'.repeat(2000) })]) {
@@ -182,9 +207,11 @@ describe('Function: login (integration)', () => {
       expect(bodyOf(retry)).toMatchObject({ isNewUser: true });
     });
 
-    it('puts a returning user’s row back exactly as it was', async () => {
+    it('puts a returning user’s row back exactly as it was, attributes it does not manage included', async () => {
       await post('rita.1');
+      await ownData('rita');
       const before = await userRow('rita');
+      expect(before).toMatchObject({ nickname: { S: '丽塔' }, points: { N: '120' } });
       ctx.stack.gateway.failNext('/multi-exec');
       expect((await post('rita.2')).statusCode).toBe(503);
       expect(await userRow('rita')).toEqual(before);
