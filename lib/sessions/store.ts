@@ -104,7 +104,7 @@ export const FIELDS = {
 } as const;
 
 /** The slice of the Upstash client this adapter uses. */
-export type RedisLike = Pick<Redis, 'del' | 'multi' | 'eval' | 'zrange'>;
+export type RedisLike = Pick<Redis, 'del' | 'multi' | 'eval' | 'zrange' | 'scan'>;
 
 /**
  * Lookup and renewal as one atomic step (one request). KEYS[1] is the session; ARGV[1] now
@@ -232,6 +232,26 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     tx.del(this.keys.session(sessionId));
     tx.zrem(this.keys.userSessions(userId), sessionId);
     await guard(() => tx.exec());
+  }
+
+  /**
+   * Emergency switch: revokes every session of every user (SCAN + DEL in batches, so Redis
+   * is never blocked). Returns how many sessions were deleted.
+   */
+  async revokeEverything(): Promise<number> {
+    let deleted = 0;
+    for (const pattern of [`${this.keys.session('')}*`, `${this.keys.userSessions('')}*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await guard(() => this.redis.scan(cursor, { match: pattern, count: 500 }));
+        cursor = String(next);
+        if (keys.length > 0) {
+          await guard(() => this.redis.del(...keys));
+          if (pattern.includes(':session:')) deleted += keys.length;
+        }
+      } while (cursor !== '0');
+    }
+    return deleted;
   }
 
   async revokeAll(userId: string): Promise<number> {

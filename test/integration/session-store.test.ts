@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createRedisClient } from '../../lib/clients/redis';
 import { loadRedisConfig } from '../../lib/config';
 import { RedisSessionStore, type SaveLogin } from '../../lib/sessions/store';
+import { exited, runScript } from '../support/dev-server';
 import { redisCommand, useLocalStack } from '../support/local';
 
 /** The Redis adapter against real redis-server (through the Upstash gateway), with a chosen clock. */
@@ -115,6 +116,30 @@ describe('Class: RedisSessionStore (integration)', () => {
       await expect(store.touch('s9', T, 4000)).resolves.toMatchObject({ userId: 'u9' });
       await expect(store.revokeAll('u6')).resolves.toBe(0);
     });
+
+    it('revokes every session of every user on the emergency switch, and nothing else in Redis', async () => {
+      const own = new RedisSessionStore(createRedisClient(loadRedisConfig(ctx.env)), { keyPrefix: `${prefix}all:`, userIndexTtlSeconds: 60 });
+      for (let i = 0; i < 30; i++) await own.saveLogin(login(`e${i}`, `ue${i % 7}`));
+      await redisCommand(ctx.redis, 'SET', `${prefix}all:unrelated`, 'keep');
+      await expect(own.revokeEverything()).resolves.toBe(30);
+      await expect(own.touch('e0', T, 4000)).resolves.toBeNull();
+      expect(await redisCommand(ctx.redis, 'KEYS', `${prefix}all:user-sessions:*`)).toEqual([]);
+      expect(await redisCommand(ctx.redis, 'GET', `${prefix}all:unrelated`)).toBe('keep');
+      await expect(own.claimCode(`code-e1`, 30)).resolves.toMatchObject({ state: 'done' });
+    });
+
+    it('is what `npm run revoke` does, for one user or for all', async () => {
+      for (const id of ['cli-1', 'cli-2']) await store.saveLogin(login(id, 'u-cli'));
+      const env = { ...ctx.env, REDIS_KEY_PREFIX: prefix };
+      const one = runScript('scripts/revoke-sessions.ts', env, ['--user', 'u-cli']);
+      expect(await exited(one.child)).toBe(0);
+      expect(one.output()).toContain('revoked 2 session(s) of user u-cli');
+      await expect(store.touch('cli-1', T, 4000)).resolves.toBeNull();
+
+      const usage = runScript('scripts/revoke-sessions.ts', env, []);
+      expect(await exited(usage.child)).toBe(2);
+      expect(usage.output()).toContain('usage:');
+    }, 30_000);
 
     it('prunes sessions past their cap from the index at the next login', async () => {
       await store.saveLogin(login('old', 'u10', { issuedAt: T - 20_000, maxExpiresAt: T - 1 }));

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../../local/serverless-cli';
 
 /** Runs one of the local/ scripts as a developer would, collecting what it prints. */
-export function runScript(script: string, env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+export function runScript(script: string, env: Record<string, string>, args: string[] = []): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: process.cwd(),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
