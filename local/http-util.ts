@@ -4,11 +4,17 @@ import type { AddressInfo } from 'node:net';
 export interface RunningServer {
   url: string;
   port: number;
+  /** TCP connections accepted so far: shows whether clients reuse keep-alive connections. */
+  connections(): number;
   close(): Promise<void>;
 }
 
 /** Listens on 127.0.0.1 (port 0 = a free one) and closes idle keep-alive sockets on close. */
 export async function listen(server: http.Server, port = 0): Promise<RunningServer> {
+  let connections = 0;
+  server.on('connection', () => {
+    connections++;
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
@@ -17,6 +23,7 @@ export async function listen(server: http.Server, port = 0): Promise<RunningServ
   return {
     url: `http://127.0.0.1:${actual}`,
     port: actual,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,0 +1,247 @@
+/**
+ * `npm run bench`: how fast the service starts and how little a login costs on top of WeChat.
+ *
+ * 1. Builds the functions as a deploy does (`serverless package`) and reads the bundles out of
+ *    the deployment zips.
+ * 2. Cold import: fresh Node processes loading the login bundle (as Lambda loads an .mjs
+ *    handler, with import()) against a reference bundle of the two SDK clients built the
+ *    typical way (esbuild, CommonJS, minified; loaded with require(), as Lambda loads a
+ *    CommonJS handler). Median of several runs, interleaved so both see the same noise.
+ * 3. Starts the local stack and drives the built login and authorizer bundles in a separate
+ *    worker process (so CPU time and memory are the handler's alone): sequential logins,
+ *    logins at concurrency 16, and authorizations. Upstream requests are counted where they
+ *    arrive: the WeChat stub, dynalite and the Upstash gateway.
+ *
+ * Prints a readable report, then one JSON line (the last line) with the figures.
+ * Nothing here asserts: the README records the figures and the targets.
+ */
+import { execFileSync, fork, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import JSZip from 'jszip';
+import { build } from 'esbuild';
+import { SERVERLESS_BIN } from '../local/serverless-cli';
+import { startLocalStack, type LocalStack } from '../local/stack';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const FUNCTIONS = ['login', 'authorizer', 'me', 'logout'] as const;
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
+const SEQUENTIAL_LOGINS = Number(process.env.BENCH_LOGINS ?? 300);
+const CONCURRENT_LOGINS = Number(process.env.BENCH_CONCURRENT_LOGINS ?? 800);
+const AUTHORIZATIONS = Number(process.env.BENCH_AUTHORIZATIONS ?? 1000);
+/** Placeholder configuration so a bundle's cold start can run; no request is sent. */
+const DUMMY_ENV = {
+  WECHAT_APPID: 'wxbench',
+  WECHAT_SECRET: 'bench-secret',
+  USERS_TABLE: 'bench-users',
+  UPSTASH_REDIS_REST_URL: 'https://bench.upstash.io',
+  UPSTASH_REDIS_REST_TOKEN: 'bench-token',
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'bench',
+  AWS_SECRET_ACCESS_KEY: 'bench',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
+
+const work = mkdtempSync(join(tmpdir(), 'wxlogin-bench-'));
+const log = (line = '') => process.stdout.write(`${line}\n`);
+
+async function packageFunctions(): Promise<Record<(typeof FUNCTIONS)[number], string>> {
+  const artifacts = join(work, 'artifacts');
+  log('building the functions as a deploy does (serverless package) …');
+  execFileSync(process.execPath, [SERVERLESS_BIN, 'package', '--stage', 'bench', '--package', artifacts], {
+    cwd: root,
+    env: { ...process.env, ...DUMMY_ENV, ESBUILD_WORK_FOLDER: join('.esbuild-local', `bench-${process.pid}`) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  rmSync(join(root, '.esbuild-local', `bench-${process.pid}`), { recursive: true, force: true });
+  const bundles = {} as Record<(typeof FUNCTIONS)[number], string>;
+  for (const name of FUNCTIONS) {
+    const zip = await JSZip.loadAsync(readFileSync(join(artifacts, `${name}.zip`)));
+    const entry = zip.file(`functions/${name}.mjs`);
+    if (!entry) throw new Error(`${name}.zip has no functions/${name}.mjs`);
+    const path = join(work, name, 'functions', `${name}.mjs`);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, await entry.async('nodebuffer'));
+    bundles[name] = path;
+  }
+  return bundles;
+}
+
+async function referenceBundle(): Promise<string> {
+  const outfile = join(work, 'reference', 'reference.cjs');
+  await build({
+    entryPoints: [join(root, 'bench', 'reference-entry.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    minify: true,
+    target: 'node22',
+    outfile,
+    logLevel: 'error',
+  });
+  return outfile;
+}
+
+/** One fresh process: how long loading the bundle takes, as Lambda would load it. */
+function coldImport(bundle: string): Promise<number> {
+  const loader = bundle.endsWith('.cjs')
+    ? `const t=performance.now();require(${JSON.stringify(bundle)});process.stdout.write(String(performance.now()-t))`
+    : `const t=performance.now();await import(${JSON.stringify(bundle)});process.stdout.write(String(performance.now()-t))`;
+  const args = bundle.endsWith('.cjs') ? ['-e', loader] : ['--input-type=module', '-e', loader];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, ...DUMMY_ENV }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`cold import of ${bundle} failed`))));
+  });
+}
+
+const median = (values: number[]) => percentile(values, 50);
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+const round = (value: number, digits = 1) => Number(value.toFixed(digits));
+const kb = (path: string) => round(statSync(path).size / 1024);
+
+interface Worker {
+  send<T>(message: object): Promise<T>;
+}
+
+function startWorker(): Worker {
+  const child = fork(join(root, 'bench', 'worker.mjs'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
+  return {
+    send: (message) =>
+      new Promise((resolve, reject) => {
+        child.once('message', (reply: any) => (reply.type === 'error' ? reject(new Error(reply.message)) : resolve(reply)));
+        child.send(message);
+      }),
+  };
+}
+
+function upstream(stack: LocalStack) {
+  return {
+    wechat: stack.wechat.stats.calls,
+    dynamodb: stack.dynamo.stats.requests,
+    redis: stack.gateway.stats.requests,
+    connections: stack.wechat.connections() + stack.dynamo.connections() + stack.gateway.connections(),
+  };
+}
+function perCall(before: ReturnType<typeof upstream>, after: ReturnType<typeof upstream>, n: number) {
+  return {
+    wechat: round((after.wechat - before.wechat) / n, 2),
+    dynamodb: round((after.dynamodb - before.dynamodb) / n, 2),
+    redis: round((after.redis - before.redis) / n, 2),
+  };
+}
+
+async function main() {
+  const bundles = await packageFunctions();
+  const reference = await referenceBundle();
+
+  log(`cold import: ${COLD_RUNS} fresh processes per bundle, interleaved …`);
+  const cold = { login: [] as number[], reference: [] as number[], authorizer: [] as number[] };
+  for (let i = 0; i < COLD_RUNS; i++) {
+    cold.login.push(await coldImport(bundles.login));
+    cold.reference.push(await coldImport(reference));
+    cold.authorizer.push(await coldImport(bundles.authorizer));
+  }
+
+  log('starting the local stack and a worker process for the built bundles …');
+  const stack = await startLocalStack({ env: { LOG_LEVEL: 'error' } });
+  try {
+    const env = { ...stack.env, LOG_LEVEL: 'error' };
+    const loginWorker = startWorker();
+    await loginWorker.send({ type: 'load', bundle: bundles.login, env });
+    await loginWorker.send({ type: 'login', n: 50, concurrency: 4, tag: 'warmup' });
+
+    let before = upstream(stack);
+    const sequential = await loginWorker.send<{ latencies: number[]; cpuMicros: number; tokens: string[] }>({
+      type: 'login',
+      n: SEQUENTIAL_LOGINS,
+      concurrency: 1,
+      tag: 'seq',
+    });
+    let after = upstream(stack);
+    const upstreamPerLogin = perCall(before, after, SEQUENTIAL_LOGINS);
+    const connectionsDuringLogins = after.connections - before.connections;
+
+    const concurrent = await loginWorker.send<{ latencies: number[]; cpuMicros: number }>({
+      type: 'login',
+      n: CONCURRENT_LOGINS,
+      concurrency: 16,
+      tag: 'c16',
+    });
+    const loginRss = await loginWorker.send<{ maxRssKB: number }>({ type: 'exit' });
+
+    const authWorker = startWorker();
+    await authWorker.send({ type: 'load', bundle: bundles.authorizer, env });
+    await authWorker.send({ type: 'authorize', n: 50, tokens: sequential.tokens });
+    before = upstream(stack);
+    const authorize = await authWorker.send<{ latencies: number[]; cpuMicros: number }>({
+      type: 'authorize',
+      n: AUTHORIZATIONS,
+      tokens: sequential.tokens,
+    });
+    after = upstream(stack);
+    const upstreamPerAuthorize = perCall(before, after, AUTHORIZATIONS);
+    const authRss = await authWorker.send<{ maxRssKB: number }>({ type: 'exit' });
+
+    const result = {
+      coldImportMs: round(median(cold.login)),
+      referenceColdImportMs: round(median(cold.reference)),
+      coldImportRatio: round(median(cold.login) / median(cold.reference), 2),
+      authorizerColdImportMs: round(median(cold.authorizer)),
+      bundleKB: kb(bundles.login),
+      referenceBundleKB: kb(reference),
+      bundlesKB: Object.fromEntries(FUNCTIONS.map((name) => [name, kb(bundles[name])])),
+      loginP50Ms: round(percentile(sequential.latencies, 50), 2),
+      loginP99Ms: round(percentile(sequential.latencies, 99), 2),
+      loginConcurrency16P50Ms: round(percentile(concurrent.latencies, 50), 2),
+      loginConcurrency16P99Ms: round(percentile(concurrent.latencies, 99), 2),
+      cpuMsPerLogin: round(sequential.cpuMicros / 1000 / SEQUENTIAL_LOGINS, 3),
+      cpuMsPerLoginConcurrency16: round(concurrent.cpuMicros / 1000 / CONCURRENT_LOGINS, 3),
+      upstreamPerLogin,
+      connectionsOpenedDuringLogins: connectionsDuringLogins,
+      authorizeP50Ms: round(percentile(authorize.latencies, 50), 2),
+      authorizeP99Ms: round(percentile(authorize.latencies, 99), 2),
+      cpuMsPerAuthorize: round(authorize.cpuMicros / 1000 / AUTHORIZATIONS, 3),
+      upstreamPerAuthorize,
+      maxRssMB: round(loginRss.maxRssKB / 1024),
+      authorizerMaxRssMB: round(authRss.maxRssKB / 1024),
+      node: process.version,
+      runs: { cold: COLD_RUNS, logins: SEQUENTIAL_LOGINS, concurrentLogins: CONCURRENT_LOGINS, authorizations: AUTHORIZATIONS },
+    };
+
+    log();
+    log('Bundles (as deployed)');
+    for (const name of FUNCTIONS) log(`  ${name.padEnd(11)} ${String(result.bundlesKB[name]).padStart(7)} KB`);
+    log(`  reference   ${String(result.referenceBundleKB).padStart(7)} KB  (@aws-sdk/client-dynamodb + @upstash/redis, esbuild CJS minified)`);
+    log();
+    log('Cold import (median of fresh processes)');
+    log(`  login       ${result.coldImportMs} ms`);
+    log(`  reference   ${result.referenceColdImportMs} ms   → ratio ${result.coldImportRatio} (target ≤ 0.75)`);
+    log(`  authorizer  ${result.authorizerColdImportMs} ms`);
+    log();
+    log('Login, handler in process against the local stack (WeChat stub answers at once)');
+    log(`  sequential      p50 ${result.loginP50Ms} ms   p99 ${result.loginP99Ms} ms   CPU ${result.cpuMsPerLogin} ms/login (target ≤ 2)`);
+    log(`  concurrency 16  p50 ${result.loginConcurrency16P50Ms} ms   p99 ${result.loginConcurrency16P99Ms} ms   CPU ${result.cpuMsPerLoginConcurrency16} ms/login`);
+    log(`  upstream per login  WeChat ${upstreamPerLogin.wechat}, DynamoDB ${upstreamPerLogin.dynamodb}, Redis ${upstreamPerLogin.redis}`);
+    log(`  TCP connections opened over ${SEQUENTIAL_LOGINS} sequential logins: ${connectionsDuringLogins} (keep-alive reuse)`);
+    log();
+    log('Authorize (authorizer bundle)');
+    log(`  p50 ${result.authorizeP50Ms} ms   p99 ${result.authorizeP99Ms} ms   CPU ${result.cpuMsPerAuthorize} ms`);
+    log(`  upstream per authorization  WeChat ${upstreamPerAuthorize.wechat}, DynamoDB ${upstreamPerAuthorize.dynamodb}, Redis ${upstreamPerAuthorize.redis}`);
+    log();
+    log(`Memory  login worker max RSS ${result.maxRssMB} MB (target ≤ 128), authorizer ${result.authorizerMaxRssMB} MB`);
+    log();
+    log(JSON.stringify(result));
+  } finally {
+    await stack.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,91 @@
+// Runs a built Lambda bundle in its own process for the benchmark, so its CPU time and memory
+// are the handler's alone (the local stack runs in the parent). Driven over IPC:
+//   {type:'load', bundle, env}            import the bundle (a cold start), reply 'loaded'
+//   {type:'login', n, concurrency, tag}   n logins, reply latencies, CPU µs and tokens
+//   {type:'authorize', n, tokens}         n authorizations, reply latencies and CPU µs
+//   {type:'exit'}                         reply maxRSS and exit
+let handler;
+
+const loginEvent = (code, i) => ({
+  version: '2.0',
+  routeKey: 'POST /user/wechatlogin',
+  rawPath: '/user/wechatlogin',
+  rawQueryString: '',
+  headers: { 'content-type': 'application/json' },
+  isBase64Encoded: false,
+  body: JSON.stringify({ code }),
+  requestContext: {
+    requestId: `bench-${i}`,
+    routeKey: 'POST /user/wechatlogin',
+    http: { method: 'POST', path: '/user/wechatlogin', protocol: 'HTTP/1.1', sourceIp: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, userAgent: 'bench' },
+  },
+});
+
+const authorizeEvent = (token, i) => ({
+  version: '2.0',
+  type: 'REQUEST',
+  routeArn: 'arn:aws:execute-api:us-east-1:123456789012:bench/$default/GET/user/me',
+  identitySource: [`Bearer ${token}`],
+  routeKey: 'GET /user/me',
+  rawPath: '/user/me',
+  rawQueryString: '',
+  headers: { authorization: `Bearer ${token}` },
+  requestContext: { requestId: `bench-authz-${i}`, routeKey: 'GET /user/me', http: { method: 'GET', path: '/user/me' } },
+});
+
+const context = { awsRequestId: 'bench', functionName: 'bench' };
+
+async function measure(n, concurrency, makeEvent, check) {
+  const latencies = new Array(n);
+  const results = new Array(n);
+  let next = 0;
+  const cpuStart = process.cpuUsage();
+  const runOne = async () => {
+    for (let i = next++; i < n; i = next++) {
+      const event = makeEvent(i);
+      const started = performance.now();
+      results[i] = await handler(event, context);
+      latencies[i] = performance.now() - started;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, runOne));
+  const cpu = process.cpuUsage(cpuStart);
+  results.forEach(check);
+  return { latencies, cpuMicros: cpu.user + cpu.system, results };
+}
+
+process.on('message', async (msg) => {
+  try {
+    if (msg.type === 'load') {
+      Object.assign(process.env, msg.env);
+      ({ handler } = await import(msg.bundle));
+      process.send({ type: 'loaded' });
+    } else if (msg.type === 'login') {
+      const { latencies, cpuMicros, results } = await measure(
+        msg.n,
+        msg.concurrency,
+        (i) => loginEvent(`u${i % 64}.${msg.tag}-${i}`, i),
+        (r) => {
+          if (r.statusCode !== 200) throw new Error(`login answered ${r.statusCode}: ${r.body}`);
+        },
+      );
+      const tokens = results.slice(0, 200).map((r) => JSON.parse(r.body).token);
+      process.send({ type: 'done', latencies, cpuMicros, tokens });
+    } else if (msg.type === 'authorize') {
+      const { latencies, cpuMicros } = await measure(
+        msg.n,
+        msg.concurrency ?? 1,
+        (i) => authorizeEvent(msg.tokens[i % msg.tokens.length], i),
+        (r) => {
+          if (!r.isAuthorized) throw new Error('a live token was refused');
+        },
+      );
+      process.send({ type: 'done', latencies, cpuMicros });
+    } else if (msg.type === 'exit') {
+      process.send({ type: 'done', maxRssKB: process.resourceUsage().maxRSS });
+      process.exit(0);
+    }
+  } catch (err) {
+    process.send({ type: 'error', message: String(err?.stack ?? err) });
+  }
+});
