@@ -16,6 +16,7 @@
  * Nothing here asserts: the README records the figures and the targets.
  */
 import { execFileSync, fork, spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,6 +32,16 @@ const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
 const SEQUENTIAL_LOGINS = Number(process.env.BENCH_LOGINS ?? 300);
 const CONCURRENT_LOGINS = Number(process.env.BENCH_CONCURRENT_LOGINS ?? 800);
 const AUTHORIZATIONS = Number(process.env.BENCH_AUTHORIZATIONS ?? 1000);
+/**
+ * The Lambda memory size to emulate. Lambda's Node.js runtime sizes V8's heap from it (new
+ * space a tenth of it, split in two semi-spaces; old space the rest), so the worker runs with
+ * the same flags: on a big machine V8 would otherwise let the heap grow far past that.
+ */
+const MEMORY_MB = Number(process.env.BENCH_MEMORY_MB ?? 128);
+const LAMBDA_HEAP_FLAGS = [
+  `--max-semi-space-size=${Math.floor(MEMORY_MB / 10 / 2)}`,
+  `--max-old-space-size=${MEMORY_MB - Math.floor(MEMORY_MB / 10)}`,
+];
 /** Placeholder configuration so a bundle's cold start can run; no request is sent. */
 const DUMMY_ENV = {
   WECHAT_APPID: 'wxbench',
@@ -111,7 +122,7 @@ interface Worker {
 }
 
 function startWorker(): Worker {
-  const child = fork(join(root, 'bench', 'worker.mjs'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
+  const child = fork(join(root, 'bench', 'worker.mjs'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: LAMBDA_HEAP_FLAGS });
   return {
     send: (message) =>
       new Promise((resolve, reject) => {
@@ -174,6 +185,19 @@ async function main() {
       concurrency: 16,
       tag: 'c16',
     });
+    // The floor: what 4 bare keep-alive HTTP round trips (a login's upstream calls) cost the
+    // same worker process on this machine, with no SDK, no JSON, no crypto around them.
+    const echo = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('{"result":"PONG"}'));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', () => resolve()));
+    const echoUrl = `http://127.0.0.1:${(echo.address() as { port: number }).port}/`;
+    const FLOOR_OPS = 500;
+    const floorHttp = await loginWorker.send<{ cpuMicros: number }>({ type: 'floor', url: echoUrl, n: FLOOR_OPS, client: 'http' });
+    const floorFetch = await loginWorker.send<{ cpuMicros: number }>({ type: 'floor', url: echoUrl, n: FLOOR_OPS, client: 'fetch' });
+    echo.close();
+    echo.closeAllConnections();
     const loginRss = await loginWorker.send<{ maxRssKB: number }>({ type: 'exit' });
 
     const authWorker = startWorker();
@@ -203,6 +227,8 @@ async function main() {
       loginConcurrency16P99Ms: round(percentile(concurrent.latencies, 99), 2),
       cpuMsPerLogin: round(sequential.cpuMicros / 1000 / SEQUENTIAL_LOGINS, 3),
       cpuMsPerLoginConcurrency16: round(concurrent.cpuMicros / 1000 / CONCURRENT_LOGINS, 3),
+      cpuMsFloor4HttpRoundTrips: round(floorHttp.cpuMicros / 1000 / FLOOR_OPS, 3),
+      cpuMsFloor4FetchRoundTrips: round(floorFetch.cpuMicros / 1000 / FLOOR_OPS, 3),
       upstreamPerLogin,
       connectionsOpenedDuringLogins: connectionsDuringLogins,
       authorizeP50Ms: round(percentile(authorize.latencies, 50), 2),
@@ -211,6 +237,7 @@ async function main() {
       upstreamPerAuthorize,
       maxRssMB: round(loginRss.maxRssKB / 1024),
       authorizerMaxRssMB: round(authRss.maxRssKB / 1024),
+      memoryMB: MEMORY_MB,
       node: process.version,
       runs: { cold: COLD_RUNS, logins: SEQUENTIAL_LOGINS, concurrentLogins: CONCURRENT_LOGINS, authorizations: AUTHORIZATIONS },
     };
@@ -228,6 +255,7 @@ async function main() {
     log('Login, handler in process against the local stack (WeChat stub answers at once)');
     log(`  sequential      p50 ${result.loginP50Ms} ms   p99 ${result.loginP99Ms} ms   CPU ${result.cpuMsPerLogin} ms/login (target ≤ 2)`);
     log(`  concurrency 16  p50 ${result.loginConcurrency16P50Ms} ms   p99 ${result.loginConcurrency16P99Ms} ms   CPU ${result.cpuMsPerLoginConcurrency16} ms/login`);
+    log(`  floor: 4 bare keep-alive round trips cost ${result.cpuMsFloor4HttpRoundTrips} ms CPU with node:http, ${result.cpuMsFloor4FetchRoundTrips} ms with fetch`);
     log(`  upstream per login  WeChat ${upstreamPerLogin.wechat}, DynamoDB ${upstreamPerLogin.dynamodb}, Redis ${upstreamPerLogin.redis}`);
     log(`  TCP connections opened over ${SEQUENTIAL_LOGINS} sequential logins: ${connectionsDuringLogins} (keep-alive reuse)`);
     log();
@@ -236,6 +264,7 @@ async function main() {
     log(`  upstream per authorization  WeChat ${upstreamPerAuthorize.wechat}, DynamoDB ${upstreamPerAuthorize.dynamodb}, Redis ${upstreamPerAuthorize.redis}`);
     log();
     log(`Memory  login worker max RSS ${result.maxRssMB} MB (target ≤ 128), authorizer ${result.authorizerMaxRssMB} MB`);
+    log(`        (workers run with Lambda's heap flags for ${MEMORY_MB} MB: ${LAMBDA_HEAP_FLAGS.join(' ')})`);
     log();
     log(JSON.stringify(result));
   } finally {

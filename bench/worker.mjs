@@ -3,8 +3,22 @@
 //   {type:'load', bundle, env}            import the bundle (a cold start), reply 'loaded'
 //   {type:'login', n, concurrency, tag}   n logins, reply latencies, CPU µs and tokens
 //   {type:'authorize', n, tokens}         n authorizations, reply latencies and CPU µs
+//   {type:'floor', url, n, client}        n × 4 bare keep-alive round trips (what a login makes)
 //   {type:'exit'}                         reply maxRSS and exit
+import http from 'node:http';
+
 let handler;
+const agent = new http.Agent({ keepAlive: true });
+const bareHttp = (url) =>
+  new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end('["PING"]');
+  });
+const bareFetch = async (url) => (await fetch(url, { method: 'POST', body: '["PING"]' })).text();
 
 const loginEvent = (code, i) => ({
   version: '2.0',
@@ -81,6 +95,13 @@ process.on('message', async (msg) => {
         },
       );
       process.send({ type: 'done', latencies, cpuMicros });
+    } else if (msg.type === 'floor') {
+      const call = msg.client === 'fetch' ? bareFetch : bareHttp;
+      for (let i = 0; i < 100; i++) await call(msg.url);
+      const start = process.cpuUsage();
+      for (let i = 0; i < msg.n; i++) for (let j = 0; j < 4; j++) await call(msg.url);
+      const cpu = process.cpuUsage(start);
+      process.send({ type: 'done', cpuMicros: cpu.user + cpu.system });
     } else if (msg.type === 'exit') {
       process.send({ type: 'done', maxRssKB: process.resourceUsage().maxRSS });
       process.exit(0);
