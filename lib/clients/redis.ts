@@ -1,25 +1,60 @@
 import { Redis } from '@upstash/redis';
 import type { Config } from '../config';
+import { send } from './http';
+
+type Requester = ConstructorParameters<typeof Redis>[0] & { request: unknown };
+type UpstashRequest = Parameters<Extract<ConstructorParameters<typeof Redis>[0], { request: unknown }>['request']>[0];
+
+/** An error answer from Upstash. Its message is Upstash's (e.g. "ERR …"), never our command. */
+export class UpstashResponseError extends Error {
+  override readonly name = 'UpstashResponseError';
+}
 
 /**
- * One Upstash client per container. Values are stored and read as plain strings (no
- * automatic JSON), every request is bounded by a timeout, and a failed request is retried
- * once: a store outage must answer 503 in seconds, not hang the login.
+ * Upstash's REST protocol (POST `/`, `/pipeline`, `/multi-exec`, Bearer token) over the
+ * keep-alive node:http transport, plugged into @upstash/redis through its `Requester`
+ * extension point. Answers are plain JSON: every value we store is ASCII or UTF-8 text, so
+ * the base64 response encoding buys nothing. No automatic retry: a claim whose answer was
+ * lost must not be sent twice (the second would find its own claim). A stale keep-alive
+ * socket is retried by the transport, because that request never reached Upstash.
  */
+export function createUpstashRequester(config: Config['redis']): Requester {
+  const base = config.url.replace(/\/+$/, '');
+  const headers = { authorization: `Bearer ${config.token}`, 'content-type': 'application/json' };
+  return {
+    async request<TResult>(req: UpstashRequest) {
+      const path = req.path?.length ? `/${req.path.join('/')}` : '';
+      const { status, body } = await send(base + path, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(req.body),
+        timeoutMs: config.timeoutMs,
+      });
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        throw new UpstashResponseError(`unparseable answer (HTTP ${status})`);
+      }
+      if (status < 200 || status >= 300) {
+        const message = (parsed as { error?: unknown } | null)?.error;
+        throw new UpstashResponseError(typeof message === 'string' ? message : `HTTP ${status}`);
+      }
+      return parsed as { result?: TResult; error?: string };
+    },
+  };
+}
+
+/** @upstash/redis over our requester, with replies handed over as sent (no JSON guessing). */
+class PlainRedis extends Redis {
+  constructor(requester: Requester) {
+    super(requester);
+    // A Requester-built client takes no options; `opts` is the protected slot they live in.
+    this.opts = { automaticDeserialization: false };
+  }
+}
+
+/** One Upstash client per container, every request bounded by REDIS_TIMEOUT_MS. */
 export function createRedisClient(config: Config['redis']): Redis {
-  return new Redis({
-    url: config.url,
-    token: config.token,
-    automaticDeserialization: false,
-    enableTelemetry: false,
-    // Each request here is one deliberate command, pipeline or transaction: batching commands
-    // behind a Proxy would only add work.
-    enableAutoPipelining: false,
-    // Every value we store is ASCII or UTF-8 text, so plain JSON answers are safe and save the
-    // base64 round of encoding and decoding.
-    responseEncoding: false,
-    // A function, so the client throws on timeout (a plain signal makes it return "Aborted").
-    signal: () => AbortSignal.timeout(config.timeoutMs),
-    retry: { retries: 1, backoff: () => 50 },
-  });
+  return new PlainRedis(createUpstashRequester(config));
 }

@@ -1,3 +1,4 @@
+import { lightFetch, type FetchLike } from '../clients/http';
 import { AppError } from '../errors';
 
 /** What jscode2session gives us for a valid code. */
@@ -21,7 +22,8 @@ export interface WechatClientOptions {
   deadlineMs: number;
   /** Waits before the 1st and 2nd retry of a busy (-1) answer; jitter is added. */
   busyBackoffMs?: readonly number[];
-  fetch?: typeof fetch;
+  /** Defaults to the keep-alive node:http transport (lib/clients/http.ts). */
+  fetch?: FetchLike;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
 }
@@ -54,14 +56,14 @@ type Reply =
  * message from the HTTP stack, only the name of what failed.
  */
 export class HttpWechatAuth implements WechatAuth {
-  private readonly fetch: typeof fetch;
+  private readonly fetch: FetchLike;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   private readonly backoff: readonly number[];
   private readonly endpoint: string;
 
   constructor(private readonly options: WechatClientOptions) {
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.fetch = options.fetch ?? lightFetch;
     this.sleep = options.sleep ?? sleeper;
     this.random = options.random ?? Math.random;
     this.backoff = options.busyBackoffMs ?? [100, 300];
@@ -163,9 +165,12 @@ function unavailable(reason: string, details: Record<string, unknown>): AppError
   return new AppError('WECHAT_UNAVAILABLE', `jscode2session failed: ${reason}`, { details: { reason, ...details } });
 }
 
-/** undici wraps the system error in `cause`; keep only its code (ECONNREFUSED, …), never a URL. */
+/** The system error's code (ECONNREFUSED, …), never its message: that can hold the URL. */
 function networkCause(err: unknown): string | undefined {
   if (!(err instanceof Error)) return undefined;
+  const direct = (err as { code?: unknown }).code;
+  if (typeof direct === 'string') return direct;
+  // fetch (undici) wraps the system error in `cause`.
   const inner = err.cause as { code?: unknown } | undefined;
   if (inner && typeof inner.code === 'string') return inner.code;
   return err.name;

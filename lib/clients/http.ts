@@ -1,0 +1,98 @@
+import http from 'node:http';
+import https from 'node:https';
+
+/**
+ * The outbound HTTP the functions use for WeChat and Upstash: node:http(s) over one
+ * keep-alive agent per protocol, created once per container.
+ *
+ * Why not fetch: on the benchmark machine a fetch round trip costs about three times the CPU
+ * of a node:http one (undici plus web streams), and a login makes three of them (`npm run
+ * bench` prints both figures). Lambda bills that CPU as duration.
+ */
+export interface SendOptions {
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  /** Abort (TimeoutError) if no complete answer arrives in time. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface SendResult {
+  status: number;
+  body: string;
+}
+
+const agents = {
+  'http:': new http.Agent({ keepAlive: true }),
+  'https:': new https.Agent({ keepAlive: true }),
+};
+
+export class HttpTimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+}
+
+export async function send(url: string, options: SendOptions): Promise<SendResult> {
+  try {
+    return await attempt(url, options);
+  } catch (err) {
+    // A kept-alive socket the server closed while idle fails before the request is read:
+    // the one case that is always safe to send again (Node's documented pattern).
+    if ((err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+      return attempt(url, options);
+    }
+    throw err;
+  }
+}
+
+function attempt(url: string, { method, headers = {}, body, timeoutMs, signal }: SendOptions): Promise<SendResult> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const client = target.protocol === 'https:' ? https : http;
+    const agent = target.protocol === 'https:' ? agents['https:'] : agents['http:'];
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const finish = (err: Error | undefined, result?: SendResult) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (err) {
+        request.destroy();
+        reject(err);
+      } else resolve(result!);
+    };
+    const onAbort = () => finish(signal?.reason instanceof Error ? signal.reason : new HttpTimeoutError('aborted'));
+
+    const request = client.request(
+      target,
+      {
+        method,
+        agent,
+        headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => finish(undefined, { status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', (err) => finish(err));
+      },
+    );
+    request.on('error', (err) => finish(Object.assign(err, { reusedSocket: request.reusedSocket })));
+    if (timeoutMs !== undefined) timer = setTimeout(() => finish(new HttpTimeoutError(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    if (signal) {
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    request.end(body);
+  });
+}
+
+/** What code written against fetch needs from it, and what both fetch and `lightFetch` give. */
+export type FetchLike = (url: string, init: { method: 'GET' | 'POST'; signal?: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
+
+/** A fetch-shaped face of `send`, for code whose tests stand in a fake fetch. */
+export const lightFetch: FetchLike = async (url, init) => {
+  const { status, body } = await send(url, { method: init.method, ...(init.signal ? { signal: init.signal } : {}) });
+  return { status, text: async () => body };
+};

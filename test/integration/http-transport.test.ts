@@ -1,0 +1,92 @@
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lightFetch, send } from '../../lib/clients/http';
+import { createUpstashRequester } from '../../lib/clients/redis';
+import { listen, type RunningServer } from '../../local/http-util';
+
+/** The outbound transport against a real server on loopback. */
+describe('Module: lib/clients/http (integration)', () => {
+  let server: RunningServer;
+  const seen: { method?: string; url?: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+
+  beforeAll(async () => {
+    server = await listen(
+      http.createServer(async (req, res) => {
+        let body = '';
+        for await (const chunk of req) body += chunk;
+        seen.push({ method: req.method, url: req.url, headers: req.headers, body });
+        if (req.url === '/hang') return; // never answers
+        if (req.url === '/error') {
+          res.writeHead(400, { 'content-type': 'application/json' });
+          return res.end('{"error":"ERR wrong number of arguments"}');
+        }
+        if (req.url === '/html') {
+          res.writeHead(502, { 'content-type': 'text/html' });
+          return res.end('<html>bad gateway</html>');
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ result: `echo:${body}` }));
+      }),
+    );
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  describe('Function: send', () => {
+    it('sends the method, headers and body, and returns status and body', async () => {
+      const result = await send(`${server.url}/x`, { method: 'POST', headers: { 'x-test': '1' }, body: '登录' });
+      expect(result).toEqual({ status: 200, body: JSON.stringify({ result: 'echo:登录' }) });
+      expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/x', headers: { 'x-test': '1', 'content-length': '6' } });
+    });
+
+    it('reuses one keep-alive connection for sequential requests', async () => {
+      const before = server.connections();
+      for (let i = 0; i < 20; i++) await send(`${server.url}/k`, { method: 'GET' });
+      expect(server.connections() - before).toBeLessThanOrEqual(1);
+    });
+
+    it('fails with a TimeoutError when no answer arrives in time', async () => {
+      await expect(send(`${server.url}/hang`, { method: 'GET', timeoutMs: 100 })).rejects.toMatchObject({ name: 'TimeoutError' });
+    });
+
+    it('fails with the signal’s reason when aborted', async () => {
+      await expect(send(`${server.url}/hang`, { method: 'GET', signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    });
+
+    it('fails with the system error code when the connection is refused', async () => {
+      await expect(send('http://127.0.0.1:9/', { method: 'GET', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    });
+  });
+
+  describe('Function: lightFetch', () => {
+    it('answers like fetch for what the WeChat client reads', async () => {
+      const response = await lightFetch(`${server.url}/f`, { method: 'GET' });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe(JSON.stringify({ result: 'echo:' }));
+    });
+  });
+
+  describe('Function: createUpstashRequester', () => {
+    const requester = (path = '') => createUpstashRequester({ url: `${server.url}${path}`, token: 'secret-token', keyPrefix: 'p:', timeoutMs: 500 });
+
+    it('posts the command as JSON with the Bearer token to the path asked for', async () => {
+      await expect(requester().request({ path: ['pipeline'], body: [['GET', 'k']] })).resolves.toEqual({ result: 'echo:[["GET","k"]]' });
+      expect(seen.at(-1)).toMatchObject({ url: '/pipeline', headers: { authorization: 'Bearer secret-token', 'content-type': 'application/json' } });
+    });
+
+    it('raises Upstash’s error message for an error answer, without the command', async () => {
+      const err = await requester('/error').request({ body: ['SET', 'k', 'session-data'] }).catch((e: unknown) => e as Error);
+      expect(err).toMatchObject({ name: 'UpstashResponseError', message: 'ERR wrong number of arguments' });
+      expect(err.message).not.toContain('session-data');
+    });
+
+    it('raises on a non-JSON answer', async () => {
+      await expect(requester('/html').request({ body: ['GET', 'k'] })).rejects.toMatchObject({ message: 'unparseable answer (HTTP 502)' });
+    });
+
+    it('gives up at the timeout', async () => {
+      await expect(requester('/hang').request({ body: ['GET', 'k'] })).rejects.toMatchObject({ name: 'TimeoutError' });
+    });
+  });
+});
