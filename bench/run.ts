@@ -29,7 +29,7 @@ import { startLocalStack, type LocalStack } from '../local/stack';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FUNCTIONS = ['login', 'authorizer', 'me', 'logout'] as const;
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
-const SEQUENTIAL_LOGINS = Number(process.env.BENCH_LOGINS ?? 300);
+const SEQUENTIAL_LOGINS = Number(process.env.BENCH_LOGINS ?? 1000);
 const CONCURRENT_LOGINS = Number(process.env.BENCH_CONCURRENT_LOGINS ?? 800);
 const AUTHORIZATIONS = Number(process.env.BENCH_AUTHORIZATIONS ?? 1000);
 /**
@@ -166,7 +166,8 @@ async function main() {
     const env = { ...stack.env, LOG_LEVEL: 'error' };
     const loginWorker = startWorker();
     await loginWorker.send({ type: 'load', bundle: bundles.login, env });
-    await loginWorker.send({ type: 'login', n: 50, concurrency: 4, tag: 'warmup' });
+    // Warm, as a container is after its first requests: JIT compilation is not a login's cost.
+    await loginWorker.send({ type: 'login', n: 200, concurrency: 4, tag: 'warmup' });
 
     let before = upstream(stack);
     const sequential = await loginWorker.send<{ latencies: number[]; cpuMicros: number; tokens: string[] }>({

@@ -97,7 +97,7 @@ process.on('message', async (msg) => {
       process.send({ type: 'done', latencies, cpuMicros });
     } else if (msg.type === 'floor') {
       const call = msg.client === 'fetch' ? bareFetch : bareHttp;
-      for (let i = 0; i < 100; i++) await call(msg.url);
+      for (let i = 0; i < 400; i++) await call(msg.url);
       const start = process.cpuUsage();
       for (let i = 0; i < msg.n; i++) for (let j = 0; j < 4; j++) await call(msg.url);
       const cpu = process.cpuUsage(start);
