@@ -76,7 +76,7 @@ describe('Module: lib/clients/http (integration)', () => {
     });
 
     it('raises Upstash’s error message for an error answer, without the command', async () => {
-      const err = await requester('/error').request({ body: ['SET', 'k', 'session-data'] }).catch((e: unknown) => e as Error);
+      const err = (await requester('/error').request({ body: ['SET', 'k', 'session-data'] }).catch((e: unknown) => e)) as Error;
       expect(err).toMatchObject({ name: 'UpstashResponseError', message: 'ERR wrong number of arguments' });
       expect(err.message).not.toContain('session-data');
     });

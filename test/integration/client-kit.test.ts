@@ -1,0 +1,154 @@
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDevServer, type DevServer } from '../support/dev-server';
+import { fakeWx } from '../support/fake-wx';
+
+const { createAuth } = createRequire(import.meta.url)('../../client/wechat-auth.js') as typeof import('../../client/wechat-auth');
+
+/**
+ * The mini-program client kit, run in Node with a fake `wx` whose requests are real HTTP to
+ * `npm run dev`: the kit against the real service, authorizer included.
+ */
+describe('client/wechat-auth.js against npm run dev (integration)', () => {
+  let dev: DevServer;
+  let seq = 0;
+  /** Codes the stub turns into logins of `name`. */
+  const codesFor = (name: string) => () => `${name}.${++seq}`;
+  const noSleep = { sleep: async () => {} };
+
+  beforeAll(async () => {
+    dev = await startDevServer();
+  }, 120_000);
+  afterAll(async () => {
+    await dev?.kill();
+  });
+
+  it('turns 10 parallel requests into 1 wx.login and 1 login POST', async () => {
+    const wx = fakeWx(codesFor('kit-a'));
+    const auth = createAuth({ baseUrl: dev.base, wx });
+    const responses = await Promise.all(Array.from({ length: 10 }, () => auth.request<{ userId: string }>({ url: '/user/me' })));
+
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(10).fill(200));
+    expect(new Set(responses.map((r) => r.data.userId)).size).toBe(1);
+    expect(wx.calls.login).toBe(1);
+    expect(wx.calls.requests.filter((r) => r.url.endsWith('/user/wechatlogin'))).toHaveLength(1);
+    expect(auth.getToken()).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('resolves relative and absolute URLs and passes headers and the method through', async () => {
+    const wx = fakeWx(codesFor('kit-b'));
+    const auth = createAuth({ baseUrl: `${dev.base}/`, wx });
+    expect((await auth.request({ url: 'user/me' })).statusCode).toBe(200);
+    expect((await auth.request({ url: `${dev.base}/user/me`, header: { 'x-trace': '1' } })).statusCode).toBe(200);
+    expect(wx.calls.requests.every((r) => r.url.startsWith(`${dev.base}/user/`))).toBe(true);
+  });
+
+  it('lets a relaunch reuse the stored token without calling wx.login', async () => {
+    const storage = new Map<string, unknown>();
+    const first = createAuth({ baseUrl: dev.base, wx: fakeWx(codesFor('kit-c'), storage) });
+    const { token } = await first.login();
+
+    const wx = fakeWx(codesFor('kit-c'), storage);
+    const relaunched = createAuth({ baseUrl: dev.base, wx });
+    expect(relaunched.getToken()).toBe(token);
+    expect((await relaunched.request({ url: '/user/me' })).statusCode).toBe(200);
+    expect(wx.calls.login).toBe(0);
+  });
+
+  it('logs in again, once, when its token has been revoked elsewhere, and retries the request', async () => {
+    const phone = fakeWx(codesFor('kit-d'));
+    const auth = createAuth({ baseUrl: dev.base, wx: phone });
+    const { token: old, userId } = await auth.login();
+
+    // The same user on another device logs out everywhere.
+    const tablet = createAuth({ baseUrl: dev.base, wx: fakeWx(codesFor('kit-d')) });
+    await tablet.login();
+    await tablet.logout({ all: true });
+
+    const response = await auth.request<{ userId: string }>({ url: '/user/me' });
+    expect(response.statusCode).toBe(200);
+    expect(response.data.userId).toBe(userId);
+    expect(phone.calls.login).toBe(2);
+    expect(auth.getToken()).not.toBe(old);
+    expect(phone.calls.requests.map((r) => r.status)).toEqual([200, 403, 200, 200]);
+  });
+
+  it('retries only once: a token refused again is answered as it came', async () => {
+    const wx = fakeWx(codesFor('kit-e'));
+    const auth = createAuth({ baseUrl: dev.base, wx });
+    wx.failNext('/user/me', 2, 403, {}, { message: 'Forbidden' });
+    const response = await auth.request({ url: '/user/me' });
+    expect(response.statusCode).toBe(403);
+    expect(wx.calls.login).toBe(2);
+  });
+
+  it('backs off on 503 and succeeds when the service recovers', async () => {
+    const waits: number[] = [];
+    const wx = fakeWx(codesFor('kit-f'));
+    const auth = createAuth({ baseUrl: dev.base, wx, sleep: async (ms) => void waits.push(ms) });
+    await auth.login();
+    wx.failNext('/user/me', 2, 503);
+    const response = await auth.request({ url: '/user/me' });
+    expect(response.statusCode).toBe(200);
+    expect(waits).toHaveLength(2);
+    expect(waits[1]!).toBeGreaterThanOrEqual(waits[0]!);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(8000);
+  });
+
+  it('honours Retry-After, and does not wait past its cap', async () => {
+    const waits: number[] = [];
+    const wx = fakeWx(codesFor('kit-g'));
+    const auth = createAuth({ baseUrl: dev.base, wx, sleep: async (ms) => void waits.push(ms) });
+    await auth.login();
+    wx.failNext('/user/me', 1, 429, { 'Retry-After': '2' });
+    expect((await auth.request({ url: '/user/me' })).statusCode).toBe(200);
+    expect(waits).toEqual([2000]);
+
+    wx.failNext('/user/me', 1, 503, { 'retry-after': '60' });
+    expect((await auth.request({ url: '/user/me' })).statusCode).toBe(503);
+    expect(waits).toEqual([2000]);
+  });
+
+  it('gives up after a bounded number of retries when WeChat stays busy, with the server’s error code', async () => {
+    const wx = fakeWx(() => 'errcode.-1');
+    const auth = createAuth({ baseUrl: dev.base, wx, ...noSleep, maxRetries: 2 });
+    await expect(auth.login()).rejects.toMatchObject({ name: 'AuthError', statusCode: 503, code: 'WECHAT_UNAVAILABLE' });
+    expect(wx.calls.requests.filter((r) => r.url.endsWith('/user/wechatlogin'))).toHaveLength(3);
+    expect(auth.getToken()).toBeNull();
+  });
+
+  it('gets one fresh code when WeChat refuses the first one', async () => {
+    const codes = ['errcode.40029', `kit-h.${++seq}`];
+    const wx = fakeWx(() => codes.shift()!);
+    const auth = createAuth({ baseUrl: dev.base, wx });
+    await expect(auth.login()).resolves.toMatchObject({ token: expect.any(String) });
+    expect(wx.calls.login).toBe(2);
+  });
+
+  it('logout revokes the session on the server and clears storage, even when the call fails', async () => {
+    const wx = fakeWx(codesFor('kit-i'));
+    const auth = createAuth({ baseUrl: dev.base, wx });
+    const { token } = await auth.login();
+    await auth.logout();
+    expect(auth.getToken()).toBeNull();
+    expect(wx.storage.size).toBe(0);
+    const refused = await fetch(`${dev.base}/user/me`, { headers: { authorization: `Bearer ${token}` } });
+    expect(refused.status).toBe(403);
+
+    await auth.login();
+    wx.failNext('/user/logout', 1, 503);
+    await auth.logout();
+    expect(wx.storage.size).toBe(0);
+  });
+
+  it('expires its stored token on the client too, and logs in again after it', async () => {
+    let clock = Date.now();
+    const wx = fakeWx(codesFor('kit-j'));
+    const auth = createAuth({ baseUrl: dev.base, wx, now: () => clock });
+    const { expiresIn } = await auth.login();
+    clock += expiresIn * 1000;
+    expect(auth.getToken()).toBeNull();
+    expect((await auth.request({ url: '/user/me' })).statusCode).toBe(200);
+    expect(wx.calls.login).toBe(2);
+  });
+});

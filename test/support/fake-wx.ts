@@ -1,0 +1,60 @@
+import type { WxLike } from '../../client/wechat-auth';
+
+/**
+ * A stand-in for the mini-program `wx` object: `request` does real HTTP (so the kit talks to
+ * the real local stack), `login` hands out codes the WeChat stub understands, storage is a
+ * Map that several kits can share (a relaunch). Faults can be injected in front of a path,
+ * as API Gateway would answer them.
+ */
+export interface FakeWx extends WxLike {
+  calls: { login: number; requests: { url: string; method: string; status: number }[] };
+  storage: Map<string, unknown>;
+  /** The next `count` requests whose path ends with `path` get this answer without reaching the server. */
+  failNext(path: string, count: number, statusCode: number, header?: Record<string, string>, data?: unknown): void;
+}
+
+export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = new Map()): FakeWx {
+  const faults: { path: string; left: number; statusCode: number; header: Record<string, string>; data: unknown }[] = [];
+  const calls: FakeWx['calls'] = { login: 0, requests: [] };
+  return {
+    calls,
+    storage,
+    failNext(path, count, statusCode, header = {}, data = { message: 'Service Unavailable' }) {
+      faults.push({ path, left: count, statusCode, header, data });
+    },
+    login({ success }) {
+      calls.login++;
+      setTimeout(() => success({ code: nextCode() }), 5);
+    },
+    request({ url, method = 'GET', data, header = {}, success, fail }) {
+      const path = new URL(url).pathname;
+      const fault = faults.find((f) => f.left > 0 && path.endsWith(f.path));
+      if (fault) {
+        fault.left--;
+        calls.requests.push({ url, method, status: fault.statusCode });
+        setTimeout(() => success({ statusCode: fault.statusCode, data: fault.data, header: fault.header }), 1);
+        return;
+      }
+      // wx.request sends JSON by default and parses a JSON answer.
+      const headers = { 'content-type': 'application/json', ...header };
+      const body = method === 'GET' || data === undefined ? undefined : typeof data === 'string' ? data : JSON.stringify(data);
+      fetch(url, { method, headers, body }).then(
+        async (response) => {
+          const text = await response.text();
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : '';
+          } catch {
+            // not JSON: hand the text over, as wx.request does
+          }
+          calls.requests.push({ url, method, status: response.status });
+          success({ statusCode: response.status, data: parsed, header: Object.fromEntries(response.headers) });
+        },
+        (err: Error) => fail({ errMsg: `request:fail ${err.message}` }),
+      );
+    },
+    getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
+    setStorageSync: (key, value) => void storage.set(key, structuredClone(value)),
+    removeStorageSync: (key) => void storage.delete(key),
+  };
+}
