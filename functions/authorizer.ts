@@ -8,9 +8,11 @@ import { headerValue } from '../lib/http/body';
 import { toAuthorizerContext, type AuthorizerContext } from '../lib/http/auth-context';
 import { bearerToken } from '../lib/sessions/service';
 import { composeSessions } from '../lib/sessions/compose';
+import { withSecrets } from '../lib/secrets';
 
-// Cold start: config is validated and the Redis client is created once per container.
-const { logger, sessions } = composeSessions();
+// Cold start: the Upstash token is read (SSM in production), config is validated and the
+// Redis client is created, once per container.
+const { logger, sessions } = composeSessions(await withSecrets(process.env, ['UPSTASH_REDIS_REST_TOKEN']));
 
 type Result = APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext> | APIGatewaySimpleAuthorizerResult;
 const DENY: APIGatewaySimpleAuthorizerResult = { isAuthorized: false };

@@ -4,9 +4,11 @@ import { json } from '../lib/http/respond';
 import { maskCode } from '../lib/logger';
 import { composeLogin } from '../lib/login/compose';
 import { parseLoginRequest } from '../lib/login/request';
+import { withSecrets } from '../lib/secrets';
 
-// Cold start: config is validated and clients are created once per container.
-const { logger, service } = composeLogin(loadConfig());
+// Cold start: secrets are read (SSM in production), config is validated and clients are
+// created, once per container.
+const { logger, service } = composeLogin(loadConfig(await withSecrets(process.env, ['WECHAT_SECRET', 'UPSTASH_REDIS_REST_TOKEN'])));
 
 /** POST /user/wechatlogin  {"code": "<wx.login() code>"} → 200 {token, expiresIn, userId, isNewUser} */
 export const handler = httpHandler(logger, async (event, log) => {

@@ -1,0 +1,35 @@
+import { getParameters } from './clients/ssm';
+import { ConfigError } from './config';
+
+/** The secrets a function can need. Each is read from NAME, or from the SSM parameter named by NAME_PARAMETER. */
+export type SecretName = 'WECHAT_SECRET' | 'UPSTASH_REDIS_REST_TOKEN';
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Resolves a function's secrets once, at cold start, and returns the environment with their
+ * values filled in (for `loadConfig`). In production only `*_PARAMETER` names are configured
+ * and every missing value comes from SSM Parameter Store in a single request; locally the
+ * plain variables are set and SSM is never asked.
+ */
+export async function withSecrets(env: Env, names: readonly SecretName[]): Promise<Env> {
+  const wanted = names.filter((name) => !env[name]?.trim() && env[`${name}_PARAMETER`]?.trim());
+  if (wanted.length === 0) return env;
+
+  const region = env.AWS_REGION?.trim();
+  const accessKeyId = env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+  if (!region || !accessKeyId || !secretAccessKey) {
+    throw new ConfigError('reading secrets from SSM needs AWS_REGION and credentials in the environment');
+  }
+  const parameterOf = (name: SecretName) => env[`${name}_PARAMETER`]!.trim();
+  const values = await getParameters(wanted.map(parameterOf), {
+    region,
+    endpoint: env.SSM_ENDPOINT?.trim() || undefined,
+    credentials: { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) },
+    timeoutMs: 3000,
+  });
+  const resolved: Env = { ...env };
+  for (const name of wanted) resolved[name] = values[parameterOf(name)];
+  return resolved;
+}

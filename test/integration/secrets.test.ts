@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../lib/config';
+import { withSecrets } from '../../lib/secrets';
+import { startSsmStub, type RunningSsmStub } from '../../local/ssm-stub';
+import { bodyOf, loginEvent } from '../support/events';
+import { coldStart, useLocalStack } from '../support/local';
+
+/**
+ * Production reads the AppSecret and the Upstash token from SSM Parameter Store at cold start
+ * (only their parameter names are configured). Here the functions cold-start exactly that way,
+ * against an SSM stand-in holding the local stack's secrets.
+ */
+describe('Secrets from SSM at cold start (integration)', () => {
+  const ctx = useLocalStack();
+  let ssm: RunningSsmStub;
+  const names = { WECHAT_SECRET: '/wechat-login/test/wechat-secret', UPSTASH_REDIS_REST_TOKEN: '/wechat-login/test/upstash-token' };
+
+  /** The stack's environment as production would set it: parameter names, no secret values. */
+  function productionEnv(overrides: Record<string, string> = {}): Record<string, string> {
+    const { WECHAT_SECRET: _s, UPSTASH_REDIS_REST_TOKEN: _t, ...rest } = ctx.env;
+    return {
+      ...rest,
+      WECHAT_SECRET: '',
+      UPSTASH_REDIS_REST_TOKEN: '',
+      WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET,
+      UPSTASH_REDIS_REST_TOKEN_PARAMETER: names.UPSTASH_REDIS_REST_TOKEN,
+      SSM_ENDPOINT: ssm.url,
+      ...overrides,
+    };
+  }
+
+  beforeAll(async () => {
+    ssm = await startSsmStub({
+      region: ctx.env.AWS_REGION!,
+      parameters: { [names.WECHAT_SECRET]: ctx.env.WECHAT_SECRET!, [names.UPSTASH_REDIS_REST_TOKEN]: ctx.env.UPSTASH_REDIS_REST_TOKEN! },
+    });
+  });
+  afterAll(async () => {
+    await ssm?.close();
+  });
+
+  it('logs in with both secrets read from SSM in one signed request per cold start', async () => {
+    const before = ssm.stats.calls;
+    const login = await coldStart('login', productionEnv());
+    expect(ssm.stats.calls - before).toBe(1);
+    const result = await login(loginEvent('sam.1'));
+    expect(result.statusCode).toBe(200);
+    await login(loginEvent('sam.2'));
+    expect(ssm.stats.calls - before).toBe(1);
+  });
+
+  it('authorizes with the Upstash token read from SSM', async () => {
+    const login = await coldStart('login', productionEnv());
+    const { token } = bodyOf(await login(loginEvent('sue.1')));
+    const before = ssm.stats.calls;
+    const authorize = await coldStart('authorizer', productionEnv());
+    expect(ssm.stats.calls - before).toBe(1);
+    const result = await authorize({ headers: { authorization: `Bearer ${token}` }, requestContext: { requestId: 'r' }, routeKey: 'GET /user/me' });
+    expect(result.isAuthorized).toBe(true);
+  });
+
+  it('fails the cold start, naming the parameter, when one does not exist', async () => {
+    await expect(coldStart('login', productionEnv({ WECHAT_SECRET_PARAMETER: '/nope/wechat-secret' }))).rejects.toThrow(
+      'no such SSM parameter: /nope/wechat-secret',
+    );
+  });
+
+  it('fails the cold start when the request is not signed for the right region', async () => {
+    await expect(coldStart('login', productionEnv({ AWS_REGION: 'eu-west-1' }))).rejects.toThrow(/InvalidSignatureException/);
+  });
+
+  describe('Function: withSecrets', () => {
+    it('keeps a value set in the environment and does not ask SSM', async () => {
+      const before = ssm.stats.calls;
+      const env = { WECHAT_SECRET: 'local', WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET, SSM_ENDPOINT: ssm.url };
+      await expect(withSecrets(env, ['WECHAT_SECRET'])).resolves.toEqual(env);
+      expect(ssm.stats.calls).toBe(before);
+    });
+
+    it('needs a region and credentials to ask SSM', async () => {
+      await expect(withSecrets({ WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET }, ['WECHAT_SECRET'])).rejects.toBeInstanceOf(ConfigError);
+    });
+  });
+});
