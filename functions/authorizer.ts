@@ -5,14 +5,16 @@ import type {
 } from 'aws-lambda';
 import { describeCause } from '../lib/errors';
 import { headerValue } from '../lib/http/body';
+import { initFailure } from '../lib/http/handler';
 import { toAuthorizerContext, type AuthorizerContext } from '../lib/http/auth-context';
 import { bearerToken } from '../lib/sessions/service';
 import { composeSessions } from '../lib/sessions/compose';
+import { initOnce } from '../lib/runtime';
 import { withSecrets } from '../lib/secrets';
 
 // Cold start: the Upstash token is read (SSM in production), config is validated and the
 // Redis client is created, once per container.
-const { logger, sessions } = composeSessions(await withSecrets(process.env, ['UPSTASH_REDIS_REST_TOKEN']));
+const ready = initOnce(async () => composeSessions(await withSecrets(process.env, ['UPSTASH_REDIS_REST_TOKEN'])));
 
 type Result = APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext> | APIGatewaySimpleAuthorizerResult;
 const DENY: APIGatewaySimpleAuthorizerResult = { isAuthorized: false };
@@ -23,6 +25,14 @@ const DENY: APIGatewaySimpleAuthorizerResult = { isAuthorized: false };
  * `requestContext.authorizer.lambda`; anything else is denied. Fails closed.
  */
 export const handler = async (event: APIGatewayRequestAuthorizerEventV2): Promise<Result> => {
+  let deps: Awaited<ReturnType<typeof ready>>;
+  try {
+    deps = await ready();
+  } catch (err) {
+    initFailure(err);
+    return DENY;
+  }
+  const { logger, sessions } = deps;
   const header = headerValue(event.headers, 'authorization');
   const token = bearerToken(header);
   const log = logger.child({ requestId: event.requestContext?.requestId, route: event.routeKey }, token ? [token] : []);

@@ -4,14 +4,15 @@ import { json } from '../lib/http/respond';
 import { maskCode } from '../lib/logger';
 import { composeLogin } from '../lib/login/compose';
 import { parseLoginRequest } from '../lib/login/request';
+import { initOnce } from '../lib/runtime';
 import { withSecrets } from '../lib/secrets';
 
 // Cold start: secrets are read (SSM in production), config is validated and clients are
 // created, once per container.
-const { logger, service } = composeLogin(loadConfig(await withSecrets(process.env, ['WECHAT_SECRET', 'UPSTASH_REDIS_REST_TOKEN'])));
+const ready = initOnce(async () => composeLogin(loadConfig(await withSecrets(process.env, ['WECHAT_SECRET', 'UPSTASH_REDIS_REST_TOKEN']))));
 
 /** POST /user/wechatlogin  {"code": "<wx.login() code>"} → 200 {token, expiresIn, userId, isNewUser} */
-export const handler = httpHandler(logger, async (event, log) => {
+export const handler = httpHandler(ready, async (event, log, { service }) => {
   const { code } = parseLoginRequest(event);
   const result = await service.login(code, log.child({ loginCode: maskCode(code) }, [code]), event.requestContext.http.sourceIp);
   return json(200, result);

@@ -3,11 +3,12 @@ import { httpHandler } from '../lib/http/handler';
 import { json } from '../lib/http/respond';
 import { getProfile } from '../lib/users/profile';
 import { composeUsers } from '../lib/users/compose';
+import { initOnce } from '../lib/runtime';
 
 // Cold start: config is validated and the DynamoDB client is created once per container.
-const { logger, users } = composeUsers();
+const ready = initOnce(async () => composeUsers());
 
 /** GET /user/me (behind the authorizer) → 200 {userId, createdAt, lastLoginAt, loginCount, unionid?} */
-export const handler = httpHandler<AuthorizedEvent>(logger, async (event) => {
+export const handler = httpHandler<AuthorizedEvent, Awaited<ReturnType<typeof ready>>>(ready, async (event, _log, { users }) => {
   return json(200, await getProfile(users, requireUser(event)));
 });

@@ -1,5 +1,6 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { ConfigError } from '../config';
 import { send } from './http';
 
 /**
@@ -81,7 +82,8 @@ export async function getParameters(names: readonly string[], options: SsmOption
     throw new SsmError(`GetParameters answered HTTP ${status} with no JSON`);
   }
   if (status !== 200) throw new SsmError(`GetParameters failed: HTTP ${status} ${parsed.__type ?? ''}`.trim());
-  if (parsed.InvalidParameters?.length) throw new SsmError(`no such SSM parameter: ${parsed.InvalidParameters.join(', ')}`);
+  // A parameter that does not exist is a deployment mistake, not an outage.
+  if (parsed.InvalidParameters?.length) throw new ConfigError(`no such SSM parameter: ${parsed.InvalidParameters.join(', ')}`);
   const values: Record<string, string> = {};
   for (const parameter of parsed.Parameters ?? []) values[parameter.Name] = parameter.Value;
   for (const name of names) if (values[name] === undefined) throw new SsmError(`SSM returned no value for ${name}`);

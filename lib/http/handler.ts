@@ -1,32 +1,62 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { ConfigError } from '../config';
 import { AppError, describeCause } from '../errors';
 import type { Logger } from '../logger';
 import { errorResponse } from './respond';
 
-export type RouteHandler<E> = (
+export type RouteHandler<E, D> = (
   event: E,
   log: Logger,
+  deps: D,
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /**
- * The request/response plumbing every HTTP function shares: a request-scoped logger, one
- * place where errors become responses, and one log line per failure at the right level.
+ * The request/response plumbing every HTTP function shares: the function's one-time
+ * initialisation awaited, a request-scoped logger, one place where errors become responses,
+ * and one log line per failure at the right level.
  */
-export function httpHandler<E extends APIGatewayProxyEventV2>(logger: Logger, route: RouteHandler<E>) {
+export function httpHandler<E extends APIGatewayProxyEventV2, D extends { logger: Logger }>(ready: () => Promise<D>, route: RouteHandler<E, D>) {
   return async (event: E, context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
-    const log = logger.child({
+    let deps: D;
+    try {
+      deps = await ready();
+    } catch (err) {
+      return initFailure(err);
+    }
+    const log = deps.logger.child({
       requestId: event.requestContext?.requestId,
       awsRequestId: context?.awsRequestId,
       route: event.routeKey,
     });
     try {
-      return await route(event, log, context);
+      return await route(event, log, deps, context);
     } catch (err) {
       logFailure(log, err);
       return errorResponse(err);
     }
   };
+}
+
+/**
+ * The function could not initialise, so there is no logger yet: one plain JSON line. A
+ * ConfigError is a deployment mistake (500); anything else, such as SSM being unreachable,
+ * may pass (503, and the next invocation tries again). Messages are ours: parameter and
+ * variable names, never values.
+ */
+export function initFailure(err: unknown): APIGatewayProxyStructuredResultV2 {
+  const config = err instanceof ConfigError;
+  process.stdout.write(
+    `${JSON.stringify({
+      level: 'error',
+      message: 'function initialisation failed',
+      timestamp: new Date().toISOString(),
+      errorCode: config ? 'INTERNAL' : 'SERVICE_UNAVAILABLE',
+      errorName: err instanceof Error ? err.name : typeof err,
+      reason: err instanceof Error ? err.message : undefined,
+    })}\n`,
+  );
+  return errorResponse(new AppError(config ? 'INTERNAL' : 'SERVICE_UNAVAILABLE'));
 }
 
 function logFailure(log: Logger, err: unknown): void {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../lib/config';
 import { withSecrets } from '../../lib/secrets';
 import { startSsmStub, type RunningSsmStub } from '../../local/ssm-stub';
@@ -42,9 +42,9 @@ describe('Secrets from SSM at cold start (integration)', () => {
   it('logs in with both secrets read from SSM in one signed request per cold start', async () => {
     const before = ssm.stats.calls;
     const login = await coldStart('login', productionEnv());
-    expect(ssm.stats.calls - before).toBe(1);
     const result = await login(loginEvent('sam.1'));
     expect(result.statusCode).toBe(200);
+    expect(ssm.stats.calls - before).toBe(1);
     await login(loginEvent('sam.2'));
     expect(ssm.stats.calls - before).toBe(1);
   });
@@ -54,19 +54,52 @@ describe('Secrets from SSM at cold start (integration)', () => {
     const { token } = bodyOf(await login(loginEvent('sue.1')));
     const before = ssm.stats.calls;
     const authorize = await coldStart('authorizer', productionEnv());
-    expect(ssm.stats.calls - before).toBe(1);
     const result = await authorize({ headers: { authorization: `Bearer ${token}` }, requestContext: { requestId: 'r' }, routeKey: 'GET /user/me' });
     expect(result.isAuthorized).toBe(true);
+    expect(ssm.stats.calls - before).toBe(1);
   });
 
-  it('fails the cold start, naming the parameter, when one does not exist', async () => {
-    await expect(coldStart('login', productionEnv({ WECHAT_SECRET_PARAMETER: '/nope/wechat-secret' }))).rejects.toThrow(
-      'no such SSM parameter: /nope/wechat-secret',
-    );
+  /** Runs `fn` with stdout captured. */
+  async function capture<T>(fn: () => Promise<T>): Promise<{ result: T; output: string }> {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: unknown) => {
+      lines.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write);
+    try {
+      return { result: await fn(), output: lines.join('') };
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it('answers 500 INTERNAL, naming the parameter in the log, when one does not exist', async () => {
+    const login = await coldStart('login', productionEnv({ WECHAT_SECRET_PARAMETER: '/nope/wechat-secret' }));
+    const { result, output } = await capture(() => login(loginEvent('sid.1')));
+    expect(result.statusCode).toBe(500);
+    expect(bodyOf(result).error.code).toBe('INTERNAL');
+    expect(output).toContain('function initialisation failed');
+    expect(output).toContain('no such SSM parameter: /nope/wechat-secret');
+    expect(output).not.toContain(ctx.env.UPSTASH_REDIS_REST_TOKEN!);
   });
 
-  it('fails the cold start when the request is not signed for the right region', async () => {
-    await expect(coldStart('login', productionEnv({ AWS_REGION: 'eu-west-1' }))).rejects.toThrow(/InvalidSignatureException/);
+  it('answers 503 while SSM refuses, and initialises on a later invocation once it can', async () => {
+    const env = productionEnv({ SSM_ENDPOINT: 'http://127.0.0.1:9' });
+    const login = await coldStart('login', env);
+    const { result } = await capture(() => login(loginEvent('sol.1')));
+    expect(result.statusCode).toBe(503);
+    expect(bodyOf(result).error.code).toBe('SERVICE_UNAVAILABLE');
+
+    // The same container, SSM reachable again: the next invocation retries the initialisation.
+    process.env.SSM_ENDPOINT = ssm.url;
+    expect((await login(loginEvent('sol.2'))).statusCode).toBe(200);
+  });
+
+  it('denies (fails closed) in the authorizer when it cannot initialise', async () => {
+    const authorize = await coldStart('authorizer', productionEnv({ AWS_REGION: 'eu-west-1' }));
+    const { result, output } = await capture(() => authorize({ headers: { authorization: `Bearer ${'a'.repeat(43)}` }, requestContext: {} }));
+    expect(result).toEqual({ isAuthorized: false });
+    expect(output).toContain('InvalidSignatureException');
   });
 
   describe('Function: withSecrets', () => {
