@@ -10,11 +10,11 @@ import { toAuthorizerContext, type AuthorizerContext } from '../lib/http/auth-co
 import { bearerToken } from '../lib/sessions/service';
 import { composeSessions } from '../lib/sessions/compose';
 import { initOnce } from '../lib/runtime';
-import { withSecrets } from '../lib/secrets';
+import { withParameters } from '../lib/secrets';
 
 // Cold start: the Upstash token is read (SSM in production), config is validated and the
 // Redis client is created, once per container.
-const ready = initOnce(async () => composeSessions(await withSecrets(process.env, ['UPSTASH_REDIS_REST_TOKEN'])));
+const ready = initOnce(async () => composeSessions(await withParameters(process.env, ['UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'])));
 
 type Result = APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext> | APIGatewaySimpleAuthorizerResult;
 const DENY: APIGatewaySimpleAuthorizerResult = { isAuthorized: false };

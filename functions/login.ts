@@ -5,11 +5,11 @@ import { maskCode } from '../lib/logger';
 import { composeLogin } from '../lib/login/compose';
 import { parseLoginRequest } from '../lib/login/request';
 import { initOnce } from '../lib/runtime';
-import { withSecrets } from '../lib/secrets';
+import { withParameters } from '../lib/secrets';
 
 // Cold start: secrets are read (SSM in production), config is validated and clients are
 // created, once per container.
-const ready = initOnce(async () => composeLogin(loadConfig(await withSecrets(process.env, ['WECHAT_SECRET', 'UPSTASH_REDIS_REST_TOKEN']))));
+const ready = initOnce(async () => composeLogin(loadConfig(await withParameters(process.env, ['WECHAT_APPID', 'WECHAT_SECRET', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN']))));
 
 /** POST /user/wechatlogin  {"code": "<wx.login() code>"} → 200 {token, expiresIn, userId, isNewUser} */
 export const handler = httpHandler(ready, async (event, log, { service }) => {

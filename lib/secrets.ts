@@ -1,18 +1,22 @@
 import { getParameters } from './clients/ssm';
 import { ConfigError } from './config';
 
-/** The secrets a function can need. Each is read from NAME, or from the SSM parameter named by NAME_PARAMETER. */
-export type SecretName = 'WECHAT_SECRET' | 'UPSTASH_REDIS_REST_TOKEN';
+/**
+ * Settings that live in SSM Parameter Store in production: the two secrets, and the AppID and
+ * Upstash URL beside them (one request fetches all). Each is read from NAME when set
+ * (locally), else from the parameter named by NAME_PARAMETER.
+ */
+export type ParameterName = 'WECHAT_APPID' | 'WECHAT_SECRET' | 'UPSTASH_REDIS_REST_URL' | 'UPSTASH_REDIS_REST_TOKEN';
 
 type Env = Record<string, string | undefined>;
 
 /**
- * Resolves a function's secrets once, at cold start, and returns the environment with their
+ * Resolves a function's parameters once, at cold start, and returns the environment with their
  * values filled in (for `loadConfig`). In production only `*_PARAMETER` names are configured
  * and every missing value comes from SSM Parameter Store in a single request; locally the
  * plain variables are set and SSM is never asked.
  */
-export async function withSecrets(env: Env, names: readonly SecretName[]): Promise<Env> {
+export async function withParameters(env: Env, names: readonly ParameterName[]): Promise<Env> {
   const wanted = names.filter((name) => !env[name]?.trim() && env[`${name}_PARAMETER`]?.trim());
   if (wanted.length === 0) return env;
 
@@ -22,7 +26,7 @@ export async function withSecrets(env: Env, names: readonly SecretName[]): Promi
   if (!region || !accessKeyId || !secretAccessKey) {
     throw new ConfigError('reading secrets from SSM needs AWS_REGION and credentials in the environment');
   }
-  const parameterOf = (name: SecretName) => env[`${name}_PARAMETER`]!.trim();
+  const parameterOf = (name: ParameterName) => env[`${name}_PARAMETER`]!.trim();
   const values = await getParameters(wanted.map(parameterOf), {
     region,
     endpoint: env.SSM_ENDPOINT?.trim() || undefined,

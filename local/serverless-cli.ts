@@ -39,6 +39,9 @@ export async function offlineArgs(httpPort: number): Promise<string[]> {
   return [
     'offline',
     'start',
+    // Hand the local stack's environment (raw secrets included) to the functions, as the
+    // template names only SSM parameters; a value in the environment wins over its parameter.
+    '--localEnvironment',
     '--host', '127.0.0.1',
     '--httpPort', String(httpPort),
     '--lambdaPort', String(await freePort()),

@@ -2,6 +2,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { ConfigError } from '../config';
 import { AppError, describeCause } from '../errors';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
 import { errorResponse } from './respond';
 
 export type RouteHandler<E, D> = (
@@ -16,7 +17,10 @@ export type RouteHandler<E, D> = (
  * initialisation awaited, a request-scoped logger, one place where errors become responses,
  * and one log line per failure at the right level.
  */
-export function httpHandler<E extends APIGatewayProxyEventV2, D extends { logger: Logger }>(ready: () => Promise<D>, route: RouteHandler<E, D>) {
+export function httpHandler<E extends APIGatewayProxyEventV2, D extends { logger: Logger; metrics?: Metrics }>(
+  ready: () => Promise<D>,
+  route: RouteHandler<E, D>,
+) {
   return async (event: E, context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
     let deps: D;
     try {
@@ -29,11 +33,17 @@ export function httpHandler<E extends APIGatewayProxyEventV2, D extends { logger
       awsRequestId: context?.awsRequestId,
       route: event.routeKey,
     });
+    let outcome = 'OK';
     try {
       return await route(event, log, deps, context);
     } catch (err) {
       logFailure(log, err);
+      outcome = err instanceof AppError ? err.code : 'INTERNAL';
       return errorResponse(err);
+    } finally {
+      // Requests by route and outcome (OK or the error code): the error-rate and
+      // WECHAT_ERROR alarms read this.
+      deps.metrics?.put('Requests', 1, 'Count', { Route: event.routeKey ?? 'unknown', Outcome: outcome });
     }
   };
 }

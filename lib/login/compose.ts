@@ -3,20 +3,25 @@ import { createRedisClient } from '../clients/redis';
 import type { Config } from '../config';
 import { ulid } from '../ids';
 import { createLogger, type Logger } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
 import { RedisSessionStore } from '../sessions/store';
 import { DynamoUserRepository } from '../users/repository';
 import { HttpWechatAuth } from '../wechat/client';
 import { LoginService } from './service';
 
 /** The login function's composition root: real adapters over clients made once per container. */
-export function composeLogin(config: Config): { logger: Logger; service: LoginService } {
+export function composeLogin(config: Config): { logger: Logger; metrics: Metrics; service: LoginService } {
   const logger = createLogger({
     level: config.logLevel,
     service: config.serviceName,
     secrets: [config.wechat.appSecret, config.redis.token],
   });
+  const metrics = createMetrics(config.serviceName);
   const service = new LoginService({
-    wechat: new HttpWechatAuth(config.wechat),
+    wechat: new HttpWechatAuth({
+      ...config.wechat,
+      onExchange: (ms, outcome) => metrics.put('WechatLatency', ms, 'Milliseconds', { Outcome: outcome }),
+    }),
     users: new DynamoUserRepository(createDynamoClient(config.dynamodb), config.dynamodb.usersTable),
     sessions: new RedisSessionStore(createRedisClient(config.redis), {
       keyPrefix: config.redis.keyPrefix,
@@ -25,6 +30,7 @@ export function composeLogin(config: Config): { logger: Logger; service: LoginSe
     newUserId: (now) => ulid(now.getTime()),
     session: config.session,
     rateLimit: config.loginRateLimit,
+    onLogin: (isNewUser) => metrics.put('Logins', 1, 'Count', { UserType: isNewUser ? 'New' : 'Returning' }),
   });
-  return { logger, service };
+  return { logger, metrics, service };
 }

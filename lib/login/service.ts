@@ -21,6 +21,8 @@ export interface LoginDeps {
   session: { ttlSeconds: number; maxAgeSeconds: number };
   /** Login attempts allowed per caller (client IP) per window; limit 0 turns it off. */
   rateLimit?: { limit: number; windowSeconds: number };
+  /** Told of every completed login: new user or returning. */
+  onLogin?: (isNewUser: boolean) => void;
   now?: () => Date;
 }
 
@@ -153,6 +155,7 @@ export class LoginService {
     });
 
     log.info('login succeeded', { userId: user.userId, isNewUser, loginCount: user.loginCount });
+    this.deps.onLogin?.(isNewUser);
     return { token, expiresIn: policy.ttlSeconds, userId: user.userId, isNewUser };
   }
 

@@ -1,6 +1,7 @@
 import { createRedisClient } from '../clients/redis';
 import { loadLogConfig, loadRedisConfig, loadSessionConfig } from '../config';
 import { createLogger, type Logger } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
 import { SessionService } from './service';
 import { RedisSessionStore } from './store';
 
@@ -8,7 +9,7 @@ import { RedisSessionStore } from './store';
  * Composition root of the authorizer and logout functions: Redis only. They never load the
  * DynamoDB client and never see the AppSecret.
  */
-export function composeSessions(env: Record<string, string | undefined> = process.env): { logger: Logger; sessions: SessionService } {
+export function composeSessions(env: Record<string, string | undefined> = process.env): { logger: Logger; metrics: Metrics; sessions: SessionService } {
   const redisConfig = loadRedisConfig(env);
   const session = loadSessionConfig(env);
   const log = loadLogConfig(env);
@@ -17,5 +18,5 @@ export function composeSessions(env: Record<string, string | undefined> = proces
     keyPrefix: redisConfig.keyPrefix,
     userIndexTtlSeconds: session.maxAgeSeconds,
   });
-  return { logger, sessions: new SessionService({ store, ttlSeconds: session.ttlSeconds }) };
+  return { logger, metrics: createMetrics(log.serviceName), sessions: new SessionService({ store, ttlSeconds: session.ttlSeconds }) };
 }

@@ -24,6 +24,8 @@ export interface WechatClientOptions {
   busyBackoffMs?: readonly number[];
   /** Defaults to the keep-alive node:http transport (lib/clients/http.ts). */
   fetch?: FetchLike;
+  /** Told how long each exchange took, retries included, and how it ended. */
+  onExchange?: (ms: number, outcome: string) => void;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
 }
@@ -71,6 +73,18 @@ export class HttpWechatAuth implements WechatAuth {
   }
 
   async code2Session(code: string): Promise<WechatSession> {
+    const started = Date.now();
+    try {
+      const session = await this.exchange(code);
+      this.options.onExchange?.(Date.now() - started, 'OK');
+      return session;
+    } catch (err) {
+      this.options.onExchange?.(Date.now() - started, err instanceof AppError ? err.code : 'INTERNAL');
+      throw err;
+    }
+  }
+
+  private async exchange(code: string): Promise<WechatSession> {
     const deadline = Date.now() + this.options.deadlineMs;
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - Date.now();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../lib/config';
-import { withSecrets } from '../../lib/secrets';
+import { withParameters } from '../../lib/secrets';
 import { startSsmStub, type RunningSsmStub } from '../../local/ssm-stub';
 import { bodyOf, loginEvent } from '../support/events';
 import { coldStart, useLocalStack } from '../support/local';
@@ -102,16 +102,16 @@ describe('Secrets from SSM at cold start (integration)', () => {
     expect(output).toContain('InvalidSignatureException');
   });
 
-  describe('Function: withSecrets', () => {
+  describe('Function: withParameters', () => {
     it('keeps a value set in the environment and does not ask SSM', async () => {
       const before = ssm.stats.calls;
       const env = { WECHAT_SECRET: 'local', WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET, SSM_ENDPOINT: ssm.url };
-      await expect(withSecrets(env, ['WECHAT_SECRET'])).resolves.toEqual(env);
+      await expect(withParameters(env, ['WECHAT_SECRET'])).resolves.toEqual(env);
       expect(ssm.stats.calls).toBe(before);
     });
 
     it('needs a region and credentials to ask SSM', async () => {
-      await expect(withSecrets({ WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET }, ['WECHAT_SECRET'])).rejects.toBeInstanceOf(ConfigError);
+      await expect(withParameters({ WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET }, ['WECHAT_SECRET'])).rejects.toBeInstanceOf(ConfigError);
     });
   });
 });
