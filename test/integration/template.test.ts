@@ -1,0 +1,133 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import JSZip from 'jszip';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVERLESS_BIN } from '../../local/serverless-cli';
+
+/**
+ * `serverless package --stage prod`, offline and without AWS credentials, and the shape of
+ * the CloudFormation template it produces: what a platform team would check in review.
+ */
+describe('Packaged template, stage prod (integration)', () => {
+  const work = mkdtempSync(join(tmpdir(), 'wxlogin-template-'));
+  const artifacts = join(work, 'artifacts');
+  // Planted in the environment of the packaging run: none of them may end up in the output.
+  const planted = { WECHAT_SECRET: `planted-secret-${process.pid}`, UPSTASH_REDIS_REST_TOKEN: `planted-token-${process.pid}` };
+  let template: { Resources: Record<string, any>; Conditions?: Record<string, unknown> };
+  let everything = '';
+  const resources = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+  const resource = (id: string) => template.Resources[id];
+
+  beforeAll(async () => {
+    const env: Record<string, string | undefined> = { ...process.env, ...planted, ESBUILD_WORK_FOLDER: join('.esbuild-local', `template-${process.pid}`) };
+    for (const name of Object.keys(env)) if (name.startsWith('AWS_')) delete env[name];
+    await promisify(execFile)(process.execPath, [SERVERLESS_BIN, 'package', '--stage', 'prod', '--package', artifacts], { env, cwd: process.cwd() });
+    rmSync(join('.esbuild-local', `template-${process.pid}`), { recursive: true, force: true });
+    const raw = readFileSync(join(artifacts, 'cloudformation-template-update-stack.json'), 'utf8');
+    template = JSON.parse(raw);
+    everything = raw;
+    for (const file of readdirSync(artifacts).filter((f) => f.endsWith('.zip'))) {
+      const zip = await JSZip.loadAsync(readFileSync(join(artifacts, file)));
+      for (const entry of Object.values(zip.files)) everything += await entry.async('string');
+    }
+  }, 120_000);
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('runs every function on nodejs22.x, arm64, with its own role', () => {
+    const functions = resources('AWS::Lambda::Function');
+    expect(functions.map(([id]) => id).sort()).toEqual(['AuthorizerLambdaFunction', 'LoginLambdaFunction', 'LogoutLambdaFunction', 'MeLambdaFunction']);
+    for (const [, fn] of functions) {
+      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+    }
+    const roleOf = (id: string) => resource(id).Properties.Role['Fn::GetAtt'][0];
+    expect(roleOf('LoginLambdaFunction')).toBe('LoginRole');
+    expect(roleOf('MeLambdaFunction')).toBe('ProfileRole');
+    expect(roleOf('AuthorizerLambdaFunction')).toBe('SessionRole');
+    expect(roleOf('LogoutLambdaFunction')).toBe('SessionRole');
+    expect(resource('LoginLambdaFunction').Properties).toMatchObject({ MemorySize: 512, Timeout: 10 });
+  });
+
+  it('gives each role only the actions its functions call, on only the table’s ARN', () => {
+    const statements = (role: string) => resource(role).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+    const dynamo = (role: string) => statements(role).filter((s: any) => s.Action.some((a: string) => a.startsWith('dynamodb:')));
+    expect(dynamo('LoginRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
+    expect(dynamo('ProfileRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
+    expect(dynamo('SessionRole')).toEqual([]);
+    for (const role of ['LoginRole', 'ProfileRole', 'SessionRole']) {
+      for (const statement of statements(role)) {
+        expect(statement.Resource).not.toBe('*');
+        expect(statement.Action.every((a: string) => !a.endsWith('*'))).toBe(true);
+      }
+    }
+    const ssm = (role: string) => statements(role).filter((s: any) => s.Action.includes('ssm:GetParameters')).flatMap((s: any) => s.Resource.map((r: any) => r['Fn::Sub']));
+    expect(ssm('LoginRole')).toHaveLength(4);
+    expect(ssm('SessionRole').every((arn: string) => arn.includes('/wechat-login/prod/upstash-redis-rest-'))).toBe(true);
+    expect(ssm('SessionRole')).toHaveLength(2);
+  });
+
+  it('keeps the users table on demand, keyed by openid, recoverable, encrypted and protected from deletion', () => {
+    const table = resource('UsersTable');
+    expect(table.DeletionPolicy).toBe('Retain');
+    expect(table.UpdateReplacePolicy).toBe('Retain');
+    expect(table.Properties).toMatchObject({
+      TableName: 'wechat-login-prod-users',
+      BillingMode: 'PAY_PER_REQUEST',
+      DeletionProtectionEnabled: true,
+      KeySchema: [{ AttributeName: 'openid', KeyType: 'HASH' }],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+  });
+
+  it('wires the session authorizer to the protected routes, caching off, and leaves login open', () => {
+    const authorizers = resources('AWS::ApiGatewayV2::Authorizer');
+    expect(authorizers).toHaveLength(1);
+    const [authorizerId, authorizer] = authorizers[0]!;
+    expect(authorizer.Properties).toMatchObject({
+      AuthorizerType: 'REQUEST',
+      AuthorizerPayloadFormatVersion: '2.0',
+      EnableSimpleResponses: true,
+      AuthorizerResultTtlInSeconds: 0,
+      IdentitySource: ['$request.header.Authorization'],
+    });
+    const routes = Object.fromEntries(resources('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, r.Properties]));
+    expect(Object.keys(routes).sort()).toEqual(['GET /user/me', 'POST /user/logout', 'POST /user/wechatlogin']);
+    for (const key of ['GET /user/me', 'POST /user/logout']) {
+      expect(routes[key]).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
+    }
+    expect(routes['POST /user/wechatlogin'].AuthorizationType).toBeUndefined();
+  });
+
+  it('keeps the logs of every function for 90 days in prod', () => {
+    const groups = resources('AWS::Logs::LogGroup');
+    expect(groups).toHaveLength(4);
+    for (const [, group] of groups) expect(group.Properties.RetentionInDays).toBe(90);
+  });
+
+  it('names secrets by SSM parameter only: no secret value or secret variable anywhere in the package', () => {
+    for (const [, fn] of resources('AWS::Lambda::Function')) {
+      const variables = Object.keys(fn.Properties.Environment.Variables);
+      expect(variables).not.toContain('WECHAT_SECRET');
+      expect(variables).not.toContain('UPSTASH_REDIS_REST_TOKEN');
+    }
+    expect(resource('LoginLambdaFunction').Properties.Environment.Variables.WECHAT_SECRET_PARAMETER).toBe('/wechat-login/prod/wechat-secret');
+    expect(Object.keys(resource('AuthorizerLambdaFunction').Properties.Environment.Variables)).not.toContain('WECHAT_SECRET_PARAMETER');
+    expect(everything.length).toBeGreaterThan(100_000);
+    for (const value of Object.values(planted)) expect(everything).not.toContain(value);
+  });
+
+  it('alarms on the 5xx rate and on WECHAT_ERROR', () => {
+    const alarms = Object.fromEntries(resources('AWS::CloudWatch::Alarm'));
+    expect(alarms.ErrorRateAlarm.Properties.Metrics.find((m: any) => m.ReturnData).Expression).toContain('errors / requests');
+    expect(alarms.WechatErrorAlarm.Properties).toMatchObject({
+      Namespace: 'WeChatLogin',
+      MetricName: 'Requests',
+      Dimensions: expect.arrayContaining([{ Name: 'Outcome', Value: 'WECHAT_ERROR' }]),
+    });
+  });
+});
