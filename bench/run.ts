@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import JSZip from 'jszip';
 import { build } from 'esbuild';
 import { SERVERLESS_BIN } from '../local/serverless-cli';
+import { startSsmStub } from '../local/ssm-stub';
 import { startLocalStack, type LocalStack } from '../local/stack';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -109,6 +110,22 @@ function coldImport(bundle: string): Promise<number> {
   });
 }
 
+/**
+ * One fresh process: load the bundle, then answer one request that needs the function's
+ * initialisation (its settings read from the environment, or from SSM) but no upstream call.
+ */
+function coldFirstAnswer(bundle: string, env: Record<string, string>): Promise<number> {
+  const script = `const t=performance.now();const m=await import(${JSON.stringify(bundle)});
+const r=await m.handler({routeKey:'POST /user/wechatlogin',headers:{},body:'{}',isBase64Encoded:false,requestContext:{requestId:'b',http:{sourceIp:'127.0.0.1'}}},{awsRequestId:'b'});
+if(r.statusCode!==400)throw new Error('unexpected '+r.statusCode);process.stdout.write(String(performance.now()-t))`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env, LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('exit', (code) => (code === 0 ? resolve(Number(out.split('\n').pop())) : reject(new Error('cold first answer failed'))));
+  });
+}
+
 const median = (values: number[]) => percentile(values, 50);
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -164,6 +181,30 @@ async function main() {
   const stack = await startLocalStack({ env: { LOG_LEVEL: 'error' } });
   try {
     const env = { ...stack.env, LOG_LEVEL: 'error' };
+
+    // What reading the settings from SSM adds to a cold start (production reads four
+    // parameters in one signed request; locally they come from the environment).
+    const parameterNames = {
+      WECHAT_APPID: '/bench/wechat-appid',
+      WECHAT_SECRET: '/bench/wechat-secret',
+      UPSTASH_REDIS_REST_URL: '/bench/upstash-url',
+      UPSTASH_REDIS_REST_TOKEN: '/bench/upstash-token',
+    };
+    const ssm = await startSsmStub({
+      region: env.AWS_REGION!,
+      parameters: Object.fromEntries(Object.entries(parameterNames).map(([name, parameter]) => [parameter, env[name]!])),
+    });
+    const ssmEnv: Record<string, string> = { ...env, SSM_ENDPOINT: ssm.url };
+    for (const [name, parameter] of Object.entries(parameterNames)) {
+      ssmEnv[name] = '';
+      ssmEnv[`${name}_PARAMETER`] = parameter;
+    }
+    const firstAnswer = { env: [] as number[], ssm: [] as number[] };
+    for (let i = 0; i < COLD_RUNS; i++) {
+      firstAnswer.env.push(await coldFirstAnswer(bundles.login, env));
+      firstAnswer.ssm.push(await coldFirstAnswer(bundles.login, ssmEnv));
+    }
+    await ssm.close();
     const loginWorker = startWorker();
     await loginWorker.send({ type: 'load', bundle: bundles.login, env });
     // Warm, as a container is after its first requests: JIT compilation is not a login's cost.
@@ -219,6 +260,9 @@ async function main() {
       referenceColdImportMs: round(median(cold.reference)),
       coldImportRatio: round(median(cold.login) / median(cold.reference), 2),
       authorizerColdImportMs: round(median(cold.authorizer)),
+      coldFirstAnswerMs: round(median(firstAnswer.env)),
+      coldFirstAnswerWithSsmMs: round(median(firstAnswer.ssm)),
+      ssmColdStartCostMs: round(median(firstAnswer.ssm) - median(firstAnswer.env)),
       bundleKB: kb(bundles.login),
       referenceBundleKB: kb(reference),
       bundlesKB: Object.fromEntries(FUNCTIONS.map((name) => [name, kb(bundles[name])])),
@@ -252,6 +296,8 @@ async function main() {
     log(`  login       ${result.coldImportMs} ms`);
     log(`  reference   ${result.referenceColdImportMs} ms   → ratio ${result.coldImportRatio} (target ≤ 0.75)`);
     log(`  authorizer  ${result.authorizerColdImportMs} ms`);
+    log(`  login, load to first answer: ${result.coldFirstAnswerMs} ms with settings in the environment, ${result.coldFirstAnswerWithSsmMs} ms reading them from SSM`);
+    log(`    (SSM adds ${result.ssmColdStartCostMs} ms here, over plain HTTP on loopback; in AWS add the TLS handshake and a regional round trip)`);
     log();
     log('Login, handler in process against the local stack (WeChat stub answers at once)');
     log(`  sequential      p50 ${result.loginP50Ms} ms   p99 ${result.loginP99Ms} ms   CPU ${result.cpuMsPerLogin} ms/login (target ≤ 2)`);
