@@ -132,27 +132,29 @@ export class LoginService {
       expiresAt,
       sealedToken: seal(CODE_PURPOSE, code, token),
     };
-    const saved = sessions.saveLogin({
-      tokenHash: hashToken(token),
-      session: {
-        userId: user.userId,
-        openid: user.openid,
-        ...(user.unionid ? { unionid: user.unionid } : {}),
-        sealedSessionKey: seal(SESSION_KEY_PURPOSE, token, wx.sessionKey),
-        issuedAt,
-        maxExpiresAt: issuedAt + policy.maxAgeSeconds * 1000,
-      },
-      ttlSeconds: policy.ttlSeconds,
-      codeId,
-      codeResult: JSON.stringify(result),
-      codeTtlSeconds: CODE_RESULT_TTL_SECONDS,
-    });
-    await saved.catch(async (err: unknown) => {
+    try {
+      await sessions.saveLogin({
+        tokenHash: hashToken(token),
+        session: {
+          userId: user.userId,
+          openid: user.openid,
+          ...(user.unionid ? { unionid: user.unionid } : {}),
+          sealedSessionKey: seal(SESSION_KEY_PURPOSE, token, wx.sessionKey),
+          issuedAt,
+          maxExpiresAt: issuedAt + policy.maxAgeSeconds * 1000,
+        },
+        ttlSeconds: policy.ttlSeconds,
+        codeId,
+        codeResult: JSON.stringify(result),
+        codeTtlSeconds: CODE_RESULT_TTL_SECONDS,
+      });
+    } catch (err) {
+      // No session, so no login: put the user row back as it was.
       await users.undoLogin(receipt).catch((undoErr: unknown) => {
         log.error('could not undo the user row of a failed login', { userId: user.userId, errorCode: (undoErr as AppError).code });
       });
       throw err;
-    });
+    }
 
     log.info('login succeeded', { userId: user.userId, isNewUser, loginCount: user.loginCount });
     this.deps.onLogin?.(isNewUser);
