@@ -1,5 +1,47 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Config } from '../config';
+import { sendRaw } from './http';
+
+interface SdkRequest {
+  method: string;
+  protocol: string;
+  hostname: string;
+  port?: number;
+  path: string;
+  query?: Record<string, string | string[] | null>;
+  headers: Record<string, string>;
+  body?: string | Uint8Array;
+}
+
+/**
+ * The SDK's request handler slot, filled with the same keep-alive node:http transport the
+ * WeChat and Upstash calls use: the SDK's own handler arms several timers and streams per
+ * request, which shows up as CPU on every login (`npm run bench`).
+ */
+function leanRequestHandler(timeoutMs: number) {
+  return {
+    metadata: { handlerProtocol: 'http/1.1' },
+    async handle(request: SdkRequest, options?: { abortSignal?: AbortSignal }) {
+      const query = new URLSearchParams();
+      for (const [key, value] of Object.entries(request.query ?? {})) {
+        for (const item of Array.isArray(value) ? value : [value]) if (item !== null) query.append(key, item);
+      }
+      const search = query.size ? `?${query}` : '';
+      const url = `${request.protocol}//${request.hostname}${request.port ? `:${request.port}` : ''}${request.path}${search}`;
+      const { status, headers, body } = await sendRaw(url, {
+        method: request.method,
+        headers: request.headers,
+        ...(request.body === undefined ? {} : { body: request.body }),
+        timeoutMs,
+        ...(options?.abortSignal ? { signal: options.abortSignal } : {}),
+      });
+      return { response: { statusCode: status, headers, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } };
+    },
+    updateHttpClientConfig() {},
+    httpHandlerConfigs: () => ({}),
+    destroy() {},
+  };
+}
 
 /**
  * One DynamoDB client per container, created at cold start and reused (keep-alive is the
@@ -9,7 +51,9 @@ import type { Config } from '../config';
 export function createDynamoClient(config: Config['dynamodb']): DynamoDBClient {
   return new DynamoDBClient({
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-    maxAttempts: 3,
-    requestHandler: { connectionTimeout: Math.min(1000, config.timeoutMs), requestTimeout: config.timeoutMs },
+    // One retry: enough for a throttled or dropped request, and it keeps a login's worst case
+    // (every upstream failing slowly, ~17 s) inside the function's 20 s timeout.
+    maxAttempts: 2,
+    requestHandler: leanRequestHandler(config.timeoutMs) as never,
   });
 }

@@ -23,6 +23,12 @@ export interface SendResult {
   body: string;
 }
 
+export interface RawResult {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
 const agents = {
   'http:': new http.Agent({ keepAlive: true }),
   'https:': new https.Agent({ keepAlive: true }),
@@ -33,6 +39,12 @@ export class HttpTimeoutError extends Error {
 }
 
 export async function send(url: string, options: SendOptions): Promise<SendResult> {
+  const { status, body } = await sendRaw(url, options);
+  return { status, body: body.toString('utf8') };
+}
+
+/** As `send`, with the answer's headers and its body as bytes. */
+export async function sendRaw(url: string, options: Omit<SendOptions, 'method' | 'body'> & { method: string; body?: string | Uint8Array }): Promise<RawResult> {
   try {
     return await attempt(url, options);
   } catch (err) {
@@ -45,14 +57,17 @@ export async function send(url: string, options: SendOptions): Promise<SendResul
   }
 }
 
-function attempt(url: string, { method, headers = {}, body, timeoutMs, signal }: SendOptions): Promise<SendResult> {
+function attempt(
+  url: string,
+  { method, headers = {}, body, timeoutMs, signal }: Omit<SendOptions, 'method' | 'body'> & { method: string; body?: string | Uint8Array },
+): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const client = target.protocol === 'https:' ? https : http;
     const agent = target.protocol === 'https:' ? agents['https:'] : agents['http:'];
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
-    const finish = (err: Error | undefined, result?: SendResult) => {
+    const finish = (err: Error | undefined, result?: RawResult) => {
       if (settled) return;
       settled = true;
       if (timer) clearTimeout(timer);
@@ -69,12 +84,18 @@ function attempt(url: string, { method, headers = {}, body, timeoutMs, signal }:
       {
         method,
         agent,
-        headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        headers: body === undefined ? headers : { ...headers, 'content-length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength) },
       },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => finish(undefined, { status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () =>
+          finish(undefined, {
+            status: response.statusCode ?? 0,
+            headers: response.headers as Record<string, string>,
+            body: Buffer.concat(chunks),
+          }),
+        );
         response.on('error', (err) => finish(err));
       },
     );

@@ -1,6 +1,9 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { createDynamoClient } from '../../lib/clients/dynamodb';
 import { lightFetch, send } from '../../lib/clients/http';
+import { LOCAL_AWS_ENV, startDynamo } from '../../local/dynamodb';
 import { createUpstashRequester } from '../../lib/clients/redis';
 import { listen, type RunningServer } from '../../local/http-util';
 
@@ -87,6 +90,42 @@ describe('Module: lib/clients/http (integration)', () => {
 
     it('gives up at the timeout', async () => {
       await expect(requester('/hang').request({ body: ['GET', 'k'] })).rejects.toMatchObject({ name: 'TimeoutError' });
+    });
+  });
+
+  describe('Function: createDynamoClient (the SDK over this transport)', () => {
+    // Region and credentials come from the environment, as in Lambda.
+    beforeAll(() => {
+      Object.assign(process.env, LOCAL_AWS_ENV);
+    });
+
+    it('round-trips items with DynamoDB (dynalite)', async () => {
+      const dynamo = await startDynamo({ tableName: 'transport-test' });
+      try {
+        const client = createDynamoClient({ usersTable: 'transport-test', endpoint: dynamo.url, timeoutMs: 2000 });
+        await client.send(new PutItemCommand({ TableName: 'transport-test', Item: { openid: { S: 'o1' }, name: { S: '登录 ✓' } } }));
+        const { Item } = await client.send(new GetItemCommand({ TableName: 'transport-test', Key: { openid: { S: 'o1' } } }));
+        expect(Item).toEqual({ openid: { S: 'o1' }, name: { S: '登录 ✓' } });
+      } finally {
+        await dynamo.close();
+      }
+    });
+
+    it('gives up on a hanging endpoint after its timeout and one retry', async () => {
+      let received = 0;
+      const silent = await listen(
+        http.createServer((req) => {
+          received++;
+          req.resume(); // and never answer
+        }),
+      );
+      try {
+        const client = createDynamoClient({ usersTable: 't', endpoint: silent.url, timeoutMs: 200 });
+        await expect(client.send(new GetItemCommand({ TableName: 'ttt', Key: { openid: { S: 'o' } } }))).rejects.toMatchObject({ name: 'TimeoutError' });
+        expect(received).toBe(2);
+      } finally {
+        await silent.close();
+      }
     });
   });
 });

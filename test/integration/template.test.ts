@@ -49,7 +49,7 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(roleOf('MeLambdaFunction')).toBe('ProfileRole');
     expect(roleOf('AuthorizerLambdaFunction')).toBe('SessionRole');
     expect(roleOf('LogoutLambdaFunction')).toBe('SessionRole');
-    expect(resource('LoginLambdaFunction').Properties).toMatchObject({ MemorySize: 512, Timeout: 10 });
+    expect(resource('LoginLambdaFunction').Properties).toMatchObject({ MemorySize: 512, Timeout: 20 });
   });
 
   it('gives each role only the actions its functions call, on only the table’s ARN', () => {
