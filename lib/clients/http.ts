@@ -2,8 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 
 /**
- * The outbound HTTP the functions use for WeChat and Upstash: node:http(s) over one
- * keep-alive agent per protocol, created once per container.
+ * The outbound HTTP the functions use for WeChat, Upstash, SSM and DynamoDB: node:http(s)
+ * over one keep-alive agent per protocol, created once per container.
  *
  * Why not fetch: on the benchmark machine a fetch round trip costs about three times the CPU
  * of a node:http one (undici plus web streams), and a login makes three of them (`npm run
