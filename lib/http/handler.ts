@@ -44,6 +44,7 @@ export function httpHandler<E extends APIGatewayProxyEventV2, D extends { logger
       // Requests by route and outcome (OK or the error code): the error-rate and
       // WECHAT_ERROR alarms read this.
       deps.metrics?.put('Requests', 1, 'Count', { Route: event.routeKey ?? 'unknown', Outcome: outcome });
+      deps.metrics?.flush();
     }
   };
 }

@@ -20,7 +20,7 @@ export function composeLogin(config: Config): { logger: Logger; metrics: Metrics
   const service = new LoginService({
     wechat: new HttpWechatAuth({
       ...config.wechat,
-      onExchange: (ms, outcome) => metrics.put('WechatLatency', ms, 'Milliseconds', { Outcome: outcome }),
+      onExchange: (ms, outcome) => metrics.put('WechatLatency', ms, 'Milliseconds', { WechatOutcome: outcome }),
     }),
     users: new DynamoUserRepository(createDynamoClient(config.dynamodb), config.dynamodb.usersTable),
     sessions: new RedisSessionStore(createRedisClient(config.redis), {
