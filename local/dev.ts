@@ -3,6 +3,10 @@
  * behind an Upstash-compatible gateway, a WeChat stub), then the API through
  * `serverless offline` on http://localhost:${PORT:-3000}. Ctrl-C stops everything it started.
  */
+// The functions run on nodejs22.x in Lambda; the SDK's notice about this workstation's Node
+// version is noise here (the local stack creates a DynamoDB client in this process).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 import { startLocalStack } from './stack';
 import { offlineArgs, runServerless } from './serverless-cli';
 

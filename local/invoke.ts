@@ -3,6 +3,10 @@
  * with a sample API Gateway event (events/login.json by default) and stops the stack.
  *   npm run invoke:local -- --path events/login.json
  */
+// The functions run on nodejs22.x in Lambda; the SDK's notice about this workstation's Node
+// version is noise here (the local stack creates a DynamoDB client in this process).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 import { startLocalStack } from './stack';
 import { runServerless } from './serverless-cli';
 

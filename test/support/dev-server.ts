@@ -7,6 +7,9 @@ export function runScript(script: string, env: Record<string, string>, args: str
     cwd: process.cwd(),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so whatever it starts (serverless offline, redis-server) can be
+    // stopped with it.
+    detached: true,
   });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
@@ -21,7 +24,7 @@ export interface DevServer {
   base: string;
   child: ChildProcess;
   output(): string;
-  /** Kills it hard (for cleanup); a graceful stop is `child.kill('SIGINT')`. */
+  /** Stops it and everything it started: Ctrl-C first, then SIGKILL to the whole group. */
   kill(): Promise<void>;
 }
 
@@ -46,10 +49,20 @@ export async function startDevServer(env: Record<string, string> = {}): Promise<
     child: dev.child,
     output: dev.output,
     async kill() {
-      if (dev.child.exitCode === null) {
-        dev.child.kill('SIGKILL');
-        await exited(dev.child);
-      }
+      await stopGroup(dev.child);
     },
   };
+}
+
+/** Ctrl-C to the process (it stops what it started), then SIGKILL to its group for anything left. */
+export async function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGINT');
+    await Promise.race([exited(child), new Promise((resolve) => setTimeout(resolve, 5000))]);
+  }
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // the group is already gone
+  }
 }
