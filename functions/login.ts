@@ -14,6 +14,6 @@ const ready = initOnce(async () => composeLogin(loadConfig(await withParameters(
 /** POST /user/wechatlogin  {"code": "<wx.login() code>"} → 200 {token, expiresIn, userId, isNewUser} */
 export const handler = httpHandler(ready, async (event, log, { service }) => {
   const { code } = parseLoginRequest(event);
-  const result = await service.login(code, log.child({ loginCode: maskCode(code) }, [code]), event.requestContext.http.sourceIp);
+  const result = await service.login(code, log.child({ loginCode: maskCode(code) }, [code]), event.requestContext?.http?.sourceIp);
   return json(200, result);
 });

@@ -68,6 +68,12 @@ describe('Function: login (integration)', () => {
     expect(ctx.stack.wechat.stats.calls - before).toBe(1);
   });
 
+  it('logs in from an event without requestContext.http (a hand-written event), counted as an unknown caller', async () => {
+    const event = loginEvent('alice.no-http');
+    delete (event.requestContext as { http?: unknown }).http;
+    expect((await login(event)).statusCode).toBe(200);
+  });
+
   it('accepts a base64-encoded body', async () => {
     const body = Buffer.from(JSON.stringify({ code: 'alice.b64' })).toString('base64');
     const result = await login(httpEvent({ body, isBase64Encoded: true }));
