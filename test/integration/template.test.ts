@@ -18,6 +18,7 @@ describe('Packaged template, stage prod (integration)', () => {
   const planted = { WECHAT_SECRET: `planted-secret-${process.pid}`, UPSTASH_REDIS_REST_TOKEN: `planted-token-${process.pid}` };
   let template: { Resources: Record<string, any>; Conditions?: Record<string, unknown> };
   let everything = '';
+  const bundles: Record<string, string> = {};
   const resources = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
   const resource = (id: string) => template.Resources[id];
 
@@ -31,7 +32,11 @@ describe('Packaged template, stage prod (integration)', () => {
     everything = raw;
     for (const file of readdirSync(artifacts).filter((f) => f.endsWith('.zip'))) {
       const zip = await JSZip.loadAsync(readFileSync(join(artifacts, file)));
-      for (const entry of Object.values(zip.files)) everything += await entry.async('string');
+      for (const entry of Object.values(zip.files)) {
+        const text = await entry.async('string');
+        everything += text;
+        if (entry.name.endsWith('.mjs')) bundles[file.replace('.zip', '')] = text;
+      }
     }
   }, 120_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -119,6 +124,18 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(Object.keys(resource('AuthorizerLambdaFunction').Properties.Environment.Variables)).not.toContain('WECHAT_SECRET_PARAMETER');
     expect(everything.length).toBeGreaterThan(100_000);
     for (const value of Object.values(planted)) expect(everything).not.toContain(value);
+  });
+
+  it('bundles each function with its own dependencies only', () => {
+    const dynamodbClient = 'DynamoDB_20120810';
+    const upstashClient = 'multi-exec';
+    expect(Object.keys(bundles).sort()).toEqual(['authorizer', 'login', 'logout', 'me']);
+    expect(bundles.login).toContain(dynamodbClient);
+    expect(bundles.login).toContain(upstashClient);
+    for (const name of ['authorizer', 'logout']) expect(bundles[name]).not.toContain(dynamodbClient);
+    expect(bundles.me).not.toContain(upstashClient);
+    // The SDK's default credential chain (STS, SSO, …) is not bundled: Lambda's come from the environment.
+    for (const bundle of Object.values(bundles)) expect(bundle).not.toContain('AssumeRoleWithWebIdentity');
   });
 
   it('alarms on the 5xx rate and on WECHAT_ERROR', () => {
