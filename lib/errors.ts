@@ -52,7 +52,6 @@ export class AppError extends Error {
   }
 }
 
-export const isAppError = (err: unknown): err is AppError => err instanceof AppError;
 
 /** A short, secret-free description of a foreign error: its name and system code only. */
 export function describeCause(err: unknown): string | undefined {

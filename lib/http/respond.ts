@@ -1,5 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { AppError, ERRORS } from '../errors';
+import { AppError } from '../errors';
 
 const BASE_HEADERS = {
   'content-type': 'application/json',
@@ -23,4 +23,3 @@ export function errorResponse(err: unknown): APIGatewayProxyStructuredResultV2 {
   return json(error.status, { error: { code: error.code, message: error.publicMessage } }, headers);
 }
 
-export { ERRORS };

@@ -31,7 +31,7 @@ export class SessionService {
 
   async authorize(header: string | undefined): Promise<Authorization> {
     if (!header) return { allowed: false, reason: 'missing' };
-    const token = BEARER.exec(header.trim())?.[1];
+    const token = bearerToken(header);
     // Refuse what cannot be a token before touching Redis.
     if (!token || !TOKEN_PATTERN.test(token)) return { allowed: false, reason: 'malformed' };
     const identity = await this.deps.store.touch(hashToken(token), this.now(), this.deps.ttlSeconds * 1000);
