@@ -22,11 +22,15 @@ function leanRequestHandler(timeoutMs: number) {
   return {
     metadata: { handlerProtocol: 'http/1.1' },
     async handle(request: SdkRequest, options?: { abortSignal?: AbortSignal }) {
-      const query = new URLSearchParams();
-      for (const [key, value] of Object.entries(request.query ?? {})) {
-        for (const item of Array.isArray(value) ? value : [value]) if (item !== null) query.append(key, item);
+      let search = '';
+      if (request.query) {
+        // DynamoDB's JSON protocol sends none; kept for completeness.
+        const query = new URLSearchParams();
+        for (const [key, value] of Object.entries(request.query)) {
+          for (const item of Array.isArray(value) ? value : [value]) if (item !== null) query.append(key, item);
+        }
+        if (query.size) search = `?${query}`;
       }
-      const search = query.size ? `?${query}` : '';
       const url = `${request.protocol}//${request.hostname}${request.port ? `:${request.port}` : ''}${request.path}${search}`;
       const { status, headers, body } = await sendRaw(url, {
         method: request.method,
@@ -54,6 +58,9 @@ export function createDynamoClient(config: Config['dynamodb']): DynamoDBClient {
     // One retry: enough for a throttled or dropped request, and it keeps a login's worst case
     // (every upstream failing slowly, ~17 s) inside the function's 20 s timeout.
     maxAttempts: 2,
+    // Build each command's middleware chain once, not on every send: nothing here changes a
+    // command's middleware after the client is made.
+    cacheMiddleware: true,
     requestHandler: leanRequestHandler(config.timeoutMs) as never,
   });
 }

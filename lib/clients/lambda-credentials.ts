@@ -1,3 +1,5 @@
+import { fromEnv } from '@aws-sdk/credential-provider-env';
+
 /**
  * Stands in for `@aws-sdk/credential-provider-node` in the Lambda bundles (see the esbuild
  * `alias` in serverless.yml).
@@ -8,5 +10,19 @@
  * process and instance-metadata providers with the clients they need: about a third of the
  * login bundle and a quarter of its load time, never used. Local runs set the same
  * variables (local/dynamodb.ts); tests run from source with the full chain.
+ *
+ * The SDK trusts a default provider to cache what it finds (the real chain does), so this
+ * one does too: a process's environment cannot change under it, so the first answer stands
+ * for the container's life. A failure is not kept; the next request asks again.
  */
-export { fromEnv as defaultProvider } from '@aws-sdk/credential-provider-env';
+export const defaultProvider: typeof fromEnv = (init) => {
+  const read = fromEnv(init);
+  let found: ReturnType<typeof read> | undefined;
+  return (options) => {
+    found ??= read(options).catch((err: unknown) => {
+      found = undefined;
+      throw err;
+    });
+    return found;
+  };
+};

@@ -43,6 +43,17 @@ describe('Module: lib/clients/http (integration)', () => {
       expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/x', headers: { 'x-test': '1', 'content-length': '6' } });
     });
 
+    it('sends the path and query exactly as given', async () => {
+      await send(`${server.url}/sns/jscode2session?js_code=a%2Bb&secret=x+y`, { method: 'GET' });
+      expect(seen.at(-1)).toMatchObject({ method: 'GET', url: '/sns/jscode2session?js_code=a%2Bb&secret=x+y' });
+      await send(server.url, { method: 'GET' });
+      expect(seen.at(-1)).toMatchObject({ url: '/' });
+    });
+
+    it('refuses a URL that is not http or https', async () => {
+      await expect(send('ftp://127.0.0.1/x', { method: 'GET' })).rejects.toThrow(TypeError);
+    });
+
     it('reuses one keep-alive connection for sequential requests', async () => {
       const before = server.connections();
       for (let i = 0; i < 20; i++) await send(`${server.url}/k`, { method: 'GET' });
