@@ -19,7 +19,10 @@ export function runServerless(args: string[], env: Record<string, string | undef
     env: { ...process.env, ...env, ESBUILD_WORK_FOLDER: workFolder },
     stdio: 'inherit',
   });
-  child.once('exit', () => rmSync(workFolder, { recursive: true, force: true }));
+  // On the child's exit, or on ours if we stop first (npm run dev's Ctrl-C calls process.exit).
+  const cleanUp = () => rmSync(workFolder, { recursive: true, force: true });
+  child.once('exit', cleanUp);
+  process.once('exit', cleanUp);
   return child;
 }
 
