@@ -1,11 +1,15 @@
 // Runs a built Lambda bundle in its own process for the benchmark, so its CPU time and memory
 // are the handler's alone (the local stack runs in the parent). Driven over IPC:
 //   {type:'load', bundle, env}            import the bundle (a cold start), reply 'loaded'
-//   {type:'login', n, concurrency, tag}   n logins, reply latencies, CPU µs and tokens
+//   {type:'login', n, concurrency, tag, profile?}
+//                                         n logins, reply latencies, CPU µs (process and per
+//                                         thread) and tokens; a CPU profile to `profile`
 //   {type:'authorize', n, tokens}         n authorizations, reply latencies and CPU µs
 //   {type:'floor', url, n, client}        n × 4 bare keep-alive round trips (what a login makes)
 //   {type:'exit'}                         reply maxRSS and exit
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import inspector from 'node:inspector';
 
 let handler;
 const agent = new http.Agent({ keepAlive: true });
@@ -49,10 +53,51 @@ const authorizeEvent = (token, i) => ({
 
 const context = { awsRequestId: 'bench', functionName: 'bench' };
 
+/**
+ * CPU time of this process's threads in µs, split into the main thread (where the handler's
+ * JavaScript runs) and the rest (V8's helpers: optimising compiler, GC). Linux only (/proc),
+ * at the kernel's clock-tick resolution; null elsewhere.
+ */
+function threadCpu() {
+  try {
+    const tick = 10_000; // USER_HZ is 100 on Linux
+    let main = 0;
+    let helpers = 0;
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const micros = (Number(fields[11]) + Number(fields[12])) * tick;
+      if (Number(tid) === process.pid) main += micros;
+      else helpers += micros;
+    }
+    return { main, helpers };
+  } catch {
+    return null;
+  }
+}
+
+/** With BENCH_PROFILE set, a V8 CPU profile of the sequential logins is written there. */
+async function profiled(path, run) {
+  if (!path) return run();
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method, params = {}) => new Promise((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  try {
+    return await run();
+  } finally {
+    const { profile } = await post('Profiler.stop');
+    writeFileSync(path, JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
 async function measure(n, concurrency, makeEvent, check) {
   const latencies = new Array(n);
   const results = new Array(n);
   let next = 0;
+  const threadsStart = threadCpu();
   const cpuStart = process.cpuUsage();
   const runOne = async () => {
     for (let i = next++; i < n; i = next++) {
@@ -64,8 +109,10 @@ async function measure(n, concurrency, makeEvent, check) {
   };
   await Promise.all(Array.from({ length: concurrency }, runOne));
   const cpu = process.cpuUsage(cpuStart);
+  const threadsEnd = threadCpu();
   results.forEach(check);
-  return { latencies, cpuMicros: cpu.user + cpu.system, results };
+  const threads = threadsStart && threadsEnd ? { main: threadsEnd.main - threadsStart.main, helpers: threadsEnd.helpers - threadsStart.helpers } : null;
+  return { latencies, cpuMicros: cpu.user + cpu.system, threads, results };
 }
 
 process.on('message', async (msg) => {
@@ -75,16 +122,18 @@ process.on('message', async (msg) => {
       ({ handler } = await import(msg.bundle));
       process.send({ type: 'loaded' });
     } else if (msg.type === 'login') {
-      const { latencies, cpuMicros, results } = await measure(
-        msg.n,
-        msg.concurrency,
-        (i) => loginEvent(`u${i % 64}.${msg.tag}-${i}`, i),
-        (r) => {
-          if (r.statusCode !== 200) throw new Error(`login answered ${r.statusCode}: ${r.body}`);
-        },
+      const { latencies, cpuMicros, threads, results } = await profiled(msg.profile, () =>
+        measure(
+          msg.n,
+          msg.concurrency,
+          (i) => loginEvent(`u${i % 64}.${msg.tag}-${i}`, i),
+          (r) => {
+            if (r.statusCode !== 200) throw new Error(`login answered ${r.statusCode}: ${r.body}`);
+          },
+        ),
       );
       const tokens = results.slice(0, 200).map((r) => JSON.parse(r.body).token);
-      process.send({ type: 'done', latencies, cpuMicros, tokens });
+      process.send({ type: 'done', latencies, cpuMicros, threads, tokens });
     } else if (msg.type === 'authorize') {
       const { latencies, cpuMicros } = await measure(
         msg.n,
