@@ -133,12 +133,3 @@ function attempt(
     request.end(body);
   });
 }
-
-/** What code written against fetch needs from it, and what both fetch and `lightFetch` give. */
-export type FetchLike = (url: string, init: { method: 'GET' | 'POST'; signal?: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
-
-/** A fetch-shaped face of `send`, for code whose tests stand in a fake fetch. */
-export const lightFetch: FetchLike = async (url, init) => {
-  const { status, body } = await send(url, { method: init.method, ...(init.signal ? { signal: init.signal } : {}) });
-  return { status, text: async () => body };
-};

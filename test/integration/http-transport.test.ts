@@ -2,7 +2,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient } from '../../lib/clients/dynamodb';
-import { lightFetch, send } from '../../lib/clients/http';
+import { send } from '../../lib/clients/http';
 import { LOCAL_AWS_ENV, startDynamo } from '../../local/dynamodb';
 import { createUpstashRequester } from '../../lib/clients/redis';
 import { listen, type RunningServer } from '../../local/http-util';
@@ -70,14 +70,6 @@ describe('Module: lib/clients/http (integration)', () => {
 
     it('fails with the system error code when the connection is refused', async () => {
       await expect(send('http://127.0.0.1:9/', { method: 'GET', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    });
-  });
-
-  describe('Function: lightFetch', () => {
-    it('answers like fetch for what the WeChat client reads', async () => {
-      const response = await lightFetch(`${server.url}/f`, { method: 'GET' });
-      expect(response.status).toBe(200);
-      expect(await response.text()).toBe(JSON.stringify({ result: 'echo:' }));
     });
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../lib/errors';
-import { HttpWechatAuth, type WechatClientOptions } from '../../lib/wechat/client';
+import { HttpWechatAuth, type TimedGet, type WechatClientOptions } from '../../lib/wechat/client';
 
 const SECRET = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
 
@@ -21,12 +21,13 @@ const RECORDED = {
   notWhitelisted: '{"errcode":40164,"errmsg":"invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist, rid: 1"}',
 };
 
-function reply(body: string, status = 200, contentType = 'text/plain') {
-  return new Response(body, { status, headers: { 'content-type': contentType } });
+/** An HTTP answer as the transport hands it over (WeChat's JSON comes as text/plain). */
+function reply(body: string, status = 200) {
+  return { status, body };
 }
 
-function client(fetchImpl: (url: string, init?: RequestInit) => Promise<Response>, overrides: Partial<WechatClientOptions> = {}) {
-  const fetchMock = vi.fn(fetchImpl);
+function client(getImpl: TimedGet, overrides: Partial<WechatClientOptions> = {}) {
+  const getMock = vi.fn(getImpl);
   const sleep = vi.fn(async (_ms: number) => {});
   const auth = new HttpWechatAuth({
     appId: 'wx1234567890abcdef',
@@ -34,12 +35,12 @@ function client(fetchImpl: (url: string, init?: RequestInit) => Promise<Response
     apiBase: 'https://api.weixin.qq.com',
     timeoutMs: 3000,
     deadlineMs: 5000,
-    fetch: fetchMock as unknown as typeof fetch,
+    get: getMock,
     sleep,
     random: () => 0.5,
     ...overrides,
   });
-  return { auth, fetchMock, sleep };
+  return { auth, getMock, sleep };
 }
 
 async function failure(promise: Promise<unknown>): Promise<AppError> {
@@ -56,9 +57,9 @@ async function failure(promise: Promise<unknown>): Promise<AppError> {
 describe('Class: HttpWechatAuth', () => {
   describe('Method: code2Session', () => {
     it('calls jscode2session with every parameter URL-encoded', async () => {
-      const { auth, fetchMock } = client(async () => reply(RECORDED.success), { appSecret: 'a&b=c d' });
+      const { auth, getMock } = client(async () => reply(RECORDED.success), { appSecret: 'a&b=c d' });
       await auth.code2Session('0a3X.y_z~-');
-      const url = new URL(fetchMock.mock.calls[0]![0]);
+      const url = new URL(getMock.mock.calls[0]![0]);
       expect(url.origin + url.pathname).toBe('https://api.weixin.qq.com/sns/jscode2session');
       expect(Object.fromEntries(url.searchParams)).toEqual({
         appid: 'wx1234567890abcdef',
@@ -66,7 +67,7 @@ describe('Class: HttpWechatAuth', () => {
         js_code: '0a3X.y_z~-',
         grant_type: 'authorization_code',
       });
-      expect(fetchMock.mock.calls[0]![0]).toContain('secret=a%26b%3Dc+d');
+      expect(getMock.mock.calls[0]![0]).toContain('secret=a%26b%3Dc+d');
     });
 
     it('reads a text/plain JSON answer into openid and session_key', async () => {
@@ -98,10 +99,10 @@ describe('Class: HttpWechatAuth', () => {
       ['an undocumented errcode', '{"errcode":99999,"errmsg":"?"}', 'WECHAT_ERROR', 502],
       ['an errcode sent as a string', '{"errcode":"40029","errmsg":"invalid code"}', 'INVALID_CODE', 401],
     ])('maps %s to %s without retrying', async (_name, body, code, status) => {
-      const { auth, fetchMock } = client(async () => reply(body));
+      const { auth, getMock } = client(async () => reply(body));
       const err = await failure(auth.code2Session('c'));
       expect({ code: err.code, status: err.status }).toEqual({ code, status });
-      expect(fetchMock).toHaveBeenCalledTimes(1);
+      expect(getMock).toHaveBeenCalledTimes(1);
     });
 
     it('gives 45011 a Retry-After of a minute', async () => {
@@ -111,58 +112,66 @@ describe('Class: HttpWechatAuth', () => {
 
     it('retries a busy (-1) answer and succeeds when WeChat recovers', async () => {
       const bodies = [RECORDED.busy, RECORDED.busy, RECORDED.success];
-      const { auth, fetchMock, sleep } = client(async () => reply(bodies.shift()!));
+      const { auth, getMock, sleep } = client(async () => reply(bodies.shift()!));
       await expect(auth.code2Session('c')).resolves.toMatchObject({ openid: 'oRhHa1XxnSTM2w3ybVq7VL6Hb' });
-      expect(fetchMock).toHaveBeenCalledTimes(3);
+      expect(getMock).toHaveBeenCalledTimes(3);
       expect(sleep.mock.calls.map(([ms]) => ms)).toEqual([100, 300]);
     });
 
     it('gives up on busy after two retries with WECHAT_UNAVAILABLE', async () => {
-      const { auth, fetchMock } = client(async () => reply(RECORDED.busy));
+      const { auth, getMock } = client(async () => reply(RECORDED.busy));
       const err = await failure(auth.code2Session('c'));
       expect(err.code).toBe('WECHAT_UNAVAILABLE');
       expect(err.status).toBe(503);
-      expect(fetchMock).toHaveBeenCalledTimes(3);
+      expect(getMock).toHaveBeenCalledTimes(3);
     });
 
     it('does not retry busy when the backoff would pass the deadline', async () => {
-      const { auth, fetchMock } = client(async () => reply(RECORDED.busy), { deadlineMs: 120, busyBackoffMs: [1000] });
+      const { auth, getMock } = client(async () => reply(RECORDED.busy), { deadlineMs: 120, busyBackoffMs: [1000] });
       expect((await failure(auth.code2Session('c'))).code).toBe('WECHAT_UNAVAILABLE');
-      expect(fetchMock).toHaveBeenCalledTimes(1);
+      expect(getMock).toHaveBeenCalledTimes(1);
     });
 
-    it('aborts a hanging call at the timeout and answers WECHAT_UNAVAILABLE', async () => {
-      const hang = (_url: string, init?: RequestInit) =>
-        new Promise<Response>((_resolve, reject) => {
-          init?.signal?.addEventListener('abort', () => reject(init.signal!.reason));
-        });
-      const { auth, fetchMock } = client(hang, { timeoutMs: 50 });
+    /** A WeChat that never answers: the transport gives up at the time limit it was handed. */
+    const hang: TimedGet = (_url, timeoutMs) =>
+      new Promise((_resolve, reject) => setTimeout(() => reject(Object.assign(new Error('no answer'), { name: 'TimeoutError' })), timeoutMs));
+
+    it('gives a hanging call the configured time limit and answers WECHAT_UNAVAILABLE, without a retry', async () => {
+      const { auth, getMock } = client(hang, { timeoutMs: 50 });
       const started = Date.now();
       const err = await failure(auth.code2Session('c'));
       expect(err.code).toBe('WECHAT_UNAVAILABLE');
-      expect(err.details).toMatchObject({ reason: 'timeout' });
+      expect(err.details).toMatchObject({ reason: 'timeout', timeoutMs: 50 });
       expect(Date.now() - started).toBeLessThan(2000);
-      expect(fetchMock).toHaveBeenCalledTimes(1);
+      expect(getMock).toHaveBeenCalledTimes(1);
+      expect(getMock.mock.calls[0]![1]).toBe(50);
     });
 
     it('bounds the call by the remaining deadline when it is shorter than the timeout', async () => {
-      let signal: AbortSignal | undefined;
-      const { auth } = client(
-        (_url, init) =>
-          new Promise<Response>((_resolve, reject) => {
-            signal = init?.signal ?? undefined;
-            signal?.addEventListener('abort', () => reject(signal!.reason));
-          }),
-        { timeoutMs: 10_000, deadlineMs: 60 },
-      );
-      expect((await failure(auth.code2Session('c'))).code).toBe('WECHAT_UNAVAILABLE');
-      expect(signal?.aborted).toBe(true);
+      const { auth, getMock } = client(hang, { timeoutMs: 10_000, deadlineMs: 60 });
+      const err = await failure(auth.code2Session('c'));
+      expect(err.code).toBe('WECHAT_UNAVAILABLE');
+      expect(getMock.mock.calls[0]![1]).toBeLessThanOrEqual(60);
+      expect(getMock.mock.calls[0]![1]).toBeGreaterThan(0);
+    });
+
+    it('shortens a retry’s time limit to what is left of the deadline', async () => {
+      const answers = [reply(RECORDED.busy), reply(RECORDED.success)];
+      const { auth, getMock } = client(async () => answers.shift()!, {
+        timeoutMs: 3000,
+        deadlineMs: 2000,
+        busyBackoffMs: [100],
+        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      });
+      await expect(auth.code2Session('c')).resolves.toMatchObject({ openid: 'oRhHa1XxnSTM2w3ybVq7VL6Hb' });
+      const [first, second] = getMock.mock.calls.map(([, ms]) => ms);
+      expect(first).toBeLessThanOrEqual(2000);
+      // The retry waited 100 ms (jitter 0.5 + 0.5) and gets what is left, not a fresh 3 s.
+      expect(second).toBeLessThanOrEqual(first! - 100);
     });
 
     it('maps a refused connection to WECHAT_UNAVAILABLE, naming only the system error', async () => {
-      const refused = Object.assign(new TypeError('fetch failed'), {
-        cause: Object.assign(new Error(`connect ECONNREFUSED https://api.weixin.qq.com/?secret=${SECRET}`), { code: 'ECONNREFUSED' }),
-      });
+      const refused = Object.assign(new Error(`connect ECONNREFUSED api.weixin.qq.com/?secret=${SECRET}`), { code: 'ECONNREFUSED' });
       const { auth } = client(async () => {
         throw refused;
       });
@@ -172,18 +181,18 @@ describe('Class: HttpWechatAuth', () => {
     });
 
     it.each([
-      ['HTTP 500', () => reply('<html>500</html>', 500, 'text/html')],
+      ['HTTP 500', () => reply('<html>500</html>', 500)],
       ['HTTP 502', () => reply('', 502)],
-      ['an HTML page', () => reply('<html><body>busy</body></html>', 200, 'text/html')],
+      ['an HTML page', () => reply('<html><body>busy</body></html>', 200)],
       ['an empty body', () => reply('')],
       ['a JSON array', () => reply('[]')],
       ['a JSON string', () => reply('"ok"')],
       ['an answer without session_key', () => reply('{"openid":"o1"}')],
       ['an answer with an empty openid', () => reply('{"openid":"","session_key":"k"}')],
     ])('maps %s to WECHAT_UNAVAILABLE', async (_name, make) => {
-      const { auth, fetchMock } = client(async () => make());
+      const { auth, getMock } = client(async () => make());
       expect((await failure(auth.code2Session('c'))).code).toBe('WECHAT_UNAVAILABLE');
-      expect(fetchMock).toHaveBeenCalledTimes(1);
+      expect(getMock).toHaveBeenCalledTimes(1);
     });
 
     it('never puts the AppSecret or the URL in an error it raises', async () => {
@@ -191,8 +200,8 @@ describe('Class: HttpWechatAuth', () => {
         async () => reply(RECORDED.badSecret),
         async () => reply('<html/>', 500),
         async () => {
-          throw Object.assign(new TypeError(`fetch failed for https://api.weixin.qq.com/sns/jscode2session?secret=${SECRET}`), {
-            cause: { code: 'ENOTFOUND' },
+          throw Object.assign(new Error(`getaddrinfo ENOTFOUND https://api.weixin.qq.com/sns/jscode2session?secret=${SECRET}`), {
+            code: 'ENOTFOUND',
           });
         },
       ];
