@@ -37,7 +37,7 @@ const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
  * and the warm-up's own cost is reported beside them.
  */
 const WARMUP_LOGINS = Number(process.env.BENCH_WARMUP_LOGINS ?? 2000);
-const SEQUENTIAL_LOGINS = Number(process.env.BENCH_LOGINS ?? 1000);
+const SEQUENTIAL_LOGINS = Number(process.env.BENCH_LOGINS ?? 2000);
 const CONCURRENT_LOGINS = Number(process.env.BENCH_CONCURRENT_LOGINS ?? 800);
 const AUTHORIZATIONS = Number(process.env.BENCH_AUTHORIZATIONS ?? 1000);
 /**
