@@ -257,7 +257,7 @@ async function main() {
     });
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', () => resolve()));
     const echoUrl = `http://127.0.0.1:${(echo.address() as { port: number }).port}/`;
-    const FLOOR_OPS = 500;
+    const FLOOR_OPS = Math.min(SEQUENTIAL_LOGINS, 500);
     const floorHttp = await loginWorker.send<{ cpuMicros: number }>({ type: 'floor', url: echoUrl, n: FLOOR_OPS, client: 'http' });
     const floorFetch = await loginWorker.send<{ cpuMicros: number }>({ type: 'floor', url: echoUrl, n: FLOOR_OPS, client: 'fetch' });
     echo.close();
@@ -266,7 +266,7 @@ async function main() {
 
     const authWorker = startWorker();
     await authWorker.send({ type: 'load', bundle: bundles.authorizer, env });
-    await authWorker.send({ type: 'authorize', n: 1000, tokens: sequential.tokens });
+    await authWorker.send({ type: 'authorize', n: Math.min(WARMUP_LOGINS, 1000), tokens: sequential.tokens });
     before = upstream(stack);
     const authorize = await authWorker.send<{ latencies: number[]; cpuMicros: number }>({
       type: 'authorize',

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { exited, runScript } from '../support/dev-server';
+
+/**
+ * `npm run bench` end to end, with small counts: it builds the functions, drives the built
+ * bundles against the local stack and reports. The timings it prints are not asserted (they
+ * are the README's business); what is asserted is that the report is whole and that the
+ * round trips counted at the stubs are exactly what a login and an authorization may make.
+ */
+describe('npm run bench (integration)', () => {
+  it('prints a whole report whose last line is JSON, with the exact upstream counts', async () => {
+    const bench = runScript('bench/run.ts', {
+      BENCH_COLD_RUNS: '1',
+      BENCH_WARMUP_LOGINS: '20',
+      BENCH_LOGINS: '30',
+      BENCH_CONCURRENT_LOGINS: '32',
+      BENCH_AUTHORIZATIONS: '30',
+    });
+    const code = await exited(bench.child);
+    expect(code, bench.output()).toBe(0);
+
+    const lines = bench.output().trim().split('\n');
+    const result = JSON.parse(lines.at(-1)!);
+    for (const key of [
+      'coldImportMs',
+      'referenceColdImportMs',
+      'coldImportRatio',
+      'bundleKB',
+      'loginP50Ms',
+      'loginP99Ms',
+      'loginConcurrency16P50Ms',
+      'loginConcurrency16P99Ms',
+      'cpuMsPerLogin',
+      'authorizeP50Ms',
+      'maxRssMB',
+    ]) {
+      expect(result[key], key).toBeGreaterThan(0);
+    }
+    expect(result.upstreamPerLogin).toEqual({ wechat: 1, dynamodb: 1, redis: 2 });
+    expect(result.upstreamPerAuthorize).toEqual({ wechat: 0, dynamodb: 0, redis: 1 });
+    expect(result.connectionsOpenedDuringLogins).toBe(0);
+    expect(result.bundlesKB.authorizer).toBeLessThan(result.bundleKB / 2);
+    expect(result.runs).toMatchObject({ cold: 1, warmupLogins: 20, logins: 30, concurrentLogins: 32, authorizations: 30 });
+    expect(lines.join('\n')).toContain('Cold import (median of fresh processes)');
+  }, 120_000);
+});
