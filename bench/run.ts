@@ -45,6 +45,8 @@ const AUTHORIZATIONS = Number(process.env.BENCH_AUTHORIZATIONS ?? 1000);
  * space a tenth of it, split in two semi-spaces; old space the rest), so the worker runs with
  * the same flags: on a big machine V8 would otherwise let the heap grow far past that.
  */
+/** The functions log as deployed (serverless.yml's logLevel): a line per login at info. */
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const MEMORY_MB = Number(process.env.BENCH_MEMORY_MB ?? 128);
 const LAMBDA_HEAP_FLAGS = [
   `--max-semi-space-size=${Math.floor(MEMORY_MB / 10 / 2)}`,
@@ -130,7 +132,7 @@ function coldFirstAnswer(bundle: string, env: Record<string, string>): Promise<n
 const r=await m.handler({routeKey:'POST /user/wechatlogin',headers:{},body:'{}',isBase64Encoded:false,requestContext:{requestId:'b',http:{sourceIp:'127.0.0.1'}}},{awsRequestId:'b'});
 if(r.statusCode!==400)throw new Error('unexpected '+r.statusCode);process.stdout.write(String(performance.now()-t))`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env, LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env, LOG_LEVEL }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('exit', (code) => (code === 0 ? resolve(Number(out.split('\n').pop())) : reject(new Error('cold first answer failed'))));
@@ -160,7 +162,10 @@ interface Worker {
 }
 
 function startWorker(): Worker {
-  const child = fork(join(root, 'bench', 'worker.mjs'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: LAMBDA_HEAP_FLAGS });
+  // stdout is a pipe, drained and dropped, as Lambda's is: the worker pays for writing its
+  // log lines and metrics as a function does.
+  const child = fork(join(root, 'bench', 'worker.mjs'), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], execArgv: LAMBDA_HEAP_FLAGS });
+  child.stdout!.resume();
   return {
     send: (message) =>
       new Promise((resolve, reject) => {
@@ -201,7 +206,7 @@ async function main() {
   log('starting the local stack and a worker process for the built bundles …');
   const stack = await startLocalStack({ env: { LOG_LEVEL: 'error' } });
   try {
-    const env = { ...stack.env, LOG_LEVEL: 'error' };
+    const env = { ...stack.env, LOG_LEVEL };
 
     // What reading the settings from SSM adds to a cold start (production reads four
     // parameters in one signed request; locally they come from the environment).
