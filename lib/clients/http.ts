@@ -5,9 +5,9 @@ import https from 'node:https';
  * The outbound HTTP the functions use for WeChat, Upstash, SSM and DynamoDB: node:http(s)
  * over one keep-alive agent per protocol, created once per container.
  *
- * Why not fetch: on the benchmark machine a fetch round trip costs about three times the CPU
- * of a node:http one (undici plus web streams), and a login makes three of them (`npm run
- * bench` prints both figures). Lambda bills that CPU as duration.
+ * Why not fetch: on the benchmark machine a fetch round trip costs several times the CPU of a
+ * node:http one (undici plus web streams), and a login makes four of them (`npm run bench`
+ * prints both figures). Lambda bills that CPU as duration.
  */
 export interface SendOptions {
   method: 'GET' | 'POST';
