@@ -15,20 +15,18 @@
  * Prints a readable report, then one JSON line (the last line) with the figures.
  * Nothing here asserts: the README records the figures and the targets.
  */
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import JSZip from 'jszip';
 import { build } from 'esbuild';
-import { SERVERLESS_BIN } from '../local/serverless-cli';
+import { FUNCTIONS, packageFunctions } from '../local/package-functions';
 import { startSsmStub } from '../local/ssm-stub';
 import { startLocalStack, type LocalStack } from '../local/stack';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const FUNCTIONS = ['login', 'authorizer', 'me', 'logout'] as const;
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
 /**
  * Logins a worker serves before anything is measured. V8 keeps compiling hot functions with
@@ -71,28 +69,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const work = mkdtempSync(join(tmpdir(), 'wxlogin-bench-'));
 const log = (line = '') => process.stdout.write(`${line}\n`);
-
-async function packageFunctions(): Promise<Record<(typeof FUNCTIONS)[number], string>> {
-  const artifacts = join(work, 'artifacts');
-  log('building the functions as a deploy does (serverless package) …');
-  execFileSync(process.execPath, [SERVERLESS_BIN, 'package', '--stage', 'bench', '--package', artifacts], {
-    cwd: root,
-    env: { ...process.env, ...DUMMY_ENV, ESBUILD_WORK_FOLDER: join('.esbuild-local', `bench-${process.pid}`) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  rmSync(join(root, '.esbuild-local', `bench-${process.pid}`), { recursive: true, force: true });
-  const bundles = {} as Record<(typeof FUNCTIONS)[number], string>;
-  for (const name of FUNCTIONS) {
-    const zip = await JSZip.loadAsync(readFileSync(join(artifacts, `${name}.zip`)));
-    const entry = zip.file(`functions/${name}.mjs`);
-    if (!entry) throw new Error(`${name}.zip has no functions/${name}.mjs`);
-    const path = join(work, name, 'functions', `${name}.mjs`);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, await entry.async('nodebuffer'));
-    bundles[name] = path;
-  }
-  return bundles;
-}
 
 async function referenceBundle(): Promise<string> {
   const outfile = join(work, 'reference', 'reference.cjs');
@@ -192,7 +168,8 @@ function perCall(before: ReturnType<typeof upstream>, after: ReturnType<typeof u
 }
 
 async function main() {
-  const bundles = await packageFunctions();
+  log('building the functions as a deploy does (serverless package) …');
+  const bundles = await packageFunctions(root, work, DUMMY_ENV, 'bench');
   const reference = await referenceBundle();
 
   log(`cold import: ${COLD_RUNS} fresh processes per bundle, interleaved …`);
