@@ -1,0 +1,69 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOKEN_PATTERN } from '../../lib/crypto';
+import { packageFunctions, type FunctionName } from '../../local/package-functions';
+import { useLocalStack } from '../support/local';
+
+/** The Node major version of the runtime serverless.yml deploys to (nodejs22.x → 22). */
+const runtimeMajor = Number(/^\s*runtime:\s*nodejs(\d+)\.x/m.exec(readFileSync('serverless.yml', 'utf8'))?.[1]);
+
+/**
+ * The Node to run the bundles with: LAMBDA_NODE (CI installs the runtime's version from npm,
+ * see .ci/run), else this Node if it is that version. Elsewhere the test is skipped.
+ */
+function lambdaNode(): string | undefined {
+  if (process.env.LAMBDA_NODE) return process.env.LAMBDA_NODE;
+  return Number(process.versions.node.split('.')[0]) === runtimeMajor ? process.execPath : undefined;
+}
+const node = lambdaNode();
+
+/**
+ * The bundles `serverless package` builds, run by the Node version of the Lambda runtime they
+ * deploy to (the rest of the suite runs from source on this machine's Node): a login, the
+ * authorizer, /user/me, logout, and the revoked token refused, against the local stack.
+ */
+describe.skipIf(!node)(`The deployable bundles on Node ${runtimeMajor}, Lambda's runtime (integration)`, () => {
+  const ctx = useLocalStack();
+  const work = mkdtempSync(join(tmpdir(), 'wxlogin-runtime-'));
+  let bundles: Record<FunctionName, string>;
+
+  beforeAll(async () => {
+    bundles = await packageFunctions(process.cwd(), work, ctx.env, 'runtime');
+  }, 120_000);
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it(`is Node ${runtimeMajor} that runs them`, () => {
+    const version = execFileSync(node!, ['--version'], { encoding: 'utf8' }).trim();
+    expect(version).toMatch(new RegExp(`^v${runtimeMajor}\\.`));
+  });
+
+  it('logs in, authorizes, answers /user/me, logs out and then refuses the token', async () => {
+    const child = spawn(node!, [join('test', 'support', 'lambda-runtime-driver.mjs'), JSON.stringify(bundles), 'runtime.1'], {
+      env: { ...process.env, ...ctx.env, LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, output).toBe(0);
+
+    const report = JSON.parse(output.trim().split('\n').at(-1)!);
+    expect(report.node).toMatch(new RegExp(`^v${runtimeMajor}\\.`));
+    expect(report.login.statusCode).toBe(200);
+    const login = JSON.parse(report.login.body);
+    expect(login).toMatchObject({ token: expect.stringMatching(TOKEN_PATTERN), isNewUser: true });
+    expect(report.authorize).toMatchObject({ isAuthorized: true, context: { userId: login.userId } });
+    expect(report.me.statusCode).toBe(200);
+    expect(JSON.parse(report.me.body)).toMatchObject({ userId: login.userId, loginCount: 1 });
+    expect(report.logout.statusCode).toBe(204);
+    expect(report.authorizeAfterLogout).toMatchObject({ isAuthorized: false });
+    expect(report.badRequest.statusCode).toBe(400);
+    expect(JSON.parse(report.badRequest.body)).toMatchObject({ error: { code: 'INVALID_REQUEST' } });
+    // The SDK warns on Node < 22; on the runtime's Node it has nothing to say.
+    expect(output).not.toContain('NodeVersionSupportWarning');
+  });
+});
