@@ -138,6 +138,15 @@ describe('Packaged template, stage prod (integration)', () => {
     for (const bundle of Object.values(bundles)) expect(bundle).not.toContain('AssumeRoleWithWebIdentity');
   });
 
+  it('loads Node built-ins with require(), never as ES imports (on Node 22 those cost ~20 ms of cold start)', () => {
+    for (const [name, bundle] of Object.entries(bundles)) {
+      // Minified ES import statements of a builtin: `import x from"node:http"`, `import{a as b}from"crypto"`.
+      const esImports = bundle.match(/import\s*[\w${}\s,*]*?\s*from\s*"(node:)?[a-z_/]+"|import\s*\(\s*"node:[a-z_/]+"\s*\)/g) ?? [];
+      expect(esImports, name).toEqual([]);
+      expect(bundle, name).toMatch(/\("node:http"\)/);
+    }
+  });
+
   it('alarms on the 5xx rate and on WECHAT_ERROR', () => {
     const alarms = Object.fromEntries(resources('AWS::CloudWatch::Alarm'));
     expect(alarms.ErrorRateAlarm.Properties.Metrics.find((m: any) => m.ReturnData).Expression).toContain('errors / requests');

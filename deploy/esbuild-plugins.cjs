@@ -1,0 +1,35 @@
+'use strict';
+/**
+ * esbuild plugins for the Lambda bundles (serverless.yml: custom.esbuild.plugins). CommonJS
+ * because serverless-esbuild loads this file with require().
+ *
+ * builtins-via-require: the bundles are ES modules, and esbuild keeps `import … from
+ * 'node:http'` as an ES import. For that, Node 22 (the Lambda runtime) builds the builtin's
+ * module namespace by reading every one of its exports, and some exports are lazy getters:
+ * node:http's WebSocket loads all of undici. That is ~20 ms of every cold start spent on code
+ * no function uses (`npm run bench` with BENCH_NODE set to a Node 22). require() hands over the
+ * exports object and reads nothing, so each ES import of a builtin is pointed at a one-line
+ * CommonJS module that requires it; esbuild's interop then reads only what the code uses.
+ */
+const { builtinModules } = require('node:module');
+
+const escape = (name) => name.replace(/[/\\^$.*+?()[\]{}|-]/g, '\\$&');
+const BUILTIN = new RegExp(`^(node:)?(${builtinModules.map(escape).join('|')})$`);
+const NAMESPACE = 'builtin-via-require';
+
+const builtinsViaRequire = {
+  name: 'builtins-via-require',
+  setup(build) {
+    build.onResolve({ filter: BUILTIN }, (args) => {
+      // require() calls (the shims' own, and CommonJS dependencies') stay as they are.
+      if (args.kind !== 'import-statement' && args.kind !== 'dynamic-import') return undefined;
+      return { path: args.path.replace(/^node:/, ''), namespace: NAMESPACE };
+    });
+    build.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(`node:${args.path}`)});`,
+      loader: 'js',
+    }));
+  },
+};
+
+module.exports = [builtinsViaRequire];
