@@ -15,7 +15,7 @@
  * Prints a readable report, then one JSON line (the last line) with the figures.
  * Nothing here asserts: the README records the figures and the targets.
  */
-import { fork, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,6 +43,11 @@ const AUTHORIZATIONS = Number(process.env.BENCH_AUTHORIZATIONS ?? 1000);
  * space a tenth of it, split in two semi-spaces; old space the rest), so the worker runs with
  * the same flags: on a big machine V8 would otherwise let the heap grow far past that.
  */
+/**
+ * The Node that loads and runs the bundles (cold imports, workers): this one by default;
+ * BENCH_NODE=/path/to/node for another, e.g. the Lambda runtime's version (README, Tests).
+ */
+const NODE = process.env.BENCH_NODE || process.execPath;
 /** The functions log as deployed (serverless.yml's logLevel): a line per login at info. */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const MEMORY_MB = Number(process.env.BENCH_MEMORY_MB ?? 128);
@@ -92,7 +97,7 @@ function coldImport(bundle: string): Promise<number> {
     : `const t=performance.now();await import(${JSON.stringify(bundle)});process.stdout.write(String(performance.now()-t))`;
   const args = bundle.endsWith('.cjs') ? ['-e', loader] : ['--input-type=module', '-e', loader];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ...DUMMY_ENV }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(NODE, args, { env: { ...process.env, ...DUMMY_ENV }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`cold import of ${bundle} failed`))));
@@ -108,7 +113,7 @@ function coldFirstAnswer(bundle: string, env: Record<string, string>): Promise<n
 const r=await m.handler({routeKey:'POST /user/wechatlogin',headers:{},body:'{}',isBase64Encoded:false,requestContext:{requestId:'b',http:{sourceIp:'127.0.0.1'}}},{awsRequestId:'b'});
 if(r.statusCode!==400)throw new Error('unexpected '+r.statusCode);process.stdout.write(String(performance.now()-t))`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env, LOG_LEVEL }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(NODE, ['--input-type=module', '-e', script], { env: { ...process.env, ...env, LOG_LEVEL }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('exit', (code) => (code === 0 ? resolve(Number(out.split('\n').pop())) : reject(new Error('cold first answer failed'))));
@@ -140,7 +145,7 @@ interface Worker {
 function startWorker(): Worker {
   // stdout is a pipe, drained and dropped, as Lambda's is: the worker pays for writing its
   // log lines and metrics as a function does.
-  const child = fork(join(root, 'bench', 'worker.mjs'), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], execArgv: LAMBDA_HEAP_FLAGS });
+  const child = fork(join(root, 'bench', 'worker.mjs'), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], execPath: NODE, execArgv: LAMBDA_HEAP_FLAGS });
   child.stdout!.resume();
   return {
     send: (message) =>
@@ -290,7 +295,7 @@ async function main() {
       maxRssMB: round(loginRss.maxRssKB / 1024),
       authorizerMaxRssMB: round(authRss.maxRssKB / 1024),
       memoryMB: MEMORY_MB,
-      node: process.version,
+      node: execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim(),
       runs: { cold: COLD_RUNS, warmupLogins: WARMUP_LOGINS, logins: SEQUENTIAL_LOGINS, concurrentLogins: CONCURRENT_LOGINS, authorizations: AUTHORIZATIONS },
     };
 
