@@ -39,17 +39,17 @@ const SEQUENTIAL_LOGINS = Number(process.env.BENCH_LOGINS ?? 2000);
 const CONCURRENT_LOGINS = Number(process.env.BENCH_CONCURRENT_LOGINS ?? 800);
 const AUTHORIZATIONS = Number(process.env.BENCH_AUTHORIZATIONS ?? 1000);
 /**
- * The Lambda memory size to emulate. Lambda's Node.js runtime sizes V8's heap from it (new
- * space a tenth of it, split in two semi-spaces; old space the rest), so the worker runs with
- * the same flags: on a big machine V8 would otherwise let the heap grow far past that.
- */
-/**
  * The Node that loads and runs the bundles (cold imports, workers): this one by default;
  * BENCH_NODE=/path/to/node for another, e.g. the Lambda runtime's version (README, Tests).
  */
 const NODE = process.env.BENCH_NODE || process.execPath;
 /** The functions log as deployed (serverless.yml's logLevel): a line per login at info. */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
+/**
+ * The Lambda memory size to emulate. Lambda's Node.js runtime sizes V8's heap from it (new
+ * space a tenth of it, split in two semi-spaces; old space the rest), so the worker runs with
+ * the same flags: on a big machine V8 would otherwise let the heap grow far past that.
+ */
 const MEMORY_MB = Number(process.env.BENCH_MEMORY_MB ?? 128);
 const LAMBDA_HEAP_FLAGS = [
   `--max-semi-space-size=${Math.floor(MEMORY_MB / 10 / 2)}`,
