@@ -8,9 +8,9 @@
  *    typical way (esbuild, CommonJS, minified; loaded with require(), as Lambda loads a
  *    CommonJS handler). Median of several runs, interleaved so both see the same noise.
  * 3. Starts the local stack and drives the built login and authorizer bundles in a separate
- *    worker process (so CPU time and memory are the handler's alone): sequential logins,
- *    logins at concurrency 16, and authorizations. Upstream requests are counted where they
- *    arrive: the WeChat stub, dynalite and the Upstash gateway.
+ *    worker process (so CPU time and memory are the handler's alone): a warm-up, then
+ *    sequential logins, logins at concurrency 16, and authorizations. Upstream requests are
+ *    counted where they arrive: the WeChat stub, dynalite and the Upstash gateway.
  *
  * Prints a readable report, then one JSON line (the last line) with the figures.
  * Nothing here asserts: the README records the figures and the targets.
