@@ -10,6 +10,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import inspector from 'node:inspector';
+import { authorizerEvent, httpEvent } from '../local/lambda-events.mjs';
 
 let handler;
 const agent = new http.Agent({ keepAlive: true });
@@ -24,32 +25,16 @@ const bareHttp = (url) =>
   });
 const bareFetch = async (url) => (await fetch(url, { method: 'POST', body: '["PING"]' })).text();
 
-const loginEvent = (code, i) => ({
-  version: '2.0',
-  routeKey: 'POST /user/wechatlogin',
-  rawPath: '/user/wechatlogin',
-  rawQueryString: '',
-  headers: { 'content-type': 'application/json' },
-  isBase64Encoded: false,
-  body: JSON.stringify({ code }),
-  requestContext: {
+const loginEvent = (code, i) =>
+  httpEvent({
+    method: 'POST',
+    path: '/user/wechatlogin',
+    body: JSON.stringify({ code }),
     requestId: `bench-${i}`,
-    routeKey: 'POST /user/wechatlogin',
-    http: { method: 'POST', path: '/user/wechatlogin', protocol: 'HTTP/1.1', sourceIp: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, userAgent: 'bench' },
-  },
-});
-
-const authorizeEvent = (token, i) => ({
-  version: '2.0',
-  type: 'REQUEST',
-  routeArn: 'arn:aws:execute-api:us-east-1:123456789012:bench/$default/GET/user/me',
-  identitySource: [`Bearer ${token}`],
-  routeKey: 'GET /user/me',
-  rawPath: '/user/me',
-  rawQueryString: '',
-  headers: { authorization: `Bearer ${token}` },
-  requestContext: { requestId: `bench-authz-${i}`, routeKey: 'GET /user/me', http: { method: 'GET', path: '/user/me' } },
-});
+    // A different client IP per login, so the per-IP rate limit stays out of the way.
+    sourceIp: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+    userAgent: 'bench',
+  });
 
 const context = { awsRequestId: 'bench', functionName: 'bench' };
 
@@ -138,7 +123,7 @@ process.on('message', async (msg) => {
       const { latencies, cpuMicros } = await measure(
         msg.n,
         msg.concurrency ?? 1,
-        (i) => authorizeEvent(msg.tokens[i % msg.tokens.length], i),
+        (i) => authorizerEvent(msg.tokens[i % msg.tokens.length], `bench-authz-${i}`),
         (r) => {
           if (!r.isAuthorized) throw new Error('a live token was refused');
         },
