@@ -1,11 +1,9 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SERVERLESS_BIN } from '../../local/serverless-cli';
+import { packageService } from '../../local/package-functions';
 
 /**
  * `serverless package --stage prod`, offline and without AWS credentials, and the shape of
@@ -23,10 +21,9 @@ describe('Packaged template, stage prod (integration)', () => {
   const resource = (id: string) => template.Resources[id];
 
   beforeAll(async () => {
-    const env: Record<string, string | undefined> = { ...process.env, ...planted, ESBUILD_WORK_FOLDER: join('.esbuild-local', `template-${process.pid}`) };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...planted };
     for (const name of Object.keys(env)) if (name.startsWith('AWS_')) delete env[name];
-    await promisify(execFile)(process.execPath, [SERVERLESS_BIN, 'package', '--stage', 'prod', '--package', artifacts], { env, cwd: process.cwd() });
-    rmSync(join('.esbuild-local', `template-${process.pid}`), { recursive: true, force: true });
+    await packageService(process.cwd(), artifacts, env, 'prod');
     const raw = readFileSync(join(artifacts, 'cloudformation-template-update-stack.json'), 'utf8');
     template = JSON.parse(raw);
     everything = raw;
