@@ -8,13 +8,13 @@ export const ERRORS = {
   INVALID_CODE: { status: 401, message: 'The login code is invalid or has already been used. Call wx.login() again.' },
   USER_BLOCKED: { status: 403, message: 'WeChat blocked this login for a high-risk account.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },
-  LOGIN_IN_PROGRESS: { status: 409, message: 'A login with this code is already in progress. Retry shortly.' },
+  LOGIN_IN_PROGRESS: { status: 409, message: 'A login with this code is already in progress. Retry shortly.', retryAfterSeconds: 1 },
   RATE_LIMITED: { status: 429, message: 'Too many requests. Retry later.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   WECHAT_ERROR: { status: 502, message: 'WeChat rejected the request. The service is misconfigured.' },
-  WECHAT_UNAVAILABLE: { status: 503, message: 'WeChat is unavailable. Retry later.' },
-  SERVICE_UNAVAILABLE: { status: 503, message: 'The service is temporarily unavailable. Retry later.' },
-} as const satisfies Record<string, { status: number; message: string }>;
+  WECHAT_UNAVAILABLE: { status: 503, message: 'WeChat is unavailable. Retry later.', retryAfterSeconds: 1 },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'The service is temporarily unavailable. Retry later.', retryAfterSeconds: 1 },
+} as const satisfies Record<string, { status: number; message: string; retryAfterSeconds?: number }>;
 
 export type ErrorCode = keyof typeof ERRORS;
 
@@ -42,7 +42,9 @@ export class AppError extends Error {
     super(message ?? ERRORS[code].message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = ERRORS[code].status;
-    this.retryAfterSeconds = options.retryAfterSeconds;
+    // Every 409 and 503 says when to come back; a caller may know better (a rate limit's window).
+    const entry = ERRORS[code];
+    this.retryAfterSeconds = options.retryAfterSeconds ?? ('retryAfterSeconds' in entry ? entry.retryAfterSeconds : undefined);
     this.details = options.details;
   }
 

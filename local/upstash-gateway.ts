@@ -21,8 +21,11 @@ export interface RunningGateway extends RunningServer {
   token: string;
   stats: GatewayStats;
   resetStats(): void;
-  /** Fault injection for tests: the next `count` requests to `path` answer 503 without reaching Redis. */
-  failNext(path: '/' | '/pipeline' | '/multi-exec', count?: number): void;
+  /**
+   * Fault injection for tests: the next `count` requests to `path` (whose body includes
+   * `bodyIncludes`, when given) answer 503 without reaching Redis.
+   */
+  failNext(path: '/' | '/pipeline' | '/multi-exec', count?: number, bodyIncludes?: string): void;
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -31,7 +34,7 @@ export async function startUpstashGateway(options: { redis: RedisAddress; token:
   const redis = new RespClient(options.redis);
   const expected = Buffer.from(`Bearer ${options.token}`);
   const stats: GatewayStats = { requests: 0, commands: 0 };
-  const faults = new Map<string, number>();
+  const faults: { path: string; count: number; bodyIncludes?: string }[] = [];
 
   const server = http.createServer(async (req, res) => {
     try {
@@ -42,14 +45,15 @@ export async function startUpstashGateway(options: { redis: RedisAddress; token:
       const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
       const url = new URL(req.url ?? '/', 'http://gateway');
       stats.requests++;
-      const pending = faults.get(url.pathname) ?? 0;
-      if (pending > 0) {
-        faults.set(url.pathname, pending - 1);
+      const body = req.method === 'POST' ? await readBody(req, MAX_BODY) : Buffer.alloc(0);
+      const fault = faults.find((f) => f.count > 0 && f.path === url.pathname && (!f.bodyIncludes || body.includes(f.bodyIncludes)));
+      if (fault) {
+        fault.count--;
         return sendJson(res, 503, { error: 'Service Unavailable: injected fault' });
       }
 
       if (url.pathname === '/pipeline' || url.pathname === '/multi-exec') {
-        const commands = parseCommands(await readBody(req, MAX_BODY), true);
+        const commands = parseCommands(body, true);
         stats.commands += commands.length;
         const results = url.pathname === '/pipeline' ? await redis.send(commands) : await runTransaction(redis, commands);
         if (!results) return sendJson(res, 400, { error: 'EXECABORT Transaction discarded because of previous errors.' });
@@ -58,7 +62,7 @@ export async function startUpstashGateway(options: { redis: RedisAddress; token:
 
       const command =
         url.pathname === '/'
-          ? parseCommands(await readBody(req, MAX_BODY), false)[0]!
+          ? parseCommands(body, false)[0]!
           : url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
       if (command.length === 0) return sendJson(res, 400, { error: 'ERR empty command' });
       stats.commands++;
@@ -83,8 +87,8 @@ export async function startUpstashGateway(options: { redis: RedisAddress; token:
       stats.requests = 0;
       stats.commands = 0;
     },
-    failNext(path, count = 1) {
-      faults.set(path, (faults.get(path) ?? 0) + count);
+    failNext(path, count = 1, bodyIncludes) {
+      faults.push({ path, count, ...(bodyIncludes ? { bodyIncludes } : {}) });
     },
     async close() {
       await running.close();

@@ -37,6 +37,9 @@ function leanRequestHandler(timeoutMs: number) {
         headers: request.headers,
         ...(request.body === undefined ? {} : { body: request.body }),
         timeoutMs,
+        // Every DynamoDB request this service sends is a read or a write conditioned on the
+        // login's own id (lib/users/repository.ts), so a copy of it changes nothing.
+        idempotent: true,
         ...(options?.abortSignal ? { signal: options.abortSignal } : {}),
       });
       return { response: { statusCode: status, headers, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } };
@@ -56,7 +59,10 @@ export function createDynamoClient(config: Config['dynamodb']): DynamoDBClient {
   return new DynamoDBClient({
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     // One retry: enough for a throttled or dropped request, and it keeps a login's worst case
-    // (every upstream failing slowly, ~17 s) inside the function's 20 s timeout.
+    // (every upstream failing slowly, ~17 s) inside the function's 20 s timeout. The SDK
+    // retries a timeout or a reset too, after which the first copy may still land: that is
+    // safe only because every write here is conditioned on the login's id (a second copy of
+    // the login write fails its condition, and the repository then reads what the first left).
     maxAttempts: 2,
     // Build each command's middleware chain once, not on every send: nothing here changes a
     // command's middleware after the client is made.

@@ -15,6 +15,13 @@ export interface SendOptions {
   body?: string;
   /** Abort (TimeoutError) if no complete answer arrives in time. */
   timeoutMs?: number;
+  /**
+   * The request may be sent twice with the same effect. Only then is it sent again after a
+   * kept-alive socket turned out dead (ECONNRESET on a reused socket): that reset usually
+   * means the server closed the idle socket before reading the request, but it can also come
+   * after the server ran it, so a request that is not idempotent is never re-sent.
+   */
+  idempotent: boolean;
   signal?: AbortSignal;
 }
 
@@ -48,9 +55,9 @@ export async function sendRaw(url: string, options: Omit<SendOptions, 'method' |
   try {
     return await attempt(url, options);
   } catch (err) {
-    // A kept-alive socket the server closed while idle fails before the request is read:
-    // the one case that is always safe to send again (Node's documented pattern).
-    if ((err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+    // A kept-alive socket the server closed while idle (Node's documented pattern). Usually
+    // the request was never read, but not always: only an idempotent request goes again.
+    if (options.idempotent && (err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
       return attempt(url, options);
     }
     throw err;
@@ -84,7 +91,7 @@ function requestTarget(url: string): Origin & { path: string } {
 
 function attempt(
   url: string,
-  { method, headers = {}, body, timeoutMs, signal }: Omit<SendOptions, 'method' | 'body'> & { method: string; body?: string | Uint8Array },
+  { method, headers = {}, body, timeoutMs, signal }: Omit<SendOptions, 'method' | 'body' | 'idempotent'> & { method: string; body?: string | Uint8Array },
 ): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const target = requestTarget(url);

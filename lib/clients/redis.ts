@@ -14,9 +14,11 @@ export class UpstashResponseError extends Error {
  * Upstash's REST protocol (POST `/`, `/pipeline`, `/multi-exec`, Bearer token) over the
  * keep-alive node:http transport, plugged into @upstash/redis through its `Requester`
  * extension point. Answers are plain JSON: every value we store is ASCII or UTF-8 text, so
- * the base64 response encoding buys nothing. No automatic retry: a claim whose answer was
- * lost must not be sent twice (the second would find its own claim). A stale keep-alive
- * socket is retried by the transport, because that request never reached Upstash.
+ * the base64 response encoding buys nothing. No retry of our own on a timeout or an error
+ * answer; the transport re-sends a request whose kept-alive socket was found reset. That is
+ * safe because every command this service sends is idempotent: the login scripts are keyed
+ * by the request's own login id (lib/sessions/store.ts), the authorizer's renewal sets the
+ * same expiry again, and revocation deletes what is already deleted.
  */
 export function createUpstashRequester(config: Config['redis']): Requester {
   const base = config.url.replace(/\/+$/, '');
@@ -29,6 +31,7 @@ export function createUpstashRequester(config: Config['redis']): Requester {
         headers,
         body: JSON.stringify(req.body),
         timeoutMs: config.timeoutMs,
+        idempotent: true,
       });
       let parsed: unknown;
       try {

@@ -74,6 +74,7 @@ export async function getParameters(names: readonly string[], options: SsmOption
     headers: signed.headers as Record<string, string>,
     body,
     timeoutMs: options.timeoutMs,
+    idempotent: true, // a read
   });
   let parsed: { Parameters?: { Name: string; Value: string }[]; InvalidParameters?: string[]; __type?: string };
   try {

@@ -27,7 +27,7 @@ export function composeLogin(config: Config): { logger: Logger; metrics: Metrics
       keyPrefix: config.redis.keyPrefix,
       userIndexTtlSeconds: config.session.maxAgeSeconds,
     }),
-    newUserId: (now) => ulid(now.getTime()),
+    newId: (now) => ulid(now.getTime()),
     session: config.session,
     rateLimit: config.loginRateLimit,
     onLogin: (isNewUser) => metrics.put('Logins', 1, 'Count', { UserType: isNewUser ? 'New' : 'Returning' }),

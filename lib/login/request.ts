@@ -1,6 +1,8 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { AppError } from '../errors';
-import { readJsonObject } from '../http/body';
+import { headerValue, readJsonObject } from '../http/body';
+import { PROOF_PATTERN } from './service';
 
 /** A wx.login() code as we accept it: 1–128 URL-safe characters, nothing that could bend a query string. */
 export const CODE_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
@@ -9,11 +11,14 @@ export const MAX_BODY_BYTES = 1024;
 
 export interface LoginRequest {
   code: string;
+  /** X-Login-Proof: binds a replay of this code's result to this client. */
+  proof?: string;
 }
 
 /**
- * Validates `{"code": "..."}` at the edge, before anything is called. One field, checked by
- * hand: a schema library would add to every cold start of the login bundle for a regex.
+ * Validates `{"code": "..."}` and the optional `X-Login-Proof` header at the edge, before
+ * anything is called. Checked by hand: a schema library would add to every cold start of the
+ * login bundle for a regex.
  */
 export function parseLoginRequest(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded' | 'headers'>): LoginRequest {
   const { code } = readJsonObject(event, { maxBytes: MAX_BODY_BYTES });
@@ -22,5 +27,33 @@ export function parseLoginRequest(event: Pick<APIGatewayProxyEventV2, 'body' | '
   if (!CODE_PATTERN.test(code)) {
     throw new AppError('INVALID_REQUEST', '"code" must be 1–128 characters from A–Z, a–z, 0–9 and . _ ~ -');
   }
-  return { code };
+  const proof = headerValue(event.headers, 'x-login-proof');
+  if (proof === undefined) return { code };
+  if (!PROOF_PATTERN.test(proof)) {
+    throw new AppError('INVALID_REQUEST', 'X-Login-Proof must be 22–64 characters from A–Z, a–z, 0–9, - and _.');
+  }
+  return { code, proof };
+}
+
+/**
+ * The network a client is counted and recognised by: an IPv4 address as is, an IPv6 address
+ * by its /64 (one subscriber's prefix: a phone changes the lower 64 bits at will), an
+ * IPv4-mapped IPv6 address as its IPv4 address; 'unknown' when there is none.
+ */
+export function clientNetwork(sourceIp: string | undefined): string {
+  const ip = sourceIp?.trim() ?? '';
+  if (isIPv4(ip)) return ip;
+  if (!isIPv6(ip)) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  // An embedded IPv4 tail (e.g. 64:ff9b::192.0.2.1) takes two groups; the /64 never reaches it.
+  const width = right.length > 0 && right[right.length - 1]!.includes('.') ? right.length + 1 : right.length;
+  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - width).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

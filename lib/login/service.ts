@@ -1,7 +1,7 @@
 import { AppError } from '../errors';
 import { deriveId, hashToken, newToken, open, seal } from '../crypto';
 import type { Logger } from '../logger';
-import type { SessionStore } from '../sessions/store';
+import type { CodeAttempt, SessionStore } from '../sessions/store';
 import type { UserRepository } from '../users/repository';
 import type { WechatAuth } from '../wechat/client';
 
@@ -13,13 +13,22 @@ export interface LoginResult {
   isNewUser: boolean;
 }
 
+/** Who is logging in, as far as a replay of the code's result is bound to them. */
+export interface LoginClient {
+  /** The caller's network: an IPv4 address or an IPv6 /64 (see `clientNetwork`). */
+  network: string;
+  /** The X-Login-Proof the client sent with this attempt, if any. Never stored, only its digest. */
+  proof?: string;
+}
+
 export interface LoginDeps {
   wechat: WechatAuth;
   users: UserRepository;
   sessions: SessionStore;
-  newUserId: (now: Date) => string;
+  /** A fresh ULID: the new user's id, and each login request's own id. */
+  newId: (now: Date) => string;
   session: { ttlSeconds: number; maxAgeSeconds: number };
-  /** Login attempts allowed per caller (client IP) per window; limit 0 turns it off. */
+  /** Login attempts allowed per caller (client network) per window; limit 0 turns it off. */
   rateLimit?: { limit: number; windowSeconds: number };
   /** Told of every completed login: new user or returning. */
   onLogin?: (isNewUser: boolean) => void;
@@ -32,37 +41,51 @@ const MAX_BLOCKED_CALLERS = 10_000;
 /** WeChat codes live five minutes; a retry within that window gets the same session back. */
 export const CODE_RESULT_TTL_SECONDS = 300;
 /**
- * How long a claim blocks duplicates while its login runs. Longer than any login can take
+ * How long a claim blocks other clients while its login runs. Longer than any login can take
  * (WeChat deadline + stores + Lambda timeout), so a claim never lapses under a live login.
+ * The same client's retry does not wait for it: it takes the claim over.
  */
 export const CODE_CLAIM_TTL_SECONDS = 30;
-/** Suggested wait for a duplicate that arrives while the first request is still running. */
+/** Suggested wait for a duplicate that arrives while another request holds the code. */
 export const IN_PROGRESS_RETRY_AFTER_SECONDS = 1;
 
 const CODE_PURPOSE = 'login-code';
+const PROOF_PURPOSE = 'login-proof';
 export const SESSION_KEY_PURPOSE = 'session-key';
 
-/** What a retry of the same code replays. The token inside is sealed under the code. */
+/** X-Login-Proof: 22–64 base64url characters (at least 128 random bits). */
+export const PROOF_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
+
+/** What a retry of the same code replays, and to whom. The token inside is sealed under the code. */
 interface CodeResult {
   userId: string;
   isNewUser: boolean;
   expiresAt: number;
   sealedToken: string;
+  /** Digest of the first request's X-Login-Proof, or '' when it sent none. */
+  proof: string;
+  /** The first request's network: a replay without a proof must come from it. */
+  network: string;
 }
 
 /**
  * Logs a mini-program user in with a `wx.login()` code.
  *
  * 1. Count the attempt against the caller's rate limit and claim the code in Redis, in one
- *    round trip. Over the limit answers RATE_LIMITED; a code seen before replays its result
- *    without calling WeChat; one still in flight answers LOGIN_IN_PROGRESS.
+ *    round trip. Over the limit answers RATE_LIMITED; a code done before replays its result
+ *    to the client that made it (and only to it) without calling WeChat; a code another
+ *    client holds answers LOGIN_IN_PROGRESS.
  * 2. Exchange the code with WeChat for openid, session_key and maybe unionid.
- * 3. Upsert the user by openid in one DynamoDB UpdateItem.
- * 4. Store the new session, the code's result and the user's session index in one
- *    Redis transaction, and return the token.
- * If any step fails the claim is released, and a user row written in step 3 is put back as
- * it was (a user it created is removed), so a failed login changes nothing visible and a
- * retry starts clean: a new user still hears `isNewUser: true`.
+ * 3. Upsert the user by openid in one DynamoDB UpdateItem, tagged with this request's id.
+ * 4. Commit the session, the code's result and the user's session index in one Redis
+ *    script, which writes only while this request still holds its claim. That is the
+ *    moment the login happens; everything before it can be taken back.
+ *
+ * Any failure releases the claim, which also fences it: a claim or commit of this request
+ * that reaches Redis late finds it released and writes nothing. If the commit's answer was
+ * lost, the release finds it committed and the login succeeds after all. Otherwise the user
+ * row's write is undone (fenced, then reverted), so a failed login changes no count and a
+ * new user still hears `isNewUser: true` on the next attempt.
  */
 export class LoginService {
   private readonly now: () => Date;
@@ -73,56 +96,79 @@ export class LoginService {
     this.now = deps.now ?? (() => new Date());
   }
 
-  /** @param caller who is rate limited: the client IP. */
-  async login(code: string, log: Logger, caller = 'unknown'): Promise<LoginResult> {
+  async login(code: string, log: Logger, client: LoginClient = { network: 'unknown' }): Promise<LoginResult> {
     const { sessions, rateLimit } = this.deps;
-    const codeId = deriveId(CODE_PURPOSE, code);
-    const now = this.now().getTime();
+    const now = this.now();
+    const attempt: CodeAttempt = {
+      codeId: deriveId(CODE_PURPOSE, code),
+      loginId: this.deps.newId(now),
+      proofHash: client.proof ? deriveId(PROOF_PURPOSE, client.proof) : '',
+    };
+    const caller = client.network;
 
     const blockedUntil = this.blocked.get(caller);
-    if (blockedUntil !== undefined && blockedUntil > now) throw rateLimited(blockedUntil - now);
+    if (blockedUntil !== undefined && blockedUntil > now.getTime()) throw rateLimited(blockedUntil - now.getTime());
 
-    const limit = rateLimit && rateLimit.limit > 0 ? { caller, ...rateLimit, now } : undefined;
-    const claim = await sessions.claimCode(codeId, CODE_CLAIM_TTL_SECONDS, limit);
+    const limit = rateLimit && rateLimit.limit > 0 ? { caller, ...rateLimit, now: now.getTime() } : undefined;
+    let claim;
+    try {
+      claim = await sessions.claimCode(attempt, CODE_CLAIM_TTL_SECONDS, limit);
+    } catch (err) {
+      // The claim may have landed with its answer lost: let go of it, so the retry is free.
+      await this.release(attempt, log);
+      throw err;
+    }
     if (claim.state === 'limited') {
       if (this.blocked.size >= MAX_BLOCKED_CALLERS) this.blocked.clear();
-      this.blocked.set(caller, now + claim.retryAfterSeconds * 1000);
+      this.blocked.set(caller, now.getTime() + claim.retryAfterSeconds * 1000);
       log.warn('login rate limit reached', { caller });
       throw rateLimited(claim.retryAfterSeconds * 1000);
     }
     if (claim.state === 'pending') {
       throw new AppError('LOGIN_IN_PROGRESS', undefined, { retryAfterSeconds: IN_PROGRESS_RETRY_AFTER_SECONDS });
     }
-    if (claim.state === 'done') {
-      log.info('login replayed for a retried code');
-      return this.replay(code, claim.result);
-    }
+    if (claim.state === 'done') return this.replay(code, claim.result, attempt, caller, log);
 
-    try {
-      return await this.exchange(code, codeId, log);
-    } catch (err) {
-      await sessions.releaseCode(codeId).catch((releaseErr: unknown) => {
-        // The claim lapses by itself after CODE_CLAIM_TTL_SECONDS; a retry meanwhile gets 409.
-        log.warn('could not release login code claim', { errorCode: (releaseErr as AppError).code });
-      });
-      throw err;
-    }
+    return this.exchange(code, attempt, caller, log);
   }
 
-  private async exchange(code: string, codeId: string, requestLog: Logger): Promise<LoginResult> {
+  private async exchange(code: string, attempt: CodeAttempt, network: string, requestLog: Logger): Promise<LoginResult> {
     const { wechat, users, sessions, session: policy } = this.deps;
 
-    const wx = await wechat.code2Session(code);
+    let wx;
+    try {
+      wx = await wechat.code2Session(code);
+    } catch (err) {
+      await this.release(attempt, requestLog);
+      throw err;
+    }
     const token = newToken();
     // From here on this request holds two more secrets: scrub them from anything it logs.
+    // (Both are made by us or by WeChat, never chosen by the client.)
     const log = requestLog.child({}, [wx.sessionKey, token]);
     const now = this.now();
-    const { user, isNewUser, receipt } = await users.recordLogin({
-      openid: wx.openid,
-      unionid: wx.unionid,
-      newUserId: this.deps.newUserId(now),
-      now,
-    });
+    const undo = async () => {
+      await users.undoLogin(wx.openid, attempt.loginId).catch((undoErr: unknown) => {
+        log.error('could not undo the user row of a failed login', { errorCode: (undoErr as AppError).code });
+      });
+    };
+
+    let recorded;
+    try {
+      recorded = await users.recordLogin({
+        openid: wx.openid,
+        unionid: wx.unionid,
+        newUserId: this.deps.newId(now),
+        loginId: attempt.loginId,
+        now,
+      });
+    } catch (err) {
+      // The write may still land: release the code, then fence and revert the write.
+      await this.release(attempt, log);
+      await undo();
+      throw err;
+    }
+    const { user, isNewUser } = recorded;
 
     const issuedAt = now.getTime();
     const expiresAt = issuedAt + policy.ttlSeconds * 1000;
@@ -131,9 +177,20 @@ export class LoginService {
       isNewUser,
       expiresAt,
       sealedToken: seal(CODE_PURPOSE, code, token),
+      proof: attempt.proofHash,
+      network,
     };
+    const answer: LoginResult = { token, expiresIn: policy.ttlSeconds, userId: user.userId, isNewUser };
+    const succeeded = () => {
+      log.info('login succeeded', { userId: user.userId, isNewUser, loginCount: user.loginCount });
+      this.deps.onLogin?.(isNewUser);
+      return answer;
+    };
+
+    let committed: 'committed' | 'fenced';
     try {
-      await sessions.saveLogin({
+      committed = await sessions.commitLogin({
+        attempt,
         tokenHash: hashToken(token),
         session: {
           userId: user.userId,
@@ -144,32 +201,61 @@ export class LoginService {
           maxExpiresAt: issuedAt + policy.maxAgeSeconds * 1000,
         },
         ttlSeconds: policy.ttlSeconds,
-        codeId,
         codeResult: JSON.stringify(result),
         codeTtlSeconds: CODE_RESULT_TTL_SECONDS,
       });
     } catch (err) {
-      // No session, so no login: put the user row back as it was.
-      await users.undoLogin(receipt).catch((undoErr: unknown) => {
-        log.error('could not undo the user row of a failed login', { userId: user.userId, errorCode: (undoErr as AppError).code });
-      });
+      // Did the commit land? The release answers that, and fences it if it did not.
+      const release = await this.release(attempt, log);
+      if (release === 'committed') {
+        log.warn('login committed though its answer was lost');
+        return succeeded();
+      }
+      // Unknown (the release failed too): a session may exist, so the row stays counted.
+      if (release !== 'unknown') await undo();
       throw err;
     }
-
-    log.info('login succeeded', { userId: user.userId, isNewUser, loginCount: user.loginCount });
-    this.deps.onLogin?.(isNewUser);
-    return { token, expiresIn: policy.ttlSeconds, userId: user.userId, isNewUser };
+    if (committed === 'fenced') {
+      // This request gave up its claim, or the same client's retry took it over: that retry
+      // owns the login now.
+      await undo();
+      log.warn('login commit refused: the code is held by a newer attempt');
+      throw new AppError('LOGIN_IN_PROGRESS', 'A newer attempt with this code holds it.', { retryAfterSeconds: IN_PROGRESS_RETRY_AFTER_SECONDS });
+    }
+    return succeeded();
   }
 
-  private replay(code: string, stored: string): LoginResult {
+  /** Lets go of the claim; 'unknown' when Redis could not be asked (the claim then lapses on its own). */
+  private async release(attempt: CodeAttempt, log: Logger): Promise<'committed' | 'released' | 'taken' | 'unknown'> {
+    try {
+      return await this.deps.sessions.releaseCode(attempt, CODE_RESULT_TTL_SECONDS);
+    } catch (err) {
+      log.warn('could not release login code claim', { errorCode: (err as AppError).code });
+      return 'unknown';
+    }
+  }
+
+  private replay(code: string, stored: string, attempt: CodeAttempt, network: string, log: Logger): LoginResult {
     let result: CodeResult;
-    let token: string;
     try {
       result = JSON.parse(stored) as CodeResult;
+    } catch (err) {
+      throw new AppError('INTERNAL', 'stored login result cannot be read', { cause: err });
+    }
+    // A used code is a session only for the client that used it: the same proof from any
+    // network (a phone moving from Wi-Fi to 4G), or, for a client that sent none, the same network.
+    const sameClient = result.proof ? attempt.proofHash === result.proof : attempt.proofHash === '' && network === result.network;
+    if (!sameClient) {
+      log.warn('login code replayed by another client: refused', { caller: network, userId: result.userId, proofSent: attempt.proofHash !== '' });
+      throw new AppError('INVALID_CODE');
+    }
+    let token: string;
+    try {
       token = open(CODE_PURPOSE, code, result.sealedToken);
     } catch (err) {
       throw new AppError('INTERNAL', 'stored login result cannot be opened', { cause: err });
     }
+    log.info('login replayed for a retried code', { caller: network, userId: result.userId });
     const expiresIn = Math.max(0, Math.floor((result.expiresAt - this.now().getTime()) / 1000));
     return { token, expiresIn, userId: result.userId, isNewUser: result.isNewUser };
   }

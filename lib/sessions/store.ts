@@ -14,9 +14,23 @@ export interface SessionRecord {
   maxExpiresAt: number;
 }
 
+/** One login request's hold on a code. */
+export interface CodeAttempt {
+  /** Digest of the login code (never the code). */
+  codeId: string;
+  /**
+   * This request's own id (a ULID, so later attempts sort later). It names the request's
+   * claim, its user-row write and its commit, so that each of them can be recognised when it
+   * is sent again or arrives late, and refused once the request has given up.
+   */
+  loginId: string;
+  /** Digest of the client's X-Login-Proof; '' when it sent none. */
+  proofHash: string;
+}
+
 /**
- * Where a login code stands: first seen now, being exchanged elsewhere, or already done; or
- * the caller is over its rate limit and the code was not looked at.
+ * Where a login code stands: claimed by this request now, held by another request, or
+ * already done; or the caller is over its rate limit and the code was not looked at.
  */
 export type CodeClaim =
   | { state: 'claimed' }
@@ -24,9 +38,9 @@ export type CodeClaim =
   | { state: 'done'; result: string }
   | { state: 'limited'; retryAfterSeconds: number };
 
-/** A sliding-window limit on login attempts per caller (e.g. client IP), checked with the claim. */
+/** A sliding-window limit on login attempts per caller (e.g. client network), checked with the claim. */
 export interface ClaimLimit {
-  /** Who is counted, e.g. the client IP. */
+  /** Who is counted: the client's IPv4 address or IPv6 /64. */
   caller: string;
   /** Attempts allowed per window. */
   limit: number;
@@ -34,15 +48,22 @@ export interface ClaimLimit {
   now: number;
 }
 
-export interface SaveLogin {
+export interface CommitLogin {
+  attempt: Pick<CodeAttempt, 'codeId' | 'loginId'>;
   tokenHash: string;
   session: SessionRecord;
   ttlSeconds: number;
-  codeId: string;
   /** What a retry with the same code gets back (opaque to the store). */
   codeResult: string;
   codeTtlSeconds: number;
 }
+
+/**
+ * What became of a request's claim once it let go of it: it was committed after all (the
+ * commit's answer was lost), it is released now (nothing of this request can land any more),
+ * or another request of the same client holds the code.
+ */
+export type Release = 'committed' | 'released' | 'taken';
 
 /** Who a live session belongs to, as the authorizer hands it to routes. */
 export interface SessionIdentity {
@@ -57,13 +78,21 @@ export interface SessionIdentity {
 export interface SessionStore {
   /**
    * Atomically claims a login code for `ttlSeconds`, or says who has it; with `limit`, first
-   * counts the attempt against the caller's limit. One round trip either way.
+   * counts the attempt against the caller's limit. One round trip either way. A claim held by
+   * an earlier attempt of the same client (same proof) is taken over: that attempt has ended,
+   * or will be refused at its commit.
    */
-  claimCode(codeId: string, ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim>;
-  /** Forgets a claim whose login failed, so the code can be tried again. */
-  releaseCode(codeId: string): Promise<void>;
-  /** Session, code result and the user's session index, all or nothing, in one round trip. */
-  saveLogin(input: SaveLogin): Promise<void>;
+  claimCode(attempt: CodeAttempt, ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim>;
+  /**
+   * Session, code result and the user's session index, all or nothing, in one round trip, if
+   * this request still holds its claim; 'fenced' (nothing written) if it does not.
+   */
+  commitLogin(input: CommitLogin): Promise<'committed' | 'fenced'>;
+  /**
+   * Lets go of a claim whose login failed, so the code can be tried again, and fences it: a
+   * claim or commit of this request that arrives later finds it released and does nothing.
+   */
+  releaseCode(attempt: Pick<CodeAttempt, 'codeId' | 'loginId'>, ttlSeconds: number): Promise<Release>;
 }
 
 /** The port the authorizer depends on. */
@@ -81,8 +110,6 @@ export interface SessionRevoker {
   /** Revokes every session of the user; returns how many were listed. */
   revokeAll(userId: string): Promise<number>;
 }
-
-export const PENDING = 'pending';
 
 export function sessionKeys(prefix: string) {
   return {
@@ -106,11 +133,24 @@ export const FIELDS = {
 /** The slice of the Upstash client this adapter uses. */
 export type RedisLike = Pick<Redis, 'del' | 'multi' | 'eval' | 'zrange' | 'scan'>;
 
+/*
+ * A login code's key holds one of (loginId: the request's ULID; proof: digest of X-Login-Proof or ''):
+ *   p|<loginId>|<proof>    claimed: that request is exchanging the code now
+ *   d|<loginId>|<result>   done: the login committed; <result> is what a replay gets
+ *   r|<loginId>            released: that request failed and let go; the code is free again
+ * Every script below is keyed by the request's loginId, so each one is safe to send twice and
+ * harmless when it arrives after its request gave up (the transport re-sends a request whose
+ * kept-alive socket was reset, and an answer can be lost after Redis ran the script).
+ * Each script opens with a `-- wxlogin:<name>` line, so a log or a test's fault proxy can tell them apart.
+ * Only GET, SET (EX, NX-free forms), INCR, PEXPIRE, EXPIRE, HSET, HMGET, DEL, ZADD and
+ * ZREMRANGEBYSCORE are called: all on Upstash's compatibility list in their Redis 6.2 forms.
+ */
+
 /**
  * Lookup and renewal as one atomic step (one request). KEYS[1] is the session; ARGV[1] now
  * in ms, ARGV[2] the idle TTL in ms. A session past its absolute cap is deleted on sight.
  */
-export const TOUCH_SCRIPT = `
+export const TOUCH_SCRIPT = `-- wxlogin:touch
 local s = redis.call('HMGET', KEYS[1], '${FIELDS.userId}', '${FIELDS.openid}', '${FIELDS.unionid}', '${FIELDS.maxExpiresAt}')
 if not s[1] then return false end
 local left = (tonumber(s[4]) or 0) - tonumber(ARGV[1])
@@ -124,25 +164,80 @@ return {s[1], s[2], s[3] or ''}
 
 /**
  * Rate limit and claim as one atomic step (one request). KEYS: code, current window, previous
- * window. ARGV: claim TTL (s), limit, window (ms), ms elapsed in the current window.
+ * window. ARGV: claim TTL (s), limit, window (ms), ms elapsed in the current window, loginId, proof.
  * The limit is a sliding window: the previous window's count, weighted by how much of it
- * still overlaps the last `window` ms, plus the current one. Refused attempts are not counted.
+ * still overlaps the last `window` ms, plus the current one. Refused attempts are not counted,
+ * and neither is this same claim sent again.
  */
-export const CLAIM_SCRIPT = `
+export const CLAIM_SCRIPT = `-- wxlogin:claim
+local current = redis.call('GET', KEYS[1])
+local mine = 'p|' .. ARGV[5] .. '|'
+if current then
+  if string.sub(current, 1, #mine) == mine then return {'claimed'} end
+  if current == 'r|' .. ARGV[5] then return {'released'} end
+end
 local limit = tonumber(ARGV[2])
 if limit > 0 then
   local window = tonumber(ARGV[3])
-  local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local now = tonumber(redis.call('GET', KEYS[2]) or '0')
   local previous = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if previous * (window - tonumber(ARGV[4])) / window + current >= limit then
+  if previous * (window - tonumber(ARGV[4])) / window + now >= limit then
     return {'limited'}
   end
   redis.call('INCR', KEYS[2])
   redis.call('PEXPIRE', KEYS[2], window * 2)
 end
-local previous = redis.call('SET', KEYS[1], '${PENDING}', 'NX', 'GET', 'EX', ARGV[1])
-if not previous then return {'claimed'} end
-return {'seen', previous}
+if current then
+  local kind = string.sub(current, 1, 2)
+  if kind == 'd|' then
+    return {'done', string.sub(current, string.find(current, '|', 3, true) + 1)}
+  end
+  if kind == 'p|' then
+    local owner, proof = string.match(current, '^p|([^|]*)|(.*)$')
+    if ARGV[6] == '' or proof ~= ARGV[6] or owner >= ARGV[5] then return {'pending'} end
+  end
+end
+redis.call('SET', KEYS[1], mine .. ARGV[6], 'EX', ARGV[1])
+return {'claimed'}
+`;
+
+/**
+ * Commit of a login (one request): session, code result and the user's session index, only
+ * while the request still holds its claim. KEYS: code, session, user index. ARGV: loginId,
+ * code result, its TTL (s), session TTL (s), the session's absolute cap (index score), prune
+ * entries scored at or below this, index TTL (s), token hash, then the session's field/value pairs.
+ */
+export const COMMIT_SCRIPT = `-- wxlogin:commit
+local current = redis.call('GET', KEYS[1])
+local id = ARGV[1]
+if not current then return 'fenced' end
+local head = string.sub(current, 1, #id + 3)
+if head == 'd|' .. id .. '|' then return 'committed' end
+if head ~= 'p|' .. id .. '|' then return 'fenced' end
+redis.call('HSET', KEYS[2], unpack(ARGV, 9))
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('SET', KEYS[1], 'd|' .. id .. '|' .. ARGV[2], 'EX', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[7])
+return 'committed'
+`;
+
+/**
+ * Release and fence (one request). KEYS: code. ARGV: loginId, TTL (s) of the released mark.
+ * A code that is free (absent, or released by anyone) is marked released by this request too,
+ * so its claim cannot land after this.
+ */
+export const RELEASE_SCRIPT = `-- wxlogin:release
+local current = redis.call('GET', KEYS[1])
+local id = ARGV[1]
+if current then
+  local head = string.sub(current, 1, #id + 3)
+  if head == 'd|' .. id .. '|' then return 'committed' end
+  if head ~= 'p|' .. id .. '|' and string.sub(current, 1, 2) ~= 'r|' then return 'taken' end
+end
+redis.call('SET', KEYS[1], 'r|' .. id, 'EX', ARGV[2])
+return 'released'
 `;
 
 /**
@@ -162,7 +257,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     this.userIndexTtlSeconds = options.userIndexTtlSeconds;
   }
 
-  async claimCode(codeId: string, ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim> {
+  async claimCode(attempt: CodeAttempt, ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim> {
     const windowMs = (limit?.windowSeconds ?? 1) * 1000;
     const now = limit?.now ?? 0;
     const window = Math.floor(now / windowMs);
@@ -170,53 +265,72 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     const reply = await guard(() =>
       this.redis.eval<string[], unknown>(
         CLAIM_SCRIPT,
-        [this.keys.code(codeId), this.keys.loginRate(caller, window), this.keys.loginRate(caller, window - 1)],
-        [String(ttlSeconds), String(limit?.limit ?? 0), String(windowMs), String(now - window * windowMs)],
+        [this.keys.code(attempt.codeId), this.keys.loginRate(caller, window), this.keys.loginRate(caller, window - 1)],
+        [String(ttlSeconds), String(limit?.limit ?? 0), String(windowMs), String(now - window * windowMs), attempt.loginId, attempt.proofHash],
       ),
     );
-    const [state, previous] = Array.isArray(reply) ? reply.map(String) : [];
+    const [state, result] = Array.isArray(reply) ? reply.map(String) : [];
     switch (state) {
       case 'claimed':
         return { state: 'claimed' };
+      case 'pending':
+        return { state: 'pending' };
+      case 'done':
+        return { state: 'done', result: String(result) };
       case 'limited':
         // The current window's end: by then the oldest attempts weigh less.
         return { state: 'limited', retryAfterSeconds: Math.max(1, Math.ceil(((window + 1) * windowMs - now) / 1000)) };
-      case 'seen':
-        return previous === PENDING ? { state: 'pending' } : { state: 'done', result: String(previous) };
       default:
-        throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the claim script', { details: { store: 'redis' } });
+        // 'released' reaches only a request that already gave up; anything else is a bug.
+        throw new AppError('SERVICE_UNAVAILABLE', `unexpected reply to the claim script: ${String(state)}`, { details: { store: 'redis' } });
     }
   }
 
-  async releaseCode(codeId: string): Promise<void> {
-    await guard(() => this.redis.del(this.keys.code(codeId)));
-  }
-
-  async saveLogin(input: SaveLogin): Promise<void> {
+  async commitLogin(input: CommitLogin): Promise<'committed' | 'fenced'> {
     const { session } = input;
-    const sessionKey = this.keys.session(input.tokenHash);
-    const indexKey = this.keys.userSessions(session.userId);
-    const record: Record<string, string> = {
-      [FIELDS.userId]: session.userId,
-      [FIELDS.openid]: session.openid,
-      [FIELDS.sealedSessionKey]: session.sealedSessionKey,
-      [FIELDS.issuedAt]: String(session.issuedAt),
-      [FIELDS.maxExpiresAt]: String(session.maxExpiresAt),
-    };
-    if (session.unionid) record[FIELDS.unionid] = session.unionid;
-
-    // MULTI/EXEC: a session without its code result (or the reverse) is never visible.
-    const tx = this.redis.multi();
-    tx.hset(sessionKey, record);
-    tx.expire(sessionKey, input.ttlSeconds);
-    tx.set(this.keys.code(input.codeId), input.codeResult, { ex: input.codeTtlSeconds });
+    const fields: string[] = [
+      FIELDS.userId,
+      session.userId,
+      FIELDS.openid,
+      session.openid,
+      FIELDS.sealedSessionKey,
+      session.sealedSessionKey,
+      FIELDS.issuedAt,
+      String(session.issuedAt),
+      FIELDS.maxExpiresAt,
+      String(session.maxExpiresAt),
+    ];
+    if (session.unionid) fields.push(FIELDS.unionid, session.unionid);
     // The per-user index lets "log out everywhere" find sessions without a scan: a sorted set
     // scored by each session's absolute cap, pruned of dead entries at every login, and
     // outliving every session it lists.
-    tx.zadd(indexKey, { score: session.maxExpiresAt, member: input.tokenHash });
-    tx.zremrangebyscore(indexKey, '-inf', session.issuedAt);
-    tx.expire(indexKey, this.userIndexTtlSeconds);
-    await guard(() => tx.exec());
+    const reply = await guard(() =>
+      this.redis.eval<string[], unknown>(
+        COMMIT_SCRIPT,
+        [this.keys.code(input.attempt.codeId), this.keys.session(input.tokenHash), this.keys.userSessions(session.userId)],
+        [
+          input.attempt.loginId,
+          input.codeResult,
+          String(input.codeTtlSeconds),
+          String(input.ttlSeconds),
+          String(session.maxExpiresAt),
+          String(session.issuedAt),
+          String(this.userIndexTtlSeconds),
+          input.tokenHash,
+          ...fields,
+        ],
+      ),
+    );
+    if (reply === 'committed' || reply === 'fenced') return reply;
+    throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the commit script', { details: { store: 'redis' } });
+  }
+
+  async releaseCode(attempt: Pick<CodeAttempt, 'codeId' | 'loginId'>, ttlSeconds: number): Promise<Release> {
+    const reply = await guard(() =>
+      this.redis.eval<string[], unknown>(RELEASE_SCRIPT, [this.keys.code(attempt.codeId)], [attempt.loginId, String(ttlSeconds)]),
+    );
+    if (reply === 'committed' || reply === 'released' || reply === 'taken') return reply;
+    throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the release script', { details: { store: 'redis' } });
   }
 
   async touch(sessionId: string, now: number, ttlMs: number): Promise<SessionIdentity | null> {

@@ -1,6 +1,5 @@
 import {
   ConditionalCheckFailedException,
-  DeleteItemCommand,
   GetItemCommand,
   UpdateItemCommand,
   type AttributeValue,
@@ -22,35 +21,28 @@ export interface RecordLogin {
   unionid?: string;
   /** The id to assign if this openid has never logged in. */
   newUserId: string;
+  /** The login request's own id: makes the write safe to send twice, and undoable. */
+  loginId: string;
   now: Date;
 }
 
-/** What a recorded login changed, so a login that fails afterwards can take it back. */
-export interface LoginReceipt {
-  openid: string;
-  userId: string;
-  isNewUser: boolean;
-  /** The lastLoginAt this login wrote. */
-  at: string;
-  /** The lastLoginAt it replaced (returning users). */
-  previousLastLoginAt?: string;
-}
-
 export interface RecordedLogin {
+  /** The row as this login left it. */
   user: User;
+  /** This is the user's first counted login. */
   isNewUser: boolean;
-  receipt: LoginReceipt;
 }
 
 /** The port the login use case depends on. */
 export interface UserRepository {
   recordLogin(input: RecordLogin): Promise<RecordedLogin>;
   /**
-   * Takes back a recorded login whose session could not be issued, unless a later login has
-   * touched the row since: a user it created is removed, a returning user's lastLoginAt and
-   * loginCount are restored. Nothing else a row holds is ever removed.
+   * Takes back login `loginId` (its session could not be issued), whether its write landed,
+   * will land late, or never will: once this returns, that write can no longer apply, and if
+   * it had applied, loginCount and lastLoginAt are as before it. The row itself, its userId
+   * and anything else it holds stay: a user's identity is never deleted by a failed login.
    */
-  undoLogin(receipt: LoginReceipt): Promise<void>;
+  undoLogin(openid: string, loginId: string): Promise<void>;
 }
 
 /** The port the profile use case depends on. */
@@ -60,6 +52,8 @@ export interface UserReader {
 
 /** The attributes a user row is read for: a login can never expose anything else a row holds. */
 const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount'];
+/** What a login also reads back: which login wrote the row last. */
+const LOGIN_ATTRIBUTES = [...USER_ATTRIBUTES, 'lastLoginId'];
 
 /** The slice of DynamoDBClient we use: easy to fake, and the real client fits it. */
 export type DynamoSend = Pick<DynamoDBClient, 'send'>;
@@ -67,9 +61,15 @@ export type DynamoSend = Pick<DynamoDBClient, 'send'>;
 /**
  * Users live in one table keyed by `openid`. A login is a single UpdateItem:
  * `if_not_exists` keeps the first userId/createdAt forever, so concurrent first logins of
- * one openid cannot create two users, and the old row it returns tells exactly one of them
- * (the one that found no row) that it created the user. No read-then-write.
- * Only the attributes named here are touched: anything else a row holds is left alone.
+ * one openid cannot create two users, and the count it leaves tells exactly one of them that
+ * this is the user's first login. No read-then-write.
+ *
+ * Every login write carries the login's id, so it is idempotent: the SDK retries it (a
+ * timeout, a reset, a throttle), and a second copy of a write that already landed fails its
+ * condition instead of counting the login twice; the row then says whether it was ours.
+ * Besides the user attributes, a row holds `lastLoginId`, `previousLoginAt` (what an undo
+ * restores) and `undoneLoginId` (the fence of the last undone login). Only the attributes
+ * named here are touched: anything else a row holds is left alone.
  */
 export class DynamoUserRepository implements UserRepository, UserReader {
   constructor(
@@ -77,80 +77,83 @@ export class DynamoUserRepository implements UserRepository, UserReader {
     private readonly tableName: string,
   ) {}
 
-  async recordLogin({ openid, unionid, newUserId, now }: RecordLogin): Promise<RecordedLogin> {
+  async recordLogin({ openid, unionid, newUserId, loginId, now }: RecordLogin): Promise<RecordedLogin> {
     const at = now.toISOString();
     const values: Record<string, AttributeValue> = {
       ':newUserId': { S: newUserId },
       ':now': { S: at },
       ':one': { N: '1' },
+      ':loginId': { S: loginId },
     };
     // unionid is set whenever WeChat sends it (it first appears once the app is bound to an
     // Open Platform account) and kept when a later answer omits it.
-    let set = 'userId = if_not_exists(userId, :newUserId), createdAt = if_not_exists(createdAt, :now), lastLoginAt = :now';
+    let set =
+      'userId = if_not_exists(userId, :newUserId), createdAt = if_not_exists(createdAt, :now), ' +
+      'previousLoginAt = if_not_exists(lastLoginAt, :now), lastLoginAt = :now, lastLoginId = :loginId';
     if (unionid) {
       set += ', unionid = :unionid';
       values[':unionid'] = { S: unionid };
     }
 
-    let old: Record<string, AttributeValue> | undefined;
+    let row: Record<string, AttributeValue> | undefined;
     try {
       const result = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { openid: { S: openid } },
           UpdateExpression: `SET ${set} ADD loginCount :one`,
+          // Not this login again (a retried copy of a write that landed), and not a login
+          // that was already undone (a copy arriving after its request gave up).
+          ConditionExpression:
+            '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId)',
           ExpressionAttributeValues: values,
-          // The row as it was: absent means this request created the user. The new row
-          // follows from it, and the old lastLoginAt is what an undo restores.
-          ReturnValues: 'ALL_OLD',
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      old = result.Attributes;
+      row = result.Attributes;
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+      // An earlier copy of this write landed and its answer was lost: read what it left.
+      row = await this.readForLogin(openid);
+      if (row?.lastLoginId?.S !== loginId) {
+        throw new AppError('SERVICE_UNAVAILABLE', 'login write was overtaken before it could be confirmed', { details: { store: 'dynamodb' } });
+      }
+    }
+    const user = toUser(row);
+    return { user, isNewUser: user.loginCount === 1 };
+  }
+
+  async undoLogin(openid: string, loginId: string): Promise<void> {
+    const Key = { openid: { S: openid } };
+    try {
+      // 1. The fence: from now on no copy of that login's write can land (its condition
+      //    refuses undoneLoginId = loginId). Unconditional, so it holds whether or not the
+      //    write landed yet, and safe to send twice.
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key,
+          UpdateExpression: 'SET undoneLoginId = :loginId',
+          ExpressionAttributeValues: { ':loginId': { S: loginId } },
+        }),
+      );
     } catch (err) {
       throw storeUnavailable(err);
     }
-
-    if (!old?.userId?.S) {
-      const user: User = { userId: newUserId, openid, createdAt: at, lastLoginAt: at, loginCount: 1 };
-      if (unionid) user.unionid = unionid;
-      return { user, isNewUser: true, receipt: { openid, userId: newUserId, isNewUser: true, at } };
-    }
-    const previous = toUser(old);
-    const user: User = { ...previous, lastLoginAt: at, loginCount: previous.loginCount + 1 };
-    if (unionid) user.unionid = unionid;
-    return {
-      user,
-      isNewUser: false,
-      receipt: { openid, userId: user.userId, isNewUser: false, at, previousLastLoginAt: previous.lastLoginAt },
-    };
-  }
-
-  async undoLogin(receipt: LoginReceipt): Promise<void> {
-    const Key = { openid: { S: receipt.openid } };
-    // Both conditions say "no login has touched this row since ours".
-    const command = receipt.isNewUser
-      ? new DeleteItemCommand({
-          TableName: this.tableName,
-          Key,
-          ConditionExpression: 'userId = :userId AND lastLoginAt = :at AND loginCount = :one',
-          ExpressionAttributeValues: { ':userId': { S: receipt.userId }, ':at': { S: receipt.at }, ':one': { N: '1' } },
-        })
-      : new UpdateItemCommand({
-          TableName: this.tableName,
-          Key,
-          UpdateExpression: 'SET lastLoginAt = :previous ADD loginCount :minusOne',
-          ConditionExpression: 'userId = :userId AND lastLoginAt = :at',
-          ExpressionAttributeValues: {
-            ':previous': { S: receipt.previousLastLoginAt ?? receipt.at },
-            ':minusOne': { N: '-1' },
-            ':userId': { S: receipt.userId },
-            ':at': { S: receipt.at },
-          },
-        });
     try {
-      await this.client.send(command);
+      // 2. The revert, if the write did land and no later login has written since. It clears
+      //    lastLoginId, so a second copy of the revert finds nothing to do.
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key,
+          UpdateExpression: 'SET lastLoginAt = previousLoginAt REMOVE lastLoginId ADD loginCount :minusOne',
+          ConditionExpression: 'lastLoginId = :loginId',
+          ExpressionAttributeValues: { ':loginId': { S: loginId }, ':minusOne': { N: '-1' } },
+        }),
+      );
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return; // a later login owns the row now
+      if (err instanceof ConditionalCheckFailedException) return; // it never landed, was reverted already, or a later login owns the row
       throw storeUnavailable(err);
     }
   }
@@ -169,7 +172,24 @@ export class DynamoUserRepository implements UserRepository, UserReader {
     } catch (err) {
       throw storeUnavailable(err);
     }
-    return item ? toUser(item) : null;
+    // A row without a userId is only the fence of an undone first login: no user.
+    return item?.userId?.S ? toUser(item) : null;
+  }
+
+  private async readForLogin(openid: string): Promise<Record<string, AttributeValue> | undefined> {
+    try {
+      const result = await this.client.send(
+        new GetItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: openid } },
+          ProjectionExpression: LOGIN_ATTRIBUTES.join(', '),
+          ConsistentRead: true,
+        }),
+      );
+      return result.Item;
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
   }
 }
 

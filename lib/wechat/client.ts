@@ -46,7 +46,9 @@ export const WECHAT_ERRCODES = {
  */
 export type TimedGet = (url: string, timeoutMs: number) => Promise<{ status: number; body: string }>;
 
-const httpGet: TimedGet = (url, timeoutMs) => send(url, { method: 'GET', timeoutMs });
+// Not idempotent: WeChat consumes the code on the first exchange that reaches it, so a copy
+// sent after a reset would only come back 40163.
+const httpGet: TimedGet = (url, timeoutMs) => send(url, { method: 'GET', timeoutMs, idempotent: false });
 
 const sleeper = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

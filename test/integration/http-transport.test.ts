@@ -38,38 +38,81 @@ describe('Module: lib/clients/http (integration)', () => {
 
   describe('Function: send', () => {
     it('sends the method, headers and body, and returns status and body', async () => {
-      const result = await send(`${server.url}/x`, { method: 'POST', headers: { 'x-test': '1' }, body: '登录' });
+      const result = await send(`${server.url}/x`, { idempotent: true, method: 'POST', headers: { 'x-test': '1' }, body: '登录' });
       expect(result).toEqual({ status: 200, body: JSON.stringify({ result: 'echo:登录' }) });
       expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/x', headers: { 'x-test': '1', 'content-length': '6' } });
     });
 
     it('sends the path and query exactly as given', async () => {
-      await send(`${server.url}/sns/jscode2session?js_code=a%2Bb&secret=x+y`, { method: 'GET' });
+      await send(`${server.url}/sns/jscode2session?js_code=a%2Bb&secret=x+y`, { idempotent: true, method: 'GET' });
       expect(seen.at(-1)).toMatchObject({ method: 'GET', url: '/sns/jscode2session?js_code=a%2Bb&secret=x+y' });
-      await send(server.url, { method: 'GET' });
+      await send(server.url, { idempotent: true, method: 'GET' });
       expect(seen.at(-1)).toMatchObject({ url: '/' });
     });
 
     it('refuses a URL that is not http or https', async () => {
-      await expect(send('ftp://127.0.0.1/x', { method: 'GET' })).rejects.toThrow(TypeError);
+      await expect(send('ftp://127.0.0.1/x', { idempotent: true, method: 'GET' })).rejects.toThrow(TypeError);
     });
 
     it('reuses one keep-alive connection for sequential requests', async () => {
       const before = server.connections();
-      for (let i = 0; i < 20; i++) await send(`${server.url}/k`, { method: 'GET' });
+      for (let i = 0; i < 20; i++) await send(`${server.url}/k`, { idempotent: true, method: 'GET' });
       expect(server.connections() - before).toBeLessThanOrEqual(1);
     });
 
     it('fails with a TimeoutError when no answer arrives in time', async () => {
-      await expect(send(`${server.url}/hang`, { method: 'GET', timeoutMs: 100 })).rejects.toMatchObject({ name: 'TimeoutError' });
+      await expect(send(`${server.url}/hang`, { idempotent: true, method: 'GET', timeoutMs: 100 })).rejects.toMatchObject({ name: 'TimeoutError' });
     });
 
     it('fails with the signal’s reason when aborted', async () => {
-      await expect(send(`${server.url}/hang`, { method: 'GET', signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ name: 'TimeoutError' });
+      await expect(send(`${server.url}/hang`, { idempotent: true, method: 'GET', signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    });
+
+    describe('a kept-alive socket the server reset', () => {
+      // A server that answers the first request on each connection, keeps it alive, and
+      // resets it when the second request arrives on it: what a stale keep-alive socket looks
+      // like to the client, except that here the server did read the request.
+      async function resettingServer() {
+        let received = 0;
+        const running = await listen(
+          http.createServer((req, res) => {
+            received++;
+            const served = ((req.socket as unknown as { served?: number }).served ?? 0) + 1;
+            (req.socket as unknown as { served?: number }).served = served;
+            if (served > 1) return req.socket.resetAndDestroy();
+            req.resume();
+            res.writeHead(200, { 'content-type': 'text/plain', connection: 'keep-alive' });
+            res.end('ok');
+          }),
+        );
+        return { ...running, received: () => received };
+      }
+
+      it('sends an idempotent request again on a fresh connection', async () => {
+        const server = await resettingServer();
+        try {
+          await send(`${server.url}/a`, { method: 'GET', idempotent: true });
+          await expect(send(`${server.url}/b`, { method: 'GET', idempotent: true })).resolves.toMatchObject({ status: 200 });
+          expect(server.received()).toBe(3);
+        } finally {
+          await server.close();
+        }
+      });
+
+      it('never sends a request that is not idempotent twice', async () => {
+        const server = await resettingServer();
+        try {
+          await send(`${server.url}/a`, { method: 'GET', idempotent: false });
+          await expect(send(`${server.url}/b`, { method: 'POST', body: 'claim', idempotent: false })).rejects.toMatchObject({ code: 'ECONNRESET' });
+          expect(server.received()).toBe(2);
+        } finally {
+          await server.close();
+        }
+      });
     });
 
     it('fails with the system error code when the connection is refused', async () => {
-      await expect(send('http://127.0.0.1:9/', { method: 'GET', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      await expect(send('http://127.0.0.1:9/', { idempotent: true, method: 'GET', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     });
   });
 

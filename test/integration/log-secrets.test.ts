@@ -46,10 +46,11 @@ describe('Secrets never reach a log line (integration)', () => {
       return result;
     };
 
-    // Success, replay, unionid.
+    // Success, replay (same client), a replay refused (another client), unionid.
     await run('alice.first-login');
-    await run('alice.second-login');
-    await run('alice.second-login');
+    await run('alice.second-login', loginFrom('198.51.100.70', 'alice.second-login'));
+    await run('alice.second-login', loginFrom('198.51.100.70', 'alice.second-login'));
+    await run('alice.second-login', loginFrom('198.51.100.71', 'alice.second-login'));
     await run('alice.union-login');
     // Every WeChat answer of the error table, and the stub's faults.
     for (const code of ['errcode.40029', 'errcode.40163', 'errcode.40226', 'errcode.45011', 'errcode.-1', 'errcode.40013', 'errcode.40125', 'errcode.40164', 'http.502', 'html', 'empty', 'drop', 'delay.800.slow-user']) {
@@ -58,8 +59,8 @@ describe('Secrets never reach a log line (integration)', () => {
     // Bad input.
     await login(httpEvent({ body: '{"code": "has spaces and secrets"}' }));
     await login(httpEvent({ body: '{not json' }));
-    // The session cannot be saved (the user row is undone).
-    ctx.stack.gateway.failNext('/multi-exec');
+    // The session cannot be committed (the user row is undone).
+    ctx.stack.gateway.failNext('/', 1, 'wxlogin:commit');
     await run('bruno.failed-save');
     // Redis refuses the claim.
     ctx.stack.gateway.failNext('/');
@@ -103,6 +104,7 @@ describe('Secrets never reach a log line (integration)', () => {
     for (const message of [
       'login succeeded',
       'login replayed for a retried code',
+      'login code replayed by another client: refused',
       'request rejected',
       'dependency failure',
       'WeChat rejected our credentials or server: configuration problem',

@@ -35,9 +35,16 @@ describe('Function: login (integration)', () => {
         ExpressionAttributeValues: { ':n': { S: '丽塔' }, ':p': { N: '120' } },
       }),
     );
-  const keyCount = async (kind: 'session:' | 'code:') =>
-    (await dumpRedis(ctx.redis)).split('\n').filter((line) => line.startsWith(`wxlogin:${kind}`)).length;
-  const sessionCount = () => keyCount('session:');
+  /** Keys of a kind, with their values (dumpRedis lists name, value, name, value, …). */
+  const entries = async (kind: 'session:' | 'code:') => {
+    const lines = (await dumpRedis(ctx.redis)).split('\n');
+    const out: [string, string][] = [];
+    for (let i = 0; i < lines.length; i += 2) if (lines[i]!.startsWith(`wxlogin:${kind}`)) out.push([lines[i]!, lines[i + 1] ?? '']);
+    return out;
+  };
+  const sessionCount = async () => (await entries('session:')).length;
+  /** Code keys that hold something: a claim or a result. A released code keeps only its mark, `r|<loginId>`. */
+  const heldCodes = async () => (await entries('code:')).filter(([, value]) => !value.startsWith('r|')).length;
 
   it('logs alice in twice as one user with two different tokens', async () => {
     const first = await post('alice.1');
@@ -59,13 +66,57 @@ describe('Function: login (integration)', () => {
     expect(row).not.toHaveProperty('sessionKey');
   });
 
-  it('returns the same token to a retry of the same code without calling WeChat again', async () => {
+  it('returns the same token to a retry of the same code from the same client without calling WeChat again', async () => {
     const before = ctx.stack.wechat.stats.calls;
-    const first = bodyOf(await post('alice.3'));
-    const retry = bodyOf(await post('alice.3'));
+    const first = bodyOf(await login(loginFrom('198.51.100.30', 'alice.3')));
+    const retry = bodyOf(await login(loginFrom('198.51.100.30', 'alice.3')));
     expect(retry.token).toBe(first.token);
     expect(retry.userId).toBe(first.userId);
     expect(ctx.stack.wechat.stats.calls - before).toBe(1);
+  });
+
+  describe('a used code is a session only for the client that used it', () => {
+    const proof = (seed: string) => seed.padEnd(43, '0');
+    const withProof = (code: string, value: string | undefined, sourceIp: string) => {
+      const event = loginFrom(sourceIp, code);
+      if (value !== undefined) event.headers = { ...event.headers, 'x-login-proof': value };
+      return event;
+    };
+
+    it('replays to the same X-Login-Proof from another network (Wi-Fi → 4G)', async () => {
+      const first = bodyOf(await login(withProof('ada.1', proof('ada'), '198.51.100.40')));
+      const moved = await login(withProof('ada.1', proof('ada'), '2001:db8:4g::1'));
+      expect(moved.statusCode).toBe(200);
+      expect(bodyOf(moved).token).toBe(first.token);
+    });
+
+    it.each([
+      ['another proof', proof('mallory')],
+      ['no proof', undefined],
+    ])('answers 401 INVALID_CODE to a replay with %s, even from the same network, without calling WeChat', async (_name, other) => {
+      const code = `ben.${Math.random().toString(36).slice(2)}`;
+      expect((await login(withProof(code, proof('ben'), '198.51.100.41'))).statusCode).toBe(200);
+      const before = ctx.stack.wechat.stats.calls;
+      const replay = await login(withProof(code, other, '198.51.100.41'));
+      expect(replay.statusCode).toBe(401);
+      expect(bodyOf(replay).error.code).toBe('INVALID_CODE');
+      expect(replay.body).not.toContain('token');
+      expect(ctx.stack.wechat.stats.calls).toBe(before);
+    });
+
+    it('replays to a client that sent no proof only from its own network (IPv6: its /64)', async () => {
+      const first = bodyOf(await login(withProof('cy.1', undefined, '2001:db8:aa:bb::1')));
+      const sameNet = await login(withProof('cy.1', undefined, '2001:db8:aa:bb:ffff::2'));
+      expect(bodyOf(sameNet).token).toBe(first.token);
+      const otherNet = await login(withProof('cy.1', undefined, '2001:db8:aa:bc::1'));
+      expect(otherNet.statusCode).toBe(401);
+    });
+
+    it('refuses a malformed X-Login-Proof as INVALID_REQUEST', async () => {
+      const result = await login(withProof('dee.1', 'short', '198.51.100.42'));
+      expect(result.statusCode).toBe(400);
+      expect(bodyOf(result).error).toEqual({ code: 'INVALID_REQUEST', message: expect.stringContaining('X-Login-Proof') });
+    });
   });
 
   it('logs in from an event without requestContext.http (a hand-written event), counted as an unknown caller', async () => {
@@ -116,14 +167,15 @@ describe('Function: login (integration)', () => {
       ['errcode.12345', 502, 'WECHAT_ERROR'],
     ])('%s answers %i %s and writes nothing', async (code, status, errorCode) => {
       const sessionsBefore = await sessionCount();
-      const codesBefore = await keyCount('code:');
+      const codesBefore = await heldCodes();
       const result = await post(code);
       expect(result.statusCode).toBe(status);
       expect(bodyOf(result)).toEqual({ error: { code: errorCode, message: expect.any(String) } });
       expect(result.headers?.['content-type']).toBe('application/json');
       expect(await sessionCount()).toBe(sessionsBefore);
-      // The claim was released: nothing about this code stays in Redis.
-      expect(await keyCount('code:')).toBe(codesBefore);
+      // The claim was released: nothing about this code but its released mark stays in Redis.
+      expect(await heldCodes()).toBe(codesBefore);
+      if (status === 503 || status === 409) expect(Number(result.headers?.['retry-after'])).toBeGreaterThanOrEqual(1);
     });
 
     it('answers 45011 with Retry-After', async () => {
@@ -144,6 +196,7 @@ describe('Function: login (integration)', () => {
       const result = await post('jay.1');
       expect(result.statusCode).toBe(401);
       expect(bodyOf(result).error.code).toBe('INVALID_CODE');
+      // Nothing is counted for jay (WeChat refused before any user write).
       expect(await userRow('jay')).toBeUndefined();
     });
 
@@ -200,17 +253,19 @@ describe('Function: login (integration)', () => {
     });
   });
 
-  describe('a session that cannot be saved after the user row was written', () => {
-    it('removes the user it created, issues no token, and the retry is a clean first login', async () => {
-      ctx.stack.gateway.failNext('/multi-exec');
+  describe('a session that cannot be committed after the user row was written', () => {
+    it('counts nothing and issues no token; the user keeps its one identity and the retry is its first login', async () => {
+      ctx.stack.gateway.failNext('/', 1, 'wxlogin:commit');
       const failed = await post('quinn.1');
       expect(failed.statusCode).toBe(503);
       expect(bodyOf(failed).error.code).toBe('SERVICE_UNAVAILABLE');
-      expect(await userRow('quinn')).toBeUndefined();
+      const reserved = await userRow('quinn');
+      expect(reserved).toMatchObject({ loginCount: { N: '0' } });
 
       const retry = await post('quinn.2');
       expect(retry.statusCode).toBe(200);
-      expect(bodyOf(retry)).toMatchObject({ isNewUser: true });
+      expect(bodyOf(retry)).toMatchObject({ isNewUser: true, userId: reserved?.userId?.S });
+      expect(await userRow('quinn')).toMatchObject({ loginCount: { N: '1' } });
     });
 
     it('puts a returning user’s row back exactly as it was, attributes it does not manage included', async () => {
@@ -218,9 +273,13 @@ describe('Function: login (integration)', () => {
       await ownData('rita');
       const before = await userRow('rita');
       expect(before).toMatchObject({ nickname: { S: '丽塔' }, points: { N: '120' } });
-      ctx.stack.gateway.failNext('/multi-exec');
+      ctx.stack.gateway.failNext('/', 1, 'wxlogin:commit');
       expect((await post('rita.2')).statusCode).toBe(503);
-      expect(await userRow('rita')).toEqual(before);
+      // As it was, but for the fence that keeps the failed login's write from ever landing.
+      const { undoneLoginId, ...after } = (await userRow('rita'))!;
+      expect(undoneLoginId?.S).toMatch(/^[0-9A-Z]{26}$/);
+      const { lastLoginId: _gone, ...beforeWithoutId } = before!;
+      expect(after).toEqual(beforeWithoutId);
     });
   });
 
@@ -249,7 +308,7 @@ describe('Function: login (integration)', () => {
     it('counts a login and its code claim in one Redis request', async () => {
       const before = ctx.stack.gateway.stats.requests;
       expect((await post('walt.1')).statusCode).toBe(200);
-      // One request to claim (with the rate count), one transaction to save.
+      // One request to claim (with the rate count), one script to commit.
       expect(ctx.stack.gateway.stats.requests - before).toBe(2);
     });
   });

@@ -1,90 +1,155 @@
 import { AppError } from '../../lib/errors';
-import { PENDING, type ClaimLimit, type CodeClaim, type SaveLogin, type SessionStore } from '../../lib/sessions/store';
-import type { LoginReceipt, RecordedLogin, RecordLogin, User, UserRepository } from '../../lib/users/repository';
+import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, Release, SessionStore } from '../../lib/sessions/store';
+import type { RecordedLogin, RecordLogin, User, UserRepository } from '../../lib/users/repository';
 import type { WechatAuth, WechatSession } from '../../lib/wechat/client';
 
-/** Session store semantics in memory: SET NX GET claims, all-or-nothing saves. */
+/**
+ * How a faked request fails: 'refuse' fails before anything is applied; 'lose' applies it
+ * and then fails, as a request whose answer was lost does.
+ */
+export type Fault = 'refuse' | 'lose';
+
+function fail(): never {
+  throw new AppError('SERVICE_UNAVAILABLE', 'store request failed');
+}
+
+/** The Redis scripts' semantics in memory (lib/sessions/store.ts): claims keyed by login id, fenced commits. */
 export class InMemorySessionStore implements SessionStore {
+  /** codeId → 'p|<loginId>|<proof>', 'd|<loginId>|<result>' or 'r|<loginId>'. */
   readonly codes = new Map<string, string>();
-  readonly saved: SaveLogin[] = [];
-  failOn: Partial<Record<'claimCode' | 'releaseCode' | 'saveLogin', boolean>> = {};
+  readonly saved: CommitLogin[] = [];
+  failOn: Partial<Record<'claimCode' | 'releaseCode' | 'commitLogin', Fault>> = {};
 
   /** Attempts seen per caller, and the limit the use case asked for. */
   readonly attempts = new Map<string, number>();
 
-  async claimCode(codeId: string, _ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim> {
-    this.maybeFail('claimCode');
-    if (limit) {
-      const seen = this.attempts.get(limit.caller) ?? 0;
-      if (seen >= limit.limit) return { state: 'limited', retryAfterSeconds: limit.windowSeconds };
-      this.attempts.set(limit.caller, seen + 1);
-    }
-    const previous = this.codes.get(codeId);
-    if (previous === undefined) {
-      this.codes.set(codeId, PENDING);
+  async claimCode(attempt: CodeAttempt, _ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim> {
+    return this.run('claimCode', () => {
+      const current = this.codes.get(attempt.codeId);
+      const mine = `p|${attempt.loginId}|`;
+      if (current?.startsWith(mine)) return { state: 'claimed' };
+      if (limit) {
+        const seen = this.attempts.get(limit.caller) ?? 0;
+        if (seen >= limit.limit) return { state: 'limited', retryAfterSeconds: limit.windowSeconds };
+        this.attempts.set(limit.caller, seen + 1);
+      }
+      if (current?.startsWith('d|')) return { state: 'done', result: current.slice(current.indexOf('|', 2) + 1) };
+      if (current?.startsWith('p|')) {
+        const [, owner = '', proof = ''] = current.split('|');
+        if (!attempt.proofHash || proof !== attempt.proofHash || owner >= attempt.loginId) return { state: 'pending' };
+      }
+      this.codes.set(attempt.codeId, mine + attempt.proofHash);
       return { state: 'claimed' };
-    }
-    return previous === PENDING ? { state: 'pending' } : { state: 'done', result: previous };
+    });
   }
 
-  async releaseCode(codeId: string): Promise<void> {
-    this.maybeFail('releaseCode');
-    this.codes.delete(codeId);
+  async commitLogin(input: CommitLogin): Promise<'committed' | 'fenced'> {
+    return this.run('commitLogin', () => {
+      const current = this.codes.get(input.attempt.codeId) ?? '';
+      if (current.startsWith(`d|${input.attempt.loginId}|`)) return 'committed';
+      if (!current.startsWith(`p|${input.attempt.loginId}|`)) return 'fenced';
+      this.saved.push(input);
+      this.codes.set(input.attempt.codeId, `d|${input.attempt.loginId}|${input.codeResult}`);
+      return 'committed';
+    });
   }
 
-  async saveLogin(input: SaveLogin): Promise<void> {
-    this.maybeFail('saveLogin');
-    this.saved.push(input);
-    this.codes.set(input.codeId, input.codeResult);
+  async releaseCode(attempt: Pick<CodeAttempt, 'codeId' | 'loginId'>): Promise<Release> {
+    return this.run('releaseCode', () => {
+      const current = this.codes.get(attempt.codeId);
+      if (current?.startsWith(`d|${attempt.loginId}|`)) return 'committed';
+      if (current && !current.startsWith(`p|${attempt.loginId}|`) && !current.startsWith('r|')) return 'taken';
+      this.codes.set(attempt.codeId, `r|${attempt.loginId}`);
+      return 'released';
+    });
   }
 
-  private maybeFail(operation: keyof InMemorySessionStore['failOn']): void {
-    if (this.failOn[operation]) throw new AppError('SERVICE_UNAVAILABLE', 'session store request failed');
+  /** Codes whose login is done. */
+  doneCount(): number {
+    return [...this.codes.values()].filter((value) => value.startsWith('d|')).length;
+  }
+
+  private run<T>(operation: keyof InMemorySessionStore['failOn'], apply: () => T): T {
+    const fault = this.failOn[operation];
+    if (fault === 'refuse') fail();
+    const result = apply();
+    if (fault === 'lose') fail();
+    return result;
   }
 }
 
-/** Users by openid with the same first-login-wins rule as the DynamoDB UpdateItem. */
+interface Row extends Partial<User> {
+  lastLoginId?: string;
+  previousLoginAt?: string;
+  undoneLoginId?: string;
+}
+
+/** Users by openid with the DynamoDB repository's conditions (lib/users/repository.ts). */
 export class InMemoryUserRepository implements UserRepository {
-  readonly users = new Map<string, User>();
+  readonly rows = new Map<string, Row>();
   calls = 0;
-  fail = false;
+  failOn: Partial<Record<'recordLogin' | 'undoLogin', Fault>> = {};
+  readonly undone: string[] = [];
 
-  readonly undone: LoginReceipt[] = [];
-
-  async recordLogin({ openid, unionid, newUserId, now }: RecordLogin): Promise<RecordedLogin> {
-    this.calls++;
-    if (this.fail) throw new AppError('SERVICE_UNAVAILABLE', 'user store request failed');
-    const at = now.toISOString();
-    const existing = this.users.get(openid);
-    const user: User = existing
-      ? { ...existing, lastLoginAt: at, loginCount: existing.loginCount + 1 }
-      : { userId: newUserId, openid, createdAt: at, lastLoginAt: at, loginCount: 1 };
-    if (unionid) user.unionid = unionid;
-    this.users.set(openid, user);
-    const receipt: LoginReceipt = existing
-      ? { openid, userId: user.userId, isNewUser: false, at, previousLastLoginAt: existing.lastLoginAt }
-      : { openid, userId: user.userId, isNewUser: true, at };
-    return { user, isNewUser: !existing, receipt };
+  /** The users that exist: rows with a userId. */
+  get users(): Map<string, User> {
+    const out = new Map<string, User>();
+    for (const [openid, row] of this.rows) {
+      if (row.userId) {
+        const { lastLoginId: _l, previousLoginAt: _p, undoneLoginId: _u, ...user } = row;
+        out.set(openid, user as User);
+      }
+    }
+    return out;
   }
 
-  async undoLogin(receipt: LoginReceipt): Promise<void> {
-    this.undone.push(receipt);
-    const current = this.users.get(receipt.openid);
-    if (!current || current.lastLoginAt !== receipt.at) return;
-    if (receipt.isNewUser) this.users.delete(receipt.openid);
-    else this.users.set(receipt.openid, { ...current, lastLoginAt: receipt.previousLastLoginAt!, loginCount: current.loginCount - 1 });
+  async recordLogin({ openid, unionid, newUserId, loginId, now }: RecordLogin): Promise<RecordedLogin> {
+    this.calls++;
+    const fault = this.failOn.recordLogin;
+    if (fault === 'refuse') fail();
+    const at = now.toISOString();
+    const row: Row = { ...(this.rows.get(openid) ?? { openid }) };
+    if (row.lastLoginId === loginId || row.undoneLoginId === loginId) throw new AppError('SERVICE_UNAVAILABLE', 'condition failed');
+    row.userId ??= newUserId;
+    row.createdAt ??= at;
+    row.previousLoginAt = row.lastLoginAt ?? at;
+    row.lastLoginAt = at;
+    row.lastLoginId = loginId;
+    row.loginCount = (row.loginCount ?? 0) + 1;
+    if (unionid) row.unionid = unionid;
+    this.rows.set(openid, row);
+    if (fault === 'lose') fail();
+    const user = this.users.get(openid)!;
+    return { user, isNewUser: user.loginCount === 1 };
+  }
+
+  async undoLogin(openid: string, loginId: string): Promise<void> {
+    this.undone.push(loginId);
+    const fault = this.failOn.undoLogin;
+    if (fault === 'refuse') fail();
+    const row: Row = { ...(this.rows.get(openid) ?? { openid }), undoneLoginId: loginId };
+    if (row.lastLoginId === loginId) {
+      row.lastLoginAt = row.previousLoginAt;
+      delete row.lastLoginId;
+      row.loginCount = (row.loginCount ?? 1) - 1;
+    }
+    this.rows.set(openid, row);
+    if (fault === 'lose') fail();
   }
 }
 
-/** WeChat by table: code → session, or code → error to throw. */
+/** WeChat by table: code → session, or code → error to throw. Each code is accepted once, as WeChat does. */
 export class FakeWechat implements WechatAuth {
   readonly calls: string[] = [];
+  private readonly used = new Set<string>();
   constructor(private readonly answers: Record<string, WechatSession | AppError> = {}) {}
 
   async code2Session(code: string): Promise<WechatSession> {
     this.calls.push(code);
     const answer = this.answers[code] ?? { openid: `openid-${code.split('.')[0]}`, sessionKey: `sk-${code}-0123456789` };
     if (answer instanceof AppError) throw answer;
+    if (this.used.has(code)) throw new AppError('INVALID_CODE', 'code been used', { details: { errcode: 40163 } });
+    this.used.add(code);
     return answer;
   }
 }

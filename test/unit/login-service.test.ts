@@ -1,12 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import { hashToken, open, TOKEN_PATTERN } from '../../lib/crypto';
 import { AppError } from '../../lib/errors';
-import { LoginService, SESSION_KEY_PURPOSE } from '../../lib/login/service';
+import { LoginService, SESSION_KEY_PURPOSE, type LoginClient } from '../../lib/login/service';
 import type { WechatAuth } from '../../lib/wechat/client';
 import { captureLogger } from '../support/log-capture';
 import { FakeWechat, InMemorySessionStore, InMemoryUserRepository } from '../support/fakes';
 
 const NOW = new Date('2026-11-25T08:00:00.000Z');
+const PHONE: LoginClient = { network: '198.51.100.7', proof: 'proof-of-the-phone-0123456789' };
 
 function setup<W extends WechatAuth = FakeWechat>(wechat: W = new FakeWechat() as unknown as W, rateLimit = { limit: 0, windowSeconds: 60 }) {
   const sessions = new InMemorySessionStore();
@@ -16,31 +17,34 @@ function setup<W extends WechatAuth = FakeWechat>(wechat: W = new FakeWechat() a
     wechat,
     users,
     sessions,
-    newUserId: () => `user-${++ids}`,
+    // Increasing, as ULIDs are over time: a retry's login id sorts after the first's.
+    newId: () => `id-${String(++ids).padStart(4, '0')}`,
     session: { ttlSeconds: 3600, maxAgeSeconds: 86_400 },
     rateLimit,
     now: () => NOW,
   });
-  const { logger, lines } = captureLogger();
-  return { service, sessions, users, wechat, log: logger, lines };
+  const { logger, lines, entries } = captureLogger();
+  /** The user the fake WeChat maps a code's name to. */
+  const row = (name: string) => users.users.get(`openid-${name}`);
+  return { service, sessions, users, wechat, log: logger, lines, entries, row };
 }
 
 describe('Class: LoginService', () => {
   describe('Method: login', () => {
     it('exchanges the code, records the user and returns a fresh opaque token', async () => {
       const { service, log } = setup();
-      const result = await service.login('alice.1', log);
-      expect(result).toEqual({ token: expect.stringMatching(TOKEN_PATTERN), expiresIn: 3600, userId: 'user-1', isNewUser: true });
+      const result = await service.login('alice.1', log, PHONE);
+      expect(result).toEqual({ token: expect.stringMatching(TOKEN_PATTERN), expiresIn: 3600, userId: 'id-0002', isNewUser: true });
     });
 
-    it('stores the session under the token hash with a sealed session_key, the TTL and the absolute cap', async () => {
+    it('commits the session under the token hash with a sealed session_key, the TTL and the absolute cap', async () => {
       const { service, sessions, log } = setup();
-      const { token } = await service.login('alice.1', log);
+      const { token } = await service.login('alice.1', log, PHONE);
       const saved = sessions.saved[0]!;
       expect(saved.tokenHash).toBe(hashToken(token));
       expect(saved.ttlSeconds).toBe(3600);
       expect(saved.session).toMatchObject({
-        userId: 'user-1',
+        userId: 'id-0002',
         openid: 'openid-alice',
         issuedAt: NOW.getTime(),
         maxExpiresAt: NOW.getTime() + 86_400_000,
@@ -49,32 +53,61 @@ describe('Class: LoginService', () => {
       expect(open(SESSION_KEY_PURPOSE, token, saved.session.sealedSessionKey)).toBe('sk-alice.1-0123456789');
     });
 
-    it('keeps no raw token in anything it stores', async () => {
+    it('keeps no raw token, code or proof in anything it stores', async () => {
       const { service, sessions, log } = setup();
-      const { token } = await service.login('alice.1', log);
-      expect(JSON.stringify(sessions.saved)).not.toContain(token);
-      expect(JSON.stringify([...sessions.codes])).not.toContain(token);
-      expect(JSON.stringify([...sessions.codes])).not.toContain('alice.1');
+      const { token } = await service.login('alice.1', log, PHONE);
+      const stored = JSON.stringify(sessions.saved) + JSON.stringify([...sessions.codes]);
+      expect(stored).not.toContain(token);
+      expect(stored).not.toContain('alice.1');
+      expect(stored).not.toContain(PHONE.proof);
     });
 
-    it('gives one user two different tokens on two logins', async () => {
-      const { service, log } = setup();
-      const first = await service.login('alice.1', log);
-      const second = await service.login('alice.2', log);
+    it('gives one user two different tokens on two logins, new only the first time', async () => {
+      const { service, log, row } = setup();
+      const first = await service.login('alice.1', log, PHONE);
+      const second = await service.login('alice.2', log, PHONE);
       expect(second.userId).toBe(first.userId);
       expect([first.isNewUser, second.isNewUser]).toEqual([true, false]);
       expect(second.token).not.toBe(first.token);
+      expect(row('alice')?.loginCount).toBe(2);
     });
 
-    it('replays the same session for a retried code without calling WeChat again', async () => {
-      const { service, wechat, log } = setup();
-      const first = await service.login('alice.3', log);
-      const retry = await service.login('alice.3', log);
-      expect(retry).toEqual(first);
-      expect(wechat.calls).toEqual(['alice.3']);
+    describe('a retried code', () => {
+      it('replays the same session to the same proof from any network, without calling WeChat again', async () => {
+        const { service, wechat, log } = setup();
+        const first = await service.login('alice.3', log, PHONE);
+        const onFourG = await service.login('alice.3', log, { ...PHONE, network: '2001:db8:1:2::/64' });
+        expect(onFourG).toEqual(first);
+        expect(wechat.calls).toEqual(['alice.3']);
+      });
+
+      it('logs the replay at info with the caller and the userId', async () => {
+        const { service, log, entries } = setup();
+        const { userId } = await service.login('alice.3', log, PHONE);
+        await service.login('alice.3', log, PHONE);
+        expect(entries()).toContainEqual(expect.objectContaining({ level: 'info', message: 'login replayed for a retried code', caller: PHONE.network, userId }));
+      });
+
+      it.each([
+        ['another proof', { network: PHONE.network, proof: 'someone-elses-proof-0123456789' }],
+        ['no proof', { network: PHONE.network }],
+      ])('refuses a replay with %s as INVALID_CODE, without calling WeChat', async (_name, other: LoginClient) => {
+        const { service, wechat, log } = setup();
+        await service.login('alice.4', log, PHONE);
+        await expect(service.login('alice.4', log, other)).rejects.toMatchObject({ code: 'INVALID_CODE', status: 401 });
+        expect(wechat.calls).toEqual(['alice.4']);
+      });
+
+      it('replays to a client without a proof only on the same network', async () => {
+        const { service, log } = setup();
+        const first = await service.login('bea.1', log, { network: '203.0.113.5' });
+        await expect(service.login('bea.1', log, { network: '203.0.113.5' })).resolves.toEqual(first);
+        await expect(service.login('bea.1', log, { network: '203.0.113.6' })).rejects.toMatchObject({ code: 'INVALID_CODE' });
+        await expect(service.login('bea.1', log, { network: '203.0.113.5', proof: 'a-proof-it-did-not-send-0123' })).rejects.toMatchObject({ code: 'INVALID_CODE' });
+      });
     });
 
-    it('answers LOGIN_IN_PROGRESS with Retry-After while the first request still holds the code', async () => {
+    it('answers LOGIN_IN_PROGRESS with Retry-After to another client while the first request holds the code', async () => {
       // Prepare: a WeChat call that stays in flight until released
       const inner = new FakeWechat();
       let release!: () => void;
@@ -83,14 +116,14 @@ describe('Class: LoginService', () => {
       const { service, log } = setup(gated);
 
       // Act
-      const first = service.login('bob.1', log);
-      const duplicate = await service.login('bob.1', log).catch((e: unknown) => e);
+      const first = service.login('bob.1', log, PHONE);
+      const duplicate = await service.login('bob.1', log, { network: '192.0.2.1' }).catch((e: unknown) => e);
       release();
 
       // Assess
       expect(duplicate).toBeInstanceOf(AppError);
       expect(duplicate).toMatchObject({ code: 'LOGIN_IN_PROGRESS', status: 409, retryAfterSeconds: 1 });
-      await expect(first).resolves.toMatchObject({ userId: 'user-1' });
+      await expect(first).resolves.toMatchObject({ isNewUser: true });
       expect(inner.calls).toEqual(['bob.1']);
     });
 
@@ -100,92 +133,150 @@ describe('Class: LoginService', () => {
     ] as const)('releases the claim and stores nothing when %s', async (_name, code) => {
       const wechat = new FakeWechat({ 'carol.1': new AppError(code) });
       const { service, sessions, users, log } = setup(wechat);
-      await expect(service.login('carol.1', log)).rejects.toMatchObject({ code });
-      expect(sessions.codes.size).toBe(0);
+      await expect(service.login('carol.1', log, PHONE)).rejects.toMatchObject({ code });
+      expect([...sessions.codes.values()]).toEqual([expect.stringMatching(/^r\|/)]);
       expect(sessions.saved).toHaveLength(0);
       expect(users.calls).toBe(0);
     });
 
     it('does not call WeChat when the code cannot be claimed (Redis down)', async () => {
       const { service, sessions, wechat, log } = setup();
-      sessions.failOn.claimCode = true;
-      await expect(service.login('dave.1', log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      sessions.failOn.claimCode = 'refuse';
+      await expect(service.login('dave.1', log, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
       expect(wechat.calls).toHaveLength(0);
     });
 
-    it('issues no token and releases the claim when the user store fails', async () => {
-      const { service, sessions, users, log } = setup();
-      users.fail = true;
-      await expect(service.login('erin.1', log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
-      expect(sessions.saved).toHaveLength(0);
-      expect(sessions.codes.size).toBe(0);
-    });
+    describe('partial failures: each leaves nothing behind, and the retry succeeds', () => {
+      it('a claim that landed with its answer lost is released, so the retry with the same code goes through', async () => {
+        const { service, sessions, wechat, log } = setup();
+        sessions.failOn.claimCode = 'lose';
+        await expect(service.login('dora.1', log, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+        sessions.failOn.claimCode = undefined;
+        await expect(service.login('dora.1', log, PHONE)).resolves.toMatchObject({ isNewUser: true });
+        expect(wechat.calls).toEqual(['dora.1']);
+      });
 
-    it('issues no token and removes the user it created when the session cannot be saved; the retry is a clean first login', async () => {
-      const { service, sessions, users, log } = setup();
-      sessions.failOn.saveLogin = true;
-      await expect(service.login('frank.1', log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
-      expect(users.users.has('openid-frank')).toBe(false);
-      expect(sessions.codes.size).toBe(0);
+      it('a user write that failed is fenced and reverted: no count, and the next login is still the first', async () => {
+        const { service, users, log, row } = setup();
+        users.failOn.recordLogin = 'lose';
+        await expect(service.login('erin.1', log, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+        expect(row('erin')).toMatchObject({ loginCount: 0 });
+        users.failOn.recordLogin = undefined;
+        await expect(service.login('erin.2', log, PHONE)).resolves.toMatchObject({ isNewUser: true });
+        expect(row('erin')).toMatchObject({ loginCount: 1 });
+      });
 
-      sessions.failOn.saveLogin = false;
-      const retry = await service.login('frank.2', log);
-      expect(retry).toMatchObject({ isNewUser: true, token: expect.stringMatching(TOKEN_PATTERN) });
-    });
+      it('a commit refused outright undoes the user write; the user keeps one identity and the retry is the first login', async () => {
+        const { service, sessions, log, row } = setup();
+        sessions.failOn.commitLogin = 'refuse';
+        await expect(service.login('frank.1', log, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+        const reserved = row('frank')?.userId;
+        expect(row('frank')).toMatchObject({ loginCount: 0 });
+        sessions.failOn.commitLogin = undefined;
+        const retry = await service.login('frank.2', log, PHONE);
+        expect(retry).toMatchObject({ isNewUser: true, userId: reserved, token: expect.stringMatching(TOKEN_PATTERN) });
+      });
 
-    it('restores a returning user’s row when the session cannot be saved', async () => {
-      const { service, sessions, users, log } = setup();
-      await service.login('gail.1', log);
-      const before = { ...users.users.get('openid-gail')! };
-      sessions.failOn.saveLogin = true;
-      await expect(service.login('gail.2', log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
-      expect(users.undone).toHaveLength(1);
-      expect(users.users.get('openid-gail')).toEqual(before);
+      it('a commit that landed with its answer lost is found by the release: the login succeeds, counted once', async () => {
+        const { service, sessions, users, log, row } = setup();
+        sessions.failOn.commitLogin = 'lose';
+        const result = await service.login('gus.1', log, PHONE);
+        expect(result).toMatchObject({ isNewUser: true });
+        expect(users.undone).toHaveLength(0);
+        expect(row('gus')).toMatchObject({ loginCount: 1 });
+        // Its replay is the same login.
+        sessions.failOn.commitLogin = undefined;
+        await expect(service.login('gus.1', log, PHONE)).resolves.toEqual(result);
+      });
+
+      it('restores a returning user’s row when the session cannot be committed', async () => {
+        const { service, sessions, log, row } = setup();
+        await service.login('gail.1', log, PHONE);
+        const before = { ...row('gail')! };
+        sessions.failOn.commitLogin = 'refuse';
+        await expect(service.login('gail.2', log, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+        expect(row('gail')).toEqual(before);
+      });
+
+      it('leaves the row counted when neither the commit nor the release could be confirmed (a session may exist)', async () => {
+        const { service, sessions, users, log, lines } = setup();
+        sessions.failOn.commitLogin = 'lose';
+        sessions.failOn.releaseCode = 'refuse';
+        await expect(service.login('hugo.1', log, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+        expect(users.undone).toHaveLength(0);
+        expect(lines.some((line) => line.includes('could not release login code claim'))).toBe(true);
+        // Once Redis answers again, the same code replays the session that did commit.
+        sessions.failOn = {};
+        await expect(service.login('hugo.1', log, PHONE)).resolves.toMatchObject({ isNewUser: true });
+      });
+
+      it('the same client’s retry takes over a claim whose owner vanished; the overtaken request cannot commit', async () => {
+        // Prepare: the first request's WeChat call hangs; the client gives up and retries
+        const inner = new FakeWechat();
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        let calls = 0;
+        const firstHangs: WechatAuth = { code2Session: async (code) => (++calls === 1 ? (await gate, inner.code2Session(code)) : inner.code2Session(code)) };
+        const { service, users, log, row } = setup(firstHangs);
+
+        // Act
+        const first = service.login('ivan.1', log, PHONE).catch((e: unknown) => e);
+        const retry = await service.login('ivan.1', log, PHONE);
+        release();
+
+        // Assess: the retry won; the first one's exchange came too late (code used)
+        expect(retry).toMatchObject({ isNewUser: true });
+        expect(await first).toMatchObject({ code: 'INVALID_CODE' });
+        expect(row('ivan')).toMatchObject({ loginCount: 1 });
+        expect(users.undone).toHaveLength(0);
+      });
     });
 
     it('does not undo anything when the failure came before the user was recorded', async () => {
       const wechat = new FakeWechat({ 'hal.1': new AppError('WECHAT_UNAVAILABLE') });
       const { service, users, log } = setup(wechat);
-      await expect(service.login('hal.1', log)).rejects.toMatchObject({ code: 'WECHAT_UNAVAILABLE' });
+      await expect(service.login('hal.1', log, PHONE)).rejects.toMatchObject({ code: 'WECHAT_UNAVAILABLE' });
       expect(users.undone).toHaveLength(0);
     });
 
     it('still answers with the original error when releasing the claim fails too', async () => {
       const wechat = new FakeWechat({ 'gina.1': new AppError('WECHAT_UNAVAILABLE') });
       const { service, sessions, log, lines } = setup(wechat);
-      sessions.failOn.releaseCode = true;
-      await expect(service.login('gina.1', log)).rejects.toMatchObject({ code: 'WECHAT_UNAVAILABLE' });
+      sessions.failOn.releaseCode = 'refuse';
+      await expect(service.login('gina.1', log, PHONE)).rejects.toMatchObject({ code: 'WECHAT_UNAVAILABLE' });
       expect(lines.some((line) => line.includes('could not release login code claim'))).toBe(true);
     });
 
     describe('rate limit per caller', () => {
+      const from = (network: string): LoginClient => ({ network });
+
       it('refuses attempts over the limit with RATE_LIMITED and Retry-After, without calling WeChat', async () => {
         const { service, wechat, log } = setup(new FakeWechat(), { limit: 2, windowSeconds: 60 });
-        await service.login('ivy.1', log, '198.51.100.1');
-        await service.login('ivy.2', log, '198.51.100.1');
-        const err = await service.login('ivy.3', log, '198.51.100.1').catch((e: unknown) => e);
+        await service.login('ivy.1', log, from('198.51.100.1'));
+        await service.login('ivy.2', log, from('198.51.100.1'));
+        const err = await service.login('ivy.3', log, from('198.51.100.1')).catch((e: unknown) => e);
         expect(err).toMatchObject({ code: 'RATE_LIMITED', status: 429, retryAfterSeconds: 60 });
         expect(wechat.calls).toEqual(['ivy.1', 'ivy.2']);
       });
 
       it('counts each caller separately', async () => {
         const { service, log } = setup(new FakeWechat(), { limit: 1, windowSeconds: 60 });
-        await service.login('jo.1', log, '198.51.100.1');
-        await expect(service.login('jo.2', log, '198.51.100.2')).resolves.toMatchObject({ isNewUser: false });
+        await service.login('jo.1', log, from('198.51.100.1'));
+        await expect(service.login('jo.2', log, from('198.51.100.2'))).resolves.toMatchObject({ isNewUser: false });
       });
 
       it('answers a caller it already knows to be limited without asking the store again', async () => {
         const { service, sessions, log } = setup(new FakeWechat(), { limit: 1, windowSeconds: 60 });
-        await service.login('kai.1', log, '198.51.100.9');
-        await expect(service.login('kai.2', log, '198.51.100.9')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+        await service.login('kai.1', log, from('198.51.100.9'));
+        await expect(service.login('kai.2', log, from('198.51.100.9'))).rejects.toMatchObject({ code: 'RATE_LIMITED' });
         const claim = vi.spyOn(sessions, 'claimCode');
-        await expect(service.login('kai.3', log, '198.51.100.9')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+        await expect(service.login('kai.3', log, from('198.51.100.9'))).rejects.toMatchObject({ code: 'RATE_LIMITED' });
         expect(claim).not.toHaveBeenCalled();
       });
 
       it('does not count anything when the limit is 0', async () => {
         const { service, sessions, log } = setup(new FakeWechat(), { limit: 0, windowSeconds: 60 });
-        for (let i = 0; i < 5; i++) await service.login(`lou.${i}`, log, '198.51.100.1');
+        for (let i = 0; i < 5; i++) await service.login(`lou.${i}`, log, from('198.51.100.1'));
         expect(sessions.attempts.size).toBe(0);
       });
     });
@@ -193,7 +284,7 @@ describe('Class: LoginService', () => {
     it('passes unionid from WeChat to the user store', async () => {
       const wechat = new FakeWechat({ 'hank.1': { openid: 'o-hank', sessionKey: 'k', unionid: 'u-hank' } });
       const { service, users, sessions, log } = setup(wechat);
-      await service.login('hank.1', log);
+      await service.login('hank.1', log, PHONE);
       expect(users.users.get('o-hank')?.unionid).toBe('u-hank');
       expect(sessions.saved[0]!.session.unionid).toBe('u-hank');
     });

@@ -27,71 +27,96 @@ describe('Class: DynamoUserRepository', () => {
   });
 
   describe('Method: recordLogin', () => {
-    it('upserts in a single UpdateItem keyed by openid, never overwriting userId or createdAt', async () => {
+    const input = { openid: 'o1', newUserId: '01NEWUSER', loginId: 'L1', now: NOW };
+
+    it('upserts in a single UpdateItem keyed by openid, tagged with the login id, never overwriting userId or createdAt', async () => {
       // Prepare
-      ddbMock.on(UpdateItemCommand).resolves({});
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ lastLoginId: 'L1' }) });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
 
       // Act
-      await repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW });
+      await repo.recordLogin(input);
 
       // Assess
       expect(ddbMock.calls()).toHaveLength(1);
-      const input = ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input;
-      expect(input).toEqual({
+      expect(ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input).toEqual({
         TableName: 'users',
         Key: { openid: { S: 'o1' } },
         UpdateExpression:
-          'SET userId = if_not_exists(userId, :newUserId), createdAt = if_not_exists(createdAt, :now), lastLoginAt = :now ADD loginCount :one',
-        ExpressionAttributeValues: { ':newUserId': { S: '01NEWUSER' }, ':now': { S: NOW.toISOString() }, ':one': { N: '1' } },
-        ReturnValues: 'ALL_OLD',
+          'SET userId = if_not_exists(userId, :newUserId), createdAt = if_not_exists(createdAt, :now), ' +
+          'previousLoginAt = if_not_exists(lastLoginAt, :now), lastLoginAt = :now, lastLoginId = :loginId ADD loginCount :one',
+        ConditionExpression:
+          '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId)',
+        ExpressionAttributeValues: { ':newUserId': { S: '01NEWUSER' }, ':now': { S: NOW.toISOString() }, ':one': { N: '1' }, ':loginId': { S: 'L1' } },
+        ReturnValues: 'ALL_NEW',
       });
     });
 
-    it('reports a new user when there was no row before', async () => {
-      ddbMock.on(UpdateItemCommand).resolves({});
+    it('reports a new user when this login is the row’s first counted one', async () => {
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ loginCount: 1 }) });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await expect(repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW })).resolves.toEqual({
+      await expect(repo.recordLogin(input)).resolves.toEqual({
         isNewUser: true,
         user: { userId: '01NEWUSER', openid: 'o1', createdAt: NOW.toISOString(), lastLoginAt: NOW.toISOString(), loginCount: 1 },
-        receipt: { openid: 'o1', userId: '01NEWUSER', isNewUser: true, at: NOW.toISOString() },
       });
     });
 
-    it('reports a returning user, derived from the row as it was', async () => {
+    it('reports a returning user from the row as the login left it', async () => {
       const earlier = '2026-11-01T00:00:00.000Z';
       ddbMock.on(UpdateItemCommand).resolves({
-        Attributes: row({ userId: '01OLDUSER', createdAt: earlier, lastLoginAt: earlier, loginCount: 7, unionid: 'u1', nickname: 'kept' }),
+        Attributes: row({ userId: '01OLDUSER', createdAt: earlier, loginCount: 8, unionid: 'u1', nickname: 'kept', previousLoginAt: earlier }),
       });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      const result = await repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW });
-      expect(result.isNewUser).toBe(false);
-      expect(result.user).toEqual({ userId: '01OLDUSER', openid: 'o1', createdAt: earlier, lastLoginAt: NOW.toISOString(), loginCount: 8, unionid: 'u1' });
-      expect(result.receipt).toEqual({ openid: 'o1', userId: '01OLDUSER', isNewUser: false, at: NOW.toISOString(), previousLastLoginAt: earlier });
+      const result = await repo.recordLogin(input);
+      expect(result).toEqual({
+        isNewUser: false,
+        user: { userId: '01OLDUSER', openid: 'o1', createdAt: earlier, lastLoginAt: NOW.toISOString(), loginCount: 8, unionid: 'u1' },
+      });
+    });
+
+    it('reads the row back when a retried copy finds its own earlier write landed, and counts it once', async () => {
+      // Prepare: the SDK's second attempt fails the condition because the first one landed
+      ddbMock.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+      ddbMock.on(GetItemCommand).resolves({ Item: row({ lastLoginId: 'L1', loginCount: 1 }) });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+
+      // Act
+      const result = await repo.recordLogin(input);
+
+      // Assess
+      expect(result).toMatchObject({ isNewUser: true, user: { userId: '01NEWUSER', loginCount: 1 } });
+      expect(ddbMock.commandCalls(GetItemCommand)[0]!.args[0].input).toMatchObject({ Key: { openid: { S: 'o1' } }, ConsistentRead: true });
+    });
+
+    it('fails SERVICE_UNAVAILABLE when the row it reads back was written by another login since', async () => {
+      ddbMock.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+      ddbMock.on(GetItemCommand).resolves({ Item: row({ lastLoginId: 'L2', loginCount: 2 }) });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.recordLogin(input)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
     });
 
     it('sets unionid when WeChat sends one', async () => {
       ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ unionid: 'u1' }) });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await repo.recordLogin({ openid: 'o1', unionid: 'u1', newUserId: '01NEWUSER', now: NOW });
-      const input = ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input;
-      expect(input.UpdateExpression).toContain('unionid = :unionid');
-      expect(input.ExpressionAttributeValues?.[':unionid']).toEqual({ S: 'u1' });
+      await repo.recordLogin({ ...input, unionid: 'u1' });
+      const sent = ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input;
+      expect(sent.UpdateExpression).toContain('unionid = :unionid');
+      expect(sent.ExpressionAttributeValues?.[':unionid']).toEqual({ S: 'u1' });
     });
 
     it('leaves a stored unionid alone when WeChat omits it', async () => {
       ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ unionid: 'u1' }) });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW });
-      const input = ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input;
-      expect(input.UpdateExpression).not.toContain('unionid');
-      expect(input.ExpressionAttributeValues).not.toHaveProperty(':unionid');
+      await repo.recordLogin(input);
+      const sent = ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input;
+      expect(sent.UpdateExpression).not.toContain('unionid');
+      expect(sent.ExpressionAttributeValues).not.toHaveProperty(':unionid');
     });
 
     it('turns throttling into SERVICE_UNAVAILABLE', async () => {
       ddbMock.on(UpdateItemCommand).rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      const err = await repo.recordLogin({ openid: 'o1', newUserId: '01NEWUSER', now: NOW }).catch((e: unknown) => e);
+      const err = await repo.recordLogin(input).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AppError);
       expect((err as AppError).code).toBe('SERVICE_UNAVAILABLE');
       expect((err as AppError).status).toBe(503);
@@ -100,13 +125,13 @@ describe('Class: DynamoUserRepository', () => {
     it('turns a network failure into SERVICE_UNAVAILABLE', async () => {
       ddbMock.on(UpdateItemCommand).rejects(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await expect(repo.recordLogin({ openid: 'o1', newUserId: 'n', now: NOW })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      await expect(repo.recordLogin(input)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
     });
 
-    it('fails as INTERNAL if an existing row lacks what it must hold', async () => {
+    it('fails as INTERNAL if the row lacks what it must hold', async () => {
       ddbMock.on(UpdateItemCommand).resolves({ Attributes: { openid: { S: 'o1' }, userId: { S: 'u' } } });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await expect(repo.recordLogin({ openid: 'o1', newUserId: 'n', now: NOW })).rejects.toMatchObject({ code: 'INTERNAL' });
+      await expect(repo.recordLogin(input)).rejects.toMatchObject({ code: 'INTERNAL' });
     });
   });
 
@@ -137,41 +162,41 @@ describe('Class: DynamoUserRepository', () => {
   });
 
   describe('Method: undoLogin', () => {
-    const at = NOW.toISOString();
-
-    it('deletes a user it created, only if no login touched the row since', async () => {
-      ddbMock.on(DeleteItemCommand).resolves({});
-      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await repo.undoLogin({ openid: 'o1', userId: '01NEWUSER', isNewUser: true, at });
-      expect(ddbMock.commandCalls(DeleteItemCommand)[0]!.args[0].input).toEqual({
-        TableName: 'users',
-        Key: { openid: { S: 'o1' } },
-        ConditionExpression: 'userId = :userId AND lastLoginAt = :at AND loginCount = :one',
-        ExpressionAttributeValues: { ':userId': { S: '01NEWUSER' }, ':at': { S: at }, ':one': { N: '1' } },
-      });
-    });
-
-    it('restores a returning user’s lastLoginAt and loginCount, deleting nothing', async () => {
+    it('fences the login first, unconditionally, then reverts it only if it is still the row’s last write', async () => {
       ddbMock.on(UpdateItemCommand).resolves({});
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await repo.undoLogin({ openid: 'o1', userId: 'u1', isNewUser: false, at, previousLastLoginAt: '2026-11-01T00:00:00.000Z' });
-      expect(ddbMock.commandCalls(DeleteItemCommand)).toHaveLength(0);
-      expect(ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input).toMatchObject({
-        UpdateExpression: 'SET lastLoginAt = :previous ADD loginCount :minusOne',
-        ConditionExpression: 'userId = :userId AND lastLoginAt = :at',
+      await repo.undoLogin('o1', 'L1');
+      const [fence, revert] = ddbMock.commandCalls(UpdateItemCommand).map((call) => call.args[0].input);
+      expect(fence).toEqual({
+        TableName: 'users',
+        Key: { openid: { S: 'o1' } },
+        UpdateExpression: 'SET undoneLoginId = :loginId',
+        ExpressionAttributeValues: { ':loginId': { S: 'L1' } },
       });
+      expect(revert).toEqual({
+        TableName: 'users',
+        Key: { openid: { S: 'o1' } },
+        UpdateExpression: 'SET lastLoginAt = previousLoginAt REMOVE lastLoginId ADD loginCount :minusOne',
+        ConditionExpression: 'lastLoginId = :loginId',
+        ExpressionAttributeValues: { ':loginId': { S: 'L1' }, ':minusOne': { N: '-1' } },
+      });
+      expect(ddbMock.commandCalls(DeleteItemCommand)).toHaveLength(0);
     });
 
-    it('leaves the row alone when a later login got there first', async () => {
-      ddbMock.on(DeleteItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+    it('is done when the revert finds the login never landed, or was reverted, or was overtaken', async () => {
+      ddbMock
+        .on(UpdateItemCommand)
+        .resolvesOnce({})
+        .rejectsOnce(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await expect(repo.undoLogin({ openid: 'o1', userId: 'u', isNewUser: true, at })).resolves.toBeUndefined();
+      await expect(repo.undoLogin('o1', 'L1')).resolves.toBeUndefined();
     });
 
-    it('reports any other failure as SERVICE_UNAVAILABLE', async () => {
-      ddbMock.on(DeleteItemCommand).rejects(new Error('down'));
+    it('reports a failed fence as SERVICE_UNAVAILABLE and does not revert', async () => {
+      ddbMock.on(UpdateItemCommand).rejects(new Error('down'));
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await expect(repo.undoLogin({ openid: 'o1', userId: 'u', isNewUser: true, at })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      await expect(repo.undoLogin('o1', 'L1')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect(ddbMock.commandCalls(UpdateItemCommand)).toHaveLength(1);
     });
   });
 });
