@@ -51,6 +51,9 @@ describe('Secrets never reach a log line (integration)', () => {
     await run('alice.second-login', loginFrom('198.51.100.70', 'alice.second-login'));
     await run('alice.second-login', loginFrom('198.51.100.70', 'alice.second-login'));
     await run('alice.second-login', loginFrom('198.51.100.71', 'alice.second-login'));
+    // A client-chosen code equal to another field's value (here its own IP) must not erase it.
+    await login(loginFrom('198.51.100.73', '198.51.100.73'));
+    await login(loginFrom('198.51.100.73', '198.51.100.73'));
     await run('alice.union-login');
     // Every WeChat answer of the error table, and the stub's faults.
     for (const code of ['errcode.40029', 'errcode.40163', 'errcode.40226', 'errcode.45011', 'errcode.-1', 'errcode.40013', 'errcode.40125', 'errcode.40164', 'http.502', 'html', 'empty', 'drop', 'delay.800.slow-user']) {
@@ -117,6 +120,11 @@ describe('Secrets never reach a log line (integration)', () => {
     }
     expect(tokens.length).toBeGreaterThanOrEqual(4);
     expect(ctx.stack.wechat.stats.sessionKeys.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('let no client-chosen value erase a field of a log line', () => {
+    const replayed = lines.map((line) => JSON.parse(line)).find((entry) => entry.message === 'login replayed for a retried code' && entry.caller === '198.51.100.73');
+    expect(replayed).toMatchObject({ caller: '198.51.100.73', userId: expect.any(String) });
   });
 
   it('never printed the AppSecret, the Upstash token, a token, a session_key or a full login code', () => {

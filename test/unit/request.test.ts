@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
-import { MAX_BODY_BYTES, parseLoginRequest } from '../../lib/login/request';
+import { clientNetwork, MAX_BODY_BYTES, parseLoginRequest } from '../../lib/login/request';
 
 const json = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => ({
   body,
@@ -100,5 +100,49 @@ describe('Function: parseLoginRequest', () => {
     const body = `{"code":"abc","pad":"${'登'.repeat(400)}"}`; // < 1024 chars, > 1024 bytes
     expect(body.length).toBeLessThan(MAX_BODY_BYTES);
     expect(rejection(json(body)).code).toBe('INVALID_REQUEST');
+  });
+});
+
+describe('Function: parseLoginRequest › X-Login-Proof', () => {
+  const withProof = (proof: string) => json('{"code":"alice.1"}', { 'content-type': 'application/json', 'x-login-proof': proof });
+
+  it.each([
+    ['22 characters', 'a'.repeat(22)],
+    ['43 characters (32 random bytes)', 'Ab0_-'.repeat(8) + 'xyz'],
+    ['64 characters', 'z'.repeat(64)],
+  ])('accepts a proof of %s', (_name, proof) => {
+    expect(parseLoginRequest(withProof(proof))).toEqual({ code: 'alice.1', proof });
+  });
+
+  it.each([
+    ['too short', 'a'.repeat(21)],
+    ['too long', 'a'.repeat(65)],
+    ['not base64url', `${'a'.repeat(30)}+/=`],
+    ['empty', ''],
+  ])('refuses a proof that is %s with INVALID_REQUEST naming the header', (_name, proof) => {
+    const err = rejection(withProof(proof));
+    expect(err.code).toBe('INVALID_REQUEST');
+    expect(err.message).toContain('X-Login-Proof');
+  });
+
+  it('reads the header case-insensitively', () => {
+    expect(parseLoginRequest(json('{"code":"alice.1"}', { 'X-Login-Proof': 'p'.repeat(22) }))).toEqual({ code: 'alice.1', proof: 'p'.repeat(22) });
+  });
+});
+
+describe('Function: clientNetwork', () => {
+  it.each([
+    ['an IPv4 address, as is', '203.0.113.9', '203.0.113.9'],
+    ['an IPv6 address, by its /64', '2001:db8:85a3:8d3:1319:8a2e:370:7348', '2001:db8:85a3:8d3::/64'],
+    ['a compressed IPv6 address', '2001:db8::1', '2001:db8:0:0::/64'],
+    ['the same /64 with other low bits', '2001:0db8:0000:0000:ffff::2', '2001:db8:0:0::/64'],
+    ['upper case', '2001:DB8:AA:BB::1', '2001:db8:aa:bb::/64'],
+    ['an IPv4-mapped IPv6 address, as its IPv4 address', '::ffff:198.51.100.4', '198.51.100.4'],
+    ['a NAT64 address with an IPv4 tail', '64:ff9b::192.0.2.33', '64:ff9b:0:0::/64'],
+    ['the loopback', '::1', '0:0:0:0::/64'],
+    ['nothing', undefined, 'unknown'],
+    ['garbage', 'not-an-ip', 'unknown'],
+  ])('names %s', (_name, ip, network) => {
+    expect(clientNetwork(ip)).toBe(network);
   });
 });
