@@ -26,6 +26,8 @@ export interface WechatStubStats {
 export interface RunningWechatStub extends RunningServer {
   stats: WechatStubStats;
   resetStats(): void;
+  /** Whether the stub has exchanged `code` already (a second exchange would answer 40163). */
+  consumed(code: string): boolean;
 }
 
 export const WECHAT_MESSAGES: Record<number, string> = {
@@ -114,6 +116,7 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
       stats.calls = 0;
       stats.sessionKeys = [];
     },
+    consumed: (code) => used.has(code),
   };
 }
 

@@ -487,8 +487,8 @@ describe('Fault proxy in front of the real clients (integration)', () => {
 
     it('wechatPath picks jscode2session whatever its query', async () => {
       proxy.inject({ match: wechatPath('/sns/jscode2session'), kind: 'late-answer', delayMs: 500 });
-      await expect(send(`${proxy.url}/sns/other?x=1`, { method: 'GET', timeoutMs: 200 })).resolves.toMatchObject({ status: 203 });
-      await expect(send(`${proxy.url}/sns/jscode2session?appid=a&js_code=c`, { method: 'GET', timeoutMs: 200 })).rejects.toMatchObject({ name: 'TimeoutError' });
+      await expect(send(`${proxy.url}/sns/other?x=1`, { method: 'GET', timeoutMs: 200, idempotent: false })).resolves.toMatchObject({ status: 203 });
+      await expect(send(`${proxy.url}/sns/jscode2session?appid=a&js_code=c`, { method: 'GET', timeoutMs: 200, idempotent: false })).rejects.toMatchObject({ name: 'TimeoutError' });
       await proxy.settled();
       expect(upstream.seen.map((s) => s.url)).toEqual(['/sns/other?x=1', '/sns/jscode2session?appid=a&js_code=c']);
     });

@@ -1,0 +1,188 @@
+import { randomBytes } from 'node:crypto';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveId } from '../../lib/crypto';
+import { stubOpenid } from '../../local/wechat-stub';
+import { bodyOf, loginFrom } from '../support/events';
+import { dynamoOp, startFaultProxy, upstashCommand, wechatPath, type FaultKind, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy';
+import { coldStart, redisCommand, useLocalStack, type Handler } from '../support/local';
+
+/**
+ * The fault-injection suite: the real login function, loaded as Lambda loads it, against
+ * dynalite, redis-server behind the Upstash gateway and the WeChat stub, with a proxy we
+ * control in front of each. Every step of a login meets every kind of fault, once or on
+ * every attempt; the client then behaves as the kit does (the same code again, or one fresh
+ * wx.login after INVALID_CODE). We do not judge a scenario by what each request answered but
+ * by what the stores hold afterwards (one identity, no session without its user, isNewUser
+ * given once, loginCount = logins that succeeded) and by the retry succeeding quickly.
+ */
+
+/** Our timeout for each upstream request in this suite. */
+const TIMEOUT_MS = 200;
+/** How late a delayed request or answer is: well past our timeout. */
+const LATE_MS = 450;
+const KINDS: FaultKind[] = ['delay-request', 'late-answer', 'drop-answer', 'reset-after', 'refuse'];
+/** 'once': the step's first request; 'every': every attempt at it (retries and re-sends too). */
+const MODES = { once: 1, every: 4 } as const;
+
+type Upstream = 'dynamo' | 'upstash' | 'wechat';
+interface Step {
+  name: string;
+  upstream: Upstream;
+  match: (req: ProxiedRequest) => boolean;
+}
+
+const LOGIN_STEPS: Step[] = [
+  { name: 'claim', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:claim') },
+  { name: 'jscode2session', upstream: 'wechat', match: wechatPath('/sns/jscode2session') },
+  // The login's own write, not the undo's (which are UpdateItems too).
+  { name: 'user write', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('if_not_exists(userId') },
+  { name: 'commit', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:commit') },
+];
+
+interface Outcome {
+  scenario: string;
+  answers: string[];
+  extraWxLogins: number;
+  retryMs: number;
+}
+
+describe('Fault injection: every login step × every fault (integration)', () => {
+  const ctx = useLocalStack();
+  const proxies = {} as Record<Upstream, FaultProxy>;
+  let login: Handler;
+  const outcomes: Outcome[] = [];
+
+  beforeAll(async () => {
+    proxies.dynamo = await startFaultProxy({ target: ctx.env.DYNAMODB_ENDPOINT! });
+    proxies.upstash = await startFaultProxy({ target: ctx.env.UPSTASH_REDIS_REST_URL! });
+    proxies.wechat = await startFaultProxy({ target: ctx.env.WECHAT_API_BASE! });
+    login = await coldStart('login', {
+      ...ctx.env,
+      DYNAMODB_ENDPOINT: proxies.dynamo.url,
+      UPSTASH_REDIS_REST_URL: proxies.upstash.url,
+      WECHAT_API_BASE: proxies.wechat.url,
+      DYNAMODB_TIMEOUT_MS: String(TIMEOUT_MS),
+      REDIS_TIMEOUT_MS: String(TIMEOUT_MS),
+      WECHAT_TIMEOUT_MS: String(TIMEOUT_MS),
+      WECHAT_DEADLINE_MS: String(TIMEOUT_MS * 3),
+      LOGIN_RATE_LIMIT: '0',
+    });
+  });
+
+  afterAll(async () => {
+    for (const proxy of Object.values(proxies)) await proxy?.close();
+    // One line per scenario: what the client saw, and what the retry cost.
+    if (outcomes.length > 0) {
+      const width = Math.max(...outcomes.map((o) => o.scenario.length));
+      const table = outcomes.map((o) => `  ${o.scenario.padEnd(width)}  ${o.answers.join(' → ').padEnd(34)} extra wx.login ${o.extraWxLogins}, retry done in ${o.retryMs} ms`);
+      process.stdout.write(`\nfault suite: ${outcomes.length} scenarios, invariants held in each\n${table.join('\n')}\n`);
+    }
+  });
+
+  /** Waits until every request any proxy let through has been answered upstream (late writes landed). */
+  const settled = () => Promise.all(Object.values(proxies).map((proxy) => proxy.settled()));
+
+  const newProof = () => randomBytes(32).toString('base64url');
+  const answerOf = (result: { statusCode?: number; body?: string }) =>
+    result.statusCode === 200 ? '200' : `${result.statusCode} ${bodyOf(result).error?.code ?? ''}`.trim();
+
+  /** A login as the client kit sends it: the code, its attempt's proof, from one phone. */
+  const post = (code: string, proof: string, ip: string) => {
+    const event = loginFrom(ip, code);
+    event.headers = { ...event.headers, 'x-login-proof': proof };
+    return login(event);
+  };
+
+  /** Sessions in Redis for an openid, as [userId, ...]. */
+  async function sessionsOf(openid: string): Promise<string[]> {
+    const keys = (await redisCommand(ctx.redis, 'KEYS', 'wxlogin:session:*')) as string[];
+    const owners: string[] = [];
+    for (const key of keys) {
+      const [uid, oid] = (await redisCommand(ctx.redis, 'HMGET', key, 'uid', 'oid')) as string[];
+      if (oid === openid) owners.push(uid!);
+    }
+    return owners;
+  }
+
+  async function userRow(openid: string) {
+    const { Item } = await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } }, ConsistentRead: true }));
+    return Item;
+  }
+
+  /**
+   * The invariants, read from the stores: one identity for the openid, every session of it
+   * pointing at that identity, isNewUser in exactly one login, loginCount = logins that
+   * succeeded (distinct tokens), and no code left claimed.
+   */
+  async function checkInvariants(name: string, successes: { token: string; userId: string; isNewUser: boolean }[], codes: string[]) {
+    const openid = stubOpenid(ctx.env.WECHAT_APPID!, name);
+    const row = await userRow(openid);
+    const userId = row?.userId?.S;
+    expect(userId, 'the user row has its identity').toMatch(/^[0-9A-Z]{26}$/);
+    const tokens = new Map(successes.map((s) => [s.token, s]));
+    for (const s of tokens.values()) expect(s.userId, 'every login answered the one identity').toBe(userId);
+    const owners = await sessionsOf(openid);
+    expect(owners.every((owner) => owner === userId), 'every session points at the user row').toBe(true);
+    expect(owners.length, 'one session per successful login').toBe(tokens.size);
+    expect(Number(row?.loginCount?.N), 'loginCount counts successful logins once').toBe(tokens.size);
+    expect([...tokens.values()].filter((s) => s.isNewUser).length, 'isNewUser in exactly one login').toBe(1);
+    for (const code of codes) {
+      const held = (await redisCommand(ctx.redis, 'GET', `wxlogin:code:${deriveId('login-code', code)}`)) as string | null;
+      expect(held?.startsWith('p|') ?? false, `code ${code} is not left claimed`).toBe(false);
+    }
+  }
+
+  const scenarios = LOGIN_STEPS.flatMap((step) =>
+    KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ step, kind, mode, label: `${step.name} × ${kind} × ${mode}` }))),
+  );
+  let serial = 0;
+
+  it.each(scenarios)('login: $label', async ({ step, kind, mode, label }) => {
+    const name = `f${++serial}x${randomBytes(3).toString('hex')}`;
+    const ip = `198.51.100.${serial % 250}`;
+    const codes = [`${name}.1`];
+    let proof = newProof();
+    const successes: { token: string; userId: string; isNewUser: boolean }[] = [];
+    const answers: string[] = [];
+    const record = (result: Awaited<ReturnType<Handler>>) => {
+      answers.push(answerOf(result));
+      if (result.statusCode === 200) successes.push(bodyOf(result));
+      return result;
+    };
+
+    // Act: the first attempt meets the fault.
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    let result = record(await post(codes[0]!, proof, ip));
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+
+    // The fault is gone. The client retries as the kit does: the same code and proof, or,
+    // after INVALID_CODE, one fresh wx.login.
+    const consumedBeforeRetry = ctx.stack.wechat.consumed(codes[0]!);
+    const faultGone = Date.now();
+    for (let attempt = 0; result.statusCode !== 200 && attempt < 3; attempt++) {
+      if (result.statusCode === 401 && bodyOf(result).error.code === 'INVALID_CODE') {
+        codes.push(`${name}.${codes.length + 1}`);
+        proof = newProof();
+      }
+      result = record(await post(codes.at(-1)!, proof, ip));
+    }
+    const retryMs = Date.now() - faultGone;
+
+    // Assess
+    expect(result.statusCode, `${label}: ${answers.join(' → ')}`).toBe(200);
+    expect(retryMs, 'the retry succeeds within 2 s of the fault going away').toBeLessThan(2000);
+    const extraWxLogins = codes.length - 1;
+    expect(extraWxLogins, 'at most one extra wx.login').toBeLessThanOrEqual(1);
+    if (!consumedBeforeRetry) expect(extraWxLogins, 'the same code works while WeChat has not consumed it').toBe(0);
+
+    // A replay of the winning code is the same login, and a later login is a returning one.
+    const replay = record(await post(codes.at(-1)!, proof, '203.0.113.250'));
+    expect(bodyOf(replay).token).toBe(bodyOf(result).token);
+    const later = record(await post(`${name}.later`, newProof(), ip));
+    expect(bodyOf(later)).toMatchObject({ isNewUser: false });
+    await checkInvariants(name, successes, [...codes, `${name}.later`]);
+    outcomes.push({ scenario: `login: ${label}`, answers: answers.slice(0, answers.length - 2), extraWxLogins, retryMs });
+  });
+});
