@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveId } from '../../lib/crypto';
+import { deriveId, hashToken } from '../../lib/crypto';
 import { stubOpenid } from '../../local/wechat-stub';
-import { bodyOf, loginFrom } from '../support/events';
+import { bodyOf, httpEvent, loginFrom } from '../support/events';
 import { dynamoOp, startFaultProxy, upstashCommand, wechatPath, type FaultKind, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy';
 import { coldStart, redisCommand, useLocalStack, type Handler } from '../support/local';
 
@@ -47,17 +47,19 @@ interface Outcome {
   retryMs: number;
 }
 
-describe('Fault injection: every login step × every fault (integration)', () => {
+describe('Fault injection: every step of a login, an authorization and a logout × every fault (integration)', () => {
   const ctx = useLocalStack();
   const proxies = {} as Record<Upstream, FaultProxy>;
   let login: Handler;
+  let authorize: (event: unknown) => Promise<{ isAuthorized: boolean; context?: Record<string, string> }>;
+  let logout: Handler;
   const outcomes: Outcome[] = [];
 
   beforeAll(async () => {
     proxies.dynamo = await startFaultProxy({ target: ctx.env.DYNAMODB_ENDPOINT! });
     proxies.upstash = await startFaultProxy({ target: ctx.env.UPSTASH_REDIS_REST_URL! });
     proxies.wechat = await startFaultProxy({ target: ctx.env.WECHAT_API_BASE! });
-    login = await coldStart('login', {
+    const env = {
       ...ctx.env,
       DYNAMODB_ENDPOINT: proxies.dynamo.url,
       UPSTASH_REDIS_REST_URL: proxies.upstash.url,
@@ -67,7 +69,10 @@ describe('Fault injection: every login step × every fault (integration)', () =>
       WECHAT_TIMEOUT_MS: String(TIMEOUT_MS),
       WECHAT_DEADLINE_MS: String(TIMEOUT_MS * 3),
       LOGIN_RATE_LIMIT: '0',
-    });
+    };
+    login = await coldStart('login', env);
+    authorize = await coldStart('authorizer', env);
+    logout = await coldStart('logout', env);
   });
 
   afterAll(async () => {
@@ -85,7 +90,7 @@ describe('Fault injection: every login step × every fault (integration)', () =>
 
   const newProof = () => randomBytes(32).toString('base64url');
   const answerOf = (result: { statusCode?: number; body?: string }) =>
-    result.statusCode === 200 ? '200' : `${result.statusCode} ${bodyOf(result).error?.code ?? ''}`.trim();
+    result.statusCode! < 300 ? String(result.statusCode) : `${result.statusCode} ${bodyOf(result).error?.code ?? ''}`.trim();
 
   /** A login as the client kit sends it: the code, its attempt's proof, from one phone. */
   const post = (code: string, proof: string, ip: string) => {
@@ -184,5 +189,67 @@ describe('Fault injection: every login step × every fault (integration)', () =>
     expect(bodyOf(later)).toMatchObject({ isNewUser: false });
     await checkInvariants(name, successes, [...codes, `${name}.later`]);
     outcomes.push({ scenario: `login: ${label}`, answers: answers.slice(0, answers.length - 2), extraWxLogins, retryMs });
+  });
+
+  // After a login: an authorization (one Redis script that looks the session up and slides it)
+  // and a logout (one Redis transaction) under the same faults.
+  const authorizerEvent = (token: string) => ({
+    version: '2.0',
+    type: 'REQUEST',
+    routeArn: 'arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/user/me',
+    identitySource: [`Bearer ${token}`],
+    routeKey: 'GET /user/me',
+    rawPath: '/user/me',
+    rawQueryString: '',
+    headers: { authorization: `Bearer ${token}` },
+    requestContext: { requestId: 'fault-suite', routeKey: 'GET /user/me', http: { method: 'GET', path: '/user/me' } },
+  });
+  /** One clean login: the session the next scenario works on. */
+  async function session(name: string) {
+    const result = await post(`${name}.1`, newProof(), '198.51.100.251');
+    expect(result.statusCode).toBe(200);
+    return bodyOf(result) as { token: string; userId: string };
+  }
+  const sessionScenarios = (Object.keys(MODES) as (keyof typeof MODES)[]).flatMap((mode) => KINDS.map((kind) => ({ kind, mode, label: `${kind} × ${mode}` })));
+
+  it.each(sessionScenarios)('authorization: $label', async ({ kind, mode, label }) => {
+    const { token, userId } = await session(`a${++serial}x${randomBytes(3).toString('hex')}`);
+
+    // Act: the lookup meets the fault. The authorizer may get through (a re-send of the
+    // idempotent lookup), or fail with an error (API Gateway: 500), but never deny a live session.
+    proxies.upstash.inject({ match: upstashCommand('EVAL', 'wxlogin:touch'), kind, delayMs: LATE_MS, times: MODES[mode] });
+    const first = await authorize(authorizerEvent(token)).then(
+      (result) => (result.isAuthorized ? 'allowed' : 'DENIED'),
+      () => 'error (500)',
+    );
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+
+    // Assess
+    expect(first, label).not.toBe('DENIED');
+    await expect(authorize(authorizerEvent(token))).resolves.toMatchObject({ isAuthorized: true, context: { userId } });
+    expect(Number(await redisCommand(ctx.redis, 'PTTL', `wxlogin:session:${hashToken(token)}`))).toBeGreaterThan(0);
+    outcomes.push({ scenario: `authorization: ${label}`, answers: [first, 'allowed'], extraWxLogins: 0, retryMs: 0 });
+  });
+
+  it.each(sessionScenarios)('logout: $label', async ({ kind, mode, label }) => {
+    const name = `o${++serial}x${randomBytes(3).toString('hex')}`;
+    const { token } = await session(name);
+    const other = bodyOf(await post(`${name}.2`, newProof(), '198.51.100.252')) as { token: string };
+    const allowed = await authorize(authorizerEvent(token));
+    const asUser = httpEvent({ routeKey: 'POST /user/logout', body: '', requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
+
+    // Act: the revocation meets the fault; the client retries what did not answer 204.
+    proxies.upstash.inject({ match: (req) => req.path === '/multi-exec', kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [answerOf(await logout(asUser))];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    if (answers[0] !== '204') answers.push(answerOf(await logout(asUser)));
+
+    // Assess: revoked exactly this session, and a retry of the logout is harmless.
+    expect(answers.at(-1), label).toBe('204');
+    await expect(authorize(authorizerEvent(token))).resolves.toMatchObject({ isAuthorized: false });
+    await expect(authorize(authorizerEvent(other.token))).resolves.toMatchObject({ isAuthorized: true });
+    outcomes.push({ scenario: `logout: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
   });
 });
