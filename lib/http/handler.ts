@@ -56,18 +56,23 @@ export function httpHandler<E extends APIGatewayProxyEventV2, D extends { logger
  * variable names, never values.
  */
 export function initFailure(err: unknown): APIGatewayProxyStructuredResultV2 {
-  const config = err instanceof ConfigError;
+  return errorResponse(new AppError(logInitFailure(err)));
+}
+
+/** Logs a failed initialisation (see initFailure) and says which error code it amounts to. */
+export function logInitFailure(err: unknown): 'INTERNAL' | 'SERVICE_UNAVAILABLE' {
+  const code = err instanceof ConfigError ? 'INTERNAL' : 'SERVICE_UNAVAILABLE';
   process.stdout.write(
     `${JSON.stringify({
       level: 'error',
       message: 'function initialisation failed',
       timestamp: new Date().toISOString(),
-      errorCode: config ? 'INTERNAL' : 'SERVICE_UNAVAILABLE',
+      errorCode: code,
       errorName: err instanceof Error ? err.name : typeof err,
       reason: err instanceof Error ? err.message : undefined,
     })}\n`,
   );
-  return errorResponse(new AppError(config ? 'INTERNAL' : 'SERVICE_UNAVAILABLE'));
+  return code;
 }
 
 function logFailure(log: Logger, err: unknown): void {

@@ -19,7 +19,8 @@ const BEARER = /^Bearer +(\S+)$/i;
  * authorize: `Authorization: Bearer <token>` → the session's identity, renewing it
  *   (sliding expiry, capped at the absolute max age) in the same Redis round trip.
  *   Anything else — no header, another scheme, a malformed, unknown, expired or revoked
- *   token — is refused. A store failure throws: the caller fails closed.
+ *   token — is refused. A store failure throws: the authorizer then lets nothing through and
+ *   throws in turn (API Gateway answers 500), rather than deny a token it could not check.
  * logout: revokes the presented session, or with `all` every session of its user.
  */
 export class SessionService {

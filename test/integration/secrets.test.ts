@@ -95,10 +95,15 @@ describe('Secrets from SSM at cold start (integration)', () => {
     expect((await login(loginEvent('sol.2'))).statusCode).toBe(200);
   });
 
-  it('denies (fails closed) in the authorizer when it cannot initialise', async () => {
+  it('throws in the authorizer when it cannot initialise (API Gateway answers 500, the client keeps its token)', async () => {
     const authorize = await coldStart('authorizer', productionEnv({ AWS_REGION: 'eu-west-1' }));
-    const { result, output } = await capture(() => authorize({ headers: { authorization: `Bearer ${'a'.repeat(43)}` }, requestContext: {} }));
-    expect(result).toEqual({ isAuthorized: false });
+    const { result, output } = await capture(() =>
+      authorize({ headers: { authorization: `Bearer ${'a'.repeat(43)}` }, requestContext: {} }).then(
+        (answer: unknown) => ({ answer }),
+        (err: Error) => ({ thrown: err.name }),
+      ),
+    );
+    expect(result).toEqual({ thrown: 'AuthorizerUnavailableError' });
     expect(output).toContain('InvalidSignatureException');
   });
 

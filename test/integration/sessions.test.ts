@@ -129,7 +129,7 @@ describe('Sessions through npm run dev (integration)', () => {
     for (const token of issued) expect(dump).not.toContain(token);
   });
 
-  it('fails closed while Redis is down and recovers when it returns, without a restart', async () => {
+  it('lets nothing through while Redis is down and recovers when it returns, without a restart', async () => {
     const before = await tokenFor('gus.1');
     await redis.stop();
     try {
@@ -146,7 +146,7 @@ describe('Sessions through npm run dev (integration)', () => {
     const after = await login('gus.3');
     expect(after.status).toBe(200);
     expect((await me(after.body.token)).status).toBe(200);
-    expect(dev.output()).toContain('fail closed');
+    expect(dev.output()).toContain('session store unavailable: not authorizing');
   }, 30_000);
 
   it('never prints an issued token in the service log', () => {

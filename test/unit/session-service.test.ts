@@ -63,7 +63,7 @@ describe('Class: SessionService', () => {
       await expect(service.authorize(`Bearer ${tampered}`)).resolves.toEqual({ allowed: false, reason: 'unknown' });
     });
 
-    it('lets a store failure through so the caller can fail closed', async () => {
+    it('lets a store failure through, so the authorizer can refuse to decide rather than deny', async () => {
       const { service, store } = setup();
       store.touch.mockRejectedValueOnce(new AppError('SERVICE_UNAVAILABLE'));
       await expect(service.authorize(`Bearer ${token}`)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
