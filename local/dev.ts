@@ -12,7 +12,8 @@ import { offlineArgs, runServerless } from './serverless-cli';
 
 const port = Number(process.env.PORT || 3000);
 const stack = await startLocalStack();
-const redisNote = stack.redis.owned ? 'private redis-server (unix socket, no persistence)' : `REDIS_URL ${process.env.REDIS_URL}`;
+// The pid lets a test pause this Redis (SIGSTOP) to play an outage; see test/support/dev-server.ts.
+const redisNote = stack.redis.owned ? `private redis-server pid ${stack.redis.pid} (unix socket, no persistence)` : `REDIS_URL ${process.env.REDIS_URL}`;
 
 console.log(`
   local stack

@@ -8,6 +8,8 @@ export interface RunningRedis {
   address: RedisAddress;
   /** True when we spawned it (and so may stop and start it again). */
   owned: boolean;
+  /** The spawned server's process id while it runs (undefined for REDIS_URL's Redis). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
   /** Starts a stopped, owned server again on the same socket (data is gone: no persistence). */
   start(): Promise<void>;
@@ -35,7 +37,7 @@ export async function startRedis(options: { url?: string | undefined; port?: num
     const address = parseRedisUrl(options.url);
     await waitForPing(address, 5000);
     const noop = async () => {};
-    return { address, owned: false, stop: noop, start: noop, close: noop };
+    return { address, owned: false, pid: undefined, stop: noop, start: noop, close: noop };
   }
 
   if (spawnSync('redis-server', ['--version']).error) {
@@ -70,6 +72,9 @@ export async function startRedis(options: { url?: string | undefined; port?: num
   return {
     address,
     owned: true,
+    get pid() {
+      return child?.pid;
+    },
     start,
     stop,
     async close() {

@@ -24,6 +24,12 @@ export interface DevServer {
   base: string;
   child: ChildProcess;
   output(): string;
+  /**
+   * The pid of the private redis-server this `npm run dev` started (it prints it), so a test
+   * can pause it with SIGSTOP: connections stay open and every request hangs, as in a network
+   * partition, until SIGCONT. Throws when the stack uses REDIS_URL's Redis instead.
+   */
+  redisPid(): number;
   /** Stops it and everything it started: Ctrl-C first, then SIGKILL to the whole group. */
   kill(): Promise<void>;
 }
@@ -48,6 +54,11 @@ export async function startDevServer(env: Record<string, string> = {}): Promise<
     base,
     child: dev.child,
     output: dev.output,
+    redisPid() {
+      const pid = Number(/private redis-server pid (\d+)/.exec(dev.output())?.[1]);
+      if (!pid) throw new Error('npm run dev did not start a redis-server of its own (REDIS_URL set?)');
+      return pid;
+    },
     async kill() {
       await stopGroup(dev.child);
     },
