@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PATTERN } from '../../lib/crypto';
 import { exited, runScript, startDevServer, type DevServer } from '../support/dev-server';
@@ -63,6 +65,25 @@ describe('npm run dev (integration)', () => {
     expect(new Set(bodies.map((b) => b.userId)).size).toBe(1);
     expect(bodies.filter((b) => b.isNewUser)).toHaveLength(1);
     tokens.push(...bodies.map((b) => b.token));
+  });
+
+  it('keeps a login in flight while files outside the sources change (another run’s bundles)', async () => {
+    // serverless-esbuild rebuilds when a watched file changes, and serverless offline then
+    // terminates every Lambda worker, even one mid-request, which hung until the function's
+    // time limit and was answered 200 {"errorMessage":"[504] - Lambda timeout."}. Only the
+    // sources are watched: this is the file `npm run invoke:local` writes into its own folder.
+    const probe = join('.esbuild-local', `watch-probe-${process.pid}`);
+    const pending = login('{"code":"delay.2500.walt"}');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    try {
+      mkdirSync(join(probe, '.build', 'functions'), { recursive: true });
+      writeFileSync(join(probe, '.build', 'functions', 'login.js'), '// a bundle, not a source\n');
+      const response = await pending;
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ token: expect.stringMatching(TOKEN_PATTERN) });
+    } finally {
+      rmSync(probe, { recursive: true, force: true });
+    }
   });
 
   it('refuses a 1 MiB body with a 4xx', async () => {
