@@ -4,6 +4,7 @@ import type {
   APIGatewaySimpleAuthorizerWithContextResult,
 } from 'aws-lambda';
 import { AppError, describeCause } from '../lib/errors';
+import { TOKEN_PATTERN } from '../lib/crypto';
 import { headerValue } from '../lib/http/body';
 import { logInitFailure } from '../lib/http/handler';
 import { toAuthorizerContext, type AuthorizerContext } from '../lib/http/auth-context';
@@ -54,7 +55,9 @@ export const handler = async (event: APIGatewayRequestAuthorizerEventV2): Promis
   const { logger, sessions } = deps;
   const header = headerValue(event.headers, 'authorization');
   const token = bearerToken(header);
-  const log = logger.child({ requestId: event.requestContext?.requestId, route: event.routeKey }, token ? [token] : []);
+  // Scrubbed by value only when it has a token's shape (43 base64url characters): anything
+  // shorter is the client's free choice, which could equal another field and erase it.
+  const log = logger.child({ requestId: event.requestContext?.requestId, route: event.routeKey }, token && TOKEN_PATTERN.test(token) ? [token] : []);
   let result: Awaited<ReturnType<typeof sessions.authorize>>;
   try {
     result = await sessions.authorize(header);

@@ -91,6 +91,8 @@ describe('Secrets never reach a log line (integration)', () => {
     expect((await me(asUser('GET /user/me'))).statusCode).toBe(200);
     expect((await authorize(authorizerEvent(`Bearer ${token.slice(0, -1)}x`))).isAuthorized).toBe(false);
     expect((await authorize(authorizerEvent(`Basic ${token}`))).isAuthorized).toBe(false);
+    // A "token" equal to a field's value (the denial's reason) must not erase that field.
+    expect((await authorize(authorizerEvent('Bearer malformed'))).isAuthorized).toBe(false);
     expect((await logout(asUser('POST /user/logout', '{"all":"nope"}'))).statusCode).toBe(400);
     expect((await logout(asUser('POST /user/logout'))).statusCode).toBe(204);
     expect((await authorize(authorizerEvent(`Bearer ${token}`))).isAuthorized).toBe(false);
@@ -125,6 +127,9 @@ describe('Secrets never reach a log line (integration)', () => {
   it('let no client-chosen value erase a field of a log line', () => {
     const replayed = lines.map((line) => JSON.parse(line)).find((entry) => entry.message === 'login replayed for a retried code' && entry.caller === '198.51.100.73');
     expect(replayed).toMatchObject({ caller: '198.51.100.73', userId: expect.any(String) });
+    const denied = lines.map((line) => JSON.parse(line)).filter((entry) => entry.message === 'authorization denied');
+    expect(denied.length).toBeGreaterThanOrEqual(3);
+    for (const entry of denied) expect(entry.reason).toMatch(/^(missing|malformed|unknown)$/);
   });
 
   it('never printed the AppSecret, the Upstash token, a token, a session_key or a full login code', () => {
