@@ -493,6 +493,37 @@ describe('Fault proxy in front of the real clients (integration)', () => {
       expect(upstream.seen.map((s) => s.url)).toEqual(['/sns/other?x=1', '/sns/jscode2session?appid=a&js_code=c']);
     });
   });
+
+  describe('The functions\' transport (lib/clients/http)', () => {
+    let upstream: Awaited<ReturnType<typeof startCountingUpstream>>;
+    let proxy: FaultProxy;
+
+    beforeAll(async () => {
+      upstream = await startCountingUpstream();
+      proxy = await startFaultProxy({ target: upstream.url });
+    });
+    afterAll(async () => {
+      await proxy?.close();
+      await upstream?.close();
+    });
+
+    it.each(['drop-answer', 'reset-after'] as const)(
+      '%s on a reused keep-alive socket makes the transport send the request again: the upstream applies it twice',
+      async (kind) => {
+        // Documents today's behaviour, which is a bug: the transport takes any ECONNRESET on a
+        // reused socket for "closed while idle, never read" and resends, but these requests
+        // were applied. The Upstash requester's "no automatic retry" does not hold here.
+        await send(`${proxy.url}/warm-${kind}`, { method: 'POST', body: 'warm', timeoutMs: 1000 });
+        proxy.inject({ match: (req) => req.path === `/write-${kind}`, kind });
+
+        const answer = await send(`${proxy.url}/write-${kind}`, { method: 'POST', body: 'once', timeoutMs: 1000 });
+        await proxy.settled();
+
+        expect(answer.status).toBe(203);
+        expect(upstream.seen.filter((s) => s.url === `/write-${kind}`)).toHaveLength(2);
+      },
+    );
+  });
 });
 
 async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
