@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RunningRedis } from '../../local/redis-server';
 import { startUpstashGateway, type RunningGateway } from '../../local/upstash-gateway';
+import { TOUCH_SCRIPT } from '../../lib/sessions/store';
 
 /** The local gateway must speak Upstash's REST protocol well enough for the real client. */
 describe('Local Upstash gateway (integration)', () => {
@@ -9,6 +11,8 @@ describe('Local Upstash gateway (integration)', () => {
   let gateway: RunningGateway;
   let redis: Redis;
   const key = (name: string) => `gateway-test:${Math.random().toString(36).slice(2)}:${name}`;
+  const post = (path: string, body: unknown) =>
+    fetch(`${gateway.url}${path}`, { method: 'POST', headers: { authorization: 'Bearer test-token' }, body: JSON.stringify(body) });
 
   beforeAll(async () => {
     redisServer = await startRedis();
@@ -30,12 +34,6 @@ describe('Local Upstash gateway (integration)', () => {
     const k = key('n');
     expect(await redis.incr(k)).toBe(1);
     expect(await redis.get(key('missing'))).toBeNull();
-  });
-
-  it('supports SET NX GET, which claims and reads in one command', async () => {
-    const k = key('claim');
-    expect(await redis.set(k, 'pending', { nx: true, get: true, ex: 30 })).toBeNull();
-    expect(await redis.set(k, 'other', { nx: true, get: true, ex: 30 })).toBe('pending');
   });
 
   it('returns hashes as the flat field/value array Upstash sends', async () => {
@@ -70,14 +68,10 @@ describe('Local Upstash gateway (integration)', () => {
     await expect(redis.incr(k)).rejects.toThrow(/not an integer/);
   });
 
-  it('discards a whole transaction when one command cannot be queued', async () => {
+  it('discards a whole transaction when Redis cannot queue one of its commands', async () => {
     const k = key('abort');
     const before = await redis.get(k);
-    const response = await fetch(`${gateway.url}/multi-exec`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer test-token' },
-      body: JSON.stringify([['SET', k, 'v'], ['NOSUCHCOMMAND']]),
-    });
+    const response = await post('/multi-exec', [['SET', k, 'v'], ['GET']]); // GET without its key
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ error: expect.stringMatching(/EXECABORT/) });
     expect(await redis.get(k)).toBe(before);
@@ -103,5 +97,133 @@ describe('Local Upstash gateway (integration)', () => {
       await redisServer.start();
     }
     expect(await redis.set(key('back'), '1')).toBe('OK');
+  });
+
+  describe('only what Upstash accepts (Redis 6.2 forms of the commands its compatibility page lists)', () => {
+    /** Sends one command as @upstash/redis would, and answers what came back, refusal or not. */
+    const run = async (...command: string[]) => {
+      const response = await post('/', command);
+      return { status: response.status, ...((await response.json()) as { result?: unknown; error?: string }) };
+    };
+
+    // Every command and option this project sends (lib/sessions/store.ts, scripts/, the tests), in the form it sends them.
+    const at = (name: string) => key(`allow:${name}`);
+    const loaded = 'return 1';
+    it.each(
+      [
+        ['GET', at('k')],
+        ['SET', at('k'), 'v'],
+        ['SET', at('k'), 'v', 'EX', '30'],
+        ['SET', at('k'), 'v', 'PX', '30000', 'XX'],
+        ['SET', at('k'), 'v', 'NX', 'EX', '30'],
+        ['SET', at('k'), 'v', 'KEEPTTL', 'GET'],
+        ['DEL', at('k'), at('k2')],
+        ['EXISTS', at('k')],
+        ['EXPIRE', at('k'), '60'],
+        ['PEXPIRE', at('k'), '60000'],
+        ['TTL', at('k')],
+        ['PTTL', at('k')],
+        ['INCR', at('n')],
+        ['HSET', at('h'), 'a', '1', 'b', '2'],
+        ['HMGET', at('h'), 'a', 'b'],
+        ['HGETALL', at('h')],
+        ['SADD', at('s'), 'x'],
+        ['SMEMBERS', at('s')],
+        ['ZADD', at('z'), '1', 'm'],
+        ['ZRANGE', at('z'), '0', '-1'],
+        ['ZRANGE', at('z'), '0', '10', 'BYSCORE', 'LIMIT', '0', '5', 'WITHSCORES'],
+        ['ZREM', at('z'), 'm'],
+        ['ZREMRANGEBYSCORE', at('z'), '-inf', '5'],
+        ['SCAN', '0', 'MATCH', 'gateway-test:*', 'COUNT', '500'],
+        ['EVAL', "local v = redis.call('GET', KEYS[1]) redis.call('PEXPIRE', KEYS[1], 1000) return v", '1', at('k')],
+        ['SCRIPT', 'LOAD', loaded],
+        ['EVALSHA', createHash('sha1').update(loaded).digest('hex'), '0'],
+        // Named with the key's short name, so the test's name is the same in every run.
+      ].map((command) => ({ command, name: command.map((arg) => arg.replace(/^gateway-test:.*:allow:/, '')).join(' ').slice(0, 80) })),
+    )('accepts $name', async ({ command }) => {
+      await run('SCRIPT', 'LOAD', loaded); // for EVALSHA, whatever the order
+      const reply = await run(...command);
+      expect(reply.error).toBeUndefined();
+      expect(reply.status).toBe(200);
+    });
+
+    it("accepts the project's own scripts and transactions as @upstash/redis sends them", async () => {
+      const k = key('tx');
+      const tx = redis.multi();
+      tx.hset(k, { uid: 'u', oid: 'o', mxp: String(Date.now() + 60_000) });
+      tx.expire(k, 60);
+      tx.set(key('code'), 'result', { ex: 300 });
+      tx.zadd(key('idx'), { score: 1, member: 'm' });
+      tx.zremrangebyscore(key('idx'), '-inf', 0);
+      tx.expire(key('idx'), 60);
+      await expect(tx.exec()).resolves.toHaveLength(6);
+      await expect(redis.eval(TOUCH_SCRIPT, [k], [String(Date.now()), '60000'])).resolves.toEqual(['u', 'o', '']);
+      await expect(redis.scan('0', { match: key('*'), count: 500 })).resolves.toHaveLength(2);
+    });
+
+    it('refuses a command the page does not list, as Upstash does, even one the local redis-server serves', async () => {
+      const k = key('obj');
+      await redis.set(k, 'v');
+      // OBJECT is on no version of the page; redis-server would answer "embstr".
+      expect(await run('OBJECT', 'ENCODING', k)).toEqual({ status: 400, error: "ERR Command is not available: 'OBJECT'" });
+      // Cluster is marked ❌.
+      expect(await run('CLUSTER', 'INFO')).toEqual({ status: 400, error: "ERR Command is not available: 'CLUSTER'" });
+      // A subcommand the page does not list, of a command it lists by subcommand.
+      expect(await run('SCRIPT', 'KILL')).toEqual({ status: 400, error: "ERR Command is not available: 'SCRIPT KILL'" });
+    });
+
+    it('refuses SET with both NX and GET (a Redis 7.0 form), and Redis never sees it', async () => {
+      const k = key('nxget');
+      const reply = await run('SET', k, 'pending', 'NX', 'GET', 'EX', '30');
+      expect(reply.status).toBe(400);
+      expect(reply.error).toMatch(/^ERR syntax error: SET with both NX and GET/);
+      await expect(redis.set(k, 'pending', { nx: true, get: true, ex: 30 })).rejects.toThrow(/NX and GET/);
+      expect(await redis.exists(k)).toBe(0);
+    });
+
+    it('refuses commands and options Redis added after 6.2', async () => {
+      expect(await run('SINTERCARD', '1', key('s'))).toMatchObject({ status: 400, error: "ERR Command is not available: 'SINTERCARD'" });
+      expect(await run('EXPIRE', key('e'), '60', 'NX')).toMatchObject({ status: 400, error: expect.stringMatching(/'NX' is not an option of EXPIRE/) });
+      expect(await run('ZRANK', key('z'), 'm', 'WITHSCORE')).toMatchObject({ status: 400 });
+    });
+
+    it('refuses an EVAL whose script calls an unlisted command, before any of it runs', async () => {
+      const k = key('script');
+      const reply = await run('EVAL', "redis.call('SET', KEYS[1], 'ran') return redis.call('OBJECT', 'ENCODING', KEYS[1])", '1', k);
+      expect(reply).toEqual({ status: 400, error: "ERR Error running script: Command is not available: 'OBJECT'" });
+      expect(await redis.exists(k)).toBe(0);
+      await expect(redis.eval("return redis.pcall('OBJECT', 'ENCODING', KEYS[1])", [k], [])).rejects.toThrow(/OBJECT/);
+    });
+
+    it('refuses a script that calls SET with literal NX and GET', async () => {
+      const reply = await run('EVAL', "return redis.call(\"set\", KEYS[1], ARGV[1], 'nx', 'get', 'ex', 30)", '1', key('c'), 'pending');
+      expect(reply.status).toBe(400);
+      expect(reply.error).toMatch(/SET with both NX and GET/);
+      // A literal "GET" as the value is a value, not the option.
+      expect(await run('EVAL', "return redis.call('SET', KEYS[1], 'GET', 'NX')", '1', key('v'))).toMatchObject({ status: 200 });
+    });
+
+    it('answers a refused command in a pipeline in its place and runs the others', async () => {
+      const k = key('pipe');
+      const response = await post('/pipeline', [['SET', k, 'v'], ['OBJECT', 'ENCODING', k], ['GET', k]]);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual([{ result: 'OK' }, { error: "ERR Command is not available: 'OBJECT'" }, { result: 'v' }]);
+    });
+
+    it('discards a whole transaction with a refused command in it, as Upstash does', async () => {
+      const k = key('tx-refused');
+      const response = await post('/multi-exec', [['SET', k, 'v'], ['SET', key('other'), 'v', 'NX', 'GET']]);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ error: expect.stringMatching(/NX and GET/) });
+      expect(await redis.exists(k)).toBe(0);
+    });
+
+    it('refuses what would tie up the one Redis connection all requests share', async () => {
+      expect(await run('MULTI')).toMatchObject({ status: 400, error: expect.stringMatching(/\/multi-exec/) });
+      expect(await run('BLPOP', key('l'), '0')).toMatchObject({ status: 400 });
+      expect(await run('SELECT', '1')).toMatchObject({ status: 400 });
+      // Still one database, still answering.
+      expect(await run('PING')).toEqual({ status: 200, result: 'PONG' });
+    });
   });
 });
