@@ -140,7 +140,7 @@ export async function startFaultProxy(options: { target: string }): Promise<Faul
     for await (const chunk of incoming) chunks.push(chunk as Buffer);
     const req: ProxiedRequest = { method: entry.method, path: entry.path, headers: incoming.headers, body: Buffer.concat(chunks) };
     const caller = incoming.socket;
-    const label = describe(req);
+    const label = summarize(req);
 
     const rule = take(req);
     if (rule) entry.fault = rule.kind;
@@ -264,7 +264,7 @@ function relay(res: http.ServerResponse, answer: Answer, entry: FaultLogEntry): 
 }
 
 /** A request in a few words for the log: the DynamoDB operation, the Redis command, or the path. */
-function describe(req: ProxiedRequest): string {
+function summarize(req: ProxiedRequest): string {
   const op = String(req.headers['x-amz-target'] ?? '').split('.')[1];
   if (op) return `${req.method} ${req.path} ${op}`;
   const commands = upstashCommands(req);
