@@ -34,8 +34,8 @@ async function startCountingUpstream(): Promise<RunningServer & { seen: Seen[] }
     for await (const chunk of req) chunks.push(chunk as Buffer);
     seen.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks), at: Date.now() });
     if (req.url === '/slow') {
-      // Answers in 3 s, or never if the connection goes first.
-      const timer = setTimeout(() => res.end('slow'), 3000);
+      // Answers in 10 s, or never if the connection goes first.
+      const timer = setTimeout(() => res.end('slow'), 10_000);
       return res.on('close', () => clearTimeout(timer));
     }
     if (req.url === '/chunked') {
@@ -279,9 +279,8 @@ describe('Function: startFaultProxy (integration)', () => {
 
     it('resolves at once when nothing is in flight', async () => {
       await call(proxy.url, '/a');
-      const started = Date.now();
-      await proxy.settled();
-      expect(Date.now() - started).toBeLessThan(50);
+      const first = await Promise.race([proxy.settled().then(() => 'settled'), new Promise((r) => setTimeout(() => r('still waiting'), 0))]);
+      expect(first).toBe('settled');
     });
   });
 
@@ -301,7 +300,7 @@ describe('Function: startFaultProxy (integration)', () => {
     it('leaves nothing that keeps the process alive, even with a request and an answer on hold', async () => {
       // In a process of its own: whether it exits by itself is the only honest check. Its
       // upstream lives here, in this process, so only the proxy's own sockets and timers can
-      // keep the child alive (the upstream answers /slow after 3 s).
+      // keep the child alive (the upstream answers /slow after 10 s).
       const dir = mkdtempSync(join(tmpdir(), 'fault-proxy-'));
       const script = join(dir, 'close.mts');
       writeFileSync(
@@ -338,12 +337,13 @@ describe('Function: startFaultProxy (integration)', () => {
           if (!closedAt && output.includes('closed')) closedAt = Date.now();
         });
         child.stderr.on('data', (chunk) => (output += chunk));
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
         const code = await exited(child);
         clearTimeout(timer);
         expect(code, output).toBe(0);
         expect(closedAt, output).toBeGreaterThan(0);
-        expect(Date.now() - closedAt).toBeLessThan(2000);
+        // Well under the 10 s a leftover forward would hold it, with room for a busy machine.
+        expect(Date.now() - closedAt).toBeLessThan(5000);
         expect(upstream.seen.map((s) => s.url)).toEqual(['/plain', '/slow', '/held']);
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -412,9 +412,9 @@ describe('Fault proxy in front of the real clients (integration)', () => {
       // Documents today's behaviour, which is the bug: the first attempt timed out on our side
       // but was applied, so the retry finds its write. For a login this is loginCount + 2 and
       // an isNewUser that no attempt reports (the retry's ALL_OLD shows the user existing).
-      const client = createDynamoClient({ usersTable: table, endpoint: proxy.url, timeoutMs: 300 });
+      const client = createDynamoClient({ usersTable: table, endpoint: proxy.url, timeoutMs: 600 });
       const Key = { openid: { S: `late-${Math.random().toString(36).slice(2)}` } };
-      proxy.inject({ match: dynamoOp('UpdateItem'), kind: 'late-answer', delayMs: 1000 });
+      proxy.inject({ match: dynamoOp('UpdateItem'), kind: 'late-answer', delayMs: 3000 });
 
       const result = await client.send(
         new UpdateItemCommand({ TableName: table, Key, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': { N: '1' } }, ReturnValues: 'ALL_OLD' }),
@@ -449,10 +449,10 @@ describe('Fault proxy in front of the real clients (integration)', () => {
     it("upstashCommand picks the real client's EVAL by its script marker and its MULTI/EXEC by the first command", async () => {
       // late-answer rather than refuse: the transport resends a request reset on a reused
       // keep-alive socket (see below), which would hide the match.
-      const redis = createRedisClient({ url: proxy.url, token, keyPrefix: 'fp:', timeoutMs: 200 });
+      const redis = createRedisClient({ url: proxy.url, token, keyPrefix: 'fp:', timeoutMs: 500 });
       const k = `fault-proxy:${Math.random().toString(36).slice(2)}`;
-      proxy.inject({ match: upstashCommand('EVAL', '-- marker:claim'), kind: 'late-answer', delayMs: 500 });
-      proxy.inject({ match: upstashCommand('HSET'), kind: 'late-answer', delayMs: 500 });
+      proxy.inject({ match: upstashCommand('EVAL', '-- marker:claim'), kind: 'late-answer', delayMs: 2000 });
+      proxy.inject({ match: upstashCommand('HSET'), kind: 'late-answer', delayMs: 2000 });
 
       await expect(redis.eval("-- marker:other\nreturn 'ok'", [], [])).resolves.toBe('ok');
       await expect(redis.eval("-- marker:claim\nreturn 'ok'", [], [])).rejects.toThrow();
@@ -486,9 +486,9 @@ describe('Fault proxy in front of the real clients (integration)', () => {
     });
 
     it('wechatPath picks jscode2session whatever its query', async () => {
-      proxy.inject({ match: wechatPath('/sns/jscode2session'), kind: 'late-answer', delayMs: 500 });
-      await expect(send(`${proxy.url}/sns/other?x=1`, { method: 'GET', timeoutMs: 200, idempotent: false })).resolves.toMatchObject({ status: 203 });
-      await expect(send(`${proxy.url}/sns/jscode2session?appid=a&js_code=c`, { method: 'GET', timeoutMs: 200, idempotent: false })).rejects.toMatchObject({ name: 'TimeoutError' });
+      proxy.inject({ match: wechatPath('/sns/jscode2session'), kind: 'late-answer', delayMs: 2000 });
+      await expect(send(`${proxy.url}/sns/other?x=1`, { method: 'GET', timeoutMs: 500, idempotent: false })).resolves.toMatchObject({ status: 203 });
+      await expect(send(`${proxy.url}/sns/jscode2session?appid=a&js_code=c`, { method: 'GET', timeoutMs: 500, idempotent: false })).rejects.toMatchObject({ name: 'TimeoutError' });
       await proxy.settled();
       expect(upstream.seen.map((s) => s.url)).toEqual(['/sns/other?x=1', '/sns/jscode2session?appid=a&js_code=c']);
     });
@@ -508,21 +508,30 @@ describe('Fault proxy in front of the real clients (integration)', () => {
     });
 
     it.each(['drop-answer', 'reset-after'] as const)(
-      '%s on a reused keep-alive socket makes the transport send the request again: the upstream applies it twice',
+      '%s on a reused keep-alive socket: a request that is not idempotent fails and reaches the upstream once',
       async (kind) => {
-        // Documents today's behaviour, which is a bug: the transport takes any ECONNRESET on a
-        // reused socket for "closed while idle, never read" and resends, but these requests
-        // were applied. The Upstash requester's "no automatic retry" does not hold here.
-        await send(`${proxy.url}/warm-${kind}`, { method: 'POST', body: 'warm', timeoutMs: 1000 });
+        // The upstream applied it: a dropped or reset answer on a reused socket looks like a
+        // stale keep-alive socket to the client, so sending it again would apply it twice.
+        await send(`${proxy.url}/warm-${kind}`, { method: 'POST', body: 'warm', timeoutMs: 1000, idempotent: false });
         proxy.inject({ match: (req) => req.path === `/write-${kind}`, kind });
 
-        const answer = await send(`${proxy.url}/write-${kind}`, { method: 'POST', body: 'once', timeoutMs: 1000 });
+        await expect(send(`${proxy.url}/write-${kind}`, { method: 'POST', body: 'once', timeoutMs: 1000, idempotent: false })).rejects.toThrow();
         await proxy.settled();
 
-        expect(answer.status).toBe(203);
-        expect(upstream.seen.filter((s) => s.url === `/write-${kind}`)).toHaveLength(2);
+        expect(upstream.seen.filter((s) => s.url === `/write-${kind}`)).toHaveLength(1);
       },
     );
+
+    it.each(['drop-answer', 'reset-after'] as const)('%s on a reused keep-alive socket: an idempotent request is sent again and answered', async (kind) => {
+      await send(`${proxy.url}/warm-i-${kind}`, { method: 'POST', body: 'warm', timeoutMs: 1000, idempotent: true });
+      proxy.inject({ match: (req) => req.path === `/read-${kind}`, kind });
+
+      const answer = await send(`${proxy.url}/read-${kind}`, { method: 'POST', body: 'twice is fine', timeoutMs: 1000, idempotent: true });
+      await proxy.settled();
+
+      expect(answer.status).toBe(203);
+      expect(upstream.seen.filter((s) => s.url === `/read-${kind}`)).toHaveLength(2);
+    });
   });
 });
 
