@@ -9,18 +9,19 @@ export const FUNCTIONS = ['login', 'authorizer', 'me', 'logout'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 /**
- * `serverless package` (offline) into `artifacts`, with exactly the environment `env`, building
- * in a work folder of its own that is removed afterwards.
+ * `serverless package` (offline) into `artifacts`, with exactly the environment `env` and any
+ * further CLI arguments in `args` (e.g. `--param=name=value`), building in a work folder of its
+ * own that is removed afterwards.
  *
  * One at a time per checkout, across processes (test files, `npm run bench`): whatever
  * `--package` says, every run first deletes `<service>/.serverless` and last writes its state
  * file there, so two runs side by side can fail each other with ENOENT.
  */
-export async function packageService(root: string, artifacts: string, env: NodeJS.ProcessEnv, stage: string): Promise<void> {
+export async function packageService(root: string, artifacts: string, env: NodeJS.ProcessEnv, stage: string, args: string[] = []): Promise<void> {
   const workFolder = join('.esbuild-local', `package-${process.pid}-${Date.now()}`);
   const unlock = await lock(join(root, '.esbuild-local', 'package.lock'));
   try {
-    await promisify(execFile)(process.execPath, [SERVERLESS_BIN, 'package', '--stage', stage, '--package', artifacts], {
+    await promisify(execFile)(process.execPath, [SERVERLESS_BIN, 'package', '--stage', stage, '--package', artifacts, ...args], {
       cwd: root,
       env: { ...env, ESBUILD_WORK_FOLDER: workFolder },
     });

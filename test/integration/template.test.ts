@@ -11,21 +11,59 @@ import { packageService } from '../../local/package-functions';
  */
 describe('Packaged template, stage prod (integration)', () => {
   const work = mkdtempSync(join(tmpdir(), 'wxlogin-template-'));
-  const artifacts = join(work, 'artifacts');
+  const artifacts = join(work, 'prod');
   // Planted in the environment of the packaging run: none of them may end up in the output.
   const planted = { WECHAT_SECRET: `planted-secret-${process.pid}`, UPSTASH_REDIS_REST_TOKEN: `planted-token-${process.pid}` };
-  let template: { Resources: Record<string, any>; Conditions?: Record<string, unknown> };
+  // Deploy-time variables a shell may carry (a developer's exports, a CI job's leftovers), each
+  // looser than prod or pointing elsewhere. Prod takes its settings from the stage alone, so
+  // none of them may change its template; the other stages still honour them.
+  const loosened: Record<string, string> = {
+    LOGIN_RATE_LIMIT: '0',
+    LOGIN_RATE_WINDOW_SECONDS: '1',
+    AUTHORIZER_CACHE_TTL_SECONDS: '300',
+    SESSION_TTL_SECONDS: '31536000',
+    SESSION_MAX_AGE_SECONDS: '315360000',
+    LOG_LEVEL: 'debug',
+    USERS_TABLE: 'scratch-table',
+  };
+  type Template = { Resources: Record<string, any>; Conditions?: Record<string, unknown> };
+  let template: Template;
+  /** The same prod package without any of `loosened` in the environment. */
+  let cleanTemplate: Template;
+  /** Stage dev, packaged with `loosened` exported. */
+  let devTemplate: Template;
+  /** Prod with `loosened` exported and settings overridden with `--param`. */
+  let paramTemplate: Template;
+  const overrides = { loginRateLimit: '120', alarmTopicArn: 'arn:aws:sns:ap-southeast-1:123456789012:wechat-login-alarms' };
   let everything = '';
   const bundles: Record<string, string> = {};
   const resources = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
   const resource = (id: string) => template.Resources[id];
 
+  /** The packaging run's environment without AWS credentials and without any of `loosened`. */
+  function bareEnv(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of Object.keys(env)) if (name.startsWith('AWS_') || name in loosened) delete env[name];
+    return env;
+  }
+
+  /**
+   * Packages into `work/<name>` and reads the template. Each run puts its code under an S3 folder
+   * named after the time of packaging; that name is replaced so two runs can be compared.
+   */
+  async function packageTemplate(name: string, stage: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ raw: string; template: Template }> {
+    await packageService(process.cwd(), join(work, name), env, stage, args);
+    const raw = readFileSync(join(work, name, 'cloudformation-template-update-stack.json'), 'utf8');
+    return { raw, template: JSON.parse(raw.replace(/("S3Key": "serverless\/[^/]+\/[^/]+\/)\d+-[^/"]+\//g, '$1<packaged-at>/')) };
+  }
+
   beforeAll(async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...planted };
-    for (const name of Object.keys(env)) if (name.startsWith('AWS_')) delete env[name];
-    await packageService(process.cwd(), artifacts, env, 'prod');
-    const raw = readFileSync(join(artifacts, 'cloudformation-template-update-stack.json'), 'utf8');
-    template = JSON.parse(raw);
+    let raw: string;
+    ({ raw, template } = await packageTemplate('prod', 'prod', { ...bareEnv(), ...planted, ...loosened }));
+    ({ template: cleanTemplate } = await packageTemplate('prod-clean', 'prod', bareEnv()));
+    ({ template: devTemplate } = await packageTemplate('dev', 'dev', { ...bareEnv(), ...loosened }));
+    const params = Object.entries(overrides).map(([name, value]) => `--param=${name}=${value}`);
+    ({ template: paramTemplate } = await packageTemplate('prod-param', 'prod', { ...bareEnv(), ...loosened }, params));
     everything = raw;
     for (const file of readdirSync(artifacts).filter((f) => f.endsWith('.zip'))) {
       const zip = await JSZip.loadAsync(readFileSync(join(artifacts, file)));
@@ -35,8 +73,46 @@ describe('Packaged template, stage prod (integration)', () => {
         if (entry.name.endsWith('.mjs')) bundles[file.replace('.zip', '')] = text;
       }
     }
-  }, 120_000);
+  }, 240_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('takes prod’s settings from the stage alone: the same template with or without deploy-time variables', () => {
+    expect(template).toEqual(cleanTemplate);
+    const login = resource('LoginLambdaFunction').Properties.Environment.Variables;
+    for (const [name, value] of Object.entries(loosened)) if (name in login) expect(login[name], name).not.toBe(value);
+  });
+
+  it('keeps the environment fallbacks on every other stage (npm run dev and the tests rely on them)', () => {
+    // Also shows that `loosened` did reach the packaging runs: prod ignoring it is not for want of it.
+    const login = devTemplate.Resources.LoginLambdaFunction.Properties.Environment.Variables;
+    for (const name of ['LOGIN_RATE_LIMIT', 'LOGIN_RATE_WINDOW_SECONDS', 'SESSION_TTL_SECONDS', 'SESSION_MAX_AGE_SECONDS', 'LOG_LEVEL', 'USERS_TABLE']) {
+      expect(login[name], name).toBe(loosened[name]);
+    }
+    expect(devTemplate.Resources.UsersTable.Properties.TableName).toBe(loosened.USERS_TABLE);
+    const [authorizer] = Object.values(devTemplate.Resources).filter((r: any) => r.Type === 'AWS::ApiGatewayV2::Authorizer');
+    expect(authorizer.Properties.AuthorizerResultTtlInSeconds).toBe(Number(loosened.AUTHORIZER_CACHE_TTL_SECONDS));
+  });
+
+  it('lets an explicit --param override a prod setting, and nothing else', () => {
+    const login = paramTemplate.Resources.LoginLambdaFunction.Properties.Environment.Variables;
+    expect(login.LOGIN_RATE_LIMIT).toBe(overrides.loginRateLimit);
+    // The rest stays prod's, environment or not.
+    expect(login.LOG_LEVEL).toBe(resource('LoginLambdaFunction').Properties.Environment.Variables.LOG_LEVEL);
+    expect(login.USERS_TABLE).toBe('wechat-login-prod-users');
+  });
+
+  it('reads no deploy-time variable that prod could be changed by, other than the build’s own', () => {
+    // A new `${env:…}` in serverless.yml must be one the first test proves prod ignores, or
+    // one of these, which choose how and where to build and deploy rather than what runs.
+    const buildOnly = [
+      'AWS_REGION', // where to deploy, like the credentials
+      'BUNDLE_EXTENSION', // .js for `npm run invoke:local` (serverless.yml says why)
+      'ESBUILD_WORK_FOLDER', // a private build folder per local run
+    ];
+    const read = [...readFileSync('serverless.yml', 'utf8').matchAll(/\benv:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]);
+    expect(read.length).toBeGreaterThan(0);
+    for (const name of read) expect([...Object.keys(loosened), ...buildOnly], name).toContain(name);
+  });
 
   it('runs every function on nodejs22.x, arm64, with its own role', () => {
     const functions = resources('AWS::Lambda::Function');
