@@ -54,6 +54,31 @@ describe('Packaged template, stage prod (integration)', () => {
   const resources = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
   const resource = (id: string) => template.Resources[id];
 
+  const xray = { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' };
+
+  /** Whether condition `name` of `t` holds. Its conditions are fixed at package time, by the stage and its parameters' defaults. */
+  function holds(t: Template, name: string): boolean {
+    const value = (v: any) => (v?.Ref ? t.Parameters?.[v.Ref].Default : v);
+    const test = (c: any): boolean => {
+      if (c['Fn::Equals']) return String(value(c['Fn::Equals'][0])) === String(value(c['Fn::Equals'][1]));
+      if (c['Fn::Not']) return !test(c['Fn::Not'][0]);
+      throw new Error(`condition ${name} uses more than this test reads: ${JSON.stringify(c)}`);
+    };
+    return test(t.Conditions?.[name]);
+  }
+
+  /** The statements of a role's inline policies as CloudFormation creates them: each `Fn::If` decided. */
+  function statementsOf(t: Template, role: string): any[] {
+    return t.Resources[role].Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement)
+      .map((s: any) => (s['Fn::If'] ? s['Fn::If'][holds(t, s['Fn::If'][0]) ? 1 : 2] : s))
+      .filter((s: any) => s.Ref !== 'AWS::NoValue');
+  }
+
+  /** The roles the functions of `t` run with. */
+  const functionRoles = (t: Template) => [
+    ...new Set(Object.values(t.Resources).filter((r: any) => r.Type === 'AWS::Lambda::Function').map((fn: any) => fn.Properties.Role['Fn::GetAtt'][0] as string)),
+  ];
+
   /** The packaging run's environment without AWS credentials and without any of `loosened`. */
   function bareEnv(): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env };
@@ -146,21 +171,35 @@ describe('Packaged template, stage prod (integration)', () => {
   });
 
   it('gives each role only the actions its functions call, on only the table’s ARN', () => {
-    const statements = (role: string) => resource(role).Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+    const statements = (role: string) => statementsOf(template, role);
     const dynamo = (role: string) => statements(role).filter((s: any) => s.Action.some((a: string) => a.startsWith('dynamodb:')));
     expect(dynamo('LoginRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
     expect(dynamo('ProfileRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
     expect(dynamo('SessionRole')).toEqual([]);
     for (const role of ['LoginRole', 'ProfileRole', 'SessionRole']) {
       for (const statement of statements(role)) {
-        expect(statement.Resource).not.toBe('*');
         expect(statement.Action.every((a: string) => !a.endsWith('*'))).toBe(true);
+        // X-Ray's calls are the one exception: they accept no resource but `*`.
+        if (statement.Action.every((a: string) => a.startsWith('xray:'))) expect(statement).toEqual(xray);
+        else expect(statement.Resource).not.toBe('*');
       }
     }
     const ssm = (role: string) => statements(role).filter((s: any) => s.Action.includes('ssm:GetParameters')).flatMap((s: any) => s.Resource.map((r: any) => r['Fn::Sub']));
     expect(ssm('LoginRole')).toHaveLength(4);
     expect(ssm('SessionRole').every((arn: string) => arn.includes('/wechat-login/prod/upstash-redis-rest-'))).toBe(true);
     expect(ssm('SessionRole')).toHaveLength(2);
+  });
+
+  it('grants X-Ray in each traced function’s own role, so no function is created before it may trace (prod), and not at all in dev', () => {
+    expect(functionRoles(template).sort()).toEqual(['LoginRole', 'ProfileRole', 'SessionRole']);
+    for (const role of functionRoles(template)) expect(statementsOf(template, role).filter((s) => s.Action.some((a: string) => a.startsWith('xray:'))), role).toEqual([xray]);
+    // A policy resource beside the roles is what a function's creation would not wait for.
+    expect(resources('AWS::IAM::ManagedPolicy')).toEqual([]);
+    expect(resources('AWS::IAM::Policy')).toEqual([]);
+
+    const devFunctions = Object.values(devTemplate.Resources).filter((r: any) => r.Type === 'AWS::Lambda::Function');
+    for (const fn of devFunctions) expect(fn.Properties.TracingConfig).toBeUndefined();
+    for (const role of functionRoles(devTemplate)) expect(JSON.stringify(statementsOf(devTemplate, role)), role).not.toContain('xray:');
   });
 
   it('keeps the users table on demand, keyed by openid, recoverable, encrypted and protected from deletion', () => {
