@@ -48,7 +48,7 @@ describe('Packaged template, stage prod (integration)', () => {
   let devTemplate: Template;
   /** Prod with `loosened` exported and settings overridden with `--param`. */
   let paramTemplate: Template;
-  const overrides = { loginRateLimit: '120', alarmTopicArn: 'arn:aws:sns:ap-southeast-1:123456789012:wechat-login-alarms' };
+  const overrides = { loginRateLimit: '120', throttlingBurstLimit: '500', alarmTopicArn: 'arn:aws:sns:ap-southeast-1:123456789012:wechat-login-alarms' };
   let everything = '';
   const bundles: Record<string, string> = {};
   const resources = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
@@ -235,10 +235,41 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(routes['POST /user/wechatlogin'].AuthorizationType).toBeUndefined();
   });
 
-  it('keeps the logs of every function for 90 days in prod', () => {
+  it('keeps the logs of every function and the API’s access logs for 90 days in prod', () => {
     const groups = resources('AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(4);
+    expect(groups.map(([id]) => id)).toContain('HttpApiLogGroup');
+    expect(groups).toHaveLength(5);
     for (const [, group] of groups) expect(group.Properties.RetentionInDays).toBe(90);
+  });
+
+  it('throttles every route of the HTTP API by the stage’s params, and an explicit --param changes them', () => {
+    const stage = resource('HttpApiStage');
+    expect(stage.Properties.StageName).toBe('$default');
+    expect(stage.Properties.DefaultRouteSettings).toEqual({ DetailedMetricsEnabled: false, ThrottlingBurstLimit: 200, ThrottlingRateLimit: 100 });
+    // No route has settings of its own that would escape the defaults.
+    expect(stage.Properties.RouteSettings).toBeUndefined();
+    const overridden = paramTemplate.Resources.HttpApiStage.Properties.DefaultRouteSettings;
+    expect(Number(overridden.ThrottlingBurstLimit)).toBe(Number(overrides.throttlingBurstLimit));
+  });
+
+  it('logs each request to the HTTP API as one JSON object, with no request header, body or authorizer context', () => {
+    const { AccessLogSettings } = resource('HttpApiStage').Properties;
+    expect(AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': ['HttpApiLogGroup', 'Arn'] });
+    const format: string = AccessLogSettings.Format;
+    const variables = Object.values(JSON.parse(format) as Record<string, string>);
+    // Enough to follow one request: which one, from where, to what, what answered and how fast.
+    expect(variables).toEqual(expect.arrayContaining([
+      '$context.requestId', '$context.identity.sourceIp', '$context.routeKey', '$context.protocol',
+      '$context.status', '$context.responseLength', '$context.responseLatency', '$context.integrationErrorMessage',
+    ]));
+    // Each field is exactly one variable of API Gateway's own, never text around one.
+    for (const variable of variables) expect(variable).toMatch(/^\$context\.[A-Za-z]+(\.[A-Za-z]+)*$/);
+    // The Authorization header carries the token; the authorizer's context, the user's ids.
+    expect(format).not.toContain('$request.');
+    expect(format).not.toContain('$input');
+    expect(format).not.toContain('$context.authorizer');
+    // Variables API Gateway fills from a request header (User-Agent, Host) or the client's certificate.
+    expect(format).not.toMatch(/\$context\.(identity\.userAgent|identity\.clientCert|domainName|domainPrefix)/);
   });
 
   it('names secrets by SSM parameter only: no secret value or secret variable anywhere in the package', () => {
