@@ -173,7 +173,7 @@ describe('Packaged template, stage prod (integration)', () => {
   it('gives each role only the actions its functions call, on only the table’s ARN', () => {
     const statements = (role: string) => statementsOf(template, role);
     const dynamo = (role: string) => statements(role).filter((s: any) => s.Action.some((a: string) => a.startsWith('dynamodb:')));
-    expect(dynamo('LoginRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
+    expect(dynamo('LoginRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
     expect(dynamo('ProfileRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
     expect(dynamo('SessionRole')).toEqual([]);
     for (const role of ['LoginRole', 'ProfileRole', 'SessionRole']) {
