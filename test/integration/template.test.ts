@@ -21,7 +21,9 @@ const cfnLintMissing = (() => {
 
 /**
  * `serverless package --stage prod`, offline and without AWS credentials, and the shape of
- * the CloudFormation template it produces: what a platform team would check in review.
+ * the CloudFormation template it produces: what a platform team would check in review. Beside
+ * it, for comparison: prod packaged again without deploy-time variables, prod with `--param`
+ * overrides, and stage dev.
  */
 describe('Packaged template, stage prod (integration)', () => {
   const work = mkdtempSync(join(tmpdir(), 'wxlogin-template-'));
@@ -86,11 +88,12 @@ describe('Packaged template, stage prod (integration)', () => {
     return env;
   }
 
+  const templateFile = (name: string) => join(work, name, 'cloudformation-template-update-stack.json');
+
   /**
    * Packages into `work/<name>` and reads the template. Each run puts its code under an S3 folder
    * named after the time of packaging; that name is replaced so two runs can be compared.
    */
-  const templateFile = (name: string) => join(work, name, 'cloudformation-template-update-stack.json');
   async function packageTemplate(name: string, stage: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ raw: string; template: Template }> {
     await packageService(process.cwd(), join(work, name), env, stage, args);
     const raw = readFileSync(templateFile(name), 'utf8');
