@@ -15,23 +15,36 @@ export interface WxLike {
   getStorageSync(key: string): unknown;
   setStorageSync(key: string, value: unknown): void;
   removeStorageSync(key: string): void;
+  /**
+   * Cryptographically secure random bytes (base library 2.15.0+), used for each login's
+   * X-Login-Proof. Without it the kit falls back to Math.random (see `AuthOptions`).
+   */
+  getRandomValues?(options: { length: number; success(res: { randomValues: ArrayBuffer }): void; fail?(err: { errMsg?: string }): void }): void;
 }
 
 export interface AuthOptions {
-  /** The API's base URL, e.g. the HTTPS endpoint `serverless deploy` prints. */
+  /**
+   * The API's base URL, e.g. the HTTPS endpoint `serverless deploy` prints, optionally with a
+   * path. `createAuth` throws unless it is `https://…`, or `http://localhost` /
+   * `http://127.0.0.1` (any port) for `npm run dev`, and has no credentials, query or fragment.
+   * Its origin (scheme, host, port) is the only one the token is ever sent to.
+   */
   baseUrl: string;
   wx: WxLike;
   /** Where the session is kept in wx storage. Default "wechat-auth". */
   storageKey?: string;
-  /** Default "/user/wechatlogin". */
+  /** Default "/user/wechatlogin". Must be on baseUrl's origin. */
   loginPath?: string;
-  /** Default "/user/logout". */
+  /** Default "/user/logout". Must be on baseUrl's origin. */
   logoutPath?: string;
-  /** Retries of a 409/429/503 answer before giving up. Default 3. */
+  /** Retries of one request before its last answer is handed back (see `Auth.request`). Default 3. */
   maxRetries?: number;
-  /** Longest single wait in ms; a longer Retry-After is not waited for. Default 8000. */
+  /** Longest single wait in ms; an answer whose Retry-After is longer is handed back at once. Default 8000. */
   maxDelayMs?: number;
-  /** First backoff step in ms when no Retry-After is given (then doubled, with jitter). Default 300. */
+  /**
+   * First backoff step in ms when there is no Retry-After or it is 0 (then doubled, with
+   * jitter: a wait is between half and all of the step). Default 300.
+   */
   baseDelayMs?: number;
   /** A token counts as expired this many ms before the server's expiry. Default 1000. */
   expirySkewMs?: number;
@@ -49,10 +62,15 @@ export interface LoginResult {
 }
 
 export interface RequestOptions {
-  /** Absolute, or relative to baseUrl. */
+  /**
+   * Relative to baseUrl (`/user/me`, `user/me`), or absolute. `//host/…` takes baseUrl's
+   * scheme. Only a URL on baseUrl's origin gets the token; any other goes out as given,
+   * once, without Authorization, login or retries.
+   */
   url: string;
   method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 'OPTIONS';
   data?: unknown;
+  /** Sent as given, except that an `Authorization` header is replaced by the kit's on baseUrl's origin. */
   header?: Record<string, string>;
   timeout?: number;
   dataType?: string;
@@ -75,9 +93,30 @@ export interface AuthError extends Error {
 }
 
 export interface Auth {
-  /** Logs in now; concurrent callers share one wx.login and one login request. */
+  /**
+   * Logs in now; concurrent callers share one wx.login and one login request. Each wx.login
+   * code gets a fresh random proof (32 bytes, 43 base64url characters, from
+   * `wx.getRandomValues`, else Math.random), sent as `X-Login-Proof` on the login POST and
+   * on every retry of it, so a retry from another network gets the same session back. On
+   * `INVALID_CODE` it calls wx.login once more (a fresh code, a fresh proof), then rejects.
+   */
   login(): Promise<LoginResult>;
-  /** Like wx.request, signed in: logs in when needed, re-logs in once on 401/403, backs off on 429/503. */
+  /**
+   * Like wx.request, signed in, for baseUrl's origin: logs in when there is no valid token
+   * and sends `Authorization: Bearer <token>`.
+   *
+   * - A 401 or 403 without our error body is the authorizer refusing the token: it is
+   *   dropped, and the kit logs in again and repeats the request, once. A route's own 401/403
+   *   (with our error body `{"error": {"code", "message"}}`) is handed back, token kept.
+   * - Retried with backoff, for any method: 409, 429 and 503 with our error body, and 500
+   *   without it (API Gateway's: the route never ran, e.g. the session store was unreachable).
+   *   For GET and HEAD only: any other 5xx (a 500 with our body, 502, 504, a 503 without our
+   *   body), since the route may have done its work and a POST must not be applied twice.
+   *   At most `maxRetries` retries; `Retry-After` is honoured when it is 1 s or more, and an
+   *   answer asking for more than `maxDelayMs` is handed back at once; without it, or with
+   *   `Retry-After: 0`, a short jittered backoff from `baseDelayMs`, never an immediate retry.
+   *   The last answer is resolved as is (and the token kept) when retries run out.
+   */
   request<T = unknown>(options: RequestOptions): Promise<Response<T>>;
   /** Revokes this session, or every session of the user with { all: true }; always clears storage. */
   logout(options?: { all?: boolean }): Promise<void>;

@@ -1,4 +1,6 @@
+import http from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevServer, type DevServer } from '../support/dev-server';
 import { fakeWx } from '../support/fake-wx';
@@ -100,7 +102,7 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     const wx = fakeWx(codesFor('kit-g'));
     const auth = createAuth({ baseUrl: dev.base, wx, sleep: async (ms) => void waits.push(ms) });
     await auth.login();
-    wx.failNext('/user/me', 1, 429, { 'Retry-After': '2' });
+    wx.failNext('/user/me', 1, 429, { 'Retry-After': '2' }, { error: { code: 'RATE_LIMITED', message: 'Too many requests. Retry later.' } });
     expect((await auth.request({ url: '/user/me' })).statusCode).toBe(200);
     expect(waits).toEqual([2000]);
 
@@ -115,6 +117,64 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     await expect(auth.login()).rejects.toMatchObject({ name: 'AuthError', statusCode: 503, code: 'WECHAT_UNAVAILABLE' });
     expect(wx.calls.requests.filter((r) => r.url.endsWith('/user/wechatlogin'))).toHaveLength(3);
     expect(auth.getToken()).toBeNull();
+  });
+
+  it('sends a fresh X-Login-Proof from wx.getRandomValues with each code, the same on each retry of its POST', async () => {
+    const codes = ['errcode.40029', `kit-p.${++seq}`];
+    const wx = fakeWx(() => codes.shift()!);
+    const auth = createAuth({ baseUrl: dev.base, wx, ...noSleep });
+    wx.failNext('/user/wechatlogin', 1, 503, {}, { error: { code: 'SERVICE_UNAVAILABLE', message: 'Retry later.' } });
+    await expect(auth.login()).resolves.toMatchObject({ token: expect.any(String) });
+
+    const posts = wx.calls.requests.filter((r) => r.url.endsWith('/user/wechatlogin'));
+    // code 1: the injected 503, its retry (401 INVALID_CODE from the server); code 2: 200.
+    expect(posts.map((r) => r.status)).toEqual([503, 401, 200]);
+    const proofs = posts.map((r) => r.header['X-Login-Proof']);
+    for (const proof of proofs) expect(proof).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(proofs[1]).toBe(proofs[0]);
+    expect(proofs[2]).not.toBe(proofs[0]);
+    expect(wx.calls.login).toBe(2);
+    expect(wx.calls.randomValues).toBe(2);
+  });
+
+  it('sends nothing of the session to another origin, and does not log in for it', async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const other = http.createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"Unauthorized"}');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    try {
+      const wx = fakeWx(codesFor('kit-o'));
+      const auth = createAuth({ baseUrl: dev.base, wx });
+      const { port } = other.address() as AddressInfo;
+      const response = await auth.request({ url: `http://127.0.0.1:${port}/user/me`, header: { 'x-trace': '1' } });
+      expect(response.statusCode).toBe(401);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.authorization).toBeUndefined();
+      expect(seen[0]!['x-trace']).toBe('1');
+      expect(wx.calls.login).toBe(0);
+
+      // Signed in, the token still stays home, and the other origin's 401 does not drop it.
+      const { token } = await auth.login();
+      await auth.request({ url: `//127.0.0.1:${port}/user/me` });
+      expect(seen[1]!.authorization).toBeUndefined();
+      expect(auth.getToken()).toBe(token);
+      expect(wx.calls.login).toBe(1);
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
+  });
+
+  it('hands back a route’s own 401 (our error body) with the token kept', async () => {
+    const wx = fakeWx(codesFor('kit-q'));
+    const auth = createAuth({ baseUrl: dev.base, wx });
+    const { token } = await auth.login();
+    // The login route's own refusal of a code: 401 with our error body, not the authorizer's.
+    const response = await auth.request({ url: '/user/wechatlogin', method: 'POST', data: { code: 'errcode.40029' } });
+    expect(response).toMatchObject({ statusCode: 401, data: { error: { code: 'INVALID_CODE' } } });
+    expect(auth.getToken()).toBe(token);
+    expect(wx.calls.login).toBe(1);
   });
 
   it('gets one fresh code when WeChat refuses the first one', async () => {

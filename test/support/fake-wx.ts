@@ -1,13 +1,22 @@
 import type { WxLike } from '../../client/wechat-auth';
 
+/** One request as the kit handed it to wx.request, and the status it got. */
+export interface RecordedRequest {
+  url: string;
+  method: string;
+  header: Record<string, string>;
+  status: number;
+}
+
 /**
  * A stand-in for the mini-program `wx` object: `request` does real HTTP (so the kit talks to
- * the real local stack), `login` hands out codes the WeChat stub understands, storage is a
- * Map that several kits can share (a relaunch). Faults can be injected in front of a path,
- * as API Gateway would answer them.
+ * the real local stack) and records the headers it sent, `login` hands out codes the WeChat
+ * stub understands, `getRandomValues` gives real random bytes as the base library does,
+ * storage is a Map that several kits can share (a relaunch). Faults can be injected in front
+ * of a path, as API Gateway would answer them.
  */
 export interface FakeWx extends WxLike {
-  calls: { login: number; requests: { url: string; method: string; status: number }[] };
+  calls: { login: number; randomValues: number; requests: RecordedRequest[] };
   storage: Map<string, unknown>;
   /** The next `count` requests whose path ends with `path` get this answer without reaching the server. */
   failNext(path: string, count: number, statusCode: number, header?: Record<string, string>, data?: unknown): void;
@@ -15,7 +24,7 @@ export interface FakeWx extends WxLike {
 
 export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = new Map()): FakeWx {
   const faults: { path: string; left: number; statusCode: number; header: Record<string, string>; data: unknown }[] = [];
-  const calls: FakeWx['calls'] = { login: 0, requests: [] };
+  const calls: FakeWx['calls'] = { login: 0, randomValues: 0, requests: [] };
   return {
     calls,
     storage,
@@ -31,7 +40,7 @@ export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = n
       const fault = faults.find((f) => f.left > 0 && path.endsWith(f.path));
       if (fault) {
         fault.left--;
-        calls.requests.push({ url, method, status: fault.statusCode });
+        calls.requests.push({ url, method, header: { ...header }, status: fault.statusCode });
         setTimeout(() => success({ statusCode: fault.statusCode, data: fault.data, header: fault.header }), 1);
         return;
       }
@@ -47,11 +56,17 @@ export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = n
           } catch {
             // not JSON: hand the text over, as wx.request does
           }
-          calls.requests.push({ url, method, status: response.status });
+          calls.requests.push({ url, method, header: { ...header }, status: response.status });
           success({ statusCode: response.status, data: parsed, header: Object.fromEntries(response.headers) });
         },
         (err: Error) => fail({ errMsg: `request:fail ${err.message}` }),
       );
+    },
+    getRandomValues({ length, success }) {
+      // As the base library does: the bytes as an ArrayBuffer, handed over asynchronously.
+      calls.randomValues++;
+      const bytes = globalThis.crypto.getRandomValues(new Uint8Array(length));
+      setTimeout(() => success({ randomValues: bytes.buffer }), 1);
     },
     getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
     setStorageSync: (key, value) => void storage.set(key, structuredClone(value)),

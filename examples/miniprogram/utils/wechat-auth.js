@@ -5,10 +5,14 @@
  *   const auth = createAuth({ baseUrl: 'https://abc123.execute-api.ap-southeast-1.amazonaws.com', wx });
  *   const { data } = await auth.request({ url: '/user/me' });
  *
- * - login(): one wx.login and one POST /user/wechatlogin however many callers ask at once.
- * - request(): logs in first when there is no valid token, sends `Authorization: Bearer …`,
- *   logs in again once and retries once when the token is refused (401/403), and backs off
- *   on 429/503, honouring Retry-After.
+ * - login(): one wx.login and one POST /user/wechatlogin however many callers ask at once. The
+ *   POST carries an X-Login-Proof made for that code, so a retry of it (another network, a
+ *   lost answer) gets the same session back and nobody else can with the code alone.
+ * - request(): logs in first when there is no valid token and sends `Authorization: Bearer …`,
+ *   but only to baseUrl's own origin. It drops the token and logs in again, once, only when
+ *   the authorizer refuses it (401/403 without our error body). It retries with bounded,
+ *   jittered backoff what is safe to repeat: for any method, 409/429/503 with our error body
+ *   and a 500 without it (the route never ran); for GET and HEAD, any other 5xx as well.
  * - The token and its expiry live in wx storage, so a relaunch reuses them without wx.login.
  *
  * Written for the mini-program JS runtime: ES2015 and Promise, no async/await, no Node APIs.
@@ -19,7 +23,7 @@ var DEFAULTS = {
   storageKey: 'wechat-auth',
   loginPath: '/user/wechatlogin',
   logoutPath: '/user/logout',
-  /** Retries of a 409/429/503 answer before giving up. */
+  /** Retries of one request before its last answer is handed back. */
   maxRetries: 3,
   /** Longest single wait; a Retry-After longer than this is not waited for. */
   maxDelayMs: 8000,
@@ -27,6 +31,11 @@ var DEFAULTS = {
   /** Treat a token as expired this long before the server would. */
   expirySkewMs: 1000,
 };
+
+/** 32 random bytes: a 43-character base64url X-Login-Proof (the server takes 22–64). */
+var PROOF_BYTES = 32;
+var BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+var DEFAULT_PORTS = { http: '80', https: '443' };
 
 function AuthError(message, details) {
   var error = new Error(message);
@@ -51,6 +60,7 @@ function retryAfterSeconds(response) {
   return isFinite(value) && value >= 0 ? value : undefined;
 }
 
+/** The `code` of our error body `{"error": {"code", "message"}}`; undefined for any other body (API Gateway's own, for one). */
 function errorCodeOf(response) {
   var data = response.data;
   if (typeof data === 'string') {
@@ -63,12 +73,64 @@ function errorCodeOf(response) {
   return data && data.error && typeof data.error.code === 'string' ? data.error.code : undefined;
 }
 
+/**
+ * scheme, host and port of an absolute http(s) URL, or null when it is not one whose
+ * destination is plain to read. Userinfo (`https://api.example.com@evil.com`), backslashes,
+ * whitespace and anything else a URL parser might read another way make it null: such a URL
+ * is never taken for ours.
+ */
+function originOf(url) {
+  var match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^\/?#]*)/.exec(url);
+  if (!match) return null;
+  var scheme = match[1].toLowerCase();
+  if (!Object.prototype.hasOwnProperty.call(DEFAULT_PORTS, scheme)) return null;
+  var hostPort = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?$/.exec(match[2]);
+  if (!hostPort) return null;
+  var host = hostPort[1].toLowerCase();
+  var port = hostPort[2] ? String(Number(hostPort[2])) : DEFAULT_PORTS[scheme];
+  return { scheme: scheme, host: host, port: port, key: scheme + '://' + host + ':' + port };
+}
+
+function base64url(bytes) {
+  var out = '';
+  for (var i = 0; i < bytes.length; i += 3) {
+    var n = (bytes[i] << 16) | ((i + 1 < bytes.length ? bytes[i + 1] : 0) << 8) | (i + 2 < bytes.length ? bytes[i + 2] : 0);
+    out += BASE64URL.charAt((n >> 18) & 63) + BASE64URL.charAt((n >> 12) & 63);
+    if (i + 1 < bytes.length) out += BASE64URL.charAt((n >> 6) & 63);
+    if (i + 2 < bytes.length) out += BASE64URL.charAt(n & 63);
+  }
+  return out;
+}
+
+/**
+ * The fallback where the base library has no wx.getRandomValues (before 2.15.0), or it fails.
+ * Math.random is not a cryptographic generator: code running in this mini-program could
+ * predict it. That is acceptable here, and only here, because of what the proof guards: it
+ * makes a leaked login code useless to someone elsewhere who has the code but not the
+ * request it came in. They would have to guess 256 bits from a generator whose state they
+ * cannot see, within the code's five minutes; the proof is never stored or reused.
+ */
+function weakRandomBytes(length) {
+  var bytes = [];
+  for (var i = 0; i < length; i++) bytes.push(Math.floor(Math.random() * 256));
+  return bytes;
+}
+
 function createAuth(options) {
   if (!options || !options.baseUrl || !options.wx) throw new Error('createAuth needs { baseUrl, wx }');
   var wx = options.wx;
   var settings = {};
   for (var key in DEFAULTS) settings[key] = options[key] !== undefined ? options[key] : DEFAULTS[key];
   var baseUrl = String(options.baseUrl).replace(/\/+$/, '');
+  var base = originOf(baseUrl);
+  if (!base || /[?#]/.test(baseUrl)) {
+    throw new Error('createAuth: baseUrl must be an http(s) URL without credentials, query or fragment, e.g. https://api.example.com (got ' + baseUrl + ')');
+  }
+  // The token is a bearer credential: it only travels encrypted. Plain HTTP is for `npm run dev`
+  // on this machine, where nothing crosses a network.
+  if (base.scheme !== 'https' && base.host !== 'localhost' && base.host !== '127.0.0.1') {
+    throw new Error('createAuth: baseUrl must use https:// (http:// only for localhost or 127.0.0.1), got ' + baseUrl);
+  }
   var now = options.now || Date.now;
   var sleep =
     options.sleep ||
@@ -79,8 +141,22 @@ function createAuth(options) {
     };
   var inflightLogin = null;
 
+  /** The URL a request goes to: relative ones under baseUrl, `//host/…` with baseUrl's scheme. */
   function absolute(url) {
-    return /^https?:\/\//i.test(url) ? url : baseUrl + (url.charAt(0) === '/' ? url : '/' + url);
+    if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url)) return url;
+    if (url.slice(0, 2) === '//') return base.scheme + ':' + url;
+    return baseUrl + (url.charAt(0) === '/' ? url : '/' + url);
+  }
+
+  /** True only when `url` (absolute) goes to baseUrl's scheme, host and port. */
+  function isOwnOrigin(url) {
+    var origin = originOf(url);
+    return origin !== null && origin.key === base.key;
+  }
+
+  // The login code and the token go to these two: never anywhere but baseUrl's origin.
+  if (!isOwnOrigin(absolute(settings.loginPath)) || !isOwnOrigin(absolute(settings.logoutPath))) {
+    throw new Error('createAuth: loginPath and logoutPath must be paths on baseUrl (' + baseUrl + ')');
   }
 
   function send(request) {
@@ -103,24 +179,41 @@ function createAuth(options) {
     });
   }
 
+  /**
+   * Whether an answer may be retried. Our functions answer 409/429/503 with our error body
+   * when nothing was done and a retry can succeed. A 500 without our body comes from API
+   * Gateway: the route never ran (the authorizer threw, say, while the session store was
+   * unreachable). Any other 5xx may come after the route did its work, so only a GET or HEAD
+   * is repeated then: a POST is never applied twice.
+   */
+  function isRetryable(response, method) {
+    var status = response.statusCode;
+    var ours = errorCodeOf(response) !== undefined;
+    if (ours && (status === 409 || status === 429 || status === 503)) return true;
+    if (status === 500 && !ours) return true;
+    return status >= 500 && status <= 599 && (method === 'GET' || method === 'HEAD');
+  }
+
   /** How long to wait before retry number `attempt` (0-based), or -1 to give up now. */
   function delayFor(response, attempt) {
     if (attempt >= settings.maxRetries) return -1;
     var asked = retryAfterSeconds(response);
-    if (asked !== undefined) {
+    if (asked !== undefined && asked > 0) {
       var ms = asked * 1000;
       return ms > settings.maxDelayMs ? -1 : ms;
     }
+    // No Retry-After, or `Retry-After: 0`: still a short wait, jittered, so that every client
+    // hit by the same outage does not come back in the same instant.
     var exponential = settings.baseDelayMs * Math.pow(2, attempt);
     return Math.min(settings.maxDelayMs, exponential / 2 + Math.random() * (exponential / 2));
   }
 
-  /** Sends, retrying 429/503 (and 409 when `inProgressToo`) with bounded backoff. */
-  function sendWithBackoff(request, inProgressToo) {
+  /** Sends the same request again while its answer is retryable, at most maxRetries times. */
+  function sendWithRetries(request) {
+    var method = String(request.method || 'GET').toUpperCase();
     function attempt(n) {
       return send(request).then(function (response) {
-        var retryable = response.statusCode === 429 || response.statusCode === 503 || (inProgressToo && response.statusCode === 409);
-        if (!retryable) return response;
+        if (!isRetryable(response, method)) return response;
         var wait = delayFor(response, n);
         if (wait < 0) return response;
         return sleep(wait).then(function () {
@@ -163,37 +256,73 @@ function createAuth(options) {
     });
   }
 
-  function exchange(code, freshCodeLeft) {
-    return sendWithBackoff({ url: settings.loginPath, method: 'POST', data: { code: code }, header: { 'content-type': 'application/json' } }, true).then(
-      function (response) {
-        if (response.statusCode === 200 && response.data && response.data.token) {
-          var ttlMs = response.data.expiresIn * 1000;
-          var session = { token: response.data.token, userId: response.data.userId, ttlMs: ttlMs, expiresAt: now() + ttlMs };
-          saveSession(session);
-          return { token: session.token, userId: session.userId, isNewUser: response.data.isNewUser, expiresIn: response.data.expiresIn };
-        }
-        var code = errorCodeOf(response);
-        // The code was refused (expired, or used elsewhere): one fresh wx.login, then give up.
-        if (code === 'INVALID_CODE' && freshCodeLeft) {
-          return wxLogin().then(function (fresh) {
-            return exchange(fresh, false);
-          });
-        }
-        throw AuthError('login failed (' + response.statusCode + (code ? ' ' + code : '') + ')', {
-          statusCode: response.statusCode,
-          code: code,
-          retryAfterSeconds: retryAfterSeconds(response),
+  /** A fresh X-Login-Proof: wx.getRandomValues where the base library has it (2.15.0+). */
+  function newProof() {
+    return new Promise(function (resolve) {
+      function fallback() {
+        resolve(base64url(weakRandomBytes(PROOF_BYTES)));
+      }
+      if (typeof wx.getRandomValues !== 'function') return fallback();
+      try {
+        wx.getRandomValues({
+          length: PROOF_BYTES,
+          success: function (res) {
+            var bytes = res && res.randomValues ? new Uint8Array(res.randomValues) : null;
+            if (bytes && bytes.length === PROOF_BYTES) resolve(base64url(bytes));
+            else fallback();
+          },
+          fail: fallback,
         });
-      },
-    );
+      } catch (e) {
+        fallback();
+      }
+    });
+  }
+
+  /** One wx.login code and the proof made for it, which every retry of its POST carries. */
+  function freshCode() {
+    return wxLogin().then(function (code) {
+      return newProof().then(function (proof) {
+        return { code: code, proof: proof };
+      });
+    });
+  }
+
+  function exchange(attempt, freshCodeLeft) {
+    var post = {
+      url: settings.loginPath,
+      method: 'POST',
+      data: { code: attempt.code },
+      header: { 'content-type': 'application/json', 'X-Login-Proof': attempt.proof },
+    };
+    return sendWithRetries(post).then(function (response) {
+      if (response.statusCode === 200 && response.data && response.data.token) {
+        var ttlMs = response.data.expiresIn * 1000;
+        var session = { token: response.data.token, userId: response.data.userId, ttlMs: ttlMs, expiresAt: now() + ttlMs };
+        saveSession(session);
+        return { token: session.token, userId: session.userId, isNewUser: response.data.isNewUser, expiresIn: response.data.expiresIn };
+      }
+      var code = errorCodeOf(response);
+      // The code was refused (expired, or used elsewhere): one fresh wx.login, then give up.
+      if (code === 'INVALID_CODE' && freshCodeLeft) {
+        return freshCode().then(function (fresh) {
+          return exchange(fresh, false);
+        });
+      }
+      throw AuthError('login failed (' + response.statusCode + (code ? ' ' + code : '') + ')', {
+        statusCode: response.statusCode,
+        code: code,
+        retryAfterSeconds: retryAfterSeconds(response),
+      });
+    });
   }
 
   /** Logs in, sharing one wx.login and one POST among every caller that asks meanwhile. */
   function login() {
     if (inflightLogin) return inflightLogin;
-    inflightLogin = wxLogin()
-      .then(function (code) {
-        return exchange(code, true);
+    inflightLogin = freshCode()
+      .then(function (attempt) {
+        return exchange(attempt, true);
       })
       .then(
         function (result) {
@@ -215,28 +344,46 @@ function createAuth(options) {
     });
   }
 
-  function withAuthorization(request, token) {
+  /** A copy of the request going to `url`, with our Authorization instead of any the caller set. */
+  function signed(request, url, token) {
     var header = {};
     var given = request.header || {};
-    for (var name in given) if (Object.prototype.hasOwnProperty.call(given, name)) header[name] = given[name];
+    for (var name in given) {
+      if (Object.prototype.hasOwnProperty.call(given, name) && name.toLowerCase() !== 'authorization') header[name] = given[name];
+    }
     header.Authorization = 'Bearer ' + token;
     var copy = {};
     for (var key in request) if (Object.prototype.hasOwnProperty.call(request, key)) copy[key] = request[key];
+    copy.url = url;
     copy.header = header;
     return copy;
   }
 
-  /** Like wx.request, as a Promise of { statusCode, data, header }, signed in. */
+  /** The authorizer's refusal: API Gateway's own 401/403, without our error body. */
+  function isDenied(response) {
+    return (response.statusCode === 401 || response.statusCode === 403) && errorCodeOf(response) === undefined;
+  }
+
+  /** Like wx.request, as a Promise of { statusCode, data, header }, signed in when it goes to baseUrl's origin. */
   function request(options) {
     if (!options || !options.url) return Promise.reject(new Error('request needs { url }'));
+    var url = absolute(String(options.url));
+    if (!isOwnOrigin(url)) {
+      // Someone else's server: no token, no login, and none of our rules about its answers.
+      var plain = {};
+      for (var key in options) if (Object.prototype.hasOwnProperty.call(options, key)) plain[key] = options[key];
+      plain.url = url;
+      return send(plain);
+    }
     function attempt(reloginLeft) {
       return ensureToken().then(function (token) {
-        return sendWithBackoff(withAuthorization(options, token), false).then(function (response) {
-          if ((response.statusCode === 401 || response.statusCode === 403) && reloginLeft) {
-            // Refused by the authorizer: expired, revoked or past its absolute cap. Once.
+        return sendWithRetries(signed(options, url, token)).then(function (response) {
+          if (isDenied(response)) {
+            // Expired, revoked or past its absolute cap: this token is dead. A route's own
+            // 401/403 (our error body) says nothing about the token and is handed back as is.
             var current = readSession();
             if (current && current.token === token) clearSession();
-            return attempt(false);
+            return reloginLeft ? attempt(false) : response;
           }
           if (response.statusCode >= 200 && response.statusCode < 300) {
             // The server slides the session on every authorized use: so does the client.

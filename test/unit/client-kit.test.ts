@@ -1,0 +1,360 @@
+import { createRequire } from 'node:module';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { WxLike } from '../../client/wechat-auth';
+
+const { createAuth } = createRequire(import.meta.url)('../../client/wechat-auth.js') as typeof import('../../client/wechat-auth');
+
+/**
+ * The client kit's rules, against a scripted `wx` (no network): which URLs get the token,
+ * which answers are retried for which method, when the token is dropped, and the login proof.
+ * test/integration/client-kit.test.ts runs the same kit against `npm run dev`.
+ */
+const BASE = 'https://api.example.com';
+const TOKEN = 'T'.repeat(43);
+
+interface Sent {
+  url: string;
+  method: string;
+  header: Record<string, string>;
+  data: unknown;
+}
+type Reply = { statusCode: number; data?: unknown; header?: Record<string, string> };
+
+const ours = (code: string) => ({ error: { code, message: `${code} message` } });
+const gateway = (message: string) => ({ message });
+const loggedIn = (token = TOKEN): Reply => ({ statusCode: 200, data: { token, expiresIn: 600, userId: 'u1', isNewUser: false } });
+
+/** A wx whose requests are answered by `route`, synchronously recorded, asynchronously answered. */
+function scriptedWx(route: (sent: Sent, index: number) => Reply, options: { randomBytes?: (length: number) => Uint8Array | 'fail' | 'missing' } = {}) {
+  const sent: Sent[] = [];
+  const storage = new Map<string, unknown>();
+  const calls = { login: 0, randomValues: 0 };
+  const randomBytes = options.randomBytes ?? ((length: number) => globalThis.crypto.getRandomValues(new Uint8Array(length)));
+  const wx: WxLike = {
+    login({ success }) {
+      calls.login++;
+      setTimeout(() => success({ code: `code-${calls.login}` }), 0);
+    },
+    request(o) {
+      const entry = { url: o.url, method: o.method ?? 'GET', header: { ...(o.header ?? {}) }, data: o.data };
+      sent.push(entry);
+      const reply = route(entry, sent.length - 1);
+      setTimeout(() => o.success({ statusCode: reply.statusCode, data: reply.data ?? '', header: reply.header ?? {} }), 0);
+    },
+    getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
+    setStorageSync: (key, value) => void storage.set(key, structuredClone(value)),
+    removeStorageSync: (key) => void storage.delete(key),
+  };
+  if (randomBytes(0) !== 'missing') {
+    wx.getRandomValues = ({ length, success, fail }) => {
+      calls.randomValues++;
+      const bytes = randomBytes(length);
+      setTimeout(() => (bytes === 'fail' ? fail?.({ errMsg: 'getRandomValues:fail' }) : success({ randomValues: (bytes as Uint8Array).slice().buffer })), 0);
+    };
+  }
+  const logins = () => sent.filter((s) => s.url.endsWith('/user/wechatlogin'));
+  return { wx, sent, storage, calls, logins };
+}
+
+/** Answers logins; every other request gets `other(sent, n)` where n counts those requests. */
+function api(other: (sent: Sent, n: number) => Reply) {
+  let n = 0;
+  return (s: Sent): Reply => (s.url.endsWith('/user/wechatlogin') ? loggedIn() : other(s, n++));
+}
+
+function kit(wx: WxLike, waits: number[] = [], extra: Record<string, unknown> = {}) {
+  return createAuth({ baseUrl: BASE, wx, sleep: async (ms) => void waits.push(ms), ...extra });
+}
+
+describe('Function: createAuth', () => {
+  it.each(['https://api.example.com', 'https://api.example.com/prod/', 'http://localhost:3000', 'http://127.0.0.1', 'HTTP://LOCALHOST:9'])('accepts %s', (baseUrl) => {
+    expect(() => createAuth({ baseUrl, wx: scriptedWx(() => loggedIn()).wx })).not.toThrow();
+  });
+
+  it.each([
+    ['plain HTTP to a real host', 'http://api.example.com', /https/],
+    ['plain HTTP to a host that starts with localhost', 'http://localhost.evil.com', /https/],
+    ['plain HTTP to another loopback address', 'http://127.0.0.2:3000', /https/],
+    ['another scheme', 'ftp://api.example.com', /http\(s\) URL/],
+    ['credentials', 'https://user:pass@api.example.com', /without credentials/],
+    ['a query', 'https://api.example.com/?stage=prod', /query/],
+    ['no scheme', '//api.example.com', /http\(s\) URL/],
+    ['a relative path', '/user', /http\(s\) URL/],
+  ])('refuses %s with a clear error', (_name, baseUrl, message) => {
+    expect(() => createAuth({ baseUrl, wx: scriptedWx(() => loggedIn()).wx })).toThrow(message);
+  });
+
+  it('refuses a login or logout path on another origin: the code and the token go to baseUrl only', () => {
+    const { wx } = scriptedWx(() => loggedIn());
+    expect(() => createAuth({ baseUrl: BASE, wx, loginPath: 'https://evil.com/login' })).toThrow(/loginPath/);
+    expect(() => createAuth({ baseUrl: BASE, wx, logoutPath: '//evil.com/logout' })).toThrow(/logoutPath/);
+  });
+});
+
+describe('Method: request — where the token goes', () => {
+  it.each([
+    ['/user/me', 'https://api.example.com/user/me'],
+    ['user/me', 'https://api.example.com/user/me'],
+    ['https://api.example.com/user/me', 'https://api.example.com/user/me'],
+    ['HTTPS://API.EXAMPLE.COM:443/user/me', 'HTTPS://API.EXAMPLE.COM:443/user/me'],
+    ['//api.example.com/user/me', 'https://api.example.com/user/me'],
+    ['/\\evil.com/x', 'https://api.example.com/\\evil.com/x'],
+  ])('sends it with %s (to %s)', async (url, expected) => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: 200 })));
+    await kit(wx).request({ url });
+    const request = sent.at(-1)!;
+    expect(request.url).toBe(expected);
+    expect(new URL(request.url).origin).toBe(BASE);
+    expect(request.header.Authorization).toBe(`Bearer ${TOKEN}`);
+  });
+
+  it.each([
+    'https://api.example.com.evil.com/user/me',
+    '//evil.com/user/me',
+    'https://api.example.com@evil.com/user/me',
+    'https://user:pass@api.example.com/user/me',
+    'https://api.example.com\\@evil.com/user/me',
+    'https://api.example.com%2Eevil.com/',
+    'http://api.example.com/user/me',
+    'https://api.example.com:8443/user/me',
+    'https://evil.com/?next=https://api.example.com',
+    'https://evil.com#@api.example.com',
+    'https:evil.com/user/me',
+    'wss://api.example.com/socket',
+  ])('sends %s out without it, without logging in, and ignores its 401', async (url) => {
+    const { wx, sent, calls, storage } = scriptedWx(() => ({ statusCode: 401, data: gateway('Unauthorized') }));
+    storage.set('wechat-auth', { token: TOKEN, userId: 'u1', ttlMs: 600_000, expiresAt: Date.now() + 600_000 });
+    const response = await kit(wx).request({ url, header: { 'x-trace': '1' } });
+
+    expect(response.statusCode).toBe(401);
+    expect(sent).toHaveLength(1);
+    expect(Object.keys(sent[0]!.header).map((h) => h.toLowerCase())).not.toContain('authorization');
+    expect(sent[0]!.header['x-trace']).toBe('1');
+    expect(calls.login).toBe(0);
+    expect((storage.get('wechat-auth') as { token: string }).token).toBe(TOKEN);
+  });
+
+  it('replaces an Authorization header the caller set, in any case, on its own origin', async () => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: 200 })));
+    await kit(wx).request({ url: '/user/me', header: { authorization: 'Bearer someone-else' } });
+    expect(sent.at(-1)!.header).toEqual({ Authorization: `Bearer ${TOKEN}` });
+  });
+
+  it('never sends the token where a URL parser would not take it to baseUrl’s origin (fuzzed)', async () => {
+    const piece = fc.constantFrom(
+      'https:', 'http:', 'HTTPS:', '//', '/', '\\', '@', ':', '.', '#', '?', '%2E', ' ', '\t',
+      'api.example.com', 'API.example.COM', 'evil.com', 'user:pass', '443', '8443', 'user', 'me',
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(piece, { minLength: 1, maxLength: 8 }), async (pieces) => {
+        const url = pieces.join('');
+        const { wx, sent } = scriptedWx(api(() => ({ statusCode: 200 })));
+        await kit(wx).request({ url });
+        for (const request of sent) {
+          if (request.header.Authorization) expect(new URL(request.url).origin).toBe(BASE);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
+
+describe('Method: request — what drops the token', () => {
+  it.each([
+    [401, gateway('Unauthorized')],
+    [403, gateway('Forbidden')],
+    [403, ''],
+  ])('drops it on the authorizer’s %i without our error body, logs in again once and repeats the request', async (status, data) => {
+    const tokens = ['A'.repeat(43), 'B'.repeat(43)];
+    let login = 0;
+    let n = 0;
+    const { wx, calls, sent } = scriptedWx((s) => (s.url.endsWith('/user/wechatlogin') ? loggedIn(tokens[login++]) : n++ === 0 ? { statusCode: status, data } : { statusCode: 200 }));
+    const auth = kit(wx);
+    const response = await auth.request({ url: '/user/me' });
+    expect(response.statusCode).toBe(200);
+    expect(calls.login).toBe(2);
+    expect(sent.filter((s) => s.url.endsWith('/user/me')).map((s) => s.header.Authorization)).toEqual([`Bearer ${tokens[0]}`, `Bearer ${tokens[1]}`]);
+    expect(auth.getToken()).toBe(tokens[1]);
+  });
+
+  it.each([
+    [401, 'UNAUTHORIZED'],
+    [403, 'USER_BLOCKED'],
+  ])('hands a route’s own %i (our error body, %s) back with the token kept', async (status, code) => {
+    const { wx, calls } = scriptedWx(api(() => ({ statusCode: status, data: ours(code) })));
+    const auth = kit(wx);
+    const response = await auth.request({ url: '/user/me' });
+    expect(response).toMatchObject({ statusCode: status, data: ours(code) });
+    expect(calls.login).toBe(1);
+    expect(auth.getToken()).toBe(TOKEN);
+  });
+
+  it('reads our error body from a JSON string as well (dataType other than json)', async () => {
+    const { wx, calls } = scriptedWx(api(() => ({ statusCode: 401, data: JSON.stringify(ours('UNAUTHORIZED')) })));
+    const auth = kit(wx);
+    expect((await auth.request({ url: '/user/me' })).statusCode).toBe(401);
+    expect(calls.login).toBe(1);
+  });
+});
+
+describe('Method: request — what is retried', () => {
+  // status, body, method, retried?
+  const table: [number, 'ours' | 'gateway', string, boolean][] = [
+    [409, 'ours', 'POST', true],
+    [429, 'ours', 'POST', true],
+    [503, 'ours', 'POST', true],
+    [503, 'ours', 'DELETE', true],
+    [500, 'gateway', 'POST', true],
+    [500, 'gateway', 'PUT', true],
+    [500, 'gateway', 'GET', true],
+    [409, 'gateway', 'POST', false],
+    [429, 'gateway', 'POST', false],
+    [503, 'gateway', 'POST', false],
+    [500, 'ours', 'POST', false],
+    [502, 'gateway', 'POST', false],
+    [504, 'gateway', 'PATCH', false],
+    [503, 'gateway', 'GET', true],
+    [500, 'ours', 'GET', true],
+    [502, 'gateway', 'GET', true],
+    [504, 'gateway', 'HEAD', true],
+    [400, 'ours', 'GET', false],
+    [404, 'ours', 'GET', false],
+    [409, 'gateway', 'GET', false],
+  ];
+  it.each(table)('%i with %s body on %s: retried %s', async (status, body, method, retried) => {
+    const data = body === 'ours' ? ours('SOME_CODE') : gateway('Internal Server Error');
+    const { wx, sent } = scriptedWx(api((_s, n) => (n === 0 ? { statusCode: status, data } : { statusCode: 200 })));
+    const response = await kit(wx).request({ url: '/user/thing', method: method as 'GET' });
+    const attempts = sent.filter((s) => s.url.endsWith('/user/thing'));
+    expect(attempts).toHaveLength(retried ? 2 : 1);
+    expect(response.statusCode).toBe(retried ? 200 : status);
+    // The same request each time, token included.
+    expect(new Set(attempts.map((a) => JSON.stringify(a)))).toHaveProperty('size', 1);
+  });
+
+  it('gives up after maxRetries and hands back the last answer, token kept', async () => {
+    const waits: number[] = [];
+    const { wx, sent, calls } = scriptedWx(api(() => ({ statusCode: 500, data: gateway('Internal Server Error') })));
+    const auth = kit(wx, waits, { maxRetries: 2 });
+    const response = await auth.request({ url: '/user/me' });
+    expect(response.statusCode).toBe(500);
+    expect(sent.filter((s) => s.url.endsWith('/user/me'))).toHaveLength(3);
+    expect(waits).toHaveLength(2);
+    expect(calls.login).toBe(1);
+    expect(auth.getToken()).toBe(TOKEN);
+  });
+
+  it('waits a short jittered backoff on Retry-After: 0 or none, growing, never zero', async () => {
+    const waits: number[] = [];
+    const headers: Record<string, string>[] = [{ 'Retry-After': '0' }, {}, { 'retry-after': '0' }];
+    const { wx } = scriptedWx(api((_s, n) => (n < 3 ? { statusCode: 503, data: ours('SERVICE_UNAVAILABLE'), header: headers[n] } : { statusCode: 200 })));
+    expect((await kit(wx, waits, { baseDelayMs: 300 }).request({ url: '/user/me' })).statusCode).toBe(200);
+    expect(waits).toHaveLength(3);
+    waits.forEach((ms, attempt) => {
+      const step = 300 * 2 ** attempt;
+      expect(ms).toBeGreaterThanOrEqual(step / 2);
+      expect(ms).toBeLessThanOrEqual(step);
+    });
+  });
+
+  it('waits as long as Retry-After asks, and not at all when that is past maxDelayMs', async () => {
+    const waits: number[] = [];
+    const { wx } = scriptedWx(
+      api((_s, n) => (n === 0 ? { statusCode: 429, data: ours('RATE_LIMITED'), header: { 'Retry-After': '2' } } : n === 2 ? { statusCode: 503, data: ours('SERVICE_UNAVAILABLE'), header: { 'Retry-After': '9' } } : { statusCode: 200 })),
+    );
+    const auth = kit(wx, waits, { maxDelayMs: 8000 });
+    expect((await auth.request({ url: '/user/me' })).statusCode).toBe(200);
+    expect((await auth.request({ url: '/user/me' })).statusCode).toBe(503);
+    expect(waits).toEqual([2000]);
+  });
+});
+
+describe('Method: login — X-Login-Proof', () => {
+  const PROOF = /^[A-Za-z0-9_-]{43}$/;
+
+  it('sends a proof made from wx.getRandomValues’ 32 bytes, base64url-encoded', async () => {
+    const drawn: Uint8Array[] = [];
+    const { wx, logins, calls } = scriptedWx(() => loggedIn(), {
+      randomBytes: (length) => {
+        const bytes = globalThis.crypto.getRandomValues(new Uint8Array(length));
+        if (length > 0) drawn.push(bytes);
+        return bytes;
+      },
+    });
+    await kit(wx).login();
+    expect(calls.randomValues).toBe(1);
+    expect(drawn[0]).toHaveLength(32);
+    expect(logins()[0]!.header['X-Login-Proof']).toBe(Buffer.from(drawn[0]!).toString('base64url'));
+    expect(logins()[0]!.header['X-Login-Proof']).toMatch(PROOF);
+  });
+
+  it('sends the same proof on every retry of one code’s POST', async () => {
+    const answers: Reply[] = [
+      { statusCode: 503, data: ours('WECHAT_UNAVAILABLE') },
+      { statusCode: 409, data: ours('LOGIN_IN_PROGRESS'), header: { 'Retry-After': '1' } },
+      { statusCode: 500, data: gateway('Internal Server Error') },
+      loggedIn(),
+    ];
+    const { wx, logins, calls } = scriptedWx((_s, i) => answers[i]!);
+    await kit(wx).login();
+    expect(logins()).toHaveLength(4);
+    expect(new Set(logins().map((l) => l.header['X-Login-Proof'])).size).toBe(1);
+    expect(new Set(logins().map((l) => JSON.stringify(l.data))).size).toBe(1);
+    expect(calls.login).toBe(1);
+  });
+
+  it('does not repeat a login POST on a 502 or a 503 without our error body', async () => {
+    for (const answer of [{ statusCode: 502, data: gateway('Bad Gateway') }, { statusCode: 503, data: gateway('Service Unavailable') }]) {
+      const { wx, logins } = scriptedWx(() => answer);
+      await expect(kit(wx).login()).rejects.toMatchObject({ name: 'AuthError', statusCode: answer.statusCode });
+      expect(logins()).toHaveLength(1);
+    }
+  });
+
+  it('makes a fresh proof for the fresh code after INVALID_CODE', async () => {
+    const { wx, logins, calls } = scriptedWx((_s, i) => (i === 0 ? { statusCode: 401, data: ours('INVALID_CODE') } : loggedIn()));
+    await kit(wx).login();
+    expect(calls.login).toBe(2);
+    expect(logins().map((l) => (l.data as { code: string }).code)).toEqual(['code-1', 'code-2']);
+    const [first, second] = logins().map((l) => l.header['X-Login-Proof']);
+    expect(first).toMatch(PROOF);
+    expect(second).toMatch(PROOF);
+    expect(second).not.toBe(first);
+    expect(calls.randomValues).toBe(2);
+  });
+
+  it('shares one code and one proof among concurrent callers', async () => {
+    const { wx, logins, calls } = scriptedWx(() => loggedIn());
+    const auth = kit(wx);
+    await Promise.all([auth.login(), auth.login(), auth.request({ url: '/user/me' })]);
+    expect(calls.login).toBe(1);
+    expect(logins()).toHaveLength(1);
+  });
+
+  it.each([
+    ['a base library without wx.getRandomValues', 'missing' as const],
+    ['wx.getRandomValues failing', 'fail' as const],
+  ])('still sends a fresh 43-character proof with %s', async (_name, mode) => {
+    const { wx, logins } = scriptedWx((_s, i) => (i === 0 ? { statusCode: 401, data: ours('INVALID_CODE') } : loggedIn()), { randomBytes: () => mode });
+    await kit(wx).login();
+    const proofs = logins().map((l) => l.header['X-Login-Proof']);
+    expect(proofs).toHaveLength(2);
+    for (const proof of proofs) expect(proof).toMatch(PROOF);
+    expect(proofs[1]).not.toBe(proofs[0]);
+  });
+});
+
+describe('A session-store outage', () => {
+  it('keeps the token through a run of 500s from the gateway, with no extra wx.login', async () => {
+    // /user/me answers 500 (the authorizer threw) for its first 10 requests, then 200.
+    const { wx, calls, sent } = scriptedWx(api((_s, n) => (n < 10 ? { statusCode: 500, data: gateway('Internal Server Error') } : { statusCode: 200 })));
+    const auth = kit(wx);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await auth.request({ url: '/user/me' })).statusCode);
+    expect(statuses).toEqual([500, 500, 200, 200]);
+    expect(calls.login).toBe(1);
+    expect(auth.getToken()).toBe(TOKEN);
+    expect(new Set(sent.filter((s) => s.url.endsWith('/user/me')).map((s) => s.header.Authorization))).toEqual(new Set([`Bearer ${TOKEN}`]));
+  });
+});
