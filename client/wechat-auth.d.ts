@@ -112,8 +112,10 @@ export interface Auth {
    *   without it (API Gateway's: the route never ran, e.g. the session store was unreachable).
    *   For GET and HEAD only: any other 5xx (a 500 with our body, 502, 504, a 503 without our
    *   body), since the route may have done its work and a POST must not be applied twice.
-   *   At most `maxRetries` retries; `Retry-After` is honoured when it is 1 s or more, and an
-   *   answer asking for more than `maxDelayMs` is handed back at once; without it, or with
+   *   A 500 without our body also comes from a function that crashed or timed out on AWS, so
+   *   a POST route of your own that must not run twice needs an idempotency key.
+   *   At most `maxRetries` retries; a `Retry-After` above 0 is honoured, and an answer asking
+   *   for more than `maxDelayMs` is handed back at once; without it, or with
    *   `Retry-After: 0`, a short jittered backoff from `baseDelayMs`, never an immediate retry.
    *   The last answer is resolved as is (and the token kept) when retries run out.
    */
