@@ -108,8 +108,9 @@ export interface Auth {
    * - A 401 or 403 without our error body is the authorizer refusing the token: it is
    *   dropped, and the kit logs in again and repeats the request, once. A route's own 401/403
    *   (with our error body `{"error": {"code", "message"}}`) is handed back, token kept.
-   * - Retried with backoff, for any method: 409, 429 and 503 with our error body, and 500
-   *   without it (API Gateway's: the route never ran, e.g. the session store was unreachable).
+   * - Retried with backoff, for any method: 409, 429 and 503 with our error body, and 500 or
+   *   429 without it (API Gateway's: the route never ran, e.g. the session store was
+   *   unreachable, or the stage's throttling).
    *   For GET and HEAD only: any other 5xx (a 500 with our body, 502, 504, a 503 without our
    *   body), since the route may have done its work and a POST must not be applied twice.
    *   A 500 without our body also comes from a function that crashed or timed out on AWS, so

@@ -183,14 +183,15 @@ function createAuth(options) {
    * Whether an answer may be retried. Our functions answer 409/429/503 with our error body
    * when nothing was done and a retry can succeed. A 500 without our body comes from API
    * Gateway: the route never ran (the authorizer threw, say, while the session store was
-   * unreachable). Any other 5xx may come after the route did its work, so only a GET or HEAD
-   * is repeated then: a POST is never applied twice.
+   * unreachable); so does a 429 without our body (the stage's throttling). Any other 5xx may
+   * come after the route did its work, so only a GET or HEAD is repeated then: a POST is never
+   * applied twice.
    */
   function isRetryable(response, method) {
     var status = response.statusCode;
     var ours = errorCodeOf(response) !== undefined;
     if (ours && (status === 409 || status === 429 || status === 503)) return true;
-    if (status === 500 && !ours) return true;
+    if ((status === 500 || status === 429) && !ours) return true;
     return status >= 500 && status <= 599 && (method === 'GET' || method === 'HEAD');
   }
 
