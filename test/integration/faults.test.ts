@@ -3,7 +3,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveId, hashToken } from '../../lib/crypto';
 import { stubOpenid } from '../../local/wechat-stub';
-import { bodyOf, httpEvent, loginFrom } from '../support/events';
+import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { dynamoOp, startFaultProxy, upstashCommand, wechatPath, type FaultKind, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy';
 import { coldStart, redisCommand, useLocalStack, type Handler } from '../support/local';
 
@@ -193,17 +193,6 @@ describe('Fault injection: every step of a login, an authorization and a logout 
 
   // After a login: an authorization (one Redis script that looks the session up and slides it)
   // and a logout (one Redis transaction) under the same faults.
-  const authorizerEvent = (token: string) => ({
-    version: '2.0',
-    type: 'REQUEST',
-    routeArn: 'arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/user/me',
-    identitySource: [`Bearer ${token}`],
-    routeKey: 'GET /user/me',
-    rawPath: '/user/me',
-    rawQueryString: '',
-    headers: { authorization: `Bearer ${token}` },
-    requestContext: { requestId: 'fault-suite', routeKey: 'GET /user/me', http: { method: 'GET', path: '/user/me' } },
-  });
   /** One clean login: the session the next scenario works on. */
   async function session(name: string) {
     const result = await post(`${name}.1`, newProof(), '198.51.100.251');
@@ -218,7 +207,7 @@ describe('Fault injection: every step of a login, an authorization and a logout 
     // Act: the lookup meets the fault. The authorizer may get through (a re-send of the
     // idempotent lookup), or fail with an error (API Gateway: 500), but never deny a live session.
     proxies.upstash.inject({ match: upstashCommand('EVAL', 'wxlogin:touch'), kind, delayMs: LATE_MS, times: MODES[mode] });
-    const first = await authorize(authorizerEvent(token)).then(
+    const first = await authorize(authorizerEvent(`Bearer ${token}`)).then(
       (result) => (result.isAuthorized ? 'allowed' : 'DENIED'),
       () => 'error (500)',
     );
@@ -227,7 +216,7 @@ describe('Fault injection: every step of a login, an authorization and a logout 
 
     // Assess
     expect(first, label).not.toBe('DENIED');
-    await expect(authorize(authorizerEvent(token))).resolves.toMatchObject({ isAuthorized: true, context: { userId } });
+    await expect(authorize(authorizerEvent(`Bearer ${token}`))).resolves.toMatchObject({ isAuthorized: true, context: { userId } });
     expect(Number(await redisCommand(ctx.redis, 'PTTL', `wxlogin:session:${hashToken(token)}`))).toBeGreaterThan(0);
     outcomes.push({ scenario: `authorization: ${label}`, answers: [first, 'allowed'], extraWxLogins: 0, retryMs: 0 });
   });
@@ -236,7 +225,7 @@ describe('Fault injection: every step of a login, an authorization and a logout 
     const name = `o${++serial}x${randomBytes(3).toString('hex')}`;
     const { token } = await session(name);
     const other = bodyOf(await post(`${name}.2`, newProof(), '198.51.100.252')) as { token: string };
-    const allowed = await authorize(authorizerEvent(token));
+    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
     const asUser = httpEvent({ routeKey: 'POST /user/logout', body: '', requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
 
     // Act: the revocation meets the fault; the client retries what did not answer 204.
@@ -248,8 +237,8 @@ describe('Fault injection: every step of a login, an authorization and a logout 
 
     // Assess: revoked exactly this session, and a retry of the logout is harmless.
     expect(answers.at(-1), label).toBe('204');
-    await expect(authorize(authorizerEvent(token))).resolves.toMatchObject({ isAuthorized: false });
-    await expect(authorize(authorizerEvent(other.token))).resolves.toMatchObject({ isAuthorized: true });
+    await expect(authorize(authorizerEvent(`Bearer ${token}`))).resolves.toMatchObject({ isAuthorized: false });
+    await expect(authorize(authorizerEvent(`Bearer ${other.token}`))).resolves.toMatchObject({ isAuthorized: true });
     outcomes.push({ scenario: `logout: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { bodyOf, httpEvent, loginEvent, loginFrom } from '../support/events';
+import { authorizerEvent, bodyOf, httpEvent, loginEvent, loginFrom } from '../support/events';
 import { coldStart, useLocalStack } from '../support/local';
 
 /**
@@ -22,18 +22,6 @@ describe('Secrets never reach a log line (integration)', () => {
   });
   afterAll(() => {
     vi.restoreAllMocks();
-  });
-
-  const authorizerEvent = (authorization?: string) => ({
-    version: '2.0',
-    type: 'REQUEST',
-    routeArn: 'arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/user/me',
-    identitySource: authorization ? [authorization] : [],
-    routeKey: 'GET /user/me',
-    rawPath: '/user/me',
-    rawQueryString: '',
-    headers: authorization ? { authorization } : {},
-    requestContext: { requestId: 'authz-request', routeKey: 'GET /user/me', http: { method: 'GET', path: '/user/me' } },
   });
 
   it('exercises the success and every error path', async () => {

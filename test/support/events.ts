@@ -43,3 +43,18 @@ export const lambdaContext = { awsRequestId: 'test-aws-request', functionName: '
 export function bodyOf(result: { body?: string }): any {
   return JSON.parse(result.body ?? 'null');
 }
+
+/** What API Gateway asks the session authorizer for a request to GET /user/me with this Authorization header. */
+export function authorizerEvent(authorization?: string) {
+  return {
+    version: '2.0',
+    type: 'REQUEST',
+    routeArn: 'arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/user/me',
+    identitySource: authorization ? [authorization] : [],
+    routeKey: 'GET /user/me',
+    rawPath: '/user/me',
+    rawQueryString: '',
+    headers: authorization ? { authorization } : {},
+    requestContext: { requestId: 'authz-request', routeKey: 'GET /user/me', http: { method: 'GET', path: '/user/me' } },
+  };
+}
