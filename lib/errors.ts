@@ -6,8 +6,11 @@ export const ERRORS = {
   INVALID_REQUEST: { status: 400, message: 'The request is malformed.' },
   UNAUTHORIZED: { status: 401, message: 'A valid session token is required.' },
   INVALID_CODE: { status: 401, message: 'The login code is invalid or has already been used. Call wx.login() again.' },
+  // 400, not 401/403: the client kit reads those as "session gone".
+  INVALID_PHONE_CODE: { status: 400, message: 'The phone code is invalid, expired, already used, or not this user’s. Ask the user again.' },
   USER_BLOCKED: { status: 403, message: 'WeChat blocked this login for a high-risk account.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },
+  PHONE_IN_USE: { status: 409, message: 'This phone number is bound to another account.' },
   LOGIN_IN_PROGRESS: { status: 409, message: 'A login with this code is already in progress. Retry shortly.', retryAfterSeconds: 1 },
   RATE_LIMITED: { status: 429, message: 'Too many requests. Retry later.' },
   INTERNAL: { status: 500, message: 'Internal error.' },

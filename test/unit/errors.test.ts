@@ -7,6 +7,8 @@ describe('Function: errorResponse', () => {
     ['INVALID_REQUEST', 400],
     ['UNAUTHORIZED', 401],
     ['INVALID_CODE', 401],
+    ['INVALID_PHONE_CODE', 400],
+    ['PHONE_IN_USE', 409],
     ['USER_BLOCKED', 403],
     ['NOT_FOUND', 404],
     ['LOGIN_IN_PROGRESS', 409],
@@ -48,5 +50,16 @@ describe('Function: errorResponse', () => {
   it('adds Retry-After when the error carries one', () => {
     expect(errorResponse(new AppError('RATE_LIMITED', undefined, { retryAfterSeconds: 60 })).headers?.['retry-after']).toBe('60');
     expect(errorResponse(new AppError('INVALID_CODE')).headers).not.toHaveProperty('retry-after');
+  });
+
+  it.each(Object.entries(ERRORS).filter(([code, entry]) => (entry.status === 409 || entry.status === 503) && code !== 'PHONE_IN_USE').map(([code]) => code as ErrorCode))(
+    'says when to come back on every %s (a 409 or 503 that waiting can resolve), even when the thrower did not',
+    (code) => {
+      expect(Number(errorResponse(new AppError(code)).headers?.['retry-after'])).toBeGreaterThanOrEqual(1);
+    },
+  );
+
+  it('gives PHONE_IN_USE no Retry-After: waiting does not free a number bound to someone else', () => {
+    expect(errorResponse(new AppError('PHONE_IN_USE')).headers).not.toHaveProperty('retry-after');
   });
 });
