@@ -37,6 +37,16 @@ export interface Config {
   serviceName: string;
 }
 
+/** The phone function's own settings. */
+export interface PhoneConfig {
+  /** The claims table: one item per bound number, keyed by E.164. */
+  phonesTable: string;
+  /** A number bound to someone else: refuse (PHONE_IN_USE), or move it to the newest verified holder. */
+  conflict: 'reject' | 'move';
+  /** Binding attempts per user per window (sliding); 0 turns the limit off. */
+  limit: { limit: number; windowSeconds: number };
+}
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export class ConfigError extends Error {
@@ -125,6 +135,19 @@ export function loadLoginRateLimit(env: Env = process.env): Config['loginRateLim
   return {
     limit: integer(env, 'LOGIN_RATE_LIMIT', 60, 0, 1_000_000),
     windowSeconds: integer(env, 'LOGIN_RATE_WINDOW_SECONDS', 60, 1, DAY),
+  };
+}
+
+export function loadPhoneConfig(env: Env = process.env): PhoneConfig {
+  const conflict = optional(env, 'PHONE_CONFLICT', 'reject').toLowerCase();
+  if (conflict !== 'reject' && conflict !== 'move') throw new ConfigError('PHONE_CONFLICT must be reject or move');
+  return {
+    phonesTable: required(env, 'PHONES_TABLE'),
+    conflict,
+    limit: {
+      limit: integer(env, 'PHONE_BIND_LIMIT', 10, 0, 10_000),
+      windowSeconds: integer(env, 'PHONE_BIND_WINDOW_SECONDS', 3600, 1, DAY),
+    },
   };
 }
 

@@ -8,6 +8,7 @@ export interface Profile {
   lastLoginAt: string;
   loginCount: number;
   unionid?: string;
+  phone?: { countryCode: string; purePhoneNumber: string; phoneNumber: string; verifiedAt: string };
 }
 
 /**
@@ -17,6 +18,6 @@ export interface Profile {
 export async function getProfile(users: UserReader, who: { userId: string; openid: string }): Promise<Profile> {
   const user = await users.findByOpenid(who.openid);
   if (!user || user.userId !== who.userId) throw new AppError('NOT_FOUND', 'The user no longer exists.');
-  const { userId, createdAt, lastLoginAt, loginCount, unionid } = user;
-  return unionid ? { userId, createdAt, lastLoginAt, loginCount, unionid } : { userId, createdAt, lastLoginAt, loginCount };
+  const { userId, createdAt, lastLoginAt, loginCount, unionid, phone } = user;
+  return { userId, createdAt, lastLoginAt, loginCount, ...(unionid ? { unionid } : {}), ...(phone ? { phone } : {}) };
 }

@@ -14,6 +14,8 @@ export interface User {
   createdAt: string;
   lastLoginAt: string;
   loginCount: number;
+  /** The bound phone number (lib/phone/), as WeChat verified it. */
+  phone?: { countryCode: string; purePhoneNumber: string; phoneNumber: string; verifiedAt: string };
 }
 
 export interface RecordLogin {
@@ -50,10 +52,10 @@ export interface UserReader {
   findByOpenid(openid: string): Promise<User | null>;
 }
 
-/** The attributes a user row is read for: a login can never expose anything else a row holds. */
-const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount'];
-/** What a login also reads back: which login wrote the row last. */
-const LOGIN_ATTRIBUTES = [...USER_ATTRIBUTES, 'lastLoginId'];
+/** The attributes a profile is read for: nothing else a row holds is ever exposed. */
+const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone'];
+/** What a login reads back: which login wrote the row last (the phone is not the login's business). */
+const LOGIN_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId'];
 
 /** The slice of DynamoDBClient we use: easy to fake, and the real client fits it. */
 export type DynamoSend = Pick<DynamoDBClient, 'send'>;
@@ -209,5 +211,8 @@ function toUser(item: Record<string, AttributeValue> | undefined): User {
   const user: User = { userId, openid, createdAt, lastLoginAt, loginCount };
   const unionid = item?.unionid?.S;
   if (unionid) user.unionid = unionid;
+  const phone = item?.phone?.M;
+  const [countryCode, purePhoneNumber, phoneNumber, verifiedAt] = ['countryCode', 'purePhoneNumber', 'phoneNumber', 'verifiedAt'].map((key) => phone?.[key]?.S);
+  if (countryCode && purePhoneNumber && phoneNumber && verifiedAt) user.phone = { countryCode, purePhoneNumber, phoneNumber, verifiedAt };
   return user;
 }

@@ -144,8 +144,21 @@ describe('Class: DynamoUserRepository', () => {
       expect(input).toEqual({
         TableName: 'users',
         Key: { openid: { S: 'o1' } },
-        ProjectionExpression: 'openid, userId, unionid, createdAt, lastLoginAt, loginCount',
+        ProjectionExpression: 'openid, userId, unionid, createdAt, lastLoginAt, loginCount, phone',
       });
+    });
+
+    it('reads a bound phone number from the row', async () => {
+      const phone = { countryCode: '86', purePhoneNumber: '13800138000', phoneNumber: '13800138000', verifiedAt: NOW.toISOString() };
+      ddbMock.on(GetItemCommand).resolves({ Item: { ...row(), phone: { M: { e164: { S: '+8613800138000' }, ...Object.fromEntries(Object.entries(phone).map(([k, v]) => [k, { S: v }])) } } } });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.findByOpenid('o1')).resolves.toMatchObject({ phone });
+    });
+
+    it('answers null for a row that holds only the fence of an undone first login', async () => {
+      ddbMock.on(GetItemCommand).resolves({ Item: { openid: { S: 'o1' }, undoneLoginId: { S: 'L1' } } });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.findByOpenid('o1')).resolves.toBeNull();
     });
 
     it('answers null when there is no such user', async () => {

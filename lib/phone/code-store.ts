@@ -1,0 +1,86 @@
+import type { Redis } from '@upstash/redis';
+import { AppError } from '../errors';
+import type { CodeLookup, PhoneCodeStore } from './service';
+
+/** The slice of the Upstash client this adapter uses. */
+export type RedisLike = Pick<Redis, 'eval' | 'get' | 'set'>;
+
+/**
+ * Rate limit and lookup as one atomic step (one request). KEYS: the code's result, the user's
+ * recent attempts (a sorted set of attempt ids scored by time: a sliding window, and adding the
+ * same attempt twice, as a re-sent request would, counts it once). ARGV: userId, limit, window
+ * (ms), now (ms), attempt id. A result is stored as `<userId>|<sealed>`.
+ */
+export const PHONE_CODE_SCRIPT = `-- wxlogin:phone-code
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  local window = tonumber(ARGV[3])
+  local now = tonumber(ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+  if not redis.call('ZSCORE', KEYS[2], ARGV[5]) and redis.call('ZCARD', KEYS[2]) >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    return {'limited', tostring(tonumber(oldest[2]) + window - now)}
+  end
+  redis.call('ZADD', KEYS[2], now, ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], window)
+end
+local stored = redis.call('GET', KEYS[1])
+if not stored then return {'new'} end
+local bar = string.find(stored, '|', 1, true)
+if not bar or string.sub(stored, 1, bar - 1) ~= ARGV[1] then return {'foreign'} end
+return {'done', string.sub(stored, bar + 1)}
+`;
+
+/** Phone-code results and per-user binding attempts in Upstash Redis. Failures are SERVICE_UNAVAILABLE. */
+export class RedisPhoneCodeStore implements PhoneCodeStore {
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly keyPrefix: string,
+    private readonly newAttemptId: () => string,
+  ) {}
+
+  async begin(codeId: string, userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<CodeLookup> {
+    const reply = await guard(() =>
+      this.redis.eval<string[], unknown>(
+        PHONE_CODE_SCRIPT,
+        [this.codeKey(codeId), `${this.keyPrefix}rate:phone:${userId}`],
+        [userId, String(limit.limit), String(limit.windowSeconds * 1000), String(limit.now), this.newAttemptId()],
+      ),
+    );
+    const [state, value] = Array.isArray(reply) ? reply.map(String) : [];
+    switch (state) {
+      case 'new':
+      case 'foreign':
+        return { state };
+      case 'done':
+        return { state, sealed: String(value) };
+      case 'limited':
+        return { state, retryAfterSeconds: Math.max(1, Math.ceil(Number(value) / 1000)) };
+      default:
+        throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the phone-code script', { details: { store: 'redis' } });
+    }
+  }
+
+  async lookup(codeId: string, userId: string): Promise<string | undefined> {
+    const stored = await guard(() => this.redis.get<string>(this.codeKey(codeId)));
+    if (typeof stored !== 'string') return undefined;
+    const bar = stored.indexOf('|');
+    return bar > 0 && stored.slice(0, bar) === userId ? stored.slice(bar + 1) : undefined;
+  }
+
+  async remember(codeId: string, userId: string, sealed: string, ttlSeconds: number): Promise<void> {
+    await guard(() => this.redis.set(this.codeKey(codeId), `${userId}|${sealed}`, { ex: ttlSeconds }));
+  }
+
+  private codeKey(codeId: string): string {
+    return `${this.keyPrefix}phone-code:${codeId}`;
+  }
+}
+
+async function guard<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    throw new AppError('SERVICE_UNAVAILABLE', 'phone code store request failed', { cause: err, details: { store: 'redis' } });
+  }
+}

@@ -1,0 +1,170 @@
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
+import { AppError } from '../errors';
+import type { DynamoSend } from '../users/repository';
+import type { Claim, Holder, PhoneBinding, PhoneRepository } from './service';
+
+/**
+ * Phone numbers in DynamoDB, without transactions (dynalite has none): a claims table keyed by
+ * the number in E.164, `{phone, userId, openid, claimedAt}`, and the binding on the user row
+ * (attribute `phone`, a map: e164, countryCode, purePhoneNumber, phoneNumber, verifiedAt).
+ * Every write is conditional and safe for the SDK to send twice: a copy of a write that landed
+ * either does the same again or fails its condition, and then the item says it was ours.
+ */
+export class DynamoPhoneRepository implements PhoneRepository {
+  constructor(
+    private readonly client: DynamoSend,
+    private readonly tables: { phones: string; users: string },
+  ) {}
+
+  async claim(number: string, owner: Holder, now: number): Promise<{ claimed: true } | ({ claimed: false } & Claim)> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.client.send(
+          new PutItemCommand({
+            TableName: this.tables.phones,
+            Item: claimItem(number, owner, now),
+            // Free, or already ours (our own retry, or the SDK's second copy of this write).
+            ConditionExpression: 'attribute_not_exists(phone) OR userId = :userId',
+            ExpressionAttributeValues: { ':userId': { S: owner.userId } },
+          }),
+        );
+        return { claimed: true };
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err);
+      }
+      const held = await this.readClaim(number);
+      if (held) return { claimed: false, ...held };
+      // Released between our write and our read: try once more.
+    }
+    throw new AppError('SERVICE_UNAVAILABLE', 'phone claim kept changing', { details: { store: 'dynamodb' } });
+  }
+
+  async confirms(holder: Holder, number: string): Promise<boolean> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Item: item } = await this.client.send(
+        new GetItemCommand({
+          TableName: this.tables.users,
+          Key: { openid: { S: holder.openid } },
+          ProjectionExpression: 'userId, #phone.e164',
+          ExpressionAttributeNames: { '#phone': 'phone' },
+          ConsistentRead: true,
+        }),
+      ));
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return item?.userId?.S === holder.userId && item?.phone?.M?.e164?.S === number;
+  }
+
+  async takeOver(number: string, seen: Claim, to: Holder, now: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tables.phones,
+          Item: claimItem(number, to, now),
+          ConditionExpression: 'userId = :from AND claimedAt = :seenAt',
+          ExpressionAttributeValues: { ':from': { S: seen.holder.userId }, ':seenAt': { N: String(seen.claimedAt) } },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err);
+    }
+    // Lost, or this is the SDK's second copy of a take-over that landed: the claim says which.
+    const held = await this.readClaim(number);
+    return held?.holder.userId === to.userId && held.claimedAt === now;
+  }
+
+  async unbind(holder: Holder, number: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tables.users,
+          Key: { openid: { S: holder.openid } },
+          UpdateExpression: 'REMOVE #phone',
+          ConditionExpression: 'userId = :userId AND #phone.e164 = :number',
+          ExpressionAttributeNames: { '#phone': 'phone' },
+          ExpressionAttributeValues: { ':userId': { S: holder.userId }, ':number': { S: number } },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err); // gone already
+    }
+  }
+
+  async bind(owner: Holder, number: string, binding: PhoneBinding): Promise<string | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tables.users,
+          Key: { openid: { S: owner.openid } },
+          UpdateExpression: 'SET #phone = :binding',
+          // The row is this user's: a deleted account is not brought back by a late binding.
+          ConditionExpression: 'userId = :userId',
+          ExpressionAttributeNames: { '#phone': 'phone' },
+          ExpressionAttributeValues: {
+            ':userId': { S: owner.userId },
+            ':binding': {
+              M: {
+                e164: { S: number },
+                countryCode: { S: binding.countryCode },
+                purePhoneNumber: { S: binding.purePhoneNumber },
+                phoneNumber: { S: binding.phoneNumber },
+                verifiedAt: { S: binding.verifiedAt },
+              },
+            },
+          },
+          ReturnValues: 'UPDATED_OLD',
+        }),
+      );
+      return Attributes?.phone?.M?.e164?.S;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+      throw unavailable(err);
+    }
+  }
+
+  async release(number: string, owner: Holder): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tables.phones,
+          Key: { phone: { S: number } },
+          ConditionExpression: 'userId = :userId',
+          ExpressionAttributeValues: { ':userId': { S: owner.userId } },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err); // taken, or gone already
+    }
+  }
+
+  private async readClaim(number: string): Promise<Claim | undefined> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Item: item } = await this.client.send(new GetItemCommand({ TableName: this.tables.phones, Key: { phone: { S: number } }, ConsistentRead: true })));
+    } catch (err) {
+      throw unavailable(err);
+    }
+    const userId = item?.userId?.S;
+    const openid = item?.openid?.S;
+    const claimedAt = Number(item?.claimedAt?.N);
+    return userId && openid && Number.isFinite(claimedAt) ? { holder: { userId, openid }, claimedAt } : undefined;
+  }
+}
+
+function claimItem(number: string, holder: Holder, now: number): Record<string, AttributeValue> {
+  return { phone: { S: number }, userId: { S: holder.userId }, openid: { S: holder.openid }, claimedAt: { N: String(now) } };
+}
+
+function unavailable(cause: unknown): AppError {
+  return new AppError('SERVICE_UNAVAILABLE', 'phone store request failed', { cause, details: { store: 'dynamodb' } });
+}

@@ -1,0 +1,200 @@
+import { AppError } from '../errors';
+import { deriveId, open, seal } from '../crypto';
+import type { Logger } from '../logger';
+
+/** A number as WeChat verified it (getuserphonenumber's phone_info, countryCode as a string). */
+export interface PhoneInfo {
+  countryCode: string;
+  purePhoneNumber: string;
+  phoneNumber: string;
+}
+
+/** What the user row keeps, and /user/me shows. */
+export interface PhoneBinding extends PhoneInfo {
+  /** ISO time WeChat verified it for this user. */
+  verifiedAt: string;
+}
+
+/** The number in E.164 (`+8613800138000`): the one key a number is claimed under. */
+export function e164(phone: Pick<PhoneInfo, 'countryCode' | 'purePhoneNumber'>): string {
+  return `+${phone.countryCode}${phone.purePhoneNumber}`;
+}
+
+/** WeChat's phone-number API (lib/wechat/phone.ts), as this use case needs it. */
+export interface PhoneVerifier {
+  getPhoneNumber(code: string, openid: string): Promise<PhoneInfo>;
+}
+
+/** Who holds a claim on a number. */
+export interface Holder {
+  userId: string;
+  openid: string;
+}
+
+/** A claim on a number as it stands. */
+export interface Claim {
+  holder: Holder;
+  /** Epoch ms the holder claimed it. */
+  claimedAt: number;
+}
+
+/**
+ * The storage steps of a binding (lib/phone/repository.ts). A number is bound to a user when
+ * both agree: the claim on the number names the user, and the user's row holds the number.
+ * Every write here keeps one rule: a row holds a number only while the claim on it names that
+ * row's user. So a claim that its holder's row does not confirm, once it is older than any
+ * binding can take, is left over from an interrupted binding, and anyone may take it.
+ */
+export interface PhoneRepository {
+  /** Claims the number for `owner` (at `now`) if it is free or already theirs; otherwise says who holds it. */
+  claim(number: string, owner: Holder, now: number): Promise<{ claimed: true } | ({ claimed: false } & Claim)>;
+  /** Whether the holder's row holds the number (so the claim is live, not left over). */
+  confirms(holder: Holder, number: string): Promise<boolean>;
+  /** Moves the claim to `to`, only if it still stands as `seen`. */
+  takeOver(number: string, seen: Claim, to: Holder, now: number): Promise<boolean>;
+  /** Takes the number off the holder's row, if the row still holds it. */
+  unbind(holder: Holder, number: string): Promise<void>;
+  /** Puts the binding on the owner's row; returns the number it replaced. NOT_FOUND if the row is gone. */
+  bind(owner: Holder, number: string, binding: PhoneBinding): Promise<string | undefined>;
+  /** Drops the claim, if `owner` still holds it. */
+  release(number: string, owner: Holder): Promise<void>;
+}
+
+/** Results of phone codes already exchanged (Redis), and the per-user attempt limit. */
+export interface PhoneCodeStore {
+  /**
+   * Counts the attempt against the user's limit, then looks the code up, in one round trip:
+   * 'limited' (not counted), 'new', 'done' (this user's stored result) or 'foreign' (another user's).
+   */
+  begin(codeId: string, userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<CodeLookup>;
+  /** The code's stored result for this user, if any (a second look, after WeChat said the code was used). */
+  lookup(codeId: string, userId: string): Promise<string | undefined>;
+  /** Keeps the code's result for its lifetime, so a retry needs no second exchange. */
+  remember(codeId: string, userId: string, sealed: string, ttlSeconds: number): Promise<void>;
+}
+export type CodeLookup = { state: 'limited'; retryAfterSeconds: number } | { state: 'new' } | { state: 'done'; sealed: string } | { state: 'foreign' };
+
+export interface PhoneDeps {
+  wechat: PhoneVerifier;
+  phones: PhoneRepository;
+  codes: PhoneCodeStore;
+  /** 'reject': a number bound to someone else answers PHONE_IN_USE; 'move': it moves to the newest verified holder. */
+  conflict: 'reject' | 'move';
+  limit: { limit: number; windowSeconds: number };
+  /** Masks a number for logs (never log a full number). */
+  mask: (phone: string) => string;
+  now?: () => Date;
+}
+
+/** WeChat's phone codes live five minutes and are single-use: keep a result that long. */
+export const PHONE_CODE_TTL_SECONDS = 300;
+/**
+ * How long an unconfirmed claim may still be a binding in flight: longer than the phone
+ * function's timeout plus any late write. Younger than that, a racing user loses (PHONE_IN_USE);
+ * older, the claim is left over and taken.
+ */
+export const CLAIM_GRACE_MS = 60_000;
+const CODE_PURPOSE = 'phone-code';
+
+/**
+ * Binds a WeChat-verified phone number to the signed-in user.
+ *
+ * 1. Count the attempt (per user) and look the code up in Redis, in one round trip: a code this
+ *    user exchanged before replays its number without calling WeChat (which charges per
+ *    success, and answers a reused code 40029); another user's code is refused.
+ * 2. Exchange the code with WeChat, passing the session's openid so WeChat checks the code is
+ *    this user's; keep the result for the code's lifetime (sealed under the code).
+ * 3. Claim the number (conditional write): free, already ours, or left over from an
+ *    interrupted binding → ours; bound to someone else → PHONE_IN_USE, or with
+ *    PHONE_CONFLICT=move it moves: first off their row, then the claim.
+ * 4. Put it on the user's row, and drop the claim on the number it replaced.
+ * Every step is safe to repeat, and each one leaves the rule "a row holds a number only while
+ * its claim names that row's user" true, so an interrupted binding is finished by the retry
+ * and blocks nobody meanwhile.
+ */
+export class PhoneService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: PhoneDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async bind(user: Holder, code: string, log: Logger): Promise<PhoneInfo> {
+    const { codes, limit } = this.deps;
+    const codeId = deriveId(CODE_PURPOSE, code);
+    const lookup = await codes.begin(codeId, user.userId, { ...limit, now: this.now().getTime() });
+    if (lookup.state === 'limited') {
+      log.warn('phone binding rate limit reached', { userId: user.userId });
+      throw new AppError('RATE_LIMITED', 'Too many phone binding attempts. Retry later.', { retryAfterSeconds: lookup.retryAfterSeconds });
+    }
+    if (lookup.state === 'foreign') throw new AppError('INVALID_PHONE_CODE');
+
+    const verified = lookup.state === 'done' ? this.opened(code, lookup.sealed) : await this.exchange(code, codeId, user, log);
+    await this.claimAndBind(user, verified, log);
+    const { countryCode, purePhoneNumber, phoneNumber } = verified;
+    return { countryCode, purePhoneNumber, phoneNumber };
+  }
+
+  private async exchange(code: string, codeId: string, user: Holder, log: Logger): Promise<PhoneBinding> {
+    let info: PhoneInfo;
+    try {
+      info = await this.deps.wechat.getPhoneNumber(code, user.openid);
+    } catch (err) {
+      // A double tap: the other request used the code first. Its result is ours too.
+      if (err instanceof AppError && err.code === 'INVALID_PHONE_CODE') {
+        const stored = await this.deps.codes.lookup(codeId, user.userId).catch(() => undefined);
+        if (stored) return this.opened(code, stored);
+      }
+      throw err;
+    }
+    const verified: PhoneBinding = { ...info, verifiedAt: this.now().toISOString() };
+    await this.deps.codes.remember(codeId, user.userId, seal(CODE_PURPOSE, code, JSON.stringify(verified)), PHONE_CODE_TTL_SECONDS).catch((err: unknown) => {
+      // The binding goes on; only a retry of this code would have to ask WeChat again.
+      log.warn('could not keep the phone code result', { errorCode: (err as AppError).code });
+    });
+    return verified;
+  }
+
+  private opened(code: string, sealed: string): PhoneBinding {
+    try {
+      return JSON.parse(open(CODE_PURPOSE, code, sealed)) as PhoneBinding;
+    } catch (err) {
+      throw new AppError('INTERNAL', 'stored phone code result cannot be opened', { cause: err });
+    }
+  }
+
+  private async claimAndBind(user: Holder, binding: PhoneBinding, log: Logger): Promise<void> {
+    const { phones, conflict, mask } = this.deps;
+    const number = e164(binding);
+    const now = this.now().getTime();
+    const claim = await phones.claim(number, user, now);
+    if (!claim.claimed) {
+      const { holder } = claim;
+      if (await phones.confirms(holder, number)) {
+        if (conflict === 'reject') {
+          log.info('phone number bound to another user: refused', { userId: user.userId, holderUserId: holder.userId, phone: mask(number) });
+          throw new AppError('PHONE_IN_USE');
+        }
+        // PHONE_CONFLICT=move: the latest verified holder takes it. Off the old row first, so
+        // that no row ever holds a number whose claim names someone else.
+        await phones.unbind(holder, number);
+        log.warn('phone number moved to its newest verified holder', { userId: user.userId, fromUserId: holder.userId, phone: mask(number) });
+      } else if (now - claim.claimedAt < CLAIM_GRACE_MS) {
+        // Not on the holder's row yet: another user's binding may be in flight. It wins.
+        throw new AppError('PHONE_IN_USE');
+      }
+      if (!(await phones.takeOver(number, claim, user, now))) {
+        // Someone else got there between our read and our write: one of us wins.
+        throw new AppError('PHONE_IN_USE');
+      }
+    }
+    const replaced = await phones.bind(user, number, binding);
+    if (replaced && replaced !== number) {
+      await phones.release(replaced, user).catch((err: unknown) => {
+        // Left over, and taken by whoever needs it: the row no longer confirms it.
+        log.warn('could not free the replaced phone number', { errorCode: (err as AppError).code, phone: mask(replaced) });
+      });
+    }
+    log.info('phone number bound', { userId: user.userId, phone: mask(number), replaced: replaced && replaced !== number ? mask(replaced) : undefined });
+  }
+}
