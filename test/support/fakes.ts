@@ -2,6 +2,7 @@ import { AppError } from '../../lib/errors';
 import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, Release, SessionStore } from '../../lib/sessions/store';
 import type { RecordedLogin, RecordLogin, User, UserRepository } from '../../lib/users/repository';
 import type { WechatAuth, WechatSession } from '../../lib/wechat/client';
+import type { Claim, CodeLookup, Holder, PhoneBinding, PhoneCodeStore, PhoneInfo, PhoneRepository, PhoneVerifier } from '../../lib/phone/service';
 
 /**
  * How a faked request fails: 'refuse' fails before anything is applied; 'lose' applies it
@@ -151,5 +152,120 @@ export class FakeWechat implements WechatAuth {
     if (this.used.has(code)) throw new AppError('INVALID_CODE', 'code been used', { details: { errcode: 40163 } });
     this.used.add(code);
     return answer;
+  }
+}
+
+/** Claims and user rows with the DynamoDB phone repository's conditions (lib/phone/repository.ts). */
+export class InMemoryPhoneRepository implements PhoneRepository {
+  readonly claims = new Map<string, Claim>();
+  /** openid → { userId, phone } */
+  readonly rows = new Map<string, { userId: string; phone?: PhoneBinding & { e164: string } }>();
+  failOn: Partial<Record<'claim' | 'bind' | 'release' | 'takeOver' | 'unbind', Fault>> = {};
+
+  async claim(number: string, owner: Holder, now: number): Promise<{ claimed: true } | ({ claimed: false } & Claim)> {
+    return this.run('claim', () => {
+      const held = this.claims.get(number);
+      if (held && held.holder.userId !== owner.userId) return { claimed: false as const, ...held };
+      this.claims.set(number, { holder: owner, claimedAt: now });
+      return { claimed: true as const };
+    });
+  }
+
+  async confirms(holder: Holder, number: string): Promise<boolean> {
+    const row = this.rows.get(holder.openid);
+    return row?.userId === holder.userId && row.phone?.e164 === number;
+  }
+
+  async takeOver(number: string, seen: Claim, to: Holder, now: number): Promise<boolean> {
+    return this.run('takeOver', () => {
+      const held = this.claims.get(number);
+      if (held?.holder.userId !== seen.holder.userId || held.claimedAt !== seen.claimedAt) return false;
+      this.claims.set(number, { holder: to, claimedAt: now });
+      return true;
+    });
+  }
+
+  async unbind(holder: Holder, number: string): Promise<void> {
+    this.run('unbind', () => {
+      const row = this.rows.get(holder.openid);
+      if (row?.userId === holder.userId && row.phone?.e164 === number) delete row.phone;
+    });
+  }
+
+  async bind(owner: Holder, number: string, binding: PhoneBinding): Promise<string | undefined> {
+    return this.run('bind', () => {
+      const row = this.rows.get(owner.openid);
+      if (row?.userId !== owner.userId) throw new AppError('NOT_FOUND');
+      const replaced = row.phone?.e164;
+      row.phone = { ...binding, e164: number };
+      return replaced;
+    });
+  }
+
+  async release(number: string, owner: Holder): Promise<void> {
+    this.run('release', () => {
+      if (this.claims.get(number)?.holder.userId === owner.userId) this.claims.delete(number);
+    });
+  }
+
+  /** Numbers bound (claim and row agree), number → userId. */
+  bound(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [openid, row] of this.rows) {
+      const claim = row.phone && this.claims.get(row.phone.e164);
+      if (row.phone && claim?.holder.userId === row.userId && claim.holder.openid === openid) out.set(row.phone.e164, row.userId);
+    }
+    return out;
+  }
+
+  private run<T>(operation: keyof InMemoryPhoneRepository['failOn'], apply: () => T): T {
+    const fault = this.failOn[operation];
+    if (fault === 'refuse') fail();
+    const result = apply();
+    if (fault === 'lose') fail();
+    return result;
+  }
+}
+
+/** The Redis phone-code store's semantics in memory: per-user attempts, results bound to a user. */
+export class InMemoryPhoneCodeStore implements PhoneCodeStore {
+  readonly results = new Map<string, { userId: string; sealed: string }>();
+  readonly attempts = new Map<string, number>();
+  failOn: Partial<Record<'begin' | 'remember', Fault>> = {};
+
+  async begin(codeId: string, userId: string, limit: { limit: number; windowSeconds: number }): Promise<CodeLookup> {
+    if (this.failOn.begin === 'refuse') fail();
+    const seen = this.attempts.get(userId) ?? 0;
+    if (limit.limit > 0 && seen >= limit.limit) return { state: 'limited', retryAfterSeconds: limit.windowSeconds };
+    this.attempts.set(userId, seen + 1);
+    const stored = this.results.get(codeId);
+    if (!stored) return { state: 'new' };
+    return stored.userId === userId ? { state: 'done', sealed: stored.sealed } : { state: 'foreign' };
+  }
+
+  async lookup(codeId: string, userId: string): Promise<string | undefined> {
+    const stored = this.results.get(codeId);
+    return stored?.userId === userId ? stored.sealed : undefined;
+  }
+
+  async remember(codeId: string, userId: string, sealed: string): Promise<void> {
+    if (this.failOn.remember === 'refuse') fail();
+    this.results.set(codeId, { userId, sealed });
+  }
+}
+
+/** WeChat's getuserphonenumber by table: code → number (once per code), or an error; checks the code is the openid's. */
+export class FakePhoneVerifier implements PhoneVerifier {
+  readonly calls: string[] = [];
+  private readonly used = new Set<string>();
+  constructor(private readonly answers: Record<string, { openid: string; phone: PhoneInfo } | AppError> = {}) {}
+
+  async getPhoneNumber(code: string, openid: string): Promise<PhoneInfo> {
+    this.calls.push(code);
+    const answer = this.answers[code];
+    if (answer instanceof AppError) throw answer;
+    if (!answer || answer.openid !== openid || this.used.has(code)) throw new AppError('INVALID_PHONE_CODE', undefined, { details: { errcode: 40029 } });
+    this.used.add(code);
+    return answer.phone;
   }
 }
