@@ -19,10 +19,10 @@ export interface RunningDynamo extends RunningServer {
 }
 
 /**
- * An in-memory DynamoDB (dynalite) with the users table created: the same key schema and
- * billing mode serverless.yml declares for AWS.
+ * An in-memory DynamoDB (dynalite) with the users table (and the phone claims table, when
+ * named) created: the same key schemas and billing mode serverless.yml declares for AWS.
  */
-export async function startDynamo(options: { tableName: string; port?: number }): Promise<RunningDynamo> {
+export async function startDynamo(options: { tableName: string; phonesTable?: string; port?: number }): Promise<RunningDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const stats = { requests: 0 };
   server.on('request', () => {
@@ -42,6 +42,16 @@ export async function startDynamo(options: { tableName: string; port?: number })
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
+  if (options.phonesTable) {
+    await client.send(
+      new CreateTableCommand({
+        TableName: options.phonesTable,
+        AttributeDefinitions: [{ AttributeName: 'phone', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'phone', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  }
   stats.requests = 0;
   return {
     ...running,

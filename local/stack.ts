@@ -5,6 +5,7 @@ import { startUpstashGateway, type RunningGateway } from './upstash-gateway';
 import { startWechatStub, type RunningWechatStub } from './wechat-stub';
 
 export const LOCAL_TABLE = 'wechat-login-local-users';
+export const LOCAL_PHONES_TABLE = 'wechat-login-local-phones';
 
 export interface LocalStack {
   /** The environment the functions need to run against this stack. */
@@ -37,7 +38,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const service of started.reverse()) await service.close().catch(() => {});
   };
   try {
-    const dynamo = await startDynamo({ tableName: LOCAL_TABLE });
+    const dynamo = await startDynamo({ tableName: LOCAL_TABLE, phonesTable: LOCAL_PHONES_TABLE });
     started.push(dynamo);
     const redis = await startRedis({ url: env.REDIS_URL });
     started.push(redis);
@@ -52,6 +53,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       WECHAT_SECRET: appSecret,
       WECHAT_API_BASE: wechat.url,
       USERS_TABLE: LOCAL_TABLE,
+      PHONES_TABLE: LOCAL_PHONES_TABLE,
       DYNAMODB_ENDPOINT: dynamo.url,
       UPSTASH_REDIS_REST_URL: gateway.url,
       UPSTASH_REDIS_REST_TOKEN: restToken,
@@ -64,6 +66,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       'LOG_LEVEL',
       'WECHAT_TIMEOUT_MS',
       'WECHAT_DEADLINE_MS',
+      'PHONE_CONFLICT',
+      'PHONE_BIND_LIMIT',
+      'PHONE_BIND_WINDOW_SECONDS',
     ]) {
       const value = env[name];
       if (value) stackEnv[name] = value;

@@ -1,0 +1,133 @@
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { randomBytes } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoClient } from '../../lib/clients/dynamodb';
+import { createRedisClient } from '../../lib/clients/redis';
+import { loadRedisConfig } from '../../lib/config';
+import { RedisPhoneCodeStore } from '../../lib/phone/code-store';
+import { DynamoPhoneRepository } from '../../lib/phone/repository';
+import { PhoneService, type Holder, type PhoneInfo } from '../../lib/phone/service';
+import { captureLogger } from '../support/log-capture';
+import { FakePhoneVerifier } from '../support/fakes';
+import { useLocalStack } from '../support/local';
+
+/**
+ * The phone adapters against dynalite and redis-server (through the Upstash gateway): the
+ * conditional writes and the script as the real stores run them.
+ */
+describe('Phone binding stores (integration)', () => {
+  const ctx = useLocalStack();
+  let repo: DynamoPhoneRepository;
+  let codes: RedisPhoneCodeStore;
+  const T = Date.now();
+
+  beforeAll(() => {
+    Object.assign(process.env, { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
+    const dynamo = createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 });
+    repo = new DynamoPhoneRepository(dynamo, { phones: ctx.env.PHONES_TABLE!, users: ctx.env.USERS_TABLE! });
+    codes = new RedisPhoneCodeStore(createRedisClient(loadRedisConfig(ctx.env)), 'phone-test:', () => randomBytes(8).toString('hex'));
+  });
+
+  /** A user row as a login leaves it. */
+  async function user(name: string): Promise<Holder> {
+    const holder = { userId: `U-${name}-${randomBytes(3).toString('hex')}`, openid: `o-${name}-${randomBytes(3).toString('hex')}` };
+    await ctx.stack.dynamo.client.send(
+      new PutItemCommand({ TableName: ctx.env.USERS_TABLE, Item: { openid: { S: holder.openid }, userId: { S: holder.userId }, loginCount: { N: '1' } } }),
+    );
+    return holder;
+  }
+  const number = () => `+86139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
+  const binding = { countryCode: '86', purePhoneNumber: '1', phoneNumber: '1', verifiedAt: new Date(T).toISOString() };
+  const claimOf = async (phone: string) => (await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.PHONES_TABLE, Key: { phone: { S: phone } } }))).Item;
+
+  describe('Class: DynamoPhoneRepository', () => {
+    it('claims a free number, again for its holder, and tells anyone else who holds it', async () => {
+      const [alice, bob] = [await user('alice'), await user('bob')];
+      const n = number();
+      await expect(repo.claim(n, alice, T)).resolves.toEqual({ claimed: true });
+      await expect(repo.claim(n, alice, T + 1)).resolves.toEqual({ claimed: true });
+      await expect(repo.claim(n, bob, T + 2)).resolves.toEqual({ claimed: false, holder: alice, claimedAt: T + 1 });
+    });
+
+    it('confirms a claim only when the holder’s row holds the number', async () => {
+      const alice = await user('alice');
+      const n = number();
+      await repo.claim(n, alice, T);
+      await expect(repo.confirms(alice, n)).resolves.toBe(false);
+      await expect(repo.bind(alice, n, binding)).resolves.toBeUndefined();
+      await expect(repo.confirms(alice, n)).resolves.toBe(true);
+      await expect(repo.confirms({ ...alice, userId: 'someone-else' }, n)).resolves.toBe(false);
+    });
+
+    it('binds onto the row and returns the number it replaced; a row that is gone is NOT_FOUND', async () => {
+      const alice = await user('alice');
+      const [n1, n2] = [number(), number()];
+      await repo.bind(alice, n1, binding);
+      await expect(repo.bind(alice, n2, binding)).resolves.toBe(n1);
+      await expect(repo.bind({ userId: 'U-ghost', openid: 'o-ghost' }, n1, binding)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it('takes a claim over only while it stands as seen', async () => {
+      const [alice, bob, carol] = [await user('alice'), await user('bob'), await user('carol')];
+      const n = number();
+      await repo.claim(n, alice, T);
+      const seen = { holder: alice, claimedAt: T };
+      await expect(repo.takeOver(n, seen, bob, T + 5)).resolves.toBe(true);
+      // A second copy of the same take-over (the SDK's retry) still reads as won.
+      await expect(repo.takeOver(n, seen, bob, T + 5)).resolves.toBe(true);
+      await expect(repo.takeOver(n, seen, carol, T + 6)).resolves.toBe(false);
+      expect((await claimOf(n))?.userId?.S).toBe(bob.userId);
+    });
+
+    it('unbinds and releases only what the user still holds', async () => {
+      const [alice, bob] = [await user('alice'), await user('bob')];
+      const n = number();
+      await repo.claim(n, alice, T);
+      await repo.bind(alice, n, binding);
+      await repo.unbind(bob, n);
+      await repo.release(n, bob);
+      await expect(repo.confirms(alice, n)).resolves.toBe(true);
+      await repo.unbind(alice, n);
+      await expect(repo.confirms(alice, n)).resolves.toBe(false);
+      await repo.release(n, alice);
+      expect(await claimOf(n)).toBeUndefined();
+    });
+  });
+
+  describe('Class: RedisPhoneCodeStore', () => {
+    it('tells a new code, this user’s stored result, and another user’s', async () => {
+      const limit = { limit: 10, windowSeconds: 3600, now: T };
+      await expect(codes.begin('c1', 'U1', limit)).resolves.toEqual({ state: 'new' });
+      await codes.remember('c1', 'U1', 'sealed-result', 60);
+      await expect(codes.begin('c1', 'U1', limit)).resolves.toEqual({ state: 'done', sealed: 'sealed-result' });
+      await expect(codes.begin('c1', 'U2', limit)).resolves.toEqual({ state: 'foreign' });
+      await expect(codes.lookup('c1', 'U1')).resolves.toBe('sealed-result');
+      await expect(codes.lookup('c1', 'U2')).resolves.toBeUndefined();
+    });
+
+    it('limits attempts per user over a sliding window, and says when the oldest one leaves it', async () => {
+      const user = `U-limit-${randomBytes(3).toString('hex')}`;
+      for (let i = 0; i < 3; i++) await expect(codes.begin(`l${i}`, user, { limit: 3, windowSeconds: 60, now: T + i * 1000 })).resolves.toEqual({ state: 'new' });
+      await expect(codes.begin('l3', user, { limit: 3, windowSeconds: 60, now: T + 10_000 })).resolves.toEqual({ state: 'limited', retryAfterSeconds: 50 });
+      await expect(codes.begin('l4', user, { limit: 3, windowSeconds: 60, now: T + 60_001 })).resolves.toEqual({ state: 'new' });
+    });
+  });
+
+  it('lets exactly one of 10 users racing for one number win; the others answer PHONE_IN_USE', async () => {
+    const racers = await Promise.all(Array.from({ length: 10 }, (_, i) => user(`racer${i}`)));
+    const pure = `137${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
+    const phone: PhoneInfo = { countryCode: '86', purePhoneNumber: pure, phoneNumber: pure };
+    const wechat = new FakePhoneVerifier(Object.fromEntries(racers.map((r, i) => [`race-${pure}-${i}`, { openid: r.openid, phone }])));
+    const service = new PhoneService({ wechat, phones: repo, codes, conflict: 'reject', limit: { limit: 10, windowSeconds: 3600 }, mask: () => '***' });
+    const { logger } = captureLogger();
+
+    const results = await Promise.allSettled(racers.map((r, i) => service.bind(r, `race-${pure}-${i}`, logger)));
+
+    const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [racers[i]!] : []));
+    expect(won).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'PHONE_IN_USE' });
+    expect((await claimOf(`+86${pure}`))?.userId?.S).toBe(won[0]!.userId);
+    const confirmed = await Promise.all(racers.map((r) => repo.confirms(r, `+86${pure}`)));
+    expect(confirmed.filter(Boolean)).toHaveLength(1);
+  });
+});
