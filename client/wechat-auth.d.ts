@@ -37,6 +37,8 @@ export interface AuthOptions {
   loginPath?: string;
   /** Default "/user/logout". Must be on baseUrl's origin. */
   logoutPath?: string;
+  /** Default "/user/phone". */
+  phonePath?: string;
   /** Retries of one request before its last answer is handed back (see `Auth.request`). Default 3. */
   maxRetries?: number;
   /** Longest single wait in ms; an answer whose Retry-After is longer is handed back at once. Default 8000. */
@@ -83,11 +85,19 @@ export interface Response<T = unknown> {
   header: Record<string, string>;
 }
 
+/** A number as WeChat verified it. */
+export interface PhoneNumber {
+  countryCode: string;
+  purePhoneNumber: string;
+  /** With `+CC ` in front for numbers outside China. */
+  phoneNumber: string;
+}
+
 /** Rejections carry the HTTP status and the server's stable error code (see the README's error table). */
 export interface AuthError extends Error {
   name: 'AuthError';
   statusCode: number;
-  /** e.g. INVALID_CODE, RATE_LIMITED, WECHAT_UNAVAILABLE, or NETWORK_ERROR / WX_LOGIN_FAILED from the client. */
+  /** e.g. INVALID_CODE, INVALID_PHONE_CODE, PHONE_IN_USE, RATE_LIMITED, WECHAT_UNAVAILABLE, or NETWORK_ERROR / WX_LOGIN_FAILED / NO_PHONE_CODE from the client. */
   code?: string;
   retryAfterSeconds?: number;
 }
@@ -108,7 +118,8 @@ export interface Auth {
    * - A 401 or 403 without our error body is the authorizer refusing the token: it is
    *   dropped, and the kit logs in again and repeats the request, once. A route's own 401/403
    *   (with our error body `{"error": {"code", "message"}}`) is handed back, token kept.
-   * - Retried with backoff, for any method: 409, 429 and 503 with our error body, and 500 or
+   * - Retried with backoff, for any method: 409 (but PHONE_IN_USE, which waiting does not
+   *   resolve), 429 and 503 with our error body, and 500 or
    *   429 without it (API Gateway's: the route never ran, e.g. the session store was
    *   unreachable, or the stage's throttling).
    *   For GET and HEAD only: any other 5xx (a 500 with our body, 502, 504, a 503 without our
@@ -123,6 +134,15 @@ export interface Auth {
   request<T = unknown>(options: RequestOptions): Promise<Response<T>>;
   /** Revokes this session, or every session of the user with { all: true }; always clears storage. */
   logout(options?: { all?: boolean }): Promise<void>;
+  /**
+   * Binds the number the user chose with `<button open-type="getPhoneNumber">`: pass its
+   * `e.detail.code` (valid 5 minutes, usable once; not the wx.login code). Resolves with the
+   * number; rejects with an AuthError: `NO_PHONE_CODE` (no code: the user refused, or
+   * `e.detail.errno` 1400001, the quota is used up), `INVALID_PHONE_CODE` (ask again),
+   * `PHONE_IN_USE`, `RATE_LIMITED`, … Under `request`'s auth and retry rules; a retry of the
+   * same code is answered without a second exchange at WeChat.
+   */
+  bindPhone(code: string): Promise<PhoneNumber>;
   /** The stored token if still valid, else null. */
   getToken(): string | null;
 }

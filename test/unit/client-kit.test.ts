@@ -358,3 +358,39 @@ describe('A session-store outage', () => {
     expect(new Set(sent.filter((s) => s.url.endsWith('/user/me')).map((s) => s.header.Authorization))).toEqual(new Set([`Bearer ${TOKEN}`]));
   });
 });
+
+describe('Method: bindPhone', () => {
+  const number = { countryCode: '86', purePhoneNumber: '13800138000', phoneNumber: '13800138000' };
+
+  it('posts e.detail.code to /user/phone, signed in, and resolves with the number', async () => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: 200, data: number })));
+    await expect(kit(wx).bindPhone('phone-code-1')).resolves.toEqual(number);
+    const post = sent.find((s) => s.url === `${BASE}/user/phone`)!;
+    expect(post).toMatchObject({ method: 'POST', data: { code: 'phone-code-1' }, header: { Authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } });
+  });
+
+  it.each([undefined, ''])('rejects NO_PHONE_CODE without a request when there is no code (%j: the user refused, or errno 1400001)', async (code) => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: 200, data: number })));
+    await expect(kit(wx).bindPhone(code as unknown as string)).rejects.toMatchObject({ name: 'AuthError', code: 'NO_PHONE_CODE', statusCode: 0 });
+    expect(sent).toHaveLength(0);
+  });
+
+  it.each([
+    [400, 'INVALID_PHONE_CODE'],
+    [409, 'PHONE_IN_USE'],
+    [502, 'WECHAT_ERROR'],
+  ])('rejects %i %s with the server’s code, after one request: waiting would not change it', async (status, code) => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: status, data: ours(code) })));
+    await expect(kit(wx).bindPhone('c')).rejects.toMatchObject({ name: 'AuthError', statusCode: status, code });
+    expect(sent.filter((s) => s.url.endsWith('/user/phone'))).toHaveLength(1);
+  });
+
+  it('retries a 503 with the same code, and keeps the token on a 400', async () => {
+    const { wx, sent } = scriptedWx(api((_s, n) => (n === 0 ? { statusCode: 503, data: ours('WECHAT_UNAVAILABLE'), header: { 'Retry-After': '1' } } : { statusCode: 200, data: number })));
+    const auth = kit(wx);
+    await expect(auth.bindPhone('c')).resolves.toEqual(number);
+    const posts = sent.filter((s) => s.url.endsWith('/user/phone'));
+    expect(posts.map((p) => p.data)).toEqual([{ code: 'c' }, { code: 'c' }]);
+    expect(auth.getToken()).toBe(TOKEN);
+  });
+});

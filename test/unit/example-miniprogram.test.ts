@@ -1,9 +1,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 
 const EXAMPLE = 'examples/miniprogram';
-const KIT_API = ['login', 'request', 'logout', 'getToken'];
+const KIT_API = ['login', 'request', 'logout', 'bindPhone', 'getToken'];
 
 function jsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -28,6 +29,44 @@ describe('examples/miniprogram', () => {
     for (const method of used) expect(KIT_API).toContain(method);
     expect(code).toMatch(/createAuth\(\{ baseUrl, wx \}\)/);
     expect(code).not.toMatch(/wx\.request|wx\.login|setStorageSync/);
+  });
+
+  it('has a getPhoneNumber button with its own quota toast off, wired to the page’s handler', () => {
+    const page = readFileSync(join(EXAMPLE, 'pages/index/index.wxml'), 'utf8');
+    expect(page).toMatch(/<button open-type="getPhoneNumber" phone-number-no-quota-toast="\{\{false\}\}" bindgetphonenumber="onPhone">/);
+  });
+
+  describe('the page’s onPhone, run with a stand-in Page and app', () => {
+    /** Loads pages/index/index.js as the mini-program runtime would, with `auth` as the app's kit. */
+    function page(auth: Record<string, (...args: unknown[]) => Promise<unknown>>) {
+      let definition: any;
+      const states: Record<string, unknown>[] = [];
+      runInNewContext(readFileSync(join(EXAMPLE, 'pages/index/index.js'), 'utf8'), {
+        getApp: () => ({ auth }),
+        Page: (d: unknown) => (definition = d),
+      });
+      const instance = Object.assign(Object.create(definition), { setData: (d: Record<string, unknown>) => states.push(d), data: {} });
+      return { instance, states };
+    }
+    const never = () => Promise.reject(new Error('not called'));
+
+    it.each([
+      [{ errno: 1400001 }, 'phone verification is unavailable right now'],
+      [{ errMsg: 'getPhoneNumber:fail user deny' }, 'no phone number shared'],
+    ])('tells the user without calling the server when there is no code (%j)', (detail, message) => {
+      const calls: unknown[] = [];
+      const { instance, states } = page({ bindPhone: (...args) => (calls.push(args), never()), request: never });
+      instance.onPhone({ detail });
+      expect(states).toEqual([{ error: message }]);
+      expect(calls).toEqual([]);
+    });
+
+    it('binds the code and shows PHONE_IN_USE as a sentence', async () => {
+      const { instance, states } = page({ bindPhone: () => Promise.reject(Object.assign(new Error('x'), { code: 'PHONE_IN_USE' })), request: never });
+      instance.onPhone({ detail: { code: 'c1' } });
+      await new Promise((r) => setTimeout(r, 0));
+      expect(states).toEqual([{ error: 'this number is bound to another account' }]);
+    });
   });
 
   it('is valid JSON configuration with the page it names', () => {

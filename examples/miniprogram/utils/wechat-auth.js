@@ -13,6 +13,7 @@
  *   the authorizer refuses it (401/403 without our error body). It retries with bounded,
  *   jittered backoff what is safe to repeat: for any method, 409/429/503 with our error body
  *   and a 500 without it (the route never ran); for GET and HEAD, any other 5xx as well.
+ * - bindPhone(code): POST /user/phone with getPhoneNumber's e.detail.code, under the same rules.
  * - The token and its expiry live in wx storage, so a relaunch reuses them without wx.login.
  *
  * Written for the mini-program JS runtime: ES2015 and Promise, no async/await, no Node APIs.
@@ -23,6 +24,7 @@ var DEFAULTS = {
   storageKey: 'wechat-auth',
   loginPath: '/user/wechatlogin',
   logoutPath: '/user/logout',
+  phonePath: '/user/phone',
   /** Retries of one request before its last answer is handed back. */
   maxRetries: 3,
   /** Longest single wait; a Retry-After longer than this is not waited for. */
@@ -190,7 +192,9 @@ function createAuth(options) {
   function isRetryable(response, method) {
     var status = response.statusCode;
     var ours = errorCodeOf(response) !== undefined;
-    if (ours && (status === 409 || status === 429 || status === 503)) return true;
+    // A 409 PHONE_IN_USE is a conflict that waiting does not resolve: only the others are retried.
+    if (ours && status === 409) return errorCodeOf(response) !== 'PHONE_IN_USE';
+    if (ours && (status === 429 || status === 503)) return true;
     if ((status === 500 || status === 429) && !ours) return true;
     return status >= 500 && status <= 599 && (method === 'GET' || method === 'HEAD');
   }
@@ -421,13 +425,35 @@ function createAuth(options) {
     );
   }
 
+  /**
+   * Binds the number the user picked with <button open-type="getPhoneNumber">: pass
+   * e.detail.code (valid 5 minutes, usable once). Resolves with { countryCode,
+   * purePhoneNumber, phoneNumber }; rejects with an AuthError carrying the server's code
+   * (INVALID_PHONE_CODE: ask the user again; PHONE_IN_USE; RATE_LIMITED; …). A retry of the
+   * same code is safe: the server answers it without asking WeChat again.
+   */
+  function bindPhone(code) {
+    if (!code || typeof code !== 'string') {
+      return Promise.reject(AuthError('bindPhone needs e.detail.code (the user refused, or the quota is used up: see e.detail.errno)', { statusCode: 0, code: 'NO_PHONE_CODE' }));
+    }
+    return request({ url: settings.phonePath, method: 'POST', data: { code: code }, header: { 'content-type': 'application/json' } }).then(function (response) {
+      if (response.statusCode === 200 && response.data && typeof response.data === 'object') return response.data;
+      var errorCode = errorCodeOf(response);
+      throw AuthError('phone binding failed (' + response.statusCode + (errorCode ? ' ' + errorCode : '') + ')', {
+        statusCode: response.statusCode,
+        code: errorCode,
+        retryAfterSeconds: retryAfterSeconds(response),
+      });
+    });
+  }
+
   /** The stored token if it is still valid, else null. */
   function getToken() {
     var session = validSession();
     return session ? session.token : null;
   }
 
-  return { login: login, request: request, logout: logout, getToken: getToken };
+  return { login: login, request: request, logout: logout, bindPhone: bindPhone, getToken: getToken };
 }
 
 module.exports = { createAuth: createAuth };

@@ -18,6 +18,28 @@ Page({
       .catch((err) => this.setData({ profile: null, error: err.code || err.message }));
   },
 
+  // <button open-type="getPhoneNumber">: e.detail.code is valid 5 minutes and usable once.
+  onPhone(e) {
+    const { code, errno } = e.detail;
+    if (!code) {
+      // 1400001: the mini-program's quota of phone verifications is used up (the operator tops
+      // it up in the WeChat console); anything else: the user said no.
+      this.setData({ error: errno === 1400001 ? 'phone verification is unavailable right now' : 'no phone number shared' });
+      return;
+    }
+    app.auth
+      .bindPhone(code)
+      .then(() => this.loadProfile())
+      .catch((err) => {
+        const messages = {
+          PHONE_IN_USE: 'this number is bound to another account',
+          INVALID_PHONE_CODE: 'please tap the button again',
+          RATE_LIMITED: 'too many tries, please wait',
+        };
+        this.setData({ error: messages[err.code] || err.code || err.message });
+      });
+  },
+
   logout() {
     app.auth.logout().then(() => this.setData({ profile: null, error: 'logged out' }));
   },
