@@ -41,6 +41,10 @@ describe('Packaged template, stage prod (integration)', () => {
     SESSION_MAX_AGE_SECONDS: '315360000',
     LOG_LEVEL: 'debug',
     USERS_TABLE: 'scratch-table',
+    PHONES_TABLE: 'scratch-phones',
+    PHONE_CONFLICT: 'move',
+    PHONE_BIND_LIMIT: '0',
+    PHONE_BIND_WINDOW_SECONDS: '1',
   };
   type Template = { Resources: Record<string, any>; Conditions?: Record<string, unknown>; Parameters?: Record<string, any> };
   let template: Template;
@@ -159,7 +163,7 @@ describe('Packaged template, stage prod (integration)', () => {
 
   it('runs every function on nodejs22.x, arm64, with its own role', () => {
     const functions = resources('AWS::Lambda::Function');
-    expect(functions.map(([id]) => id).sort()).toEqual(['AuthorizerLambdaFunction', 'LoginLambdaFunction', 'LogoutLambdaFunction', 'MeLambdaFunction']);
+    expect(functions.map(([id]) => id).sort()).toEqual(['AuthorizerLambdaFunction', 'LoginLambdaFunction', 'LogoutLambdaFunction', 'MeLambdaFunction', 'PhoneLambdaFunction']);
     for (const [, fn] of functions) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
@@ -170,6 +174,7 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(roleOf('MeLambdaFunction')).toBe('ProfileRole');
     expect(roleOf('AuthorizerLambdaFunction')).toBe('SessionRole');
     expect(roleOf('LogoutLambdaFunction')).toBe('SessionRole');
+    expect(roleOf('PhoneLambdaFunction')).toBe('PhoneRole');
     expect(resource('LoginLambdaFunction').Properties).toMatchObject({ MemorySize: 512, Timeout: 20 });
   });
 
@@ -179,7 +184,11 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(dynamo('LoginRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
     expect(dynamo('ProfileRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
     expect(dynamo('SessionRole')).toEqual([]);
-    for (const role of ['LoginRole', 'ProfileRole', 'SessionRole']) {
+    expect(dynamo('PhoneRole')).toEqual([
+      { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['PhonesTable', 'Arn'] } },
+      { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } },
+    ]);
+    for (const role of ['LoginRole', 'ProfileRole', 'SessionRole', 'PhoneRole']) {
       for (const statement of statements(role)) {
         expect(statement.Action.every((a: string) => !a.endsWith('*'))).toBe(true);
         // X-Ray's calls are the one exception: they accept no resource but `*`.
@@ -191,10 +200,12 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(ssm('LoginRole')).toHaveLength(4);
     expect(ssm('SessionRole').every((arn: string) => arn.includes('/wechat-login/prod/upstash-redis-rest-'))).toBe(true);
     expect(ssm('SessionRole')).toHaveLength(2);
+    // The phone function reads the AppID and AppSecret for WeChat's access token (SECURITY.md).
+    expect(ssm('PhoneRole')).toEqual(ssm('LoginRole'));
   });
 
   it('grants X-Ray in each traced function’s own role, so no function is created before it may trace (prod), and not at all in dev', () => {
-    expect(functionRoles(template).sort()).toEqual(['LoginRole', 'ProfileRole', 'SessionRole']);
+    expect(functionRoles(template).sort()).toEqual(['LoginRole', 'PhoneRole', 'ProfileRole', 'SessionRole']);
     for (const role of functionRoles(template)) expect(statementsOf(template, role).filter((s) => s.Action.some((a: string) => a.startsWith('xray:'))), role).toEqual([xray]);
     // A policy resource beside the roles is what a function's creation would not wait for.
     expect(resources('AWS::IAM::ManagedPolicy')).toEqual([]);
@@ -205,18 +216,22 @@ describe('Packaged template, stage prod (integration)', () => {
     for (const role of functionRoles(devTemplate)) expect(JSON.stringify(statementsOf(devTemplate, role)), role).not.toContain('xray:');
   });
 
-  it('keeps the users table on demand, keyed by openid, recoverable, encrypted and protected from deletion', () => {
-    const table = resource('UsersTable');
+  it.each([
+    ['UsersTable', 'wechat-login-prod-users', 'openid'],
+    ['PhonesTable', 'wechat-login-prod-phones', 'phone'],
+  ])('keeps %s on demand, keyed as the code expects, recoverable, encrypted and protected from deletion', (id, name, key) => {
+    const table = resource(id);
     expect(table.DeletionPolicy).toBe('Retain');
     expect(table.UpdateReplacePolicy).toBe('Retain');
     expect(table.Properties).toMatchObject({
-      TableName: 'wechat-login-prod-users',
+      TableName: name,
       BillingMode: 'PAY_PER_REQUEST',
       DeletionProtectionEnabled: true,
-      KeySchema: [{ AttributeName: 'openid', KeyType: 'HASH' }],
+      KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
     });
+    expect(resources('AWS::DynamoDB::Table').map(([tableId]) => tableId).sort()).toEqual(['PhonesTable', 'UsersTable']);
   });
 
   it('wires the session authorizer to the protected routes, caching off, and leaves login open', () => {
@@ -231,8 +246,8 @@ describe('Packaged template, stage prod (integration)', () => {
       IdentitySource: ['$request.header.Authorization'],
     });
     const routes = Object.fromEntries(resources('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, r.Properties]));
-    expect(Object.keys(routes).sort()).toEqual(['GET /user/me', 'POST /user/logout', 'POST /user/wechatlogin']);
-    for (const key of ['GET /user/me', 'POST /user/logout']) {
+    expect(Object.keys(routes).sort()).toEqual(['GET /user/me', 'POST /user/logout', 'POST /user/phone', 'POST /user/wechatlogin']);
+    for (const key of ['GET /user/me', 'POST /user/logout', 'POST /user/phone']) {
       expect(routes[key]).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
     }
     expect(routes['POST /user/wechatlogin'].AuthorizationType).toBeUndefined();
@@ -290,7 +305,7 @@ describe('Packaged template, stage prod (integration)', () => {
   it('bundles each function with its own dependencies only', () => {
     const dynamodbClient = 'DynamoDB_20120810';
     const upstashClient = 'multi-exec';
-    expect(Object.keys(bundles).sort()).toEqual(['authorizer', 'login', 'logout', 'me']);
+    expect(Object.keys(bundles).sort()).toEqual(['authorizer', 'login', 'logout', 'me', 'phone']);
     expect(bundles.login).toContain(dynamodbClient);
     expect(bundles.login).toContain(upstashClient);
     for (const name of ['authorizer', 'logout']) expect(bundles[name]).not.toContain(dynamodbClient);
