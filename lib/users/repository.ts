@@ -69,8 +69,9 @@ export type DynamoSend = Pick<DynamoDBClient, 'send'>;
  * Every login write carries the login's id, so it is idempotent: the SDK retries it (a
  * timeout, a reset, a throttle), and a second copy of a write that already landed fails its
  * condition instead of counting the login twice; the row then says whether it was ours.
- * Besides the user attributes, a row holds `lastLoginId`, `previousLoginAt` (what an undo
- * restores) and `undoneLoginId` (the fence of the last undone login). Only the attributes
+ * Besides the user attributes, a row holds `lastLoginId` and `previousLoginId` (the last two
+ * logins that wrote it), `previousLoginAt` (what an undo restores) and `undoneLoginId` (the
+ * fence of the last undone login). Only the attributes
  * named here are touched: anything else a row holds is left alone.
  */
 export class DynamoUserRepository implements UserRepository, UserReader {
@@ -86,12 +87,14 @@ export class DynamoUserRepository implements UserRepository, UserReader {
       ':now': { S: at },
       ':one': { N: '1' },
       ':loginId': { S: loginId },
+      ':none': { S: '-' },
     };
     // unionid is set whenever WeChat sends it (it first appears once the app is bound to an
     // Open Platform account) and kept when a later answer omits it.
     let set =
       'userId = if_not_exists(userId, :newUserId), createdAt = if_not_exists(createdAt, :now), ' +
-      'previousLoginAt = if_not_exists(lastLoginAt, :now), lastLoginAt = :now, lastLoginId = :loginId';
+      'previousLoginAt = if_not_exists(lastLoginAt, :now), lastLoginAt = :now, ' +
+      'previousLoginId = if_not_exists(lastLoginId, :none), lastLoginId = :loginId';
     if (unionid) {
       set += ', unionid = :unionid';
       values[':unionid'] = { S: unionid };
@@ -154,8 +157,25 @@ export class DynamoUserRepository implements UserRepository, UserReader {
           ExpressionAttributeValues: { ':loginId': { S: loginId }, ':minusOne': { N: '-1' } },
         }),
       );
+      return;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return; // it never landed, was reverted already, or a later login owns the row
+      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+    }
+    try {
+      // 3. Or it landed and one other login of this user wrote the row after it (another
+      //    device, in the moment between): take back its count only; lastLoginAt is the later
+      //    login's. Clearing previousLoginId makes a second copy of this a no-op too.
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key,
+          UpdateExpression: 'SET previousLoginId = :none ADD loginCount :minusOne',
+          ConditionExpression: 'previousLoginId = :loginId',
+          ExpressionAttributeValues: { ':loginId': { S: loginId }, ':none': { S: '-' }, ':minusOne': { N: '-1' } },
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return; // it never landed, or was taken back already
       throw storeUnavailable(err);
     }
   }

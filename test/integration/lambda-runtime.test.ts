@@ -27,13 +27,17 @@ const node = lambdaNode();
  */
 describe.skipIf(!node)(`The deployable bundles on Node ${runtimeMajor}, Lambda's runtime (integration)`, () => {
   const ctx = useLocalStack();
-  const work = mkdtempSync(join(tmpdir(), 'wxlogin-runtime-'));
+  // Made in beforeAll, not here: a skipped suite's body still runs, and would leave it behind.
+  let work: string | undefined;
   let bundles: Record<FunctionName, string>;
 
   beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'wxlogin-runtime-'));
     bundles = await packageFunctions(process.cwd(), work, ctx.env, 'runtime');
   }, 120_000);
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
 
   it(`is Node ${runtimeMajor} that runs them`, () => {
     const version = execFileSync(node!, ['--version'], { encoding: 'utf8' }).trim();

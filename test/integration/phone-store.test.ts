@@ -6,6 +6,7 @@ import { createRedisClient } from '../../lib/clients/redis';
 import { loadRedisConfig } from '../../lib/config';
 import { RedisPhoneCodeStore } from '../../lib/phone/code-store';
 import { DynamoPhoneRepository } from '../../lib/phone/repository';
+import { DynamoUserRepository } from '../../lib/users/repository';
 import { PhoneService, type Holder, type PhoneInfo } from '../../lib/phone/service';
 import { captureLogger } from '../support/log-capture';
 import { FakePhoneVerifier } from '../support/fakes';
@@ -129,5 +130,31 @@ describe('Phone binding stores (integration)', () => {
     expect((await claimOf(`+86${pure}`))?.userId?.S).toBe(won[0]!.userId);
     const confirmed = await Promise.all(racers.map((r) => repo.confirms(r, `+86${pure}`)));
     expect(confirmed.filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('Class: DynamoUserRepository, undo against dynalite (integration)', () => {
+  const ctx = useLocalStack();
+
+  it('takes back a failed login’s count whether or not one other login wrote the row after it', async () => {
+    Object.assign(process.env, { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
+    const users = new DynamoUserRepository(createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 }), ctx.env.USERS_TABLE!);
+    const openid = `o-undo-${randomBytes(3).toString('hex')}`;
+    const record = (loginId: string) => users.recordLogin({ openid, newUserId: `U-${loginId}`, loginId, now: new Date() });
+    const count = async () => Number((await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } } }))).Item?.loginCount?.N);
+
+    await record('L1'); // succeeded
+    await record('L2'); // will fail
+    await record('L3'); // another device, in between: succeeded
+    await users.undoLogin(openid, 'L2');
+    await users.undoLogin(openid, 'L2'); // a second copy changes nothing
+    expect(await count()).toBe(2);
+
+    await record('L4'); // fails, nothing after it
+    await users.undoLogin(openid, 'L4');
+    expect(await count()).toBe(2);
+    // A late copy of the undone write is fenced off.
+    await expect(record('L4')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect(await count()).toBe(2);
   });
 });

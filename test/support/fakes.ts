@@ -81,6 +81,7 @@ export class InMemorySessionStore implements SessionStore {
 
 interface Row extends Partial<User> {
   lastLoginId?: string;
+  previousLoginId?: string;
   previousLoginAt?: string;
   undoneLoginId?: string;
 }
@@ -97,7 +98,7 @@ export class InMemoryUserRepository implements UserRepository {
     const out = new Map<string, User>();
     for (const [openid, row] of this.rows) {
       if (row.userId) {
-        const { lastLoginId: _l, previousLoginAt: _p, undoneLoginId: _u, ...user } = row;
+        const { lastLoginId: _l, previousLoginId: _pl, previousLoginAt: _p, undoneLoginId: _u, ...user } = row;
         out.set(openid, user as User);
       }
     }
@@ -115,6 +116,7 @@ export class InMemoryUserRepository implements UserRepository {
     row.createdAt ??= at;
     row.previousLoginAt = row.lastLoginAt ?? at;
     row.lastLoginAt = at;
+    row.previousLoginId = row.lastLoginId ?? '-';
     row.lastLoginId = loginId;
     row.loginCount = (row.loginCount ?? 0) + 1;
     if (unionid) row.unionid = unionid;
@@ -132,6 +134,9 @@ export class InMemoryUserRepository implements UserRepository {
     if (row.lastLoginId === loginId) {
       row.lastLoginAt = row.previousLoginAt;
       delete row.lastLoginId;
+      row.loginCount = (row.loginCount ?? 1) - 1;
+    } else if (row.previousLoginId === loginId) {
+      row.previousLoginId = '-';
       row.loginCount = (row.loginCount ?? 1) - 1;
     }
     this.rows.set(openid, row);

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { hashToken, open, TOKEN_PATTERN } from '../../lib/crypto';
+import { deriveId, hashToken, open, TOKEN_PATTERN } from '../../lib/crypto';
 import { AppError } from '../../lib/errors';
 import { LoginService, SESSION_KEY_PURPOSE, type LoginClient } from '../../lib/login/service';
 import type { WechatAuth } from '../../lib/wechat/client';
@@ -208,6 +208,29 @@ describe('Class: LoginService', () => {
         // Once Redis answers again, the same code replays the session that did commit.
         sessions.failOn = {};
         await expect(service.login('hugo.1', log, PHONE)).resolves.toMatchObject({ isNewUser: true });
+      });
+
+      it('a failed login is taken back even when another device’s login wrote the row in between', async () => {
+        // Prepare: this login's commit waits until the other device has logged in, then fails
+        const { service, sessions, log, row } = setup();
+        await service.login('lia.1', log, PHONE);
+        const commit = sessions.commitLogin.bind(sessions);
+        let otherDevice!: Promise<unknown>;
+        sessions.commitLogin = async (input) => {
+          if (input.attempt.codeId === deriveId('login-code', 'lia.2')) {
+            otherDevice = service.login('lia.3', log, { network: '192.0.2.9', proof: 'the-other-device-proof-0123' });
+            await otherDevice;
+            throw new AppError('SERVICE_UNAVAILABLE', 'refused');
+          }
+          return commit(input);
+        };
+
+        // Act
+        await expect(service.login('lia.2', log, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+
+        // Assess: two logins succeeded (lia.1, lia.3), and the count says so
+        await expect(otherDevice).resolves.toMatchObject({ isNewUser: false });
+        expect(row('lia')).toMatchObject({ loginCount: 2 });
       });
 
       it('the same client’s retry takes over a claim whose owner vanished; the overtaken request cannot commit', async () => {

@@ -44,10 +44,11 @@ describe('Class: DynamoUserRepository', () => {
         Key: { openid: { S: 'o1' } },
         UpdateExpression:
           'SET userId = if_not_exists(userId, :newUserId), createdAt = if_not_exists(createdAt, :now), ' +
-          'previousLoginAt = if_not_exists(lastLoginAt, :now), lastLoginAt = :now, lastLoginId = :loginId ADD loginCount :one',
+          'previousLoginAt = if_not_exists(lastLoginAt, :now), lastLoginAt = :now, ' +
+          'previousLoginId = if_not_exists(lastLoginId, :none), lastLoginId = :loginId ADD loginCount :one',
         ConditionExpression:
           '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId)',
-        ExpressionAttributeValues: { ':newUserId': { S: '01NEWUSER' }, ':now': { S: NOW.toISOString() }, ':one': { N: '1' }, ':loginId': { S: 'L1' } },
+        ExpressionAttributeValues: { ':newUserId': { S: '01NEWUSER' }, ':now': { S: NOW.toISOString() }, ':one': { N: '1' }, ':loginId': { S: 'L1' }, ':none': { S: '-' } },
         ReturnValues: 'ALL_NEW',
       });
     });
@@ -196,13 +197,33 @@ describe('Class: DynamoUserRepository', () => {
       expect(ddbMock.commandCalls(DeleteItemCommand)).toHaveLength(0);
     });
 
-    it('is done when the revert finds the login never landed, or was reverted, or was overtaken', async () => {
-      ddbMock
-        .on(UpdateItemCommand)
-        .resolvesOnce({})
-        .rejectsOnce(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+    it('when a later login wrote the row since, takes back only the count, through previousLoginId', async () => {
+      const failed = new ConditionalCheckFailedException({ message: 'no', $metadata: {} });
+      ddbMock.on(UpdateItemCommand).resolvesOnce({}).rejectsOnce(failed).resolvesOnce({});
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await repo.undoLogin('o1', 'L1');
+      expect(ddbMock.commandCalls(UpdateItemCommand)[2]!.args[0].input).toEqual({
+        TableName: 'users',
+        Key: { openid: { S: 'o1' } },
+        UpdateExpression: 'SET previousLoginId = :none ADD loginCount :minusOne',
+        ConditionExpression: 'previousLoginId = :loginId',
+        ExpressionAttributeValues: { ':loginId': { S: 'L1' }, ':none': { S: '-' }, ':minusOne': { N: '-1' } },
+      });
+    });
+
+    it('is done when neither revert finds the login: it never landed, was taken back already, or is two logins back', async () => {
+      const failed = new ConditionalCheckFailedException({ message: 'no', $metadata: {} });
+      ddbMock.on(UpdateItemCommand).resolvesOnce({}).rejectsOnce(failed).rejectsOnce(failed);
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
       await expect(repo.undoLogin('o1', 'L1')).resolves.toBeUndefined();
+      expect(ddbMock.commandCalls(UpdateItemCommand)).toHaveLength(3);
+    });
+
+    it('stops after the first revert when it applies', async () => {
+      ddbMock.on(UpdateItemCommand).resolves({});
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await repo.undoLogin('o1', 'L1');
+      expect(ddbMock.commandCalls(UpdateItemCommand)).toHaveLength(2);
     });
 
     it('reports a failed fence as SERVICE_UNAVAILABLE and does not revert', async () => {

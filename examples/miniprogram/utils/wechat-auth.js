@@ -11,8 +11,9 @@
  * - request(): logs in first when there is no valid token and sends `Authorization: Bearer …`,
  *   but only to baseUrl's own origin. It drops the token and logs in again, once, only when
  *   the authorizer refuses it (401/403 without our error body). It retries with bounded,
- *   jittered backoff what is safe to repeat: for any method, 409/429/503 with our error body
- *   and a 500 without it (the route never ran); for GET and HEAD, any other 5xx as well.
+ *   jittered backoff what is safe to repeat: for any method, 409 (but PHONE_IN_USE)/429/503
+ *   with our error body, and a 500 or 429 without it (the route never ran); for GET and HEAD,
+ *   any other 5xx as well.
  * - bindPhone(code): POST /user/phone with getPhoneNumber's e.detail.code, under the same rules.
  * - The token and its expiry live in wx storage, so a relaunch reuses them without wx.login.
  *
