@@ -1,5 +1,6 @@
 import { send } from '../clients/http';
 import { AppError } from '../errors';
+import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure } from './shared';
 
 /** What jscode2session gives us for a valid code. */
 export interface WechatSession {
@@ -50,12 +51,7 @@ export type TimedGet = (url: string, timeoutMs: number) => Promise<{ status: num
 // sent after a reset would only come back 40163.
 const httpGet: TimedGet = (url, timeoutMs) => send(url, { method: 'GET', timeoutMs, idempotent: false });
 
-const sleeper = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-type Reply =
-  | { kind: 'session'; session: WechatSession }
-  | { kind: 'busy' }
-  | { kind: 'errcode'; errcode: number; errmsg: string };
+type Reply = { kind: 'session'; session: WechatSession } | { kind: 'errcode'; errcode: number; errmsg: string };
 
 /**
  * `GET /sns/jscode2session` with a per-call timeout and an overall deadline.
@@ -96,23 +92,20 @@ export class HttpWechatAuth implements WechatAuth {
   }
 
   private async exchange(code: string): Promise<WechatSession> {
-    const deadline = Date.now() + this.options.deadlineMs;
-    for (let attempt = 0; ; attempt++) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw unavailable('deadline exceeded', { attempt });
-      const reply = await this.call(code, Math.min(this.options.timeoutMs, remaining));
-      if (reply.kind === 'session') return reply.session;
-      if (reply.kind === 'errcode') throw mapErrcode(reply.errcode, reply.errmsg);
-
-      const wait = this.backoff[attempt];
-      if (wait === undefined) throw unavailable('busy after retries', { attempts: attempt + 1 });
-      const jittered = Math.round(wait * (0.5 + this.random()));
-      if (Date.now() + jittered >= deadline) throw unavailable('busy, no time left to retry', { attempts: attempt + 1 });
-      await this.sleep(jittered);
-    }
+    const retry = {
+      deadline: Date.now() + this.options.deadlineMs,
+      timeoutMs: this.options.timeoutMs,
+      backoffMs: this.backoff,
+      now: Date.now,
+      sleep: this.sleep,
+      random: this.random,
+    };
+    const reply = await retryWhileBusy((timeoutMs) => this.call(code, timeoutMs), retry, unavailable);
+    if (reply.kind === 'errcode') throw mapErrcode(reply.errcode, reply.errmsg);
+    return reply.session;
   }
 
-  private async call(code: string, timeoutMs: number): Promise<Reply> {
+  private async call(code: string, timeoutMs: number): Promise<Reply | typeof BUSY> {
     const query = new URLSearchParams({
       appid: this.options.appId,
       secret: this.options.appSecret,
@@ -123,32 +116,17 @@ export class HttpWechatAuth implements WechatAuth {
     try {
       answer = await this.get(`${this.endpoint}?${query}`, timeoutMs);
     } catch (err) {
-      const timedOut = err instanceof Error && err.name === 'TimeoutError';
-      throw unavailable(timedOut ? 'timeout' : 'network error', { timeoutMs, cause: networkCause(err) });
+      throw transportFailure(err, timeoutMs, unavailable);
     }
     if (answer.status < 200 || answer.status >= 300) throw unavailable('http status', { httpStatus: answer.status });
     return parseReply(answer.body);
   }
 }
 
-function parseReply(text: string): Reply {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw unavailable('unparseable reply', { length: text.length });
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw unavailable('unparseable reply', { type: Array.isArray(body) ? 'array' : typeof body });
-  }
-  const reply = body as Record<string, unknown>;
-  const errcode = reply.errcode;
-  if (errcode !== undefined && errcode !== 0) {
-    const numeric = typeof errcode === 'number' ? errcode : Number(errcode);
-    if (!Number.isInteger(numeric)) throw unavailable('unparseable reply', { errcodeType: typeof errcode });
-    if (numeric === WECHAT_ERRCODES.BUSY) return { kind: 'busy' };
-    return { kind: 'errcode', errcode: numeric, errmsg: typeof reply.errmsg === 'string' ? reply.errmsg : '' };
-  }
+function parseReply(text: string): Reply | typeof BUSY {
+  const { errcode, errmsg, body: reply } = parseAnswer(text, unavailable);
+  if (errcode === BUSY) return BUSY;
+  if (errcode !== 0) return { kind: 'errcode', errcode, errmsg };
   const { openid, session_key: sessionKey, unionid } = reply;
   if (typeof openid !== 'string' || !openid || typeof sessionKey !== 'string' || !sessionKey) {
     throw unavailable('reply without openid or session_key', { fields: Object.keys(reply) });
@@ -182,11 +160,4 @@ function mapErrcode(errcode: number, errmsg: string): AppError {
 
 function unavailable(reason: string, details: Record<string, unknown>): AppError {
   return new AppError('WECHAT_UNAVAILABLE', `jscode2session failed: ${reason}`, { details: { reason, ...details } });
-}
-
-/** The system error's code (ECONNREFUSED, …), never its message: that can hold the URL. */
-function networkCause(err: unknown): string | undefined {
-  if (!(err instanceof Error)) return undefined;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : err.name;
 }
