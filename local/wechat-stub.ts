@@ -1,10 +1,13 @@
 import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import { listen, sendJson, type RunningServer } from './http-util';
+import { listen, readBody, sendJson, type RunningServer } from './http-util';
 
 /**
- * A stand-in for WeChat's `GET /sns/jscode2session`, answering the way the real one does
- * (JSON with a text/plain content type, errmsg with a rid suffix). The code's shape decides:
+ * A stand-in for WeChat's `GET /sns/jscode2session`, `POST /cgi-bin/stable_token` and
+ * `POST /wxa/business/getuserphonenumber`, answering the way the real ones do (JSON with a
+ * text/plain content type, errmsg with a rid suffix).
+ *
+ * jscode2session: the login code's shape decides:
  *
  *   NAME, NAME.ANYTHING   logs in user NAME: stable openid per appid+NAME, fresh session_key;
  *                         ANYTHING starting with "union" adds a unionid (stable per NAME)
@@ -16,11 +19,34 @@ import { listen, sendJson, type RunningServer } from './http-util';
  *
  * Each exact login code can be exchanged once (then 40163), and a wrong appid/secret pair
  * answers 40013/40125, as WeChat does.
+ *
+ * stable_token checks the appid/secret pair the same way and, in normal mode, hands out the
+ * current access token with expires_in 7200 (force_refresh: true replaces it, as WeChat does).
+ *
+ * getuserphonenumber refuses a missing, unknown or replaced access token with 40001; then the
+ * phone code's shape decides (each exact code is accepted once, then 40029):
+ *
+ *   DIGITS, DIGITS.ANYTHING          countryCode 86 and that number (5–15 digits)
+ *   CC-DIGITS, CC-DIGITS.ANYTHING    that country code and number; phoneNumber "+CC DIGITS"
+ *                                    (plain DIGITS for 86, as WeChat sends Chinese numbers)
+ *   …ANYTHING containing "numcc"     countryCode as a JSON number (WeChat sends either)
+ *   errcode.N                        errcode N with WeChat's message (not consumed)
+ *   delay.MS.REST                    waits MS milliseconds, then answers for REST
+ *   rotate.REST                      the first time: replaces the access token the request
+ *                                    carries and answers 40001 without consuming the code;
+ *                                    after that, answers for REST
  */
 export interface WechatStubStats {
+  /** jscode2session requests. */
   calls: number;
   /** Every session_key handed out, so tests can prove none of them leaks. */
   sessionKeys: string[];
+  /** stable_token requests, answered or refused. */
+  stableTokenCalls: number;
+  /** getuserphonenumber requests, answered or refused. */
+  phoneCalls: number;
+  /** Every access token handed out, so tests can prove none of them leaks. */
+  accessTokens: string[];
 }
 
 export interface RunningWechatStub extends RunningServer {
@@ -28,19 +54,28 @@ export interface RunningWechatStub extends RunningServer {
   resetStats(): void;
   /** Whether the stub has exchanged `code` already (a second exchange would answer 40163). */
   consumed(code: string): boolean;
+  /** Whether the stub has answered phone code `code` already (a second time would answer 40029). */
+  phoneCodeConsumed(code: string): boolean;
+  /** Invalidates the current access token (later calls with it answer 40001) and makes a new one current. */
+  rotateToken(): void;
 }
 
 export const WECHAT_MESSAGES: Record<number, string> = {
   [-1]: 'system error',
   40002: 'invalid grant_type',
   40013: 'invalid appid',
+  40001: 'invalid credential, access_token is invalid or not latest',
   40029: 'invalid code',
   40125: 'invalid appsecret',
   40163: 'code been used',
   40164: 'invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist',
   40226: 'code blocked',
   41008: 'missing code',
+  43002: 'require POST method',
+  45009: 'reach max api daily quota limit',
   45011: 'api minute-quota reach limit  mustslower  retry next minute',
+  47001: 'data format error',
+  48001: 'api unauthorized',
 };
 
 const rid = () => [4, 4, 4].map((n) => randomBytes(n).toString('hex')).join('-');
@@ -56,15 +91,82 @@ export function stubUnionid(name: string): string {
 
 export async function startWechatStub(options: { appId: string; appSecret: string; port?: number }): Promise<RunningWechatStub> {
   const used = new Set<string>();
-  const stats: WechatStubStats = { calls: 0, sessionKeys: [] };
+  const usedPhoneCodes = new Set<string>();
+  /** Phone codes whose `rotate.` has been played: their next presentation is answered. */
+  const rotated = new Set<string>();
+  const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, accessTokens: [] };
+  // The only valid access token; a replaced one is simply no longer this one. WeChat's are
+  // opaque strings of up to 512 characters; 64 random base64url characters stand in.
+  let accessToken = '';
+  const rotateToken = () => {
+    accessToken = randomBytes(48).toString('base64url');
+    stats.accessTokens.push(accessToken);
+  };
+  rotateToken();
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
-    if (url.pathname !== '/sns/jscode2session') return sendJson(res, 404, { errcode: 404, errmsg: 'not found' });
-    stats.calls++;
     const reply = (body: object) => sendJson(res, 200, body, 'text/plain');
     const fail = (errcode: number) =>
       reply({ errcode, errmsg: `${WECHAT_MESSAGES[errcode] ?? `errcode ${errcode}`}, rid: ${rid()}` });
+
+    if (url.pathname === '/cgi-bin/stable_token') {
+      stats.stableTokenCalls++;
+      const body = await readJson(req);
+      if (req.method !== 'POST') return fail(43002);
+      if (!body) return fail(47001);
+      if (body.appid !== options.appId) return fail(40013);
+      if (body.secret !== options.appSecret) return fail(40125);
+      if (body.grant_type !== 'client_credential') return fail(40002);
+      if (body.force_refresh === true) rotateToken();
+      // Normal mode: the current token, whoever asks and however often.
+      return reply({ access_token: accessToken, expires_in: 7200 });
+    }
+
+    if (url.pathname === '/wxa/business/getuserphonenumber') {
+      stats.phoneCalls++;
+      const body = await readJson(req);
+      if (req.method !== 'POST') return fail(43002);
+      const presented = url.searchParams.get('access_token');
+      if (!presented || presented !== accessToken) return fail(40001);
+      if (!body || typeof body.code !== 'string' || !body.code) return fail(47001);
+      const code = body.code;
+      let rest = code;
+      for (let delay = /^delay\.(\d+)\.(.+)$/.exec(rest); delay; delay = /^delay\.(\d+)\.(.+)$/.exec(rest)) {
+        await new Promise((resolve) => setTimeout(resolve, Number(delay![1])));
+        if (res.destroyed) return;
+        rest = delay[2]!;
+      }
+      const rotate = /^rotate\.(.+)$/.exec(rest);
+      if (rotate) {
+        if (!rotated.has(code)) {
+          rotated.add(code);
+          // The token this request carries, which a delay may already have replaced.
+          if (presented === accessToken) rotateToken();
+          return fail(40001);
+        }
+        rest = rotate[1]!;
+      }
+      const errcode = /^errcode\.(-?\d+)$/.exec(rest);
+      if (errcode) return fail(Number(errcode[1]));
+      const phone = /^(?:(\d{1,4})-)?(\d{5,15})(?:\.(.*))?$/.exec(rest);
+      if (!phone || usedPhoneCodes.has(code)) return fail(40029);
+      usedPhoneCodes.add(code);
+      const [, cc = '86', digits, anything = ''] = phone;
+      return reply({
+        errcode: 0,
+        errmsg: 'ok',
+        phone_info: {
+          phoneNumber: cc === '86' ? digits : `+${cc} ${digits}`,
+          purePhoneNumber: digits,
+          countryCode: anything.includes('numcc') ? Number(cc) : cc,
+          watermark: { timestamp: Math.floor(Date.now() / 1000), appid: options.appId },
+        },
+      });
+    }
+
+    if (url.pathname !== '/sns/jscode2session') return sendJson(res, 404, { errcode: 404, errmsg: 'not found' });
+    stats.calls++;
 
     const q = url.searchParams;
     let code = q.get('js_code') ?? '';
@@ -115,9 +217,24 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
     resetStats() {
       stats.calls = 0;
       stats.sessionKeys = [];
+      stats.stableTokenCalls = 0;
+      stats.phoneCalls = 0;
+      stats.accessTokens = [accessToken];
     },
     consumed: (code) => used.has(code),
+    phoneCodeConsumed: (code) => usedPhoneCodes.has(code),
+    rotateToken,
   };
+}
+
+/** A JSON object body, or null when it is not one (WeChat answers 47001). */
+async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown> | null> {
+  try {
+    const parsed: unknown = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8'));
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 function splitOnce(value: string, separator: string): [string, string?] {
