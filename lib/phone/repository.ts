@@ -13,7 +13,8 @@ import type { Claim, Holder, PhoneBinding, PhoneRepository } from './service';
 /**
  * Phone numbers in DynamoDB, without transactions (dynalite has none): a claims table keyed by
  * the number in E.164, `{phone, userId, openid, claimedAt}`, and the binding on the user row
- * (attribute `phone`, a map: e164, countryCode, purePhoneNumber, phoneNumber, verifiedAt).
+ * (attribute `phone`, a map: e164, countryCode, purePhoneNumber, phoneNumber, verifiedAt; and
+ * `replacedPhone`, the number the last binding replaced, until it is freed).
  * Every write is conditional and safe for the SDK to send twice: a copy of a write that landed
  * either does the same again or fails its condition, and then the item says it was ours.
  */
@@ -106,12 +107,18 @@ export class DynamoPhoneRepository implements PhoneRepository {
         new UpdateItemCommand({
           TableName: this.tables.users,
           Key: { openid: { S: owner.openid } },
-          UpdateExpression: 'SET #phone = :binding',
-          // The row is this user's: a deleted account is not brought back by a late binding.
-          ConditionExpression: 'userId = :userId',
+          // `replacedPhone` keeps the number this write replaced on the row itself: a second
+          // copy of the write (the SDK's retry, or the user's retry after a lost answer) fails
+          // its condition, and the row still says which number is to be freed.
+          UpdateExpression: 'SET #phone = :binding, replacedPhone = if_not_exists(#phone.e164, :none)',
+          // The row is this user's (a deleted account is not brought back by a late binding),
+          // and does not hold this number yet.
+          ConditionExpression: 'userId = :userId AND (attribute_not_exists(#phone) OR #phone.e164 <> :number)',
           ExpressionAttributeNames: { '#phone': 'phone' },
           ExpressionAttributeValues: {
             ':userId': { S: owner.userId },
+            ':number': { S: number },
+            ':none': { S: '-' },
             ':binding': {
               M: {
                 e164: { S: number },
@@ -122,14 +129,29 @@ export class DynamoPhoneRepository implements PhoneRepository {
               },
             },
           },
-          ReturnValues: 'UPDATED_OLD',
+          ReturnValues: 'UPDATED_NEW',
         }),
       );
-      return Attributes?.phone?.M?.e164?.S;
+      return replaced(Attributes);
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+      if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err);
+    }
+    // Gone, or already holding this number (an earlier copy of this binding landed).
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Item: item } = await this.client.send(
+        new GetItemCommand({
+          TableName: this.tables.users,
+          Key: { openid: { S: owner.openid } },
+          ProjectionExpression: 'userId, replacedPhone',
+          ConsistentRead: true,
+        }),
+      ));
+    } catch (err) {
       throw unavailable(err);
     }
+    if (item?.userId?.S !== owner.userId) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+    return replaced(item);
   }
 
   async release(number: string, owner: Holder): Promise<void> {
@@ -159,6 +181,11 @@ export class DynamoPhoneRepository implements PhoneRepository {
     const claimedAt = Number(item?.claimedAt?.N);
     return userId && openid && Number.isFinite(claimedAt) ? { holder: { userId, openid }, claimedAt } : undefined;
   }
+}
+
+function replaced(item: Record<string, AttributeValue> | undefined): string | undefined {
+  const number = item?.replacedPhone?.S;
+  return number && number !== '-' ? number : undefined;
 }
 
 function claimItem(number: string, holder: Holder, now: number): Record<string, AttributeValue> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveId, hashToken } from '../../lib/crypto';
 import { stubOpenid } from '../../local/wechat-stub';
@@ -53,6 +53,7 @@ describe('Fault injection: every step of a login, an authorization and a logout 
   let login: Handler;
   let authorize: (event: unknown) => Promise<{ isAuthorized: boolean; context?: Record<string, string> }>;
   let logout: Handler;
+  let phone: Handler;
   const outcomes: Outcome[] = [];
 
   beforeAll(async () => {
@@ -73,6 +74,7 @@ describe('Fault injection: every step of a login, an authorization and a logout 
     login = await coldStart('login', env);
     authorize = await coldStart('authorizer', env);
     logout = await coldStart('logout', env);
+    phone = await coldStart('phone', env);
   });
 
   afterAll(async () => {
@@ -80,7 +82,7 @@ describe('Fault injection: every step of a login, an authorization and a logout 
     // One line per scenario: what the client saw, and what the retry cost.
     if (outcomes.length > 0) {
       const width = Math.max(...outcomes.map((o) => o.scenario.length));
-      const table = outcomes.map((o) => `  ${o.scenario.padEnd(width)}  ${o.answers.join(' → ').padEnd(34)} extra wx.login ${o.extraWxLogins}, retry done in ${o.retryMs} ms`);
+      const table = outcomes.map((o) => `  ${o.scenario.padEnd(width)}  ${o.answers.join(' → ').padEnd(34)} extra codes ${o.extraWxLogins}, retry done in ${o.retryMs} ms`);
       process.stdout.write(`\nfault suite: ${outcomes.length} scenarios, invariants held in each\n${table.join('\n')}\n`);
     }
   });
@@ -240,5 +242,64 @@ describe('Fault injection: every step of a login, an authorization and a logout 
     await expect(authorize(authorizerEvent(`Bearer ${token}`))).resolves.toMatchObject({ isAuthorized: false });
     await expect(authorize(authorizerEvent(`Bearer ${other.token}`))).resolves.toMatchObject({ isAuthorized: true });
     outcomes.push({ scenario: `logout: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
+  });
+
+  // Binding a phone number: every write of it, and the WeChat exchange, under the same faults.
+  // The scenario rebinds (a first number clean, then a second under the fault), so freeing the
+  // old number is one of the steps.
+  const PHONE_STEPS: Step[] = [
+    { name: 'code lookup', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:phone-code') },
+    { name: 'getuserphonenumber', upstream: 'wechat', match: wechatPath('/wxa/business/getuserphonenumber') },
+    { name: 'code result kept', upstream: 'upstash', match: upstashCommand('SET') },
+    { name: 'number claimed', upstream: 'dynamo', match: dynamoOp('PutItem') },
+    { name: 'row written', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes(':binding') },
+    { name: 'old number freed', upstream: 'dynamo', match: dynamoOp('DeleteItem') },
+  ];
+  const phoneScenarios = PHONE_STEPS.flatMap((step) =>
+    KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ step, kind, mode, label: `${step.name} × ${kind} × ${mode}` }))),
+  );
+  const digits = () => `139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
+
+  async function claimsOf(userId: string): Promise<string[]> {
+    const { Items = [] } = await ctx.stack.dynamo.client.send(new ScanCommand({ TableName: ctx.env.PHONES_TABLE }));
+    return Items.filter((item) => item.userId?.S === userId).map((item) => item.phone!.S!);
+  }
+
+  it.each(phoneScenarios)('phone: $label', async ({ step, kind, mode, label }) => {
+    const name = `p${++serial}x${randomBytes(3).toString('hex')}`;
+    const { token, userId } = await session(name);
+    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
+    const bind = (code: string) =>
+      phone(httpEvent({ routeKey: 'POST /user/phone', body: JSON.stringify({ code }), requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never }));
+    const [first, second] = [digits(), digits()];
+    expect((await bind(`${first}.${name}`)).statusCode).toBe(200);
+
+    // Act: the rebinding meets the fault; the client retries as the kit does.
+    const codes = [`${second}.${name}`];
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [answerOf(await bind(codes[0]!))];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    const consumedBeforeRetry = ctx.stack.wechat.phoneCodeConsumed(codes[0]!);
+    const faultGone = Date.now();
+    for (let attempt = 0; answers.at(-1) !== '200' && attempt < 3; attempt++) {
+      // INVALID_PHONE_CODE: the code was used at WeChat; the user taps the button again.
+      if (answers.at(-1) === '400 INVALID_PHONE_CODE') codes.push(`${second}.${name}.again${attempt}`);
+      answers.push(answerOf(await bind(codes.at(-1)!)));
+    }
+    const retryMs = Date.now() - faultGone;
+
+    // Assess: bound to the new number, the old one free, nothing half-bound, quickly.
+    expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toBe('200');
+    expect(retryMs).toBeLessThan(2000);
+    if (!consumedBeforeRetry) expect(codes, 'the same code works while WeChat has not consumed it').toHaveLength(1);
+    const row = await userRow(stubOpenid(ctx.env.WECHAT_APPID!, name));
+    expect(row?.phone?.M?.e164?.S).toBe(`+86${second}`);
+    const held = await claimsOf(userId);
+    expect(held, 'the new number is claimed by the user').toContain(`+86${second}`);
+    // A claim on the old number may be left over only if freeing it was the step that failed;
+    // it is free all the same, since the row no longer confirms it.
+    if (step.name !== 'old number freed') expect(held, 'the old number is freed').not.toContain(`+86${first}`);
+    outcomes.push({ scenario: `phone: ${label}`, answers, extraWxLogins: codes.length - 1, retryMs });
   });
 });

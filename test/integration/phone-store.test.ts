@@ -65,6 +65,8 @@ describe('Phone binding stores (integration)', () => {
       const [n1, n2] = [number(), number()];
       await repo.bind(alice, n1, binding);
       await expect(repo.bind(alice, n2, binding)).resolves.toBe(n1);
+      // A second copy of that write (a retry after a lost answer) still says what to free.
+      await expect(repo.bind(alice, n2, binding)).resolves.toBe(n1);
       await expect(repo.bind({ userId: 'U-ghost', openid: 'o-ghost' }, n1, binding)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
 

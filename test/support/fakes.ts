@@ -164,7 +164,7 @@ export class FakeWechat implements WechatAuth {
 export class InMemoryPhoneRepository implements PhoneRepository {
   readonly claims = new Map<string, Claim>();
   /** openid → { userId, phone } */
-  readonly rows = new Map<string, { userId: string; phone?: PhoneBinding & { e164: string } }>();
+  readonly rows = new Map<string, { userId: string; phone?: PhoneBinding & { e164: string }; replacedPhone?: string }>();
   failOn: Partial<Record<'claim' | 'bind' | 'release' | 'takeOver' | 'unbind', Fault>> = {};
 
   async claim(number: string, owner: Holder, now: number): Promise<{ claimed: true } | ({ claimed: false } & Claim)> {
@@ -201,9 +201,12 @@ export class InMemoryPhoneRepository implements PhoneRepository {
     return this.run('bind', () => {
       const row = this.rows.get(owner.openid);
       if (row?.userId !== owner.userId) throw new AppError('NOT_FOUND');
-      const replaced = row.phone?.e164;
-      row.phone = { ...binding, e164: number };
-      return replaced;
+      // Already holding it (an earlier copy landed): what that copy replaced.
+      if (row.phone?.e164 !== number) {
+        row.replacedPhone = row.phone?.e164;
+        row.phone = { ...binding, e164: number };
+      }
+      return row.replacedPhone;
     });
   }
 

@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import { createDynamoClient } from '../clients/dynamodb';
+import { createRedisClient } from '../clients/redis';
+import { loadDynamoConfig, loadLogConfig, loadPhoneConfig, loadRedisConfig, loadWechatConfig } from '../config';
+import { createLogger, type Logger } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
+import { createRedisAccessTokenCache, createWechatApi } from '../wechat/access-token';
+import { createWechatPhone, maskPhone } from '../wechat/phone';
+import { RedisPhoneCodeStore } from './code-store';
+import { DynamoPhoneRepository } from './repository';
+import { PhoneService } from './service';
+
+/**
+ * Composition root of the phone function: DynamoDB (claims and user rows), Redis (code results,
+ * the attempt limit, the shared access token) and WeChat's server API. It holds the AppSecret:
+ * the access token is fetched with it, and sealed in Redis under a key derived from it.
+ */
+export function composePhone(env: Record<string, string | undefined> = process.env): { logger: Logger; metrics: Metrics; service: PhoneService } {
+  const wechat = loadWechatConfig(env);
+  const dynamo = loadDynamoConfig(env);
+  const redisConfig = loadRedisConfig(env);
+  const phone = loadPhoneConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
+  const metrics = createMetrics(log.serviceName);
+  const redis = createRedisClient(redisConfig);
+  const api = createWechatApi({
+    ...wechat,
+    cache: createRedisAccessTokenCache(redis, { keyPrefix: redisConfig.keyPrefix, appId: wechat.appId, appSecret: wechat.appSecret }),
+    logger,
+    onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count'),
+  });
+  const service = new PhoneService({
+    wechat: createWechatPhone(api, { appId: wechat.appId }),
+    phones: new DynamoPhoneRepository(createDynamoClient(dynamo), { phones: phone.phonesTable, users: dynamo.usersTable }),
+    codes: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix, () => randomBytes(9).toString('base64url')),
+    conflict: phone.conflict,
+    limit: phone.limit,
+    mask: maskPhone,
+  });
+  return { logger, metrics, service };
+}
