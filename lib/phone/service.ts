@@ -81,7 +81,7 @@ export interface PhoneDeps {
   /** 'reject': a number bound to someone else answers PHONE_IN_USE; 'move': it moves to the newest verified holder. */
   conflict: 'reject' | 'move';
   limit: { limit: number; windowSeconds: number };
-  /** Masks a number for logs (never log a full number). */
+  /** Masks a number for logs (never log a full number): WeChat's phoneNumber, or an E.164 number. */
   mask: (phone: string) => string;
   now?: () => Date;
 }
@@ -166,19 +166,21 @@ export class PhoneService {
   private async claimAndBind(user: Holder, binding: PhoneBinding, log: Logger): Promise<void> {
     const { phones, conflict, mask } = this.deps;
     const number = e164(binding);
+    // Logs carry the number masked, in WeChat's own form (138****8000, +1 415****123).
+    const shown = mask(binding.phoneNumber);
     const now = this.now().getTime();
     const claim = await phones.claim(number, user, now);
     if (!claim.claimed) {
       const { holder } = claim;
       if (await phones.confirms(holder, number)) {
         if (conflict === 'reject') {
-          log.info('phone number bound to another user: refused', { userId: user.userId, holderUserId: holder.userId, phone: mask(number) });
+          log.info('phone number bound to another user: refused', { userId: user.userId, holderUserId: holder.userId, phone: shown });
           throw new AppError('PHONE_IN_USE');
         }
         // PHONE_CONFLICT=move: the latest verified holder takes it. Off the old row first, so
         // that no row ever holds a number whose claim names someone else.
         await phones.unbind(holder, number);
-        log.warn('phone number moved to its newest verified holder', { userId: user.userId, fromUserId: holder.userId, phone: mask(number) });
+        log.warn('phone number moved to its newest verified holder', { userId: user.userId, fromUserId: holder.userId, phone: shown });
       } else if (now - claim.claimedAt < CLAIM_GRACE_MS) {
         // Not on the holder's row yet: another user's binding may be in flight. It wins.
         throw new AppError('PHONE_IN_USE');
@@ -195,6 +197,6 @@ export class PhoneService {
         log.warn('could not free the replaced phone number', { errorCode: (err as AppError).code, phone: mask(replaced) });
       });
     }
-    log.info('phone number bound', { userId: user.userId, phone: mask(number), replaced: replaced && replaced !== number ? mask(replaced) : undefined });
+    log.info('phone number bound', { userId: user.userId, phone: shown, replaced: replaced && replaced !== number ? mask(replaced) : undefined });
   }
 }
