@@ -37,6 +37,19 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     expect(auth.getToken()).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
+  it('binds a phone number with bindPhone, shown by /user/me; a taken number rejects PHONE_IN_USE after one request', async () => {
+    const number = `139${String(Date.now() % 1e8).padStart(8, '0')}`;
+    const wx = fakeWx(codesFor('kit-phone'));
+    const auth = createAuth({ baseUrl: dev.base, wx });
+    await expect(auth.bindPhone(`${number}.kit`)).resolves.toEqual({ countryCode: '86', purePhoneNumber: number, phoneNumber: number });
+    expect((await auth.request<{ phone: { purePhoneNumber: string } }>({ url: '/user/me' })).data.phone.purePhoneNumber).toBe(number);
+
+    const otherWx = fakeWx(codesFor('kit-phone-other'));
+    const other = createAuth({ baseUrl: dev.base, wx: otherWx, ...noSleep });
+    await expect(other.bindPhone(`${number}.other`)).rejects.toMatchObject({ name: 'AuthError', statusCode: 409, code: 'PHONE_IN_USE' });
+    expect(otherWx.calls.requests.filter((r) => r.url.endsWith('/user/phone'))).toHaveLength(1);
+  });
+
   it('resolves relative and absolute URLs and passes headers and the method through', async () => {
     const wx = fakeWx(codesFor('kit-b'));
     const auth = createAuth({ baseUrl: `${dev.base}/`, wx });
