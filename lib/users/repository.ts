@@ -16,6 +16,19 @@ export interface User {
   loginCount: number;
   /** The bound phone number (lib/phone/), as WeChat verified it. */
   phone?: { countryCode: string; purePhoneNumber: string; phoneNumber: string; verifiedAt: string };
+  /** Chosen by the user (头像昵称填写), checked by WeChat's content check. */
+  nickname?: string;
+  /** The avatar's object key in the avatars bucket (lib/profile/). */
+  avatarKey?: string;
+}
+
+/** What a profile change sets on the row. */
+export type ProfileChange = { nickname: string } | { avatarKey: string };
+
+/** The port the profile use cases depend on. */
+export interface ProfileWriter {
+  /** Sets the change on the user's row and returns the row as it now is; NOT_FOUND when the row is gone. */
+  updateProfile(owner: { userId: string; openid: string }, change: ProfileChange): Promise<User>;
 }
 
 export interface RecordLogin {
@@ -53,7 +66,7 @@ export interface UserReader {
 }
 
 /** The attributes a profile is read for: nothing else a row holds is ever exposed. */
-const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone'];
+const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
 /** What a login reads back: which login wrote the row last (the phone is not the login's business). */
 const LOGIN_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId'];
 
@@ -74,7 +87,7 @@ export type DynamoSend = Pick<DynamoDBClient, 'send'>;
  * fence of the last undone login). Only the attributes
  * named here are touched: anything else a row holds is left alone.
  */
-export class DynamoUserRepository implements UserRepository, UserReader {
+export class DynamoUserRepository implements UserRepository, UserReader, ProfileWriter {
   constructor(
     private readonly client: DynamoSend,
     private readonly tableName: string,
@@ -180,6 +193,30 @@ export class DynamoUserRepository implements UserRepository, UserReader {
     }
   }
 
+  async updateProfile(owner: { userId: string; openid: string }, change: ProfileChange): Promise<User> {
+    const [name, value] = Object.entries(change)[0]!;
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Attributes: item } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: owner.openid } },
+          // Setting a value is the same however often it is sent: safe for the SDK to retry.
+          UpdateExpression: 'SET #field = :value',
+          // The row is this user's: a deleted account is not brought back by a late update.
+          ConditionExpression: 'userId = :userId',
+          ExpressionAttributeNames: { '#field': name },
+          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':value': { S: value } },
+          ReturnValues: 'ALL_NEW',
+        }),
+      ));
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+      throw storeUnavailable(err);
+    }
+    return toUser(item);
+  }
+
   async findByOpenid(openid: string): Promise<User | null> {
     let item: Record<string, AttributeValue> | undefined;
     try {
@@ -234,5 +271,9 @@ function toUser(item: Record<string, AttributeValue> | undefined): User {
   const phone = item?.phone?.M;
   const [countryCode, purePhoneNumber, phoneNumber, verifiedAt] = ['countryCode', 'purePhoneNumber', 'phoneNumber', 'verifiedAt'].map((key) => phone?.[key]?.S);
   if (countryCode && purePhoneNumber && phoneNumber && verifiedAt) user.phone = { countryCode, purePhoneNumber, phoneNumber, verifiedAt };
+  const nickname = item?.nickname?.S;
+  if (nickname) user.nickname = nickname;
+  const avatarKey = item?.avatarKey?.S;
+  if (avatarKey) user.avatarKey = avatarKey;
   return user;
 }

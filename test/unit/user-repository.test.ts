@@ -71,7 +71,7 @@ describe('Class: DynamoUserRepository', () => {
       const result = await repo.recordLogin(input);
       expect(result).toEqual({
         isNewUser: false,
-        user: { userId: '01OLDUSER', openid: 'o1', createdAt: earlier, lastLoginAt: NOW.toISOString(), loginCount: 8, unionid: 'u1' },
+        user: { userId: '01OLDUSER', openid: 'o1', createdAt: earlier, lastLoginAt: NOW.toISOString(), loginCount: 8, unionid: 'u1', nickname: 'kept' },
       });
     });
 
@@ -145,7 +145,7 @@ describe('Class: DynamoUserRepository', () => {
       expect(input).toEqual({
         TableName: 'users',
         Key: { openid: { S: 'o1' } },
-        ProjectionExpression: 'openid, userId, unionid, createdAt, lastLoginAt, loginCount, phone',
+        ProjectionExpression: 'openid, userId, unionid, createdAt, lastLoginAt, loginCount, phone, nickname, avatarKey',
       });
     });
 
@@ -172,6 +172,29 @@ describe('Class: DynamoUserRepository', () => {
       ddbMock.on(GetItemCommand).rejects(new Error('boom'));
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
       await expect(repo.findByOpenid('o1')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    });
+  });
+
+  describe('Method: updateProfile', () => {
+    it('sets one attribute on the user’s own row and returns the row as it now is', async () => {
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ nickname: '丽塔' }) });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.updateProfile({ userId: '01NEWUSER', openid: 'o1' }, { nickname: '丽塔' })).resolves.toMatchObject({ nickname: '丽塔' });
+      expect(ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input).toEqual({
+        TableName: 'users',
+        Key: { openid: { S: 'o1' } },
+        UpdateExpression: 'SET #field = :value',
+        ConditionExpression: 'userId = :userId',
+        ExpressionAttributeNames: { '#field': 'nickname' },
+        ExpressionAttributeValues: { ':userId': { S: '01NEWUSER' }, ':value': { S: '丽塔' } },
+        ReturnValues: 'ALL_NEW',
+      });
+    });
+
+    it('answers NOT_FOUND when the row is gone or is someone else’s', async () => {
+      ddbMock.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.updateProfile({ userId: 'u', openid: 'o1' }, { avatarKey: 'avatars/u/x.png' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
   });
 

@@ -1,0 +1,231 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../lib/errors';
+import { AvatarService } from '../../lib/profile/avatar';
+import { sniffImage } from '../../lib/profile/image';
+import { NicknameService, validNickname } from '../../lib/profile/nickname';
+import type { AvatarStore, ContentCheck } from '../../lib/profile/ports';
+import { readUploadedFile } from '../../lib/profile/upload';
+import type { ProfileChange, ProfileWriter, User } from '../../lib/users/repository';
+import { captureLogger } from '../support/log-capture';
+import { IMAGES, uploadEvent } from '../support/multipart';
+
+const ALICE = { userId: 'U-alice', openid: 'o-alice' };
+
+class RowStore implements ProfileWriter {
+  row: User = { userId: ALICE.userId, openid: ALICE.openid, createdAt: 'c', lastLoginAt: 'l', loginCount: 1 };
+  fail = false;
+  async updateProfile(owner: { userId: string }, change: ProfileChange): Promise<User> {
+    if (this.fail) throw new AppError('SERVICE_UNAVAILABLE');
+    if (owner.userId !== this.row.userId) throw new AppError('NOT_FOUND');
+    this.row = { ...this.row, ...change };
+    return this.row;
+  }
+}
+
+class Bucket implements AvatarStore {
+  readonly objects = new Map<string, { body: Uint8Array; contentType: string; inUse: boolean }>();
+  failOn: Partial<Record<'put' | 'markInUse' | 'list' | 'delete', boolean>> = {};
+  async put(key: string, body: Uint8Array, contentType: string) {
+    if (this.failOn.put) throw new AppError('SERVICE_UNAVAILABLE');
+    this.objects.set(key, { body, contentType, inUse: false });
+  }
+  async markInUse(key: string) {
+    if (this.failOn.markInUse) throw new AppError('SERVICE_UNAVAILABLE');
+    this.objects.get(key)!.inUse = true;
+  }
+  async list(prefix: string) {
+    if (this.failOn.list) throw new AppError('SERVICE_UNAVAILABLE');
+    return [...this.objects.keys()].filter((key) => key.startsWith(prefix));
+  }
+  async delete(keys: string[]) {
+    if (this.failOn.delete) throw new AppError('SERVICE_UNAVAILABLE');
+    for (const key of keys) this.objects.delete(key);
+  }
+  urlOf(key: string) {
+    return `https://img.example.com/${key}`;
+  }
+}
+
+describe('Function: sniffImage', () => {
+  it.each([
+    ['a PNG', IMAGES.png, 'png'],
+    ['a JPEG', IMAGES.jpeg, 'jpeg'],
+    ['a WebP', IMAGES.webp, 'webp'],
+    ['HTML (whatever its name says)', IMAGES.html, undefined],
+    ['a RIFF that is not WebP (WAV)', Buffer.concat([Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt '), Buffer.alloc(16)]), undefined],
+    ['a GIF', Buffer.from('GIF89a........'), undefined],
+    ['nothing', Buffer.alloc(0), undefined],
+    ['two bytes of a JPEG', Buffer.from([0xff, 0xd8]), undefined],
+  ])('tells %s', (_name, bytes, type) => {
+    expect(sniffImage(bytes)).toBe(type);
+  });
+});
+
+describe('Function: readUploadedFile', () => {
+  it('reads the file field of a wx.uploadFile body, base64 as API Gateway sends it, ignoring formData', async () => {
+    const event = await uploadEvent(IMAGES.png, { formData: { note: 'from the form' } });
+    await expect(readUploadedFile(event, 1024)).resolves.toEqual(IMAGES.png);
+  });
+
+  it('reads a body that is not base64-encoded', async () => {
+    const { headers, raw } = await uploadEvent(IMAGES.jpeg);
+    await expect(readUploadedFile({ headers, body: raw.toString('binary'), isBase64Encoded: false }, 1024)).resolves.toEqual(IMAGES.jpeg);
+  });
+
+  it('refuses a file over the limit with 413 AVATAR_TOO_LARGE', async () => {
+    const event = await uploadEvent(Buffer.alloc(2048, 7));
+    await expect(readUploadedFile(event, 2047)).rejects.toMatchObject({ code: 'AVATAR_TOO_LARGE', status: 413 });
+    await expect(readUploadedFile(event, 2048)).resolves.toHaveLength(2048);
+  });
+
+  it.each([
+    ['JSON instead of a form', { headers: { 'content-type': 'application/json' }, body: '{}', isBase64Encoded: false }],
+    ['no boundary', { headers: { 'content-type': 'multipart/form-data' }, body: 'x', isBase64Encoded: false }],
+    ['an empty body', { headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: '', isBase64Encoded: false }],
+  ])('refuses %s with 400 INVALID_REQUEST', async (_name, event) => {
+    await expect(readUploadedFile(event, 1024)).rejects.toMatchObject({ code: 'INVALID_REQUEST', status: 400 });
+  });
+
+  it('refuses a file in another field, naming it', async () => {
+    const event = await uploadEvent(IMAGES.png, { field: 'avatar' });
+    await expect(readUploadedFile(event, 1024)).rejects.toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringContaining('"avatar"') });
+  });
+});
+
+describe('Function: validNickname', () => {
+  it.each([
+    ['latin', 'Rita', 'Rita'],
+    ['trimmed', '  丽塔 ', '丽塔'],
+    ['32 CJK characters', '字'.repeat(32), '字'.repeat(32)],
+    ['32 emoji (64 UTF-16 units)', '😀'.repeat(32), '😀'.repeat(32)],
+    ['a family emoji with joiners', '👨‍👩‍👧', '👨‍👩‍👧'],
+  ])('accepts %s', (_name, raw, nickname) => {
+    expect(validNickname(raw)).toBe(nickname);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['only spaces', '   '],
+    ['33 code points', '字'.repeat(33)],
+    ['33 emoji', '😀'.repeat(33)],
+    ['a newline', 'a\nb'],
+    ['a NUL', 'a\u0000b'],
+    ['a line separator', 'a\u2028b'],
+    ['not a string', 42],
+  ])('refuses %s with 400 INVALID_REQUEST', (_name, raw) => {
+    expect(() => validNickname(raw)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+  });
+});
+
+describe('Class: NicknameService', () => {
+  const service = (verdict: Awaited<ReturnType<ContentCheck['checkText']>> | AppError) => {
+    const users = new RowStore();
+    const checked: string[] = [];
+    const content: ContentCheck = {
+      async checkText(openid, text) {
+        checked.push(`${openid}:${text}`);
+        if (verdict instanceof AppError) throw verdict;
+        return verdict;
+      },
+    };
+    const { logger, entries } = captureLogger();
+    return { users, checked, log: logger, entries, nicknames: new NicknameService({ users, content, avatarUrlOf: (key) => `https://img/${key}` }) };
+  };
+
+  it('checks the trimmed nickname with WeChat as the user’s own content, stores it and answers the profile', async () => {
+    const { users, checked, log, nicknames } = service({ suggest: 'pass', label: 100 });
+    await expect(nicknames.set(ALICE, ' 丽塔 ', log)).resolves.toMatchObject({ userId: ALICE.userId, nickname: '丽塔' });
+    expect(checked).toEqual(['o-alice:丽塔']);
+    expect(users.row.nickname).toBe('丽塔');
+  });
+
+  it('refuses a risky nickname with 400 CONTENT_REJECTED and changes nothing', async () => {
+    const { users, log, nicknames } = service({ suggest: 'risky', label: 20002 });
+    await expect(nicknames.set(ALICE, 'risky name', log)).rejects.toMatchObject({ code: 'CONTENT_REJECTED', status: 400 });
+    expect(users.row.nickname).toBeUndefined();
+  });
+
+  it('accepts a nickname WeChat marks for review, and logs it', async () => {
+    const { users, log, entries, nicknames } = service({ suggest: 'review', label: 21000 });
+    await nicknames.set(ALICE, 'review me', log);
+    expect(users.row.nickname).toBe('review me');
+    expect(entries()).toContainEqual(expect.objectContaining({ message: 'nickname accepted for review by WeChat’s content check', label: 21000 }));
+  });
+
+  it('stores nothing when WeChat cannot check it (503)', async () => {
+    const { users, log, nicknames } = service(new AppError('WECHAT_UNAVAILABLE'));
+    await expect(nicknames.set(ALICE, 'Rita', log)).rejects.toMatchObject({ code: 'WECHAT_UNAVAILABLE', status: 503 });
+    expect(users.row.nickname).toBeUndefined();
+  });
+
+  it('answers a user-side errcode (61010) with 503 and Retry-After, logged at warn, not as a configuration error', async () => {
+    const { log, entries, nicknames } = service(new AppError('SERVICE_UNAVAILABLE', 'user not active', { retryAfterSeconds: 60, details: { errcode: 61010, userSide: true } }));
+    await expect(nicknames.set(ALICE, 'Rita', log)).rejects.toMatchObject({ status: 503, retryAfterSeconds: 60 });
+    expect(entries()).toContainEqual(expect.objectContaining({ level: 'warn', errcode: 61010 }));
+    expect(entries().some((e) => e.level === 'error')).toBe(false);
+  });
+
+  it('never logs the nickname', async () => {
+    const { log, entries, nicknames } = service({ suggest: 'risky', label: 20002 });
+    await nicknames.set(ALICE, 'secretive-name', log).catch(() => {});
+    expect(JSON.stringify(entries())).not.toContain('secretive-name');
+  });
+});
+
+describe('Class: AvatarService', () => {
+  const setup = () => {
+    const users = new RowStore();
+    const bucket = new Bucket();
+    let n = 0;
+    const { logger } = captureLogger();
+    return { users, bucket, log: logger, avatars: new AvatarService({ users, avatars: bucket, newKeyId: () => `k${++n}` }) };
+  };
+
+  it('stores the file under avatars/<userId>/<random>.<ext> with the sniffed type, in use, and answers its URL', async () => {
+    const { users, bucket, log, avatars } = setup();
+    const profile = await avatars.set(ALICE, IMAGES.png, log);
+    expect(profile.avatarUrl).toBe('https://img.example.com/avatars/U-alice/k1.png');
+    expect(bucket.objects.get('avatars/U-alice/k1.png')).toMatchObject({ contentType: 'image/png', inUse: true });
+    expect(users.row.avatarKey).toBe('avatars/U-alice/k1.png');
+  });
+
+  it('names a PNG sent as .jpg a PNG, and refuses HTML named .png with 415', async () => {
+    const { bucket, log, avatars } = setup();
+    expect((await avatars.set(ALICE, IMAGES.png, log)).avatarUrl).toMatch(/\.png$/);
+    await expect(avatars.set(ALICE, IMAGES.html, log)).rejects.toMatchObject({ code: 'UNSUPPORTED_IMAGE', status: 415 });
+    expect(bucket.objects.size).toBe(1);
+  });
+
+  it('deletes the previous file only after the row points at the new one', async () => {
+    const { users, bucket, log, avatars } = setup();
+    await avatars.set(ALICE, IMAGES.png, log);
+    users.fail = true;
+    await expect(avatars.set(ALICE, IMAGES.jpeg, log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    // The old avatar is in place; the new file is an orphan, in use, that the next upload deletes.
+    expect(users.row.avatarKey).toBe('avatars/U-alice/k1.png');
+    expect([...bucket.objects.keys()]).toEqual(['avatars/U-alice/k1.png', 'avatars/U-alice/k2.jpg']);
+    users.fail = false;
+    await avatars.set(ALICE, IMAGES.webp, log);
+    expect([...bucket.objects.keys()]).toEqual(['avatars/U-alice/k3.webp']);
+  });
+
+  it('leaves a file it could not mark in use to the lifecycle rule, and the old avatar in place', async () => {
+    const { users, bucket, log, avatars } = setup();
+    await avatars.set(ALICE, IMAGES.png, log);
+    bucket.failOn.markInUse = true;
+    await expect(avatars.set(ALICE, IMAGES.jpeg, log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect(users.row.avatarKey).toBe('avatars/U-alice/k1.png');
+    expect(bucket.objects.get('avatars/U-alice/k2.jpg')?.inUse).toBe(false);
+  });
+
+  it('succeeds when the old file cannot be deleted yet: the next upload deletes it', async () => {
+    const { users, bucket, log, avatars } = setup();
+    await avatars.set(ALICE, IMAGES.png, log);
+    bucket.failOn.delete = true;
+    await expect(avatars.set(ALICE, IMAGES.jpeg, log)).resolves.toMatchObject({ avatarUrl: expect.stringMatching(/k2\.jpg$/) });
+    expect(users.row.avatarKey).toBe('avatars/U-alice/k2.jpg');
+    bucket.failOn.delete = false;
+    await avatars.set(ALICE, IMAGES.webp, log);
+    expect([...bucket.objects.keys()]).toEqual(['avatars/U-alice/k3.webp']);
+  });
+});
