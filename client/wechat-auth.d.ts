@@ -12,6 +12,17 @@ export interface WxLike {
     success(res: { statusCode: number; data: unknown; header?: Record<string, string> }): void;
     fail(err: { errMsg?: string }): void;
   }): void;
+  /** For `uploadAvatar`: multipart/form-data, the answer's body as a string. */
+  uploadFile?(options: {
+    url: string;
+    filePath: string;
+    name: string;
+    header?: Record<string, string>;
+    formData?: Record<string, string>;
+    timeout?: number;
+    success(res: { statusCode: number; data: string }): void;
+    fail(err: { errMsg?: string }): void;
+  }): void;
   getStorageSync(key: string): unknown;
   setStorageSync(key: string, value: unknown): void;
   removeStorageSync(key: string): void;
@@ -39,6 +50,10 @@ export interface AuthOptions {
   logoutPath?: string;
   /** Default "/user/phone". */
   phonePath?: string;
+  /** Default "/user/avatar". */
+  avatarPath?: string;
+  /** Default "/user/profile". */
+  profilePath?: string;
   /** Retries of one request before its last answer is handed back (see `Auth.request`). Default 3. */
   maxRetries?: number;
   /** Longest single wait in ms; an answer whose Retry-After is longer is handed back at once. Default 8000. */
@@ -83,6 +98,19 @@ export interface Response<T = unknown> {
   statusCode: number;
   data: T;
   header: Record<string, string>;
+}
+
+/** What `GET /user/me`, `uploadAvatar` and `updateProfile` answer. */
+export interface Profile {
+  userId: string;
+  createdAt: string;
+  lastLoginAt: string;
+  loginCount: number;
+  unionid?: string;
+  phone?: PhoneNumber & { verifiedAt: string };
+  nickname?: string;
+  /** Show it in `<image src>`; its domain goes in the downloadFile 合法域名 list. */
+  avatarUrl?: string;
 }
 
 /** A number as WeChat verified it. */
@@ -143,6 +171,20 @@ export interface Auth {
    * same code is answered without a second exchange at WeChat.
    */
   bindPhone(code: string): Promise<PhoneNumber>;
+  /**
+   * Sets the avatar chosen with `<button open-type="chooseAvatar">`: pass `e.detail.avatarUrl`
+   * (a temporary file). Uploaded with `wx.uploadFile` (field `file`) to `POST /user/avatar`,
+   * with the session token, under `request`'s rules; its string answer is parsed. Resolves with
+   * the new profile; rejects with an AuthError: `AVATAR_TOO_LARGE`, `UNSUPPORTED_IMAGE`,
+   * `NO_FILE` (no path), `NO_UPLOAD` (no wx.uploadFile), …
+   */
+  uploadAvatar(tempFilePath: string): Promise<Profile>;
+  /**
+   * Sets the nickname from `<input type="nickname">` (`POST /user/profile`). Resolves with the
+   * new profile; rejects with `CONTENT_REJECTED` (WeChat's content check refused it),
+   * `INVALID_REQUEST` (empty or over 32 characters), …
+   */
+  updateProfile(profile: { nickname: string }): Promise<Profile>;
   /** The stored token if still valid, else null. */
   getToken(): string | null;
 }

@@ -15,6 +15,7 @@
  *   with our error body, and a 500 or 429 without it (the route never ran); for GET and HEAD,
  *   any other 5xx as well.
  * - bindPhone(code): POST /user/phone with getPhoneNumber's e.detail.code, under the same rules.
+ * - uploadAvatar(path) / updateProfile({ nickname }): the 头像昵称填写 profile, likewise.
  * - The token and its expiry live in wx storage, so a relaunch reuses them without wx.login.
  *
  * Written for the mini-program JS runtime: ES2015 and Promise, no async/await, no Node APIs.
@@ -26,6 +27,8 @@ var DEFAULTS = {
   loginPath: '/user/wechatlogin',
   logoutPath: '/user/logout',
   phonePath: '/user/phone',
+  avatarPath: '/user/avatar',
+  profilePath: '/user/profile',
   /** Retries of one request before its last answer is handed back. */
   maxRetries: 3,
   /** Longest single wait; a Retry-After longer than this is not waited for. */
@@ -163,6 +166,7 @@ function createAuth(options) {
   }
 
   function send(request) {
+    if (request.filePath) return upload(request);
     return new Promise(function (resolve, reject) {
       wx.request({
         url: absolute(request.url),
@@ -177,6 +181,43 @@ function createAuth(options) {
         },
         fail: function (err) {
           reject(AuthError((err && err.errMsg) || 'request failed', { statusCode: 0, code: 'NETWORK_ERROR' }));
+        },
+      });
+    });
+  }
+
+  /**
+   * A file, as wx.uploadFile sends it (multipart/form-data, the file in field `name`). Its
+   * answer's body comes back as a string: parsed as JSON when it is JSON, so error codes read
+   * the same as wx.request's. wx.uploadFile hands back no response headers, so a Retry-After
+   * is not seen and the kit's own backoff applies.
+   */
+  function upload(request) {
+    return new Promise(function (resolve, reject) {
+      if (typeof wx.uploadFile !== 'function') {
+        reject(AuthError('wx.uploadFile is not available', { statusCode: 0, code: 'NO_UPLOAD' }));
+        return;
+      }
+      wx.uploadFile({
+        url: absolute(request.url),
+        filePath: request.filePath,
+        name: request.name || 'file',
+        header: request.header || {},
+        formData: request.formData,
+        timeout: request.timeout,
+        success: function (res) {
+          var data = res.data;
+          if (typeof data === 'string') {
+            try {
+              data = JSON.parse(data);
+            } catch (e) {
+              // Not JSON (a gateway's HTML page, say): handed back as the string it is.
+            }
+          }
+          resolve({ statusCode: res.statusCode, data: data, header: res.header || {} });
+        },
+        fail: function (err) {
+          reject(AuthError((err && err.errMsg) || 'upload failed', { statusCode: 0, code: 'NETWORK_ERROR' }));
         },
       });
     });
@@ -437,15 +478,44 @@ function createAuth(options) {
     if (!code || typeof code !== 'string') {
       return Promise.reject(AuthError('bindPhone needs e.detail.code (the user refused, or the quota is used up: see e.detail.errno)', { statusCode: 0, code: 'NO_PHONE_CODE' }));
     }
-    return request({ url: settings.phonePath, method: 'POST', data: { code: code }, header: { 'content-type': 'application/json' } }).then(function (response) {
+    return request({ url: settings.phonePath, method: 'POST', data: { code: code }, header: { 'content-type': 'application/json' } }).then(dataOr('phone binding'));
+  }
+
+  /** A 200's data, or an AuthError carrying the server's code. */
+  function dataOr(what) {
+    return function (response) {
       if (response.statusCode === 200 && response.data && typeof response.data === 'object') return response.data;
       var errorCode = errorCodeOf(response);
-      throw AuthError('phone binding failed (' + response.statusCode + (errorCode ? ' ' + errorCode : '') + ')', {
+      throw AuthError(what + ' failed (' + response.statusCode + (errorCode ? ' ' + errorCode : '') + ')', {
         statusCode: response.statusCode,
         code: errorCode,
         retryAfterSeconds: retryAfterSeconds(response),
       });
-    });
+    };
+  }
+
+  /**
+   * Sets the avatar the user chose with <button open-type="chooseAvatar">: pass
+   * e.detail.avatarUrl (a temporary local file). Sent with wx.uploadFile to POST /user/avatar
+   * under the kit's auth and retry rules (a POST: retried only when the route did not run).
+   * Resolves with the new profile ({ …, avatarUrl }); rejects with an AuthError carrying the
+   * server's code (AVATAR_TOO_LARGE, UNSUPPORTED_IMAGE, …), or NO_FILE without a path.
+   */
+  function uploadAvatar(tempFilePath) {
+    if (!tempFilePath || typeof tempFilePath !== 'string') {
+      return Promise.reject(AuthError('uploadAvatar needs the temporary file path of chooseAvatar', { statusCode: 0, code: 'NO_FILE' }));
+    }
+    return request({ url: settings.avatarPath, method: 'POST', filePath: tempFilePath, name: 'file' }).then(dataOr('avatar upload'));
+  }
+
+  /**
+   * Sets the nickname from <input type="nickname">. Resolves with the new profile; rejects
+   * with CONTENT_REJECTED (WeChat's content check said no: ask for another), INVALID_REQUEST
+   * (empty, too long), WECHAT_UNAVAILABLE / SERVICE_UNAVAILABLE after the kit's retries, …
+   */
+  function updateProfile(profile) {
+    var nickname = profile && profile.nickname;
+    return request({ url: settings.profilePath, method: 'POST', data: { nickname: nickname }, header: { 'content-type': 'application/json' } }).then(dataOr('profile update'));
   }
 
   /** The stored token if it is still valid, else null. */
@@ -454,7 +524,15 @@ function createAuth(options) {
     return session ? session.token : null;
   }
 
-  return { login: login, request: request, logout: logout, bindPhone: bindPhone, getToken: getToken };
+  return {
+    login: login,
+    request: request,
+    logout: logout,
+    bindPhone: bindPhone,
+    uploadAvatar: uploadAvatar,
+    updateProfile: updateProfile,
+    getToken: getToken,
+  };
 }
 
 module.exports = { createAuth: createAuth };

@@ -42,6 +42,13 @@ function scriptedWx(route: (sent: Sent, index: number) => Reply, options: { rand
       const reply = route(entry, sent.length - 1);
       setTimeout(() => o.success({ statusCode: reply.statusCode, data: reply.data ?? '', header: reply.header ?? {} }), 0);
     },
+    uploadFile(o) {
+      const entry = { url: o.url, method: 'POST', header: { ...(o.header ?? {}) }, data: { filePath: o.filePath, name: o.name } };
+      sent.push(entry);
+      const reply = route(entry, sent.length - 1);
+      // wx.uploadFile hands the body back as a string, and no headers.
+      setTimeout(() => o.success({ statusCode: reply.statusCode, data: typeof reply.data === 'string' ? reply.data : JSON.stringify(reply.data ?? '') }), 0);
+    },
     getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
     setStorageSync: (key, value) => void storage.set(key, structuredClone(value)),
     removeStorageSync: (key) => void storage.delete(key),
@@ -392,5 +399,56 @@ describe('Method: bindPhone', () => {
     const posts = sent.filter((s) => s.url.endsWith('/user/phone'));
     expect(posts.map((p) => p.data)).toEqual([{ code: 'c' }, { code: 'c' }]);
     expect(auth.getToken()).toBe(TOKEN);
+  });
+});
+
+describe('Method: uploadAvatar', () => {
+  const profile = { userId: 'u1', avatarUrl: 'https://img.example.com/avatars/u1/k.png' };
+
+  it('uploads the chosen file with wx.uploadFile, field "file", signed in, and resolves with the parsed profile', async () => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: 200, data: profile })));
+    await expect(kit(wx).uploadAvatar('wxfile://tmp_avatar.png')).resolves.toEqual(profile);
+    expect(sent.find((s) => s.url === `${BASE}/user/avatar`)).toMatchObject({ data: { filePath: 'wxfile://tmp_avatar.png', name: 'file' }, header: { Authorization: `Bearer ${TOKEN}` } });
+  });
+
+  it.each([
+    [413, 'AVATAR_TOO_LARGE'],
+    [415, 'UNSUPPORTED_IMAGE'],
+  ])('rejects %i %s with the code from the string body, after one upload', async (status, code) => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: status, data: JSON.stringify(ours(code)) })));
+    await expect(kit(wx).uploadAvatar('wxfile://a')).rejects.toMatchObject({ name: 'AuthError', statusCode: status, code });
+    expect(sent.filter((s) => s.url.endsWith('/user/avatar'))).toHaveLength(1);
+  });
+
+  it('logs in again and uploads once more when the authorizer refuses the token', async () => {
+    const { wx, sent, calls } = scriptedWx(api((_s, n) => (n === 0 ? { statusCode: 403, data: gateway('Forbidden') } : { statusCode: 200, data: profile })));
+    await expect(kit(wx).uploadAvatar('wxfile://a')).resolves.toEqual(profile);
+    expect(sent.filter((s) => s.url.endsWith('/user/avatar'))).toHaveLength(2);
+    expect(calls.login).toBe(2);
+  });
+
+  it('retries the gateway’s 500 (the route never ran) but not a 502, which may follow a stored file', async () => {
+    const retried = scriptedWx(api((_s, n) => (n === 0 ? { statusCode: 500, data: gateway('Internal Server Error') } : { statusCode: 200, data: profile })));
+    await expect(kit(retried.wx).uploadAvatar('wxfile://a')).resolves.toEqual(profile);
+    const kept = scriptedWx(api(() => ({ statusCode: 502, data: 'bad gateway' })));
+    await expect(kit(kept.wx).uploadAvatar('wxfile://a')).rejects.toMatchObject({ statusCode: 502 });
+    expect(kept.sent.filter((s) => s.url.endsWith('/user/avatar'))).toHaveLength(1);
+  });
+
+  it('rejects NO_FILE without a path, and sends nothing', async () => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: 200, data: profile })));
+    await expect(kit(wx).uploadAvatar('')).rejects.toMatchObject({ code: 'NO_FILE' });
+    expect(sent).toHaveLength(0);
+  });
+});
+
+describe('Method: updateProfile', () => {
+  it('posts the nickname as JSON and resolves with the profile; CONTENT_REJECTED rejects after one request', async () => {
+    const { wx, sent } = scriptedWx(api((_s, n) => (n === 0 ? { statusCode: 200, data: { userId: 'u1', nickname: '丽塔' } } : { statusCode: 400, data: ours('CONTENT_REJECTED') })));
+    const auth = kit(wx);
+    await expect(auth.updateProfile({ nickname: '丽塔' })).resolves.toEqual({ userId: 'u1', nickname: '丽塔' });
+    expect(sent.find((s) => s.url === `${BASE}/user/profile`)).toMatchObject({ method: 'POST', data: { nickname: '丽塔' } });
+    await expect(auth.updateProfile({ nickname: 'risky' })).rejects.toMatchObject({ code: 'CONTENT_REJECTED', statusCode: 400 });
+    expect(sent.filter((s) => s.url.endsWith('/user/profile'))).toHaveLength(2);
   });
 });

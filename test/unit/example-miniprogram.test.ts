@@ -4,7 +4,7 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 
 const EXAMPLE = 'examples/miniprogram';
-const KIT_API = ['login', 'request', 'logout', 'bindPhone', 'getToken'];
+const KIT_API = ['login', 'request', 'logout', 'bindPhone', 'uploadAvatar', 'updateProfile', 'getToken'];
 
 function jsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -36,6 +36,12 @@ describe('examples/miniprogram', () => {
     expect(page).toMatch(/<button open-type="getPhoneNumber" phone-number-no-quota-toast="\{\{false\}\}" bindgetphonenumber="onPhone">/);
   });
 
+  it('has the avatar button and the nickname input in a form submitted by a button, as WeChat advises', () => {
+    const page = readFileSync(join(EXAMPLE, 'pages/index/index.wxml'), 'utf8');
+    expect(page).toMatch(/<button[^>]*open-type="chooseAvatar"[^>]*bind:chooseavatar="onChooseAvatar"/);
+    expect(page).toMatch(/<form bindsubmit="onSaveNickname">[\s\S]*<input type="nickname" name="nickname"[\s\S]*<button form-type="submit">[\s\S]*<\/form>/);
+  });
+
   describe('the page’s onPhone, run with a stand-in Page and app', () => {
     /** Loads pages/index/index.js as the mini-program runtime would, with `auth` as the app's kit. */
     function page(auth: Record<string, (...args: unknown[]) => Promise<unknown>>) {
@@ -59,6 +65,21 @@ describe('examples/miniprogram', () => {
       instance.onPhone({ detail });
       expect(states).toEqual([{ error: message }]);
       expect(calls).toEqual([]);
+    });
+
+    it('uploads the chosen avatar and saves the submitted nickname through the kit', async () => {
+      const calls: unknown[] = [];
+      const { instance, states } = page({
+        uploadAvatar: (path) => (calls.push(['uploadAvatar', path]), Promise.resolve({ avatarUrl: 'https://img/a.png' })),
+        updateProfile: (p) => (calls.push(['updateProfile', p]), Promise.reject(Object.assign(new Error('x'), { code: 'CONTENT_REJECTED' }))),
+        request: never,
+      });
+      instance.onChooseAvatar({ detail: { avatarUrl: 'wxfile://tmp.png' } });
+      instance.onSaveNickname({ detail: { value: { nickname: '丽塔' } } });
+      await new Promise((r) => setTimeout(r, 0));
+      expect(calls).toEqual([['uploadAvatar', 'wxfile://tmp.png'], ['updateProfile', { nickname: '丽塔' }]]);
+      expect(states).toContainEqual({ profile: { avatarUrl: 'https://img/a.png' }, error: '' });
+      expect(states).toContainEqual({ error: 'please choose another nickname' });
     });
 
     it('binds the code and shows PHONE_IN_USE as a sentence', async () => {
