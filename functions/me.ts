@@ -8,7 +8,7 @@ import { initOnce } from '../lib/runtime';
 // Cold start: config is validated and the DynamoDB client is created once per container.
 const ready = initOnce(async () => composeUsers());
 
-/** GET /user/me (behind the authorizer) → 200 {userId, createdAt, lastLoginAt, loginCount, unionid?} */
-export const handler = httpHandler<AuthorizedEvent, Awaited<ReturnType<typeof ready>>>(ready, async (event, _log, { users }) => {
-  return json(200, await getProfile(users, requireUser(event)));
+/** GET /user/me (behind the authorizer) → 200 {userId, createdAt, lastLoginAt, loginCount, unionid?, phone?, nickname?, avatarUrl?} */
+export const handler = httpHandler<AuthorizedEvent, Awaited<ReturnType<typeof ready>>>(ready, async (event, _log, { users, avatarUrlOf }) => {
+  return json(200, await getProfile(users, requireUser(event), avatarUrlOf));
 });

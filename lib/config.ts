@@ -151,6 +151,36 @@ export function loadPhoneConfig(env: Env = process.env): PhoneConfig {
   };
 }
 
+/** Where avatars are stored and served from (the avatar function; /user/me only needs the URL). */
+export interface AvatarConfig {
+  bucket: string;
+  /** The CDN's URL for the bucket (the operator's filed domain in production; the stand-in locally). */
+  publicBaseUrl: string;
+  /** Only set locally (the S3 stand-in). */
+  endpoint: string | undefined;
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+export function loadAvatarConfig(env: Env = process.env): AvatarConfig {
+  const endpoint = env.S3_ENDPOINT?.trim();
+  return {
+    bucket: required(env, 'AVATAR_BUCKET'),
+    publicBaseUrl: url(env, 'AVATAR_BASE_URL'),
+    endpoint: endpoint ? url(env, 'S3_ENDPOINT') : undefined,
+    maxBytes: integer(env, 'AVATAR_MAX_BYTES', 1024 * 1024, 1024, 5 * 1024 * 1024),
+    timeoutMs: integer(env, 'S3_TIMEOUT_MS', 3000, 100, 20_000),
+  };
+}
+
+/** How a stored avatar key becomes a URL, for functions that only show avatars; undefined when not configured. */
+export function loadAvatarUrl(env: Env = process.env): ((key: string) => string) | undefined {
+  const base = env.AVATAR_BASE_URL?.trim();
+  if (!base) return undefined;
+  const publicBaseUrl = url(env, 'AVATAR_BASE_URL');
+  return (key) => `${publicBaseUrl}/${key}`;
+}
+
 export function loadLogConfig(env: Env = process.env): Pick<Config, 'logLevel' | 'serviceName'> {
   const logLevel = optional(env, 'LOG_LEVEL', 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
