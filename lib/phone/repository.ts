@@ -14,7 +14,7 @@ import type { Claim, Holder, PhoneBinding, PhoneRepository } from './service';
  * Phone numbers in DynamoDB, without transactions (dynalite has none): a claims table keyed by
  * the number in E.164, `{phone, userId, openid, claimedAt}`, and the binding on the user row
  * (attribute `phone`, a map: e164, countryCode, purePhoneNumber, phoneNumber, verifiedAt; and
- * `replacedPhone`, the number the last binding replaced, until it is freed).
+ * `replacedPhone`, the number the last binding replaced, removed once it is freed).
  * Every write is conditional and safe for the SDK to send twice: a copy of a write that landed
  * either does the same again or fails its condition, and then the item says it was ours.
  */
@@ -47,14 +47,14 @@ export class DynamoPhoneRepository implements PhoneRepository {
     throw new AppError('SERVICE_UNAVAILABLE', 'phone claim kept changing', { details: { store: 'dynamodb' } });
   }
 
-  async confirms(holder: Holder, number: string): Promise<boolean> {
+  async confirms(holder: Holder, number: string): Promise<string | undefined> {
     let item: Record<string, AttributeValue> | undefined;
     try {
       ({ Item: item } = await this.client.send(
         new GetItemCommand({
           TableName: this.tables.users,
           Key: { openid: { S: holder.openid } },
-          ProjectionExpression: 'userId, #phone.e164',
+          ProjectionExpression: 'userId, #phone.e164, #phone.verifiedAt',
           ExpressionAttributeNames: { '#phone': 'phone' },
           ConsistentRead: true,
         }),
@@ -62,7 +62,8 @@ export class DynamoPhoneRepository implements PhoneRepository {
     } catch (err) {
       throw unavailable(err);
     }
-    return item?.userId?.S === holder.userId && item?.phone?.M?.e164?.S === number;
+    const holds = item?.userId?.S === holder.userId && item?.phone?.M?.e164?.S === number;
+    return holds ? (item?.phone?.M?.verifiedAt?.S ?? '') : undefined;
   }
 
   async takeOver(number: string, seen: Claim, to: Holder, now: number): Promise<boolean> {
@@ -166,6 +167,20 @@ export class DynamoPhoneRepository implements PhoneRepository {
       );
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err); // taken, or gone already
+    }
+    try {
+      // Freed: the row need not remember it any longer (it is someone else's number soon).
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tables.users,
+          Key: { openid: { S: owner.openid } },
+          UpdateExpression: 'REMOVE replacedPhone',
+          ConditionExpression: 'userId = :userId AND replacedPhone = :number',
+          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':number': { S: number } },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err); // cleared already, or a newer binding's
     }
   }
 

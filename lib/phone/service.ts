@@ -20,6 +20,11 @@ export function e164(phone: Pick<PhoneInfo, 'countryCode' | 'purePhoneNumber'>):
   return `+${phone.countryCode}${phone.purePhoneNumber}`;
 }
 
+/** A stored E.164 number masked as WeChat writes numbers: bare digits for China, `+CC …` elsewhere. */
+function shownE164(number: string, mask: (phone: string) => string): string {
+  return number.startsWith('+86') ? mask(number.slice(3)) : mask(number);
+}
+
 /** WeChat's phone-number API (lib/wechat/phone.ts), as this use case needs it. */
 export interface PhoneVerifier {
   getPhoneNumber(code: string, openid: string): Promise<PhoneInfo>;
@@ -48,15 +53,15 @@ export interface Claim {
 export interface PhoneRepository {
   /** Claims the number for `owner` (at `now`) if it is free or already theirs; otherwise says who holds it. */
   claim(number: string, owner: Holder, now: number): Promise<{ claimed: true } | ({ claimed: false } & Claim)>;
-  /** Whether the holder's row holds the number (so the claim is live, not left over). */
-  confirms(holder: Holder, number: string): Promise<boolean>;
+  /** When the holder's row holds the number (the claim is live, not left over): its verifiedAt; else undefined. */
+  confirms(holder: Holder, number: string): Promise<string | undefined>;
   /** Moves the claim to `to`, only if it still stands as `seen`. */
   takeOver(number: string, seen: Claim, to: Holder, now: number): Promise<boolean>;
   /** Takes the number off the holder's row, if the row still holds it. */
   unbind(holder: Holder, number: string): Promise<void>;
   /** Puts the binding on the owner's row; returns the number it replaced. NOT_FOUND if the row is gone. */
   bind(owner: Holder, number: string, binding: PhoneBinding): Promise<string | undefined>;
-  /** Drops the claim, if `owner` still holds it. */
+  /** Drops the claim, if `owner` still holds it, and the row's memory of it. */
   release(number: string, owner: Holder): Promise<void>;
 }
 
@@ -129,6 +134,8 @@ export class PhoneService {
     }
     if (lookup.state === 'foreign') throw new AppError('INVALID_PHONE_CODE');
 
+    // A replayed result carries the time WeChat verified it then, so an old code cannot take a
+    // number back from someone WeChat verified it for since (PHONE_CONFLICT=move).
     const verified = lookup.state === 'done' ? this.opened(code, lookup.sealed) : await this.exchange(code, codeId, user, log);
     await this.claimAndBind(user, verified, log);
     const { countryCode, purePhoneNumber, phoneNumber } = verified;
@@ -172,8 +179,11 @@ export class PhoneService {
     const claim = await phones.claim(number, user, now);
     if (!claim.claimed) {
       const { holder } = claim;
-      if (await phones.confirms(holder, number)) {
-        if (conflict === 'reject') {
+      const holderVerifiedAt = await phones.confirms(holder, number);
+      if (holderVerifiedAt !== undefined) {
+        // The latest verified holder may take it (move); never an older verification, such as
+        // the replay of a code exchanged before the holder's.
+        if (conflict === 'reject' || binding.verifiedAt <= holderVerifiedAt) {
           log.info('phone number bound to another user: refused', { userId: user.userId, holderUserId: holder.userId, phone: shown });
           throw new AppError('PHONE_IN_USE');
         }
@@ -194,9 +204,9 @@ export class PhoneService {
     if (replaced && replaced !== number) {
       await phones.release(replaced, user).catch((err: unknown) => {
         // Left over, and taken by whoever needs it: the row no longer confirms it.
-        log.warn('could not free the replaced phone number', { errorCode: (err as AppError).code, phone: mask(replaced) });
+        log.warn('could not free the replaced phone number', { errorCode: (err as AppError).code, phone: shownE164(replaced, mask) });
       });
     }
-    log.info('phone number bound', { userId: user.userId, phone: shown, replaced: replaced && replaced !== number ? mask(replaced) : undefined });
+    log.info('phone number bound', { userId: user.userId, phone: shown, replaced: replaced && replaced !== number ? shownE164(replaced, mask) : undefined });
   }
 }

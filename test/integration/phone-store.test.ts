@@ -54,10 +54,10 @@ describe('Phone binding stores (integration)', () => {
       const alice = await user('alice');
       const n = number();
       await repo.claim(n, alice, T);
-      await expect(repo.confirms(alice, n)).resolves.toBe(false);
+      await expect(repo.confirms(alice, n)).resolves.toBeUndefined();
       await expect(repo.bind(alice, n, binding)).resolves.toBeUndefined();
-      await expect(repo.confirms(alice, n)).resolves.toBe(true);
-      await expect(repo.confirms({ ...alice, userId: 'someone-else' }, n)).resolves.toBe(false);
+      await expect(repo.confirms(alice, n)).resolves.toBe(binding.verifiedAt);
+      await expect(repo.confirms({ ...alice, userId: 'someone-else' }, n)).resolves.toBeUndefined();
     });
 
     it('binds onto the row and returns the number it replaced; a row that is gone is NOT_FOUND', async () => {
@@ -65,8 +65,12 @@ describe('Phone binding stores (integration)', () => {
       const [n1, n2] = [number(), number()];
       await repo.bind(alice, n1, binding);
       await expect(repo.bind(alice, n2, binding)).resolves.toBe(n1);
-      // A second copy of that write (a retry after a lost answer) still says what to free.
+      // A second copy of that write (a retry after a lost answer) still says what to free,
       await expect(repo.bind(alice, n2, binding)).resolves.toBe(n1);
+      // until it is freed: then the row no longer keeps that number.
+      await repo.release(n1, alice);
+      const { Item } = await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: alice.openid } } }));
+      expect(Item?.replacedPhone).toBeUndefined();
       await expect(repo.bind({ userId: 'U-ghost', openid: 'o-ghost' }, n1, binding)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
 
@@ -89,9 +93,9 @@ describe('Phone binding stores (integration)', () => {
       await repo.bind(alice, n, binding);
       await repo.unbind(bob, n);
       await repo.release(n, bob);
-      await expect(repo.confirms(alice, n)).resolves.toBe(true);
+      await expect(repo.confirms(alice, n)).resolves.toBe(binding.verifiedAt);
       await repo.unbind(alice, n);
-      await expect(repo.confirms(alice, n)).resolves.toBe(false);
+      await expect(repo.confirms(alice, n)).resolves.toBeUndefined();
       await repo.release(n, alice);
       expect(await claimOf(n)).toBeUndefined();
     });
@@ -131,7 +135,7 @@ describe('Phone binding stores (integration)', () => {
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'PHONE_IN_USE' });
     expect((await claimOf(`+86${pure}`))?.userId?.S).toBe(won[0]!.userId);
     const confirmed = await Promise.all(racers.map((r) => repo.confirms(r, `+86${pure}`)));
-    expect(confirmed.filter(Boolean)).toHaveLength(1);
+    expect(confirmed.filter((verifiedAt) => verifiedAt !== undefined)).toHaveLength(1);
   });
 });
 

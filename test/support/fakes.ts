@@ -176,9 +176,9 @@ export class InMemoryPhoneRepository implements PhoneRepository {
     });
   }
 
-  async confirms(holder: Holder, number: string): Promise<boolean> {
+  async confirms(holder: Holder, number: string): Promise<string | undefined> {
     const row = this.rows.get(holder.openid);
-    return row?.userId === holder.userId && row.phone?.e164 === number;
+    return row?.userId === holder.userId && row.phone?.e164 === number ? row.phone.verifiedAt : undefined;
   }
 
   async takeOver(number: string, seen: Claim, to: Holder, now: number): Promise<boolean> {
@@ -213,6 +213,8 @@ export class InMemoryPhoneRepository implements PhoneRepository {
   async release(number: string, owner: Holder): Promise<void> {
     this.run('release', () => {
       if (this.claims.get(number)?.holder.userId === owner.userId) this.claims.delete(number);
+      const row = this.rows.get(owner.openid);
+      if (row?.replacedPhone === number) delete row.replacedPhone;
     });
   }
 
