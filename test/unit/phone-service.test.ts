@@ -84,15 +84,29 @@ describe('Class: PhoneService', () => {
     });
 
     it('with PHONE_CONFLICT=move hands the number to its newest verified holder, off the old row, and logs both', async () => {
-      const { service, phones, log, entries } = setup({
+      const { service, phones, log, entries, advance } = setup({
         conflict: 'move',
         answers: { a1: { openid: ALICE.openid, phone: CN('13800138000') }, b1: { openid: BOB.openid, phone: CN('13800138000') } },
       });
       await service.bind(ALICE, 'a1', log);
+      advance(1);
       await expect(service.bind(BOB, 'b1', log)).resolves.toEqual(CN('13800138000'));
       expect(phones.bound()).toEqual(new Map([['+8613800138000', BOB.userId]]));
       expect(phones.rows.get(ALICE.openid)?.phone).toBeUndefined();
       expect(entries()).toContainEqual(expect.objectContaining({ level: 'warn', message: 'phone number moved to its newest verified holder', userId: BOB.userId, fromUserId: ALICE.userId, phone: '138****8000' }));
+    });
+
+    it('with PHONE_CONFLICT=move never lets an older verification (a replayed code) take the number back', async () => {
+      const { service, phones, log, advance } = setup({
+        conflict: 'move',
+        answers: { a1: { openid: ALICE.openid, phone: CN('13800138000') }, b1: { openid: BOB.openid, phone: CN('13800138000') } },
+      });
+      await service.bind(ALICE, 'a1', log);
+      advance(1);
+      await service.bind(BOB, 'b1', log);
+      advance(1);
+      await expect(service.bind(ALICE, 'a1', log)).rejects.toMatchObject({ code: 'PHONE_IN_USE' });
+      expect(phones.bound()).toEqual(new Map([['+8613800138000', BOB.userId]]));
     });
 
     it('takes a left-over claim (its holder’s row never got the number) once it is older than any binding takes', async () => {
