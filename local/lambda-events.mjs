@@ -22,17 +22,22 @@ export function httpEvent({ method, path, body, requestId, sourceIp = '203.0.113
   };
 }
 
-/** What API Gateway asks the session authorizer for a request to GET /user/me. */
-export function authorizerEvent(token, requestId) {
+/** A request to POST /user/phone {"code"}; `authorizer` is what the session authorizer passed on. */
+export function phoneEvent({ code, authorizer, requestId, sourceIp, userAgent }) {
+  return httpEvent({ method: 'POST', path: '/user/phone', body: JSON.stringify({ code }), authorizer, requestId, sourceIp, userAgent });
+}
+
+/** What API Gateway asks the session authorizer for a request to `route` (GET /user/me unless told). */
+export function authorizerEvent(token, requestId, { method = 'GET', path = '/user/me' } = {}) {
   return {
     version: '2.0',
     type: 'REQUEST',
-    routeArn: 'arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/user/me',
+    routeArn: `arn:aws:execute-api:us-east-1:123456789012:api/$default/${method}${path}`,
     identitySource: [`Bearer ${token}`],
-    routeKey: 'GET /user/me',
-    rawPath: '/user/me',
+    routeKey: `${method} ${path}`,
+    rawPath: path,
     rawQueryString: '',
     headers: { authorization: `Bearer ${token}` },
-    requestContext: { requestId, routeKey: 'GET /user/me', http: { method: 'GET', path: '/user/me' } },
+    requestContext: { requestId, routeKey: `${method} ${path}`, http: { method, path } },
   };
 }
