@@ -11,6 +11,9 @@
  *    worker process (so CPU time and memory are the handler's alone): a warm-up, then
  *    sequential logins, logins at concurrency 16, and authorizations. Upstream requests are
  *    counted where they arrive: the WeChat stub, dynalite and the Upstash gateway.
+ * 4. Phone binding (POST /user/phone) the same way: the phone bundle in a worker, a warm-up,
+ *    then sequential first bindings and rebindings, each by a fresh user; then cold containers
+ *    (one worker each, one bind) counting the stable_token calls they make.
  *
  * Prints a readable report, then one JSON line (the last line) with the figures.
  * Nothing here asserts: the README records the figures and the targets.
@@ -23,8 +26,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { FUNCTIONS, packageFunctions } from '../local/package-functions';
+import { RespClient } from '../local/resp';
 import { startSsmStub } from '../local/ssm-stub';
 import { startLocalStack, type LocalStack } from '../local/stack';
+import { loadRedisConfig } from '../lib/config';
+import { accessTokenKey } from '../lib/wechat/access-token';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);
@@ -38,6 +44,16 @@ const WARMUP_LOGINS = Number(process.env.BENCH_WARMUP_LOGINS ?? 2000);
 const SEQUENTIAL_LOGINS = Number(process.env.BENCH_LOGINS ?? 2000);
 const CONCURRENT_LOGINS = Number(process.env.BENCH_CONCURRENT_LOGINS ?? 800);
 const AUTHORIZATIONS = Number(process.env.BENCH_AUTHORIZATIONS ?? 1000);
+/**
+ * Phone bindings before any is measured: half first bindings of fresh users, half rebindings
+ * of the same users, so both paths are compiled. Fewer than the login's warm-up, to keep the
+ * bench short; the warm-up's own CPU per bind is reported beside the steady figure.
+ */
+const WARMUP_BINDS = 2 * Math.ceil(Number(process.env.BENCH_WARMUP_BINDS ?? 600) / 2);
+/** Measured first bindings (each a fresh user), then as many rebindings of those users. */
+const BINDS = Number(process.env.BENCH_BINDS ?? 500);
+/** Fresh phone workers per case of the stable_token count, each serving one bind. */
+const COLD_CONTAINERS = Number(process.env.BENCH_COLD_CONTAINERS ?? 5);
 /**
  * The Node that loads and runs the bundles (cold imports, workers): this one by default;
  * BENCH_NODE=/path/to/node for another, e.g. the Lambda runtime's version (README, Tests).
@@ -167,6 +183,8 @@ function startWorker(): Worker {
 function upstream(stack: LocalStack) {
   return {
     wechat: stack.wechat.stats.calls,
+    phone: stack.wechat.stats.phoneCalls,
+    stableToken: stack.wechat.stats.stableTokenCalls,
     dynamodb: stack.dynamo.stats.requests,
     redis: stack.gateway.stats.requests,
     connections: stack.wechat.connections() + stack.dynamo.connections() + stack.gateway.connections(),
@@ -179,6 +197,15 @@ function perCall(before: ReturnType<typeof upstream>, after: ReturnType<typeof u
     redis: round((after.redis - before.redis) / n, 2),
   };
 }
+/** A bind's WeChat call is getuserphonenumber, beside which it may ask stable_token for the access token. */
+function perBind(before: ReturnType<typeof upstream>, after: ReturnType<typeof upstream>, n: number) {
+  return {
+    wechat: round((after.phone - before.phone) / n, 2),
+    stableToken: round((after.stableToken - before.stableToken) / n, 2),
+    dynamodb: round((after.dynamodb - before.dynamodb) / n, 2),
+    redis: round((after.redis - before.redis) / n, 2),
+  };
+}
 
 async function main() {
   log('building the functions as a deploy does (serverless package) …');
@@ -186,11 +213,12 @@ async function main() {
   const reference = await referenceBundle();
 
   log(`cold import: ${COLD_RUNS} fresh processes per bundle, interleaved …`);
-  const cold = { login: [] as number[], reference: [] as number[], authorizer: [] as number[] };
+  const cold = { login: [] as number[], reference: [] as number[], authorizer: [] as number[], phone: [] as number[] };
   for (let i = 0; i < COLD_RUNS; i++) {
     cold.login.push(await coldImport(bundles.login));
     cold.reference.push(await coldImport(reference));
     cold.authorizer.push(await coldImport(bundles.authorizer));
+    cold.phone.push(await coldImport(bundles.phone));
   }
 
   log('starting the local stack and a worker process for the built bundles …');
@@ -263,6 +291,11 @@ async function main() {
     const floorFetch = await loginWorker.send<{ cpuMicros: number }>({ type: 'floor', url: echoUrl, n: FLOOR_OPS, client: 'fetch' });
     echo.close();
     echo.closeAllConnections();
+    // The users the phone binds need, each fresh (no number yet), logged in through the login
+    // bundle so their rows and sessions are exactly what a login writes. After every login
+    // figure, so none of them includes these.
+    const phoneUsers = WARMUP_BINDS / 2 + BINDS + 2 * COLD_CONTAINERS;
+    const phoneLogins = await loginWorker.send<LoginRun>({ type: 'login', n: phoneUsers, concurrency: 16, tag: 'phone', fresh: true, keepTokens: phoneUsers });
     const loginRss = await loginWorker.send<{ maxRssKB: number }>({ type: 'exit' });
 
     const authWorker = startWorker();
@@ -276,13 +309,74 @@ async function main() {
     });
     after = upstream(stack);
     const upstreamPerAuthorize = perCall(before, after, AUTHORIZATIONS);
+    // What the phone route gets as requestContext.authorizer.lambda: the authorizer's own
+    // answer for each phone user's session, as API Gateway passes it on.
+    const { contexts } = await authWorker.send<{ contexts: object[] }>({
+      type: 'authorize',
+      n: phoneUsers,
+      tokens: phoneLogins.tokens,
+      route: { method: 'POST', path: '/user/phone' },
+      keepContexts: true,
+    });
     const authRss = await authWorker.send<{ maxRssKB: number }>({ type: 'exit' });
+
+    // Phone binding. Each bind is a fresh user binding a number never bound before (the stub
+    // accepts each phone code once); a rebinding replaces that user's number with another new
+    // one, and frees the old.
+    const users = { warmup: contexts.slice(0, WARMUP_BINDS / 2), measured: contexts.slice(WARMUP_BINDS / 2, WARMUP_BINDS / 2 + BINDS), cold: contexts.slice(WARMUP_BINDS / 2 + BINDS) };
+    let nextNumber = 13_900_000_000;
+    const bind = (worker: Worker, userContexts: object[], tag: string) => {
+      const firstNumber = nextNumber;
+      nextNumber += userContexts.length;
+      return worker.send<LoginRun>({ type: 'bind', n: userContexts.length, contexts: userContexts, firstNumber, tag });
+    };
+    const phoneWorker = startWorker();
+    await phoneWorker.send({ type: 'load', bundle: bundles.phone, env });
+    log(`warming the phone worker up with ${WARMUP_BINDS} sequential binds …`);
+    const bindWarmup = combine([await bind(phoneWorker, users.warmup, 'warmup'), await bind(phoneWorker, users.warmup, 'warmup-rebind')]);
+    before = upstream(stack);
+    const firstBinds = await bind(phoneWorker, users.measured, 'first');
+    after = upstream(stack);
+    const upstreamPerBind = perBind(before, after, BINDS);
+    let connectionsDuringBinds = after.connections - before.connections;
+    before = after;
+    const rebinds = await bind(phoneWorker, users.measured, 'rebind');
+    after = upstream(stack);
+    const upstreamPerRebind = perBind(before, after, BINDS);
+    connectionsDuringBinds += after.connections - before.connections;
+    const phoneRss = await phoneWorker.send<{ maxRssKB: number }>({ type: 'exit' });
+
+    // Cold containers, one after the other, each a fresh worker serving one bind: how often
+    // they ask stable_token for the access token. First with the token left in Redis by the
+    // first of them (the key is deleted once, before it), then with the key deleted before each.
+    log(`phone binds in ${COLD_CONTAINERS} + ${COLD_CONTAINERS} cold containers, one after the other …`);
+    const redis = new RespClient(stack.redis.address);
+    const tokenKey = accessTokenKey(loadRedisConfig(env).keyPrefix, env.WECHAT_APPID!);
+    const coldBinds = async (contextsOfCase: object[], deleteBeforeEach: boolean) => {
+      const stableTokenCalls: number[] = [];
+      const latencies: number[] = [];
+      for (const [i, context] of contextsOfCase.entries()) {
+        // Straight to redis-server, not through the gateway: no Redis request is counted.
+        if (i === 0 || deleteBeforeEach) await redis.send([['DEL', tokenKey]]);
+        const calls = stack.wechat.stats.stableTokenCalls;
+        const worker = startWorker();
+        await worker.send({ type: 'load', bundle: bundles.phone, env });
+        latencies.push((await bind(worker, [context], deleteBeforeEach ? 'cold-each' : 'cold-shared')).latencies[0]!);
+        await worker.send({ type: 'exit' });
+        stableTokenCalls.push(stack.wechat.stats.stableTokenCalls - calls);
+      }
+      return { stableTokenCalls, latencies };
+    };
+    const coldShared = await coldBinds(users.cold.slice(0, COLD_CONTAINERS), false);
+    const coldEach = await coldBinds(users.cold.slice(COLD_CONTAINERS), true);
+    redis.close();
 
     const result = {
       coldImportMs: round(median(cold.login)),
       referenceColdImportMs: round(median(cold.reference)),
       coldImportRatio: round(median(cold.login) / median(cold.reference), 2),
       authorizerColdImportMs: round(median(cold.authorizer)),
+      phoneColdImportMs: round(median(cold.phone)),
       coldFirstAnswerMs: round(median(firstAnswer.env)),
       coldFirstAnswerWithSsmMs: round(median(firstAnswer.ssm)),
       ssmColdStartCostMs: round(median(firstAnswer.ssm) - median(firstAnswer.env)),
@@ -309,22 +403,54 @@ async function main() {
       authorizeP99Ms: round(percentile(authorize.latencies, 99), 2),
       cpuMsPerAuthorize: round(authorize.cpuMicros / 1000 / AUTHORIZATIONS, 3),
       upstreamPerAuthorize,
+      bindP50Ms: round(percentile(firstBinds.latencies, 50), 2),
+      bindP99Ms: round(percentile(firstBinds.latencies, 99), 2),
+      cpuMsPerBind: round(firstBinds.cpuMicros / 1000 / BINDS, 3),
+      cpuMsPerBindByThread: byThread(firstBinds, BINDS),
+      rebindP50Ms: round(percentile(rebinds.latencies, 50), 2),
+      rebindP99Ms: round(percentile(rebinds.latencies, 99), 2),
+      cpuMsPerRebind: round(rebinds.cpuMicros / 1000 / BINDS, 3),
+      cpuMsPerBindWarmingUp: round(bindWarmup.cpuMicros / 1000 / WARMUP_BINDS, 3),
+      upstreamPerBind,
+      upstreamPerRebind,
+      connectionsOpenedDuringBinds: connectionsDuringBinds,
+      coldContainers: {
+        /** stable_token calls of each container, the token left in Redis by the first. */
+        stableTokenCallsSharedRedis: coldShared.stableTokenCalls,
+        /** The same with the Redis key deleted before each container. */
+        stableTokenCallsKeyDeletedEach: coldEach.stableTokenCalls,
+        /** A cold container's first bind (after its import): the token read from Redis, or fetched. */
+        firstBindTokenFromRedisMs: COLD_CONTAINERS > 1 ? round(median(coldShared.latencies.slice(1)), 2) : null,
+        firstBindTokenFetchedMs: COLD_CONTAINERS > 0 ? round(median(coldEach.latencies), 2) : null,
+      },
       maxRssMB: round(loginRss.maxRssKB / 1024),
       authorizerMaxRssMB: round(authRss.maxRssKB / 1024),
+      phoneMaxRssMB: round(phoneRss.maxRssKB / 1024),
       memoryMB: MEMORY_MB,
       node: execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim(),
-      runs: { cold: COLD_RUNS, warmupLogins: WARMUP_LOGINS, logins: SEQUENTIAL_LOGINS, concurrentLogins: CONCURRENT_LOGINS, authorizations: AUTHORIZATIONS },
+      runs: {
+        cold: COLD_RUNS,
+        warmupLogins: WARMUP_LOGINS,
+        logins: SEQUENTIAL_LOGINS,
+        concurrentLogins: CONCURRENT_LOGINS,
+        authorizations: AUTHORIZATIONS,
+        warmupBinds: WARMUP_BINDS,
+        binds: BINDS,
+        coldContainers: COLD_CONTAINERS,
+      },
     };
 
     log();
     log('Bundles (as deployed)');
-    for (const name of FUNCTIONS) log(`  ${name.padEnd(11)} ${String(result.bundlesKB[name]).padStart(7)} KB`);
+    const holds: Partial<Record<(typeof FUNCTIONS)[number], string>> = { phone: '  (DynamoDB and Redis clients, the WeChat access token)' };
+    for (const name of FUNCTIONS) log(`  ${name.padEnd(11)} ${String(result.bundlesKB[name]).padStart(7)} KB${holds[name] ?? ''}`);
     log(`  reference   ${String(result.referenceBundleKB).padStart(7)} KB  (@aws-sdk/client-dynamodb + @upstash/redis, esbuild CJS minified)`);
     log();
     log('Cold import (median of fresh processes)');
     log(`  login       ${result.coldImportMs} ms`);
     log(`  reference   ${result.referenceColdImportMs} ms   → ratio ${result.coldImportRatio} (target ≤ 0.75)`);
     log(`  authorizer  ${result.authorizerColdImportMs} ms`);
+    log(`  phone       ${result.phoneColdImportMs} ms`);
     log(`  login, load to first answer: ${result.coldFirstAnswerMs} ms with settings in the environment, ${result.coldFirstAnswerWithSsmMs} ms reading them from SSM`);
     log(`    (SSM adds ${result.ssmColdStartCostMs} ms here, over plain HTTP on loopback; in AWS add the TLS handshake and a regional round trip)`);
     log();
@@ -344,7 +470,22 @@ async function main() {
     log(`  p50 ${result.authorizeP50Ms} ms   p99 ${result.authorizeP99Ms} ms   CPU ${result.cpuMsPerAuthorize} ms`);
     log(`  upstream per authorization  WeChat ${upstreamPerAuthorize.wechat}, DynamoDB ${upstreamPerAuthorize.dynamodb}, Redis ${upstreamPerAuthorize.redis}`);
     log();
-    log(`Memory  login worker max RSS ${result.maxRssMB} MB (target ≤ 128), authorizer ${result.authorizerMaxRssMB} MB`);
+    log('Phone binding (phone bundle; each bind a fresh user, logged in through the login bundle, with the authorizer bundle\'s context)');
+    log(`  first binding   p50 ${result.bindP50Ms} ms   p99 ${result.bindP99Ms} ms   CPU ${result.cpuMsPerBind} ms/bind`);
+    log(`    per bind${threads(result.cpuMsPerBindByThread)}`);
+    log(`  rebinding       p50 ${result.rebindP50Ms} ms   p99 ${result.rebindP99Ms} ms   CPU ${result.cpuMsPerRebind} ms/bind (frees the old number)`);
+    log(`  warm-up, the worker's first ${WARMUP_BINDS} binds: CPU ${result.cpuMsPerBindWarmingUp} ms/bind`);
+    const calls = (u: typeof upstreamPerBind) => `WeChat ${u.wechat}, stable_token ${u.stableToken}, DynamoDB ${u.dynamodb}, Redis ${u.redis}`;
+    log(`  upstream per first binding  ${calls(upstreamPerBind)}   (target 1, 0, ≤ 3, ≤ 2)`);
+    log(`  upstream per rebinding      ${calls(upstreamPerRebind)}   (target 1, 0, 3, ≤ 2)`);
+    log(`  TCP connections opened over ${2 * BINDS} sequential binds: ${connectionsDuringBinds} (keep-alive reuse)`);
+    const total = (counts: number[]) => counts.reduce((sum, n) => sum + n, 0);
+    log(`  stable_token calls, ${COLD_CONTAINERS} cold containers one after the other, one bind each (target ≤ 1 each)`);
+    log(`    token left in Redis by the first   ${coldShared.stableTokenCalls.join(' ')}   (total ${total(coldShared.stableTokenCalls)}, target 1)`);
+    log(`    Redis key deleted before each      ${coldEach.stableTokenCalls.join(' ')}   (total ${total(coldEach.stableTokenCalls)}, target ${COLD_CONTAINERS})`);
+    log(`    a cold container's first bind: ${result.coldContainers.firstBindTokenFromRedisMs} ms with the token in Redis, ${result.coldContainers.firstBindTokenFetchedMs} ms fetching it`);
+    log();
+    log(`Memory  login worker max RSS ${result.maxRssMB} MB (target ≤ 128), authorizer ${result.authorizerMaxRssMB} MB, phone ${result.phoneMaxRssMB} MB`);
     log(`        (workers run with Lambda's heap flags for ${MEMORY_MB} MB: ${LAMBDA_HEAP_FLAGS.join(' ')})`);
     log();
     log(JSON.stringify(result));

@@ -1,16 +1,23 @@
 // Runs a built Lambda bundle in its own process for the benchmark, so its CPU time and memory
 // are the handler's alone (the local stack runs in the parent). Driven over IPC:
 //   {type:'load', bundle, env}            import the bundle (a cold start), reply 'loaded'
-//   {type:'login', n, concurrency, tag, profile?}
+//   {type:'login', n, concurrency, tag, profile?, fresh?, keepTokens?}
 //                                         n logins, reply latencies, CPU µs (process and per
-//                                         thread) and tokens; a CPU profile to `profile`
-//   {type:'authorize', n, tokens}         n authorizations, reply latencies and CPU µs
+//                                         thread) and the first keepTokens (200) tokens; a CPU
+//                                         profile to `profile`; `fresh`: each login a new user
+//   {type:'authorize', n, tokens, route?, keepContexts?}
+//                                         n authorizations (for `route`, GET /user/me unless
+//                                         told), reply latencies and CPU µs, and with
+//                                         keepContexts the context each one passed on
+//   {type:'bind', n, contexts, firstNumber, tag}
+//                                         n sequential phone bindings, the i-th as contexts[i]
+//                                         to number firstNumber + i; reply as for logins
 //   {type:'floor', url, n, client}        n × 4 bare keep-alive round trips (what a login makes)
 //   {type:'exit'}                         reply maxRSS and exit
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import inspector from 'node:inspector';
-import { authorizerEvent, httpEvent } from '../local/lambda-events.mjs';
+import { authorizerEvent, httpEvent, phoneEvent } from '../local/lambda-events.mjs';
 
 let handler;
 const agent = new http.Agent({ keepAlive: true });
@@ -111,24 +118,38 @@ process.on('message', async (msg) => {
         measure(
           msg.n,
           msg.concurrency,
-          (i) => loginEvent(`u${i % 64}.${msg.tag}-${i}`, i),
+          // 64 returning users, as a warm login mostly is; `fresh` makes every login a new
+          // user (the stub's NAME), for binds that each need a user with no number yet.
+          (i) => loginEvent(msg.fresh ? `${msg.tag}-${i}` : `u${i % 64}.${msg.tag}-${i}`, i),
           (r) => {
             if (r.statusCode !== 200) throw new Error(`login answered ${r.statusCode}: ${r.body}`);
           },
         ),
       );
-      const tokens = results.slice(0, 200).map((r) => JSON.parse(r.body).token);
+      const tokens = results.slice(0, msg.keepTokens ?? 200).map((r) => JSON.parse(r.body).token);
       process.send({ type: 'done', latencies, cpuMicros, threads, tokens });
     } else if (msg.type === 'authorize') {
-      const { latencies, cpuMicros } = await measure(
+      const { latencies, cpuMicros, results } = await measure(
         msg.n,
         msg.concurrency ?? 1,
-        (i) => authorizerEvent(msg.tokens[i % msg.tokens.length], `bench-authz-${i}`),
+        (i) => authorizerEvent(msg.tokens[i % msg.tokens.length], `bench-authz-${i}`, msg.route),
         (r) => {
           if (!r.isAuthorized) throw new Error('a live token was refused');
         },
       );
-      process.send({ type: 'done', latencies, cpuMicros });
+      process.send({ type: 'done', latencies, cpuMicros, ...(msg.keepContexts ? { contexts: results.map((r) => r.context) } : {}) });
+    } else if (msg.type === 'bind') {
+      const { latencies, cpuMicros, threads } = await measure(
+        msg.n,
+        1,
+        // A phone code the stub accepts once: the number, then a suffix that makes it unique.
+        (i) => phoneEvent({ code: `${msg.firstNumber + i}.${msg.tag}-${i}`, authorizer: msg.contexts[i], requestId: `bench-phone-${msg.tag}-${i}`, userAgent: 'bench' }),
+        (r, i) => {
+          const bound = r.statusCode === 200 ? JSON.parse(r.body).purePhoneNumber : undefined;
+          if (bound !== String(msg.firstNumber + i)) throw new Error(`bind answered ${r.statusCode}: ${r.body}`);
+        },
+      );
+      process.send({ type: 'done', latencies, cpuMicros, threads });
     } else if (msg.type === 'floor') {
       const call = msg.client === 'fetch' ? bareFetch : bareHttp;
       for (let i = 0; i < 400; i++) await call(msg.url);
