@@ -295,6 +295,7 @@ async function main() {
     // bundle so their rows and sessions are exactly what a login writes. After every login
     // figure, so none of them includes these.
     const phoneUsers = WARMUP_BINDS / 2 + BINDS + 2 * COLD_CONTAINERS;
+    log(`logging ${phoneUsers} fresh users in for the phone binds …`);
     const phoneLogins = await loginWorker.send<LoginRun>({ type: 'login', n: phoneUsers, concurrency: 16, tag: 'phone', fresh: true, keepTokens: phoneUsers });
     const loginRss = await loginWorker.send<{ maxRssKB: number }>({ type: 'exit' });
 
