@@ -5,7 +5,8 @@ import { exited, runScript } from '../support/dev-server';
  * `npm run bench` end to end, with small counts: it builds the functions, drives the built
  * bundles against the local stack and reports. The timings it prints are not asserted (they
  * are the README's business); what is asserted is that the report is whole and that the
- * round trips counted at the stubs are exactly what a login and an authorization may make.
+ * round trips counted at the stubs are exactly what a login, an authorization and a phone
+ * binding may make, and that cold containers share one access token through Redis.
  */
 describe('npm run bench (integration)', () => {
   it('prints a whole report whose last line is JSON, with the exact upstream counts', async () => {
@@ -15,6 +16,9 @@ describe('npm run bench (integration)', () => {
       BENCH_LOGINS: '30',
       BENCH_CONCURRENT_LOGINS: '32',
       BENCH_AUTHORIZATIONS: '30',
+      BENCH_WARMUP_BINDS: '10',
+      BENCH_BINDS: '20',
+      BENCH_COLD_CONTAINERS: '3',
     });
     const code = await exited(bench.child);
     expect(code, bench.output()).toBe(0);
@@ -33,14 +37,32 @@ describe('npm run bench (integration)', () => {
       'cpuMsPerLogin',
       'authorizeP50Ms',
       'maxRssMB',
+      'phoneColdImportMs',
+      'bindP50Ms',
+      'bindP99Ms',
+      'cpuMsPerBind',
+      'rebindP50Ms',
+      'rebindP99Ms',
+      'cpuMsPerRebind',
+      'phoneMaxRssMB',
     ]) {
       expect(result[key], key).toBeGreaterThan(0);
     }
     expect(result.upstreamPerLogin).toEqual({ wechat: 1, dynamodb: 1, redis: 2 });
     expect(result.upstreamPerAuthorize).toEqual({ wechat: 0, dynamodb: 0, redis: 1 });
     expect(result.connectionsOpenedDuringLogins).toBe(0);
+    // A warm bind: getuserphonenumber once, no stable_token; the claim and the row (and, on a
+    // rebinding, freeing the old number); the code's lookup with the limit, and its result kept.
+    expect(result.upstreamPerBind).toEqual({ wechat: 1, stableToken: 0, dynamodb: 2, redis: 2 });
+    expect(result.upstreamPerRebind).toEqual({ wechat: 1, stableToken: 0, dynamodb: 3, redis: 2 });
+    expect(result.connectionsOpenedDuringBinds).toBe(0);
+    // Only the first cold container asks stable_token while the token is in Redis; each asks once when it is not.
+    expect(result.coldContainers.stableTokenCallsSharedRedis).toEqual([1, 0, 0]);
+    expect(result.coldContainers.stableTokenCallsKeyDeletedEach).toEqual([1, 1, 1]);
+    expect(result.bundlesKB.phone).toBeGreaterThan(0);
     expect(result.bundlesKB.authorizer).toBeLessThan(result.bundleKB / 2);
-    expect(result.runs).toMatchObject({ cold: 1, warmupLogins: 20, logins: 30, concurrentLogins: 32, authorizations: 30 });
+    expect(result.runs).toMatchObject({ cold: 1, warmupLogins: 20, logins: 30, concurrentLogins: 32, authorizations: 30, warmupBinds: 10, binds: 20, coldContainers: 3 });
     expect(lines.join('\n')).toContain('Cold import (median of fresh processes)');
+    expect(lines.join('\n')).toContain('Phone binding');
   }, 120_000);
 });
