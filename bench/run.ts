@@ -47,7 +47,9 @@ const AUTHORIZATIONS = Number(process.env.BENCH_AUTHORIZATIONS ?? 1000);
 /**
  * Phone bindings before any is measured: half first bindings of fresh users, half rebindings
  * of the same users, so both paths are compiled. Fewer than the login's warm-up, to keep the
- * bench short; the warm-up's own CPU per bind is reported beside the steady figure.
+ * bench near 40 s: after 600, V8's helper threads still spend ~0.2 ms a bind optimising
+ * (after 2,000, ~0.06 ms; the main thread's share is the same), which the per-thread split
+ * shows. The warm-up's own CPU per bind is reported beside the measured figure.
  */
 const WARMUP_BINDS = 2 * Math.ceil(Number(process.env.BENCH_WARMUP_BINDS ?? 600) / 2);
 /** Measured first bindings (each a fresh user), then as many rebindings of those users. */
