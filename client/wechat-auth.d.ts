@@ -48,11 +48,11 @@ export interface AuthOptions {
   loginPath?: string;
   /** Default "/user/logout". Must be on baseUrl's origin. */
   logoutPath?: string;
-  /** Default "/user/phone". */
+  /** Default "/user/phone". Must be on baseUrl's origin. */
   phonePath?: string;
-  /** Default "/user/avatar". */
+  /** Default "/user/avatar". Must be on baseUrl's origin. */
   avatarPath?: string;
-  /** Default "/user/profile". */
+  /** Default "/user/profile". Must be on baseUrl's origin. */
   profilePath?: string;
   /** Retries of one request before its last answer is handed back (see `Auth.request`). Default 3. */
   maxRetries?: number;
@@ -170,7 +170,7 @@ export interface Auth {
    * `PHONE_IN_USE`, `RATE_LIMITED`, … Under `request`'s auth and retry rules; a retry of the
    * same code is answered without a second exchange at WeChat.
    */
-  bindPhone(code: string): Promise<PhoneNumber>;
+  bindPhone(code: string | undefined): Promise<PhoneNumber>;
   /**
    * Sets the avatar chosen with `<button open-type="chooseAvatar">`: pass `e.detail.avatarUrl`
    * (a temporary file). Uploaded with `wx.uploadFile` (field `file`) to `POST /user/avatar`,
@@ -178,7 +178,7 @@ export interface Auth {
    * the new profile; rejects with an AuthError: `AVATAR_TOO_LARGE`, `UNSUPPORTED_IMAGE`,
    * `NO_FILE` (no path), `NO_UPLOAD` (no wx.uploadFile), …
    */
-  uploadAvatar(tempFilePath: string): Promise<Profile>;
+  uploadAvatar(tempFilePath: string | undefined): Promise<Profile>;
   /**
    * Sets the nickname from `<input type="nickname">` (`POST /user/profile`). Resolves with the
    * new profile; rejects with `CONTENT_REJECTED` (WeChat's content check refused it),

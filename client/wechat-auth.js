@@ -160,10 +160,13 @@ function createAuth(options) {
     return origin !== null && origin.key === base.key;
   }
 
-  // The login code and the token go to these two: never anywhere but baseUrl's origin.
-  if (!isOwnOrigin(absolute(settings.loginPath)) || !isOwnOrigin(absolute(settings.logoutPath))) {
-    throw new Error('createAuth: loginPath and logoutPath must be paths on baseUrl (' + baseUrl + ')');
-  }
+  // The login code, the token, a phone code and the user's profile go to these: never
+  // anywhere but baseUrl's origin.
+  ['loginPath', 'logoutPath', 'phonePath', 'avatarPath', 'profilePath'].forEach(function (name) {
+    if (!isOwnOrigin(absolute(settings[name]))) {
+      throw new Error('createAuth: ' + name + ' must be a path on baseUrl (' + baseUrl + ')');
+    }
+  });
 
   function send(request) {
     if (request.filePath) return upload(request);

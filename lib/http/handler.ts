@@ -41,9 +41,11 @@ export function httpHandler<E extends APIGatewayProxyEventV2, D extends { logger
       outcome = err instanceof AppError ? err.code : 'INTERNAL';
       return errorResponse(err);
     } finally {
-      // Requests by route and outcome (OK or the error code): the error-rate and
-      // WECHAT_ERROR alarms read this.
+      // Requests by route and outcome (OK or the error code): the error-rate alarm reads this.
       deps.metrics?.put('Requests', 1, 'Count', { Route: event.routeKey ?? 'unknown', Outcome: outcome });
+      // WeChat refusing our configuration, whichever route met it (login, phone, profile):
+      // one metric for the WECHAT_ERROR alarm, so a new route needs no new alarm.
+      if (outcome === 'WECHAT_ERROR') deps.metrics?.put('WechatErrors', 1, 'Count');
       deps.metrics?.flush();
     }
   };

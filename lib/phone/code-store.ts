@@ -7,9 +7,10 @@ export type RedisLike = Pick<Redis, 'eval' | 'get' | 'set'>;
 
 /**
  * Rate limit and lookup as one atomic step (one request). KEYS: the code's result, the user's
- * recent attempts (a sorted set of attempt ids scored by time: a sliding window, and adding the
- * same attempt twice, as a re-sent request would, counts it once). ARGV: userId, limit, window
- * (ms), now (ms), attempt id. A result is stored as `<userId>|<sealed>`.
+ * recent attempts (a sorted set of the codes tried, scored by time: a sliding window). An
+ * attempt is a code: the kit's retries of one code after a 503, and a re-sent request, count
+ * once, so an outage does not use up a user's attempts. ARGV: userId, limit, window (ms),
+ * now (ms), the code's id. A result is stored as `<userId>|<sealed>`.
  */
 export const PHONE_CODE_SCRIPT = `-- wxlogin:phone-code
 local limit = tonumber(ARGV[2])
@@ -36,7 +37,6 @@ export class RedisPhoneCodeStore implements PhoneCodeStore {
   constructor(
     private readonly redis: RedisLike,
     private readonly keyPrefix: string,
-    private readonly newAttemptId: () => string,
   ) {}
 
   async begin(codeId: string, userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<CodeLookup> {
@@ -44,7 +44,7 @@ export class RedisPhoneCodeStore implements PhoneCodeStore {
       this.redis.eval<string[], unknown>(
         PHONE_CODE_SCRIPT,
         [this.codeKey(codeId), `${this.keyPrefix}rate:phone:${userId}`],
-        [userId, String(limit.limit), String(limit.windowSeconds * 1000), String(limit.now), this.newAttemptId()],
+        [userId, String(limit.limit), String(limit.windowSeconds * 1000), String(limit.now), codeId],
       ),
     );
     const [state, value] = Array.isArray(reply) ? reply.map(String) : [];

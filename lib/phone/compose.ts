@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createDynamoClient } from '../clients/dynamodb';
 import { createRedisClient } from '../clients/redis';
 import { loadDynamoConfig, loadLogConfig, loadPhoneConfig, loadRedisConfig, loadWechatConfig } from '../config';
@@ -33,7 +32,7 @@ export function composePhone(env: Record<string, string | undefined> = process.e
   const service = new PhoneService({
     wechat: createWechatPhone(api, { appId: wechat.appId }),
     phones: new DynamoPhoneRepository(createDynamoClient(dynamo), { phones: phone.phonesTable, users: dynamo.usersTable }),
-    codes: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix, () => randomBytes(9).toString('base64url')),
+    codes: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix),
     conflict: phone.conflict,
     limit: phone.limit,
     mask: maskPhone,

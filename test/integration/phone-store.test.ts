@@ -26,7 +26,7 @@ describe('Phone binding stores (integration)', () => {
     Object.assign(process.env, { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
     const dynamo = createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 });
     repo = new DynamoPhoneRepository(dynamo, { phones: ctx.env.PHONES_TABLE!, users: ctx.env.USERS_TABLE! });
-    codes = new RedisPhoneCodeStore(createRedisClient(loadRedisConfig(ctx.env)), 'phone-test:', () => randomBytes(8).toString('hex'));
+    codes = new RedisPhoneCodeStore(createRedisClient(loadRedisConfig(ctx.env)), 'phone-test:');
   });
 
   /** A user row as a login leaves it. */
@@ -117,6 +117,14 @@ describe('Phone binding stores (integration)', () => {
       for (let i = 0; i < 3; i++) await expect(codes.begin(`l${i}`, user, { limit: 3, windowSeconds: 60, now: T + i * 1000 })).resolves.toEqual({ state: 'new' });
       await expect(codes.begin('l3', user, { limit: 3, windowSeconds: 60, now: T + 10_000 })).resolves.toEqual({ state: 'limited', retryAfterSeconds: 50 });
       await expect(codes.begin('l4', user, { limit: 3, windowSeconds: 60, now: T + 60_001 })).resolves.toEqual({ state: 'new' });
+    });
+
+    it('counts a code once however often it is tried (the kit’s retries after a 503)', async () => {
+      const user = `U-retry-${randomBytes(3).toString('hex')}`;
+      const limit = { limit: 2, windowSeconds: 60, now: T };
+      for (let i = 0; i < 5; i++) await expect(codes.begin('same-code', user, limit)).resolves.toEqual({ state: 'new' });
+      await expect(codes.begin('other-code', user, limit)).resolves.toEqual({ state: 'new' });
+      await expect(codes.begin('third-code', user, limit)).resolves.toMatchObject({ state: 'limited' });
     });
   });
 

@@ -132,9 +132,12 @@ describe('Function: phone (integration)', () => {
       expect((await jay.profile()).phone).toBeUndefined();
     });
 
-    it('logs 48001 at error level with what the operator must do', () => {
+    it('logs 48001 at error level with what the operator must do, and counts it for the WECHAT_ERROR alarm', () => {
       const line = printed.map((l) => l.trim()).find((l) => l.includes('"errcode":48001'));
       expect(line).toContain('"level":"error"');
+      const emf = printed.map((l) => JSON.parse(l)).filter((doc) => doc._aws && 'WechatErrors' in doc);
+      expect(emf.length).toBeGreaterThanOrEqual(2); // 48001 and 40013
+      expect(emf[0]._aws.CloudWatchMetrics).toContainEqual({ Namespace: 'WeChatLogin', Dimensions: [['Service']], Metrics: [{ Name: 'WechatErrors', Unit: 'Count' }] });
     });
 
     it.each([
@@ -158,8 +161,9 @@ describe('Function: phone (integration)', () => {
     it('limits binding attempts per user (PHONE_BIND_LIMIT) with 429 and Retry-After', async () => {
       const limited = await coldStart('phone', { ...ctx.env, PHONE_BIND_LIMIT: '2' });
       const leo = await user();
-      await leo.bind('errcode.40029', limited);
-      await leo.bind('errcode.40029', limited);
+      await leo.bind('not-a-code-1', limited);
+      await leo.bind('not-a-code-1', limited); // the same code again: still one attempt
+      await leo.bind('not-a-code-2', limited);
       const refused = await leo.bind(`${digits()}.a`, limited);
       expect(refused.statusCode).toBe(429);
       expect(Number(refused.headers?.['retry-after'])).toBeGreaterThan(0);

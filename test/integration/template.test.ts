@@ -352,10 +352,11 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(topic(template)).toBe('');
     expect(topic(paramTemplate)).toBe(overrides.alarmTopicArn);
     expect(alarms.ErrorRateAlarm.Properties.Metrics.find((m: any) => m.ReturnData).Expression).toContain('errors / requests');
+    // Every route that calls WeChat (login, phone, profile) counts into the one metric.
     expect(alarms.WechatErrorAlarm.Properties).toMatchObject({
       Namespace: 'WeChatLogin',
-      MetricName: 'Requests',
-      Dimensions: expect.arrayContaining([{ Name: 'Outcome', Value: 'WECHAT_ERROR' }]),
+      MetricName: 'WechatErrors',
+      Dimensions: [{ Name: 'Service', Value: 'wechat-login-prod' }],
     });
   });
 });

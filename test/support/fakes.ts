@@ -240,14 +240,15 @@ export class InMemoryPhoneRepository implements PhoneRepository {
 /** The Redis phone-code store's semantics in memory: per-user attempts, results bound to a user. */
 export class InMemoryPhoneCodeStore implements PhoneCodeStore {
   readonly results = new Map<string, { userId: string; sealed: string }>();
-  readonly attempts = new Map<string, number>();
+  /** userId → the codes it tried (an attempt is a code). */
+  readonly attempts = new Map<string, Set<string>>();
   failOn: Partial<Record<'begin' | 'remember', Fault>> = {};
 
   async begin(codeId: string, userId: string, limit: { limit: number; windowSeconds: number }): Promise<CodeLookup> {
     if (this.failOn.begin === 'refuse') fail();
-    const seen = this.attempts.get(userId) ?? 0;
-    if (limit.limit > 0 && seen >= limit.limit) return { state: 'limited', retryAfterSeconds: limit.windowSeconds };
-    this.attempts.set(userId, seen + 1);
+    const tried = this.attempts.get(userId) ?? new Set<string>();
+    if (limit.limit > 0 && !tried.has(codeId) && tried.size >= limit.limit) return { state: 'limited', retryAfterSeconds: limit.windowSeconds };
+    this.attempts.set(userId, tried.add(codeId));
     const stored = this.results.get(codeId);
     if (!stored) return { state: 'new' };
     return stored.userId === userId ? { state: 'done', sealed: stored.sealed } : { state: 'foreign' };

@@ -97,6 +97,12 @@ describe('Function: createAuth', () => {
     expect(() => createAuth({ baseUrl: BASE, wx, loginPath: 'https://evil.com/login' })).toThrow(/loginPath/);
     expect(() => createAuth({ baseUrl: BASE, wx, logoutPath: '//evil.com/logout' })).toThrow(/logoutPath/);
   });
+
+  it.each(['phonePath', 'avatarPath', 'profilePath'])('refuses a %s on another origin: a phone code or a profile goes to baseUrl only', (name) => {
+    const { wx } = scriptedWx(() => loggedIn());
+    expect(() => createAuth({ baseUrl: BASE, wx, [name]: 'https://evil.example/steal' })).toThrow(new RegExp(name));
+    expect(() => createAuth({ baseUrl: BASE, wx, [name]: '/custom/path' })).not.toThrow();
+  });
 });
 
 describe('Method: request — where the token goes', () => {
