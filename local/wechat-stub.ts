@@ -3,9 +3,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { listen, readBody, sendJson, type RunningServer } from './http-util';
 
 /**
- * A stand-in for WeChat's `GET /sns/jscode2session`, `POST /cgi-bin/stable_token` and
- * `POST /wxa/business/getuserphonenumber`, answering the way the real ones do (JSON with a
- * text/plain content type, errmsg with a rid suffix).
+ * A stand-in for WeChat's `GET /sns/jscode2session`, `POST /cgi-bin/stable_token`,
+ * `POST /wxa/business/getuserphonenumber` and `POST /wxa/msg_sec_check`, answering the way the
+ * real ones do (JSON with a text/plain content type, errmsg with a rid suffix).
  *
  * jscode2session: the login code's shape decides:
  *
@@ -35,6 +35,16 @@ import { listen, readBody, sendJson, type RunningServer } from './http-util';
  *   rotate.REST                      the first time: replaces the access token the request
  *                                    carries and answers 40001 without consuming the code;
  *                                    after that, answers for REST
+ *
+ * msg_sec_check (version 2) refuses a missing, unknown or replaced access token with 40001;
+ * then an empty body with 44002, a body that is not {version: 2, openid, scene, content} with
+ * 47001 and a scene outside 1–4 with 40129 (its documented errcodes). The content decides:
+ *
+ *   errcode.N                        errcode N with WeChat's message
+ *   delay.MS.REST                    waits MS milliseconds, then answers for REST
+ *   …containing "risky"              suggest risky, label 20002 (色情)
+ *   …containing "review"             suggest review, label 20001 (时政)
+ *   anything else                    suggest pass, label 100 (正常)
  */
 export interface WechatStubStats {
   /** jscode2session requests. */
@@ -45,6 +55,8 @@ export interface WechatStubStats {
   stableTokenCalls: number;
   /** getuserphonenumber requests, answered or refused. */
   phoneCalls: number;
+  /** msg_sec_check requests, answered or refused. */
+  contentChecks: number;
   /** Every access token handed out, so tests can prove none of them leaks. */
   accessTokens: string[];
 }
@@ -63,19 +75,25 @@ export interface RunningWechatStub extends RunningServer {
 export const WECHAT_MESSAGES: Record<number, string> = {
   [-1]: 'system error',
   40002: 'invalid grant_type',
+  40003: 'invalid openid',
   40013: 'invalid appid',
   40001: 'invalid credential, access_token is invalid or not latest',
   40029: 'invalid code',
   40125: 'invalid appsecret',
+  40129: 'invalid scene',
   40163: 'code been used',
   40164: 'invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist',
   40226: 'code blocked',
   41008: 'missing code',
   43002: 'require POST method',
+  43104: 'The openid does not match the appid',
+  44002: 'empty post data',
+  44991: 'reach max api minute frequence',
   45009: 'reach max api daily quota limit',
   45011: 'api minute-quota reach limit  mustslower  retry next minute',
   47001: 'data format error',
   48001: 'api unauthorized',
+  61010: 'code is expired',
 };
 
 const rid = () => [4, 4, 4].map((n) => randomBytes(n).toString('hex')).join('-');
@@ -94,7 +112,7 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
   const usedPhoneCodes = new Set<string>();
   /** Phone codes whose `rotate.` has been played: their next presentation is answered. */
   const rotated = new Set<string>();
-  const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, accessTokens: [] };
+  const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, contentChecks: 0, accessTokens: [] };
   // The only valid access token; a replaced one is simply no longer this one. WeChat's are
   // opaque strings of up to 512 characters; 64 random base64url characters stand in.
   let accessToken = '';
@@ -165,6 +183,42 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
       });
     }
 
+    if (url.pathname === '/wxa/msg_sec_check') {
+      stats.contentChecks++;
+      const text = await readText(req);
+      if (req.method !== 'POST') return fail(43002);
+      const presented = url.searchParams.get('access_token');
+      if (!presented || presented !== accessToken) return fail(40001);
+      if (text === '') return fail(44002);
+      const body = text === null ? null : parseObject(text);
+      // The v2 docs type version and scene as numbers; WeChat is said to take version "2" as
+      // well, the stub does not, so a client that sends the wrong type is caught here.
+      if (!body || body.version !== 2 || typeof body.openid !== 'string' || !body.openid || typeof body.content !== 'string' || !body.content || typeof body.scene !== 'number') {
+        return fail(47001);
+      }
+      if (![1, 2, 3, 4].includes(body.scene)) return fail(40129);
+      let rest = body.content;
+      for (let delay = /^delay\.(\d+)\.(.+)$/.exec(rest); delay; delay = /^delay\.(\d+)\.(.+)$/.exec(rest)) {
+        await new Promise((resolve) => setTimeout(resolve, Number(delay![1])));
+        if (res.destroyed) return;
+        rest = delay[2]!;
+      }
+      const errcode = /^errcode\.(-?\d+)$/.exec(rest);
+      if (errcode) return fail(Number(errcode[1]));
+      // The worst verdict wins, as in WeChat's result, which combines its strategies.
+      const [suggest, label] = rest.includes('risky') ? ['risky', 20002] : rest.includes('review') ? ['review', 20001] : ['pass', 100];
+      return reply({
+        errcode: 0,
+        errmsg: 'ok',
+        detail: [
+          { strategy: 'content_model', errcode: 0, suggest, label, prob: 90 },
+          { strategy: 'keyword', errcode: 0 },
+        ],
+        trace_id: rid(),
+        result: { suggest, label },
+      });
+    }
+
     if (url.pathname !== '/sns/jscode2session') return sendJson(res, 404, { errcode: 404, errmsg: 'not found' });
     stats.calls++;
 
@@ -219,6 +273,7 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
       stats.sessionKeys = [];
       stats.stableTokenCalls = 0;
       stats.phoneCalls = 0;
+      stats.contentChecks = 0;
       stats.accessTokens = [accessToken];
     },
     consumed: (code) => used.has(code),
@@ -229,8 +284,22 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
 
 /** A JSON object body, or null when it is not one (WeChat answers 47001). */
 async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown> | null> {
+  const text = await readText(req);
+  return text === null ? null : parseObject(text);
+}
+
+/** The body as text, or null when it is too large to read. */
+async function readText(req: http.IncomingMessage): Promise<string | null> {
   try {
-    const parsed: unknown = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8'));
+    return (await readBody(req, 64 * 1024)).toString('utf8');
+  } catch {
+    return null;
+  }
+}
+
+function parseObject(text: string): Record<string, unknown> | null {
+  try {
+    const parsed: unknown = JSON.parse(text);
     return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
   } catch {
     return null;

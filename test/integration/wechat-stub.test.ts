@@ -3,10 +3,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startWechatStub, type RunningWechatStub } from '../../local/wechat-stub';
 
 /**
- * The stub's access-token and phone-number endpoints, asked directly over HTTP: the shapes,
- * content type and refusals the clients in lib/wechat/ are built against.
+ * The stub's access-token, phone-number and content-check endpoints, asked directly over HTTP:
+ * the shapes, content type and refusals the clients in lib/wechat/ are built against.
  */
-describe('Local WeChat stub: stable_token and getuserphonenumber (integration)', () => {
+describe('Local WeChat stub: stable_token, getuserphonenumber and msg_sec_check (integration)', () => {
   const appId = 'wx00000000stubtest';
   const appSecret = randomBytes(16).toString('hex');
   let stub: RunningWechatStub;
@@ -40,6 +40,16 @@ describe('Local WeChat stub: stable_token and getuserphonenumber (integration)',
     post(`/wxa/business/getuserphonenumber${token === undefined ? '' : `?access_token=${encodeURIComponent(token)}`}`, {
       code,
       openid: 'o-anyone',
+    });
+
+  const OPENID = 'oStubContentCheck0000000000';
+  const secCheck = async (content: string, token?: string, overrides: Record<string, unknown> = {}) =>
+    post(`/wxa/msg_sec_check${token === undefined ? '' : `?access_token=${encodeURIComponent(token)}`}`, {
+      version: 2,
+      openid: OPENID,
+      scene: 1,
+      content,
+      ...overrides,
     });
 
   describe('POST /cgi-bin/stable_token', () => {
@@ -185,6 +195,95 @@ describe('Local WeChat stub: stable_token and getuserphonenumber (integration)',
       const token = await currentToken();
       const res = await fetch(`${stub.url}/wxa/business/getuserphonenumber?access_token=${token}`, { method: 'POST', body: 'code=1' });
       expect(JSON.parse(await res.text()).errcode).toBe(47001);
+    });
+  });
+  describe('POST /wxa/msg_sec_check', () => {
+    it('answers pass (label 100) for ordinary text, in v2’s shape as text/plain JSON, and counts each call', async () => {
+      const token = await currentToken();
+      const before = stub.stats.contentChecks;
+      const { status, type, body } = await secCheck(`小明 ${tag}`, token);
+      expect({ status, type }).toEqual({ status: 200, type: 'text/plain' });
+      expect(body).toEqual({
+        errcode: 0,
+        errmsg: 'ok',
+        detail: [
+          { strategy: 'content_model', errcode: 0, suggest: 'pass', label: 100, prob: 90 },
+          { strategy: 'keyword', errcode: 0 },
+        ],
+        trace_id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/),
+        result: { suggest: 'pass', label: 100 },
+      });
+      expect(stub.stats.contentChecks - before).toBe(1);
+    });
+
+    it.each([
+      ['text containing "review"', 'a review b', { suggest: 'review', label: 20001 }],
+      ['text containing "risky"', 'a risky b', { suggest: 'risky', label: 20002 }],
+      ['text containing both (the worse verdict wins)', 'review risky', { suggest: 'risky', label: 20002 }],
+    ])('answers %s with that verdict in result and in the model’s detail', async (_name, content, result) => {
+      const { body } = await secCheck(content, await currentToken());
+      expect(body.result).toEqual(result);
+      expect(body.detail[0]).toMatchObject({ strategy: 'content_model', ...result });
+    });
+
+    it('waits MS milliseconds for delay.MS.REST, then answers for REST', async () => {
+      const token = await currentToken();
+      const started = Date.now();
+      const { body } = await secCheck('delay.300.risky', token);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(body.result.suggest).toBe('risky');
+    });
+
+    it.each([
+      ['61010', 61010, 'code is expired'],
+      ['44991', 44991, 'minute frequence'],
+      ['45009', 45009, 'daily quota'],
+      ['40003', 40003, 'invalid openid'],
+      ['-1', -1, 'system error'],
+    ])('answers errcode.%s with errcode %i and WeChat’s message, without a result', async (n, errcode, message) => {
+      const { body } = await secCheck(`errcode.${n}`, await currentToken());
+      expect(body).toEqual({ errcode, errmsg: expect.stringMatching(new RegExp(`${message}.*, rid: `)) });
+    });
+
+    it('refuses a missing, unknown or replaced access token with 40001, counting the refusals', async () => {
+      const before = stub.stats.contentChecks;
+      expect((await secCheck('hello')).body.errcode).toBe(40001);
+      expect((await secCheck('hello', 'not-a-token')).body.errcode).toBe(40001);
+      const old = await currentToken();
+      stub.rotateToken();
+      expect((await secCheck('hello', old)).body).toMatchObject({ errcode: 40001, errmsg: expect.stringContaining('access_token is invalid') });
+      expect(stub.stats.contentChecks - before).toBe(3);
+      expect((await secCheck('hello', await currentToken())).body.result.suggest).toBe('pass');
+    });
+
+    it.each([
+      ['no version (v1)', { version: undefined }, 47001],
+      ['version 1', { version: 1 }, 47001],
+      ['version "2" as a string', { version: '2' }, 47001],
+      ['no openid', { openid: undefined }, 47001],
+      ['an empty openid', { openid: '' }, 47001],
+      ['no content', { content: undefined }, 47001],
+      ['content that is not a string', { content: 42 }, 47001],
+      ['no scene', { scene: undefined }, 47001],
+      ['scene 0', { scene: 0 }, 40129],
+      ['scene 5', { scene: 5 }, 40129],
+    ])('refuses a body with %s (errcode %i)', async (_name, overrides, errcode) => {
+      expect((await secCheck('hello', await currentToken(), overrides)).body.errcode).toBe(errcode);
+    });
+
+    it('accepts every documented scene, 1 to 4', async () => {
+      const token = await currentToken();
+      for (const scene of [1, 2, 3, 4]) expect((await secCheck('hello', token, { scene })).body.result.suggest).toBe('pass');
+    });
+
+    it('refuses an empty body with 44002, a body that is not JSON with 47001, and GET with 43002', async () => {
+      const url = `${stub.url}/wxa/msg_sec_check?access_token=${await currentToken()}`;
+      const empty = await fetch(url, { method: 'POST', body: '' });
+      expect(JSON.parse(await empty.text())).toMatchObject({ errcode: 44002, errmsg: expect.stringContaining('empty post data') });
+      const form = await fetch(url, { method: 'POST', body: 'content=hello' });
+      expect(JSON.parse(await form.text()).errcode).toBe(47001);
+      const get = await fetch(url);
+      expect(JSON.parse(await get.text()).errcode).toBe(43002);
     });
   });
 });
