@@ -17,7 +17,7 @@ const redisNote = stack.redis.owned ? `private redis-server pid ${stack.redis.pi
 
 console.log(`
   local stack
-    DynamoDB (dynalite)  ${stack.dynamo.url}  table ${stack.env.USERS_TABLE}
+    DynamoDB (dynalite)  ${stack.dynamo.url}  tables ${stack.env.USERS_TABLE}, ${stack.env.PHONES_TABLE}
     Redis                ${redisNote}
     Upstash gateway      ${stack.gateway.url}
     WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}
@@ -25,6 +25,7 @@ console.log(`
   API on http://localhost:${port} once serverless offline is up. Try:
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'
     curl -s http://localhost:${port}/user/me -H "authorization: Bearer <token>"
+    curl -s -X POST http://localhost:${port}/user/phone -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"13800138000.a"}'
     curl -s -X POST http://localhost:${port}/user/logout -H "authorization: Bearer <token>"
 `);
 
