@@ -1,6 +1,6 @@
 /**
  * `npm run dev`: the whole service on this machine. Starts the local stack (dynalite, Redis
- * behind an Upstash-compatible gateway, a WeChat stub), then the API through
+ * behind an Upstash-compatible gateway, a WeChat stub, an S3 stand-in), then the API through
  * `serverless offline` on http://localhost:${PORT:-3000}. Ctrl-C stops everything it started.
  */
 // The functions run on nodejs22.x in Lambda; the SDK's notice about this workstation's Node
@@ -21,6 +21,7 @@ console.log(`
     Redis                ${redisNote}
     Upstash gateway      ${stack.gateway.url}
     WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}
+    S3 (stand-in)        ${stack.s3.url}  bucket ${stack.s3.bucket}, files at ${stack.s3.publicUrl}/…
 
   API on http://localhost:${port} once serverless offline is up. Try:
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { LOCAL_AWS_ENV, startDynamo, type RunningDynamo } from './dynamodb';
 import { startRedis, type RunningRedis } from './redis-server';
+import { startS3, type RunningS3 } from './s3';
 import { startUpstashGateway, type RunningGateway } from './upstash-gateway';
 import { startWechatStub, type RunningWechatStub } from './wechat-stub';
 
 export const LOCAL_TABLE = 'wechat-login-local-users';
 export const LOCAL_PHONES_TABLE = 'wechat-login-local-phones';
+export const LOCAL_AVATAR_BUCKET = 'wechat-login-local-avatars';
 
 export interface LocalStack {
   /** The environment the functions need to run against this stack. */
@@ -14,6 +16,7 @@ export interface LocalStack {
   redis: RunningRedis;
   gateway: RunningGateway;
   wechat: RunningWechatStub;
+  s3: RunningS3;
   stop(): Promise<void>;
 }
 
@@ -24,7 +27,8 @@ export interface LocalStackOptions {
 
 /**
  * Everything the service talks to, on this machine, on free ports: DynamoDB (dynalite, in
- * memory), Redis (redis-server behind an Upstash-compatible gateway) and a WeChat stub.
+ * memory), Redis (redis-server behind an Upstash-compatible gateway), a WeChat stub and the
+ * avatars bucket (an S3 stand-in, in memory, which also serves the files as the CDN would).
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const env = options.env ?? process.env;
@@ -46,6 +50,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     started.push(gateway);
     const wechat = await startWechatStub({ appId, appSecret });
     started.push(wechat);
+    // It checks each request's SigV4 signature against the credentials and region the
+    // functions get below, as S3 would against their role's.
+    const s3 = await startS3({
+      bucket: LOCAL_AVATAR_BUCKET,
+      region: LOCAL_AWS_ENV.AWS_REGION,
+      credentials: { accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY },
+    });
+    started.push(s3);
 
     const stackEnv: Record<string, string> = {
       ...LOCAL_AWS_ENV,
@@ -57,6 +69,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       DYNAMODB_ENDPOINT: dynamo.url,
       UPSTASH_REDIS_REST_URL: gateway.url,
       UPSTASH_REDIS_REST_TOKEN: restToken,
+      AVATAR_BUCKET: s3.bucket,
+      S3_ENDPOINT: s3.url,
+      // The stand-in serves the bucket's files unsigned, so an avatarUrl opens locally.
+      AVATAR_BASE_URL: s3.publicUrl,
     };
     for (const name of [
       'SESSION_TTL_SECONDS',
@@ -69,11 +85,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       'PHONE_CONFLICT',
       'PHONE_BIND_LIMIT',
       'PHONE_BIND_WINDOW_SECONDS',
+      'AVATAR_MAX_BYTES',
     ]) {
       const value = env[name];
       if (value) stackEnv[name] = value;
     }
-    return { env: stackEnv, dynamo, redis, gateway, wechat, stop };
+    return { env: stackEnv, dynamo, redis, gateway, wechat, s3, stop };
   } catch (err) {
     await stop();
     throw err;
