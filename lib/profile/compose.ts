@@ -1,0 +1,52 @@
+import { createDynamoClient } from '../clients/dynamodb';
+import { createRedisClient } from '../clients/redis';
+import { loadAvatarConfig, loadAvatarUrl, loadDynamoConfig, loadLogConfig, loadRedisConfig, loadWechatConfig } from '../config';
+import { createLogger, type Logger } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
+import { DynamoUserRepository } from '../users/repository';
+import { createRedisAccessTokenCache, createWechatApi } from '../wechat/access-token';
+import { createWechatContentCheck } from '../wechat/content';
+import { AvatarService } from './avatar';
+import { createS3AvatarStore } from './avatar-store';
+import { NicknameService } from './nickname';
+
+type Env = Record<string, string | undefined>;
+
+/** Composition root of POST /user/avatar: S3 and the user row. No WeChat, no Redis. */
+export function composeAvatar(env: Env = process.env): { logger: Logger; metrics: Metrics; avatars: AvatarService; maxBytes: number } {
+  const dynamo = loadDynamoConfig(env);
+  const avatar = loadAvatarConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName });
+  const avatars = new AvatarService({
+    users: new DynamoUserRepository(createDynamoClient(dynamo), dynamo.usersTable),
+    avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
+  });
+  return { logger, metrics: createMetrics(log.serviceName), avatars, maxBytes: avatar.maxBytes };
+}
+
+/**
+ * Composition root of POST /user/profile: the user row and WeChat's content check, over the
+ * access token shared with the phone function (sealed in Redis; SECURITY.md says why this
+ * function reads the AppSecret).
+ */
+export function composeNickname(env: Env = process.env): { logger: Logger; metrics: Metrics; nicknames: NicknameService } {
+  const wechat = loadWechatConfig(env);
+  const dynamo = loadDynamoConfig(env);
+  const redisConfig = loadRedisConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
+  const metrics = createMetrics(log.serviceName);
+  const api = createWechatApi({
+    ...wechat,
+    cache: createRedisAccessTokenCache(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, appId: wechat.appId, appSecret: wechat.appSecret }),
+    logger,
+    onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count'),
+  });
+  const nicknames = new NicknameService({
+    users: new DynamoUserRepository(createDynamoClient(dynamo), dynamo.usersTable),
+    content: createWechatContentCheck(api),
+    avatarUrlOf: loadAvatarUrl(env),
+  });
+  return { logger, metrics, nicknames };
+}
