@@ -6,6 +6,7 @@ import { stubOpenid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { dynamoOp, startFaultProxy, upstashCommand, wechatPath, type FaultKind, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy';
 import { coldStart, redisCommand, useLocalStack, type Handler } from '../support/local';
+import { IMAGES, uploadEvent } from '../support/multipart';
 
 /**
  * The fault-injection suite: the real login function, loaded as Lambda loads it, against
@@ -25,7 +26,7 @@ const KINDS: FaultKind[] = ['delay-request', 'late-answer', 'drop-answer', 'rese
 /** 'once': the step's first request; 'every': every attempt at it (retries and re-sends too). */
 const MODES = { once: 1, every: 4 } as const;
 
-type Upstream = 'dynamo' | 'upstash' | 'wechat';
+type Upstream = 'dynamo' | 'upstash' | 'wechat' | 's3';
 interface Step {
   name: string;
   upstream: Upstream;
@@ -54,17 +55,22 @@ describe('Fault injection: every step of a login, an authorization and a logout 
   let authorize: (event: unknown) => Promise<{ isAuthorized: boolean; context?: Record<string, string> }>;
   let logout: Handler;
   let phone: Handler;
+  let avatar: Handler;
+  let profile: Handler;
   const outcomes: Outcome[] = [];
 
   beforeAll(async () => {
     proxies.dynamo = await startFaultProxy({ target: ctx.env.DYNAMODB_ENDPOINT! });
     proxies.upstash = await startFaultProxy({ target: ctx.env.UPSTASH_REDIS_REST_URL! });
     proxies.wechat = await startFaultProxy({ target: ctx.env.WECHAT_API_BASE! });
+    proxies.s3 = await startFaultProxy({ target: ctx.env.S3_ENDPOINT! });
     const env = {
       ...ctx.env,
       DYNAMODB_ENDPOINT: proxies.dynamo.url,
       UPSTASH_REDIS_REST_URL: proxies.upstash.url,
       WECHAT_API_BASE: proxies.wechat.url,
+      S3_ENDPOINT: proxies.s3.url,
+      S3_TIMEOUT_MS: String(TIMEOUT_MS),
       DYNAMODB_TIMEOUT_MS: String(TIMEOUT_MS),
       REDIS_TIMEOUT_MS: String(TIMEOUT_MS),
       WECHAT_TIMEOUT_MS: String(TIMEOUT_MS),
@@ -75,6 +81,8 @@ describe('Fault injection: every step of a login, an authorization and a logout 
     authorize = await coldStart('authorizer', env);
     logout = await coldStart('logout', env);
     phone = await coldStart('phone', env);
+    avatar = await coldStart('avatar', env);
+    profile = await coldStart('profile', env);
   });
 
   afterAll(async () => {
@@ -301,5 +309,74 @@ describe('Fault injection: every step of a login, an authorization and a logout 
     // it is free all the same, since the row no longer confirms it.
     if (step.name !== 'old number freed') expect(held, 'the old number is freed').not.toContain(`+86${first}`);
     outcomes.push({ scenario: `phone: ${label}`, answers, extraWxLogins: codes.length - 1, retryMs });
+  });
+
+  // The profile: setting an avatar (S3 and the row) and a nickname (WeChat's check and the
+  // row), every request of each under the same faults. The avatar scenario replaces an avatar,
+  // so deleting the old file is one of the steps.
+  // S3's REST calls by method and query (the SDK adds `x-id=<Operation>` to some).
+  const s3 = (method: string, query?: string) => (req: ProxiedRequest) =>
+    req.method === method && (query ? req.path.includes(query) : !req.path.includes('tagging') && !req.path.includes('list-type') && !req.path.includes('delete'));
+  const PROFILE_STEPS: (Step & { route: 'avatar' | 'nickname' })[] = [
+    { route: 'avatar', name: 'file stored', upstream: 's3', match: s3('PUT') },
+    { route: 'avatar', name: 'file marked in use', upstream: 's3', match: s3('PUT', '?tagging') },
+    { route: 'avatar', name: 'row written', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('avatarKey') },
+    { route: 'avatar', name: 'files listed', upstream: 's3', match: s3('GET', 'list-type=2') },
+    { route: 'avatar', name: 'old file deleted', upstream: 's3', match: s3('POST', '?delete') },
+    { route: 'nickname', name: 'msg_sec_check', upstream: 'wechat', match: wechatPath('/wxa/msg_sec_check') },
+    { route: 'nickname', name: 'row written', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('nickname') },
+  ];
+  const profileScenarios = PROFILE_STEPS.flatMap((step) =>
+    KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ step, kind, mode, label: `${step.route}: ${step.name} × ${kind} × ${mode}` }))),
+  );
+
+  it.each(profileScenarios)('profile: $label', async ({ step, kind, mode, label }) => {
+    const name = `v${++serial}x${randomBytes(3).toString('hex')}`;
+    const { token, userId } = await session(name);
+    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
+    const as = (routeKey: string, extra: Record<string, unknown>) =>
+      httpEvent({ routeKey, ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
+    const send = async () => {
+      if (step.route === 'nickname') return profile(as('POST /user/profile', { body: JSON.stringify({ nickname: `Nick ${serial}` }) }));
+      const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.jpeg);
+      return avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }));
+    };
+    if (step.route === 'avatar') {
+      const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
+      expect((await avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }))).statusCode).toBe(200);
+    }
+
+    // Act: the change meets the fault; the client retries what did not answer 200.
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [answerOf(await send())];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    const faultGone = Date.now();
+    for (let attempt = 0; answers.at(-1) !== '200' && attempt < 3; attempt++) answers.push(answerOf(await send()));
+    const retryMs = Date.now() - faultGone;
+
+    // Assess: the change is in place, and nothing half-done is left that the next change would not clean.
+    expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toBe('200');
+    expect(retryMs).toBeLessThan(2000);
+    const row = await userRow(stubOpenid(ctx.env.WECHAT_APPID!, name));
+    if (step.route === 'nickname') {
+      expect(row?.nickname?.S).toBe(`Nick ${serial}`);
+    } else {
+      const key = row?.avatarKey?.S;
+      expect(key).toMatch(new RegExp(`^avatars/${userId}/.+\\.jpg$`));
+      expect(ctx.stack.s3.object(key!)?.tags).toEqual({ avatar: 'in-use' });
+      // The old avatar is deleted; a file of a failed attempt is either marked pending (the
+      // lifecycle rule removes it) or deleted by this successful retry. When the cleaning itself
+      // was what failed, the old file waits for the next upload, which deletes it.
+      const others = () => ctx.stack.s3.keys().filter((other) => other.startsWith(`avatars/${userId}/`) && other !== key);
+      if (step.name === 'files listed' || step.name === 'old file deleted') {
+        const next = bodyOf(await send());
+        const kept = next.avatarUrl.slice(next.avatarUrl.indexOf('/avatars/') + 1);
+        expect(ctx.stack.s3.keys().filter((other) => other.startsWith(`avatars/${userId}/`))).toEqual([kept]);
+      } else {
+        for (const other of others()) expect(ctx.stack.s3.object(other)?.tags, `${other} left behind`).toEqual({ avatar: 'pending' });
+      }
+    }
+    outcomes.push({ scenario: `profile: ${label}`, answers, extraWxLogins: 0, retryMs });
   });
 });
