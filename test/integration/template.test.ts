@@ -45,16 +45,24 @@ describe('Packaged template, stage prod (integration)', () => {
     PHONE_CONFLICT: 'move',
     PHONE_BIND_LIMIT: '0',
     PHONE_BIND_WINDOW_SECONDS: '1',
+    AVATAR_BUCKET: 'scratch-avatars',
+    AVATAR_BASE_URL: 'http://scratch.example',
   };
-  type Template = { Resources: Record<string, any>; Conditions?: Record<string, unknown>; Parameters?: Record<string, any> };
+  type Template = { Resources: Record<string, any>; Conditions?: Record<string, unknown>; Parameters?: Record<string, any>; Outputs?: Record<string, any> };
   let template: Template;
   /** The same prod package without any of `loosened` in the environment. */
   let cleanTemplate: Template;
   /** Stage dev, packaged with `loosened` exported. */
   let devTemplate: Template;
-  /** Prod with `loosened` exported and settings overridden with `--param`. */
+  /** Prod with `loosened` exported and settings overridden with `--param`, the avatar CDN's own domain among them. */
   let paramTemplate: Template;
-  const overrides = { loginRateLimit: '120', throttlingBurstLimit: '500', alarmTopicArn: 'arn:aws:sns:ap-southeast-1:123456789012:wechat-login-alarms' };
+  const overrides = {
+    loginRateLimit: '120',
+    throttlingBurstLimit: '500',
+    alarmTopicArn: 'arn:aws:sns:ap-southeast-1:123456789012:wechat-login-alarms',
+    avatarDomain: 'img.example.com',
+    avatarCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc',
+  };
   let everything = '';
   const bundles: Record<string, string> = {};
   const resources = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
@@ -71,6 +79,24 @@ describe('Packaged template, stage prod (integration)', () => {
       throw new Error(`condition ${name} uses more than this test reads: ${JSON.stringify(c)}`);
     };
     return test(t.Conditions?.[name]);
+  }
+
+  /**
+   * `value` as CloudFormation would create it in `t`: each `Fn::If` decided, `AWS::NoValue` left
+   * out, and each `Ref` of a stack parameter replaced by its default. Other intrinsics stay.
+   */
+  function resolve(t: Template, value: any): any {
+    if (Array.isArray(value)) return value.map((v) => resolve(t, v)).filter((v) => v !== undefined);
+    if (value === null || typeof value !== 'object') return value;
+    if (value['Fn::If']) return resolve(t, value['Fn::If'][holds(t, value['Fn::If'][0]) ? 1 : 2]);
+    if (value.Ref === 'AWS::NoValue') return undefined;
+    if (value.Ref && t.Parameters?.[value.Ref]) return t.Parameters[value.Ref].Default;
+    const out: Record<string, any> = {};
+    for (const [key, v] of Object.entries(value)) {
+      const r = resolve(t, v);
+      if (r !== undefined) out[key] = r;
+    }
+    return out;
   }
 
   /** The statements of a role's inline policies as CloudFormation creates them: each `Fn::If` decided. */
@@ -127,6 +153,8 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(template).toEqual(cleanTemplate);
     const login = resource('LoginLambdaFunction').Properties.Environment.Variables;
     for (const [name, value] of Object.entries(loosened)) if (name in login) expect(login[name], name).not.toBe(value);
+    const avatar = resource('AvatarLambdaFunction').Properties.Environment.Variables;
+    for (const [name, value] of Object.entries(loosened)) if (name in avatar) expect(avatar[name], name).not.toBe(value);
   });
 
   it('keeps the environment fallbacks on every other stage (npm run dev and the tests rely on them)', () => {
@@ -136,6 +164,10 @@ describe('Packaged template, stage prod (integration)', () => {
       expect(login[name], name).toBe(loosened[name]);
     }
     expect(devTemplate.Resources.UsersTable.Properties.TableName).toBe(loosened.USERS_TABLE);
+    // npm run dev and the tests point the avatar function at the S3 stand-in this way.
+    const avatar = devTemplate.Resources.AvatarLambdaFunction.Properties.Environment.Variables;
+    expect(avatar.AVATAR_BUCKET).toBe(loosened.AVATAR_BUCKET);
+    expect(avatar.AVATAR_BASE_URL).toBe(loosened.AVATAR_BASE_URL);
     const [authorizer] = Object.values(devTemplate.Resources).filter((r: any) => r.Type === 'AWS::ApiGatewayV2::Authorizer');
     expect(authorizer.Properties.AuthorizerResultTtlInSeconds).toBe(Number(loosened.AUTHORIZER_CACHE_TTL_SECONDS));
   });
@@ -163,7 +195,15 @@ describe('Packaged template, stage prod (integration)', () => {
 
   it('runs every function on nodejs22.x, arm64, with its own role', () => {
     const functions = resources('AWS::Lambda::Function');
-    expect(functions.map(([id]) => id).sort()).toEqual(['AuthorizerLambdaFunction', 'LoginLambdaFunction', 'LogoutLambdaFunction', 'MeLambdaFunction', 'PhoneLambdaFunction']);
+    expect(functions.map(([id]) => id).sort()).toEqual([
+      'AuthorizerLambdaFunction',
+      'AvatarLambdaFunction',
+      'LoginLambdaFunction',
+      'LogoutLambdaFunction',
+      'MeLambdaFunction',
+      'PhoneLambdaFunction',
+      'ProfileLambdaFunction',
+    ]);
     for (const [, fn] of functions) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
@@ -175,7 +215,11 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(roleOf('AuthorizerLambdaFunction')).toBe('SessionRole');
     expect(roleOf('LogoutLambdaFunction')).toBe('SessionRole');
     expect(roleOf('PhoneLambdaFunction')).toBe('PhoneRole');
+    expect(roleOf('AvatarLambdaFunction')).toBe('AvatarRole');
+    expect(roleOf('ProfileLambdaFunction')).toBe('ProfileWriteRole');
     expect(resource('LoginLambdaFunction').Properties).toMatchObject({ MemorySize: 512, Timeout: 20 });
+    expect(resource('AvatarLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 10 });
+    expect(resource('ProfileLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 15 });
   });
 
   it('gives each role only the actions its functions call, on only the table’s ARN', () => {
@@ -188,7 +232,10 @@ describe('Packaged template, stage prod (integration)', () => {
       { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['PhonesTable', 'Arn'] } },
       { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } },
     ]);
-    for (const role of ['LoginRole', 'ProfileRole', 'SessionRole', 'PhoneRole']) {
+    const userRowWrite = [{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }];
+    expect(dynamo('AvatarRole')).toEqual(userRowWrite);
+    expect(dynamo('ProfileWriteRole')).toEqual(userRowWrite);
+    for (const role of functionRoles(template)) {
       for (const statement of statements(role)) {
         expect(statement.Action.every((a: string) => !a.endsWith('*'))).toBe(true);
         // X-Ray's calls are the one exception: they accept no resource but `*`.
@@ -200,12 +247,30 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(ssm('LoginRole')).toHaveLength(4);
     expect(ssm('SessionRole').every((arn: string) => arn.includes('/wechat-login/prod/upstash-redis-rest-'))).toBe(true);
     expect(ssm('SessionRole')).toHaveLength(2);
-    // The phone function reads the AppID and AppSecret for WeChat's access token (SECURITY.md).
+    // The phone function reads the AppID and AppSecret for WeChat's access token (SECURITY.md);
+    // the nickname's content check uses that token too.
     expect(ssm('PhoneRole')).toEqual(ssm('LoginRole'));
+    expect(ssm('ProfileWriteRole')).toEqual(ssm('LoginRole'));
+    expect(ssm('AvatarRole')).toEqual([]);
+    // Each role writes the log group of its own functions only.
+    const logs = (role: string) => statements(role).filter((s: any) => s.Action.includes('logs:PutLogEvents')).flatMap((s: any) => [s.Resource].flat().map((r: any) => r['Fn::Sub']));
+    expect(logs('AvatarRole')).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-avatar:\*$/)]);
+    expect(logs('ProfileWriteRole')).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-profile:\*$/)]);
+  });
+
+  it('lets only the avatar function touch the bucket: its files and listing under avatars/, no read, no other key', () => {
+    const s3 = (role: string) => statementsOf(template, role).filter((s: any) => s.Action.some((a: string) => a.startsWith('s3:')));
+    const bucketArn = { 'Fn::GetAtt': ['AvatarsBucket', 'Arn'] };
+    expect(s3('AvatarRole')).toEqual([
+      // A PutObject with tags needs s3:PutObjectTagging too; DeleteObjects is authorized key by key as s3:DeleteObject.
+      { Effect: 'Allow', Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject'], Resource: { 'Fn::Join': ['', [bucketArn, '/avatars/*']] } },
+      { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn, Condition: { StringLike: { 's3:prefix': ['avatars/*'] } } },
+    ]);
+    for (const role of functionRoles(template).filter((r) => r !== 'AvatarRole')) expect(s3(role), role).toEqual([]);
   });
 
   it('grants X-Ray in each traced function’s own role, so no function is created before it may trace (prod), and not at all in dev', () => {
-    expect(functionRoles(template).sort()).toEqual(['LoginRole', 'PhoneRole', 'ProfileRole', 'SessionRole']);
+    expect(functionRoles(template).sort()).toEqual(['AvatarRole', 'LoginRole', 'PhoneRole', 'ProfileRole', 'ProfileWriteRole', 'SessionRole']);
     for (const role of functionRoles(template)) expect(statementsOf(template, role).filter((s) => s.Action.some((a: string) => a.startsWith('xray:'))), role).toEqual([xray]);
     // A policy resource beside the roles is what a function's creation would not wait for.
     expect(resources('AWS::IAM::ManagedPolicy')).toEqual([]);
@@ -246,8 +311,8 @@ describe('Packaged template, stage prod (integration)', () => {
       IdentitySource: ['$request.header.Authorization'],
     });
     const routes = Object.fromEntries(resources('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, r.Properties]));
-    expect(Object.keys(routes).sort()).toEqual(['GET /user/me', 'POST /user/logout', 'POST /user/phone', 'POST /user/wechatlogin']);
-    for (const key of ['GET /user/me', 'POST /user/logout', 'POST /user/phone']) {
+    expect(Object.keys(routes).sort()).toEqual(['GET /user/me', 'POST /user/avatar', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile', 'POST /user/wechatlogin']);
+    for (const key of ['GET /user/me', 'POST /user/avatar', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile']) {
       expect(routes[key]).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
     }
     expect(routes['POST /user/wechatlogin'].AuthorizationType).toBeUndefined();
@@ -305,7 +370,11 @@ describe('Packaged template, stage prod (integration)', () => {
   it('bundles each function with its own dependencies only', () => {
     const dynamodbClient = 'DynamoDB_20120810';
     const upstashClient = 'multi-exec';
-    expect(Object.keys(bundles).sort()).toEqual(['authorizer', 'login', 'logout', 'me', 'phone']);
+    const s3Client = 'PutObjectTagging';
+    expect(Object.keys(bundles).sort()).toEqual(['authorizer', 'avatar', 'login', 'logout', 'me', 'phone', 'profile']);
+    // The S3 client (about 170 KB minified) goes into the avatar function alone.
+    expect(bundles.avatar).toContain(s3Client);
+    for (const [name, bundle] of Object.entries(bundles)) if (name !== 'avatar') expect(bundle, name).not.toContain(s3Client);
     expect(bundles.login).toContain(dynamodbClient);
     expect(bundles.login).toContain(upstashClient);
     for (const name of ['authorizer', 'logout']) expect(bundles[name]).not.toContain(dynamodbClient);
@@ -323,10 +392,131 @@ describe('Packaged template, stage prod (integration)', () => {
     }
   });
 
+  it('keeps the avatars in a private, encrypted, unversioned bucket that outlives the stack, pending files expiring after a day', () => {
+    const bucket = resource('AvatarsBucket');
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    expect(bucket.UpdateReplacePolicy).toBe('Retain');
+    expect(bucket.Properties.BucketEncryption).toEqual({ ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] });
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(bucket.Properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+    // Unversioned: a deleted avatar is gone, not kept as a noncurrent version.
+    expect(bucket.Properties.VersioningConfiguration).toBeUndefined();
+    const rules: any[] = bucket.Properties.LifecycleConfiguration.Rules;
+    expect(rules.every((r) => r.Status === 'Enabled')).toBe(true);
+    // The tag lib/profile/avatar-store.ts puts on every upload until the user row points at it.
+    expect(rules.filter((r) => r.TagFilters)).toEqual([expect.objectContaining({ Prefix: 'avatars/', TagFilters: [{ Key: 'avatar', Value: 'pending' }], ExpirationInDays: 1 })]);
+    expect(rules.filter((r) => r.AbortIncompleteMultipartUpload)).toEqual([expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } })]);
+    expect(rules.filter((r) => r.NoncurrentVersionExpiration || r.Transitions)).toEqual([]);
+  });
+
+  it('lets only the avatar distribution read the bucket, under avatars/, and refuses every request without TLS', () => {
+    const policy = resource('AvatarsBucketPolicy').Properties;
+    expect(policy.Bucket).toEqual({ Ref: 'AvatarsBucket' });
+    const [allow, deny, ...rest] = policy.PolicyDocument.Statement;
+    expect(rest).toEqual([]);
+    expect(allow).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 'cloudfront.amazonaws.com' },
+      Action: 's3:GetObject',
+      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['AvatarsBucket', 'Arn'] }, '/avatars/*']] },
+    });
+    // This distribution and no other: its ARN, built from its id.
+    const sourceArn = allow.Condition.StringEquals['AWS:SourceArn'];
+    expect(Object.keys(allow.Condition)).toEqual(['StringEquals']);
+    expect(JSON.stringify(sourceArn)).toContain(':cloudfront::');
+    expect(sourceArn['Fn::Join'][1].at(-1)).toEqual({ Ref: 'AvatarsDistribution' });
+    expect(deny).toEqual({
+      Sid: 'TlsOnly',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Resource: [{ 'Fn::GetAtt': ['AvatarsBucket', 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['AvatarsBucket', 'Arn'] }, '/*']] }],
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    });
+  });
+
+  it('serves the avatars through CloudFront with origin access control, HTTPS only, HTTP/2 and 3, each cached at most an hour', () => {
+    const config = resource('AvatarsDistribution').Properties.DistributionConfig;
+    expect(config.HttpVersion).toBe('http2and3');
+    expect(config.Origins).toEqual([
+      {
+        Id: 'avatars-bucket',
+        DomainName: { 'Fn::GetAtt': ['AvatarsBucket', 'RegionalDomainName'] },
+        OriginAccessControlId: { 'Fn::GetAtt': ['AvatarsOriginAccessControl', 'Id'] },
+        S3OriginConfig: { OriginAccessIdentity: '' },
+      },
+    ]);
+    // Origin access control, not the legacy origin access identity.
+    expect(resources('AWS::CloudFront::CloudFrontOriginAccessIdentity')).toEqual([]);
+    expect(resource('AvatarsOriginAccessControl').Properties.OriginAccessControlConfig).toMatchObject({
+      OriginAccessControlOriginType: 's3',
+      SigningBehavior: 'always',
+      SigningProtocol: 'sigv4',
+    });
+    expect(config.DefaultCacheBehavior).toMatchObject({
+      TargetOriginId: 'avatars-bucket',
+      ViewerProtocolPolicy: 'redirect-to-https',
+      AllowedMethods: ['GET', 'HEAD'],
+      CachePolicyId: { Ref: 'AvatarsCachePolicy' },
+    });
+    expect(config.CacheBehaviors).toBeUndefined();
+    // The file says a year (keys are unique per upload); CloudFront keeps it an hour at most,
+    // so a deleted avatar stops being served within the hour.
+    const cache = resource('AvatarsCachePolicy').Properties.CachePolicyConfig;
+    expect(cache).toMatchObject({ DefaultTTL: 3600, MaxTTL: 3600 });
+    expect(cache.MinTTL).toBeLessThanOrEqual(3600);
+    expect(cache.ParametersInCacheKeyAndForwardedToOrigin).toMatchObject({
+      CookiesConfig: { CookieBehavior: 'none' },
+      HeadersConfig: { HeaderBehavior: 'none' },
+      QueryStringsConfig: { QueryStringBehavior: 'none' },
+    });
+  });
+
+  it('answers on CloudFront’s own domain and certificate without avatarDomain, and on the operator’s with it', () => {
+    const config = (t: Template) => resolve(t, t.Resources.AvatarsDistribution.Properties.DistributionConfig);
+    expect(config(template).Aliases).toBeUndefined();
+    expect(config(template).ViewerCertificate).toEqual({ CloudFrontDefaultCertificate: true });
+    expect(config(cleanTemplate)).toEqual(config(template));
+
+    expect(config(paramTemplate).Aliases).toEqual([overrides.avatarDomain]);
+    expect(config(paramTemplate).ViewerCertificate).toEqual({
+      AcmCertificateArn: overrides.avatarCertificateArn,
+      SslSupportMethod: 'sni-only',
+      MinimumProtocolVersion: 'TLSv1.2_2021',
+    });
+    // CloudFront takes certificates from us-east-1 only: the stack refuses any other.
+    expect(new RegExp(template.Parameters!.AvatarCertificateArn.AllowedPattern).test(overrides.avatarCertificateArn)).toBe(true);
+    expect(new RegExp(template.Parameters!.AvatarCertificateArn.AllowedPattern).test(overrides.avatarCertificateArn.replace('us-east-1', 'ap-southeast-1'))).toBe(false);
+    expect(new RegExp(template.Parameters!.AvatarDomain.AllowedPattern).test(overrides.avatarDomain)).toBe(true);
+  });
+
+  it('hands the avatar function its bucket, its size limit and the URL the CDN serves the files at', () => {
+    const env = (t: Template) => t.Resources.AvatarLambdaFunction.Properties.Environment.Variables;
+    expect(Object.keys(env(template)).sort()).toEqual(['AVATAR_BASE_URL', 'AVATAR_BUCKET', 'AVATAR_MAX_BYTES', 'LOG_LEVEL', 'SERVICE_NAME', 'USERS_TABLE']);
+    expect(env(template)).toMatchObject({ AVATAR_BUCKET: { Ref: 'AvatarsBucket' }, AVATAR_MAX_BYTES: '1048576', USERS_TABLE: 'wechat-login-prod-users' });
+    const baseUrl = (t: Template) => resolve(t, env(t).AVATAR_BASE_URL);
+    expect(baseUrl(template)).toEqual({ 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': ['AvatarsDistribution', 'DomainName'] }]] });
+    expect(baseUrl(paramTemplate)).toEqual({ 'Fn::Join': ['', ['https://', overrides.avatarDomain]] });
+    // The stack's outputs say the same, beside the name the domain's CNAME points at.
+    expect(template.Outputs?.AvatarBaseUrl.Value).toEqual(env(template).AVATAR_BASE_URL);
+    expect(template.Outputs?.AvatarsDistributionDomainName.Value).toEqual({ 'Fn::GetAtt': ['AvatarsDistribution', 'DomainName'] });
+
+    // The nickname function: WeChat and Upstash by parameter name, as the phone function, and the users table.
+    expect(Object.keys(resource('ProfileLambdaFunction').Properties.Environment.Variables).sort()).toEqual([
+      'LOG_LEVEL',
+      'SERVICE_NAME',
+      'UPSTASH_REDIS_REST_TOKEN_PARAMETER',
+      'UPSTASH_REDIS_REST_URL_PARAMETER',
+      'USERS_TABLE',
+      'WECHAT_APPID_PARAMETER',
+      'WECHAT_SECRET_PARAMETER',
+    ]);
+  });
+
   // Errors fail the test; warnings are printed only. Those left are osls's own (W3005: a DependsOn
   // beside a GetAtt of the same resource) and conditions fixed at package time by the stage
   // (W8003: TracingOn is always true in prod), neither a fault of the template.
-  it('passes cfn-lint without an error: prod, prod with an alarm topic, and dev', async (ctx) => {
+  it('passes cfn-lint without an error: prod, prod with an alarm topic and an avatar domain, and dev', async (ctx) => {
     if (cfnLintMissing) {
       console.warn(`SKIPPED cfn-lint of the packaged templates: ${cfnLintMissing}`);
       ctx.skip(cfnLintMissing);
