@@ -169,7 +169,8 @@ export function loadAvatarConfig(env: Env = process.env): AvatarConfig {
     publicBaseUrl: url(env, 'AVATAR_BASE_URL'),
     endpoint: endpoint ? url(env, 'S3_ENDPOINT') : undefined,
     maxBytes: integer(env, 'AVATAR_MAX_BYTES', 1024 * 1024, 1024, 5 * 1024 * 1024),
-    timeoutMs: integer(env, 'S3_TIMEOUT_MS', 3000, 100, 20_000),
+    // Two attempts of this each, with the row write, inside the avatar function's 10 s.
+    timeoutMs: integer(env, 'S3_TIMEOUT_MS', 2000, 100, 20_000),
   };
 }
 

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import JSZip from 'jszip';
 import { SERVERLESS_BIN } from './serverless-cli';
 
-export const FUNCTIONS = ['login', 'authorizer', 'me', 'logout', 'phone'] as const;
+export const FUNCTIONS = ['login', 'authorizer', 'me', 'logout', 'phone', 'avatar', 'profile'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 /**
