@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevServer, type DevServer } from '../support/dev-server';
 import { fakeWx } from '../support/fake-wx';
+import { IMAGES } from '../support/multipart';
 
 const { createAuth } = createRequire(import.meta.url)('../../client/wechat-auth.js') as typeof import('../../client/wechat-auth');
 
@@ -48,6 +49,22 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     const other = createAuth({ baseUrl: dev.base, wx: otherWx, ...noSleep });
     await expect(other.bindPhone(`${number}.other`)).rejects.toMatchObject({ name: 'AuthError', statusCode: 409, code: 'PHONE_IN_USE' });
     expect(otherWx.calls.requests.filter((r) => r.url.endsWith('/user/phone'))).toHaveLength(1);
+  });
+
+  it('sets an avatar with uploadAvatar (wx.uploadFile through serverless offline, which hands the function a base64 body as API Gateway does) and a nickname with updateProfile', async () => {
+    const files = new Map([['wxfile://tmp/avatar.png', IMAGES.png]]);
+    const wx = fakeWx(codesFor('kit-avatar'), new Map(), files);
+    const auth = createAuth({ baseUrl: dev.base, wx });
+    const withAvatar = await auth.uploadAvatar('wxfile://tmp/avatar.png');
+    expect(withAvatar.avatarUrl).toMatch(/\/avatars\/[0-9A-Z]{26}\/[A-Za-z0-9_-]+\.png$/);
+    const served = await fetch(withAvatar.avatarUrl!);
+    expect(Buffer.from(await served.arrayBuffer())).toEqual(IMAGES.png);
+
+    const named = await auth.updateProfile({ nickname: '丽塔' });
+    expect(named).toMatchObject({ nickname: '丽塔', avatarUrl: withAvatar.avatarUrl });
+    await expect(auth.updateProfile({ nickname: 'a risky name' })).rejects.toMatchObject({ code: 'CONTENT_REJECTED', statusCode: 400 });
+    files.set('wxfile://tmp/page.html', IMAGES.html);
+    await expect(auth.uploadAvatar('wxfile://tmp/page.html')).rejects.toMatchObject({ code: 'UNSUPPORTED_IMAGE', statusCode: 415 });
   });
 
   it('resolves relative and absolute URLs and passes headers and the method through', async () => {

@@ -22,7 +22,12 @@ export interface FakeWx extends WxLike {
   failNext(path: string, count: number, statusCode: number, header?: Record<string, string>, data?: unknown): void;
 }
 
-export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = new Map()): FakeWx {
+/**
+ * `files` maps a temporary file path (what chooseAvatar hands the page) to its bytes, for
+ * `uploadFile`, which posts it as multipart/form-data exactly as the base library does and,
+ * like it, hands the answer's body back as a string.
+ */
+export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = new Map(), files: Map<string, Uint8Array> = new Map()): FakeWx {
   const faults: { path: string; left: number; statusCode: number; header: Record<string, string>; data: unknown }[] = [];
   const calls: FakeWx['calls'] = { login: 0, randomValues: 0, requests: [] };
   return {
@@ -60,6 +65,20 @@ export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = n
           success({ statusCode: response.status, data: parsed, header: Object.fromEntries(response.headers) });
         },
         (err: Error) => fail({ errMsg: `request:fail ${err.message}` }),
+      );
+    },
+    uploadFile({ url, filePath, name, header = {}, formData = {}, success, fail }) {
+      const bytes = files.get(filePath);
+      if (!bytes) return setTimeout(() => fail({ errMsg: `uploadFile:fail file not found ${filePath}` }), 1);
+      const form = new FormData();
+      for (const [key, value] of Object.entries(formData)) form.append(key, value);
+      form.append(name, new Blob([bytes]), filePath.split('/').pop());
+      fetch(url, { method: 'POST', headers: header, body: form }).then(
+        async (response) => {
+          calls.requests.push({ url, method: 'POST', header: { ...header }, status: response.status });
+          success({ statusCode: response.status, data: await response.text() });
+        },
+        (err: Error) => fail({ errMsg: `uploadFile:fail ${err.message}` }),
       );
     },
     getRandomValues({ length, success }) {
