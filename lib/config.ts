@@ -182,6 +182,27 @@ export function loadAvatarUrl(env: Env = process.env): ((key: string) => string)
   return (key) => `${publicBaseUrl}/${key}`;
 }
 
+/** Where `UserDeleted` goes: EventBridge's default bus, or only the log (locally, or turned off). */
+export interface UserEventsConfig {
+  publish: boolean;
+  /** The event's `source`: the service and stage. */
+  source: string;
+  region: string | undefined;
+  endpoint: string | undefined;
+}
+
+export function loadUserEventsConfig(env: Env = process.env): UserEventsConfig {
+  const setting = optional(env, 'USER_EVENTS', 'log').toLowerCase();
+  if (setting !== 'eventbridge' && setting !== 'log') throw new ConfigError('USER_EVENTS must be eventbridge or log');
+  const endpoint = env.EVENTBRIDGE_ENDPOINT?.trim();
+  return {
+    publish: setting === 'eventbridge',
+    source: optional(env, 'SERVICE_NAME', 'wechat-login'),
+    region: env.AWS_REGION?.trim() || undefined,
+    endpoint: endpoint ? url(env, 'EVENTBRIDGE_ENDPOINT') : undefined,
+  };
+}
+
 export function loadLogConfig(env: Env = process.env): Pick<Config, 'logLevel' | 'serviceName'> {
   const logLevel = optional(env, 'LOG_LEVEL', 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);

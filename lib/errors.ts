@@ -8,6 +8,7 @@ export const ERRORS = {
   INVALID_CODE: { status: 401, message: 'The login code is invalid or has already been used. Call wx.login() again.' },
   // 400, not 401/403: the client kit reads those as "session gone".
   INVALID_PHONE_CODE: { status: 400, message: 'The phone code is invalid, expired, already used, or not this user’s. Ask the user again.' },
+  REAUTH_FAILED: { status: 403, message: 'The login code is not this account’s. Sign in again with this WeChat account to delete it.' },
   USER_BLOCKED: { status: 403, message: 'WeChat blocked this login for a high-risk account.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },
   CONTENT_REJECTED: { status: 400, message: 'WeChat’s content check rejected the nickname. Choose another.' },

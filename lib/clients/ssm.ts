@@ -1,13 +1,10 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { ConfigError } from '../config';
-import { send } from './http';
+import { awsEndpoint, awsJson } from './aws-json';
 
 /**
  * SSM Parameter Store `GetParameters` (with decryption) in one signed request, without the
- * SDK's SSM client: the functions read their secrets once per container at cold start, and
- * the authorizer must stay small. SigV4 comes from @smithy/signature-v4 (the SDK's own
- * signer), the request goes out over the keep-alive transport.
+ * SDK's SSM client (lib/clients/aws-json.ts): the functions read their secrets once per
+ * container at cold start, and the authorizer must stay small.
  */
 export interface SsmOptions {
   region: string;
@@ -21,61 +18,16 @@ export class SsmError extends Error {
   override readonly name = 'SsmError';
 }
 
-type Data = string | ArrayBuffer | ArrayBufferView;
-const bytes = (data: Data) =>
-  typeof data === 'string' ? Buffer.from(data, 'utf8') : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data);
-
-/** SHA-256, or HMAC-SHA256 when given a secret: the hash interface SigV4 signing expects. */
-class Sha256 {
-  private hash: Hash | Hmac;
-  constructor(private readonly secret?: Data) {
-    this.hash = this.fresh();
-  }
-  private fresh(): Hash | Hmac {
-    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(this.secret));
-  }
-  update(data: Data): void {
-    this.hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-  reset(): void {
-    this.hash = this.fresh();
-  }
-}
-
 export function ssmEndpoint(region: string): string {
-  return `https://ssm.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`;
+  return awsEndpoint('ssm', region);
 }
 
 /** Returns name → decrypted value for every name; fails if any parameter does not exist. */
 export async function getParameters(names: readonly string[], options: SsmOptions): Promise<Record<string, string>> {
-  const url = new URL(options.endpoint ?? ssmEndpoint(options.region));
-  const body = JSON.stringify({ Names: names, WithDecryption: true });
-  const signer = new SignatureV4({ service: 'ssm', region: options.region, credentials: options.credentials, sha256: Sha256 });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: url.protocol,
-    hostname: url.hostname,
-    port: url.port ? Number(url.port) : undefined,
-    path: '/',
-    query: {},
-    headers: {
-      host: url.host,
-      'content-type': 'application/x-amz-json-1.1',
-      'x-amz-target': 'AmazonSSM.GetParameters',
-    },
-    body,
-  });
-
-  const { status, body: answer } = await send(`${url.origin}/`, {
-    method: 'POST',
-    headers: signed.headers as Record<string, string>,
-    body,
-    timeoutMs: options.timeoutMs,
-    idempotent: true, // a read
-  });
+  const { status, body: answer } = await awsJson(
+    { Names: names, WithDecryption: true },
+    { ...options, service: 'ssm', target: 'AmazonSSM.GetParameters', idempotent: true /* a read */ },
+  );
   let parsed: { Parameters?: { Name: string; Value: string }[]; InvalidParameters?: string[]; __type?: string };
   try {
     parsed = JSON.parse(answer);

@@ -7,30 +7,42 @@ import { createMetrics, type Metrics } from '../metrics';
 import { RedisSessionStore } from '../sessions/store';
 import { DynamoUserRepository } from '../users/repository';
 import { HttpWechatAuth } from '../wechat/client';
+import { createUserEvents } from '../account/events';
+import { finishAccountDeletion } from '../account/service';
+import { phoneCodesKey } from '../phone/code-store';
 import { LoginService } from './service';
 
 /** The login function's composition root: real adapters over clients made once per container. */
-export function composeLogin(config: Config): { logger: Logger; metrics: Metrics; service: LoginService } {
+export function composeLogin(config: Config, env: Record<string, string | undefined> = process.env): { logger: Logger; metrics: Metrics; service: LoginService } {
   const logger = createLogger({
     level: config.logLevel,
     service: config.serviceName,
     secrets: [config.wechat.appSecret, config.redis.token],
   });
   const metrics = createMetrics(config.serviceName);
+  const users = new DynamoUserRepository(createDynamoClient(config.dynamodb), config.dynamodb.usersTable);
+  const sessions = new RedisSessionStore(createRedisClient(config.redis), {
+    keyPrefix: config.redis.keyPrefix,
+    userIndexTtlSeconds: config.session.maxAgeSeconds,
+  });
   const service = new LoginService({
     wechat: new HttpWechatAuth({
       ...config.wechat,
       onExchange: (ms, outcome) => metrics.put('WechatLatency', ms, 'Milliseconds', { WechatOutcome: outcome }),
     }),
-    users: new DynamoUserRepository(createDynamoClient(config.dynamodb), config.dynamodb.usersTable),
-    sessions: new RedisSessionStore(createRedisClient(config.redis), {
-      keyPrefix: config.redis.keyPrefix,
-      userIndexTtlSeconds: config.session.maxAgeSeconds,
-    }),
+    users,
+    sessions,
     newId: (now) => ulid(now.getTime()),
     session: config.session,
     rateLimit: config.loginRateLimit,
     onLogin: (isNewUser) => metrics.put('Logins', 1, 'Count', { UserType: isNewUser ? 'New' : 'Returning' }),
+    // A deletion that stopped after its tombstone is finished by the user's next login.
+    finishDeletion: finishAccountDeletion({
+      sessions,
+      users,
+      events: createUserEvents(env, logger),
+      phoneCodesKey: (userId) => phoneCodesKey(config.redis.keyPrefix, userId),
+    }),
   });
   return { logger, metrics, service };
 }

@@ -2,7 +2,7 @@ import { AppError } from '../errors';
 import { deriveId, hashToken, newToken, open, seal } from '../crypto';
 import type { Logger } from '../logger';
 import type { CodeAttempt, SessionStore } from '../sessions/store';
-import type { UserRepository } from '../users/repository';
+import { AccountBeingDeleted, type UserRepository } from '../users/repository';
 import type { WechatAuth } from '../wechat/client';
 
 export interface LoginResult {
@@ -32,6 +32,11 @@ export interface LoginDeps {
   rateLimit?: { limit: number; windowSeconds: number };
   /** Told of every completed login: new user or returning. */
   onLogin?: (isNewUser: boolean) => void;
+  /**
+   * Finishes a deletion that was interrupted (lib/account/): the login met the account's
+   * tombstone, and this WeChat user may only start a new identity once the old one is gone.
+   */
+  finishDeletion?: (owner: { userId: string; openid: string }, log: Logger) => Promise<void>;
   now?: () => Date;
 }
 
@@ -153,18 +158,33 @@ export class LoginService {
       });
     };
 
-    let recorded;
-    try {
-      recorded = await users.recordLogin({
+    const record = () =>
+      users.recordLogin({
         openid: wx.openid,
         unionid: wx.unionid,
         newUserId: this.deps.newId(now),
         loginId: attempt.loginId,
         now,
       });
+    let recorded;
+    try {
+      try {
+        recorded = await record();
+      } catch (err) {
+        if (!(err instanceof AccountBeingDeleted) || !this.deps.finishDeletion) throw err;
+        // The user deleted their account and its deletion did not finish: finish it, then
+        // this login is a new user's.
+        log.warn('login met an unfinished account deletion: finishing it first', { userId: err.userId });
+        await this.deps.finishDeletion({ userId: err.userId, openid: wx.openid }, log);
+        recorded = await record();
+      }
     } catch (err) {
       // The write may still land: release the code, then fence and revert the write.
       await this.release(attempt, log);
+      if (err instanceof AccountBeingDeleted) {
+        // Nothing of ours was written to the tombstone; its deletion is to be finished first.
+        throw new AppError('SERVICE_UNAVAILABLE', 'the account is being deleted', { retryAfterSeconds: 1 });
+      }
       await undo();
       throw err;
     }
@@ -187,7 +207,7 @@ export class LoginService {
       return answer;
     };
 
-    let committed: 'committed' | 'fenced';
+    let committed: 'committed' | 'fenced' | 'deleted';
     try {
       committed = await sessions.commitLogin({
         attempt,
@@ -214,6 +234,14 @@ export class LoginService {
       // Unknown (the release failed too): a session may exist, so the row stays counted.
       if (release !== 'unknown') await undo();
       throw err;
+    }
+    if (committed === 'deleted') {
+      // This user's deletion started after our user write: no session for them. The retry
+      // finds the row tombstoned and starts a new identity once the deletion is finished.
+      await this.release(attempt, log);
+      await undo();
+      log.warn('login commit refused: the user is being deleted');
+      throw new AppError('SERVICE_UNAVAILABLE', 'the user is being deleted', { retryAfterSeconds: 1 });
     }
     if (committed === 'fenced') {
       // This request gave up its claim, or the same client's retry took it over: that retry

@@ -3,7 +3,7 @@ import { AppError } from '../errors';
 import type { CodeLookup, PhoneCodeStore } from './service';
 
 /** The slice of the Upstash client this adapter uses. */
-export type RedisLike = Pick<Redis, 'eval' | 'get' | 'set'>;
+export type RedisLike = Pick<Redis, 'eval' | 'get' | 'set' | 'multi'>;
 
 /**
  * Rate limit and lookup as one atomic step (one request). KEYS: the code's result, the user's
@@ -31,6 +31,11 @@ local bar = string.find(stored, '|', 1, true)
 if not bar or string.sub(stored, 1, bar - 1) ~= ARGV[1] then return {'foreign'} end
 return {'done', string.sub(stored, bar + 1)}
 `;
+
+/** The Redis key of a user's index of phone-code results: account deletion deletes what it lists. */
+export function phoneCodesKey(keyPrefix: string, userId: string): string {
+  return `${keyPrefix}user-phone-codes:${userId}`;
+}
 
 /** Phone-code results and per-user binding attempts in Upstash Redis. Failures are SERVICE_UNAVAILABLE. */
 export class RedisPhoneCodeStore implements PhoneCodeStore {
@@ -69,7 +74,17 @@ export class RedisPhoneCodeStore implements PhoneCodeStore {
   }
 
   async remember(codeId: string, userId: string, sealed: string, ttlSeconds: number): Promise<void> {
-    await guard(() => this.redis.set(this.codeKey(codeId), `${userId}|${sealed}`, { ex: ttlSeconds }));
+    // With the user's index of code results, so that deleting the user deletes them too.
+    const tx = this.redis.multi();
+    tx.set(this.codeKey(codeId), `${userId}|${sealed}`, { ex: ttlSeconds });
+    tx.sadd(this.userCodesKey(userId), this.codeKey(codeId));
+    tx.expire(this.userCodesKey(userId), ttlSeconds);
+    await guard(() => tx.exec());
+  }
+
+  /** The user's index of phone-code results (for account deletion). */
+  userCodesKey(userId: string): string {
+    return phoneCodesKey(this.keyPrefix, userId);
   }
 
   private codeKey(codeId: string): string {

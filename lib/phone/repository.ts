@@ -114,7 +114,7 @@ export class DynamoPhoneRepository implements PhoneRepository {
           UpdateExpression: 'SET #phone = :binding, replacedPhone = if_not_exists(#phone.e164, :none)',
           // The row is this user's (a deleted account is not brought back by a late binding),
           // and does not hold this number yet.
-          ConditionExpression: 'userId = :userId AND (attribute_not_exists(#phone) OR #phone.e164 <> :number)',
+          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt) AND (attribute_not_exists(#phone) OR #phone.e164 <> :number)',
           ExpressionAttributeNames: { '#phone': 'phone' },
           ExpressionAttributeValues: {
             ':userId': { S: owner.userId },
@@ -144,14 +144,14 @@ export class DynamoPhoneRepository implements PhoneRepository {
         new GetItemCommand({
           TableName: this.tables.users,
           Key: { openid: { S: owner.openid } },
-          ProjectionExpression: 'userId, replacedPhone',
+          ProjectionExpression: 'userId, replacedPhone, deletedAt',
           ConsistentRead: true,
         }),
       ));
     } catch (err) {
       throw unavailable(err);
     }
-    if (item?.userId?.S !== owner.userId) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+    if (item?.userId?.S !== owner.userId || item.deletedAt) throw new AppError('NOT_FOUND', 'The user no longer exists.');
     return replaced(item);
   }
 

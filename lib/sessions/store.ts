@@ -87,7 +87,7 @@ export interface SessionStore {
    * Session, code result and the user's session index, all or nothing, in one round trip, if
    * this request still holds its claim; 'fenced' (nothing written) if it does not.
    */
-  commitLogin(input: CommitLogin): Promise<'committed' | 'fenced'>;
+  commitLogin(input: CommitLogin): Promise<'committed' | 'fenced' | 'deleted'>;
   /**
    * Lets go of a claim whose login failed, so the code can be tried again, and fences it: a
    * claim or commit of this request that arrives later finds it released and does nothing.
@@ -117,6 +117,10 @@ export function sessionKeys(prefix: string) {
     code: (codeId: string) => `${prefix}code:${codeId}`,
     loginRate: (caller: string, window: number) => `${prefix}rate:login:${caller}:${window}`,
     userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,
+    /** The keys of the user's login-code results (they replay a session), for deletion. */
+    userCodes: (userId: string) => `${prefix}user-codes:${userId}`,
+    /** Set while (and a day after) the user is deleted: no login may commit a session for them. */
+    deleted: (userId: string) => `${prefix}deleted:${userId}`,
   };
 }
 
@@ -203,7 +207,8 @@ return {'claimed'}
 
 /**
  * Commit of a login (one request): session, code result and the user's session index, only
- * while the request still holds its claim. KEYS: code, session, user index. ARGV: loginId,
+ * while the request still holds its claim, and never for a user being deleted. KEYS: code,
+ * session, user index, the user's code index, the user's deleted mark. ARGV: loginId,
  * code result, its TTL (s), session TTL (s), the session's absolute cap (index score), prune
  * entries scored at or below this, index TTL (s), token hash, then the session's field/value pairs.
  */
@@ -214,6 +219,9 @@ if not current then return 'fenced' end
 local head = string.sub(current, 1, #id + 3)
 if head == 'd|' .. id .. '|' then return 'committed' end
 if head ~= 'p|' .. id .. '|' then return 'fenced' end
+if redis.call('EXISTS', KEYS[5]) == 1 then return 'deleted' end
+redis.call('SADD', KEYS[4], KEYS[1])
+redis.call('EXPIRE', KEYS[4], ARGV[3])
 redis.call('HSET', KEYS[2], unpack(ARGV, 9))
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('SET', KEYS[1], 'd|' .. id .. '|' .. ARGV[2], 'EX', ARGV[3])
@@ -241,11 +249,71 @@ return 'released'
 `;
 
 /**
+ * Deleting a user (one request, safe to repeat): the deleted mark first, so that no login
+ * commits a session for them from now on; then every session in the user's index, the index,
+ * and every stored login- and phone-code result that could replay a session or a number.
+ * KEYS: session index, code index, phone-code index, deleted mark. ARGV: the session key
+ * prefix, the mark's TTL (s). The sessions' and codes' own keys are named by the indexes (one
+ * Redis database, as Upstash has, so a script may reach them).
+ */
+export const PURGE_USER_SCRIPT = `-- wxlogin:purge-user
+redis.call('SET', KEYS[4], '1', 'EX', ARGV[2])
+local sessions = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(sessions) do redis.call('DEL', ARGV[1] .. id) end
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do redis.call('DEL', key) end
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', key) end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return #sessions
+`;
+
+/**
+ * The user's live sessions for an export (one request): for each, when it was created, its
+ * absolute cap and how long it has left. KEYS: session index. ARGV: the session key prefix.
+ * Returns a flat list: id, created (ms), cap (ms), ms left.
+ */
+export const SESSIONS_OF_SCRIPT = `-- wxlogin:sessions-of
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = ARGV[1] .. id
+  local left = redis.call('PTTL', key)
+  if left > 0 then
+    local s = redis.call('HMGET', key, '${FIELDS.issuedAt}', '${FIELDS.maxExpiresAt}')
+    table.insert(out, id)
+    table.insert(out, s[1] or '0')
+    table.insert(out, s[2] or '0')
+    table.insert(out, tostring(left))
+  end
+end
+return out
+`;
+
+/** A live session as an export shows it: times only, never a token or a secret. */
+export interface SessionSummary {
+  /** This request's own session. */
+  current: boolean;
+  createdAt: string;
+  /** When it ends if left unused (slid on every use, never past its absolute cap). */
+  expiresAt: string;
+  /** When it ends however much it is used. */
+  maxExpiresAt: string;
+}
+
+/** The port account deletion and export depend on. */
+export interface SessionPurge {
+  /** Marks the user deleted and removes every session and stored code result of theirs; returns how many sessions. */
+  purgeUser(userId: string, phoneCodesKey: string): Promise<number>;
+  sessionsOf(userId: string, currentSessionId: string, now: number): Promise<SessionSummary[]>;
+}
+
+/** How long the deleted mark outlives a deletion: far longer than any login in flight. */
+export const DELETED_MARK_TTL_SECONDS = 86_400;
+
+/**
  * Sessions and login-code claims in Upstash Redis (HTTP). Every failure becomes
  * SERVICE_UNAVAILABLE; the Upstash error itself is never logged by message, because it
  * quotes the command it failed on.
  */
-export class RedisSessionStore implements SessionStore, SessionVerifier, SessionRevoker {
+export class RedisSessionStore implements SessionStore, SessionVerifier, SessionRevoker, SessionPurge {
   private readonly keys: ReturnType<typeof sessionKeys>;
   private readonly userIndexTtlSeconds: number;
 
@@ -286,7 +354,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     }
   }
 
-  async commitLogin(input: CommitLogin): Promise<'committed' | 'fenced'> {
+  async commitLogin(input: CommitLogin): Promise<'committed' | 'fenced' | 'deleted'> {
     const { session } = input;
     const fields: string[] = [
       FIELDS.userId,
@@ -307,7 +375,13 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     const reply = await guard(() =>
       this.redis.eval<string[], unknown>(
         COMMIT_SCRIPT,
-        [this.keys.code(input.attempt.codeId), this.keys.session(input.tokenHash), this.keys.userSessions(session.userId)],
+        [
+          this.keys.code(input.attempt.codeId),
+          this.keys.session(input.tokenHash),
+          this.keys.userSessions(session.userId),
+          this.keys.userCodes(session.userId),
+          this.keys.deleted(session.userId),
+        ],
         [
           input.attempt.loginId,
           input.codeResult,
@@ -321,7 +395,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
         ],
       ),
     );
-    if (reply === 'committed' || reply === 'fenced') return reply;
+    if (reply === 'committed' || reply === 'fenced' || reply === 'deleted') return reply;
     throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the commit script', { details: { store: 'redis' } });
   }
 
@@ -331,6 +405,33 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     );
     if (reply === 'committed' || reply === 'released' || reply === 'taken') return reply;
     throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the release script', { details: { store: 'redis' } });
+  }
+
+  async purgeUser(userId: string, phoneCodesKey: string): Promise<number> {
+    const reply = await guard(() =>
+      this.redis.eval<string[], unknown>(
+        PURGE_USER_SCRIPT,
+        [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneCodesKey, this.keys.deleted(userId)],
+        [this.keys.session(''), String(DELETED_MARK_TTL_SECONDS)],
+      ),
+    );
+    return Number(reply) || 0;
+  }
+
+  async sessionsOf(userId: string, currentSessionId: string, now: number): Promise<SessionSummary[]> {
+    const reply = await guard(() => this.redis.eval<string[], unknown>(SESSIONS_OF_SCRIPT, [this.keys.userSessions(userId)], [this.keys.session('')]));
+    const flat = Array.isArray(reply) ? reply.map(String) : [];
+    const out: SessionSummary[] = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      const [id, created, cap, left] = [flat[i]!, Number(flat[i + 1]), Number(flat[i + 2]), Number(flat[i + 3])];
+      out.push({
+        current: id === currentSessionId,
+        createdAt: new Date(created).toISOString(),
+        expiresAt: new Date(Math.min(now + left, cap)).toISOString(),
+        maxExpiresAt: new Date(cap).toISOString(),
+      });
+    }
+    return out;
   }
 
   async touch(sessionId: string, now: number, ttlMs: number): Promise<SessionIdentity | null> {

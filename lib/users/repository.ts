@@ -1,5 +1,6 @@
 import {
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   GetItemCommand,
   UpdateItemCommand,
   type AttributeValue,
@@ -20,6 +21,42 @@ export interface User {
   nickname?: string;
   /** The avatar's object key in the avatars bucket (lib/profile/). */
   avatarKey?: string;
+}
+
+/**
+ * The login met a row whose account is being deleted (tombstoned, lib/account/): the
+ * deletion must be finished before this openid can start a new identity.
+ */
+export class AccountBeingDeleted extends Error {
+  override readonly name = 'AccountBeingDeleted';
+  constructor(readonly userId: string) {
+    super('the account is being deleted');
+  }
+}
+
+/** A row as account deletion and export read it: the user, and what deletion must clean. */
+export interface AccountRow extends User {
+  /** Set once a deletion began (a tombstone). */
+  deletedAt?: string;
+  /** A number a binding replaced and that may still be claimed (lib/phone/). */
+  replacedPhone?: string;
+  /** The bound number in E.164, the claims table's key. */
+  phoneE164?: string;
+}
+
+/** The port account deletion, export and WeChat's events depend on. */
+export interface AccountRows {
+  /** The whole row by openid (consistent), or null. A tombstone has only its ids and deletedAt. */
+  readAccount(openid: string): Promise<AccountRow | null>;
+  /**
+   * Strips the row to a tombstone (its ids and deletedAt) so that nothing personal stays,
+   * and marks it for DynamoDB's TTL as a last resort; only the user's own row.
+   */
+  tombstone(owner: { userId: string; openid: string }, now: Date): Promise<void>;
+  /** Deletes the tombstone; a row that is gone already is fine. */
+  deleteTombstone(owner: { userId: string; openid: string }): Promise<void>;
+  /** Removes the nickname and the avatar key (the files are the caller's to delete). */
+  clearProfile(owner: { userId: string; openid: string }): Promise<void>;
 }
 
 /** What a profile change sets on the row. */
@@ -68,7 +105,7 @@ export interface UserReader {
 /** The attributes a profile is read for: nothing else a row holds is ever exposed. */
 const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
 /** What a login reads back: which login wrote the row last (the phone is not the login's business). */
-const LOGIN_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId'];
+const LOGIN_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt'];
 
 /** The slice of DynamoDBClient we use: easy to fake, and the real client fits it. */
 export type DynamoSend = Pick<DynamoDBClient, 'send'>;
@@ -87,7 +124,7 @@ export type DynamoSend = Pick<DynamoDBClient, 'send'>;
  * fence of the last undone login). Only the attributes
  * named here are touched: anything else a row holds is left alone.
  */
-export class DynamoUserRepository implements UserRepository, UserReader, ProfileWriter {
+export class DynamoUserRepository implements UserRepository, UserReader, ProfileWriter, AccountRows {
   constructor(
     private readonly client: DynamoSend,
     private readonly tableName: string,
@@ -122,8 +159,10 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
           UpdateExpression: `SET ${set} ADD loginCount :one`,
           // Not this login again (a retried copy of a write that landed), and not a login
           // that was already undone (a copy arriving after its request gave up).
+          // ...and not a row whose account is being deleted (lib/account/): that one must be
+          // finished first, and this login becomes a new user.
           ConditionExpression:
-            '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId)',
+            '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId) AND attribute_not_exists(deletedAt)',
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
@@ -133,6 +172,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
       // An earlier copy of this write landed and its answer was lost: read what it left.
       row = await this.readForLogin(openid);
+      if (row?.deletedAt?.S && row.userId?.S) throw new AccountBeingDeleted(row.userId.S);
       if (row?.lastLoginId?.S !== loginId) {
         throw new AppError('SERVICE_UNAVAILABLE', 'login write was overtaken before it could be confirmed', { details: { store: 'dynamodb' } });
       }
@@ -203,8 +243,8 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
           Key: { openid: { S: owner.openid } },
           // Setting a value is the same however often it is sent: safe for the SDK to retry.
           UpdateExpression: 'SET #field = :value',
-          // The row is this user's: a deleted account is not brought back by a late update.
-          ConditionExpression: 'userId = :userId',
+          // The row is this user's and is not being deleted: a late update brings nothing back.
+          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
           ExpressionAttributeNames: { '#field': name },
           ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':value': { S: value } },
           ReturnValues: 'ALL_NEW',
@@ -215,6 +255,78 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       throw storeUnavailable(err);
     }
     return toUser(item);
+  }
+
+  async readAccount(openid: string): Promise<AccountRow | null> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Item: item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { openid: { S: openid } }, ConsistentRead: true })));
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
+    const userId = item?.userId?.S;
+    if (!item || !userId) return null;
+    const deletedAt = item.deletedAt?.S;
+    const row: AccountRow = deletedAt
+      ? { userId, openid, createdAt: '', lastLoginAt: '', loginCount: 0, deletedAt }
+      : toUser(item);
+    if (item.replacedPhone?.S && item.replacedPhone.S !== '-') row.replacedPhone = item.replacedPhone.S;
+    if (item.phone?.M?.e164?.S) row.phoneE164 = item.phone.M.e164.S;
+    return row;
+  }
+
+  async tombstone(owner: { userId: string; openid: string }, now: Date): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: owner.openid } },
+          UpdateExpression:
+            'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
+            'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId',
+          ConditionExpression: 'userId = :userId',
+          ExpressionAttributeNames: { '#phone': 'phone' },
+          // DynamoDB's TTL (in seconds) deletes a tombstone that no one finished within a week.
+          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':now': { S: now.toISOString() }, ':purgeAt': { N: String(Math.floor(now.getTime() / 1000) + 7 * 86_400) } },
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return; // gone already, or another identity's
+      throw storeUnavailable(err);
+    }
+  }
+
+  async deleteTombstone(owner: { userId: string; openid: string }): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: owner.openid } },
+          ConditionExpression: 'userId = :userId AND attribute_exists(deletedAt)',
+          ExpressionAttributeValues: { ':userId': { S: owner.userId } },
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return; // gone already
+      throw storeUnavailable(err);
+    }
+  }
+
+  async clearProfile(owner: { userId: string; openid: string }): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: owner.openid } },
+          UpdateExpression: 'REMOVE nickname, avatarKey',
+          ConditionExpression: 'userId = :userId',
+          ExpressionAttributeValues: { ':userId': { S: owner.userId } },
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return;
+      throw storeUnavailable(err);
+    }
   }
 
   async findByOpenid(openid: string): Promise<User | null> {
@@ -231,8 +343,9 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     } catch (err) {
       throw storeUnavailable(err);
     }
-    // A row without a userId is only the fence of an undone first login: no user.
-    return item?.userId?.S ? toUser(item) : null;
+    // A row without a userId is only the fence of an undone first login, and a tombstone is a
+    // user being deleted: no user either way.
+    return item?.userId?.S && !item.deletedAt ? toUser(item) : null;
   }
 
   private async readForLogin(openid: string): Promise<Record<string, AttributeValue> | undefined> {

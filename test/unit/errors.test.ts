@@ -13,6 +13,7 @@ describe('Function: errorResponse', () => {
     ['AVATAR_TOO_LARGE', 413],
     ['UNSUPPORTED_IMAGE', 415],
     ['USER_BLOCKED', 403],
+    ['REAUTH_FAILED', 403],
     ['NOT_FOUND', 404],
     ['LOGIN_IN_PROGRESS', 409],
     ['RATE_LIMITED', 429],

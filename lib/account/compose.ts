@@ -1,0 +1,68 @@
+import { createDynamoClient } from '../clients/dynamodb';
+import { createRedisClient } from '../clients/redis';
+import {
+  loadAvatarConfig,
+  loadAvatarUrl,
+  loadDynamoConfig,
+  loadLogConfig,
+  loadPhoneConfig,
+  loadRedisConfig,
+  loadSessionConfig,
+  loadWechatConfig,
+} from '../config';
+import { createLogger, type Logger } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
+import { phoneCodesKey } from '../phone/code-store';
+import { DynamoPhoneRepository } from '../phone/repository';
+import { createS3AvatarStore } from '../profile/avatar-store';
+import { RedisSessionStore } from '../sessions/store';
+import { DynamoUserRepository } from '../users/repository';
+import { HttpWechatAuth } from '../wechat/client';
+import { createUserEvents } from './events';
+import { exportAccount, type AccountExport } from './export';
+import { AccountService } from './service';
+import type { Holder } from '../phone/service';
+
+type Env = Record<string, string | undefined>;
+
+/** Composition root of the export: the user row and Redis only (no WeChat, no S3, no AppSecret). */
+export function composeExport(env: Env = process.env): { logger: Logger; metrics: Metrics; exportFor: (user: Holder & { sessionId: string }) => Promise<AccountExport> } {
+  const dynamoConfig = loadDynamoConfig(env);
+  const redisConfig = loadRedisConfig(env);
+  const session = loadSessionConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token] });
+  const deps = {
+    users: new DynamoUserRepository(createDynamoClient(dynamoConfig), dynamoConfig.usersTable),
+    sessions: new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
+    avatarUrlOf: loadAvatarUrl(env),
+  };
+  return { logger, metrics: createMetrics(log.serviceName), exportFor: (user) => exportAccount(deps, user) };
+}
+
+/**
+ * Composition root of account deletion, export and WeChat's authorization events: WeChat (to
+ * re-authenticate a deletion), the users and phones tables, the avatars bucket, Redis, and the
+ * event bus.
+ */
+export function composeAccount(env: Env = process.env): { logger: Logger; metrics: Metrics; account: AccountService } {
+  const wechat = loadWechatConfig(env);
+  const dynamoConfig = loadDynamoConfig(env);
+  const redisConfig = loadRedisConfig(env);
+  const phone = loadPhoneConfig(env);
+  const avatar = loadAvatarConfig(env);
+  const session = loadSessionConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
+  const dynamo = createDynamoClient(dynamoConfig);
+  const account = new AccountService({
+    wechat: new HttpWechatAuth(wechat),
+    users: new DynamoUserRepository(dynamo, dynamoConfig.usersTable),
+    phones: new DynamoPhoneRepository(dynamo, { phones: phone.phonesTable, users: dynamoConfig.usersTable }),
+    avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
+    sessions: new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
+    phoneCodesKey: (userId) => phoneCodesKey(redisConfig.keyPrefix, userId),
+    events: createUserEvents(env, logger),
+  });
+  return { logger, metrics: createMetrics(log.serviceName), account };
+}

@@ -1,0 +1,48 @@
+import { AppError } from '../errors';
+import type { Holder } from '../phone/service';
+import type { SessionPurge, SessionSummary } from '../sessions/store';
+import type { AccountRows } from '../users/repository';
+
+/** What `GET /user/me/export` answers: everything stored about the user, no token or secret. */
+export interface AccountExport {
+  exportedAt: string;
+  userId: string;
+  openid: string;
+  unionid?: string;
+  createdAt: string;
+  lastLoginAt: string;
+  loginCount: number;
+  nickname?: string;
+  avatarUrl?: string;
+  phone?: { countryCode: string; purePhoneNumber: string; phoneNumber: string; verifiedAt: string };
+  sessions: SessionSummary[];
+}
+
+/**
+ * `GET /user/me/export`: everything stored about the user, from the row and Redis: ids,
+ * profile, phone, timestamps, and the live sessions' times (never a token, a token's hash or
+ * a session_key).
+ */
+export async function exportAccount(
+  deps: { users: Pick<AccountRows, 'readAccount'>; sessions: Pick<SessionPurge, 'sessionsOf'>; avatarUrlOf?: (key: string) => string; now?: () => Date },
+  user: Holder & { sessionId: string },
+): Promise<AccountExport> {
+  const now = deps.now?.() ?? new Date();
+  const row = await deps.users.readAccount(user.openid);
+  if (!row || row.userId !== user.userId || row.deletedAt) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+  const sessions = await deps.sessions.sessionsOf(user.userId, user.sessionId, now.getTime());
+  const { userId, openid, unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, phone } = row;
+  return {
+    exportedAt: now.toISOString(),
+    userId,
+    openid,
+    ...(unionid ? { unionid } : {}),
+    createdAt,
+    lastLoginAt,
+    loginCount,
+    ...(nickname ? { nickname } : {}),
+    ...(avatarKey && deps.avatarUrlOf ? { avatarUrl: deps.avatarUrlOf(avatarKey) } : {}),
+    ...(phone ? { phone } : {}),
+    sessions,
+  };
+}

@@ -1,0 +1,129 @@
+import { AppError } from '../errors';
+import type { EventPublisher } from '../clients/eventbridge';
+import type { Logger } from '../logger';
+import type { Holder, PhoneRepository } from '../phone/service';
+import { avatarPrefix } from '../profile/avatar';
+import type { AvatarStore } from '../profile/ports';
+import type { SessionPurge } from '../sessions/store';
+import type { AccountRows } from '../users/repository';
+import type { WechatAuth } from '../wechat/client';
+import type { AccountEvents, Revoked } from './ports';
+
+export interface AccountDeps {
+  wechat: WechatAuth;
+  users: AccountRows;
+  phones: Pick<PhoneRepository, 'release' | 'unbind'>;
+  avatars: Pick<AvatarStore, 'list' | 'delete' | 'urlOf'>;
+  sessions: SessionPurge;
+  /** The Redis key of a user's phone-code results (lib/phone/code-store.ts). */
+  phoneCodesKey: (userId: string) => string;
+  events: EventPublisher;
+  now?: () => Date;
+}
+
+/**
+ * Steps 3 and 4 of a deletion (see AccountService): what the login needs to finish one it
+ * meets as a tombstone, without the deletion's other clients (S3, the phones table).
+ */
+export function finishAccountDeletion(deps: Pick<AccountDeps, 'sessions' | 'users' | 'events' | 'phoneCodesKey'>) {
+  return async (owner: Holder, log: Logger): Promise<void> => {
+    const sessions = await deps.sessions.purgeUser(owner.userId, deps.phoneCodesKey(owner.userId));
+    await deps.users.deleteTombstone(owner);
+    await deps.events.publish('UserDeleted', { userId: owner.userId });
+    log.info('account deletion finished', { userId: owner.userId, sessions });
+  };
+}
+
+/**
+ * The user's data rights: deleting the account (and its export, lib/account/export.ts), and
+ * obeying WeChat's authorization events (lib/account/ports.ts).
+ *
+ * Deleting runs in an order that any interruption can resume from, and that never leaves a
+ * session alive for a deleted user:
+ * 1. the phone claims and the avatar files (the user's session still works, so the client
+ *    can retry);
+ * 2. the row becomes a tombstone: its ids and deletedAt, nothing personal; no login, profile
+ *    or phone write lands on it any more;
+ * 3. Redis: the deleted mark (no login may commit a session for the user from now on), every
+ *    session, every stored login- and phone-code result;
+ * 4. the tombstone is deleted, and `UserDeleted` is published (at least once).
+ * From step 3 the user's token is refused; an interruption after it is finished by the next
+ * login of that WeChat user (lib/login/service.ts), WeChat's cancellation event, or a retry
+ * through the events; DynamoDB's TTL removes a tombstone nobody finished within a week.
+ */
+export class AccountService implements AccountEvents {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: AccountDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** POST /user/delete: re-authenticated with a fresh wx.login code, then deleted. */
+  async deleteWithCode(user: Holder, code: string, log: Logger): Promise<void> {
+    const wx = await this.deps.wechat.code2Session(code);
+    if (wx.openid !== user.openid) {
+      log.warn('account deletion refused: the code is another WeChat user’s', { userId: user.userId });
+      throw new AppError('REAUTH_FAILED');
+    }
+    await this.delete(user, log);
+    log.info('account deleted', { userId: user.userId });
+  }
+
+  async accountCancelled(openid: string, log: Logger): Promise<void> {
+    const row = await this.deps.users.readAccount(openid);
+    if (!row) return log.info('account cancelled at WeChat: no user here');
+    await this.delete({ userId: row.userId, openid }, log);
+    log.info('account deleted after WeChat’s cancellation event', { userId: row.userId });
+  }
+
+  async authorizationRevoked(openid: string, revoked: Revoked, log: Logger): Promise<void> {
+    const row = await this.deps.users.readAccount(openid);
+    if (!row || row.deletedAt) return;
+    const owner = { userId: row.userId, openid };
+    if (revoked.phone) {
+      // Off the row first, then the claim: a row never holds a number its claim does not name.
+      if (row.phoneE164) {
+        await this.deps.phones.unbind(owner, row.phoneE164);
+        await this.deps.phones.release(row.phoneE164, owner);
+      }
+      if (row.replacedPhone) await this.deps.phones.release(row.replacedPhone, owner);
+    }
+    if (revoked.profile) await this.clearProfile(owner);
+    log.info('authorization withdrawn at WeChat: data removed', { userId: row.userId, phone: revoked.phone, profile: revoked.profile });
+  }
+
+  async infoModified(openid: string, log: Logger): Promise<void> {
+    const row = await this.deps.users.readAccount(openid);
+    if (!row || row.deletedAt) return;
+    await this.clearProfile({ userId: row.userId, openid });
+    log.info('profile cleaned up at WeChat: nickname and avatar cleared', { userId: row.userId });
+  }
+
+  /** Steps 3 and 4 alone, for a deletion that got as far as its tombstone. */
+  finish(owner: Holder, log: Logger): Promise<void> {
+    return finishAccountDeletion(this.deps)(owner, log);
+  }
+
+  private async delete(owner: Holder, log: Logger): Promise<void> {
+    const { users, phones, avatars } = this.deps;
+    const row = await users.readAccount(owner.openid);
+    if (row && row.userId === owner.userId && !row.deletedAt) {
+      for (const number of [row.phoneE164, row.replacedPhone]) if (number) await phones.release(number, owner);
+      await this.deleteAvatarFiles(owner.userId);
+      await users.tombstone(owner, this.now());
+    }
+    // Also when the row is a tombstone already, or gone (an earlier deletion stopped after
+    // deleting it): the Redis purge and the event are safe to repeat.
+    await this.finish(owner, log);
+  }
+
+  private async clearProfile(owner: Holder): Promise<void> {
+    await this.deps.users.clearProfile(owner);
+    await this.deleteAvatarFiles(owner.userId);
+  }
+
+  private async deleteAvatarFiles(userId: string): Promise<void> {
+    const keys = await this.deps.avatars.list(avatarPrefix(userId));
+    if (keys.length > 0) await this.deps.avatars.delete(keys);
+  }
+}
