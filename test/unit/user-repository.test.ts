@@ -47,7 +47,7 @@ describe('Class: DynamoUserRepository', () => {
           'previousLoginAt = if_not_exists(lastLoginAt, :now), lastLoginAt = :now, ' +
           'previousLoginId = if_not_exists(lastLoginId, :none), lastLoginId = :loginId ADD loginCount :one',
         ConditionExpression:
-          '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId)',
+          '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId) AND attribute_not_exists(deletedAt)',
         ExpressionAttributeValues: { ':newUserId': { S: '01NEWUSER' }, ':now': { S: NOW.toISOString() }, ':one': { N: '1' }, ':loginId': { S: 'L1' }, ':none': { S: '-' } },
         ReturnValues: 'ALL_NEW',
       });
@@ -87,6 +87,13 @@ describe('Class: DynamoUserRepository', () => {
       // Assess
       expect(result).toMatchObject({ isNewUser: true, user: { userId: '01NEWUSER', loginCount: 1 } });
       expect(ddbMock.commandCalls(GetItemCommand)[0]!.args[0].input).toMatchObject({ Key: { openid: { S: 'o1' } }, ConsistentRead: true });
+    });
+
+    it('says the account is being deleted when the row is a tombstone', async () => {
+      ddbMock.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+      ddbMock.on(GetItemCommand).resolves({ Item: { openid: { S: 'o1' }, userId: { S: 'U-old' }, deletedAt: { S: NOW.toISOString() } } });
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.recordLogin(input)).rejects.toMatchObject({ name: 'AccountBeingDeleted', userId: 'U-old' });
     });
 
     it('fails SERVICE_UNAVAILABLE when the row it reads back was written by another login since', async () => {
@@ -184,7 +191,7 @@ describe('Class: DynamoUserRepository', () => {
         TableName: 'users',
         Key: { openid: { S: 'o1' } },
         UpdateExpression: 'SET #field = :value',
-        ConditionExpression: 'userId = :userId',
+        ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
         ExpressionAttributeNames: { '#field': 'nickname' },
         ExpressionAttributeValues: { ':userId': { S: '01NEWUSER' }, ':value': { S: '丽塔' } },
         ReturnValues: 'ALL_NEW',
