@@ -66,6 +66,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       WECHAT_API_BASE: wechat.url,
       USERS_TABLE: LOCAL_TABLE,
       PHONES_TABLE: LOCAL_PHONES_TABLE,
+      // UserDeleted is logged locally, not published.
+      USER_EVENTS: 'log',
       DYNAMODB_ENDPOINT: dynamo.url,
       UPSTASH_REDIS_REST_URL: gateway.url,
       UPSTASH_REDIS_REST_TOKEN: restToken,

@@ -45,6 +45,7 @@ describe('Packaged template, stage prod (integration)', () => {
     PHONE_CONFLICT: 'move',
     PHONE_BIND_LIMIT: '0',
     PHONE_BIND_WINDOW_SECONDS: '1',
+    USER_EVENTS: 'log',
     AVATAR_BUCKET: 'scratch-avatars',
     AVATAR_BASE_URL: 'http://scratch.example',
   };
@@ -203,7 +204,9 @@ describe('Packaged template, stage prod (integration)', () => {
       'MeLambdaFunction',
       'PhoneLambdaFunction',
       'ProfileLambdaFunction',
-    ]);
+      'DeleteAccountLambdaFunction',
+      'ExportAccountLambdaFunction',
+    ].sort());
     for (const [, fn] of functions) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
@@ -217,6 +220,8 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(roleOf('PhoneLambdaFunction')).toBe('PhoneRole');
     expect(roleOf('AvatarLambdaFunction')).toBe('AvatarRole');
     expect(roleOf('ProfileLambdaFunction')).toBe('ProfileWriteRole');
+    expect(roleOf('DeleteAccountLambdaFunction')).toBe('DeleteAccountRole');
+    expect(roleOf('ExportAccountLambdaFunction')).toBe('ExportRole');
     expect(resource('LoginLambdaFunction').Properties).toMatchObject({ MemorySize: 512, Timeout: 20 });
     expect(resource('AvatarLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 10 });
     expect(resource('ProfileLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 15 });
@@ -266,11 +271,25 @@ describe('Packaged template, stage prod (integration)', () => {
       { Effect: 'Allow', Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject'], Resource: { 'Fn::Join': ['', [bucketArn, '/avatars/*']] } },
       { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn, Condition: { StringLike: { 's3:prefix': ['avatars/*'] } } },
     ]);
-    for (const role of functionRoles(template).filter((r) => r !== 'AvatarRole')) expect(s3(role), role).toEqual([]);
+    // Deleting an account deletes the user's files: list and delete under avatars/, no write, no read.
+    expect(s3('DeleteAccountRole')).toEqual([
+      { Effect: 'Allow', Action: ['s3:DeleteObject'], Resource: { 'Fn::Join': ['', [bucketArn, '/avatars/*']] } },
+      { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn, Condition: { StringLike: { 's3:prefix': ['avatars/*'] } } },
+    ]);
+    for (const role of functionRoles(template).filter((r) => r !== 'AvatarRole' && r !== 'DeleteAccountRole')) expect(s3(role), role).toEqual([]);
+  });
+
+  it('lets the deletion and the login (finishing one) publish UserDeleted to the default bus only, and no one else publish', () => {
+    const events = (role: string) => statementsOf(template, role).filter((s: any) => s.Action.some((a: string) => a.startsWith('events:')));
+    const putEvents = [{ Effect: 'Allow', Action: ['events:PutEvents'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default' } }];
+    expect(events('DeleteAccountRole')).toEqual(putEvents);
+    expect(events('LoginRole')).toEqual(putEvents);
+    for (const role of functionRoles(template).filter((r) => r !== 'LoginRole' && r !== 'DeleteAccountRole')) expect(events(role), role).toEqual([]);
+    expect(resource('UsersTable').Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'purgeAt', Enabled: true });
   });
 
   it('grants X-Ray in each traced function’s own role, so no function is created before it may trace (prod), and not at all in dev', () => {
-    expect(functionRoles(template).sort()).toEqual(['AvatarRole', 'LoginRole', 'PhoneRole', 'ProfileRole', 'ProfileWriteRole', 'SessionRole']);
+    expect(functionRoles(template).sort()).toEqual(['AvatarRole', 'DeleteAccountRole', 'ExportRole', 'LoginRole', 'PhoneRole', 'ProfileRole', 'ProfileWriteRole', 'SessionRole']);
     for (const role of functionRoles(template)) expect(statementsOf(template, role).filter((s) => s.Action.some((a: string) => a.startsWith('xray:'))), role).toEqual([xray]);
     // A policy resource beside the roles is what a function's creation would not wait for.
     expect(resources('AWS::IAM::ManagedPolicy')).toEqual([]);
@@ -311,8 +330,9 @@ describe('Packaged template, stage prod (integration)', () => {
       IdentitySource: ['$request.header.Authorization'],
     });
     const routes = Object.fromEntries(resources('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, r.Properties]));
-    expect(Object.keys(routes).sort()).toEqual(['GET /user/me', 'POST /user/avatar', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile', 'POST /user/wechatlogin']);
-    for (const key of ['GET /user/me', 'POST /user/avatar', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile']) {
+    const protectedRoutes = ['GET /user/me', 'GET /user/me/export', 'POST /user/avatar', 'POST /user/delete', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile'];
+    expect(Object.keys(routes).sort()).toEqual([...protectedRoutes, 'POST /user/wechatlogin'].sort());
+    for (const key of protectedRoutes) {
       expect(routes[key]).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
     }
     expect(routes['POST /user/wechatlogin'].AuthorizationType).toBeUndefined();
@@ -371,10 +391,12 @@ describe('Packaged template, stage prod (integration)', () => {
     const dynamodbClient = 'DynamoDB_20120810';
     const upstashClient = 'multi-exec';
     const s3Client = 'PutObjectTagging';
-    expect(Object.keys(bundles).sort()).toEqual(['authorizer', 'avatar', 'login', 'logout', 'me', 'phone', 'profile']);
-    // The S3 client (about 170 KB minified) goes into the avatar function alone.
-    expect(bundles.avatar).toContain(s3Client);
-    for (const [name, bundle] of Object.entries(bundles)) if (name !== 'avatar') expect(bundle, name).not.toContain(s3Client);
+    expect(Object.keys(bundles).sort()).toEqual(['authorizer', 'avatar', 'deleteAccount', 'exportAccount', 'login', 'logout', 'me', 'phone', 'profile']);
+    // The S3 client (about 170 KB minified) goes into the avatar function and the account
+    // deletion (which deletes the user's files) alone.
+    const withS3 = ['avatar', 'deleteAccount'];
+    for (const name of withS3) expect(bundles[name], name).toContain(s3Client);
+    for (const [name, bundle] of Object.entries(bundles)) if (!withS3.includes(name)) expect(bundle, name).not.toContain(s3Client);
     expect(bundles.login).toContain(dynamodbClient);
     expect(bundles.login).toContain(upstashClient);
     for (const name of ['authorizer', 'logout']) expect(bundles[name]).not.toContain(dynamodbClient);
