@@ -114,13 +114,17 @@ export function createS3AvatarStore(options: S3AvatarStoreOptions): AvatarStore 
         await client.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: key, Tagging: { TagSet: [{ ...IN_USE }] } }));
       }),
 
-    list: (prefix) =>
+    list: (prefix, options) =>
       call('list', async () => {
         const keys: string[] = [];
         let token: string | undefined;
         do {
           const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
-          for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
+          for (const object of page.Contents ?? []) {
+            if (object.Key === undefined) continue;
+            if (options?.modifiedBefore !== undefined && !(object.LastModified && object.LastModified.getTime() < options.modifiedBefore)) continue;
+            keys.push(object.Key);
+          }
           token = page.IsTruncated ? page.NextContinuationToken : undefined;
         } while (token);
         return keys;
@@ -143,7 +147,7 @@ export function createS3AvatarStore(options: S3AvatarStoreOptions): AvatarStore 
 }
 
 function unavailable(operation: string, cause: unknown, extra: Record<string, unknown> = {}): AppError {
-  const s3 = cause instanceof S3ServiceException ? { s3Code: cause.name, status: cause.$metadata.httpStatusCode } : {};
+  const s3 = cause instanceof S3ServiceException ? { s3Code: cause.name, s3Status: cause.$metadata.httpStatusCode } : {};
   return new AppError('SERVICE_UNAVAILABLE', `The avatar store failed (${operation}).`, {
     ...(cause === undefined ? {} : { cause }),
     details: { store: 's3', operation, ...s3, ...extra },

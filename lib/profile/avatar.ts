@@ -10,6 +10,12 @@ import type { AvatarStore } from './ports';
 export const avatarPrefix = (userId: string) => `avatars/${userId}/`;
 
 /**
+ * Older than any upload can be in flight (the avatar function's timeout and more): a file that
+ * old which no row points at is left over, and may go.
+ */
+export const ORPHAN_AGE_MS = 60_000;
+
+/**
  * Sets the signed-in user's avatar from an uploaded file.
  *
  * 1. Decide the type from the file's own bytes (JPEG, PNG or WebP; else UNSUPPORTED_IMAGE).
@@ -17,14 +23,16 @@ export const avatarPrefix = (userId: string) => `avatars/${userId}/`;
  *    mark it in use: a file whose request fails before that is removed by the bucket's
  *    lifecycle rule.
  * 3. Point the user row at it (one conditional UpdateItem, safe to repeat).
- * 4. Only then delete the user's other avatar files: the previous one, and any left over by
- *    an earlier upload that failed after step 2.
+ * 4. Only then delete the file the row pointed at before (the write returns it), and any
+ *    other of the user's files old enough to be left over from an upload that failed after
+ *    step 2. Never a file of an upload still in flight: two uploads at once each delete only
+ *    what their own write replaced, so the row never points at a deleted file.
  * A failure before step 3 leaves the old avatar in place (and at most an orphan file); a
  * failure in step 4 leaves an extra file that the next upload deletes.
  */
 export class AvatarService {
   constructor(
-    private readonly deps: { users: ProfileWriter; avatars: AvatarStore; newKeyId?: () => string },
+    private readonly deps: { users: ProfileWriter; avatars: AvatarStore; newKeyId?: () => string; now?: () => number },
   ) {}
 
   async set(user: { userId: string; openid: string }, file: Uint8Array, log: Logger): Promise<Profile> {
@@ -36,11 +44,12 @@ export class AvatarService {
 
     await avatars.put(key, file, contentType);
     await avatars.markInUse(key);
-    const row = await users.updateProfile(user, { avatarKey: key });
+    const { user: row, previous } = await users.updateProfile(user, { avatarKey: key });
 
     try {
-      const others = (await avatars.list(avatarPrefix(user.userId))).filter((other) => other !== key);
-      if (others.length > 0) await avatars.delete(others);
+      const leftOver = await avatars.list(avatarPrefix(user.userId), { modifiedBefore: (this.deps.now?.() ?? Date.now()) - ORPHAN_AGE_MS });
+      const doomed = [...new Set([previous, ...leftOver])].filter((other): other is string => !!other && other !== key);
+      if (doomed.length > 0) await avatars.delete(doomed);
     } catch (err) {
       // The new avatar is in place; the old file waits for the next upload.
       log.warn('could not delete the previous avatar files', { userId: user.userId, errorCode: (err as AppError).code });

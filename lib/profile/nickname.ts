@@ -55,7 +55,7 @@ export class NicknameService {
       throw new AppError('CONTENT_REJECTED');
     }
     if (verdict.suggest === 'review') log.info('nickname accepted for review by WeChat’s content check', { userId: user.userId, label: verdict.label });
-    const row = await this.deps.users.updateProfile(user, { nickname });
+    const { user: row } = await this.deps.users.updateProfile(user, { nickname });
     log.info('nickname set', { userId: user.userId });
     return toProfile(row, this.deps.avatarUrlOf);
   }

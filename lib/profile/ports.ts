@@ -1,7 +1,7 @@
 /**
  * The ports of the profile use cases (nickname and avatar, the 头像昵称填写 way). Adapters:
- * lib/profile/avatar-store.ts (S3), lib/wechat/content.ts (msg_sec_check), the user row in
- * lib/profile/repository.ts.
+ * lib/profile/avatar-store.ts (S3), lib/wechat/content.ts (msg_sec_check); the user row's
+ * `updateProfile` is in lib/users/repository.ts.
  */
 
 /** An image type we accept, decided from the file's own bytes. */
@@ -16,8 +16,8 @@ export interface AvatarStore {
   put(key: string, body: Uint8Array, contentType: string): Promise<void>;
   /** Marks the file as in use, so the lifecycle rule leaves it alone. */
   markInUse(key: string): Promise<void>;
-  /** Every key under `prefix` (a user's avatars: at most a handful). */
-  list(prefix: string): Promise<string[]>;
+  /** Every key under `prefix` (a user's avatars: at most a handful), or only those last written before `modifiedBefore` (epoch ms). */
+  list(prefix: string, options?: { modifiedBefore?: number }): Promise<string[]>;
   /** Deletes the files; a key that is gone already is no error. */
   delete(keys: string[]): Promise<void>;
   /** The URL a mini-program shows in <image>: the CDN's (or, locally, the stand-in's). */

@@ -64,8 +64,11 @@ export type ProfileChange = { nickname: string } | { avatarKey: string };
 
 /** The port the profile use cases depend on. */
 export interface ProfileWriter {
-  /** Sets the change on the user's row and returns the row as it now is; NOT_FOUND when the row is gone. */
-  updateProfile(owner: { userId: string; openid: string }, change: ProfileChange): Promise<User>;
+  /**
+   * Sets the change on the user's row; returns the row as it now is and the value it replaced
+   * (e.g. the previous avatar's key). NOT_FOUND when the row is gone or being deleted.
+   */
+  updateProfile(owner: { userId: string; openid: string }, change: ProfileChange): Promise<{ user: User; previous: string | undefined }>;
 }
 
 export interface RecordLogin {
@@ -233,7 +236,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     }
   }
 
-  async updateProfile(owner: { userId: string; openid: string }, change: ProfileChange): Promise<User> {
+  async updateProfile(owner: { userId: string; openid: string }, change: ProfileChange): Promise<{ user: User; previous: string | undefined }> {
     const [name, value] = Object.entries(change)[0]!;
     let item: Record<string, AttributeValue> | undefined;
     try {
@@ -247,14 +250,17 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
           ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
           ExpressionAttributeNames: { '#field': name },
           ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':value': { S: value } },
-          ReturnValues: 'ALL_NEW',
+          // The row as it was: the value replaced (the previous avatar, to delete) and, with the
+          // change applied, the row as it is now.
+          ReturnValues: 'ALL_OLD',
         }),
       ));
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) throw new AppError('NOT_FOUND', 'The user no longer exists.');
       throw storeUnavailable(err);
     }
-    return toUser(item);
+    const previous = item?.[name]?.S;
+    return { user: toUser({ ...item, [name]: { S: value } }), previous: previous === value ? undefined : previous };
   }
 
   async readAccount(openid: string): Promise<AccountRow | null> {

@@ -68,7 +68,7 @@ describe('Function: createS3AvatarStore', () => {
     it('turns any other failure into SERVICE_UNAVAILABLE with the S3 code in its details, never S3’s message', async () => {
       s3Mock.on(PutObjectCommand).rejects(s3Error('AccessDenied', 403));
       const err = await rejection(createS3AvatarStore(options).put('avatars/u1/abc.png', new Uint8Array([1]), 'image/png'));
-      expect(err.details).toEqual({ store: 's3', operation: 'put', s3Code: 'AccessDenied', status: 403 });
+      expect(err.details).toEqual({ store: 's3', operation: 'put', s3Code: 'AccessDenied', s3Status: 403 });
       expect(err.cause).toBeInstanceOf(S3ServiceException);
     });
 

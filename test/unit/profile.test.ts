@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
-import { AvatarService } from '../../lib/profile/avatar';
+import { AvatarService, ORPHAN_AGE_MS } from '../../lib/profile/avatar';
 import { sniffImage } from '../../lib/profile/image';
 import { NicknameService, validNickname } from '../../lib/profile/nickname';
 import type { AvatarStore, ContentCheck } from '../../lib/profile/ports';
@@ -14,28 +14,33 @@ const ALICE = { userId: 'U-alice', openid: 'o-alice' };
 class RowStore implements ProfileWriter {
   row: User = { userId: ALICE.userId, openid: ALICE.openid, createdAt: 'c', lastLoginAt: 'l', loginCount: 1 };
   fail = false;
-  async updateProfile(owner: { userId: string }, change: ProfileChange): Promise<User> {
+  async updateProfile(owner: { userId: string }, change: ProfileChange): Promise<{ user: User; previous: string | undefined }> {
     if (this.fail) throw new AppError('SERVICE_UNAVAILABLE');
     if (owner.userId !== this.row.userId) throw new AppError('NOT_FOUND');
+    const [name, value] = Object.entries(change)[0]!;
+    const previous = (this.row as unknown as Record<string, string | undefined>)[name];
     this.row = { ...this.row, ...change };
-    return this.row;
+    return { user: this.row, previous: previous === value ? undefined : previous };
   }
 }
 
 class Bucket implements AvatarStore {
-  readonly objects = new Map<string, { body: Uint8Array; contentType: string; inUse: boolean }>();
+  readonly objects = new Map<string, { body: Uint8Array; contentType: string; inUse: boolean; at: number }>();
+  clock = 0;
   failOn: Partial<Record<'put' | 'markInUse' | 'list' | 'delete', boolean>> = {};
   async put(key: string, body: Uint8Array, contentType: string) {
     if (this.failOn.put) throw new AppError('SERVICE_UNAVAILABLE');
-    this.objects.set(key, { body, contentType, inUse: false });
+    this.objects.set(key, { body, contentType, inUse: false, at: this.clock });
   }
   async markInUse(key: string) {
     if (this.failOn.markInUse) throw new AppError('SERVICE_UNAVAILABLE');
     this.objects.get(key)!.inUse = true;
   }
-  async list(prefix: string) {
+  async list(prefix: string, options?: { modifiedBefore?: number }) {
     if (this.failOn.list) throw new AppError('SERVICE_UNAVAILABLE');
-    return [...this.objects.keys()].filter((key) => key.startsWith(prefix));
+    return [...this.objects.entries()]
+      .filter(([key, o]) => key.startsWith(prefix) && (options?.modifiedBefore === undefined || o.at < options.modifiedBefore))
+      .map(([key]) => key);
   }
   async delete(keys: string[]) {
     if (this.failOn.delete) throw new AppError('SERVICE_UNAVAILABLE');
@@ -178,7 +183,7 @@ describe('Class: AvatarService', () => {
     const bucket = new Bucket();
     let n = 0;
     const { logger } = captureLogger();
-    return { users, bucket, log: logger, avatars: new AvatarService({ users, avatars: bucket, newKeyId: () => `k${++n}` }) };
+    return { users, bucket, log: logger, avatars: new AvatarService({ users, avatars: bucket, newKeyId: () => `k${++n}`, now: () => bucket.clock }) };
   };
 
   it('stores the file under avatars/<userId>/<random>.<ext> with the sniffed type, in use, and answers its URL', async () => {
@@ -201,12 +206,32 @@ describe('Class: AvatarService', () => {
     await avatars.set(ALICE, IMAGES.png, log);
     users.fail = true;
     await expect(avatars.set(ALICE, IMAGES.jpeg, log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
-    // The old avatar is in place; the new file is an orphan, in use, that the next upload deletes.
+    // The old avatar is in place; the new file is an orphan, which a later upload deletes once
+    // it is older than any upload in flight.
     expect(users.row.avatarKey).toBe('avatars/U-alice/k1.png');
     expect([...bucket.objects.keys()]).toEqual(['avatars/U-alice/k1.png', 'avatars/U-alice/k2.jpg']);
     users.fail = false;
+    bucket.clock += ORPHAN_AGE_MS + 1;
     await avatars.set(ALICE, IMAGES.webp, log);
     expect([...bucket.objects.keys()]).toEqual(['avatars/U-alice/k3.webp']);
+  });
+
+  it('never deletes the file of an upload still in flight: two uploads at once leave the row on a file that exists', async () => {
+    const { users, bucket, log, avatars } = setup();
+    await avatars.set(ALICE, IMAGES.png, log);
+    // Both put and mark their files before either writes the row.
+    const markInUse = bucket.markInUse.bind(bucket);
+    let release!: () => void;
+    const bothStored = new Promise<void>((resolve) => (release = resolve));
+    let marked = 0;
+    bucket.markInUse = async (key) => {
+      await markInUse(key);
+      if (++marked === 2) release();
+      await bothStored;
+    };
+    await Promise.all([avatars.set(ALICE, IMAGES.jpeg, log), avatars.set(ALICE, IMAGES.webp, log)]);
+    expect(bucket.objects.has(users.row.avatarKey!)).toBe(true);
+    expect(bucket.objects.has('avatars/U-alice/k1.png')).toBe(false);
   });
 
   it('leaves a file it could not mark in use to the lifecycle rule, and the old avatar in place', async () => {
@@ -225,6 +250,8 @@ describe('Class: AvatarService', () => {
     await expect(avatars.set(ALICE, IMAGES.jpeg, log)).resolves.toMatchObject({ avatarUrl: expect.stringMatching(/k2\.jpg$/) });
     expect(users.row.avatarKey).toBe('avatars/U-alice/k2.jpg');
     bucket.failOn.delete = false;
+    // k1 is no longer what any row replaces: it goes once it is older than any upload in flight.
+    bucket.clock += ORPHAN_AGE_MS + 1;
     await avatars.set(ALICE, IMAGES.webp, log);
     expect([...bucket.objects.keys()]).toEqual(['avatars/U-alice/k3.webp']);
   });

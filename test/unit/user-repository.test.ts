@@ -184,9 +184,12 @@ describe('Class: DynamoUserRepository', () => {
 
   describe('Method: updateProfile', () => {
     it('sets one attribute on the user’s own row and returns the row as it now is', async () => {
-      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ nickname: '丽塔' }) });
+      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ nickname: 'Rita' }) });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await expect(repo.updateProfile({ userId: '01NEWUSER', openid: 'o1' }, { nickname: '丽塔' })).resolves.toMatchObject({ nickname: '丽塔' });
+      await expect(repo.updateProfile({ userId: '01NEWUSER', openid: 'o1' }, { nickname: '丽塔' })).resolves.toMatchObject({
+        user: { nickname: '丽塔' },
+        previous: 'Rita',
+      });
       expect(ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input).toEqual({
         TableName: 'users',
         Key: { openid: { S: 'o1' } },
@@ -194,7 +197,7 @@ describe('Class: DynamoUserRepository', () => {
         ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
         ExpressionAttributeNames: { '#field': 'nickname' },
         ExpressionAttributeValues: { ':userId': { S: '01NEWUSER' }, ':value': { S: '丽塔' } },
-        ReturnValues: 'ALL_NEW',
+        ReturnValues: 'ALL_OLD',
       });
     });
 
