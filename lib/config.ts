@@ -168,9 +168,11 @@ export function loadAvatarConfig(env: Env = process.env): AvatarConfig {
     bucket: required(env, 'AVATAR_BUCKET'),
     publicBaseUrl: url(env, 'AVATAR_BASE_URL'),
     endpoint: endpoint ? url(env, 'S3_ENDPOINT') : undefined,
-    maxBytes: integer(env, 'AVATAR_MAX_BYTES', 1024 * 1024, 1024, 5 * 1024 * 1024),
-    // Two attempts of this each, with the row write, inside the avatar function's 10 s.
-    timeoutMs: integer(env, 'S3_TIMEOUT_MS', 2000, 100, 20_000),
+    // Base64 in Lambda's 6 MB event, with the multipart around it: 4 MiB at most.
+    maxBytes: integer(env, 'AVATAR_MAX_BYTES', 1024 * 1024, 1024, 4 * 1024 * 1024),
+    // Two attempts of this for each of four S3 requests, with the row write, inside the avatar
+    // function's 28 s (serverless.yml).
+    timeoutMs: integer(env, 'S3_TIMEOUT_MS', 2000, 100, 2500),
   };
 }
 

@@ -46,6 +46,7 @@ describe('Packaged template, stage prod (integration)', () => {
     PHONE_BIND_LIMIT: '0',
     PHONE_BIND_WINDOW_SECONDS: '1',
     USER_EVENTS: 'log',
+    AVATAR_MAX_BYTES: '2097152',
     AVATAR_BUCKET: 'scratch-avatars',
     AVATAR_BASE_URL: 'http://scratch.example',
   };
@@ -223,7 +224,7 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(roleOf('DeleteAccountLambdaFunction')).toBe('DeleteAccountRole');
     expect(roleOf('ExportAccountLambdaFunction')).toBe('ExportRole');
     expect(resource('LoginLambdaFunction').Properties).toMatchObject({ MemorySize: 512, Timeout: 20 });
-    expect(resource('AvatarLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 10 });
+    expect(resource('AvatarLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 28 });
     expect(resource('ProfileLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 15 });
   });
 
@@ -237,7 +238,7 @@ describe('Packaged template, stage prod (integration)', () => {
       { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['PhonesTable', 'Arn'] } },
       { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } },
     ]);
-    const userRowWrite = [{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }];
+    const userRowWrite = [{ Effect: 'Allow', Action: ['dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }];
     expect(dynamo('AvatarRole')).toEqual(userRowWrite);
     expect(dynamo('ProfileWriteRole')).toEqual(userRowWrite);
     for (const role of functionRoles(template)) {
