@@ -54,6 +54,8 @@ export interface AuthOptions {
   avatarPath?: string;
   /** Default "/user/profile". Must be on baseUrl's origin. */
   profilePath?: string;
+  /** Default "/user/delete". Must be on baseUrl's origin. */
+  deletePath?: string;
   /** Retries of one request before its last answer is handed back (see `Auth.request`). Default 3. */
   maxRetries?: number;
   /** Longest single wait in ms; an answer whose Retry-After is longer is handed back at once. Default 8000. */
@@ -125,7 +127,7 @@ export interface PhoneNumber {
 export interface AuthError extends Error {
   name: 'AuthError';
   statusCode: number;
-  /** e.g. INVALID_CODE, INVALID_PHONE_CODE, PHONE_IN_USE, RATE_LIMITED, WECHAT_UNAVAILABLE, or NETWORK_ERROR / WX_LOGIN_FAILED / NO_PHONE_CODE from the client. */
+  /** e.g. INVALID_CODE, INVALID_PHONE_CODE, PHONE_IN_USE, RATE_LIMITED, WECHAT_UNAVAILABLE, or NETWORK_ERROR / WX_LOGIN_FAILED / NO_PHONE_CODE / ACCOUNT_DELETED from the client. */
   code?: string;
   retryAfterSeconds?: number;
 }
@@ -185,6 +187,18 @@ export interface Auth {
    * `INVALID_REQUEST` (empty or over 32 characters), …
    */
   updateProfile(profile: { nickname: string }): Promise<Profile>;
+  /**
+   * Deletes the account for good (`POST /user/delete`), each attempt re-authenticated with a
+   * fresh `wx.login` code. Ask the user to confirm first. Safe to repeat: an attempt whose
+   * answer was lost (a network error, a 5xx after the route ran) is tried again, and a retry
+   * the authorizer refuses means the earlier attempt deleted the account (and its sessions).
+   * Resolves once the account is gone; the kit then holds no session and every signed-in call
+   * rejects `ACCOUNT_DELETED` until `login()` starts a new account. Rejects with
+   * `REAUTH_FAILED` (the code is another WeChat user's), `NETWORK_ERROR`,
+   * `WECHAT_UNAVAILABLE` / `SERVICE_UNAVAILABLE` after its retries, …; the session is kept,
+   * so calling it again resumes the deletion.
+   */
+  deleteAccount(): Promise<void>;
   /** The stored token if still valid, else null. */
   getToken(): string | null;
 }

@@ -22,14 +22,16 @@ export interface AccountDeps {
 }
 
 /**
- * Steps 3 and 4 of a deletion (see AccountService): what the login needs to finish one it
+ * Steps 3 to 5 of a deletion (see AccountService): what the login needs to finish one it
  * meets as a tombstone, without the deletion's other clients (S3, the phones table).
  */
 export function finishAccountDeletion(deps: Pick<AccountDeps, 'sessions' | 'users' | 'events' | 'phoneCodesKey'>) {
   return async (owner: Holder, log: Logger): Promise<void> => {
+    // Published while the user's token still works: until the purge below, a retry of the
+    // deletion reaches this again, so a failed publish is never left behind.
+    await deps.events.publish('UserDeleted', { userId: owner.userId });
     const sessions = await deps.sessions.purgeUser(owner.userId, deps.phoneCodesKey(owner.userId));
     await deps.users.deleteTombstone(owner);
-    await deps.events.publish('UserDeleted', { userId: owner.userId });
     log.info('account deletion finished', { userId: owner.userId, sessions });
   };
 }
@@ -44,12 +46,14 @@ export function finishAccountDeletion(deps: Pick<AccountDeps, 'sessions' | 'user
  *    can retry);
  * 2. the row becomes a tombstone: its ids and deletedAt, nothing personal; no login, profile
  *    or phone write lands on it any more;
- * 3. Redis: the deleted mark (no login may commit a session for the user from now on), every
+ * 3. `UserDeleted` is published (at least once: every retry that gets here publishes it);
+ * 4. Redis: the deleted mark (no login may commit a session for the user from now on), every
  *    session, every stored login- and phone-code result;
- * 4. the tombstone is deleted, and `UserDeleted` is published (at least once).
- * From step 3 the user's token is refused; an interruption after it is finished by the next
- * login of that WeChat user (lib/login/service.ts), WeChat's cancellation event, or a retry
- * through the events; DynamoDB's TTL removes a tombstone nobody finished within a week.
+ * 5. the tombstone is deleted.
+ * Up to step 4 the user's token works, so the client's retry resumes the deletion; from it
+ * the token is refused, and what is left (the tombstone, nothing personal in it) goes with the
+ * next login of that WeChat user (lib/login/service.ts), WeChat's cancellation event, or
+ * DynamoDB's TTL within a week.
  */
 export class AccountService implements AccountEvents {
   private readonly now: () => Date;
@@ -99,7 +103,7 @@ export class AccountService implements AccountEvents {
     log.info('profile cleaned up at WeChat: nickname and avatar cleared', { userId: row.userId });
   }
 
-  /** Steps 3 and 4 alone, for a deletion that got as far as its tombstone. */
+  /** Steps 3 to 5 alone, for a deletion that got as far as its tombstone. */
   finish(owner: Holder, log: Logger): Promise<void> {
     return finishAccountDeletion(this.deps)(owner, log);
   }

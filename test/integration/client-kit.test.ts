@@ -67,6 +67,30 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     await expect(auth.uploadAvatar('wxfile://tmp/page.html')).rejects.toMatchObject({ code: 'UNSUPPORTED_IMAGE', statusCode: 415 });
   });
 
+  it('exports the account, then deletes it with deleteAccount: the token is dead, the avatar gone, and only login() starts a new account', async () => {
+    const files = new Map([['wxfile://tmp/avatar.png', IMAGES.png]]);
+    const wx = fakeWx(codesFor('kit-delete'), new Map(), files);
+    const auth = createAuth({ baseUrl: dev.base, wx });
+    const { token, userId } = await auth.login();
+    const { avatarUrl } = await auth.uploadAvatar('wxfile://tmp/avatar.png');
+    const exported = await auth.request<{ userId: string; avatarUrl?: string; sessions: unknown[] }>({ url: '/user/me/export' });
+    expect(exported.statusCode).toBe(200);
+    expect(exported.data).toMatchObject({ userId, avatarUrl, sessions: [expect.objectContaining({ current: true })] });
+    expect(JSON.stringify(exported.data)).not.toContain(token);
+
+    await expect(auth.deleteAccount()).resolves.toBeUndefined();
+    expect(wx.calls.requests.filter((r) => r.url.endsWith('/user/delete')).map((r) => r.status)).toEqual([204]);
+    expect((await fetch(`${dev.base}/user/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(403);
+    // The CDN's view of a deleted file: 403, as S3 answers a missing key to whoever may not list.
+    expect((await fetch(avatarUrl!)).status).toBe(403);
+    const logins = wx.calls.login;
+    await expect(auth.request({ url: '/user/me' })).rejects.toMatchObject({ code: 'ACCOUNT_DELETED' });
+    expect(wx.calls.login).toBe(logins);
+    const again = await auth.login();
+    expect(again).toMatchObject({ isNewUser: true });
+    expect(again.userId).not.toBe(userId);
+  });
+
   it('resolves relative and absolute URLs and passes headers and the method through', async () => {
     const wx = fakeWx(codesFor('kit-b'));
     const auth = createAuth({ baseUrl: `${dev.base}/`, wx });

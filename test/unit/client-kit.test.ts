@@ -19,7 +19,8 @@ interface Sent {
   header: Record<string, string>;
   data: unknown;
 }
-type Reply = { statusCode: number; data?: unknown; header?: Record<string, string> };
+/** An answer, or `'lost'`: wx.request fails (a timeout, the network gone), whatever the server did. */
+type Reply = { statusCode: number; data?: unknown; header?: Record<string, string> } | 'lost';
 
 const ours = (code: string) => ({ error: { code, message: `${code} message` } });
 const gateway = (message: string) => ({ message });
@@ -40,12 +41,14 @@ function scriptedWx(route: (sent: Sent, index: number) => Reply, options: { rand
       const entry = { url: o.url, method: o.method ?? 'GET', header: { ...(o.header ?? {}) }, data: o.data };
       sent.push(entry);
       const reply = route(entry, sent.length - 1);
+      if (reply === 'lost') return void setTimeout(() => o.fail?.({ errMsg: 'request:fail timeout' }), 0);
       setTimeout(() => o.success({ statusCode: reply.statusCode, data: reply.data ?? '', header: reply.header ?? {} }), 0);
     },
     uploadFile(o) {
       const entry = { url: o.url, method: 'POST', header: { ...(o.header ?? {}) }, data: { filePath: o.filePath, name: o.name } };
       sent.push(entry);
       const reply = route(entry, sent.length - 1);
+      if (reply === 'lost') return void setTimeout(() => o.fail?.({ errMsg: 'uploadFile:fail timeout' }), 0);
       // wx.uploadFile hands the body back as a string, and no headers.
       setTimeout(() => o.success({ statusCode: reply.statusCode, data: typeof reply.data === 'string' ? reply.data : JSON.stringify(reply.data ?? '') }), 0);
     },
@@ -456,5 +459,69 @@ describe('Method: updateProfile', () => {
     expect(sent.find((s) => s.url === `${BASE}/user/profile`)).toMatchObject({ method: 'POST', data: { nickname: '丽塔' } });
     await expect(auth.updateProfile({ nickname: 'risky' })).rejects.toMatchObject({ code: 'CONTENT_REJECTED', statusCode: 400 });
     expect(sent.filter((s) => s.url.endsWith('/user/profile'))).toHaveLength(2);
+  });
+});
+
+describe('Method: deleteAccount', () => {
+  const deletes = (sent: Sent[]) => sent.filter((s) => s.url === `${BASE}/user/delete`);
+
+  it('posts a fresh wx.login code with the token, then holds no session and stays signed out until login()', async () => {
+    const { wx, sent, storage, logins } = scriptedWx(api(() => ({ statusCode: 204 })));
+    const auth = kit(wx);
+    await auth.login();
+    await expect(auth.deleteAccount()).resolves.toBeUndefined();
+    expect(deletes(sent)).toEqual([expect.objectContaining({ method: 'POST', data: { code: 'code-2' }, header: expect.objectContaining({ Authorization: `Bearer ${TOKEN}` }) })]);
+    expect(auth.getToken()).toBeNull();
+    expect(JSON.stringify([...storage.values()])).not.toContain(TOKEN);
+    // No silent sign-up of a new account behind the user's back.
+    await expect(auth.request({ url: '/user/me' })).rejects.toMatchObject({ name: 'AuthError', code: 'ACCOUNT_DELETED' });
+    expect(logins()).toHaveLength(1);
+    await auth.login();
+    expect(auth.getToken()).toBe(TOKEN);
+  });
+
+  it('counts a retry the authorizer refuses, after an answer that was lost, as done', async () => {
+    const { wx, sent } = scriptedWx(api((_s, n) => (n === 0 ? 'lost' : { statusCode: 401, data: gateway('Unauthorized') })));
+    await expect(kit(wx).deleteAccount()).resolves.toBeUndefined();
+    // Each attempt re-authenticates with its own code: a code is usable once.
+    expect(deletes(sent).map((s) => s.data)).toEqual([{ code: 'code-2' }, { code: 'code-3' }]);
+  });
+
+  it('retries a 503 (a step failed: its retry resumes the deletion) and a 500 of the gateway, with a fresh code each', async () => {
+    const replies: Reply[] = [
+      { statusCode: 503, data: ours('SERVICE_UNAVAILABLE'), header: { 'retry-after': '1' } },
+      { statusCode: 500, data: gateway('Internal Server Error') },
+      { statusCode: 204 },
+    ];
+    const waits: number[] = [];
+    const { wx, sent } = scriptedWx(api((_s, n) => replies[n]!));
+    await expect(kit(wx, waits).deleteAccount()).resolves.toBeUndefined();
+    expect(deletes(sent).map((s) => s.data)).toEqual([{ code: 'code-2' }, { code: 'code-3' }, { code: 'code-4' }]);
+    expect(waits[0]).toBe(1000);
+  });
+
+  it('signs in again once when the token was dead before any attempt, and does not count that refusal as done', async () => {
+    const refusedTwice = scriptedWx(api(() => ({ statusCode: 403, data: gateway('Forbidden') })));
+    await expect(kit(refusedTwice.wx).deleteAccount()).rejects.toMatchObject({ name: 'AuthError', statusCode: 403 });
+    expect(deletes(refusedTwice.sent)).toHaveLength(2);
+    expect(refusedTwice.logins()).toHaveLength(2);
+    const refusedOnce = scriptedWx(api((_s, n) => (n === 0 ? { statusCode: 401, data: gateway('Unauthorized') } : { statusCode: 204 })));
+    await expect(kit(refusedOnce.wx).deleteAccount()).resolves.toBeUndefined();
+  });
+
+  it('rejects REAUTH_FAILED after one attempt and keeps the session', async () => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: 403, data: ours('REAUTH_FAILED') })));
+    const auth = kit(wx);
+    await expect(auth.deleteAccount()).rejects.toMatchObject({ name: 'AuthError', statusCode: 403, code: 'REAUTH_FAILED' });
+    expect(deletes(sent)).toHaveLength(1);
+    expect(auth.getToken()).toBe(TOKEN);
+  });
+
+  it('gives up after maxRetries lost answers with NETWORK_ERROR, the session kept for a later try', async () => {
+    const { wx, sent } = scriptedWx(api(() => 'lost'));
+    const auth = kit(wx, [], { maxRetries: 2 });
+    await expect(auth.deleteAccount()).rejects.toMatchObject({ name: 'AuthError', code: 'NETWORK_ERROR' });
+    expect(deletes(sent)).toHaveLength(3);
+    expect(auth.getToken()).toBe(TOKEN);
   });
 });
