@@ -4,7 +4,7 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 
 const EXAMPLE = 'examples/miniprogram';
-const KIT_API = ['login', 'request', 'logout', 'bindPhone', 'uploadAvatar', 'updateProfile', 'getToken'];
+const KIT_API = ['login', 'request', 'logout', 'bindPhone', 'uploadAvatar', 'updateProfile', 'deleteAccount', 'getToken'];
 
 function jsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -44,12 +44,13 @@ describe('examples/miniprogram', () => {
 
   describe('the page’s onPhone, run with a stand-in Page and app', () => {
     /** Loads pages/index/index.js as the mini-program runtime would, with `auth` as the app's kit. */
-    function page(auth: Record<string, (...args: unknown[]) => Promise<unknown>>) {
+    function page(auth: Record<string, (...args: unknown[]) => Promise<unknown>>, wx: Record<string, unknown> = {}) {
       let definition: any;
       const states: Record<string, unknown>[] = [];
       runInNewContext(readFileSync(join(EXAMPLE, 'pages/index/index.js'), 'utf8'), {
         getApp: () => ({ auth }),
         Page: (d: unknown) => (definition = d),
+        wx,
       });
       const instance = Object.assign(Object.create(definition), { setData: (d: Record<string, unknown>) => states.push(d), data: {} });
       return { instance, states };
@@ -80,6 +81,21 @@ describe('examples/miniprogram', () => {
       expect(calls).toEqual([['uploadAvatar', 'wxfile://tmp.png'], ['updateProfile', { nickname: '丽塔' }]]);
       expect(states).toContainEqual({ profile: { avatarUrl: 'https://img/a.png' }, error: '' });
       expect(states).toContainEqual({ error: 'please choose another nickname' });
+    });
+
+    it('deletes the account only after the user confirms, and says so', async () => {
+      const calls: string[] = [];
+      let confirm = false;
+      const wx = { showModal: (o: { success: (r: { confirm: boolean }) => void }) => setTimeout(() => o.success({ confirm }), 0) };
+      const { instance, states } = page({ deleteAccount: () => (calls.push('deleteAccount'), Promise.resolve()), request: never }, wx);
+      instance.deleteAccount();
+      await new Promise((r) => setTimeout(r, 5));
+      expect(calls).toEqual([]);
+      confirm = true;
+      instance.deleteAccount();
+      await new Promise((r) => setTimeout(r, 5));
+      expect(calls).toEqual(['deleteAccount']);
+      expect(states).toEqual([{ profile: null, error: 'your account was deleted' }]);
     });
 
     it('binds the code and shows PHONE_IN_USE as a sentence', async () => {

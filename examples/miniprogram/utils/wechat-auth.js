@@ -29,6 +29,7 @@ var DEFAULTS = {
   phonePath: '/user/phone',
   avatarPath: '/user/avatar',
   profilePath: '/user/profile',
+  deletePath: '/user/delete',
   /** Retries of one request before its last answer is handed back. */
   maxRetries: 3,
   /** Longest single wait; a Retry-After longer than this is not waited for. */
@@ -162,7 +163,7 @@ function createAuth(options) {
 
   // The login code, the token, a phone code and the user's profile go to these: never
   // anywhere but baseUrl's origin.
-  ['loginPath', 'logoutPath', 'phonePath', 'avatarPath', 'profilePath'].forEach(function (name) {
+  ['loginPath', 'logoutPath', 'phonePath', 'avatarPath', 'profilePath', 'deletePath'].forEach(function (name) {
     if (!isOwnOrigin(absolute(settings[name]))) {
       throw new Error('createAuth: ' + name + ' must be a path on baseUrl (' + baseUrl + ')');
     }
@@ -389,7 +390,13 @@ function createAuth(options) {
 
   function ensureToken() {
     var session = validSession();
-    return session ? Promise.resolve(session.token) : login().then(function (result) {
+    if (session) return Promise.resolve(session.token);
+    // After deleteAccount the kit stays signed out: only an explicit login() starts a new account.
+    var stored = wx.getStorageSync(settings.storageKey);
+    if (stored && typeof stored === 'object' && stored.deletedAt) {
+      return Promise.reject(AuthError('the account was deleted: call login() to start a new one', { statusCode: 0, code: 'ACCOUNT_DELETED' }));
+    }
+    return login().then(function (result) {
       return result.token;
     });
   }
@@ -521,6 +528,73 @@ function createAuth(options) {
     return request({ url: settings.profilePath, method: 'POST', data: { nickname: nickname }, header: { 'content-type': 'application/json' } }).then(dataOr('profile update'));
   }
 
+  /**
+   * Deletes the user's account for good (POST /user/delete), re-authenticated with a fresh
+   * wx.login code on every attempt (a code is usable once). Safe to repeat: the server's
+   * deletion is, and an attempt whose answer was lost (a network error, a 5xx after the route
+   * ran) is tried again; when the authorizer then refuses the token, the earlier attempt
+   * deleted the account and took its sessions with it, so that counts as done. Resolves once
+   * the account is gone; the kit then holds no session and stays signed out (request() rejects
+   * ACCOUNT_DELETED) until login() is called. Rejects with REAUTH_FAILED (the code is another
+   * WeChat user's), WECHAT_UNAVAILABLE / SERVICE_UNAVAILABLE after its retries, …
+   */
+  function deleteAccount() {
+    var mayHaveRun = false;
+    var signedInAgain = false;
+    function finished() {
+      wx.setStorageSync(settings.storageKey, { deletedAt: now() });
+    }
+    function attempt(n) {
+      return ensureToken().then(function (token) {
+        return freshCode()
+          .then(function (fresh) {
+            return send({
+              url: settings.deletePath,
+              method: 'POST',
+              data: { code: fresh.code },
+              header: { 'content-type': 'application/json', Authorization: 'Bearer ' + token },
+            });
+          })
+          .then(null, function (error) {
+            if (error && error.code === 'WX_LOGIN_FAILED') throw error;
+            // No answer: the deletion may have been applied.
+            return { statusCode: 0, data: undefined, header: {}, error: error };
+          })
+          .then(function (response) {
+            var status = response.statusCode;
+            if (status >= 200 && status < 300) return finished();
+            if (isDenied(response)) {
+              if (mayHaveRun) return finished();
+              // The token was dead before this: sign in once more (the user is here), then delete.
+              var current = readSession();
+              if (current && current.token === token) clearSession();
+              if (!signedInAgain) {
+                signedInAgain = true;
+                return attempt(n);
+              }
+            }
+            var ours = errorCodeOf(response) !== undefined;
+            if (status === 0 || (status >= 500 && (ours || status !== 500))) mayHaveRun = true;
+            var retryable = status === 0 || status >= 500 || status === 429 || (ours && status === 409);
+            var wait = retryable ? delayFor(response, n) : -1;
+            if (wait >= 0) {
+              return sleep(wait).then(function () {
+                return attempt(n + 1);
+              });
+            }
+            if (response.error) throw response.error;
+            var errorCode = errorCodeOf(response);
+            throw AuthError('account deletion failed (' + status + (errorCode ? ' ' + errorCode : '') + ')', {
+              statusCode: status,
+              code: errorCode,
+              retryAfterSeconds: retryAfterSeconds(response),
+            });
+          });
+      });
+    }
+    return attempt(0);
+  }
+
   /** The stored token if it is still valid, else null. */
   function getToken() {
     var session = validSession();
@@ -534,6 +608,7 @@ function createAuth(options) {
     bindPhone: bindPhone,
     uploadAvatar: uploadAvatar,
     updateProfile: updateProfile,
+    deleteAccount: deleteAccount,
     getToken: getToken,
   };
 }

@@ -15,7 +15,14 @@ Page({
         if (res.statusCode === 200) this.setData({ profile: res.data, error: '' });
         else this.setData({ profile: null, error: `HTTP ${res.statusCode}` });
       })
-      .catch((err) => this.setData({ profile: null, error: err.code || err.message }));
+      .catch((err) =>
+        this.setData({ profile: null, error: err.code === 'ACCOUNT_DELETED' ? 'your account was deleted: tap Log in to start a new one' : err.code || err.message }),
+      );
+  },
+
+  // After a deletion the kit stays signed out: only this starts a new account.
+  login() {
+    app.auth.login().then(() => this.loadProfile(), (err) => this.setData({ error: err.code || err.message }));
   },
 
   // <button open-type="chooseAvatar">: e.detail.avatarUrl is a temporary local file, already
@@ -64,5 +71,24 @@ Page({
 
   logoutEverywhere() {
     app.auth.logout({ all: true }).then(() => this.setData({ profile: null, error: 'logged out on every device' }));
+  },
+
+  // Deleting is for good (phone binding, avatar, nickname, every session): ask first. The kit
+  // re-authenticates the user with a fresh login code and retries safely; calling it again
+  // after a failure resumes the deletion.
+  deleteAccount() {
+    wx.showModal({
+      title: 'Delete your account?',
+      content: 'Your profile, phone number and sessions are deleted for good. This cannot be undone.',
+      confirmText: 'Delete',
+      confirmColor: '#e64340',
+      success: (res) => {
+        if (!res.confirm) return;
+        app.auth
+          .deleteAccount()
+          .then(() => this.setData({ profile: null, error: 'your account was deleted' }))
+          .catch((err) => this.setData({ error: `could not delete the account (${err.code || err.message}): please try again` }));
+      },
+    });
   },
 });
