@@ -1,3 +1,5 @@
+import { ENCODING_AES_KEY_PATTERN, PUSH_TOKEN_PATTERN } from './wechat/push';
+
 /**
  * The one place configuration is read. Parsed and validated once per container, at cold
  * start: a missing or malformed variable fails loudly there, never mid-request.
@@ -149,6 +151,25 @@ export function loadPhoneConfig(env: Env = process.env): PhoneConfig {
       windowSeconds: integer(env, 'PHONE_BIND_WINDOW_SECONDS', 3600, 1, DAY),
     },
   };
+}
+
+/**
+ * WeChat's message push (消息推送, POST/GET /wechat/events): the Token and EncodingAESKey set in
+ * the console (开发管理 → 开发设置 → 消息推送), and the AppID a decrypted message must end with.
+ */
+export interface PushConfig {
+  token: string;
+  encodingAesKey: string;
+  appId: string;
+}
+
+export function loadPushConfig(env: Env = process.env): PushConfig {
+  const token = required(env, 'WECHAT_PUSH_TOKEN');
+  // The messages name the rule, never the value: both are secrets, and a ConfigError is logged.
+  if (!PUSH_TOKEN_PATTERN.test(token)) throw new ConfigError('WECHAT_PUSH_TOKEN must be 3–32 letters or digits, as the WeChat console takes it');
+  const encodingAesKey = required(env, 'WECHAT_PUSH_AES_KEY');
+  if (!ENCODING_AES_KEY_PATTERN.test(encodingAesKey)) throw new ConfigError('WECHAT_PUSH_AES_KEY must be the console’s EncodingAESKey: 43 base64 characters');
+  return { token, encodingAesKey, appId: required(env, 'WECHAT_APPID') };
 }
 
 /** Where avatars are stored and served from (the avatar function; /user/me only needs the URL). */

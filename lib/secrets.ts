@@ -2,11 +2,18 @@ import { getParameters } from './clients/ssm';
 import { ConfigError } from './config';
 
 /**
- * Settings that live in SSM Parameter Store in production: the two secrets, and the AppID and
- * Upstash URL beside them (one request fetches all). Each is read from NAME when set
+ * Settings that live in SSM Parameter Store in production: the secrets (the AppSecret, the
+ * Upstash token, the message push's Token and EncodingAESKey), and the AppID and Upstash URL
+ * beside them (one request fetches all a function needs). Each is read from NAME when set
  * (locally), else from the parameter named by NAME_PARAMETER.
  */
-export type ParameterName = 'WECHAT_APPID' | 'WECHAT_SECRET' | 'UPSTASH_REDIS_REST_URL' | 'UPSTASH_REDIS_REST_TOKEN';
+export type ParameterName =
+  | 'WECHAT_APPID'
+  | 'WECHAT_SECRET'
+  | 'UPSTASH_REDIS_REST_URL'
+  | 'UPSTASH_REDIS_REST_TOKEN'
+  | 'WECHAT_PUSH_TOKEN'
+  | 'WECHAT_PUSH_AES_KEY';
 
 type Env = Record<string, string | undefined>;
 

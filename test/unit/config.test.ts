@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../lib/config';
+import { ConfigError, loadConfig, loadPushConfig } from '../../lib/config';
 
 const BASE = {
   WECHAT_APPID: 'wx1',
@@ -42,5 +42,30 @@ describe('Function: loadConfig', () => {
     expect(() => loadConfig({ ...BASE, UPSTASH_REDIS_REST_URL: 'bad-url-with-token-abc123' })).toThrow(
       expect.objectContaining({ message: expect.not.stringContaining('abc123') }),
     );
+  });
+});
+
+describe('Function: loadPushConfig', () => {
+  const PUSH = { WECHAT_PUSH_TOKEN: 'pushToken0123456789', WECHAT_PUSH_AES_KEY: 'kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR', WECHAT_APPID: 'wx1' };
+
+  it('reads the Token, the EncodingAESKey and the AppID', () => {
+    expect(loadPushConfig(PUSH)).toEqual({ token: PUSH.WECHAT_PUSH_TOKEN, encodingAesKey: PUSH.WECHAT_PUSH_AES_KEY, appId: 'wx1' });
+  });
+
+  it.each(Object.keys(PUSH))('fails at cold start when %s is missing', (name) => {
+    expect(() => loadPushConfig({ ...PUSH, [name]: '' })).toThrow(new ConfigError(`${name} is required`));
+  });
+
+  it.each([
+    ['WECHAT_PUSH_TOKEN', 'ab'],
+    ['WECHAT_PUSH_TOKEN', 'x'.repeat(33)],
+    ['WECHAT_PUSH_TOKEN', 'has-a-dash-secret'],
+    ['WECHAT_PUSH_AES_KEY', 'kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1a'],
+    ['WECHAT_PUSH_AES_KEY', 'kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aRZ'],
+    ['WECHAT_PUSH_AES_KEY', 'kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1a='],
+    ['WECHAT_PUSH_AES_KEY', 'kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1a-'],
+  ])('rejects %s=%s without echoing it', (name, value) => {
+    expect(() => loadPushConfig({ ...PUSH, [name]: value })).toThrow(ConfigError);
+    expect(() => loadPushConfig({ ...PUSH, [name]: value })).toThrow(expect.objectContaining({ message: expect.not.stringContaining(value) }));
   });
 });
