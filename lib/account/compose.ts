@@ -17,11 +17,12 @@ import { DynamoPhoneRepository } from '../phone/repository';
 import { createS3AvatarStore } from '../profile/avatar-store';
 import { RedisSessionStore } from '../sessions/store';
 import { DynamoUserRepository } from '../users/repository';
-import { HttpWechatAuth } from '../wechat/client';
+import { HttpWechatAuth, type WechatAuth } from '../wechat/client';
 import { createUserEvents } from './events';
 import { exportAccount, type AccountExport } from './export';
 import { AccountService } from './service';
 import type { Holder } from '../phone/service';
+import type { AccountEvents } from './ports';
 
 type Env = Record<string, string | undefined>;
 
@@ -41,22 +42,36 @@ export function composeExport(env: Env = process.env): { logger: Logger; metrics
 }
 
 /**
- * Composition root of account deletion, export and WeChat's authorization events: WeChat (to
- * re-authenticate a deletion), the users and phones tables, the avatars bucket, Redis, and the
- * event bus.
+ * Composition root of account deletion (POST /user/delete): WeChat (to re-authenticate), the
+ * users and phones tables, the avatars bucket, Redis, and the event bus.
  */
 export function composeAccount(env: Env = process.env): { logger: Logger; metrics: Metrics; account: AccountService } {
   const wechat = loadWechatConfig(env);
+  const redisConfig = loadRedisConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
+  return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, new HttpWechatAuth(wechat)) };
+}
+
+/**
+ * The AccountEvents WeChat's authorization events run on (the message push function,
+ * lib/push/compose.ts): the same service without WeChat, so no AppSecret.
+ */
+export function createAccountEvents(env: Env = process.env): AccountEvents {
+  const redisConfig = loadRedisConfig(env);
+  const log = loadLogConfig(env);
+  return accountService(env, createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token] }));
+}
+
+function accountService(env: Env, logger: Logger, wechat?: WechatAuth): AccountService {
   const dynamoConfig = loadDynamoConfig(env);
   const redisConfig = loadRedisConfig(env);
   const phone = loadPhoneConfig(env);
   const avatar = loadAvatarConfig(env);
   const session = loadSessionConfig(env);
-  const log = loadLogConfig(env);
-  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
   const dynamo = createDynamoClient(dynamoConfig);
-  const account = new AccountService({
-    wechat: new HttpWechatAuth(wechat),
+  return new AccountService({
+    wechat,
     users: new DynamoUserRepository(dynamo, dynamoConfig.usersTable),
     phones: new DynamoPhoneRepository(dynamo, { phones: phone.phonesTable, users: dynamoConfig.usersTable }),
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
@@ -64,5 +79,4 @@ export function composeAccount(env: Env = process.env): { logger: Logger; metric
     phoneCodesKey: (userId) => phoneCodesKey(redisConfig.keyPrefix, userId),
     events: createUserEvents(env, logger),
   });
-  return { logger, metrics: createMetrics(log.serviceName), account };
 }

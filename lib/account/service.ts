@@ -10,7 +10,8 @@ import type { WechatAuth } from '../wechat/client';
 import type { AccountEvents, Revoked } from './ports';
 
 export interface AccountDeps {
-  wechat: WechatAuth;
+  /** To re-authenticate a deletion; absent where only WeChat's events are handled. */
+  wechat?: WechatAuth;
   users: AccountRows;
   phones: Pick<PhoneRepository, 'release' | 'unbind'>;
   avatars: Pick<AvatarStore, 'list' | 'delete' | 'urlOf'>;
@@ -64,6 +65,7 @@ export class AccountService implements AccountEvents {
 
   /** POST /user/delete: re-authenticated with a fresh wx.login code, then deleted. */
   async deleteWithCode(user: Holder, code: string, log: Logger): Promise<void> {
+    if (!this.deps.wechat) throw new Error('AccountService was built without WeChat: it cannot re-authenticate a deletion');
     const wx = await this.deps.wechat.code2Session(code);
     if (wx.openid !== user.openid) {
       log.warn('account deletion refused: the code is another WeChat user’s', { userId: user.userId });

@@ -11,6 +11,16 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   return { statusCode, headers: { ...BASE_HEADERS, ...headers }, body: JSON.stringify(body) };
 }
 
+/** A plain-text answer: what WeChat's message push expects (`success`, the URL check's echostr). */
+export function text(statusCode: number, body: string): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode,
+    // nosniff: the URL check echoes a string of the caller's choosing; it must never be read as HTML.
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' },
+    body,
+  };
+}
+
 export function noContent(): APIGatewayProxyStructuredResultV2 {
   return { statusCode: 204, headers: { 'cache-control': 'no-store' } };
 }

@@ -17,6 +17,7 @@ describe('Function: errorResponse', () => {
     ['NOT_FOUND', 404],
     ['LOGIN_IN_PROGRESS', 409],
     ['RATE_LIMITED', 429],
+    ['INVALID_SIGNATURE', 403],
     ['INTERNAL', 500],
     ['WECHAT_ERROR', 502],
     ['WECHAT_UNAVAILABLE', 503],

@@ -1,0 +1,32 @@
+import { createAccountEvents } from '../account/compose';
+import type { AccountEvents } from '../account/ports';
+import { createRedisClient } from '../clients/redis';
+import { loadLogConfig, loadPushConfig, loadRedisConfig } from '../config';
+import { createLogger, type Logger } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
+import { RedisEventDedupe } from './dedupe';
+import { PushService } from './service';
+
+type Env = Record<string, string | undefined>;
+
+/** Builds the account side of the events once per container, from the function's settings. */
+export type AccountEventsFactory = (env: Env) => AccountEvents | Promise<AccountEvents>;
+
+/**
+ * Composition root of the message push function (/wechat/events): the push settings, Redis for
+ * the "processed once" records, and the AccountEvents the events run on, from
+ * `lib/account/compose.ts` unless a test hands in its own. No AppSecret, no WeChat API call.
+ */
+export async function composeWechatEvents(
+  env: Env = process.env,
+  accountEvents: AccountEventsFactory = createAccountEvents,
+): Promise<{ logger: Logger; metrics: Metrics; push: PushService }> {
+  const push = loadPushConfig(env);
+  const redisConfig = loadRedisConfig(env);
+  const log = loadLogConfig(env);
+  // Scrubbed by value from every line, wherever one might hide.
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token, push.token, push.encodingAesKey] });
+  const dedupe = new RedisEventDedupe(createRedisClient(redisConfig), redisConfig.keyPrefix);
+  const events = await accountEvents(env);
+  return { logger, metrics: createMetrics(log.serviceName), push: new PushService({ ...push, events, dedupe }) };
+}

@@ -1,0 +1,266 @@
+import type { AccountEvents, Revoked } from '../account/ports';
+import { deriveId } from '../crypto';
+import { AppError } from '../errors';
+import type { Logger } from '../logger';
+import {
+  decrypt,
+  encryptedPart,
+  parsePushMessage,
+  PushDecryptError,
+  PushFormatError,
+  verifyMsgSignature,
+  verifySignature,
+  type PushMessage,
+} from '../wechat/push';
+import type { EventDedupe } from './dedupe';
+
+/** A request to /wechat/events: its query (as API Gateway decodes it) and, for a POST, its body as text. */
+export interface PushRequest {
+  query: Record<string, string | undefined>;
+  body: string;
+}
+
+/** What became of a push. WeChat is answered `success` for each. */
+export type PushOutcome = 'applied' | 'duplicate' | 'ignored';
+
+/** A push whose timestamp is further than this from our clock is refused (replays of an old request). */
+export const TIMESTAMP_WINDOW_SECONDS = 300;
+
+/**
+ * What a `RevokeInfo` withdraws of what this service keeps. WeChat's table (授权用户信息变更,
+ * RevokeInfo 用户撤回的授权信息) and what each value means here:
+ *
+ * | value | WeChat's words | here |
+ * |---|---|---|
+ * | 8  | 手机号 | `phone`: the number bound with the 手机号快速验证组件 (POST /user/phone) |
+ * | 6  | 昵称和头像 | `profile`: the nickname and the avatar |
+ * | 19 | 昵称输入键盘中选择的微信昵称 | `profile`: the nickname, from `<input type="nickname">`, whose keyboard offers the WeChat nickname |
+ * | 20 | 获取用户头像组件中选择的微信头像 | `profile`: the avatar, from `chooseAvatar`, which offers the WeChat avatar |
+ *
+ * The others (1 车牌号, 2 地址, 3 发票信息, 4 蓝牙, 5 麦克风, 7 摄像头, 12 微信运动步数,
+ * 13 位置信息, 14 选中的图片或视频, 15 选中的文件, 16 邮箱地址, 18 选择的位置信息) are nothing
+ * this service asks for or keeps. The port has one `profile` flag for the nickname and the
+ * avatar, so 19 or 20 alone clears both. A user may have typed their own nickname rather than
+ * picked WeChat's: it goes all the same, as nothing tells the two apart.
+ */
+const REVOKES: Record<string, keyof Revoked> = { '8': 'phone', '6': 'profile', '19': 'profile', '20': 'profile' };
+
+/**
+ * The RevokeInfo's values as `Revoked`. WeChat's pages show one value a push; a list (commas
+ * or spaces between the values) is read value by value rather than refused.
+ */
+export function revokedOf(revokeInfo: string): Revoked {
+  const revoked: Revoked = { phone: false, profile: false };
+  for (const value of revokeInfo.split(/[\s,|;]+/)) {
+    const what = REVOKES[value];
+    if (what) revoked[what] = true;
+  }
+  return revoked;
+}
+
+/** An authorization event this service acts on, as the account port takes it. */
+type AccountEvent =
+  | { name: 'user_authorization_revoke'; openid: string; revoked: Revoked }
+  | { name: 'user_authorization_cancellation'; openid: string }
+  | { name: 'user_info_modified'; openid: string };
+
+const HANDLED = new Set(['user_authorization_revoke', 'user_authorization_cancellation', 'user_info_modified']);
+
+export interface PushDeps {
+  /** The console's Token (消息推送 → Token). */
+  token: string;
+  /** The console's EncodingAESKey. */
+  encodingAesKey: string;
+  /** Our mini-program's AppID: what a decrypted message ends with and what the events name. */
+  appId: string;
+  events: AccountEvents;
+  dedupe: EventDedupe;
+  /** Epoch ms. */
+  now?: () => number;
+}
+
+/**
+ * WeChat's message push for the authorization events (授权用户信息变更).
+ *
+ * GET, the URL check: a good `signature` gets `echostr` back; anything else is refused.
+ *
+ * POST, a push:
+ *  1. verify it: `msg_signature` over the body's Encrypt (安全模式, `encrypt_type=aes`) or
+ *     `signature` (明文模式), and a timestamp within 5 minutes of our clock. Anything else is
+ *     403 (INVALID_SIGNATURE) before the body is read any further;
+ *  2. decrypt it (安全模式) and read the message;
+ *  3. ignore what is not ours: another mini-program's push, other events and messages;
+ *  4. claim the event's record (see eventIdOf): an event already done is not run again;
+ *  5. run it on the account port. If that fails, let go of the claim and fail (503 or 500), so
+ *     that WeChat's retry runs it; otherwise mark it done.
+ */
+export class PushService {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: PushDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The URL check (GET): the `echostr` to answer, or INVALID_SIGNATURE. Never echoes on a bad signature. */
+  verifyUrl(query: PushRequest['query']): string {
+    const { timestamp, nonce, signature, echostr } = query;
+    if (!timestamp || !nonce || !echostr) throw refused('unsigned');
+    if (!verifySignature(this.deps.token, timestamp, nonce, signature)) throw refused('signature');
+    return echostr;
+  }
+
+  async receive(request: PushRequest, log: Logger): Promise<PushOutcome> {
+    const json = this.verified(request);
+    const message = this.read(json, request, log);
+    if (message === undefined) return 'ignored';
+    const event = this.accountEvent(message, log);
+    if (event === undefined) return 'ignored';
+
+    const eventId = eventIdOf(message);
+    const eventLog = log.child({ pushEvent: event.name, eventId });
+    const claim = await this.deps.dedupe.claim(eventId);
+    if (claim === 'done') {
+      eventLog.info('push event already applied: not run again');
+      return 'duplicate';
+    }
+    if (claim === 'running') {
+      // Not "done": the request running it may yet fail. WeChat retries a non-success answer.
+      throw new AppError('SERVICE_UNAVAILABLE', 'push event is being applied by another request', { details: { eventId } });
+    }
+
+    try {
+      await this.apply(event, eventLog);
+    } catch (err) {
+      // The error status makes WeChat retry the push (three times in all). Released, the retry
+      // runs the event; were the release lost too, the claim lapses within its few seconds.
+      await this.deps.dedupe.release(eventId).catch((releaseErr: unknown) => {
+        eventLog.warn('push event claim not released: it lapses by itself', { errorCode: releaseErr instanceof AppError ? releaseErr.code : 'INTERNAL' });
+      });
+      throw err;
+    }
+    // Applied. Were the mark lost, the claim lapses and a retry or replay runs the event again,
+    // which the account port allows (each of its methods is safe to run twice).
+    await this.deps.dedupe.complete(eventId).catch((markErr: unknown) => {
+      eventLog.warn('push event applied but not marked done', { errorCode: markErr instanceof AppError ? markErr.code : 'INTERNAL' });
+    });
+    eventLog.info('push event applied');
+    return 'applied';
+  }
+
+  /** Step 1: the message's JSON once the request is WeChat's, else INVALID_SIGNATURE. */
+  private verified({ query, body }: PushRequest): string | Encrypted {
+    const { timestamp, nonce } = query;
+    if (!timestamp || !nonce) throw refused('unsigned');
+    let json: string | Encrypted;
+    if (query.encrypt_type === 'aes') {
+      const encrypt = encryptedPart(body);
+      if (!encrypt || !verifyMsgSignature(this.deps.token, timestamp, nonce, encrypt, query.msg_signature)) throw refused('signature');
+      json = { encrypt };
+    } else if (query.encrypt_type === undefined || query.encrypt_type === 'raw') {
+      if (!verifySignature(this.deps.token, timestamp, nonce, query.signature)) throw refused('signature');
+      json = body;
+    } else {
+      throw refused('encrypt_type');
+    }
+    // The signed timestamp, not the message's CreateTime: it is what a replay cannot change.
+    const skew = /^\d{1,12}$/.test(timestamp) ? Math.abs(Math.floor(this.now() / 1000) - Number(timestamp)) : Infinity;
+    if (skew > TIMESTAMP_WINDOW_SECONDS) throw refused('timestamp');
+    return json;
+  }
+
+  /** Step 2: the message, or undefined for a push of another mini-program. */
+  private read(json: string | Encrypted, request: PushRequest, log: Logger): PushMessage | undefined {
+    let text: string;
+    if (typeof json === 'string') {
+      text = json;
+    } else {
+      try {
+        text = decrypt(this.deps.encodingAesKey, this.deps.appId, json.encrypt);
+      } catch (err) {
+        if (err instanceof PushDecryptError && err.reason === 'appid') {
+          log.warn('push for another mini-program ignored: it shares this Token and EncodingAESKey');
+          return undefined;
+        }
+        // Signed with our Token, yet not readable with our key: the console's EncodingAESKey is
+        // not WECHAT_PUSH_AES_KEY. A 500 puts it on the error-rate alarm.
+        throw new AppError('INTERNAL', 'push message cannot be decrypted: is WECHAT_PUSH_AES_KEY the console’s EncodingAESKey?', {
+          details: { refused: err instanceof PushDecryptError ? err.reason : 'decrypt' },
+        });
+      }
+    }
+    try {
+      return parsePushMessage(text);
+    } catch (err) {
+      if (!(err instanceof PushFormatError)) throw err;
+      throw new AppError('INVALID_REQUEST', 'The pushed message is not one this service reads.', {
+        details: { refused: err.message, encrypted: request.query.encrypt_type === 'aes' },
+      });
+    }
+  }
+
+  /** Step 3: the event to run, or undefined (logged) for anything this service does not act on. */
+  private accountEvent(message: PushMessage, log: Logger): AccountEvent | undefined {
+    if (message.msgType !== 'event' || !message.event || !HANDLED.has(message.event)) {
+      log.debug('push ignored: not an event this service handles', { msgType: message.msgType, pushEvent: message.event });
+      return undefined;
+    }
+    const { event: name, openid, appId } = message;
+    const missing = !openid ? 'OpenID' : !appId ? 'AppID' : name === 'user_authorization_revoke' && !message.revokeInfo ? 'RevokeInfo' : undefined;
+    if (missing) {
+      throw new AppError('INVALID_REQUEST', 'The pushed message is not one this service reads.', { details: { refused: `${missing} is missing`, pushEvent: name } });
+    }
+    // Signed with our Token, so WeChat sent it, but about another mini-program (one that shares
+    // the URL and Token). Answered success: a refusal only makes WeChat send it three more
+    // times and then drop it, and it can never become ours.
+    if (appId !== this.deps.appId) {
+      log.warn('push for another mini-program ignored', { pushEvent: name, appId });
+      return undefined;
+    }
+    if (name === 'user_authorization_revoke') {
+      const revoked = revokedOf(message.revokeInfo!);
+      if (!revoked.phone && !revoked.profile) {
+        log.info('authorization revoked for data this service does not keep: nothing to do', { revokeInfo: message.revokeInfo });
+        return undefined;
+      }
+      return { name, openid: openid!, revoked };
+    }
+    return { name: name as 'user_authorization_cancellation' | 'user_info_modified', openid: openid! };
+  }
+
+  private apply(event: AccountEvent, log: Logger): Promise<void> {
+    const { events } = this.deps;
+    switch (event.name) {
+      case 'user_authorization_revoke':
+        return events.authorizationRevoked(event.openid, event.revoked, log);
+      case 'user_authorization_cancellation':
+        return events.accountCancelled(event.openid, log);
+      case 'user_info_modified':
+        return events.infoModified(event.openid, log);
+    }
+  }
+}
+
+interface Encrypted {
+  encrypt: string;
+}
+
+function refused(reason: 'unsigned' | 'signature' | 'timestamp' | 'encrypt_type'): AppError {
+  // The client gets the code's fixed message; which check failed is for our log only.
+  return new AppError('INVALID_SIGNATURE', undefined, { details: { refused: reason } });
+}
+
+/**
+ * The record a pushed event is processed once by: a digest, so that no openid is ever a Redis
+ * key. WeChat's own advice for retries (消息排重): "有msgid的消息推荐使用msgid排重。事件类型消息
+ * 推荐使用FromUserName + CreateTime 排重". For these events FromUserName is the push service
+ * (平台推送服务UserName), the same for every user, so the user's OpenID takes its place, with
+ * the event's name, its CreateTime and its RevokeInfo: a retry repeats them all, while two
+ * events of one user in the same second (a revoked phone number and a revoked nickname, say)
+ * stay two events. A message with a MsgId goes by its MsgId.
+ */
+export function eventIdOf(message: PushMessage): string {
+  const identity = message.msgId
+    ? ['msg', message.msgId]
+    : ['event', message.appId ?? '', message.openid ?? '', message.event ?? '', String(message.createTime), message.revokeInfo ?? ''];
+  return deriveId('push-event', JSON.stringify(identity));
+}
