@@ -29,7 +29,12 @@ describe('Packaged template, stage prod (integration)', () => {
   const work = mkdtempSync(join(tmpdir(), 'wxlogin-template-'));
   const artifacts = join(work, 'prod');
   // Planted in the environment of the packaging run: none of them may end up in the output.
-  const planted = { WECHAT_SECRET: `planted-secret-${process.pid}`, UPSTASH_REDIS_REST_TOKEN: `planted-token-${process.pid}` };
+  const planted = {
+    WECHAT_SECRET: `planted-secret-${process.pid}`,
+    UPSTASH_REDIS_REST_TOKEN: `planted-token-${process.pid}`,
+    WECHAT_PUSH_TOKEN: `plantedPushToken${process.pid}`,
+    WECHAT_PUSH_AES_KEY: `plantedPushAesKey${process.pid}`.padEnd(43, 'Q'),
+  };
   // Deploy-time variables a shell may carry (a developer's exports, a CI job's leftovers), each
   // looser than prod or pointing elsewhere. Prod takes its settings from the stage alone, so
   // none of them may change its template; the other stages still honour them.
@@ -207,6 +212,7 @@ describe('Packaged template, stage prod (integration)', () => {
       'ProfileLambdaFunction',
       'DeleteAccountLambdaFunction',
       'ExportAccountLambdaFunction',
+      'WechatEventsLambdaFunction',
     ].sort());
     for (const [, fn] of functions) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
@@ -223,9 +229,12 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(roleOf('ProfileLambdaFunction')).toBe('ProfileWriteRole');
     expect(roleOf('DeleteAccountLambdaFunction')).toBe('DeleteAccountRole');
     expect(roleOf('ExportAccountLambdaFunction')).toBe('ExportRole');
+    expect(roleOf('WechatEventsLambdaFunction')).toBe('WechatEventsRole');
     expect(resource('LoginLambdaFunction').Properties).toMatchObject({ MemorySize: 512, Timeout: 20 });
     expect(resource('AvatarLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 28 });
     expect(resource('ProfileLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 15 });
+    // WeChat gives up on an answer after 5 s and pushes again.
+    expect(resource('WechatEventsLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 5 });
   });
 
   it('gives each role only the actions its functions call, on only the table’s ARN', () => {
@@ -258,10 +267,17 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(ssm('PhoneRole')).toEqual(ssm('LoginRole'));
     expect(ssm('ProfileWriteRole')).toEqual(ssm('LoginRole'));
     expect(ssm('AvatarRole')).toEqual([]);
+    // The message push: its Token and EncodingAESKey, the AppID, Upstash; no AppSecret (it calls no WeChat API).
+    expect(ssm('WechatEventsRole').map((arn: string) => arn.split(':parameter')[1]).sort()).toEqual(
+      ['wechat-appid', 'wechat-push-aes-key', 'wechat-push-token', 'upstash-redis-rest-token', 'upstash-redis-rest-url'].map((name) => `/wechat-login/prod/${name}`).sort(),
+    );
+    // WeChat's events run the deletion's code (no re-authentication: WeChat signed them), so the same table actions.
+    expect(dynamo('WechatEventsRole')).toEqual(dynamo('DeleteAccountRole'));
     // Each role writes the log group of its own functions only.
     const logs = (role: string) => statements(role).filter((s: any) => s.Action.includes('logs:PutLogEvents')).flatMap((s: any) => [s.Resource].flat().map((r: any) => r['Fn::Sub']));
     expect(logs('AvatarRole')).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-avatar:\*$/)]);
     expect(logs('ProfileWriteRole')).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-profile:\*$/)]);
+    expect(logs('WechatEventsRole')).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-wechatEvents:\*$/)]);
   });
 
   it('lets only the avatar function touch the bucket: its files and listing under avatars/, no read, no other key', () => {
@@ -277,20 +293,23 @@ describe('Packaged template, stage prod (integration)', () => {
       { Effect: 'Allow', Action: ['s3:DeleteObject'], Resource: { 'Fn::Join': ['', [bucketArn, '/avatars/*']] } },
       { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn, Condition: { StringLike: { 's3:prefix': ['avatars/*'] } } },
     ]);
-    for (const role of functionRoles(template).filter((r) => r !== 'AvatarRole' && r !== 'DeleteAccountRole')) expect(s3(role), role).toEqual([]);
+    // WeChat's cancellation and revoke events delete the same files.
+    expect(s3('WechatEventsRole')).toEqual(s3('DeleteAccountRole'));
+    for (const role of functionRoles(template).filter((r) => !['AvatarRole', 'DeleteAccountRole', 'WechatEventsRole'].includes(r))) expect(s3(role), role).toEqual([]);
   });
 
-  it('lets the deletion and the login (finishing one) publish UserDeleted to the default bus only, and no one else publish', () => {
+  it('lets the deletion, WeChat’s cancellation event and the login (finishing one) publish UserDeleted to the default bus only, and no one else publish', () => {
     const events = (role: string) => statementsOf(template, role).filter((s: any) => s.Action.some((a: string) => a.startsWith('events:')));
     const putEvents = [{ Effect: 'Allow', Action: ['events:PutEvents'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default' } }];
     expect(events('DeleteAccountRole')).toEqual(putEvents);
     expect(events('LoginRole')).toEqual(putEvents);
-    for (const role of functionRoles(template).filter((r) => r !== 'LoginRole' && r !== 'DeleteAccountRole')) expect(events(role), role).toEqual([]);
+    expect(events('WechatEventsRole')).toEqual(putEvents);
+    for (const role of functionRoles(template).filter((r) => !['LoginRole', 'DeleteAccountRole', 'WechatEventsRole'].includes(r))) expect(events(role), role).toEqual([]);
     expect(resource('UsersTable').Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'purgeAt', Enabled: true });
   });
 
   it('grants X-Ray in each traced function’s own role, so no function is created before it may trace (prod), and not at all in dev', () => {
-    expect(functionRoles(template).sort()).toEqual(['AvatarRole', 'DeleteAccountRole', 'ExportRole', 'LoginRole', 'PhoneRole', 'ProfileRole', 'ProfileWriteRole', 'SessionRole']);
+    expect(functionRoles(template).sort()).toEqual(['AvatarRole', 'DeleteAccountRole', 'ExportRole', 'LoginRole', 'PhoneRole', 'ProfileRole', 'ProfileWriteRole', 'SessionRole', 'WechatEventsRole']);
     for (const role of functionRoles(template)) expect(statementsOf(template, role).filter((s) => s.Action.some((a: string) => a.startsWith('xray:'))), role).toEqual([xray]);
     // A policy resource beside the roles is what a function's creation would not wait for.
     expect(resources('AWS::IAM::ManagedPolicy')).toEqual([]);
@@ -319,7 +338,7 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(resources('AWS::DynamoDB::Table').map(([tableId]) => tableId).sort()).toEqual(['PhonesTable', 'UsersTable']);
   });
 
-  it('wires the session authorizer to the protected routes, caching off, and leaves login open', () => {
+  it('wires the session authorizer to the protected routes, caching off, and leaves login and WeChat’s message push open', () => {
     const authorizers = resources('AWS::ApiGatewayV2::Authorizer');
     expect(authorizers).toHaveLength(1);
     const [authorizerId, authorizer] = authorizers[0]!;
@@ -332,11 +351,16 @@ describe('Packaged template, stage prod (integration)', () => {
     });
     const routes = Object.fromEntries(resources('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, r.Properties]));
     const protectedRoutes = ['GET /user/me', 'GET /user/me/export', 'POST /user/avatar', 'POST /user/delete', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile'];
-    expect(Object.keys(routes).sort()).toEqual([...protectedRoutes, 'POST /user/wechatlogin'].sort());
+    expect(Object.keys(routes).sort()).toEqual([...protectedRoutes, 'POST /user/wechatlogin', 'GET /wechat/events', 'POST /wechat/events'].sort());
     for (const key of protectedRoutes) {
       expect(routes[key]).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
     }
     expect(routes['POST /user/wechatlogin'].AuthorizationType).toBeUndefined();
+    // WeChat calls it, with its signature instead of a session token.
+    for (const key of ['GET /wechat/events', 'POST /wechat/events']) {
+      expect(routes[key].AuthorizationType, key).toBeUndefined();
+      expect(routes[key].AuthorizerId, key).toBeUndefined();
+    }
   });
 
   it('keeps the logs of every function and the API’s access logs for 90 days in prod', () => {
@@ -381,9 +405,26 @@ describe('Packaged template, stage prod (integration)', () => {
       const variables = Object.keys(fn.Properties.Environment.Variables);
       expect(variables).not.toContain('WECHAT_SECRET');
       expect(variables).not.toContain('UPSTASH_REDIS_REST_TOKEN');
+      expect(variables).not.toContain('WECHAT_PUSH_TOKEN');
+      expect(variables).not.toContain('WECHAT_PUSH_AES_KEY');
     }
     expect(resource('LoginLambdaFunction').Properties.Environment.Variables.WECHAT_SECRET_PARAMETER).toBe('/wechat-login/prod/wechat-secret');
     expect(Object.keys(resource('AuthorizerLambdaFunction').Properties.Environment.Variables)).not.toContain('WECHAT_SECRET_PARAMETER');
+    // The message push knows its own parameters by name, and not the AppSecret's.
+    expect(resource('WechatEventsLambdaFunction').Properties.Environment.Variables).toEqual({
+      LOG_LEVEL: 'info',
+      SERVICE_NAME: 'wechat-login-prod',
+      WECHAT_APPID_PARAMETER: '/wechat-login/prod/wechat-appid',
+      WECHAT_PUSH_TOKEN_PARAMETER: '/wechat-login/prod/wechat-push-token',
+      WECHAT_PUSH_AES_KEY_PARAMETER: '/wechat-login/prod/wechat-push-aes-key',
+      UPSTASH_REDIS_REST_URL_PARAMETER: '/wechat-login/prod/upstash-redis-rest-url',
+      UPSTASH_REDIS_REST_TOKEN_PARAMETER: '/wechat-login/prod/upstash-redis-rest-token',
+      USERS_TABLE: 'wechat-login-prod-users',
+      PHONES_TABLE: 'wechat-login-prod-phones',
+      AVATAR_BUCKET: { Ref: 'AvatarsBucket' },
+      AVATAR_BASE_URL: expect.anything(),
+      USER_EVENTS: 'eventbridge',
+    });
     expect(everything.length).toBeGreaterThan(100_000);
     for (const value of Object.values(planted)) expect(everything).not.toContain(value);
   });
@@ -392,16 +433,19 @@ describe('Packaged template, stage prod (integration)', () => {
     const dynamodbClient = 'DynamoDB_20120810';
     const upstashClient = 'multi-exec';
     const s3Client = 'PutObjectTagging';
-    expect(Object.keys(bundles).sort()).toEqual(['authorizer', 'avatar', 'deleteAccount', 'exportAccount', 'login', 'logout', 'me', 'phone', 'profile']);
-    // The S3 client (about 170 KB minified) goes into the avatar function and the account
-    // deletion (which deletes the user's files) alone.
-    const withS3 = ['avatar', 'deleteAccount'];
+    expect(Object.keys(bundles).sort()).toEqual(['authorizer', 'avatar', 'deleteAccount', 'exportAccount', 'login', 'logout', 'me', 'phone', 'profile', 'wechatEvents']);
+    // The S3 client (about 170 KB minified) goes into the avatar function and the two that
+    // delete the user's files (the account deletion, WeChat's events) alone.
+    const withS3 = ['avatar', 'deleteAccount', 'wechatEvents'];
     for (const name of withS3) expect(bundles[name], name).toContain(s3Client);
     for (const [name, bundle] of Object.entries(bundles)) if (!withS3.includes(name)) expect(bundle, name).not.toContain(s3Client);
     expect(bundles.login).toContain(dynamodbClient);
     expect(bundles.login).toContain(upstashClient);
     for (const name of ['authorizer', 'logout']) expect(bundles[name]).not.toContain(dynamodbClient);
     expect(bundles.me).not.toContain(upstashClient);
+    // The message push: Redis for its records, DynamoDB for what the account events do.
+    expect(bundles.wechatEvents).toContain(upstashClient);
+    expect(bundles.wechatEvents).toContain(dynamodbClient);
     // The SDK's default credential chain (STS, SSO, …) is not bundled: Lambda's come from the environment.
     for (const bundle of Object.values(bundles)) expect(bundle).not.toContain('AssumeRoleWithWebIdentity');
   });
