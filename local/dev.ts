@@ -22,12 +22,15 @@ console.log(`
     Upstash gateway      ${stack.gateway.url}
     WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}
     S3 (stand-in)        ${stack.s3.url}  bucket ${stack.s3.bucket}, files at ${stack.s3.publicUrl}/…
+    WeChat message push  http://localhost:${port}/wechat/events  Token ${stack.env.WECHAT_PUSH_TOKEN}  EncodingAESKey ${stack.env.WECHAT_PUSH_AES_KEY}
 
   API on http://localhost:${port} once serverless offline is up. Try:
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'
     curl -s http://localhost:${port}/user/me -H "authorization: Bearer <token>"
     curl -s -X POST http://localhost:${port}/user/phone -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"13800138000.a"}'
     curl -s -X POST http://localhost:${port}/user/logout -H "authorization: Bearer <token>"
+    WECHAT_PUSH_TOKEN='${stack.env.WECHAT_PUSH_TOKEN}' WECHAT_PUSH_AES_KEY='${stack.env.WECHAT_PUSH_AES_KEY}' WECHAT_APPID='${stack.env.WECHAT_APPID}' PORT=${port} \\
+      npm run push -- --event user_authorization_revoke --revoke 8 --user alice
 `);
 
 const child = runServerless(await offlineArgs(port), stack.env);

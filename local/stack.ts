@@ -21,7 +21,7 @@ export interface LocalStack {
 }
 
 export interface LocalStackOptions {
-  /** Defaults to process.env: WECHAT_APPID, WECHAT_SECRET, REDIS_URL, SESSION_TTL_SECONDS, … are honoured. */
+  /** Defaults to process.env: WECHAT_APPID, WECHAT_SECRET, WECHAT_PUSH_TOKEN, WECHAT_PUSH_AES_KEY, REDIS_URL, SESSION_TTL_SECONDS, … are honoured. */
   env?: Record<string, string | undefined>;
 }
 
@@ -36,6 +36,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   // A fresh secret per run unless one is given: no shared default that could be mistaken for a real one.
   const appSecret = env.WECHAT_SECRET || randomBytes(16).toString('hex');
   const restToken = randomBytes(24).toString('base64url');
+  // The message push's Token and EncodingAESKey, as the console would hold them: fresh per run
+  // unless given, and printed by `npm run dev` so that a developer can sign test pushes.
+  const pushToken = env.WECHAT_PUSH_TOKEN || randomBytes(16).toString('hex');
+  const pushAesKey = env.WECHAT_PUSH_AES_KEY || randomBytes(32).toString('base64').slice(0, 43);
 
   const started: { close(): Promise<void> }[] = [];
   const stop = async () => {
@@ -63,6 +67,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...LOCAL_AWS_ENV,
       WECHAT_APPID: appId,
       WECHAT_SECRET: appSecret,
+      WECHAT_PUSH_TOKEN: pushToken,
+      WECHAT_PUSH_AES_KEY: pushAesKey,
       WECHAT_API_BASE: wechat.url,
       USERS_TABLE: LOCAL_TABLE,
       PHONES_TABLE: LOCAL_PHONES_TABLE,

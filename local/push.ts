@@ -1,0 +1,52 @@
+/**
+ * `npm run push`: sends a signed WeChat message push to /wechat/events, as WeChat would.
+ *   npm run push -- --event user_info_modified --user alice
+ *   npm run push -- --event user_authorization_revoke --revoke 8 --user alice     (8: 手机号)
+ *   npm run push -- --event user_authorization_cancellation --openid o…  --plaintext
+ *   npm run push -- --check                                                        (the URL check)
+ * The Token, EncodingAESKey and AppID come from WECHAT_PUSH_TOKEN, WECHAT_PUSH_AES_KEY and
+ * WECHAT_APPID (`npm run dev` prints them); the URL from --url, else http://localhost:${PORT:-3000}.
+ */
+import { parseArgs } from 'node:util';
+import { stubOpenid } from './wechat-stub';
+import { authorizationEvent, sendPush, signPush, urlCheck, type AuthorizationEvent } from './wechat-push';
+
+const EVENTS: readonly AuthorizationEvent[] = ['user_authorization_revoke', 'user_authorization_cancellation', 'user_info_modified'];
+
+const { values } = parseArgs({
+  options: {
+    event: { type: 'string' },
+    user: { type: 'string' },
+    openid: { type: 'string' },
+    revoke: { type: 'string' },
+    plaintext: { type: 'boolean', default: false },
+    check: { type: 'boolean', default: false },
+    url: { type: 'string' },
+  },
+});
+
+function fail(message: string): never {
+  console.error(`npm run push: ${message}`);
+  process.exit(2);
+}
+
+const token = process.env.WECHAT_PUSH_TOKEN || fail('set WECHAT_PUSH_TOKEN (npm run dev prints it)');
+const encodingAesKey = process.env.WECHAT_PUSH_AES_KEY;
+// The local stack's AppID unless another is set, as in local/stack.ts.
+const appId = process.env.WECHAT_APPID || 'wx0000000000local';
+const url = values.url ?? `http://localhost:${process.env.PORT || 3000}/wechat/events`;
+
+let request;
+if (values.check) {
+  request = urlCheck({ token });
+} else {
+  const event = values.event as AuthorizationEvent;
+  if (!EVENTS.includes(event)) fail(`--event must be one of ${EVENTS.join(', ')}`);
+  // The stub's openid of a user who logged in with code NAME or NAME.x.
+  const openid = values.openid ?? (values.user ? stubOpenid(appId, values.user) : fail('give --user NAME (a user of the local WeChat stub) or --openid'));
+  if (!values.plaintext && !encodingAesKey) fail('set WECHAT_PUSH_AES_KEY for 安全模式, or pass --plaintext');
+  request = signPush({ token, encodingAesKey, appId }, authorizationEvent(event, openid, appId, { revokeInfo: values.revoke }), { safe: !values.plaintext });
+}
+const answer = await sendPush(url, request);
+console.log(`${answer.status} ${answer.contentType ?? ''}\n${answer.body}`);
+process.exit(answer.status === 200 ? 0 : 1);
