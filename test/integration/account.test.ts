@@ -1,6 +1,7 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { authorizationEvent, signPush, type AuthorizationEvent } from '../../local/wechat-push';
 import { stubOpenid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { coldStart, dumpRedis, useLocalStack, type Handler } from '../support/local';
@@ -12,7 +13,7 @@ import { IMAGES, uploadEvent } from '../support/multipart';
  */
 describe('Functions: account deletion and export (integration)', () => {
   const ctx = useLocalStack({ LOG_LEVEL: 'info' });
-  const fns = {} as Record<'login' | 'me' | 'phone' | 'avatar' | 'profile' | 'delete-account' | 'export-account', Handler>;
+  const fns = {} as Record<'login' | 'me' | 'phone' | 'avatar' | 'profile' | 'delete-account' | 'export-account' | 'wechat-events', Handler>;
   let authorize: (event: unknown) => Promise<{ isAuthorized: boolean; context?: Record<string, string> }>;
   const printed: string[] = [];
 
@@ -21,7 +22,7 @@ describe('Functions: account deletion and export (integration)', () => {
       printed.push(String(chunk));
       return true;
     }) as typeof process.stdout.write);
-    for (const name of Object.keys({ login: 1, me: 1, phone: 1, avatar: 1, profile: 1, 'delete-account': 1, 'export-account': 1 }) as (keyof typeof fns)[]) {
+    for (const name of Object.keys({ login: 1, me: 1, phone: 1, avatar: 1, profile: 1, 'delete-account': 1, 'export-account': 1, 'wechat-events': 1 }) as (keyof typeof fns)[]) {
       fns[name] = await coldStart(name, ctx.env);
     }
     authorize = await coldStart('authorizer', ctx.env);
@@ -136,6 +137,58 @@ describe('Functions: account deletion and export (integration)', () => {
       for (const token of v.tokens) await expect(authorize(authorizerEvent(`Bearer ${token}`))).resolves.toMatchObject({ isAuthorized: false });
       expect((await row(v.openid))?.userId?.S).toBe(fresh.userId);
       expect(stubOpenid(ctx.env.WECHAT_APPID!, v.name)).toBe(v.openid);
+    });
+  });
+  describe('WeChat’s authorization events (POST /wechat/events, 安全模式, as WeChat signs them)', () => {
+    /** What WeChat's push service would send for `u`. */
+    async function pushed(event: AuthorizationEvent, openid: string, revokeInfo?: string) {
+      const message = authorizationEvent(event, openid, ctx.env.WECHAT_APPID!, { revokeInfo });
+      const signed = signPush({ token: ctx.env.WECHAT_PUSH_TOKEN!, encodingAesKey: ctx.env.WECHAT_PUSH_AES_KEY!, appId: ctx.env.WECHAT_APPID! }, message, { safe: true });
+      const result = await fns['wechat-events'](
+        httpEvent({
+          routeKey: 'POST /wechat/events',
+          rawPath: '/wechat/events',
+          queryStringParameters: signed.query,
+          rawQueryString: new URLSearchParams(signed.query).toString(),
+          body: signed.body,
+          headers: { 'content-type': 'application/json' },
+        }),
+      );
+      expect([result.statusCode, result.body]).toEqual([200, 'success']);
+    }
+
+    it('a revoked phone number (RevokeInfo 8) comes off the row and frees its claim; the profile stays', async () => {
+      const u = await fullUser();
+      await pushed('user_authorization_revoke', u.openid, '8');
+      const item = await row(u.openid);
+      expect(item?.phone).toBeUndefined();
+      expect(item?.nickname?.S).toBe('丽塔');
+      expect(await claim(u.number)).toBeUndefined();
+      // The user is still signed in.
+      await expect(authorize(authorizerEvent(`Bearer ${u.tokens[1]}`))).resolves.toMatchObject({ isAuthorized: true });
+    });
+
+    it('user_info_modified (WeChat cleaned the profile up) clears the nickname and the avatar and deletes its files; the phone stays', async () => {
+      const u = await fullUser();
+      await pushed('user_info_modified', u.openid);
+      const item = await row(u.openid);
+      expect(item?.nickname).toBeUndefined();
+      expect(item?.avatarKey).toBeUndefined();
+      expect(item?.phone?.M?.e164?.S).toBe(`+86${u.number}`);
+      expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${u.userId}/`))).toEqual([]);
+    });
+
+    it('user_authorization_cancellation deletes the account as POST /user/delete does, and a repeat of it changes nothing', async () => {
+      const u = await fullUser();
+      await pushed('user_authorization_cancellation', u.openid);
+      expect(await row(u.openid)).toBeUndefined();
+      expect(await claim(u.number)).toBeUndefined();
+      expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${u.userId}/`))).toEqual([]);
+      for (const token of u.tokens) await expect(authorize(authorizerEvent(`Bearer ${token}`))).resolves.toMatchObject({ isAuthorized: false });
+      expect(printed.join('')).toContain(`"detailType":"UserDeleted"`);
+      // WeChat sends it again (a new CreateTime: not a duplicate of the first): nothing left to do.
+      await pushed('user_authorization_cancellation', u.openid);
+      expect(await row(u.openid)).toBeUndefined();
     });
   });
 });

@@ -122,7 +122,7 @@ describe('S3 avatar store (integration)', () => {
       local.stack.s3.failNext('ListObjectsV2', 2, 'error');
       local.stack.s3.resetStats();
       const err = await failure(store.list(`${user()}/`));
-      expect(err.details).toMatchObject({ operation: 'list', s3Code: 'SlowDown', status: 503 });
+      expect(err.details).toMatchObject({ operation: 'list', s3Code: 'SlowDown', s3Status: 503 });
       expect(local.stack.s3.stats.operations.ListObjectsV2).toBe(2);
     });
 
@@ -137,14 +137,14 @@ describe('S3 avatar store (integration)', () => {
 
     it('answers SERVICE_UNAVAILABLE for a refused request, the bucket or the credentials wrong', async () => {
       const wrongBucket = await failure(make({ bucket: 'not-the-bucket' }).put(`${user()}/x.png`, png(), 'image/png'));
-      expect(wrongBucket.details).toMatchObject({ operation: 'put', s3Code: 'NoSuchBucket', status: 404 });
+      expect(wrongBucket.details).toMatchObject({ operation: 'put', s3Code: 'NoSuchBucket', s3Status: 404 });
 
       const secret = process.env.AWS_SECRET_ACCESS_KEY;
       process.env.AWS_SECRET_ACCESS_KEY = 'not-the-secret';
       try {
         // A new client reads the environment afresh, as a new container would.
         const err = await failure(make().list(`${user()}/`));
-        expect(err.details).toMatchObject({ s3Code: 'SignatureDoesNotMatch', status: 403 });
+        expect(err.details).toMatchObject({ s3Code: 'SignatureDoesNotMatch', s3Status: 403 });
       } finally {
         process.env.AWS_SECRET_ACCESS_KEY = secret;
       }

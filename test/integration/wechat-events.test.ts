@@ -15,8 +15,8 @@ import { coldStart, redisCommand, useLocalStack, type Handler } from '../support
 
 /**
  * What the account side was asked to do. The function's composition builds its AccountEvents
- * with lib/account/compose.ts; here that is the committed placeholder (which only logs),
- * wrapped to record each call and to fail on demand.
+ * with lib/account/compose.ts; here that real one is wrapped to record each call and to fail
+ * on demand. (What the events do to a user's data: test/integration/account.test.ts.)
  */
 const account = vi.hoisted(() => ({ calls: [] as { method: string; openid: string; revoked?: unknown }[], failNext: 0 }));
 
@@ -24,7 +24,7 @@ vi.mock('../../lib/account/compose', async (importActual) => {
   const actual = await importActual<typeof import('../../lib/account/compose')>();
   return {
     createAccountEvents(env: Record<string, string | undefined>): AccountEvents {
-      const placeholder = actual.createAccountEvents(env);
+      const real = actual.createAccountEvents(env);
       const recorded = async (call: { method: string; openid: string; revoked?: unknown }, run: () => Promise<void>) => {
         account.calls.push(call);
         if (account.failNext > 0) {
@@ -36,9 +36,9 @@ vi.mock('../../lib/account/compose', async (importActual) => {
         await run();
       };
       return {
-        authorizationRevoked: (openid, revoked, log) => recorded({ method: 'authorizationRevoked', openid, revoked }, () => placeholder.authorizationRevoked(openid, revoked, log)),
-        accountCancelled: (openid, log) => recorded({ method: 'accountCancelled', openid }, () => placeholder.accountCancelled(openid, log)),
-        infoModified: (openid, log) => recorded({ method: 'infoModified', openid }, () => placeholder.infoModified(openid, log)),
+        authorizationRevoked: (openid, revoked, log) => recorded({ method: 'authorizationRevoked', openid, revoked }, () => real.authorizationRevoked(openid, revoked, log)),
+        accountCancelled: (openid, log) => recorded({ method: 'accountCancelled', openid }, () => real.accountCancelled(openid, log)),
+        infoModified: (openid, log) => recorded({ method: 'infoModified', openid }, () => real.infoModified(openid, log)),
       };
     },
   };
@@ -201,13 +201,6 @@ describe('Function: wechat-events (integration)', () => {
     const demo = signPush(settings(), { ToUserName: 'gh_97417a04a28d', FromUserName: openid, CreateTime: Math.floor(Date.now() / 1000), MsgType: 'event', Event: 'debug_demo', debug_str: 'hello world' });
     for (const request of [foreign, demo]) expect((await handler(apiEvent(request))).body).toBe('success');
     expect(callsFor(openid)).toEqual([]);
-  });
-
-  it('hands the events to lib/account/compose.ts’s AccountEvents (the placeholder logs them)', async () => {
-    const { signed } = push('user_info_modified', { safe: true });
-    await handler(apiEvent(signed));
-    const lines = printed.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line));
-    expect(lines).toContainEqual(expect.objectContaining({ message: 'account event received: nothing done (placeholder AccountEvents)', accountEvent: 'infoModified', pushEvent: 'user_info_modified' }));
   });
 
   it('sends a push over HTTP with local/wechat-push.ts, as WeChat would, through the function', async () => {
