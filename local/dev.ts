@@ -28,7 +28,11 @@ console.log(`
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'
     curl -s http://localhost:${port}/user/me -H "authorization: Bearer <token>"
     curl -s -X POST http://localhost:${port}/user/phone -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"13800138000.a"}'
+    curl -s -X POST http://localhost:${port}/user/avatar -H "authorization: Bearer <token>" -F file=@avatar.png   # a JPEG, PNG or WebP of at most ${stack.env.AVATAR_MAX_BYTES ?? 1048576} bytes
+    curl -s -X POST http://localhost:${port}/user/profile -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"nickname":"Alice"}'
+    curl -s http://localhost:${port}/user/me/export -H "authorization: Bearer <token>"
     curl -s -X POST http://localhost:${port}/user/logout -H "authorization: Bearer <token>"
+    curl -s -X POST http://localhost:${port}/user/delete -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"alice.2"}'   # a fresh code of the same user; ends every session
     WECHAT_PUSH_TOKEN='${stack.env.WECHAT_PUSH_TOKEN}' WECHAT_PUSH_AES_KEY='${stack.env.WECHAT_PUSH_AES_KEY}' WECHAT_APPID='${stack.env.WECHAT_APPID}' PORT=${port} \\
       npm run push -- --event user_authorization_revoke --revoke 8 --user alice
 `);
