@@ -49,7 +49,7 @@ interface Outcome {
   retryMs: number;
 }
 
-describe('Fault injection: every step of a login, an authorization and a logout × every fault (integration)', () => {
+describe('Fault injection: every step of a login, an authorization, a logout, a phone binding, a profile change and an account deletion × every fault (integration)', () => {
   const ctx = useLocalStack();
   const proxies = {} as Record<Upstream, FaultProxy>;
   let login: Handler;
@@ -58,6 +58,7 @@ describe('Fault injection: every step of a login, an authorization and a logout 
   let phone: Handler;
   let avatar: Handler;
   let profile: Handler;
+  let deleteAccount: Handler;
   const outcomes: Outcome[] = [];
 
   beforeAll(async () => {
@@ -84,6 +85,7 @@ describe('Fault injection: every step of a login, an authorization and a logout 
     phone = await coldStart('phone', env);
     avatar = await coldStart('avatar', env);
     profile = await coldStart('profile', env);
+    deleteAccount = await coldStart('delete-account', env);
   });
 
   afterAll(async () => {
@@ -380,5 +382,69 @@ describe('Fault injection: every step of a login, an authorization and a logout 
       expect(mine()).toEqual([kept]);
     }
     outcomes.push({ scenario: `profile: ${label}`, answers, extraWxLogins: 0, retryMs });
+  });
+  // Deleting an account: every request of it under the same faults, the client behaving as the
+  // kit's deleteAccount(): a fresh wx.login code on each attempt, a lost answer or a 5xx tried
+  // again, and a retry the authorizer refuses taken as done (the purge ended the sessions).
+  // (UserDeleted is only logged locally: publishing has no request to fault here.)
+  const DELETE_STEPS: Step[] = [
+    { name: 'jscode2session', upstream: 'wechat', match: wechatPath('/sns/jscode2session') },
+    { name: 'row read', upstream: 'dynamo', match: dynamoOp('GetItem') },
+    { name: 'phone claim released', upstream: 'dynamo', match: (req) => dynamoOp('DeleteItem')(req) && req.body.includes(ctx.env.PHONES_TABLE!) },
+    { name: 'avatar files listed', upstream: 's3', match: s3('GET', 'list-type=2') },
+    { name: 'avatar files deleted', upstream: 's3', match: s3('POST', '?delete') },
+    { name: 'tombstone', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('purgeAt') },
+    { name: 'redis purge', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:purge-user') },
+    { name: 'tombstone deleted', upstream: 'dynamo', match: (req) => dynamoOp('DeleteItem')(req) && req.body.includes(ctx.env.USERS_TABLE!) },
+  ];
+  const deleteScenarios = DELETE_STEPS.flatMap((step) =>
+    KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ step, kind, mode, label: `${step.name} × ${kind} × ${mode}` }))),
+  );
+
+  it.each(deleteScenarios)('delete: $label', async ({ step, kind, mode, label }) => {
+    const name = `d${++serial}x${randomBytes(3).toString('hex')}`;
+    const openid = stubOpenid(ctx.env.WECHAT_APPID!, name);
+    const { token, userId } = await session(name);
+    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
+    const as = (routeKey: string, extra: Record<string, unknown>) =>
+      httpEvent({ routeKey, ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
+    const number = digits();
+    expect((await phone(as('POST /user/phone', { body: JSON.stringify({ code: `${number}.${name}` }) }))).statusCode).toBe(200);
+    const upload = await uploadEvent(IMAGES.png);
+    expect((await avatar(as('POST /user/avatar', upload))).statusCode).toBe(200);
+
+    // One attempt as the kit makes it: through the authorizer (API Gateway), with a fresh code.
+    let attempts = 0;
+    const attempt = async (): Promise<string> => {
+      const verdict = await authorize(authorizerEvent(`Bearer ${token}`)).catch(() => ({ isAuthorized: undefined }));
+      if (verdict.isAuthorized === false) return 'denied';
+      if (verdict.isAuthorized === undefined) return '500';
+      return answerOf(await deleteAccount(as('POST /user/delete', { body: JSON.stringify({ code: `${name}.del${++attempts}` }) })));
+    };
+
+    // Act: the deletion meets the fault; the client retries until it is done or refused.
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [await attempt()];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    const faultGone = Date.now();
+    for (let n = 0; !['204', 'denied'].includes(answers.at(-1)!) && n < 3; n++) answers.push(await attempt());
+    const retryMs = Date.now() - faultGone;
+
+    // Assess: deleted (a refusal after an attempt that may have run counts as done), and
+    // nothing of the user is left but, at most, a tombstone with nothing personal in it.
+    expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toMatch(/^(204|denied)$/);
+    expect(retryMs).toBeLessThan(2000);
+    const row = await userRow(openid);
+    if (row) expect(Object.keys(row).sort(), 'only a tombstone is left').toEqual(['deletedAt', 'openid', 'purgeAt', 'userId']);
+    expect(await claimsOf(userId)).toEqual([]);
+    expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${userId}/`))).toEqual([]);
+    expect(await sessionsOf(openid)).toEqual([]);
+    expect((await authorize(authorizerEvent(`Bearer ${token}`))).isAuthorized).toBe(false);
+    // The next login is a new account, and finishes whatever tombstone was left.
+    const again = await post(`${name}.after`, newProof(), '198.51.100.251');
+    expect(bodyOf(again)).toMatchObject({ isNewUser: true });
+    expect(bodyOf(again).userId).not.toBe(userId);
+    outcomes.push({ scenario: `delete: ${label}`, answers, extraWxLogins: attempts - 1, retryMs });
   });
 });
