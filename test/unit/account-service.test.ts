@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { AccountService } from '../../lib/account/service';
+import { exportAccount } from '../../lib/account/export';
+import { AppError } from '../../lib/errors';
+import type { AccountRow } from '../../lib/users/repository';
+import { captureLogger } from '../support/log-capture';
+
+/**
+ * The account's data rights with in-memory ports that record every call in order and fail on
+ * demand: the order of a deletion, what a retry resumes, and what WeChat's events touch.
+ */
+const ALICE = { userId: 'U-alice', openid: 'o-alice' };
+
+function world(row: AccountRow | null) {
+  const calls: string[] = [];
+  const failing = new Set<string>();
+  const state = { row, files: ['avatars/U-alice/a.png', 'avatars/U-alice/b.jpg'], claims: new Set(['+8613800138000']), sessions: 2, published: 0 };
+  const step = async (name: string, effect: () => void = () => {}) => {
+    calls.push(name);
+    if (failing.has(name)) throw new AppError('SERVICE_UNAVAILABLE', `${name} failed`);
+    effect();
+  };
+  const service = new AccountService({
+    wechat: { code2Session: async (code: string) => ({ openid: code.startsWith('alice') ? ALICE.openid : 'o-mallory', sessionKey: 'sk', unionid: undefined }) } as never,
+    users: {
+      readAccount: async () => (await step('readAccount'), state.row ? structuredClone(state.row) : null),
+      tombstone: (owner) => step('tombstone', () => state.row && state.row.userId === owner.userId && (state.row = { userId: owner.userId, openid: owner.openid, createdAt: '', lastLoginAt: '', loginCount: 0, deletedAt: 'now' })),
+      deleteTombstone: () => step('deleteTombstone', () => state.row?.deletedAt && (state.row = null)),
+      clearProfile: () => step('clearProfile', () => state.row && (delete state.row.nickname, delete state.row.avatarKey)),
+    },
+    phones: {
+      release: (number) => step(`release ${number}`, () => state.claims.delete(number)),
+      unbind: (_holder, number) => step(`unbind ${number}`, () => state.row && delete state.row.phoneE164),
+    },
+    avatars: {
+      list: async (prefix) => (await step('list'), state.files.filter((f) => f.startsWith(prefix))),
+      delete: (keys) => step('deleteFiles', () => (state.files = state.files.filter((f) => !keys.includes(f)))),
+      urlOf: (key) => `https://img.example.com/${key}`,
+    },
+    sessions: {
+      purgeUser: async () => (await step('purge', () => (state.sessions = 0)), 2),
+      sessionsOf: async () => [],
+    },
+    phoneCodesKey: (userId) => `wxlogin:user-phone-codes:${userId}`,
+    events: { publish: (type) => step(`publish ${type}`, () => state.published++) },
+  });
+  return { service, calls, failing, state, ...captureLogger() };
+}
+
+const fullRow = (): AccountRow => ({ ...ALICE, createdAt: 't0', lastLoginAt: 't1', loginCount: 3, nickname: '丽塔', avatarKey: 'avatars/U-alice/b.jpg', phoneE164: '+8613800138000' });
+
+describe('Class: AccountService — deleting', () => {
+  it('goes in the order any interruption can resume from: claims and files, tombstone, event, Redis, tombstone gone', async () => {
+    const { service, calls, state, logger } = world(fullRow());
+    await service.deleteWithCode(ALICE, 'alice.2', logger);
+    expect(calls).toEqual(['readAccount', 'release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'publish UserDeleted', 'purge', 'deleteTombstone']);
+    expect(state).toMatchObject({ row: null, files: [], sessions: 0, published: 1 });
+    expect(state.claims.size).toBe(0);
+  });
+
+  it('refuses another WeChat user’s code with REAUTH_FAILED and touches nothing', async () => {
+    const { service, calls, state, logger, entries } = world(fullRow());
+    await expect(service.deleteWithCode(ALICE, 'mallory.1', logger)).rejects.toMatchObject({ code: 'REAUTH_FAILED', status: 403 });
+    expect(calls).toEqual([]);
+    expect(state.row).toEqual(fullRow());
+    expect(JSON.stringify(entries())).not.toContain('o-mallory');
+  });
+
+  it.each(['release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'publish UserDeleted', 'purge', 'deleteTombstone'])(
+    'resumes after a failure at "%s": the retry finishes the deletion, with UserDeleted published at least once',
+    async (failed) => {
+      const { service, failing, state, logger } = world(fullRow());
+      failing.add(failed);
+      await expect(service.deleteWithCode(ALICE, 'alice.2', logger)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      // Until the purge, the sessions are alive: the client's retry reaches the route again.
+      if (['release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'publish UserDeleted', 'purge'].includes(failed)) expect(state.sessions).toBe(2);
+      // Nothing personal survives a failure after the tombstone.
+      if (['publish UserDeleted', 'purge', 'deleteTombstone'].includes(failed)) expect(state.row).toMatchObject({ deletedAt: 'now' });
+      if (['publish UserDeleted', 'purge', 'deleteTombstone'].includes(failed)) expect(state.row?.nickname).toBeUndefined();
+      failing.clear();
+      await service.deleteWithCode(ALICE, 'alice.3', logger);
+      expect(state).toMatchObject({ row: null, files: [], sessions: 0 });
+      expect(state.claims.size).toBe(0);
+      expect(state.published).toBeGreaterThanOrEqual(1);
+    },
+  );
+
+  it('finishes a tombstone without touching claims or files again (the login’s path)', async () => {
+    const { service, calls, state, logger } = world({ ...ALICE, createdAt: '', lastLoginAt: '', loginCount: 0, deletedAt: 'then' });
+    await service.finish(ALICE, logger);
+    expect(calls).toEqual(['publish UserDeleted', 'purge', 'deleteTombstone']);
+    expect(state.row).toBeNull();
+  });
+});
+
+describe('Class: AccountService — WeChat’s authorization events', () => {
+  it('a revoked phone comes off the row before its claim is released; the profile stays', async () => {
+    const { service, calls, state, logger } = world(fullRow());
+    await service.authorizationRevoked(ALICE.openid, { phone: true, profile: false }, logger);
+    expect(calls).toEqual(['readAccount', 'unbind +8613800138000', 'release +8613800138000']);
+    expect(state.row).toMatchObject({ nickname: '丽塔', avatarKey: 'avatars/U-alice/b.jpg' });
+    expect(state.row?.phoneE164).toBeUndefined();
+  });
+
+  it('a revoked or cleaned-up profile clears the nickname and avatar and deletes the files; the phone stays', async () => {
+    for (const run of [(s: AccountService, log: never) => s.authorizationRevoked(ALICE.openid, { phone: false, profile: true }, log), (s: AccountService, log: never) => s.infoModified(ALICE.openid, log)]) {
+      const { service, state, logger } = world(fullRow());
+      await run(service, logger as never);
+      expect(state.row).toMatchObject({ phoneE164: '+8613800138000' });
+      expect(state.row?.nickname).toBeUndefined();
+      expect(state.files).toEqual([]);
+    }
+  });
+
+  it('does nothing for an openid it does not know, or a user being deleted', async () => {
+    for (const row of [null, { ...ALICE, createdAt: '', lastLoginAt: '', loginCount: 0, deletedAt: 'then' }]) {
+      const { service, calls, logger } = world(row);
+      await service.infoModified(ALICE.openid, logger);
+      await service.authorizationRevoked(ALICE.openid, { phone: true, profile: true }, logger);
+      expect(calls.filter((c) => c !== 'readAccount')).toEqual([]);
+    }
+    const { service, calls, logger } = world(null);
+    await service.accountCancelled(ALICE.openid, logger);
+    expect(calls).toEqual(['readAccount']);
+  });
+
+  it('a cancellation deletes the account as POST /user/delete does, without a code', async () => {
+    const { service, state, logger } = world(fullRow());
+    await service.accountCancelled(ALICE.openid, logger);
+    expect(state).toMatchObject({ row: null, files: [], sessions: 0, published: 1 });
+  });
+});
+
+describe('Function: exportAccount', () => {
+  const sessions = { purgeUser: async () => 0, sessionsOf: async () => [{ current: true, createdAt: 'c', expiresAt: 'e', maxExpiresAt: 'm' }] };
+  it('answers the row and the sessions’ times, the avatar as its URL', async () => {
+    const out = await exportAccount({ users: { readAccount: async () => fullRow() }, sessions, avatarUrlOf: (k) => `https://img/${k}`, now: () => new Date('2026-11-25T00:00:00Z') }, { ...ALICE, sessionId: 's1' });
+    expect(out).toMatchObject({ exportedAt: '2026-11-25T00:00:00.000Z', userId: 'U-alice', nickname: '丽塔', avatarUrl: 'https://img/avatars/U-alice/b.jpg', sessions: [{ current: true }] });
+  });
+
+  it('answers NOT_FOUND for a tombstone or another identity’s row', async () => {
+    for (const row of [{ ...fullRow(), deletedAt: 'then' }, { ...fullRow(), userId: 'U-other' }]) {
+      await expect(exportAccount({ users: { readAccount: async () => row }, sessions }, { ...ALICE, sessionId: 's1' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    }
+  });
+});
