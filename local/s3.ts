@@ -77,7 +77,7 @@ export interface S3StandInOptions {
   port?: number;
 }
 
-/** 16 MB: far above any avatar (the function takes 1 MB by default), and a bound on memory. */
+/** 16 MiB: far above any avatar (the function takes 1 MiB by default, 4 MiB at most), and a bound on memory. */
 const MAX_BODY = 16 * 1024 * 1024;
 /** S3 refuses a request signed more than 15 minutes from its clock. */
 const MAX_SKEW_MS = 15 * 60 * 1000;
