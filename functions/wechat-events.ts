@@ -14,8 +14,8 @@ const ready = initOnce(async () =>
 
 /**
  * GET /wechat/events: WeChat's URL check → 200 the echostr, or 403.
- * POST /wechat/events: a push (明文模式 or 安全模式, JSON) → 200 `success`, 403 unsigned or expired,
- * 503/500 when it could not be applied (WeChat retries). No session authorizer: WeChat signs.
+ * POST /wechat/events: a push (安全模式 only, JSON) → 200 `success`, 403 明文模式, unsigned or
+ * expired, 503/500 when it could not be applied (WeChat retries). No session authorizer: WeChat signs.
  */
 export const handler = httpHandler(ready, async (event, log, { push }) => {
   const request = readPushRequest(event);

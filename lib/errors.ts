@@ -17,7 +17,8 @@ export const ERRORS = {
   PHONE_IN_USE: { status: 409, message: 'This phone number is bound to another account.' },
   LOGIN_IN_PROGRESS: { status: 409, message: 'A login with this code is already in progress. Retry shortly.', retryAfterSeconds: 1 },
   RATE_LIMITED: { status: 429, message: 'Too many requests. Retry later.' },
-  // WeChat's message push (POST/GET /wechat/events): the signature is wrong, or its timestamp too old or new.
+  // WeChat's message push (POST/GET /wechat/events): the signature is wrong, or its timestamp too old or
+  // new; a 明文模式 push gets its own message (lib/push/service.ts, PLAINTEXT_REFUSED).
   INVALID_SIGNATURE: { status: 403, message: 'The request is not signed by WeChat, or its signature has expired.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   WECHAT_ERROR: { status: 502, message: 'WeChat rejected the request. The service is misconfigured.' },

@@ -3,20 +3,24 @@ import { encrypt, msgSignature, urlSignature } from '../lib/wechat/push';
 
 /**
  * What WeChat's message push sends, built and signed here, for the tests and for `npm run push`:
- * the URL check (GET) and pushes (POST, JSON) in 明文模式 or 安全模式.
+ * the URL check (GET) and pushes (POST, JSON) in 安全模式, or in 明文模式 for the tests that
+ * show /wechat/events refusing it.
  */
 
 /** The console's push settings, as the function is configured with them. */
 export interface PushSettings {
   token: string;
-  /** Needed for 安全模式 only. */
+  /** Needed for 安全模式, i.e. unless `plaintext`. */
   encodingAesKey?: string;
   appId: string;
 }
 
 export interface SignOptions {
-  /** 安全模式 (`encrypt_type=aes`, the body encrypted), the console's recommended mode; else 明文模式. */
-  safe?: boolean;
+  /**
+   * 明文模式: the JSON in clear, signed by `signature` alone, which /wechat/events refuses.
+   * Otherwise 安全模式 (`encrypt_type=aes`, the body encrypted), the only mode it accepts.
+   */
+  plaintext?: boolean;
   /** Seconds; now by default. */
   timestamp?: number;
   nonce?: string;
@@ -58,7 +62,7 @@ function freshNonce(): string {
 }
 
 /** The URL check WeChat makes when the console's 提交 is pressed. */
-export function urlCheck(settings: Pick<PushSettings, 'token'>, options: { echostr?: string } & Omit<SignOptions, 'safe'> = {}): SignedRequest {
+export function urlCheck(settings: Pick<PushSettings, 'token'>, options: { echostr?: string } & Omit<SignOptions, 'plaintext'> = {}): SignedRequest {
   const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
   const nonce = options.nonce ?? freshNonce();
   const echostr = options.echostr ?? String(randomInt(1, 2 ** 47));
@@ -66,17 +70,18 @@ export function urlCheck(settings: Pick<PushSettings, 'token'>, options: { echos
 }
 
 /**
- * A push of `message` as WeChat sends it. 明文模式: the JSON as the body and `signature` over
- * the Token, timestamp and nonce. 安全模式: the body `{"ToUserName", "Encrypt"}`, and
- * `encrypt_type=aes` with `msg_signature` over the Encrypt too (WeChat also sends `signature`
- * and `openid` then, which a receiver must not rely on).
+ * A push of `message` as WeChat sends it. 安全模式 (the default): the body
+ * `{"ToUserName", "Encrypt"}`, and `encrypt_type=aes` with `msg_signature` over the Token,
+ * timestamp, nonce and Encrypt (WeChat also sends `signature` and `openid` then, which a
+ * receiver must not rely on). 明文模式 (`plaintext`): the JSON as the body and `signature` over
+ * the Token, timestamp and nonce only, the same `signature` as the 安全模式 URL's.
  */
 export function signPush(settings: PushSettings, message: Record<string, unknown> | string, options: SignOptions = {}): SignedRequest {
   const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
   const nonce = options.nonce ?? freshNonce();
   const json = typeof message === 'string' ? message : JSON.stringify(message);
   const signature = urlSignature(settings.token, timestamp, nonce);
-  if (!options.safe) return { query: { signature, timestamp, nonce }, body: json };
+  if (options.plaintext) return { query: { signature, timestamp, nonce }, body: json };
 
   if (!settings.encodingAesKey) throw new Error('安全模式 needs the EncodingAESKey');
   const sealed = encrypt(settings.encodingAesKey, settings.appId, json);

@@ -85,10 +85,16 @@ export interface PushDeps {
  * GET, the URL check: a good `signature` gets `echostr` back; anything else is refused.
  *
  * POST, a push:
- *  1. verify it: `msg_signature` over the body's Encrypt (安全模式, `encrypt_type=aes`) or
- *     `signature` (明文模式), and a timestamp within 5 minutes of our clock. Anything else is
- *     403 (INVALID_SIGNATURE) before the body is read any further;
- *  2. decrypt it (安全模式) and read the message;
+ *  1. verify it: 安全模式 only (`encrypt_type=aes`), `msg_signature` over the body's Encrypt,
+ *     and a timestamp within 5 minutes of our clock. Anything else is 403 (INVALID_SIGNATURE).
+ *     明文模式 (no `encrypt_type`, or `raw`) is refused before the body is read at all: its
+ *     `signature` covers the Token, timestamp and nonce but not the body, and the same
+ *     `signature` rides in every 安全模式 push URL and in the URL check, so whoever sees one
+ *     signed URL could post any body with it (a cancellation that deletes any user's account)
+ *     for 5 minutes. There is no setting to accept it;
+ *  2. decrypt it and read the message: the decrypted one only. WeChat's 兼容模式 sends
+ *     `encrypt_type=aes` and the message's fields in clear beside `Encrypt`; those are unsigned
+ *     and never read;
  *  3. ignore what is not ours: another mini-program's push, other events and messages;
  *  4. claim the event's record (see eventIdOf): an event already done is not run again;
  *  5. run it on the account port. If that fails, let go of the claim and fail (503 or 500), so
@@ -110,8 +116,8 @@ export class PushService {
   }
 
   async receive(request: PushRequest, log: Logger): Promise<PushOutcome> {
-    const json = this.verified(request);
-    const message = this.read(json, request, log);
+    const encrypt = this.verified(request);
+    const message = this.read(encrypt, log);
     if (message === undefined) return 'ignored';
     const event = this.accountEvent(message, log);
     if (event === undefined) return 'ignored';
@@ -147,54 +153,43 @@ export class PushService {
     return 'applied';
   }
 
-  /** Step 1: the message's JSON once the request is WeChat's, else INVALID_SIGNATURE. */
-  private verified({ query, body }: PushRequest): string | Encrypted {
+  /** Step 1: the body's `Encrypt` once the request is WeChat's, in 安全模式, else INVALID_SIGNATURE. */
+  private verified(request: PushRequest): string {
+    const { query } = request;
+    // First, and before the body is looked at: nothing in a 明文模式 request is signed but the
+    // URL's timestamp and nonce, which anyone who saw one signed URL holds.
+    if (query.encrypt_type !== 'aes') throw refusedMode(query.encrypt_type);
     const { timestamp, nonce } = query;
     if (!timestamp || !nonce) throw refused('unsigned');
-    let json: string | Encrypted;
-    if (query.encrypt_type === 'aes') {
-      const encrypt = encryptedPart(body);
-      if (!encrypt || !verifyMsgSignature(this.deps.token, timestamp, nonce, encrypt, query.msg_signature)) throw refused('signature');
-      json = { encrypt };
-    } else if (query.encrypt_type === undefined || query.encrypt_type === 'raw') {
-      if (!verifySignature(this.deps.token, timestamp, nonce, query.signature)) throw refused('signature');
-      json = body;
-    } else {
-      throw refused('encrypt_type');
-    }
+    const encrypt = encryptedPart(request.body);
+    if (!encrypt || !verifyMsgSignature(this.deps.token, timestamp, nonce, encrypt, query.msg_signature)) throw refused('signature');
     // The signed timestamp, not the message's CreateTime: it is what a replay cannot change.
     const skew = /^\d{1,12}$/.test(timestamp) ? Math.abs(Math.floor(this.now() / 1000) - Number(timestamp)) : Infinity;
     if (skew > TIMESTAMP_WINDOW_SECONDS) throw refused('timestamp');
-    return json;
+    return encrypt;
   }
 
-  /** Step 2: the message, or undefined for a push of another mini-program. */
-  private read(json: string | Encrypted, request: PushRequest, log: Logger): PushMessage | undefined {
+  /** Step 2: the decrypted message, or undefined for a push of another mini-program. */
+  private read(encrypt: string, log: Logger): PushMessage | undefined {
     let text: string;
-    if (typeof json === 'string') {
-      text = json;
-    } else {
-      try {
-        text = decrypt(this.deps.encodingAesKey, this.deps.appId, json.encrypt);
-      } catch (err) {
-        if (err instanceof PushDecryptError && err.reason === 'appid') {
-          log.warn('push for another mini-program ignored: it shares this Token and EncodingAESKey');
-          return undefined;
-        }
-        // Signed with our Token, yet not readable with our key: the console's EncodingAESKey is
-        // not WECHAT_PUSH_AES_KEY. A 500 puts it on the error-rate alarm.
-        throw new AppError('INTERNAL', 'push message cannot be decrypted: is WECHAT_PUSH_AES_KEY the console’s EncodingAESKey?', {
-          details: { refused: err instanceof PushDecryptError ? err.reason : 'decrypt' },
-        });
+    try {
+      text = decrypt(this.deps.encodingAesKey, this.deps.appId, encrypt);
+    } catch (err) {
+      if (err instanceof PushDecryptError && err.reason === 'appid') {
+        log.warn('push for another mini-program ignored: it shares this Token and EncodingAESKey');
+        return undefined;
       }
+      // Signed with our Token, yet not readable with our key: the console's EncodingAESKey is
+      // not WECHAT_PUSH_AES_KEY. A 500 puts it on the error-rate alarm.
+      throw new AppError('INTERNAL', 'push message cannot be decrypted: is WECHAT_PUSH_AES_KEY the console’s EncodingAESKey?', {
+        details: { refused: err instanceof PushDecryptError ? err.reason : 'decrypt' },
+      });
     }
     try {
       return parsePushMessage(text);
     } catch (err) {
       if (!(err instanceof PushFormatError)) throw err;
-      throw new AppError('INVALID_REQUEST', 'The pushed message is not one this service reads.', {
-        details: { refused: err.message, encrypted: request.query.encrypt_type === 'aes' },
-      });
+      throw new AppError('INVALID_REQUEST', 'The pushed message is not one this service reads.', { details: { refused: err.message } });
     }
   }
 
@@ -240,13 +235,18 @@ export class PushService {
   }
 }
 
-interface Encrypted {
-  encrypt: string;
-}
-
-function refused(reason: 'unsigned' | 'signature' | 'timestamp' | 'encrypt_type'): AppError {
+function refused(reason: 'unsigned' | 'signature' | 'timestamp'): AppError {
   // The client gets the code's fixed message; which check failed is for our log only.
   return new AppError('INVALID_SIGNATURE', undefined, { details: { refused: reason } });
+}
+
+/** Shown to the caller: only a console set to 明文模式 sends these, and its operator needs to know. */
+export const PLAINTEXT_REFUSED = 'Only 安全模式 (encrypt_type=aes) pushes are accepted: set 消息加密方式 to 安全模式 in the console.';
+
+/** A POST that is not 安全模式: 明文模式 (no encrypt_type, or raw), or an encrypt_type WeChat has not defined. */
+function refusedMode(encryptType: string | undefined): AppError {
+  const plaintext = encryptType === undefined || encryptType === 'raw';
+  return new AppError('INVALID_SIGNATURE', PLAINTEXT_REFUSED, { details: { refused: plaintext ? 'plaintext' : 'encrypt_type' } });
 }
 
 /**

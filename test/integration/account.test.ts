@@ -143,7 +143,7 @@ describe('Functions: account deletion and export (integration)', () => {
     /** What WeChat's push service would send for `u`. */
     async function pushed(event: AuthorizationEvent, openid: string, revokeInfo?: string) {
       const message = authorizationEvent(event, openid, ctx.env.WECHAT_APPID!, { revokeInfo });
-      const signed = signPush({ token: ctx.env.WECHAT_PUSH_TOKEN!, encodingAesKey: ctx.env.WECHAT_PUSH_AES_KEY!, appId: ctx.env.WECHAT_APPID! }, message, { safe: true });
+      const signed = signPush({ token: ctx.env.WECHAT_PUSH_TOKEN!, encodingAesKey: ctx.env.WECHAT_PUSH_AES_KEY!, appId: ctx.env.WECHAT_APPID! }, message);
       const result = await fns['wechat-events'](
         httpEvent({
           routeKey: 'POST /wechat/events',

@@ -91,12 +91,12 @@ describe('Function: wechat-events (integration)', () => {
     return openid;
   };
 
-  /** A signed push of `event` for a fresh user, and the Redis key of its record. */
-  function push(event: AuthorizationEvent, options: { safe: boolean; revokeInfo?: string; timestamp?: number; openid?: string }) {
+  /** A signed push of `event` for a fresh user (安全模式 unless `plaintext`), and the Redis key of its record. */
+  function push(event: AuthorizationEvent, options: { plaintext?: boolean; revokeInfo?: string; timestamp?: number; openid?: string } = {}) {
     const openid = options.openid ?? newOpenid();
     const message = authorizationEvent(event, openid, ctx.env.WECHAT_APPID!, { revokeInfo: options.revokeInfo });
-    const signed = signPush(settings(), message, { safe: options.safe, timestamp: options.timestamp });
-    if (options.safe) sealed.push(JSON.parse(signed.body!).Encrypt);
+    const signed = signPush(settings(), message, { plaintext: options.plaintext, timestamp: options.timestamp });
+    if (!options.plaintext) sealed.push(JSON.parse(signed.body!).Encrypt);
     return { openid, message, signed, key: `wxlogin:push:${eventIdOf(parsePushMessage(JSON.stringify(message)))}` };
   }
 
@@ -117,17 +117,14 @@ describe('Function: wechat-events (integration)', () => {
     });
   });
 
-  describe.each([
-    ['明文模式', false],
-    ['安全模式', true],
-  ])('POST in %s', (_mode, safe) => {
+  describe('POST in 安全模式', () => {
     it.each([
       ['user_authorization_revoke', '8', { method: 'authorizationRevoked', revoked: { phone: true, profile: false } }],
       ['user_authorization_revoke', '20', { method: 'authorizationRevoked', revoked: { phone: false, profile: true } }],
       ['user_authorization_cancellation', undefined, { method: 'accountCancelled' }],
       ['user_info_modified', undefined, { method: 'infoModified' }],
     ] as const)('runs %s (RevokeInfo %s) once and answers success, remembering it for 10 minutes', async (event, revokeInfo, call) => {
-      const { openid, signed, key } = push(event, { safe, revokeInfo });
+      const { openid, signed, key } = push(event, { revokeInfo });
       const result = await handler(apiEvent(signed));
       expect(result).toMatchObject({ statusCode: 200, body: 'success', headers: { 'content-type': 'text/plain; charset=utf-8' } });
       expect(callsFor(openid)).toEqual([{ ...call, openid }]);
@@ -138,11 +135,11 @@ describe('Function: wechat-events (integration)', () => {
     });
 
     it('runs a replayed push once: the same request again, and WeChat’s retry signed afresh', async () => {
-      const { openid, message, signed } = push('user_authorization_cancellation', { safe });
+      const { openid, message, signed } = push('user_authorization_cancellation');
       const first = await handler(apiEvent(signed));
       const replay = await handler(apiEvent(signed));
       // The same message, signed (and sealed) afresh: another nonce, another random prefix.
-      const retried = await handler(apiEvent(signPush(settings(), message, { safe, nonce: '77' })));
+      const retried = await handler(apiEvent(signPush(settings(), message, { nonce: '77' })));
       expect([first, replay, retried].map((r) => [r.statusCode, r.body])).toEqual([
         [200, 'success'],
         [200, 'success'],
@@ -152,16 +149,11 @@ describe('Function: wechat-events (integration)', () => {
     });
 
     it('answers 403 to a tampered push and changes nothing', async () => {
-      const { openid, signed, key } = push('user_authorization_cancellation', { safe });
+      const { openid, signed, key } = push('user_authorization_cancellation');
       const victim = newOpenid();
-      let tampered: SignedRequest;
-      if (safe) {
-        // Another user's cancellation sealed with the right key, under the original msg_signature.
-        const other = signPush(settings(), authorizationEvent('user_authorization_cancellation', victim, ctx.env.WECHAT_APPID!), { safe: true });
-        tampered = { query: signed.query, body: other.body };
-      } else {
-        tampered = { query: { ...signed.query, signature: signed.query.signature!.replace(/.$/, (c) => (c === '0' ? '1' : '0')) }, body: signed.body };
-      }
+      // Another user's cancellation sealed with the right key, under the original msg_signature.
+      const other = signPush(settings(), authorizationEvent('user_authorization_cancellation', victim, ctx.env.WECHAT_APPID!));
+      const tampered: SignedRequest = { query: signed.query, body: other.body };
       const result = await handler(apiEvent(tampered));
       expect(result.statusCode).toBe(403);
       expect(callsFor(openid)).toEqual([]);
@@ -170,14 +162,14 @@ describe('Function: wechat-events (integration)', () => {
     });
 
     it('answers 403 to a push whose signed timestamp is more than 5 minutes old, and changes nothing', async () => {
-      const { openid, signed, key } = push('user_info_modified', { safe, timestamp: Math.floor(Date.now() / 1000) - 301 });
+      const { openid, signed, key } = push('user_info_modified', { timestamp: Math.floor(Date.now() / 1000) - 301 });
       expect((await handler(apiEvent(signed))).statusCode).toBe(403);
       expect(callsFor(openid)).toEqual([]);
       expect(await redisCommand(ctx.redis, 'EXISTS', key)).toBe(0);
     });
 
     it('answers 503 when the account side fails, releasing the event, so that WeChat’s retry runs it', async () => {
-      const { openid, signed, key } = push('user_authorization_revoke', { safe, revokeInfo: '6' });
+      const { openid, signed, key } = push('user_authorization_revoke', { revokeInfo: '6' });
       account.failNext = 1;
       const failed = await handler(apiEvent(signed));
       expect(failed.statusCode).toBe(503);
@@ -189,15 +181,69 @@ describe('Function: wechat-events (integration)', () => {
     });
 
     it('takes a body API Gateway passed base64-encoded', async () => {
-      const { openid, signed } = push('user_info_modified', { safe });
+      const { openid, signed } = push('user_info_modified');
       expect((await handler(apiEvent(signed, { base64: true }))).body).toBe('success');
       expect(callsFor(openid)).toHaveLength(1);
     });
   });
 
+  describe('POST in 明文模式: refused', () => {
+    const refusal = { error: { code: 'INVALID_SIGNATURE', message: expect.stringContaining('安全模式') } };
+    const refusedLines = () => printed.join('').split('\n').filter((line) => line.includes('"refused":"plaintext"'));
+
+    it.each([
+      ['user_authorization_cancellation', 'no encrypt_type', undefined],
+      ['user_authorization_cancellation', 'encrypt_type=raw', 'raw'],
+      ['user_authorization_revoke', 'no encrypt_type', undefined],
+      ['user_info_modified', 'encrypt_type=raw', 'raw'],
+    ] as const)('answers 403 to a correctly signed %s (%s), running nothing and keeping no record', async (event, _how, encryptType) => {
+      const { openid, signed, key } = push(event, { plaintext: true, revokeInfo: '8' });
+      if (encryptType) signed.query.encrypt_type = encryptType;
+      const before = refusedLines().length;
+      const result = await handler(apiEvent(signed));
+      expect(result.statusCode).toBe(403);
+      expect(JSON.parse(result.body!)).toMatchObject(refusal);
+      expect(callsFor(openid)).toEqual([]);
+      expect(await redisCommand(ctx.redis, 'EXISTS', key)).toBe(0);
+      // Why, in the log: the request was not 安全模式.
+      expect(refusedLines().length).toBe(before + 1);
+    });
+
+    it('answers 403 to a 安全模式 URL’s signature reused with a forged body, whichever mode it claims', async () => {
+      // A real push, seen on the way: its URL's signature, timestamp and nonce.
+      const seen = push('user_info_modified');
+      const { signature, timestamp, nonce } = seen.signed.query;
+      const victim = newOpenid();
+      const forged = authorizationEvent('user_authorization_cancellation', victim, ctx.env.WECHAT_APPID!);
+      const key = `wxlogin:push:${eventIdOf(parsePushMessage(JSON.stringify(forged)))}`;
+      for (const query of [
+        { signature: signature!, timestamp: timestamp!, nonce: nonce! },
+        { signature: signature!, timestamp: timestamp!, nonce: nonce!, encrypt_type: 'raw' },
+        { ...seen.signed.query, msg_signature: signature! },
+        seen.signed.query,
+      ]) {
+        const result = await handler(apiEvent({ query, body: JSON.stringify(forged) }));
+        expect(result.statusCode).toBe(403);
+      }
+      expect(callsFor(victim)).toEqual([]);
+      expect(callsFor(seen.openid)).toEqual([]);
+      expect(await redisCommand(ctx.redis, 'EXISTS', key)).toBe(0);
+    });
+
+    it('runs 兼容模式 (encrypt_type=aes, clear fields beside Encrypt) on the decrypted message only', async () => {
+      const { openid, signed } = push('user_info_modified');
+      const victim = newOpenid();
+      const clear = authorizationEvent('user_authorization_cancellation', victim, ctx.env.WECHAT_APPID!);
+      const result = await handler(apiEvent({ query: signed.query, body: JSON.stringify({ ...clear, ...JSON.parse(signed.body!) }) }));
+      expect([result.statusCode, result.body]).toEqual([200, 'success']);
+      expect(callsFor(openid)).toEqual([{ method: 'infoModified', openid }]);
+      expect(callsFor(victim)).toEqual([]);
+    });
+  });
+
   it('answers success to an event about another mini-program and to events it does not handle, running nothing', async () => {
     const openid = newOpenid();
-    const foreign = signPush(settings(), authorizationEvent('user_authorization_cancellation', openid, 'wx0000000000other'), { safe: true });
+    const foreign = signPush(settings(), authorizationEvent('user_authorization_cancellation', openid, 'wx0000000000other'));
     const demo = signPush(settings(), { ToUserName: 'gh_97417a04a28d', FromUserName: openid, CreateTime: Math.floor(Date.now() / 1000), MsgType: 'event', Event: 'debug_demo', debug_str: 'hello world' });
     for (const request of [foreign, demo]) expect((await handler(apiEvent(request))).body).toBe('success');
     expect(callsFor(openid)).toEqual([]);
@@ -214,7 +260,7 @@ describe('Function: wechat-events (integration)', () => {
       }),
     );
     try {
-      const { openid, signed } = push('user_authorization_revoke', { safe: true, revokeInfo: '8' });
+      const { openid, signed } = push('user_authorization_revoke', { revokeInfo: '8' });
       expect(await sendPush(`${server.url}/wechat/events`, signed)).toEqual({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'success' });
       expect(callsFor(openid)).toEqual([{ method: 'authorizationRevoked', openid, revoked: { phone: true, profile: false } }]);
       const check = await sendPush(`${server.url}/wechat/events`, urlCheck(settings(), { echostr: '123' }));

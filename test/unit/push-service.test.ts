@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
 import { MAX_PUSH_BYTES, readPushRequest } from '../../lib/push/request';
-import { eventIdOf, PushService, revokedOf, TIMESTAMP_WINDOW_SECONDS, type PushRequest } from '../../lib/push/service';
-import { encrypt, msgSignature, parsePushMessage } from '../../lib/wechat/push';
+import { eventIdOf, PLAINTEXT_REFUSED, PushService, revokedOf, TIMESTAMP_WINDOW_SECONDS, type PushRequest } from '../../lib/push/service';
+import { encrypt, msgSignature, parsePushMessage, urlSignature } from '../../lib/wechat/push';
 import { authorizationEvent, signPush, urlCheck, type AuthorizationEvent } from '../../local/wechat-push';
 import { httpEvent } from '../support/events';
 import { captureLogger } from '../support/log-capture';
@@ -21,10 +21,16 @@ function setup() {
   return { service, dedupe, account, lines, entries, logger, receive: (request: PushRequest) => service.receive(request, logger) };
 }
 
-/** A push as WeChat would send it now (or at `timestamp`), in 明文模式 or 安全模式. */
-function push(event: AuthorizationEvent | Record<string, unknown>, options: { safe?: boolean; timestamp?: number; revokeInfo?: string; appId?: string; openid?: string } = {}): PushRequest {
-  const message = typeof event === 'string' ? authorizationEvent(event, options.openid ?? OPENID, options.appId ?? SETTINGS.appId, { createTime: NOW_S - 1, revokeInfo: options.revokeInfo }) : event;
-  const signed = signPush(SETTINGS, message, { safe: options.safe, timestamp: options.timestamp ?? NOW_S });
+type PushOptions = { plaintext?: boolean; timestamp?: number; revokeInfo?: string; appId?: string; openid?: string };
+
+/** The message of a push of `event` (its JSON as WeChat writes it). */
+function messageOf(event: AuthorizationEvent | Record<string, unknown>, options: PushOptions = {}): Record<string, unknown> {
+  return typeof event === 'string' ? authorizationEvent(event, options.openid ?? OPENID, options.appId ?? SETTINGS.appId, { createTime: NOW_S - 1, revokeInfo: options.revokeInfo }) : event;
+}
+
+/** A push as WeChat would send it now (or at `timestamp`), in 安全模式, or in 明文模式 (`plaintext`), which is refused. */
+function push(event: AuthorizationEvent | Record<string, unknown>, options: PushOptions = {}): PushRequest {
+  const signed = signPush(SETTINGS, messageOf(event, options), { plaintext: options.plaintext, timestamp: options.timestamp ?? NOW_S });
   return { query: signed.query, body: signed.body! };
 }
 
@@ -61,124 +67,118 @@ describe('Class: PushService', () => {
   });
 
   describe('Method: receive', () => {
-    describe.each([
-      ['明文模式', false],
-      ['安全模式', true],
-    ])('in %s', (_mode, safe) => {
-      it.each([
-        ['user_authorization_revoke', { method: 'authorizationRevoked', openid: OPENID, revoked: { phone: true, profile: false } }],
-        ['user_authorization_cancellation', { method: 'accountCancelled', openid: OPENID }],
-        ['user_info_modified', { method: 'infoModified', openid: OPENID }],
-      ] as const)('runs %s on the account port, for the OpenID (not FromUserName)', async (event, call) => {
-        const { receive, account } = setup();
-        await expect(receive(push(event, { safe, revokeInfo: '8' }))).resolves.toBe('applied');
-        expect(account.calls).toEqual([call]);
-      });
+    it.each([
+      ['user_authorization_revoke', { method: 'authorizationRevoked', openid: OPENID, revoked: { phone: true, profile: false } }],
+      ['user_authorization_cancellation', { method: 'accountCancelled', openid: OPENID }],
+      ['user_info_modified', { method: 'infoModified', openid: OPENID }],
+    ] as const)('runs %s on the account port, for the OpenID (not FromUserName)', async (event, call) => {
+      const { receive, account } = setup();
+      await expect(receive(push(event, { revokeInfo: '8' }))).resolves.toBe('applied');
+      expect(account.calls).toEqual([call]);
+    });
 
-      it('refuses a wrong signature with INVALID_SIGNATURE, touching nothing', async () => {
-        const { receive, account, dedupe } = setup();
-        const request = push('user_authorization_cancellation', { safe });
-        const name = safe ? 'msg_signature' : 'signature';
-        request.query[name] = request.query[name]!.replace(/^./, (c) => (c === 'a' ? 'b' : 'a'));
-        expect(await refusal(() => receive(request))).toMatchObject({ code: 'INVALID_SIGNATURE', details: { refused: 'signature' } });
-        expect(account.calls).toEqual([]);
-        expect(dedupe.records.size).toBe(0);
-      });
+    it('refuses a wrong signature with INVALID_SIGNATURE, touching nothing', async () => {
+      const { receive, account, dedupe } = setup();
+      const request = push('user_authorization_cancellation');
+      request.query.msg_signature = request.query.msg_signature!.replace(/^./, (c) => (c === 'a' ? 'b' : 'a'));
+      expect(await refusal(() => receive(request))).toMatchObject({ code: 'INVALID_SIGNATURE', details: { refused: 'signature' } });
+      expect(account.calls).toEqual([]);
+      expect(dedupe.records.size).toBe(0);
+    });
 
-      it('refuses a push signed with another Token', async () => {
-        const { receive, account } = setup();
-        const forged = signPush({ ...SETTINGS, token: 'notOurToken' }, authorizationEvent('user_authorization_cancellation', OPENID, SETTINGS.appId), { safe, timestamp: NOW_S });
-        expect(await refusal(() => receive({ query: forged.query, body: forged.body! }))).toMatchObject({ code: 'INVALID_SIGNATURE' });
-        expect(account.calls).toEqual([]);
-      });
+    it('refuses a push signed with another Token', async () => {
+      const { receive, account } = setup();
+      const forged = signPush({ ...SETTINGS, token: 'notOurToken' }, authorizationEvent('user_authorization_cancellation', OPENID, SETTINGS.appId), { timestamp: NOW_S });
+      expect(await refusal(() => receive({ query: forged.query, body: forged.body! }))).toMatchObject({ code: 'INVALID_SIGNATURE' });
+      expect(account.calls).toEqual([]);
+    });
 
-      it.each([
-        ['at the window’s edge in the past', -TIMESTAMP_WINDOW_SECONDS, true],
-        ['at the window’s edge in the future', TIMESTAMP_WINDOW_SECONDS, true],
-        ['a second too old', -TIMESTAMP_WINDOW_SECONDS - 1, false],
-        ['a second too far ahead', TIMESTAMP_WINDOW_SECONDS + 1, false],
-        ['hours old', -3 * 3600, false],
-      ])('with a signed timestamp %s: %s', async (_name, offset, accepted) => {
-        const { receive, account } = setup();
-        const run = () => receive(push('user_info_modified', { safe, timestamp: NOW_S + offset }));
-        if (accepted) {
-          await expect(run()).resolves.toBe('applied');
-          expect(account.calls).toHaveLength(1);
-        } else {
-          expect(await refusal(run)).toMatchObject({ code: 'INVALID_SIGNATURE', details: { refused: 'timestamp' } });
-          expect(account.calls).toEqual([]);
-        }
-      });
-
-      it('runs a duplicate once: WeChat’s retries and a replayed request answer success without running again', async () => {
-        const { receive, account, entries } = setup();
-        const first = push('user_authorization_revoke', { safe, revokeInfo: '6' });
-        // WeChat's retry: the same message, signed afresh (another nonce, another timestamp).
-        const retry = push('user_authorization_revoke', { safe, revokeInfo: '6', timestamp: NOW_S + 5 });
-        expect(await receive(first)).toBe('applied');
-        expect(await receive(retry)).toBe('duplicate');
-        expect(await receive(first)).toBe('duplicate');
+    it.each([
+      ['at the window’s edge in the past', -TIMESTAMP_WINDOW_SECONDS, true],
+      ['at the window’s edge in the future', TIMESTAMP_WINDOW_SECONDS, true],
+      ['a second too old', -TIMESTAMP_WINDOW_SECONDS - 1, false],
+      ['a second too far ahead', TIMESTAMP_WINDOW_SECONDS + 1, false],
+      ['hours old', -3 * 3600, false],
+    ])('with a signed timestamp %s: %s', async (_name, offset, accepted) => {
+      const { receive, account } = setup();
+      const run = () => receive(push('user_info_modified', { timestamp: NOW_S + offset }));
+      if (accepted) {
+        await expect(run()).resolves.toBe('applied');
         expect(account.calls).toHaveLength(1);
-        expect(entries().filter((e) => e.message === 'push event already applied: not run again')).toHaveLength(2);
-      });
-
-      it('accepts fields it does not know, and ignores events and messages it does not handle', async () => {
-        const { receive, account, entries } = setup();
-        const extra = authorizationEvent('user_info_modified', OPENID, SETTINGS.appId, { createTime: NOW_S, extra: { NewField: 'x', Nested: { a: [1] }, PluginID: 'wxplugin' } });
-        await expect(receive(push(extra, { safe }))).resolves.toBe('applied');
-        const demo = { ToUserName: 'gh_97417a04a28d', FromUserName: 'o9AgO5Kd5ggOC-bXrbNODIiE3bGY', CreateTime: NOW_S, MsgType: 'event', Event: 'debug_demo', debug_str: 'hello world' };
-        await expect(receive(push(demo, { safe }))).resolves.toBe('ignored');
-        const text = { ToUserName: 'gh_1', FromUserName: 'oUser', CreateTime: NOW_S, MsgType: 'text', Content: 'hi', MsgId: '123' };
-        await expect(receive(push(text, { safe }))).resolves.toBe('ignored');
-        expect(account.calls).toHaveLength(1);
-        expect(entries().filter((e) => e.message === 'push ignored: not an event this service handles').map((e) => [e.level, e.pushEvent ?? e.msgType])).toEqual([
-          ['debug', 'debug_demo'],
-          ['debug', 'text'],
-        ]);
-      });
-
-      it('ignores, with success, an event about another mini-program', async () => {
-        const { receive, account, dedupe } = setup();
-        await expect(receive(push('user_authorization_cancellation', { safe, appId: 'wx0000000000other' }))).resolves.toBe('ignored');
+      } else {
+        expect(await refusal(run)).toMatchObject({ code: 'INVALID_SIGNATURE', details: { refused: 'timestamp' } });
         expect(account.calls).toEqual([]);
-        expect(dedupe.records.size).toBe(0);
-      });
+      }
+    });
 
-      it.each([
-        ['OpenID', { OpenID: undefined }],
-        ['AppID', { AppID: undefined }],
-        ['RevokeInfo', { RevokeInfo: undefined }],
-      ])('refuses an authorization event without %s (400): it cannot be applied', async (field, change) => {
-        const { receive, account } = setup();
-        const message = { ...authorizationEvent('user_authorization_revoke', OPENID, SETTINGS.appId, { createTime: NOW_S }), ...change };
-        expect(await refusal(() => receive(push(message, { safe })))).toMatchObject({ code: 'INVALID_REQUEST', details: { refused: `${field} is missing` } });
-        expect(account.calls).toEqual([]);
-      });
+    it('runs a duplicate once: WeChat’s retries and a replayed request answer success without running again', async () => {
+      const { receive, account, entries } = setup();
+      const first = push('user_authorization_revoke', { revokeInfo: '6' });
+      // WeChat's retry: the same message, signed afresh (another nonce, another timestamp).
+      const retry = push('user_authorization_revoke', { revokeInfo: '6', timestamp: NOW_S + 5 });
+      expect(await receive(first)).toBe('applied');
+      expect(await receive(retry)).toBe('duplicate');
+      expect(await receive(first)).toBe('duplicate');
+      expect(account.calls).toHaveLength(1);
+      expect(entries().filter((e) => e.message === 'push event already applied: not run again')).toHaveLength(2);
+    });
 
-      it('releases the event when the account port fails and fails itself, so that WeChat’s retry runs it', async () => {
-        const { receive, account, dedupe } = setup();
-        account.state.failNext = 1;
-        const request = push('user_authorization_cancellation', { safe });
-        expect(await refusal(() => receive(request))).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
-        expect(dedupe.records.size).toBe(0);
-        expect(await receive(push('user_authorization_cancellation', { safe, timestamp: NOW_S + 5 }))).toBe('applied');
-        expect(account.calls.map((c) => c.method)).toEqual(['accountCancelled', 'accountCancelled']);
-        expect([...dedupe.records.values()]).toEqual(['done']);
-      });
+    it('accepts fields it does not know, and ignores events and messages it does not handle', async () => {
+      const { receive, account, entries } = setup();
+      const extra = authorizationEvent('user_info_modified', OPENID, SETTINGS.appId, { createTime: NOW_S, extra: { NewField: 'x', Nested: { a: [1] }, PluginID: 'wxplugin' } });
+      await expect(receive(push(extra))).resolves.toBe('applied');
+      const demo = { ToUserName: 'gh_97417a04a28d', FromUserName: 'o9AgO5Kd5ggOC-bXrbNODIiE3bGY', CreateTime: NOW_S, MsgType: 'event', Event: 'debug_demo', debug_str: 'hello world' };
+      await expect(receive(push(demo))).resolves.toBe('ignored');
+      const text = { ToUserName: 'gh_1', FromUserName: 'oUser', CreateTime: NOW_S, MsgType: 'text', Content: 'hi', MsgId: '123' };
+      await expect(receive(push(text))).resolves.toBe('ignored');
+      expect(account.calls).toHaveLength(1);
+      expect(entries().filter((e) => e.message === 'push ignored: not an event this service handles').map((e) => [e.level, e.pushEvent ?? e.msgType])).toEqual([
+        ['debug', 'debug_demo'],
+        ['debug', 'text'],
+      ]);
+    });
 
-      it('passes a bug of the account port on as it is (500), released all the same', async () => {
-        const { receive, account, dedupe } = setup();
-        account.state.failNext = 1;
-        account.state.error = new TypeError('boom');
-        await expect(receive(push('user_info_modified', { safe }))).rejects.toThrow(TypeError);
-        expect(dedupe.records.size).toBe(0);
-      });
+    it('ignores, with success, an event about another mini-program', async () => {
+      const { receive, account, dedupe } = setup();
+      await expect(receive(push('user_authorization_cancellation', { appId: 'wx0000000000other' }))).resolves.toBe('ignored');
+      expect(account.calls).toEqual([]);
+      expect(dedupe.records.size).toBe(0);
+    });
+
+    it.each([
+      ['OpenID', { OpenID: undefined }],
+      ['AppID', { AppID: undefined }],
+      ['RevokeInfo', { RevokeInfo: undefined }],
+    ])('refuses an authorization event without %s (400): it cannot be applied', async (field, change) => {
+      const { receive, account } = setup();
+      const message = { ...authorizationEvent('user_authorization_revoke', OPENID, SETTINGS.appId, { createTime: NOW_S }), ...change };
+      expect(await refusal(() => receive(push(message)))).toMatchObject({ code: 'INVALID_REQUEST', details: { refused: `${field} is missing` } });
+      expect(account.calls).toEqual([]);
+    });
+
+    it('releases the event when the account port fails and fails itself, so that WeChat’s retry runs it', async () => {
+      const { receive, account, dedupe } = setup();
+      account.state.failNext = 1;
+      const request = push('user_authorization_cancellation');
+      expect(await refusal(() => receive(request))).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect(dedupe.records.size).toBe(0);
+      expect(await receive(push('user_authorization_cancellation', { timestamp: NOW_S + 5 }))).toBe('applied');
+      expect(account.calls.map((c) => c.method)).toEqual(['accountCancelled', 'accountCancelled']);
+      expect([...dedupe.records.values()]).toEqual(['done']);
+    });
+
+    it('passes a bug of the account port on as it is (500), released all the same', async () => {
+      const { receive, account, dedupe } = setup();
+      account.state.failNext = 1;
+      account.state.error = new TypeError('boom');
+      await expect(receive(push('user_info_modified'))).rejects.toThrow(TypeError);
+      expect(dedupe.records.size).toBe(0);
     });
 
     it('asks WeChat to come back (503) while another request runs the same event, never answering it done', async () => {
       const { receive, account, dedupe } = setup();
       const request = push('user_info_modified');
-      dedupe.records.set(eventIdOf(parsePushMessage(request.body)), 'running');
+      dedupe.records.set(eventIdOf(parsePushMessage(JSON.stringify(messageOf('user_info_modified')))), 'running');
       expect(await refusal(() => receive(request))).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
       expect(account.calls).toEqual([]);
     });
@@ -207,21 +207,21 @@ describe('Class: PushService', () => {
 
     it('ignores, with success, a 安全模式 push sealed for another AppID', async () => {
       const { receive, account } = setup();
-      const foreign = signPush({ ...SETTINGS, appId: 'wx0000000000other' }, authorizationEvent('user_authorization_cancellation', OPENID, SETTINGS.appId, { createTime: NOW_S }), { safe: true, timestamp: NOW_S });
+      const foreign = signPush({ ...SETTINGS, appId: 'wx0000000000other' }, authorizationEvent('user_authorization_cancellation', OPENID, SETTINGS.appId, { createTime: NOW_S }), { timestamp: NOW_S });
       await expect(receive({ query: foreign.query, body: foreign.body! })).resolves.toBe('ignored');
       expect(account.calls).toEqual([]);
     });
 
     it('fails with 500 (a configuration error) when a well-signed 安全模式 push does not decrypt with our key', async () => {
       const { receive, account } = setup();
-      const other = signPush({ ...SETTINGS, encodingAesKey: 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB' }, authorizationEvent('user_info_modified', OPENID, SETTINGS.appId), { safe: true, timestamp: NOW_S });
+      const other = signPush({ ...SETTINGS, encodingAesKey: 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB' }, authorizationEvent('user_info_modified', OPENID, SETTINGS.appId), { timestamp: NOW_S });
       expect(await refusal(() => receive({ query: other.query, body: other.body! }))).toMatchObject({ code: 'INTERNAL', status: 500 });
       expect(account.calls).toEqual([]);
     });
 
     it('refuses a 安全模式 push whose Encrypt was changed (msg_signature covers it), and one without Encrypt', async () => {
       const { receive, account } = setup();
-      const request = push('user_authorization_cancellation', { safe: true });
+      const request = push('user_authorization_cancellation');
       const body = JSON.parse(request.body);
       const sealed = encrypt(SETTINGS.encodingAesKey, SETTINGS.appId, JSON.stringify(authorizationEvent('user_authorization_cancellation', 'oSomeoneElse', SETTINGS.appId)));
       expect(await refusal(() => receive({ ...request, body: JSON.stringify({ ...body, Encrypt: sealed }) }))).toMatchObject({ code: 'INVALID_SIGNATURE' });
@@ -232,9 +232,13 @@ describe('Class: PushService', () => {
 
     it('does not take a 明文模式 signature for a 安全模式 push, nor an unknown encrypt_type', async () => {
       const { receive, account } = setup();
-      const request = push('user_info_modified', { safe: true });
+      const request = push('user_info_modified');
       expect(await refusal(() => receive({ ...request, query: { ...request.query, msg_signature: request.query.signature } }))).toMatchObject({ code: 'INVALID_SIGNATURE' });
-      expect(await refusal(() => receive({ ...request, query: { ...request.query, encrypt_type: 'rsa' } }))).toMatchObject({ details: { refused: 'encrypt_type' } });
+      expect(await refusal(() => receive({ ...request, query: { ...request.query, encrypt_type: 'rsa' } }))).toMatchObject({
+        code: 'INVALID_SIGNATURE',
+        message: PLAINTEXT_REFUSED,
+        details: { refused: 'encrypt_type' },
+      });
       expect(account.calls).toEqual([]);
     });
 
@@ -246,26 +250,99 @@ describe('Class: PushService', () => {
       expect(account.calls).toHaveLength(1);
     });
 
-    it('refuses a verified 明文模式 body it cannot read with 400, saying why in the log fields only', async () => {
+    it('refuses a verified message it cannot read with 400, saying why in the log fields only', async () => {
       const { receive } = setup();
-      const request = push('user_info_modified');
-      const signedXml = { ...request, body: '<xml><MsgType>event</MsgType></xml>' };
-      const err = await refusal(() => receive(signedXml));
+      const signedXml = signPush(SETTINGS, '<xml><MsgType>event</MsgType></xml>', { timestamp: NOW_S });
+      const err = await refusal(() => receive({ query: signedXml.query, body: signedXml.body! }));
       expect(err).toMatchObject({ code: 'INVALID_REQUEST', details: { refused: expect.stringContaining('XML') } });
       expect(err.publicMessage).not.toContain('XML');
     });
 
     it('never logs the Token, the EncodingAESKey, the ciphertext or the openid', async () => {
       const { receive, lines, account } = setup();
-      const request = push('user_authorization_revoke', { safe: true, revokeInfo: '8' });
+      const request = push('user_authorization_revoke', { revokeInfo: '8' });
       await receive(request);
       await receive(request);
       account.state.failNext = 1;
-      await receive(push('user_info_modified', { safe: true })).catch(() => {});
+      await receive(push('user_info_modified')).catch(() => {});
       await receive(push('user_info_modified', { timestamp: NOW_S - 3600 })).catch(() => {});
       const all = lines.join('\n');
       expect(lines.length).toBeGreaterThan(2);
       for (const secret of [SETTINGS.token, SETTINGS.encodingAesKey, JSON.parse(request.body).Encrypt, OPENID]) expect(all).not.toContain(secret);
+    });
+
+    describe('明文模式: refused, however well signed', () => {
+      // Its `signature` covers the Token, timestamp and nonce, not the body: whoever sees one
+      // signed URL (every 安全模式 push URL carries the same `signature`) could post any body.
+      const VICTIM = 'oVictim000000000000000000001';
+
+      /** What a refusal of 明文模式 must leave: a 403 saying so, nothing run, no record. */
+      function expectRefusedPlaintext(err: AppError, { account, dedupe }: ReturnType<typeof setup>) {
+        expect(err).toMatchObject({ code: 'INVALID_SIGNATURE', status: 403, details: { refused: 'plaintext' } });
+        expect(err.publicMessage).toBe(PLAINTEXT_REFUSED);
+        expect(err.publicMessage).toContain('安全模式');
+        expect(account.calls).toEqual([]);
+        expect(dedupe.records.size).toBe(0);
+      }
+
+      it.each([
+        ['user_authorization_cancellation', 'without encrypt_type', undefined],
+        ['user_authorization_cancellation', 'with encrypt_type=raw', 'raw'],
+        ['user_authorization_revoke', 'without encrypt_type', undefined],
+        ['user_info_modified', 'with encrypt_type=raw', 'raw'],
+      ] as const)('refuses a correctly signed %s %s with 403', async (event, _how, encryptType) => {
+        const ctx = setup();
+        const request = push(event, { plaintext: true, revokeInfo: '8' });
+        if (encryptType) request.query.encrypt_type = encryptType;
+        // It is what WeChat's 明文模式 sends, signed with our Token.
+        expect(request.query.signature).toBe(urlSignature(SETTINGS.token, String(NOW_S), request.query.nonce!));
+        expectRefusedPlaintext(await refusal(() => ctx.receive(request)), ctx);
+      });
+
+      it('refuses it before reading the body', async () => {
+        const ctx = setup();
+        const { query } = push('user_authorization_cancellation', { plaintext: true });
+        const request = {
+          query,
+          get body(): string {
+            throw new Error('the body was read');
+          },
+        };
+        expectRefusedPlaintext(await refusal(() => ctx.receive(request)), ctx);
+      });
+
+      it('refuses a 安全模式 URL’s signature reused with a forged plaintext body', async () => {
+        const ctx = setup();
+        // A real 安全模式 push, seen on the way (its URL in a log, say)...
+        const seen = push('user_info_modified');
+        const forged = JSON.stringify(authorizationEvent('user_authorization_cancellation', VICTIM, SETTINGS.appId, { createTime: NOW_S }));
+        const { signature, timestamp, nonce } = seen.query;
+        // ...its signature, timestamp and nonce, with another body: as 明文模式, as raw...
+        expectRefusedPlaintext(await refusal(() => ctx.receive({ query: { signature, timestamp, nonce }, body: forged })), ctx);
+        expectRefusedPlaintext(await refusal(() => ctx.receive({ query: { signature, timestamp, nonce, encrypt_type: 'raw' }, body: forged })), ctx);
+        // ...or claiming 安全模式 with no msg_signature over an Encrypt of its own.
+        expect(await refusal(() => ctx.receive({ query: { ...seen.query, msg_signature: signature! }, body: forged }))).toMatchObject({ code: 'INVALID_SIGNATURE', details: { refused: 'signature' } });
+        expect(await refusal(() => ctx.receive({ query: seen.query, body: forged }))).toMatchObject({ code: 'INVALID_SIGNATURE', details: { refused: 'signature' } });
+        expect(ctx.account.calls).toEqual([]);
+        expect(ctx.dedupe.records.size).toBe(0);
+      });
+
+      it('refuses the URL check’s signature reused with a forged body', async () => {
+        const ctx = setup();
+        const { echostr: _echostr, ...signed } = urlCheck(SETTINGS, { timestamp: NOW_S }).query;
+        const forged = JSON.stringify(authorizationEvent('user_authorization_cancellation', VICTIM, SETTINGS.appId, { createTime: NOW_S }));
+        expectRefusedPlaintext(await refusal(() => ctx.receive({ query: signed, body: forged })), ctx);
+      });
+
+      it('reads 兼容模式 (encrypt_type=aes, the fields in clear beside Encrypt) from the decrypted message alone', async () => {
+        const { receive, account } = setup();
+        const request = push('user_info_modified');
+        // The clear fields are not signed: here they name another user and another event.
+        const clear = authorizationEvent('user_authorization_cancellation', VICTIM, SETTINGS.appId, { createTime: NOW_S });
+        const body = JSON.stringify({ ...clear, ...JSON.parse(request.body) });
+        await expect(receive({ query: request.query, body })).resolves.toBe('applied');
+        expect(account.calls).toEqual([{ method: 'infoModified', openid: OPENID }]);
+      });
     });
   });
 
@@ -305,7 +382,7 @@ describe('Class: PushService', () => {
 
     it('hands the port what a RevokeInfo of 19 (the WeChat nickname) withdraws', async () => {
       const { receive, account } = setup();
-      await receive(push('user_authorization_revoke', { revokeInfo: '19', safe: true }));
+      await receive(push('user_authorization_revoke', { revokeInfo: '19' }));
       expect(account.calls).toEqual([{ method: 'authorizationRevoked', openid: OPENID, revoked: { phone: false, profile: true } }]);
     });
   });
