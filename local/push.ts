@@ -1,8 +1,9 @@
 /**
- * `npm run push`: sends a signed WeChat message push to /wechat/events, as WeChat would.
+ * `npm run push`: sends a signed WeChat message push to /wechat/events, as WeChat would, in
+ * 安全模式 (the only mode the function accepts; there is no 明文模式 here).
  *   npm run push -- --event user_info_modified --user alice
  *   npm run push -- --event user_authorization_revoke --revoke 8 --user alice     (8: 手机号)
- *   npm run push -- --event user_authorization_cancellation --openid o…  --plaintext
+ *   npm run push -- --event user_authorization_cancellation --openid o…
  *   npm run push -- --check                                                        (the URL check)
  * The Token, EncodingAESKey and AppID come from WECHAT_PUSH_TOKEN, WECHAT_PUSH_AES_KEY and
  * WECHAT_APPID (`npm run dev` prints them); the URL from --url, else http://localhost:${PORT:-3000}.
@@ -19,7 +20,6 @@ const { values } = parseArgs({
     user: { type: 'string' },
     openid: { type: 'string' },
     revoke: { type: 'string' },
-    plaintext: { type: 'boolean', default: false },
     check: { type: 'boolean', default: false },
     url: { type: 'string' },
   },
@@ -44,8 +44,8 @@ if (values.check) {
   if (!EVENTS.includes(event)) fail(`--event must be one of ${EVENTS.join(', ')}`);
   // The stub's openid of a user who logged in with code NAME or NAME.x.
   const openid = values.openid ?? (values.user ? stubOpenid(appId, values.user) : fail('give --user NAME (a user of the local WeChat stub) or --openid'));
-  if (!values.plaintext && !encodingAesKey) fail('set WECHAT_PUSH_AES_KEY for 安全模式, or pass --plaintext');
-  request = signPush({ token, encodingAesKey, appId }, authorizationEvent(event, openid, appId, { revokeInfo: values.revoke }), { safe: !values.plaintext });
+  if (!encodingAesKey) fail('set WECHAT_PUSH_AES_KEY (npm run dev prints it): pushes are sealed, in 安全模式');
+  request = signPush({ token, encodingAesKey, appId }, authorizationEvent(event, openid, appId, { revokeInfo: values.revoke }));
 }
 const answer = await sendPush(url, request);
 console.log(`${answer.status} ${answer.contentType ?? ''}\n${answer.body}`);
