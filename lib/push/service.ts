@@ -130,8 +130,11 @@ export class PushService {
       return 'duplicate';
     }
     if (claim === 'running') {
-      // Not "done": the request running it may yet fail. WeChat retries a non-success answer.
-      throw new AppError('SERVICE_UNAVAILABLE', 'push event is being applied by another request', { details: { eventId } });
+      // Claimed but not done: another request may be running it, or one whose claim was
+      // written but whose answer was lost, which would otherwise refuse WeChat's retries until
+      // the claim lapses, past the few retries WeChat makes. The account side's methods are
+      // safe to run twice, also at once: run it here too.
+      eventLog.info('push event claimed but not done: running it (its effects are idempotent)');
     }
 
     try {

@@ -3,6 +3,7 @@ import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveId, hashToken } from '../../lib/crypto';
 import { ORPHAN_AGE_MS } from '../../lib/profile/avatar';
+import { authorizationEvent, signPush } from '../../local/wechat-push';
 import { stubOpenid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { dynamoOp, startFaultProxy, upstashCommand, wechatPath, type FaultKind, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy';
@@ -59,6 +60,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
   let avatar: Handler;
   let profile: Handler;
   let deleteAccount: Handler;
+  let wechatEvents: Handler;
   const outcomes: Outcome[] = [];
 
   beforeAll(async () => {
@@ -86,6 +88,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     avatar = await coldStart('avatar', env);
     profile = await coldStart('profile', env);
     deleteAccount = await coldStart('delete-account', env);
+    wechatEvents = await coldStart('wechat-events', env);
   });
 
   afterAll(async () => {
@@ -410,8 +413,8 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
       httpEvent({ routeKey, ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
     const number = digits();
     expect((await phone(as('POST /user/phone', { body: JSON.stringify({ code: `${number}.${name}` }) }))).statusCode).toBe(200);
-    const upload = await uploadEvent(IMAGES.png);
-    expect((await avatar(as('POST /user/avatar', upload))).statusCode).toBe(200);
+    const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
+    expect((await avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }))).statusCode).toBe(200);
 
     // One attempt as the kit makes it: through the authorizer (API Gateway), with a fresh code.
     let attempts = 0;
@@ -446,5 +449,66 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     expect(bodyOf(again)).toMatchObject({ isNewUser: true });
     expect(bodyOf(again).userId).not.toBe(userId);
     outcomes.push({ scenario: `delete: ${label}`, answers, extraWxLogins: attempts - 1, retryMs });
+  });
+  // WeChat's cancellation event (the user deleted their WeChat account), pushed to
+  // /wechat/events: the push's own records (the claim, the done mark) and every request of the
+  // deletion it runs, under the same faults. WeChat behaves as it says it does: any answer but
+  // `success` (or none) and it sends the same push again, three times at most.
+  const PUSH_STEPS: Step[] = [
+    { name: 'claim', upstream: 'upstash', match: (req) => upstashCommand('SET', 'wxlogin:push:')(req) && /"nx"/i.test(String(req.body)) },
+    { name: 'row read', upstream: 'dynamo', match: dynamoOp('GetItem') },
+    { name: 'phone claim released', upstream: 'dynamo', match: (req) => dynamoOp('DeleteItem')(req) && req.body.includes(ctx.env.PHONES_TABLE!) },
+    { name: 'avatar files deleted', upstream: 's3', match: s3('POST', '?delete') },
+    { name: 'tombstone', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('purgeAt') },
+    { name: 'redis purge', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:purge-user') },
+    { name: 'tombstone deleted', upstream: 'dynamo', match: (req) => dynamoOp('DeleteItem')(req) && req.body.includes(ctx.env.USERS_TABLE!) },
+    { name: 'done mark', upstream: 'upstash', match: (req) => upstashCommand('SET', 'wxlogin:push:')(req) && !/"nx"/i.test(String(req.body)) },
+  ];
+  const pushScenarios = PUSH_STEPS.flatMap((step) =>
+    KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ step, kind, mode, label: `${step.name} × ${kind} × ${mode}` }))),
+  );
+
+  it.each(pushScenarios)('push: cancellation: $label', async ({ step, kind, mode, label }) => {
+    const name = `w${++serial}x${randomBytes(3).toString('hex')}`;
+    const openid = stubOpenid(ctx.env.WECHAT_APPID!, name);
+    const { token, userId } = await session(name);
+    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
+    const as = (routeKey: string, extra: Record<string, unknown>) =>
+      httpEvent({ routeKey, ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
+    expect((await phone(as('POST /user/phone', { body: JSON.stringify({ code: `${digits()}.${name}` }) }))).statusCode).toBe(200);
+    const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
+    expect((await avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }))).statusCode).toBe(200);
+
+    // The one push WeChat sends, and sends again as it is.
+    const signed = signPush(
+      { token: ctx.env.WECHAT_PUSH_TOKEN!, encodingAesKey: ctx.env.WECHAT_PUSH_AES_KEY!, appId: ctx.env.WECHAT_APPID! },
+      authorizationEvent('user_authorization_cancellation', openid, ctx.env.WECHAT_APPID!),
+    );
+    const send = async () => {
+      const result = await wechatEvents(
+        httpEvent({ routeKey: 'POST /wechat/events', rawPath: '/wechat/events', queryStringParameters: signed.query, body: signed.body, headers: { 'content-type': 'application/json' } }),
+      );
+      return result.statusCode === 200 ? result.body! : answerOf(result);
+    };
+
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [await send()];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    const faultGone = Date.now();
+    for (let n = 0; answers.at(-1) !== 'success' && n < 3; n++) answers.push(await send());
+    const retryMs = Date.now() - faultGone;
+
+    // Assess: within WeChat's retries the account is deleted, and the push is recorded as done.
+    expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toBe('success');
+    expect(retryMs).toBeLessThan(2000);
+    const row = await userRow(openid);
+    if (row) expect(Object.keys(row).sort(), 'only a tombstone is left').toEqual(['deletedAt', 'openid', 'purgeAt', 'userId']);
+    expect(await claimsOf(userId)).toEqual([]);
+    expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${userId}/`))).toEqual([]);
+    expect(await sessionsOf(openid)).toEqual([]);
+    // A fourth copy of the push (a replay within the 5 minutes) runs nothing again.
+    expect(await send()).toBe('success');
+    outcomes.push({ scenario: `push: ${label}`, answers, extraWxLogins: 0, retryMs });
   });
 });
