@@ -17,7 +17,7 @@ export function validNickname(raw: unknown): string {
   const nickname = raw.trim();
   const length = [...nickname].length;
   if (length === 0 || length > NICKNAME_MAX_CODE_POINTS) {
-    throw new AppError('INVALID_REQUEST', `"nickname" must be 1–${NICKNAME_MAX_CODE_POINTS} characters after trimming.`);
+    throw new AppError('INVALID_REQUEST', `"nickname" must be 1–${NICKNAME_MAX_CODE_POINTS} characters (Unicode code points; an emoji made of several counts as several) after trimming.`);
   }
   if (FORBIDDEN.test(nickname)) throw new AppError('INVALID_REQUEST', '"nickname" must not contain control characters or line breaks.');
   return nickname;
