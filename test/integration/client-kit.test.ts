@@ -2,7 +2,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDevServer, type DevServer } from '../support/dev-server';
+import { exited, runScript, startDevServer, type DevServer } from '../support/dev-server';
 import { fakeWx } from '../support/fake-wx';
 import { IMAGES } from '../support/multipart';
 
@@ -89,6 +89,42 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     const again = await auth.login();
     expect(again).toMatchObject({ isNewUser: true });
     expect(again.userId).not.toBe(userId);
+  });
+
+  it('obeys each WeChat authorization event pushed with npm run push, as the README shows, through npm run dev', async () => {
+    // The Token, EncodingAESKey and AppID npm run dev made up and printed for this run.
+    const printed = /WECHAT_PUSH_TOKEN='([^']+)' WECHAT_PUSH_AES_KEY='([^']+)' WECHAT_APPID='([^']+)'/.exec(dev.output());
+    expect(printed).not.toBeNull();
+    const [, token, key, appId] = printed!;
+    const push = async (...args: string[]) => {
+      const run = runScript('local/push.ts', { WECHAT_PUSH_TOKEN: token!, WECHAT_PUSH_AES_KEY: key!, WECHAT_APPID: appId!, PORT: new URL(dev.base).port }, args);
+      const code = await exited(run.child);
+      return { code, output: run.output() };
+    };
+    const files = new Map([['wxfile://tmp/avatar.png', IMAGES.png]]);
+    const wx = fakeWx(codesFor('kit-push'), new Map(), files);
+    const auth = createAuth({ baseUrl: dev.base, wx, ...noSleep });
+    const { userId, token: session } = await auth.login();
+    await auth.bindPhone(`13${String(Date.now()).slice(-9)}.kit-push`);
+    await auth.uploadAvatar('wxfile://tmp/avatar.png');
+    await auth.updateProfile({ nickname: 'Rita' });
+    const me = async () => (await auth.request<Record<string, unknown>>({ url: '/user/me' })).data;
+    expect(await me()).toMatchObject({ nickname: 'Rita', avatarUrl: expect.any(String), phone: expect.any(Object) });
+
+    expect(await push('--check')).toMatchObject({ code: 0, output: expect.stringMatching(/^200 text\/plain/) });
+    expect(await push('--event', 'user_authorization_revoke', '--revoke', '8', '--user', 'kit-push')).toMatchObject({ code: 0, output: expect.stringContaining('success') });
+    const afterRevoke = await me();
+    expect(afterRevoke.phone).toBeUndefined();
+    expect(afterRevoke.nickname).toBe('Rita');
+    expect(await push('--event', 'user_info_modified', '--user', 'kit-push')).toMatchObject({ code: 0 });
+    const afterCleanup = await me();
+    expect(afterCleanup.nickname).toBeUndefined();
+    expect(afterCleanup.avatarUrl).toBeUndefined();
+    expect(await push('--event', 'user_authorization_cancellation', '--user', 'kit-push')).toMatchObject({ code: 0 });
+    expect((await fetch(`${dev.base}/user/me`, { headers: { authorization: `Bearer ${session}` } })).status).toBe(403);
+    const fresh = await createAuth({ baseUrl: dev.base, wx: fakeWx(codesFor('kit-push')) }).login();
+    expect(fresh).toMatchObject({ isNewUser: true });
+    expect(fresh.userId).not.toBe(userId);
   });
 
   it('resolves relative and absolute URLs and passes headers and the method through', async () => {
