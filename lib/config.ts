@@ -161,6 +161,8 @@ export interface PushConfig {
   token: string;
   encodingAesKey: string;
   appId: string;
+  /** WECHAT_PUSH_PLAINTEXT=accept: take 明文模式 pushes too (refused by default: their signature does not cover the body). */
+  acceptPlaintext: boolean;
 }
 
 export function loadPushConfig(env: Env = process.env): PushConfig {
@@ -169,7 +171,9 @@ export function loadPushConfig(env: Env = process.env): PushConfig {
   if (!PUSH_TOKEN_PATTERN.test(token)) throw new ConfigError('WECHAT_PUSH_TOKEN must be 3–32 letters or digits, as the WeChat console takes it');
   const encodingAesKey = required(env, 'WECHAT_PUSH_AES_KEY');
   if (!ENCODING_AES_KEY_PATTERN.test(encodingAesKey)) throw new ConfigError('WECHAT_PUSH_AES_KEY must be the console’s EncodingAESKey: 43 base64 characters');
-  return { token, encodingAesKey, appId: required(env, 'WECHAT_APPID') };
+  const plaintext = optional(env, 'WECHAT_PUSH_PLAINTEXT', 'refuse').toLowerCase();
+  if (plaintext !== 'refuse' && plaintext !== 'accept') throw new ConfigError('WECHAT_PUSH_PLAINTEXT must be refuse or accept');
+  return { token, encodingAesKey, appId: required(env, 'WECHAT_APPID'), acceptPlaintext: plaintext === 'accept' };
 }
 
 /** Where avatars are stored and served from (the avatar function; /user/me only needs the URL). */

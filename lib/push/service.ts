@@ -75,6 +75,11 @@ export interface PushDeps {
   appId: string;
   events: AccountEvents;
   dedupe: EventDedupe;
+  /**
+   * Take 明文模式 pushes too (WECHAT_PUSH_PLAINTEXT=accept). Off by default: their signature
+   * does not cover the body, so anyone who saw one signed URL could send any body with it.
+   */
+  acceptPlaintext?: boolean;
   /** Epoch ms. */
   now?: () => number;
 }
@@ -116,8 +121,8 @@ export class PushService {
   }
 
   async receive(request: PushRequest, log: Logger): Promise<PushOutcome> {
-    const encrypt = this.verified(request);
-    const message = this.read(encrypt, log);
+    const verified = this.verified(request);
+    const message = this.read(verified, log);
     if (message === undefined) return 'ignored';
     const event = this.accountEvent(message, log);
     if (event === undefined) return 'ignored';
@@ -156,27 +161,35 @@ export class PushService {
     return 'applied';
   }
 
-  /** Step 1: the body's `Encrypt` once the request is WeChat's, in 安全模式, else INVALID_SIGNATURE. */
-  private verified(request: PushRequest): string {
+  /** Step 1: the body's `Encrypt` (安全模式) or, when taken, the 明文模式 JSON, once the request is WeChat's; else INVALID_SIGNATURE. */
+  private verified(request: PushRequest): { encrypt: string } | { json: string } {
     const { query } = request;
+    const plaintext = query.encrypt_type === undefined || query.encrypt_type === 'raw';
     // First, and before the body is looked at: nothing in a 明文模式 request is signed but the
     // URL's timestamp and nonce, which anyone who saw one signed URL holds.
-    if (query.encrypt_type !== 'aes') throw refusedMode(query.encrypt_type);
+    if (query.encrypt_type !== 'aes' && !(plaintext && this.deps.acceptPlaintext)) throw refusedMode(query.encrypt_type);
     const { timestamp, nonce } = query;
     if (!timestamp || !nonce) throw refused('unsigned');
-    const encrypt = encryptedPart(request.body);
-    if (!encrypt || !verifyMsgSignature(this.deps.token, timestamp, nonce, encrypt, query.msg_signature)) throw refused('signature');
+    let verified: { encrypt: string } | { json: string };
+    if (plaintext) {
+      if (!verifySignature(this.deps.token, timestamp, nonce, query.signature)) throw refused('signature');
+      verified = { json: request.body };
+    } else {
+      const encrypt = encryptedPart(request.body);
+      if (!encrypt || !verifyMsgSignature(this.deps.token, timestamp, nonce, encrypt, query.msg_signature)) throw refused('signature');
+      verified = { encrypt };
+    }
     // The signed timestamp, not the message's CreateTime: it is what a replay cannot change.
     const skew = /^\d{1,12}$/.test(timestamp) ? Math.abs(Math.floor(this.now() / 1000) - Number(timestamp)) : Infinity;
     if (skew > TIMESTAMP_WINDOW_SECONDS) throw refused('timestamp');
-    return encrypt;
+    return verified;
   }
 
   /** Step 2: the decrypted message, or undefined for a push of another mini-program. */
-  private read(encrypt: string, log: Logger): PushMessage | undefined {
+  private read(verified: { encrypt: string } | { json: string }, log: Logger): PushMessage | undefined {
     let text: string;
     try {
-      text = decrypt(this.deps.encodingAesKey, this.deps.appId, encrypt);
+      text = 'json' in verified ? verified.json : decrypt(this.deps.encodingAesKey, this.deps.appId, verified.encrypt);
     } catch (err) {
       if (err instanceof PushDecryptError && err.reason === 'appid') {
         log.warn('push for another mini-program ignored: it shares this Token and EncodingAESKey');

@@ -52,6 +52,7 @@ describe('Packaged template, stage prod (integration)', () => {
     PHONE_BIND_WINDOW_SECONDS: '1',
     USER_EVENTS: 'log',
     AVATAR_MAX_BYTES: '2097152',
+    WECHAT_PUSH_PLAINTEXT: 'accept',
     AVATAR_BUCKET: 'scratch-avatars',
     AVATAR_BASE_URL: 'http://scratch.example',
   };
@@ -424,6 +425,7 @@ describe('Packaged template, stage prod (integration)', () => {
       AVATAR_BUCKET: { Ref: 'AvatarsBucket' },
       AVATAR_BASE_URL: expect.anything(),
       USER_EVENTS: 'eventbridge',
+      WECHAT_PUSH_PLAINTEXT: 'refuse',
     });
     expect(everything.length).toBeGreaterThan(100_000);
     for (const value of Object.values(planted)) expect(everything).not.toContain(value);

@@ -209,6 +209,14 @@ describe('Function: wechat-events (integration)', () => {
       expect(refusedLines().length).toBe(before + 1);
     });
 
+    it('runs it when the operator set WECHAT_PUSH_PLAINTEXT=accept, once', async () => {
+      const lenient = await coldStart('wechat-events', { ...ctx.env, WECHAT_PUSH_PLAINTEXT: 'accept' });
+      const { openid, signed, key } = push('user_info_modified', { plaintext: true });
+      for (let n = 0; n < 2; n++) expect(await lenient(apiEvent(signed))).toMatchObject({ statusCode: 200, body: 'success' });
+      expect(callsFor(openid)).toEqual([{ method: 'infoModified', openid }]);
+      expect(await redisCommand(ctx.redis, 'EXISTS', key)).toBe(1);
+    });
+
     it('answers 403 to a 安全模式 URL’s signature reused with a forged body, whichever mode it claims', async () => {
       // A real push, seen on the way: its URL's signature, timestamp and nonce.
       const seen = push('user_info_modified');

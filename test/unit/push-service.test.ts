@@ -13,11 +13,11 @@ const NOW_S = 1_800_000_000;
 const OPENID = 'oUser0000000000000000000001';
 const ECHO = 'echo-marker-4375120948';
 
-function setup() {
+function setup(options: { acceptPlaintext?: boolean } = {}) {
   const dedupe = new InMemoryEventDedupe();
   const account = recordingAccountEvents();
   const { logger, lines, entries } = captureLogger([SETTINGS.token, SETTINGS.encodingAesKey]);
-  const service = new PushService({ ...SETTINGS, events: account.events, dedupe, now: () => NOW_S * 1000 });
+  const service = new PushService({ ...SETTINGS, ...options, events: account.events, dedupe, now: () => NOW_S * 1000 });
   return { service, dedupe, account, lines, entries, logger, receive: (request: PushRequest) => service.receive(request, logger) };
 }
 
@@ -334,6 +334,30 @@ describe('Class: PushService', () => {
         const { echostr: _echostr, ...signed } = urlCheck(SETTINGS, { timestamp: NOW_S }).query;
         const forged = JSON.stringify(authorizationEvent('user_authorization_cancellation', VICTIM, SETTINGS.appId, { createTime: NOW_S }));
         expectRefusedPlaintext(await refusal(() => ctx.receive({ query: signed, body: forged })), ctx);
+      });
+
+      describe('with WECHAT_PUSH_PLAINTEXT=accept (the operator took the risk)', () => {
+        it('runs a correctly signed 明文模式 push, with or without encrypt_type=raw, once', async () => {
+          const { receive, account } = setup({ acceptPlaintext: true });
+          const request = push('user_authorization_revoke', { plaintext: true, revokeInfo: '8' });
+          await expect(receive(request)).resolves.toBe('applied');
+          await expect(receive({ ...request, query: { ...request.query, encrypt_type: 'raw' } })).resolves.toBe('duplicate');
+          expect(account.calls).toEqual([{ method: 'authorizationRevoked', openid: OPENID, revoked: { phone: true, profile: false } }]);
+        });
+
+        it('still refuses a wrong signature, a stale timestamp and an unknown encrypt_type', async () => {
+          const { receive, account } = setup({ acceptPlaintext: true });
+          const request = push('user_info_modified', { plaintext: true });
+          expect(await refusal(() => receive({ ...request, query: { ...request.query, signature: '0'.repeat(40) } }))).toMatchObject({ details: { refused: 'signature' } });
+          expect(await refusal(() => receive(push('user_info_modified', { plaintext: true, timestamp: NOW_S - 301 })))).toMatchObject({ details: { refused: 'timestamp' } });
+          expect(await refusal(() => receive({ ...request, query: { ...request.query, encrypt_type: 'rot13' } }))).toMatchObject({ details: { refused: 'encrypt_type' } });
+          expect(account.calls).toEqual([]);
+        });
+
+        it('still takes 安全模式', async () => {
+          const { receive } = setup({ acceptPlaintext: true });
+          await expect(receive(push('user_info_modified'))).resolves.toBe('applied');
+        });
       });
 
       it('reads 兼容模式 (encrypt_type=aes, the fields in clear beside Encrypt) from the decrypted message alone', async () => {
