@@ -258,6 +258,10 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     outcomes.push({ scenario: `logout: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
   });
 
+  /** Each step × each kind × each mode, labelled. */
+  const scenariosOf = <S extends Step>(steps: S[]) =>
+    steps.flatMap((step) => KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ step, kind, mode, label: `${step.name} × ${kind} × ${mode}` }))));
+
   // Binding a phone number: every write of it, and the WeChat exchange, under the same faults.
   // The scenario rebinds (a first number clean, then a second under the fault), so freeing the
   // old number is one of the steps.
@@ -269,9 +273,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     { name: 'row written', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes(':binding') },
     { name: 'old number freed', upstream: 'dynamo', match: dynamoOp('DeleteItem') },
   ];
-  const phoneScenarios = PHONE_STEPS.flatMap((step) =>
-    KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ step, kind, mode, label: `${step.name} × ${kind} × ${mode}` }))),
-  );
+  const phoneScenarios = scenariosOf(PHONE_STEPS);
   const digits = () => `139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
 
   async function claimsOf(userId: string): Promise<string[]> {
@@ -386,6 +388,28 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     }
     outcomes.push({ scenario: `profile: ${label}`, answers, extraWxLogins: 0, retryMs });
   });
+  /** A signed-in user with a phone number and an avatar: everything a deletion removes. */
+  async function userWithData(prefix: string) {
+    const name = `${prefix}${++serial}x${randomBytes(3).toString('hex')}`;
+    const { token, userId } = await session(name);
+    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
+    const as = (routeKey: string, extra: Record<string, unknown>) =>
+      httpEvent({ routeKey, ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
+    expect((await phone(as('POST /user/phone', { body: JSON.stringify({ code: `${digits()}.${name}` }) }))).statusCode).toBe(200);
+    const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
+    expect((await avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }))).statusCode).toBe(200);
+    return { name, openid: stubOpenid(ctx.env.WECHAT_APPID!, name), token, userId, as };
+  }
+
+  /** Nothing of a deleted user is left but, at most, a tombstone with nothing personal in it. */
+  async function expectDeleted(openid: string, userId: string) {
+    const row = await userRow(openid);
+    if (row) expect(Object.keys(row).sort(), 'only a tombstone is left').toEqual(['deletedAt', 'openid', 'purgeAt', 'userId']);
+    expect(await claimsOf(userId)).toEqual([]);
+    expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${userId}/`))).toEqual([]);
+    expect(await sessionsOf(openid)).toEqual([]);
+  }
+
   // Deleting an account: every request of it under the same faults, the client behaving as the
   // kit's deleteAccount(): a fresh wx.login code on each attempt, a lost answer or a 5xx tried
   // again, and a retry the authorizer refuses taken as done (the purge ended the sessions).
@@ -400,21 +424,10 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     { name: 'redis purge', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:purge-user') },
     { name: 'tombstone deleted', upstream: 'dynamo', match: (req) => dynamoOp('DeleteItem')(req) && req.body.includes(ctx.env.USERS_TABLE!) },
   ];
-  const deleteScenarios = DELETE_STEPS.flatMap((step) =>
-    KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ step, kind, mode, label: `${step.name} × ${kind} × ${mode}` }))),
-  );
+  const deleteScenarios = scenariosOf(DELETE_STEPS);
 
   it.each(deleteScenarios)('delete: $label', async ({ step, kind, mode, label }) => {
-    const name = `d${++serial}x${randomBytes(3).toString('hex')}`;
-    const openid = stubOpenid(ctx.env.WECHAT_APPID!, name);
-    const { token, userId } = await session(name);
-    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
-    const as = (routeKey: string, extra: Record<string, unknown>) =>
-      httpEvent({ routeKey, ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
-    const number = digits();
-    expect((await phone(as('POST /user/phone', { body: JSON.stringify({ code: `${number}.${name}` }) }))).statusCode).toBe(200);
-    const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
-    expect((await avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }))).statusCode).toBe(200);
+    const { name, openid, token, userId, as } = await userWithData('d');
 
     // One attempt as the kit makes it: through the authorizer (API Gateway), with a fresh code.
     let attempts = 0;
@@ -438,11 +451,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // nothing of the user is left but, at most, a tombstone with nothing personal in it.
     expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toMatch(/^(204|denied)$/);
     expect(retryMs).toBeLessThan(2000);
-    const row = await userRow(openid);
-    if (row) expect(Object.keys(row).sort(), 'only a tombstone is left').toEqual(['deletedAt', 'openid', 'purgeAt', 'userId']);
-    expect(await claimsOf(userId)).toEqual([]);
-    expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${userId}/`))).toEqual([]);
-    expect(await sessionsOf(openid)).toEqual([]);
+    await expectDeleted(openid, userId);
     expect((await authorize(authorizerEvent(`Bearer ${token}`))).isAuthorized).toBe(false);
     // The next login is a new account, and finishes whatever tombstone was left.
     const again = await post(`${name}.after`, newProof(), '198.51.100.251');
@@ -464,20 +473,10 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     { name: 'tombstone deleted', upstream: 'dynamo', match: (req) => dynamoOp('DeleteItem')(req) && req.body.includes(ctx.env.USERS_TABLE!) },
     { name: 'done mark', upstream: 'upstash', match: (req) => upstashCommand('SET', 'wxlogin:push:')(req) && !/"nx"/i.test(String(req.body)) },
   ];
-  const pushScenarios = PUSH_STEPS.flatMap((step) =>
-    KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ step, kind, mode, label: `${step.name} × ${kind} × ${mode}` }))),
-  );
+  const pushScenarios = scenariosOf(PUSH_STEPS);
 
   it.each(pushScenarios)('push: cancellation: $label', async ({ step, kind, mode, label }) => {
-    const name = `w${++serial}x${randomBytes(3).toString('hex')}`;
-    const openid = stubOpenid(ctx.env.WECHAT_APPID!, name);
-    const { token, userId } = await session(name);
-    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
-    const as = (routeKey: string, extra: Record<string, unknown>) =>
-      httpEvent({ routeKey, ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
-    expect((await phone(as('POST /user/phone', { body: JSON.stringify({ code: `${digits()}.${name}` }) }))).statusCode).toBe(200);
-    const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
-    expect((await avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }))).statusCode).toBe(200);
+    const { openid, userId } = await userWithData('w');
 
     // The one push WeChat sends, and sends again as it is.
     const signed = signPush(
@@ -502,11 +501,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Assess: within WeChat's retries the account is deleted, and the push is recorded as done.
     expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toBe('success');
     expect(retryMs).toBeLessThan(2000);
-    const row = await userRow(openid);
-    if (row) expect(Object.keys(row).sort(), 'only a tombstone is left').toEqual(['deletedAt', 'openid', 'purgeAt', 'userId']);
-    expect(await claimsOf(userId)).toEqual([]);
-    expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${userId}/`))).toEqual([]);
-    expect(await sessionsOf(openid)).toEqual([]);
+    await expectDeleted(openid, userId);
     // A fourth copy of the push (a replay within the 5 minutes) runs nothing again.
     expect(await send()).toBe('success');
     outcomes.push({ scenario: `push: ${label}`, answers, extraWxLogins: 0, retryMs });
