@@ -1,14 +1,23 @@
-/** The slice of the mini-program `wx` object the kit uses. */
+/** The methods `wx.request` takes (WeChat's `RequestOption['method']`); it has no PATCH. */
+export type WxRequestMethod = 'OPTIONS' | 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'TRACE' | 'CONNECT';
+
+/** What `wx.request` sends as `data`: a string, an object (sent as JSON or a query), or an ArrayBuffer. */
+export type WxRequestData = string | object | ArrayBuffer;
+
+/**
+ * The slice of the mini-program `wx` object the kit uses. The global `wx` of WeChat's
+ * official typings (npm `miniprogram-api-typings`, `WechatMiniprogram.Wx`) is assignable to it.
+ */
 export interface WxLike {
   login(options: { success(res: { code?: string }): void; fail(err: { errMsg?: string }): void }): void;
   request(options: {
     url: string;
-    method?: string;
-    data?: unknown;
+    method?: WxRequestMethod;
+    data?: WxRequestData;
     header?: Record<string, string>;
     timeout?: number;
     dataType?: string;
-    responseType?: string;
+    responseType?: 'text' | 'arraybuffer';
     success(res: { statusCode: number; data: unknown; header?: Record<string, string> }): void;
     fail(err: { errMsg?: string }): void;
   }): void;
@@ -87,13 +96,13 @@ export interface RequestOptions {
    * once, without Authorization, login or retries.
    */
   url: string;
-  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 'OPTIONS';
-  data?: unknown;
+  method?: WxRequestMethod;
+  data?: WxRequestData;
   /** Sent as given, except that an `Authorization` header is replaced by the kit's on baseUrl's origin. */
   header?: Record<string, string>;
   timeout?: number;
   dataType?: string;
-  responseType?: string;
+  responseType?: 'text' | 'arraybuffer';
 }
 
 export interface Response<T = unknown> {
