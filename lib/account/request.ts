@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { AppError } from '../errors';
-import { readJsonObject } from '../http/body';
+import { onlyKeys, readJsonObject } from '../http/body';
 import { CODE_PATTERN } from '../login/request';
 
 /**
@@ -9,8 +9,7 @@ import { CODE_PATTERN } from '../login/request';
  */
 export function parseDeleteRequest(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded' | 'headers'>): { code: string } {
   const body = readJsonObject(event, { maxBytes: 1024 });
-  const unknown = Object.keys(body).find((key) => key !== 'code');
-  if (unknown !== undefined) throw new AppError('INVALID_REQUEST', `Unknown field "${unknown.slice(0, 40)}": the body is {"code": "..."}.`);
+  onlyKeys(body, ['code'], '{"code": "..."}');
   const { code } = body;
   if (typeof code !== 'string' || !CODE_PATTERN.test(code)) {
     throw new AppError('INVALID_REQUEST', '"code" must be a fresh wx.login() code: 1–128 characters from A–Z, a–z, 0–9 and . _ ~ -');

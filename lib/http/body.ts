@@ -48,6 +48,16 @@ export function readJsonObject(event: BodyEvent, options: { maxBytes: number; op
   return body as Record<string, unknown>;
 }
 
+/**
+ * Refuses a body holding any key but `allowed` with INVALID_REQUEST naming the first unknown
+ * key (cut to 40 characters) and the body's expected `shape`. Our own routes accept nothing
+ * they do not read; WeChat's message push, which gains fields over time, does not use this.
+ */
+export function onlyKeys(body: Record<string, unknown>, allowed: readonly string[], shape: string): void {
+  const unknown = Object.keys(body).find((key) => !allowed.includes(key));
+  if (unknown !== undefined) throw invalid(`Unknown field "${unknown.slice(0, 40)}": the body is ${shape}.`);
+}
+
 function isJsonContentType(value: string): boolean {
   const media = value.split(';')[0]!.trim().toLowerCase();
   return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media);

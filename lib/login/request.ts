@@ -1,12 +1,12 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { AppError } from '../errors';
-import { headerValue, readJsonObject } from '../http/body';
+import { headerValue, onlyKeys, readJsonObject } from '../http/body';
 import { PROOF_PATTERN } from './service';
 
 /** A wx.login() code as we accept it: 1–128 URL-safe characters, nothing that could bend a query string. */
 export const CODE_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
-/** `{"code": "<128 chars>"}` is ~140 bytes; 1 KiB leaves room for whitespace and extra fields. */
+/** `{"code": "<128 chars>"}` is ~140 bytes; 1 KiB leaves room for whitespace. */
 export const MAX_BODY_BYTES = 1024;
 
 export interface LoginRequest {
@@ -16,12 +16,14 @@ export interface LoginRequest {
 }
 
 /**
- * Validates `{"code": "..."}` and the optional `X-Login-Proof` header at the edge, before
+ * Validates `{"code": "..."}` (and nothing else: an unknown key is named in the 400) and the optional `X-Login-Proof` header at the edge, before
  * anything is called. Checked by hand: a schema library would add to every cold start of the
  * login bundle for a regex.
  */
 export function parseLoginRequest(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded' | 'headers'>): LoginRequest {
-  const { code } = readJsonObject(event, { maxBytes: MAX_BODY_BYTES });
+  const body = readJsonObject(event, { maxBytes: MAX_BODY_BYTES });
+  onlyKeys(body, ['code'], '{"code": "..."}');
+  const { code } = body;
   if (code === undefined) throw new AppError('INVALID_REQUEST', '"code" is required.');
   if (typeof code !== 'string') throw new AppError('INVALID_REQUEST', '"code" must be a string.');
   if (!CODE_PATTERN.test(code)) {

@@ -59,4 +59,20 @@ describe('Function: parseLoginRequest (property-based)', () => {
       }),
     );
   });
+
+  it('refuses every body with a key besides "code", naming it', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.constantFrom(...ALLOWED), minLength: 1, maxLength: 128 }),
+        fc.string({ maxLength: 60 }).filter((key) => key !== 'code'),
+        fc.jsonValue({ maxDepth: 1 }),
+        (code, key, value) => {
+          const body = JSON.stringify({ code, [key]: value });
+          expect(() => parseLoginRequest({ body, headers: {}, isBase64Encoded: false })).toThrow(
+            expect.objectContaining({ code: 'INVALID_REQUEST', message: expect.stringContaining(`Unknown field "${key.slice(0, 40)}"`) }),
+          );
+        },
+      ),
+    );
+  });
 });

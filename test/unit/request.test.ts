@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
+import { parseDeleteRequest } from '../../lib/account/request';
 import { clientNetwork, MAX_BODY_BYTES, parseLoginRequest } from '../../lib/login/request';
+import { parsePhoneRequest } from '../../lib/phone/request';
+import { parseNicknameRequest } from '../../lib/profile/request';
+import { parseLogoutRequest } from '../../lib/sessions/logout-request';
 
 const json = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => ({
   body,
@@ -29,8 +33,10 @@ describe('Function: parseLoginRequest', () => {
     expect(parseLoginRequest(json(JSON.stringify({ code })))).toEqual({ code });
   });
 
-  it('ignores unknown fields next to the code', () => {
-    expect(parseLoginRequest(json('{"code":"abc","extra":{"x":1}}'))).toEqual({ code: 'abc' });
+  it('refuses an unknown field next to the code, naming it', () => {
+    const err = rejection(json('{"code":"abc","extra":{"x":1}}'));
+    expect(err.code).toBe('INVALID_REQUEST');
+    expect(err.message).toContain('"extra"');
   });
 
   it('accepts a charset parameter and a missing content type', () => {
@@ -144,5 +150,61 @@ describe('Function: clientNetwork', () => {
     ['garbage', 'not-an-ip', 'unknown'],
   ])('names %s', (_name, ip, network) => {
     expect(clientNetwork(ip)).toBe(network);
+  });
+});
+
+/** Every JSON body our own routes accept: its valid shapes, and the answer it parses to. */
+const ROUTES: Array<{ route: string; parse: (event: ReturnType<typeof json>) => unknown; valid: Array<[string | undefined, unknown]>; base: Record<string, unknown> }> = [
+  { route: 'POST /user/wechatlogin', parse: parseLoginRequest, valid: [['{"code":"alice.1"}', { code: 'alice.1' }]], base: { code: 'alice.1' } },
+  {
+    route: 'POST /user/logout',
+    parse: parseLogoutRequest,
+    valid: [
+      [undefined, { all: false }],
+      ['', { all: false }],
+      ['{}', { all: false }],
+      ['{"all":false}', { all: false }],
+      ['{"all":true}', { all: true }],
+    ],
+    base: {},
+  },
+  { route: 'POST /user/phone', parse: parsePhoneRequest, valid: [['{"code":"0123abcd"}', { code: '0123abcd' }]], base: { code: '0123abcd' } },
+  { route: 'POST /user/profile', parse: parseNicknameRequest, valid: [['{"nickname":"丽塔"}', { nickname: '丽塔' }]], base: { nickname: '丽塔' } },
+  { route: 'POST /user/delete', parse: parseDeleteRequest, valid: [['{"code":"bob.2"}', { code: 'bob.2' }]], base: { code: 'bob.2' } },
+];
+
+describe('Strict request shapes: every JSON route refuses an unknown key', () => {
+  const cases = ROUTES.flatMap(({ route, parse, valid }) => valid.map(([body, parsed]) => [route, body, parse, parsed] as const));
+  it.each(cases)('%s accepts %s', (_route, body, parse, parsed) => {
+    expect(parse({ ...json(''), body: body as string })).toEqual(parsed);
+  });
+
+  const unknownKeys: Array<[string, string, string]> = [
+    ['a plain extra key', 'extra', '"extra"'],
+    ['a near miss in case', 'All', '"All"'],
+    ['everything', 'everything', '"everything"'],
+    ['__proto__', '__proto__', '"__proto__"'],
+    ['a long key, cut to 40 characters', 'k'.repeat(100), `"${'k'.repeat(40)}"`],
+  ];
+  const refusals = ROUTES.flatMap(({ route, parse, base }) => unknownKeys.map(([name, key, named]) => [route, name, parse, base, key, named] as const));
+  it.each(refusals)('%s refuses %s with 400 INVALID_REQUEST naming it', (_route, _name, parse, base, key, named) => {
+    const body = JSON.stringify(base).replace(/}$/, `${Object.keys(base).length ? ',' : ''}${JSON.stringify(key)}:true}`);
+    let err: unknown;
+    try {
+      parse(json(body));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('INVALID_REQUEST');
+    expect((err as AppError).status).toBe(400);
+    expect((err as AppError).message).toContain(`Unknown field ${named}`);
+    if (key.length > 40) expect((err as AppError).message).not.toContain(key.slice(0, 41));
+  });
+
+  it('logout refuses {"everything": true} and {"All": true} rather than revoke one session', () => {
+    for (const body of ['{"everything":true}', '{"All":true}', '{"all":true,"extra":1}']) {
+      expect(() => parseLogoutRequest(json(body))).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+    }
   });
 });
