@@ -217,7 +217,7 @@ describe('Function: login (integration)', () => {
 
     it('answers INVALID_REQUEST for a bad body without calling WeChat', async () => {
       const before = ctx.stack.wechat.stats.calls;
-      for (const body of ['{bad json', '[]', '{"code":42}', '{"code":"a&secret=x"}', JSON.stringify({ code: 'x'.repeat(2000) })]) {
+      for (const body of ['{bad json', '[]', '{"code":42}', '{"code":"a&secret=x"}', '{"code":"abc","extra":1}', JSON.stringify({ code: 'x'.repeat(2000) })]) {
         const result = await login(httpEvent({ body }));
         expect(result.statusCode).toBe(400);
         expect(bodyOf(result).error.code).toBe('INVALID_REQUEST');

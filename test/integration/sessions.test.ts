@@ -109,6 +109,14 @@ describe('Sessions through npm run dev (integration)', () => {
     expect((await me(token)).status).toBe(200);
   });
 
+  it.each([{ everything: true }, { All: true }])('refuses the logout body %j with INVALID_REQUEST naming the key, and keeps the session', async (body) => {
+    const token = await tokenFor(`frank.${Object.keys(body)[0]}`);
+    const response = await logout(token, body);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: { code: 'INVALID_REQUEST', message: expect.stringContaining(`"${Object.keys(body)[0]}"`) } });
+    expect((await me(token)).status).toBe(200);
+  });
+
   it('says expiresIn 3, refuses an unused token after 3 s and keeps a token used every 1.5 s alive past 3 s', async () => {
     const idle = await login('fay.1');
     const busy = await login('fay.2');
