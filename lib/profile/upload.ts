@@ -11,7 +11,7 @@ export const FILE_FIELD = 'file';
  * as API Gateway hands it over (the body base64-encoded, `isBase64Encoded: true`). Parsed by
  * busboy, never by hand. A file over `maxBytes` is AVATAR_TOO_LARGE (413), decided while
  * streaming, so an oversized file is never held whole; anything but one file in field `file`
- * is INVALID_REQUEST. Other form fields (wx.uploadFile's `formData`) are ignored.
+ * is INVALID_REQUEST, as is any other form field (wx.uploadFile's `formData`): named in the 400.
  */
 export async function readUploadedFile(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded' | 'headers'>, maxBytes: number): Promise<Buffer> {
   const contentType = headerValue(event.headers, 'content-type') ?? '';
@@ -49,6 +49,7 @@ export async function readUploadedFile(event: Pick<APIGatewayProxyEventV2, 'body
         else file = bytes;
       });
     });
+    parser.on('field', (field) => fail(new AppError('INVALID_REQUEST', `Unknown field "${field.slice(0, 40)}": send only the file, in field "file".`)));
     parser.on('filesLimit', () => fail(new AppError('INVALID_REQUEST', 'Send one file.')));
     parser.on('error', () => reject(failure ?? new AppError('INVALID_REQUEST', 'The multipart body is malformed.')));
     parser.on('close', () => {

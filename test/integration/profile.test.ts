@@ -54,7 +54,7 @@ describe('Functions: avatar and profile (integration)', () => {
   describe('POST /user/avatar', () => {
     it('stores a file sent as wx.uploadFile sends it and answers an avatarUrl that serves it', async () => {
       const alice = await user();
-      const result = await alice.upload(IMAGES.png, { filename: 'tmp_abc.png', formData: { from: 'chooseAvatar' } });
+      const result = await alice.upload(IMAGES.png, { filename: 'tmp_abc.png' });
       expect(result.statusCode).toBe(200);
       const { avatarUrl } = bodyOf(result);
       expect(avatarUrl).toMatch(new RegExp(`/avatars/${alice.userId}/[A-Za-z0-9_-]+\\.png$`));

@@ -67,9 +67,14 @@ describe('Function: sniffImage', () => {
 });
 
 describe('Function: readUploadedFile', () => {
-  it('reads the file field of a wx.uploadFile body, base64 as API Gateway sends it, ignoring formData', async () => {
-    const event = await uploadEvent(IMAGES.png, { formData: { note: 'from the form' } });
+  it('reads the file field of a wx.uploadFile body, base64 as API Gateway sends it', async () => {
+    const event = await uploadEvent(IMAGES.png);
     await expect(readUploadedFile(event, 1024)).resolves.toEqual(IMAGES.png);
+  });
+
+  it('refuses any other form field (wx.uploadFile formData) with 400, naming it', async () => {
+    const event = await uploadEvent(IMAGES.png, { formData: { note: 'from the form' } });
+    await expect(readUploadedFile(event, 1024)).rejects.toMatchObject({ code: 'INVALID_REQUEST', status: 400, message: expect.stringContaining('"note"') });
   });
 
   it('reads a body that is not base64-encoded', async () => {
