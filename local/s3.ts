@@ -1,7 +1,8 @@
 import http from 'node:http';
-import { createHash, createHmac, randomBytes, type Hash, type Hmac } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '../lib/clients/aws-json';
 import { listen, readBody, type RunningServer } from './http-util';
 
 /**
@@ -452,26 +453,3 @@ function xmlReply(status: number, document: string): Reply {
   return { status, headers: { 'content-type': 'application/xml' }, body: Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n${document}`) };
 }
 
-type Data = string | ArrayBuffer | ArrayBufferView;
-const bytes = (data: Data) =>
-  typeof data === 'string' ? Buffer.from(data, 'utf8') : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data);
-
-/** SHA-256, or HMAC-SHA256 when given a secret: the hash interface the SigV4 signer expects. */
-class Sha256 {
-  private hash: Hash | Hmac;
-  constructor(private readonly secret?: Data) {
-    this.hash = this.fresh();
-  }
-  private fresh(): Hash | Hmac {
-    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(this.secret));
-  }
-  update(data: Data): void {
-    this.hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-  reset(): void {
-    this.hash = this.fresh();
-  }
-}

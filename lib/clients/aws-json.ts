@@ -28,7 +28,7 @@ const bytes = (data: Data) =>
   typeof data === 'string' ? Buffer.from(data, 'utf8') : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data);
 
 /** SHA-256, or HMAC-SHA256 when given a secret: the hash interface SigV4 signing expects. */
-class Sha256 {
+export class Sha256 {
   private hash: Hash | Hmac;
   constructor(private readonly secret?: Data) {
     this.hash = this.fresh();

@@ -32,6 +32,7 @@ describe('Secrets from SSM at cold start (integration)', () => {
   beforeAll(async () => {
     ssm = await startSsmStub({
       region: ctx.env.AWS_REGION!,
+      credentials: { accessKeyId: ctx.env.AWS_ACCESS_KEY_ID!, secretAccessKey: ctx.env.AWS_SECRET_ACCESS_KEY!, sessionToken: ctx.env.AWS_SESSION_TOKEN },
       parameters: { [names.WECHAT_SECRET]: ctx.env.WECHAT_SECRET!, [names.UPSTASH_REDIS_REST_TOKEN]: ctx.env.UPSTASH_REDIS_REST_TOKEN! },
     });
   });
@@ -72,6 +73,27 @@ describe('Secrets from SSM at cold start (integration)', () => {
       spy.mockRestore();
     }
   }
+
+  it('is refused by the stand-in, as by SSM, when the request is signed with another secret key', async () => {
+    const { awsJson } = await import('../../lib/clients/aws-json');
+    const ask = (secretAccessKey: string) =>
+      awsJson(
+        { Names: [names.WECHAT_SECRET], WithDecryption: true },
+        {
+          service: 'ssm',
+          target: 'AmazonSSM.GetParameters',
+          region: ctx.env.AWS_REGION!,
+          endpoint: ssm.url,
+          credentials: { accessKeyId: ctx.env.AWS_ACCESS_KEY_ID!, secretAccessKey },
+          timeoutMs: 2000,
+          idempotent: true,
+        },
+      );
+    expect((await ask(ctx.env.AWS_SECRET_ACCESS_KEY!)).status).toBe(200);
+    const refused = await ask(`${ctx.env.AWS_SECRET_ACCESS_KEY!}x`);
+    expect(refused.status).toBe(400);
+    expect(refused.body).toContain('InvalidSignatureException');
+  });
 
   it('answers 500 INTERNAL, naming the parameter in the log, when one does not exist', async () => {
     const login = await coldStart('login', productionEnv({ WECHAT_SECRET_PARAMETER: '/nope/wechat-secret' }));
