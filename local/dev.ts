@@ -7,11 +7,31 @@
 // version is noise here (the local stack creates a DynamoDB client in this process).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+import net from 'node:net';
+import { devEnvPath, formatEnvFile, writeDevEnv } from './env-file';
 import { startLocalStack } from './stack';
 import { offlineArgs, runServerless } from './serverless-cli';
 
 const port = Number(process.env.PORT || 3000);
+
+/** Whether serverless offline could listen where it will (127.0.0.1:port). */
+const portFree = () =>
+  new Promise<boolean>((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+const busy = () => {
+  console.error(`npm run dev: port ${port} is busy (another npm run dev?); pick another: PORT=${port + 1} npm run dev`);
+  process.exit(1);
+};
+// Before anything starts, so a second `npm run dev` leaves nothing behind.
+if (!(await portFree())) busy();
+
 const stack = await startLocalStack();
+// For operator scripts (npm run revoke, npm run push -- --env FILE); removed when this run ends.
+const envFile = devEnvPath(port);
+writeDevEnv(envFile, formatEnvFile({ ...stack.env, PORT: String(port) }, `npm run dev on port ${port}, pid ${process.pid}; removed when it stops`));
 // The pid lets a test pause this Redis (SIGSTOP) to play an outage; see test/support/dev-server.ts.
 const redisNote = stack.redis.owned ? `private redis-server pid ${stack.redis.pid} (unix socket, no persistence)` : `REDIS_URL ${process.env.REDIS_URL}`;
 
@@ -23,6 +43,7 @@ console.log(`
     WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}
     S3 (stand-in)        ${stack.s3.url}  bucket ${stack.s3.bucket}, files at ${stack.s3.publicUrl}/…
     WeChat message push  http://localhost:${port}/wechat/events  Token ${stack.env.WECHAT_PUSH_TOKEN}  EncodingAESKey ${stack.env.WECHAT_PUSH_AES_KEY}
+    Endpoints and keys   ${envFile}  (KEY=value lines for the operator scripts, removed on exit)
 
   API on http://localhost:${port} once serverless offline is up. Try:
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'
@@ -33,8 +54,8 @@ console.log(`
     curl -s http://localhost:${port}/user/me/export -H "authorization: Bearer <token>"
     curl -s -X POST http://localhost:${port}/user/logout -H "authorization: Bearer <token>"
     curl -s -X POST http://localhost:${port}/user/delete -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"alice.2"}'   # a fresh code of the same user; ends every session
-    WECHAT_PUSH_TOKEN='${stack.env.WECHAT_PUSH_TOKEN}' WECHAT_PUSH_AES_KEY='${stack.env.WECHAT_PUSH_AES_KEY}' WECHAT_APPID='${stack.env.WECHAT_APPID}' PORT=${port} \\
-      npm run push -- --event user_authorization_revoke --revoke 8 --user alice
+    npm run push -- --env ${envFile} --event user_authorization_revoke --revoke 8 --user alice
+    npm run revoke -- --env ${envFile} --user <userId>
 `);
 
 const child = runServerless(await offlineArgs(port), stack.env);
@@ -48,4 +69,8 @@ const shutdown = async (exitCode: number) => {
 };
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
-child.on('exit', (code) => void shutdown(code ?? 0));
+child.on('exit', (code) => {
+  // Taken between the check above and serverless offline's listen: say so, as above.
+  if (!stopping && code) void portFree().then((free) => (free ? undefined : console.error(`npm run dev: port ${port} is busy; pick another: PORT=${port + 1} npm run dev`))).finally(() => void shutdown(code));
+  else void shutdown(code ?? 0);
+});

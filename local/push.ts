@@ -6,9 +6,11 @@
  *   npm run push -- --event user_authorization_cancellation --openid o…
  *   npm run push -- --check                                                        (the URL check)
  * The Token, EncodingAESKey and AppID come from WECHAT_PUSH_TOKEN, WECHAT_PUSH_AES_KEY and
- * WECHAT_APPID (`npm run dev` prints them); the URL from --url, else http://localhost:${PORT:-3000}.
+ * WECHAT_APPID (`npm run dev` prints them), or from --env .local/dev-<port>.env (which `npm run dev`
+ * writes, with its PORT); the URL from --url, else http://localhost:${PORT:-3000}.
  */
 import { parseArgs } from 'node:util';
+import { loadEnvFile } from './env-file';
 import { stubOpenid } from './wechat-stub';
 import { authorizationEvent, sendPush, signPush, urlCheck, type AuthorizationEvent } from './wechat-push';
 
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     revoke: { type: 'string' },
     check: { type: 'boolean', default: false },
     url: { type: 'string' },
+    env: { type: 'string' },
   },
 });
 
@@ -30,6 +33,10 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+if (values.env) {
+  const problem = loadEnvFile(values.env);
+  if (problem) fail(problem);
+}
 const token = process.env.WECHAT_PUSH_TOKEN || fail('set WECHAT_PUSH_TOKEN (npm run dev prints it)');
 const encodingAesKey = process.env.WECHAT_PUSH_AES_KEY;
 // The local stack's AppID unless another is set, as in local/stack.ts.
