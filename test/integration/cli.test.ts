@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PATTERN } from '../../lib/crypto';
+import { devEnvPath, parseEnvFile } from '../../local/env-file';
 import { exited, runScript, startDevServer, type DevServer } from '../support/dev-server';
 
 /**
@@ -98,10 +99,52 @@ describe('npm run dev (integration)', () => {
     for (const token of tokens) expect(dev.output()).not.toContain(token);
   });
 
+  it('writes its endpoints to .local/dev-<port>.env, which npm run revoke -- --env uses to end a session', async () => {
+    const envFile = devEnvPath(Number(new URL(dev.base).port));
+    expect(dev.output()).toContain(envFile);
+    const env = parseEnvFile(readFileSync(envFile, 'utf8'));
+    for (const key of ['UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN', 'DYNAMODB_ENDPOINT', 'USERS_TABLE', 'PHONES_TABLE', 'WECHAT_API_BASE', 'WECHAT_APPID', 'WECHAT_PUSH_TOKEN', 'WECHAT_PUSH_AES_KEY', 'S3_ENDPOINT', 'AVATAR_BUCKET', 'PORT']) {
+      expect(env[key], key).toBeTruthy();
+    }
+    expect(env.PORT).toBe(new URL(dev.base).port);
+    expect(env).not.toHaveProperty('WECHAT_SECRET');
+
+    const { token, userId } = (await (await login('{"code":"rhea.1"}')).json()) as { token: string; userId: string };
+    const me = () => fetch(`${dev.base}/user/me`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await me()).status).toBe(200);
+    // Settings of the shell do not win over the file named with --env.
+    const revoke = runScript('scripts/revoke-sessions.ts', { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9' }, ['--env', envFile, '--user', userId]);
+    expect(await exited(revoke.child), revoke.output()).toBe(0);
+    expect(revoke.output()).toContain(`revoked 1 session(s) of user ${userId}`);
+    expect((await me()).status).toBe(403);
+  });
+
+  it('refuses a second npm run dev on its port in one line, starting nothing', async () => {
+    const port = new URL(dev.base).port;
+    const envFile = devEnvPath(Number(port));
+    const before = readFileSync(envFile, 'utf8');
+    const second = runScript('local/dev.ts', { PORT: port });
+    expect(await exited(second.child)).not.toBe(0);
+    expect(second.output().trim()).toBe(`npm run dev: port ${port} is busy (another npm run dev?); pick another: PORT=${Number(port) + 1} npm run dev`);
+    // The running stack's file is untouched.
+    expect(readFileSync(envFile, 'utf8')).toBe(before);
+  });
+
   it('stops everything it started on Ctrl-C', async () => {
     dev.child.kill('SIGINT');
     expect(await exited(dev.child)).toBe(0);
     await expect(login('{"code":"alice.9"}')).rejects.toThrow();
+    expect(existsSync(devEnvPath(Number(new URL(dev.base).port)))).toBe(false);
+  });
+});
+
+describe('npm run revoke without settings (integration)', () => {
+  it('exits 2 with one line naming the missing variables', async () => {
+    const revoke = runScript('scripts/revoke-sessions.ts', { UPSTASH_REDIS_REST_URL: '', UPSTASH_REDIS_REST_TOKEN: '' }, ['--user', 'u1']);
+    expect(await exited(revoke.child)).toBe(2);
+    const lines = revoke.output().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^npm run revoke: set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, or give --env /);
   });
 });
 

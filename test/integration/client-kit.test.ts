@@ -92,12 +92,11 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
   });
 
   it('obeys each WeChat authorization event pushed with npm run push, as the README shows, through npm run dev', async () => {
-    // The Token, EncodingAESKey and AppID npm run dev made up and printed for this run.
-    const printed = /WECHAT_PUSH_TOKEN='([^']+)' WECHAT_PUSH_AES_KEY='([^']+)' WECHAT_APPID='([^']+)'/.exec(dev.output());
-    expect(printed).not.toBeNull();
-    const [, token, key, appId] = printed!;
+    // The Token, EncodingAESKey, AppID and PORT npm run dev made up for this run, in the file it names.
+    const envFile = /Endpoints and keys\s+(\S+)/.exec(dev.output())?.[1];
+    expect(envFile).toBeDefined();
     const push = async (...args: string[]) => {
-      const run = runScript('local/push.ts', { WECHAT_PUSH_TOKEN: token!, WECHAT_PUSH_AES_KEY: key!, WECHAT_APPID: appId!, PORT: new URL(dev.base).port }, args);
+      const run = runScript('local/push.ts', {}, ['--env', envFile!, ...args]);
       const code = await exited(run.child);
       return { code, output: run.output() };
     };
