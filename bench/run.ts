@@ -226,7 +226,7 @@ async function main() {
   log('starting the local stack and a worker process for the built bundles …');
   const stack = await startLocalStack({ env: { LOG_LEVEL: 'error' } });
   try {
-    const env = { ...stack.env, LOG_LEVEL };
+    const env: Record<string, string> = { ...stack.env, LOG_LEVEL };
 
     // What reading the settings from SSM adds to a cold start (production reads four
     // parameters in one signed request; locally they come from the environment).
@@ -238,6 +238,7 @@ async function main() {
     };
     const ssm = await startSsmStub({
       region: env.AWS_REGION!,
+      credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY!, sessionToken: env.AWS_SESSION_TOKEN },
       parameters: Object.fromEntries(Object.entries(parameterNames).map(([name, parameter]) => [parameter, env[name]!])),
     });
     const ssmEnv: Record<string, string> = { ...env, SSM_ENDPOINT: ssm.url };
