@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import JSZip from 'jszip';
 import { SERVERLESS_BIN } from './serverless-cli';
@@ -9,61 +10,41 @@ export const FUNCTIONS = ['login', 'authorizer', 'me', 'logout', 'phone', 'avata
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 /**
- * `serverless package` (offline) into `artifacts`, with exactly the environment `env` and any
- * further CLI arguments in `args` (e.g. `--param=name=value`), building in a work folder of its
- * own that is removed afterwards.
- *
- * One at a time per checkout, across processes (test files, `npm run bench`): whatever
- * `--package` says, every run first deletes `<service>/.serverless` and last writes its state
- * file there, so two runs side by side can fail each other with ENOENT.
+ * What a private service folder leaves out of the checkout: what serverless and serverless-esbuild
+ * write (the checkout's own, which a developer may be reviewing) and what packaging never reads.
  */
-export async function packageService(root: string, artifacts: string, env: NodeJS.ProcessEnv, stage: string, args: string[] = []): Promise<void> {
-  const workFolder = join('.esbuild-local', `package-${process.pid}-${Date.now()}`);
-  const unlock = await lock(join(root, '.esbuild-local', 'package.lock'));
-  try {
-    await promisify(execFile)(process.execPath, [SERVERLESS_BIN, 'package', '--stage', stage, '--package', artifacts, ...args], {
-      cwd: root,
-      env: { ...env, ESBUILD_WORK_FOLDER: workFolder },
-    });
-  } finally {
-    unlock();
-    rmSync(join(root, workFolder), { recursive: true, force: true });
-  }
-}
+const LEFT_OUT = new Set(['.serverless', '.esbuild', '.esbuild-local', '.git']);
 
 /**
- * A lock between processes: a directory (mkdir is atomic) holding its owner's pid. A lock
- * whose owner is gone (killed mid-run) is taken over.
+ * `serverless package` (offline) into `artifacts`, with exactly the environment `env` and any
+ * further CLI arguments in `args` (e.g. `--param=name=value`).
+ *
+ * Whatever `--package` says, osls first deletes `<service>/.serverless`, builds there and last
+ * writes its state file there, and serverless-esbuild builds in `<service>/.esbuild`. So the run
+ * packages a private service folder under the system's temp folder, holding a copy of each file
+ * of `root` (serverless.yml, package.json, …) and a symlink to each folder (sources,
+ * node_modules, …), removed afterwards: the checkout's `.serverless/` (what
+ * `npx serverless package` left for review) and `.esbuild/` stay as they were, and runs side by
+ * side (test files, `npm run bench`) never meet.
  */
-async function lock(path: string, timeoutMs = 180_000): Promise<() => void> {
-  const deadline = Date.now() + timeoutMs;
-  mkdirSync(dirname(path), { recursive: true });
-  for (;;) {
-    try {
-      mkdirSync(path);
-      writeFileSync(join(path, 'pid'), String(process.pid));
-      return () => rmSync(path, { recursive: true, force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+export async function packageService(root: string, artifacts: string, env: NodeJS.ProcessEnv, stage: string, args: string[] = []): Promise<void> {
+  const service = mkdtempSync(join(tmpdir(), 'wechat-login-package-'));
+  try {
+    for (const entry of readdirSync(root, { withFileTypes: true })) {
+      if (LEFT_OUT.has(entry.name)) continue;
+      const from = resolve(root, entry.name);
+      // Files are copied: osls looks for serverless.yml with lstat, which a symlink fails.
+      if (entry.isFile()) copyFileSync(from, join(service, entry.name));
+      else symlinkSync(from, join(service, entry.name));
     }
-    if (!ownerAlive(path)) rmSync(path, { recursive: true, force: true });
-    else if (Date.now() > deadline) throw new Error(`${path} is still held after ${timeoutMs} ms`);
-    else await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-function ownerAlive(path: string): boolean {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(join(path, 'pid'), 'utf8'));
-  } catch {
-    return true; // just created, its pid not written yet
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    // Neither the checkout's work folder nor a dev run's: serverless.yml's default, inside `service`.
+    const { ESBUILD_WORK_FOLDER: _, ...rest } = env;
+    await promisify(execFile)(process.execPath, [SERVERLESS_BIN, 'package', '--stage', stage, '--package', resolve(artifacts), ...args], {
+      cwd: service,
+      env: rest,
+    });
+  } finally {
+    rmSync(service, { recursive: true, force: true });
   }
 }
 

@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -213,7 +213,21 @@ describe('Packaged template, stage prod (integration)', () => {
     return { raw, template: JSON.parse(raw.replace(/("S3Key": "serverless\/[^/]+\/[^/]+\/)\d+-[^/"]+\//g, '$1<packaged-at>/')) };
   }
 
+  /**
+   * A file planted in each of the checkout's build folders before packaging: what a developer's
+   * own `npx serverless package` left there for review. Packaging here must leave it alone.
+   */
+  const markers = ['.serverless', '.esbuild'].map((dir) => ({
+    dir,
+    created: !existsSync(dir),
+    file: join(dir, `template-test-marker-${process.pid}`),
+  }));
+
   beforeAll(async () => {
+    for (const { dir, file } of markers) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(file, 'left for review\n');
+    }
     let raw: string;
     ({ raw, template } = await packageTemplate('prod', 'prod', { ...bareEnv(), ...planted, ...loosened }));
     ({ template: cleanTemplate } = await packageTemplate('prod-clean', 'prod', bareEnv()));
@@ -230,7 +244,21 @@ describe('Packaged template, stage prod (integration)', () => {
       }
     }
   }, 240_000);
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(work, { recursive: true, force: true });
+    for (const { dir, created, file } of markers) {
+      rmSync(file, { force: true });
+      if (created) {
+        try {
+          rmdirSync(dir); // only if still empty: never what another run put there meanwhile
+        } catch {}
+      }
+    }
+  });
+
+  it('packages in a private folder: the checkout’s .serverless/ and .esbuild/ stay as they were', () => {
+    for (const { file } of markers) expect(readFileSync(file, 'utf8'), file).toBe('left for review\n');
+  });
 
   it('takes prod’s settings from the stage alone: the same template with or without deploy-time variables', () => {
     expect(template).toEqual(cleanTemplate);
