@@ -8,8 +8,8 @@ import { exited, runScript, startDevServer, type DevServer } from '../support/de
 
 /**
  * The README's commands, run as a developer runs them: `npm run dev` (serverless offline in
- * front of the local stack) and `npm run invoke:local`. One file, one after the other, since
- * both build into .esbuild/.
+ * front of the local stack) and `npm run invoke:local`, each building in its own
+ * `.esbuild-local/<command>-<pid>` folder.
  */
 describe('npm run dev (integration)', () => {
   const secret = randomBytes(16).toString('hex');
