@@ -10,6 +10,7 @@ import {
   type WechatTransport,
 } from '../../lib/wechat/access-token';
 import { FakeTokenRedis } from '../support/fake-token-redis';
+import { failure } from '../support/failure';
 
 const APP_ID = 'wx1234567890abcdef';
 const SECRET = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
@@ -101,17 +102,6 @@ function setup() {
   const wechat = new FakeWechat();
   const redis = new FakeTokenRedis(now);
   return { wechat, redis, ...container(wechat, redis) };
-}
-
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected a failure');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
 }
 
 /** What an error lets anyone see: message, details, cause. */

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../lib/errors';
 import type { WechatApi } from '../../lib/wechat/access-token';
 import { createWechatPhone, maskPhone } from '../../lib/wechat/phone';
+import { failure } from '../support/failure';
 
 const APP_ID = 'wx1234567890abcdef';
 const CODE = 'e31968a7f94cc5ee25fafc2aef2773f0bb8c3937b22520eb8ee345274d00c144';
@@ -35,17 +36,6 @@ type Answer = Record<string, unknown>;
 function phone(answer: Answer | (() => Promise<Answer>)) {
   const post = vi.fn<WechatApi['post']>(async () => (typeof answer === 'function' ? answer() : structuredClone(answer)));
   return { phone: createWechatPhone({ post }, { appId: APP_ID }), post };
-}
-
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected a failure');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
 }
 
 /** Everything an error lets anyone see. */

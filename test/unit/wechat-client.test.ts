@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { AppError } from '../../lib/errors';
 import { HttpWechatAuth, type TimedGet, type WechatClientOptions } from '../../lib/wechat/client';
+import { failure } from '../support/failure';
 
 const SECRET = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
 
@@ -41,17 +41,6 @@ function client(getImpl: TimedGet, overrides: Partial<WechatClientOptions> = {})
     ...overrides,
   });
   return { auth, getMock, sleep };
-}
-
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected a failure');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
 }
 
 describe('Class: HttpWechatAuth', () => {

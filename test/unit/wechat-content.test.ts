@@ -7,6 +7,7 @@ import {
   USER_NOT_ACTIVE_RETRY_AFTER_SECONDS,
   createWechatContentCheck,
 } from '../../lib/wechat/content';
+import { failure } from '../support/failure';
 
 const API = '/wxa/msg_sec_check';
 const OPENID = 'oRhHa1XxnSTM2w3ybVq7VL6Hb';
@@ -66,17 +67,6 @@ type Answer = Record<string, unknown>;
 function check(answer: Answer | (() => Promise<Answer>)) {
   const post = vi.fn<WechatApi['post']>(async () => (typeof answer === 'function' ? answer() : structuredClone(answer)));
   return { check: createWechatContentCheck({ post }), post };
-}
-
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected a failure');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
 }
 
 /** Everything an error lets anyone see. */
