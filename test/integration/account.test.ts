@@ -1,11 +1,12 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizationEvent, signPush, type AuthorizationEvent } from '../../local/wechat-push';
 import { stubOpenid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { coldStart, dumpRedis, useLocalStack, type Handler } from '../support/local';
 import { IMAGES, uploadEvent } from '../support/multipart';
+import { capturedStdout } from '../support/log-capture';
 
 /**
  * The user's data rights through the functions, against the local stack: export, and deleting
@@ -15,20 +16,13 @@ describe('Functions: account deletion and export (integration)', () => {
   const ctx = useLocalStack({ LOG_LEVEL: 'info' });
   const fns = {} as Record<'login' | 'me' | 'phone' | 'avatar' | 'profile' | 'delete-account' | 'export-account' | 'wechat-events', Handler>;
   let authorize: (event: unknown) => Promise<{ isAuthorized: boolean; context?: Record<string, string> }>;
-  const printed: string[] = [];
+  const printed = capturedStdout();
 
   beforeAll(async () => {
-    vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: unknown) => {
-      printed.push(String(chunk));
-      return true;
-    }) as typeof process.stdout.write);
     for (const name of Object.keys({ login: 1, me: 1, phone: 1, avatar: 1, profile: 1, 'delete-account': 1, 'export-account': 1, 'wechat-events': 1 }) as (keyof typeof fns)[]) {
       fns[name] = await coldStart(name, ctx.env);
     }
     authorize = await coldStart('authorizer', ctx.env);
-  });
-  afterAll(() => {
-    vi.restoreAllMocks();
   });
 
   const ip = '198.51.100.62';

@@ -1,8 +1,9 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { coldStart, dumpRedis, useLocalStack, type Handler } from '../support/local';
+import { capturedStdout } from '../support/log-capture';
 
 /**
  * POST /user/phone, loaded as Lambda loads it, with the authorizer's context from a real
@@ -15,20 +16,13 @@ describe('Function: phone (integration)', () => {
   let authorize: (event: unknown) => Promise<{ isAuthorized: boolean; context?: Record<string, string> }>;
   let phone: Handler;
   let me: Handler;
-  const printed: string[] = [];
+  const printed = capturedStdout();
 
   beforeAll(async () => {
-    vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: unknown) => {
-      printed.push(String(chunk));
-      return true;
-    }) as typeof process.stdout.write);
     login = await coldStart('login', ctx.env);
     authorize = await coldStart('authorizer', ctx.env);
     me = await coldStart('me', ctx.env);
     phone = await coldStart('phone', ctx.env);
-  });
-  afterAll(() => {
-    vi.restoreAllMocks();
   });
 
   /** A signed-in user: what the authorizer hands the route. */

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { coldStart, useLocalStack, type Handler } from '../support/local';
 import { IMAGES, uploadEvent } from '../support/multipart';
+import { capturedStdout } from '../support/log-capture';
 
 /**
  * POST /user/avatar and POST /user/profile, loaded as Lambda loads them, with the authorizer's
@@ -16,21 +17,14 @@ describe('Functions: avatar and profile (integration)', () => {
   let avatar: Handler;
   let profile: Handler;
   let me: Handler;
-  const printed: string[] = [];
+  const printed = capturedStdout();
 
   beforeAll(async () => {
-    vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: unknown) => {
-      printed.push(String(chunk));
-      return true;
-    }) as typeof process.stdout.write);
     login = await coldStart('login', ctx.env);
     authorize = await coldStart('authorizer', ctx.env);
     me = await coldStart('me', ctx.env);
     avatar = await coldStart('avatar', ctx.env);
     profile = await coldStart('profile', ctx.env);
-  });
-  afterAll(() => {
-    vi.restoreAllMocks();
   });
 
   async function user() {

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AccountEvents } from '../../lib/account/ports';
 import { createRedisClient } from '../../lib/clients/redis';
 import { loadRedisConfig } from '../../lib/config';
@@ -12,6 +12,7 @@ import { listen, readBody } from '../../local/http-util';
 import { authorizationEvent, sendPush, signPush, urlCheck, type AuthorizationEvent, type SignedRequest } from '../../local/wechat-push';
 import { httpEvent } from '../support/events';
 import { coldStart, redisCommand, useLocalStack, type Handler } from '../support/local';
+import { capturedStdout } from '../support/log-capture';
 
 /**
  * What the account side was asked to do. The function's composition builds its AccountEvents
@@ -51,19 +52,12 @@ vi.mock('../../lib/account/compose', async (importActual) => {
 describe('Function: wechat-events (integration)', () => {
   const ctx = useLocalStack({ LOG_LEVEL: 'debug' });
   let handler: Handler;
-  const printed: string[] = [];
+  const printed = capturedStdout();
   const sealed: string[] = [];
   const openids: string[] = [];
 
   beforeAll(async () => {
-    vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: unknown) => {
-      printed.push(String(chunk));
-      return true;
-    }) as typeof process.stdout.write);
     handler = await coldStart('wechat-events', ctx.env);
-  });
-  afterAll(() => {
-    vi.restoreAllMocks();
   });
 
   const settings = () => ({ token: ctx.env.WECHAT_PUSH_TOKEN!, encodingAesKey: ctx.env.WECHAT_PUSH_AES_KEY!, appId: ctx.env.WECHAT_APPID! });
