@@ -1,22 +1,14 @@
 import { AppError } from '../errors';
 import type { Holder } from '../phone/service';
 import type { SessionPurge, SessionSummary } from '../sessions/store';
-import type { AccountRows } from '../users/repository';
+import type { AccountRows, User } from '../users/repository';
 
 /** What `GET /user/me/export` answers: everything stored about the user, no token or secret. */
-export interface AccountExport {
-  exportedAt: string;
-  userId: string;
-  openid: string;
-  unionid?: string;
-  createdAt: string;
-  lastLoginAt: string;
-  loginCount: number;
-  nickname?: string;
+export type AccountExport = { exportedAt: string } & Pick<User, 'userId' | 'openid' | 'unionid' | 'createdAt' | 'lastLoginAt' | 'loginCount' | 'nickname' | 'phone'> & {
+  /** The avatar as its CDN URL, not its object key. */
   avatarUrl?: string;
-  phone?: { countryCode: string; purePhoneNumber: string; phoneNumber: string; verifiedAt: string };
   sessions: SessionSummary[];
-}
+};
 
 /**
  * `GET /user/me/export`: everything stored about the user, from the row and Redis: ids,
