@@ -1,23 +1,15 @@
+import { AppError } from '../lib/errors';
 import { httpHandler } from '../lib/http/handler';
 import { text } from '../lib/http/respond';
-import { AppError } from '../lib/errors';
 import { composeWechatEvents } from '../lib/push/compose';
 import { readPushRequest } from '../lib/push/request';
-import { initOnce } from '../lib/runtime';
-import { withParameters } from '../lib/secrets';
-
-// Cold start: the push Token and EncodingAESKey, the AppID and Upstash are read (SSM in
-// production), config is validated and clients are created, once per container.
-const ready = initOnce(async () =>
-  composeWechatEvents(await withParameters(process.env, ['WECHAT_APPID', 'WECHAT_PUSH_TOKEN', 'WECHAT_PUSH_AES_KEY', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'])),
-);
 
 /**
  * GET /wechat/events: WeChat's URL check → 200 the echostr, or 403.
  * POST /wechat/events: a push (安全模式 only, JSON) → 200 `success`, 403 明文模式, unsigned or
  * expired, 503/500 when it could not be applied (WeChat retries). No session authorizer: WeChat signs.
  */
-export const handler = httpHandler(ready, async (event, log, { push }) => {
+export const handler = httpHandler((env) => composeWechatEvents(env), async (event, log, { push }) => {
   const request = readPushRequest(event);
   if (request.method === 'GET') return text(200, push.verifyUrl(request.query));
   if (request.method !== 'POST') throw new AppError('INVALID_REQUEST', 'GET or POST only.');

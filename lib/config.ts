@@ -55,7 +55,8 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-type Env = Record<string, string | undefined>;
+/** The settings a function starts from: process.env, with its parameters filled in (lib/secrets.ts). */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 function required(env: Env, name: string): string {
   const value = env[name]?.trim();

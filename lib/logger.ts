@@ -27,7 +27,8 @@ const MIN_SECRET_LENGTH = 6;
 
 export type Sink = (line: string) => void;
 
-const stdoutSink: Sink = (line) => {
+/** Where the logger and the metrics write: one line each, to stdout, which Lambda sends to CloudWatch Logs. */
+export const stdoutSink: Sink = (line) => {
   process.stdout.write(line + '\n');
 };
 

@@ -1,4 +1,4 @@
-import type { Sink } from './logger';
+import { stdoutSink, type Sink } from './logger';
 
 /**
  * CloudWatch metrics as Embedded Metric Format log lines: CloudWatch Logs turns each line into
@@ -22,10 +22,6 @@ interface Datum {
   unit: Unit;
   dimensions: Record<string, string>;
 }
-
-const stdoutSink: Sink = (line) => {
-  process.stdout.write(line + '\n');
-};
 
 export function createMetrics(service: string, sink: Sink = stdoutSink): Metrics {
   let pending: Datum[] = [];

@@ -1,3 +1,9 @@
+import type { Context } from 'aws-lambda';
+import { ConfigError, loadLogConfig, type Env } from './config';
+import { createLogger, type Fields, type Logger } from './logger';
+import type { Metrics } from './metrics';
+import { withParameters } from './secrets';
+
 /**
  * A function's one-time initialisation (secrets, config, clients), started when the module
  * loads, so it runs during Lambda's init phase, and awaited by every invocation. Not top-level
@@ -16,4 +22,119 @@ export function initOnce<T>(init: () => Promise<T>): () => Promise<T> {
   };
   start();
   return () => pending ?? start();
+}
+
+/** What every composition root gives its function: a logger, and metrics when it keeps any. */
+export interface FunctionDeps {
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/**
+ * A composition root (`lib/<feature>/compose.ts`): builds a function's dependencies from its
+ * settings, once per container. Every one takes the same input, the environment with its
+ * parameters resolved.
+ */
+export type Compose<D extends FunctionDeps> = (env: Env) => D | Promise<D>;
+
+/** What a failed initialisation amounts to: a deployment mistake, or a dependency that may pass. */
+export type InitFailure = 'INTERNAL' | 'SERVICE_UNAVAILABLE';
+
+/** One invocation, as a function's body sees it. */
+export interface Invocation<D> {
+  /** The request-scoped logger: every line carries the request's ids and the cold-start flag. */
+  log: Logger;
+  deps: D;
+}
+
+/**
+ * How one kind of function (an HTTP route, the authorizer) runs inside the shared wrapper.
+ * The hooks that answer a failure either return the function's answer or throw: an HTTP
+ * route answers with an error body, the authorizer throws so that API Gateway answers 500.
+ */
+export interface FunctionKind<E, R, D> {
+  /** Fields for every log line of the invocation (request id, route), and values to scrub. */
+  scope(event: E): { fields: Fields; secrets?: readonly string[] };
+  run(event: E, invocation: Invocation<D>): Promise<R>;
+  /** The function could not initialise (already logged). */
+  initFailed(failure: InitFailure): R;
+  /** The body threw: log it once, at its level, and answer (or throw). */
+  failed(err: unknown, log: Logger): R;
+  /** After every invocation that initialised, before the metrics are flushed. */
+  finished?(event: E, deps: D, outcome: { error?: unknown }): void;
+}
+
+/**
+ * The one wrapper every function is built with (`httpHandler`, `protectedRoute`,
+ * `authorizerHandler` are its kinds). At module load it starts the function's initialisation:
+ * parameters resolved (lib/secrets.ts), then the composition root. Per invocation it awaits
+ * that, gives the body a logger scoped to the request (request ids, the X-Ray trace id, the
+ * cold-start flag, as Powertools Logger's lines carry them), turns failures into the kind's
+ * answer, and flushes the metrics.
+ */
+export function lambdaFunction<E, R, D extends FunctionDeps>(
+  compose: Compose<D>,
+  kind: FunctionKind<E, R, D>,
+  env: Env = process.env,
+): (event: E, context?: Pick<Context, 'awsRequestId'>) => Promise<R> {
+  const ready = initOnce(async () => compose(await withParameters(env)));
+  let coldStart = true;
+  return async (event, context) => {
+    const { fields, secrets } = kind.scope(event);
+    const invocationFields = { ...fields, awsRequestId: context?.awsRequestId, xrayTraceId: traceId(env), coldStart };
+    coldStart = false;
+    let deps: D;
+    try {
+      deps = await ready();
+    } catch (err) {
+      return kind.initFailed(logInitFailure(err, bootLogger(env).child(invocationFields)));
+    }
+    const log = deps.logger.child(invocationFields, secrets);
+    let error: unknown;
+    try {
+      return await kind.run(event, { log, deps });
+    } catch (err) {
+      error = err;
+      return kind.failed(err, log);
+    } finally {
+      kind.finished?.(event, deps, error === undefined ? {} : { error });
+      deps.metrics?.flush();
+    }
+  };
+}
+
+/**
+ * The X-Ray trace id of the current invocation: the Root of the header Lambda puts in
+ * _X_AMZN_TRACE_ID before each invocation (unset locally).
+ */
+function traceId(env: Env): string | undefined {
+  return /(?:^|;)Root=([^;]+)/.exec(env._X_AMZN_TRACE_ID ?? '')?.[1];
+}
+
+/**
+ * The logger of a function that could not build its own: the level and service name when
+ * they are valid, else info. It knows no secret, so it is only given names, never values.
+ */
+function bootLogger(env: Env): Logger {
+  try {
+    const { logLevel, serviceName } = loadLogConfig(env);
+    return createLogger({ level: logLevel, service: serviceName });
+  } catch {
+    return createLogger({ level: 'info', service: env.SERVICE_NAME?.trim() || 'wechat-login' });
+  }
+}
+
+/**
+ * Logs a failed initialisation and says what it amounts to. A ConfigError is a deployment
+ * mistake; anything else, such as SSM being unreachable, may pass, and the next invocation
+ * tries again. Messages are ours: parameter and variable names, never values.
+ */
+export function logInitFailure(err: unknown, log: Logger): InitFailure {
+  const failure: InitFailure = err instanceof ConfigError ? 'INTERNAL' : 'SERVICE_UNAVAILABLE';
+  log.error('function initialisation failed', {
+    errorCode: failure,
+    errorName: err instanceof Error ? err.name : typeof err,
+    reason: err instanceof Error ? err.message : undefined,
+  });
+  return failure;
 }

@@ -1,30 +1,30 @@
 import { getParameters } from './clients/ssm';
-import { ConfigError } from './config';
+import { ConfigError, type Env } from './config';
+
+const SUFFIX = '_PARAMETER';
 
 /**
  * Settings that live in SSM Parameter Store in production: the secrets (the AppSecret, the
  * Upstash token, the message push's Token and EncodingAESKey), and the AppID and Upstash URL
- * beside them (one request fetches all a function needs). Each is read from NAME when set
- * (locally), else from the parameter named by NAME_PARAMETER.
+ * beside them, so that one request fetches all a function needs. Each is read from NAME when
+ * set (locally), else from the parameter named by NAME_PARAMETER. serverless.yml gives each
+ * function the `*_PARAMETER` names it needs, and nothing here lists them again.
  */
-export type ParameterName =
-  | 'WECHAT_APPID'
-  | 'WECHAT_SECRET'
-  | 'UPSTASH_REDIS_REST_URL'
-  | 'UPSTASH_REDIS_REST_TOKEN'
-  | 'WECHAT_PUSH_TOKEN'
-  | 'WECHAT_PUSH_AES_KEY';
-
-type Env = Record<string, string | undefined>;
+export function parameterNames(env: Env): string[] {
+  return Object.keys(env)
+    .filter((key) => key.endsWith(SUFFIX) && key.length > SUFFIX.length && env[key]?.trim())
+    .map((key) => key.slice(0, -SUFFIX.length))
+    .filter((name) => !env[name]?.trim());
+}
 
 /**
  * Resolves a function's parameters once, at cold start, and returns the environment with their
- * values filled in (for `loadConfig`). In production only `*_PARAMETER` names are configured
- * and every missing value comes from SSM Parameter Store in a single request; locally the
- * plain variables are set and SSM is never asked.
+ * values filled in (for the composition roots). Every NAME whose NAME_PARAMETER is set and
+ * NAME is not comes from SSM Parameter Store, all in a single request; locally the plain
+ * variables are set and SSM is never asked.
  */
-export async function withParameters(env: Env, names: readonly ParameterName[]): Promise<Env> {
-  const wanted = names.filter((name) => !env[name]?.trim() && env[`${name}_PARAMETER`]?.trim());
+export async function withParameters(env: Env): Promise<Env> {
+  const wanted = parameterNames(env);
   if (wanted.length === 0) return env;
 
   const region = env.AWS_REGION?.trim();
@@ -33,14 +33,14 @@ export async function withParameters(env: Env, names: readonly ParameterName[]):
   if (!region || !accessKeyId || !secretAccessKey) {
     throw new ConfigError('reading secrets from SSM needs AWS_REGION and credentials in the environment');
   }
-  const parameterOf = (name: ParameterName) => env[`${name}_PARAMETER`]!.trim();
+  const parameterOf = (name: string) => env[`${name}${SUFFIX}`]!.trim();
   const values = await getParameters(wanted.map(parameterOf), {
     region,
     endpoint: env.SSM_ENDPOINT?.trim() || undefined,
     credentials: { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) },
     timeoutMs: 3000,
   });
-  const resolved: Env = { ...env };
+  const resolved: Record<string, string | undefined> = { ...env };
   for (const name of wanted) resolved[name] = values[parameterOf(name)];
   return resolved;
 }

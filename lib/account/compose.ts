@@ -9,6 +9,7 @@ import {
   loadRedisConfig,
   loadSessionConfig,
   loadWechatConfig,
+  type Env,
 } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
@@ -23,8 +24,6 @@ import { exportAccount, type AccountExport } from './export';
 import { AccountService } from './service';
 import type { Holder } from '../phone/service';
 import type { AccountEvents } from './ports';
-
-type Env = Record<string, string | undefined>;
 
 /** Composition root of the export: the user row and Redis only (no WeChat, no S3, no AppSecret). */
 export function composeExport(env: Env = process.env): { logger: Logger; metrics: Metrics; exportFor: (user: Holder & { sessionId: string }) => Promise<AccountExport> } {

@@ -1,8 +1,6 @@
 import { createEventBridgePublisher, createLoggingPublisher, type EventPublisher } from '../clients/eventbridge';
-import { ConfigError, loadUserEventsConfig } from '../config';
+import { ConfigError, loadUserEventsConfig, type Env } from '../config';
 import type { Logger } from '../logger';
-
-type Env = Record<string, string | undefined>;
 
 /** `UserDeleted` on EventBridge's default bus (signed with the function's own credentials), or only logged. */
 export function createUserEvents(env: Env, logger: Logger): EventPublisher {

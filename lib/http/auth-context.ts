@@ -2,17 +2,19 @@ import type { APIGatewayProxyEventV2WithLambdaAuthorizer } from 'aws-lambda';
 import { AppError } from '../errors';
 import type { SessionIdentity } from '../sessions/store';
 
-/** What the authorizer passes to every protected route (`requestContext.authorizer.lambda`). */
-export type AuthorizerContext = {
-  sessionId: string;
-  userId: string;
-  openid: string;
-  unionid?: string;
-};
+export type { SessionIdentity };
 
-export type AuthorizedEvent = APIGatewayProxyEventV2WithLambdaAuthorizer<AuthorizerContext>;
+/**
+ * A request to a protected route: the authorizer passed the session's identity
+ * (`sessionId`, `userId`, `openid`, and `unionid` when known) as `requestContext.authorizer.lambda`.
+ */
+export type AuthorizedEvent = APIGatewayProxyEventV2WithLambdaAuthorizer<SessionIdentity>;
 
-export function toAuthorizerContext(identity: SessionIdentity): AuthorizerContext {
+/**
+ * The identity as the authorizer's context: only its own fields, and no empty unionid
+ * (an HTTP API context holds strings, numbers and booleans only).
+ */
+export function authorizerContext(identity: SessionIdentity): SessionIdentity {
   const { sessionId, userId, openid, unionid } = identity;
   return unionid ? { sessionId, userId, openid, unionid } : { sessionId, userId, openid };
 }
@@ -21,11 +23,10 @@ export function toAuthorizerContext(identity: SessionIdentity): AuthorizerContex
  * The signed-in user of a protected route. API Gateway only lets authorized requests through;
  * a route deployed without the authorizer gets UNAUTHORIZED here rather than running anonymously.
  */
-export function requireUser(event: AuthorizedEvent): AuthorizerContext {
-  const context = event.requestContext?.authorizer?.lambda;
-  const { sessionId, userId, openid, unionid } = context ?? ({} as Partial<AuthorizerContext>);
+export function requireUser(event: AuthorizedEvent): SessionIdentity {
+  const { sessionId, userId, openid, unionid } = event.requestContext?.authorizer?.lambda ?? ({} as Partial<SessionIdentity>);
   if (typeof sessionId !== 'string' || typeof userId !== 'string' || typeof openid !== 'string' || !sessionId || !userId || !openid) {
     throw new AppError('UNAUTHORIZED');
   }
-  return typeof unionid === 'string' && unionid ? { sessionId, userId, openid, unionid } : { sessionId, userId, openid };
+  return authorizerContext({ sessionId, userId, openid, unionid: typeof unionid === 'string' ? unionid : undefined });
 }

@@ -1,80 +1,61 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ConfigError } from '../config';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { AppError, describeCause } from '../errors';
 import type { Logger } from '../logger';
-import type { Metrics } from '../metrics';
+import { lambdaFunction, type Compose, type FunctionDeps } from '../runtime';
+import { requireUser, type AuthorizedEvent, type SessionIdentity } from './auth-context';
 import { errorResponse } from './respond';
 
-export type RouteHandler<E, D> = (
-  event: E,
-  log: Logger,
-  deps: D,
-  context: Context,
-) => Promise<APIGatewayProxyStructuredResultV2>;
+type Answer = APIGatewayProxyStructuredResultV2;
+
+export type RouteHandler<E, D> = (event: E, log: Logger, deps: D) => Promise<Answer>;
 
 /**
- * The request/response plumbing every HTTP function shares: the function's one-time
- * initialisation awaited, a request-scoped logger, one place where errors become responses,
- * and one log line per failure at the right level.
+ * An HTTP API route (payload 2.0): the shared wrapper (lib/runtime.ts) with the request/response
+ * plumbing every route shares. Errors become responses in one place (lib/http/respond.ts),
+ * each failure is logged once at its level, and every request is counted by route and outcome.
  */
-export function httpHandler<E extends APIGatewayProxyEventV2, D extends { logger: Logger; metrics?: Metrics }>(
-  ready: () => Promise<D>,
-  route: RouteHandler<E, D>,
-) {
-  return async (event: E, context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
-    let deps: D;
-    try {
-      deps = await ready();
-    } catch (err) {
-      return initFailure(err);
-    }
-    const log = deps.logger.child({
-      requestId: event.requestContext?.requestId,
-      awsRequestId: context?.awsRequestId,
-      route: event.routeKey,
-    });
-    let outcome = 'OK';
-    try {
-      return await route(event, log, deps, context);
-    } catch (err) {
+export function httpHandler<E extends APIGatewayProxyEventV2, D extends FunctionDeps>(compose: Compose<D>, route: RouteHandler<E, D>) {
+  return lambdaFunction<E, Answer, D>(compose, {
+    scope: (event) => ({ fields: { requestId: event.requestContext?.requestId, route: event.routeKey } }),
+    run: (event, { log, deps }) => route(event, log, deps),
+    // A ConfigError is a deployment mistake (500); anything else may pass (503).
+    initFailed: (failure) => errorResponse(new AppError(failure)),
+    failed: (err, log) => {
       logFailure(log, err);
-      outcome = err instanceof AppError ? err.code : 'INTERNAL';
       return errorResponse(err);
-    } finally {
+    },
+    finished: (event, { metrics }, { error }) => {
+      const outcome = error === undefined ? 'OK' : error instanceof AppError ? error.code : 'INTERNAL';
       // Requests by route and outcome (OK or the error code): the error-rate alarm reads this.
-      deps.metrics?.put('Requests', 1, 'Count', { Route: event.routeKey ?? 'unknown', Outcome: outcome });
+      metrics?.put('Requests', 1, 'Count', { Route: event.routeKey ?? 'unknown', Outcome: outcome });
       // WeChat refusing our configuration, whichever route met it (login, phone, profile):
       // one metric for the WECHAT_ERROR alarm, so a new route needs no new alarm.
-      if (outcome === 'WECHAT_ERROR') deps.metrics?.put('WechatErrors', 1, 'Count');
-      deps.metrics?.flush();
-    }
-  };
+      if (outcome === 'WECHAT_ERROR') metrics?.put('WechatErrors', 1, 'Count');
+    },
+  });
+}
+
+/** What a protected route's body gets: the signed-in user, beside the request's logger and the function's dependencies. */
+export interface UserRequest<D> {
+  user: SessionIdentity;
+  event: AuthorizedEvent;
+  log: Logger;
+  deps: D;
 }
 
 /**
- * The function could not initialise, so there is no logger yet: one plain JSON line. A
- * ConfigError is a deployment mistake (500); anything else, such as SSM being unreachable,
- * may pass (503, and the next invocation tries again). Messages are ours: parameter and
- * variable names, never values.
+ * A route behind the authorizer (`authorizer: sessionAuthorizer` in serverless.yml): the body
+ * gets the signed-in user the authorizer verified, and the log lines carry its userId. A route
+ * deployed without the authorizer answers 401 rather than running anonymously.
+ *
+ *     export const handler = protectedRoute(composeOrders, async ({ user, deps }) =>
+ *       json(200, await deps.orders.listFor(user.userId)));
  */
-export function initFailure(err: unknown): APIGatewayProxyStructuredResultV2 {
-  return errorResponse(new AppError(logInitFailure(err)));
-}
-
-/** Logs a failed initialisation (see initFailure) and says which error code it amounts to. */
-export function logInitFailure(err: unknown): 'INTERNAL' | 'SERVICE_UNAVAILABLE' {
-  const code = err instanceof ConfigError ? 'INTERNAL' : 'SERVICE_UNAVAILABLE';
-  process.stdout.write(
-    `${JSON.stringify({
-      level: 'error',
-      message: 'function initialisation failed',
-      timestamp: new Date().toISOString(),
-      errorCode: code,
-      errorName: err instanceof Error ? err.name : typeof err,
-      reason: err instanceof Error ? err.message : undefined,
-    })}\n`,
-  );
-  return code;
+export function protectedRoute<D extends FunctionDeps>(compose: Compose<D>, route: (request: UserRequest<D>) => Promise<Answer>) {
+  return httpHandler<AuthorizedEvent, D>(compose, async (event, log, deps) => {
+    const user = requireUser(event);
+    return route({ user, event, log: log.child({ userId: user.userId }), deps });
+  });
 }
 
 function logFailure(log: Logger, err: unknown): void {

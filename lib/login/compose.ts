@@ -1,6 +1,6 @@
 import { createDynamoClient } from '../clients/dynamodb';
 import { createRedisClient } from '../clients/redis';
-import type { Config } from '../config';
+import { loadConfig, type Env } from '../config';
 import { ulid } from '../ids';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
@@ -13,7 +13,8 @@ import { phoneCodesKey } from '../phone/code-store';
 import { LoginService } from './service';
 
 /** The login function's composition root: real adapters over clients made once per container. */
-export function composeLogin(config: Config, env: Record<string, string | undefined> = process.env): { logger: Logger; metrics: Metrics; service: LoginService } {
+export function composeLogin(env: Env = process.env): { logger: Logger; metrics: Metrics; service: LoginService } {
+  const config = loadConfig(env);
   const logger = createLogger({
     level: config.logLevel,
     service: config.serviceName,

@@ -1,6 +1,6 @@
 import { createDynamoClient } from '../clients/dynamodb';
 import { createRedisClient } from '../clients/redis';
-import { loadDynamoConfig, loadLogConfig, loadPhoneConfig, loadRedisConfig, loadWechatConfig } from '../config';
+import { loadDynamoConfig, loadLogConfig, loadPhoneConfig, loadRedisConfig, loadWechatConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { createRedisAccessTokenCache, createWechatApi } from '../wechat/access-token';
@@ -14,7 +14,7 @@ import { PhoneService } from './service';
  * the attempt limit, the shared access token) and WeChat's server API. It holds the AppSecret:
  * the access token is fetched with it, and sealed in Redis under a key derived from it.
  */
-export function composePhone(env: Record<string, string | undefined> = process.env): { logger: Logger; metrics: Metrics; service: PhoneService } {
+export function composePhone(env: Env = process.env): { logger: Logger; metrics: Metrics; service: PhoneService } {
   const wechat = loadWechatConfig(env);
   const dynamo = loadDynamoConfig(env);
   const redisConfig = loadRedisConfig(env);

@@ -1,6 +1,6 @@
 import { createDynamoClient } from '../clients/dynamodb';
 import { createRedisClient } from '../clients/redis';
-import { loadAvatarConfig, loadAvatarUrl, loadDynamoConfig, loadLogConfig, loadRedisConfig, loadWechatConfig } from '../config';
+import { loadAvatarConfig, loadAvatarUrl, loadDynamoConfig, loadLogConfig, loadRedisConfig, loadWechatConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository } from '../users/repository';
@@ -9,8 +9,6 @@ import { createWechatContentCheck } from '../wechat/content';
 import { AvatarService } from './avatar';
 import { createS3AvatarStore } from './avatar-store';
 import { NicknameService } from './nickname';
-
-type Env = Record<string, string | undefined>;
 
 /** Composition root of POST /user/avatar: S3 and the user row. No WeChat, no Redis. */
 export function composeAvatar(env: Env = process.env): { logger: Logger; metrics: Metrics; avatars: AvatarService; maxBytes: number } {

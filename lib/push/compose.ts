@@ -1,13 +1,11 @@
 import { createAccountEvents } from '../account/compose';
 import type { AccountEvents } from '../account/ports';
 import { createRedisClient } from '../clients/redis';
-import { loadLogConfig, loadPushConfig, loadRedisConfig } from '../config';
+import { loadLogConfig, loadPushConfig, loadRedisConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { RedisEventDedupe } from './dedupe';
 import { PushService } from './service';
-
-type Env = Record<string, string | undefined>;
 
 /** Builds the account side of the events once per container, from the function's settings. */
 export type AccountEventsFactory = (env: Env) => AccountEvents | Promise<AccountEvents>;

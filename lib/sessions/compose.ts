@@ -1,5 +1,5 @@
 import { createRedisClient } from '../clients/redis';
-import { loadLogConfig, loadRedisConfig, loadSessionConfig } from '../config';
+import { loadLogConfig, loadRedisConfig, loadSessionConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { SessionService } from './service';
@@ -9,7 +9,7 @@ import { RedisSessionStore } from './store';
  * Composition root of the authorizer and logout functions: Redis only. They never load the
  * DynamoDB client and never see the AppSecret.
  */
-export function composeSessions(env: Record<string, string | undefined> = process.env): { logger: Logger; metrics: Metrics; sessions: SessionService } {
+export function composeSessions(env: Env = process.env): { logger: Logger; metrics: Metrics; sessions: SessionService } {
   const redisConfig = loadRedisConfig(env);
   const session = loadSessionConfig(env);
   const log = loadLogConfig(env);

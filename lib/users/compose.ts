@@ -1,11 +1,11 @@
 import { createDynamoClient } from '../clients/dynamodb';
-import { loadAvatarUrl, loadDynamoConfig, loadLogConfig } from '../config';
+import { loadAvatarUrl, loadDynamoConfig, loadLogConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository, type UserReader } from './repository';
 
 /** Composition root of /user/me: DynamoDB only (and the avatars' public URL, to show them). */
-export function composeUsers(env: Record<string, string | undefined> = process.env): {
+export function composeUsers(env: Env = process.env): {
   logger: Logger;
   metrics: Metrics;
   users: UserReader;

@@ -133,12 +133,32 @@ describe('Secrets from SSM at cold start (integration)', () => {
     it('keeps a value set in the environment and does not ask SSM', async () => {
       const before = ssm.stats.calls;
       const env = { WECHAT_SECRET: 'local', WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET, SSM_ENDPOINT: ssm.url };
-      await expect(withParameters(env, ['WECHAT_SECRET'])).resolves.toEqual(env);
+      await expect(withParameters(env)).resolves.toEqual(env);
       expect(ssm.stats.calls).toBe(before);
     });
 
     it('needs a region and credentials to ask SSM', async () => {
-      await expect(withParameters({ WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET }, ['WECHAT_SECRET'])).rejects.toBeInstanceOf(ConfigError);
+      await expect(withParameters({ WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET })).rejects.toBeInstanceOf(ConfigError);
+    });
+
+    it('resolves every NAME whose NAME_PARAMETER is set, in one request, and nothing else', async () => {
+      const before = ssm.stats.calls;
+      const env = {
+        AWS_REGION: ctx.env.AWS_REGION,
+        AWS_ACCESS_KEY_ID: ctx.env.AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY: ctx.env.AWS_SECRET_ACCESS_KEY,
+        AWS_SESSION_TOKEN: ctx.env.AWS_SESSION_TOKEN,
+        SSM_ENDPOINT: ssm.url,
+        WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET,
+        UPSTASH_REDIS_REST_TOKEN_PARAMETER: names.UPSTASH_REDIS_REST_TOKEN,
+        WECHAT_APPID: 'wx-set-locally',
+        WECHAT_APPID_PARAMETER: names.WECHAT_SECRET,
+        EMPTY_PARAMETER: ' ',
+      };
+      const resolved = await withParameters(env);
+      expect(ssm.stats.calls).toBe(before + 1);
+      expect(resolved).toMatchObject({ WECHAT_SECRET: ctx.env.WECHAT_SECRET, UPSTASH_REDIS_REST_TOKEN: ctx.env.UPSTASH_REDIS_REST_TOKEN, WECHAT_APPID: 'wx-set-locally' });
+      expect(resolved).not.toHaveProperty('EMPTY');
     });
   });
 });

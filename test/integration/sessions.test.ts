@@ -64,6 +64,23 @@ describe('Sessions through npm run dev (integration)', () => {
     expect(JSON.stringify(profile)).not.toMatch(/session_?key|openid/i);
   });
 
+  it('serves the example route of your own, GET /user/hello, to the signed-in user only', async () => {
+    const { body: session } = await login('hal.1');
+    const hello = (token?: string) => fetch(`${dev.base}/user/hello`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const greeted = await hello(session.token);
+    expect(greeted.status).toBe(200);
+    expect(await greeted.json()).toEqual({ message: 'Hello', userId: session.userId });
+    const nickname = await fetch(`${dev.base}/user/profile`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${session.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ nickname: '丽塔' }),
+    });
+    expect(nickname.status).toBe(200);
+    expect(await (await hello(session.token)).json()).toEqual({ message: 'Hello, 丽塔', userId: session.userId });
+    expect((await hello()).status).toBe(401);
+    expect((await hello('not-a-token')).status).toBe(403);
+  });
+
   it('shows unionid on /user/me once WeChat has sent it', async () => {
     const token = await tokenFor('una.union1');
     expect(await (await me(token)).json()).toMatchObject({ unionid: expect.any(String) });

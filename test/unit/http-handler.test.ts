@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../lib/config';
 import { AppError } from '../../lib/errors';
-import { httpHandler } from '../../lib/http/handler';
+import { httpHandler, protectedRoute } from '../../lib/http/handler';
 import type { Metrics } from '../../lib/metrics';
 import { httpEvent } from '../support/events';
 import { captureLogger } from '../support/log-capture';
@@ -76,6 +76,61 @@ describe('Function: httpHandler', () => {
     expect(result.statusCode).toBe(status);
     expect(JSON.parse(result.body!).error.code).toBe(code);
     expect(ran).toBe(false);
-    expect(lines.map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ level: 'error', message: 'function initialisation failed', errorCode: code })]);
+    expect(lines.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({ level: 'error', message: 'function initialisation failed', errorCode: code, requestId: expect.any(String), awsRequestId: 'aws-1', coldStart: true }),
+    ]);
+  });
+
+  it('marks the first invocation of a container as its cold start, and no other', async () => {
+    const d = deps();
+    const handler = httpHandler(async () => d, async (_event, log) => (log.info('served'), { statusCode: 200 }));
+    await handler(httpEvent(), context);
+    await handler(httpEvent(), context);
+    expect(d.entries().map((e) => e.coldStart)).toEqual([true, false]);
+  });
+
+  it('puts the X-Ray trace id of the invocation on every line, as Lambda sets it before each one', async () => {
+    const d = deps();
+    const handler = httpHandler(async () => d, async (_event, log) => (log.info('served'), { statusCode: 200 }));
+    vi.stubEnv('_X_AMZN_TRACE_ID', 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1');
+    await handler(httpEvent(), context);
+    vi.stubEnv('_X_AMZN_TRACE_ID', 'Root=1-67891233-abcdef012345678912345678;Sampled=0');
+    await handler(httpEvent(), context);
+    vi.unstubAllEnvs();
+    expect(d.entries().map((e) => e.xrayTraceId)).toEqual(['1-5759e988-bd862e3fe1be46a994272793', '1-67891233-abcdef012345678912345678']);
+  });
+
+  it('hands the composition root the environment, with the parameters resolved', async () => {
+    vi.stubEnv('EXAMPLE_SETTING', 'plain');
+    const seen: (string | undefined)[] = [];
+    const handler = httpHandler(
+      (env) => (seen.push(env.EXAMPLE_SETTING), deps()),
+      async () => ({ statusCode: 204 }),
+    );
+    await handler(httpEvent(), context);
+    vi.unstubAllEnvs();
+    expect(seen).toEqual(['plain']);
+  });
+});
+
+describe('Function: protectedRoute', () => {
+  const user = { sessionId: 's1', userId: 'u1', openid: 'o1' };
+
+  it('hands the body the user the authorizer verified, and logs with its userId', async () => {
+    const d = deps();
+    const handler = protectedRoute(async () => d, async ({ user: who, log }) => (log.info('served'), { statusCode: 200, body: JSON.stringify(who) }));
+    const result = await handler(httpEvent({ requestContext: { requestId: 'r', authorizer: { lambda: { ...user, extra: 'dropped' } } } as never }) as never, context);
+    expect(JSON.parse(result.body!)).toEqual(user);
+    expect(d.entries()).toContainEqual(expect.objectContaining({ message: 'served', userId: 'u1' }));
+  });
+
+  it('answers 401 UNAUTHORIZED, without running the body, on a route deployed without the authorizer', async () => {
+    const d = deps();
+    let ran = false;
+    const handler = protectedRoute(async () => d, async () => ((ran = true), { statusCode: 200 }));
+    const result = await handler(httpEvent() as never, context);
+    expect(result.statusCode).toBe(401);
+    expect(JSON.parse(result.body!).error.code).toBe('UNAUTHORIZED');
+    expect(ran).toBe(false);
   });
 });

@@ -1,0 +1,14 @@
+import { protectedRoute } from '../lib/http/handler';
+import { json } from '../lib/http/respond';
+import { composeUsers } from '../lib/users/compose';
+
+/**
+ * GET /user/hello (behind the authorizer) → 200 {"message": "Hello, 丽塔", "userId": "01KAX…"}.
+ * The example of a route of your own: copy this file, its entry in serverless.yml and its role.
+ */
+export const handler = protectedRoute(composeUsers, async ({ user, deps: { users } }) => {
+  // `user` comes from the authorizer: { sessionId, userId, openid, unionid? }. Key your own
+  // data by `userId`; the user row is keyed by `openid`.
+  const row = await users.findByOpenid(user.openid);
+  return json(200, { message: row?.nickname ? `Hello, ${row.nickname}` : 'Hello', userId: user.userId });
+});
