@@ -30,7 +30,7 @@ import { RespClient } from '../local/resp';
 import { startSsmStub } from '../local/ssm-stub';
 import { startLocalStack, type LocalStack } from '../local/stack';
 import { loadRedisConfig } from '../lib/config';
-import { accessTokenKey } from '../lib/wechat/access-token';
+import { accessTokenKey } from '../lib/adapters/wechat-access-token';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 11);

@@ -1,4 +1,4 @@
-import { ENCODING_AES_KEY_PATTERN, PUSH_TOKEN_PATTERN } from './wechat/push';
+import { ENCODING_AES_KEY_PATTERN, PUSH_TOKEN_PATTERN } from './push/wechat-message';
 
 /**
  * The one place configuration is read. Parsed and validated once per container, at cold

@@ -1,4 +1,4 @@
-import { getParameters } from './clients/ssm';
+import { getParameters } from './adapters/ssm';
 import { ConfigError, type Env } from './config';
 
 const SUFFIX = '_PARAMETER';

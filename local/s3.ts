@@ -2,11 +2,11 @@ import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { Sha256 } from '../lib/clients/aws-json';
+import { Sha256 } from '../lib/adapters/aws-json';
 import { listen, readBody, type RunningServer } from './http-util';
 
 /**
- * A stand-in for the avatars bucket: the seven S3 calls lib/profile/avatar-store.ts makes, in
+ * A stand-in for the avatars bucket: the seven S3 calls lib/adapters/s3-avatars.ts makes, in
  * memory, on a free port, plus an unsigned GET of an object as the CDN serves it.
  *
  *   PUT    /bucket/key               PutObject (Content-Type, Cache-Control, x-amz-tagging, If-None-Match: *)

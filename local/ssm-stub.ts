@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { Sha256 } from '../lib/clients/aws-json';
+import { Sha256 } from '../lib/adapters/aws-json';
 import { listen, readBody, sendJson, type RunningServer } from './http-util';
 
 /**

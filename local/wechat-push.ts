@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { encrypt, msgSignature, urlSignature } from '../lib/wechat/push';
+import { encrypt, msgSignature, urlSignature } from '../lib/push/wechat-message';
 
 /**
  * What WeChat's message push sends, built and signed here, for the tests and for `npm run push`:

@@ -7,9 +7,9 @@
  *   npm run revoke -- --env .local/dev-3000.env --user 01KAX…   against `npm run dev` on port 3000
  */
 import { parseArgs } from 'node:util';
-import { createRedisClient } from '../lib/clients/redis';
+import { createRedisClient } from '../lib/adapters/redis';
 import { ConfigError, loadRedisConfig, loadSessionConfig } from '../lib/config';
-import { RedisSessionStore } from '../lib/sessions/store';
+import { RedisSessionStore } from '../lib/adapters/redis-sessions';
 import { loadEnvFile } from '../local/env-file';
 
 const USAGE = 'usage: npm run revoke -- [--env FILE] --user <userId> | --all';

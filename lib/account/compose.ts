@@ -1,5 +1,5 @@
-import { createDynamoClient } from '../clients/dynamodb';
-import { createRedisClient } from '../clients/redis';
+import { createDynamoClient } from '../adapters/dynamodb';
+import { createRedisClient } from '../adapters/redis';
 import {
   loadAvatarConfig,
   loadAvatarUrl,
@@ -13,12 +13,13 @@ import {
 } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { phoneCodesKey } from '../phone/code-store';
-import { DynamoPhoneRepository } from '../phone/repository';
-import { createS3AvatarStore } from '../profile/avatar-store';
-import { RedisSessionStore } from '../sessions/store';
-import { DynamoUserRepository } from '../users/repository';
-import { HttpWechatAuth, type WechatAuth } from '../wechat/client';
+import { phoneCodesKey } from '../adapters/redis-phone-codes';
+import { DynamoPhoneRepository } from '../adapters/dynamodb-phones';
+import { createS3AvatarStore } from '../adapters/s3-avatars';
+import { RedisSessionStore } from '../adapters/redis-sessions';
+import { DynamoUserRepository } from '../adapters/dynamodb-users';
+import { HttpWechatAuth } from '../adapters/wechat-login';
+import type { WechatAuth } from '../login/ports';
 import { createUserEvents } from './events';
 import { exportAccount, type AccountExport } from './export';
 import { AccountService } from './service';

@@ -1,4 +1,5 @@
-import { createEventBridgePublisher, createLoggingPublisher, type EventPublisher } from '../clients/eventbridge';
+import { createEventBridgePublisher, createLoggingPublisher } from '../adapters/eventbridge';
+import type { EventPublisher } from './ports';
 import { ConfigError, loadUserEventsConfig, type Env } from '../config';
 import type { Logger } from '../logger';
 

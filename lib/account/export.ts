@@ -1,7 +1,7 @@
 import { AppError } from '../errors';
 import type { Holder } from '../phone/service';
-import type { SessionPurge, SessionSummary } from '../sessions/store';
-import type { AccountRows, User } from '../users/repository';
+import type { SessionPurge, SessionSummary } from '../sessions/ports';
+import type { AccountRows, User } from '../users/ports';
 
 /** What `GET /user/me/export` answers: everything stored about the user, no token or secret. */
 export type AccountExport = { exportedAt: string } & Pick<User, 'userId' | 'openid' | 'unionid' | 'createdAt' | 'lastLoginAt' | 'loginCount' | 'nickname' | 'phone'> & {

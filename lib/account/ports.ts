@@ -21,3 +21,8 @@ export interface AccountEvents {
   /** user_info_modified: the platform cleaned up the profile: clear the stored nickname and avatar. */
   infoModified(openid: string, log: Logger): Promise<void>;
 }
+
+/** Where the account use cases publish what happened (UserDeleted): EventBridge or the log (lib/adapters/eventbridge.ts). */
+export interface EventPublisher {
+  publish(detailType: string, detail: Record<string, unknown>): Promise<void>;
+}

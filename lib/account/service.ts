@@ -1,12 +1,12 @@
 import { AppError } from '../errors';
-import type { EventPublisher } from '../clients/eventbridge';
+import type { EventPublisher } from './ports';
 import type { Logger } from '../logger';
 import type { Holder, PhoneRepository } from '../phone/service';
 import { avatarPrefix } from '../profile/avatar';
 import type { AvatarStore } from '../profile/ports';
-import type { SessionPurge } from '../sessions/store';
-import type { AccountRows } from '../users/repository';
-import type { WechatAuth } from '../wechat/client';
+import type { SessionPurge } from '../sessions/ports';
+import type { AccountRows } from '../users/ports';
+import type { WechatAuth } from '../login/ports';
 import type { AccountEvents, Revoked } from './ports';
 
 export interface AccountDeps {
@@ -16,7 +16,7 @@ export interface AccountDeps {
   phones: Pick<PhoneRepository, 'release' | 'unbind'>;
   avatars: Pick<AvatarStore, 'list' | 'delete' | 'urlOf'>;
   sessions: SessionPurge;
-  /** The Redis key of a user's phone-code results (lib/phone/code-store.ts). */
+  /** The Redis key of a user's phone-code results (lib/adapters/redis-phone-codes.ts). */
   phoneCodesKey: (userId: string) => string;
   events: EventPublisher;
   now?: () => Date;

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2WithLambdaAuthorizer } from 'aws-lambda';
 import { AppError } from '../errors';
-import type { SessionIdentity } from '../sessions/store';
+import type { SessionIdentity } from '../sessions/ports';
 
 export type { SessionIdentity };
 

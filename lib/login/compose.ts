@@ -1,15 +1,15 @@
-import { createDynamoClient } from '../clients/dynamodb';
-import { createRedisClient } from '../clients/redis';
+import { createDynamoClient } from '../adapters/dynamodb';
+import { createRedisClient } from '../adapters/redis';
 import { loadConfig, type Env } from '../config';
 import { ulid } from '../ids';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { RedisSessionStore } from '../sessions/store';
-import { DynamoUserRepository } from '../users/repository';
-import { HttpWechatAuth } from '../wechat/client';
+import { RedisSessionStore } from '../adapters/redis-sessions';
+import { DynamoUserRepository } from '../adapters/dynamodb-users';
+import { HttpWechatAuth } from '../adapters/wechat-login';
 import { createUserEvents } from '../account/events';
 import { finishAccountDeletion } from '../account/service';
-import { phoneCodesKey } from '../phone/code-store';
+import { phoneCodesKey } from '../adapters/redis-phone-codes';
 import { LoginService } from './service';
 
 /** The login function's composition root: real adapters over clients made once per container. */

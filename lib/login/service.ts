@@ -1,9 +1,9 @@
 import { AppError } from '../errors';
 import { deriveId, hashToken, newToken, open, seal } from '../crypto';
 import type { Logger } from '../logger';
-import type { CodeAttempt, SessionStore } from '../sessions/store';
-import { AccountBeingDeleted, type UserRepository } from '../users/repository';
-import type { WechatAuth } from '../wechat/client';
+import type { CodeAttempt, SessionStore } from '../sessions/ports';
+import { AccountBeingDeleted, type UserRepository } from '../users/ports';
+import type { WechatAuth } from './ports';
 
 export interface LoginResult {
   token: string;

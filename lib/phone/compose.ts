@@ -1,12 +1,12 @@
-import { createDynamoClient } from '../clients/dynamodb';
-import { createRedisClient } from '../clients/redis';
+import { createDynamoClient } from '../adapters/dynamodb';
+import { createRedisClient } from '../adapters/redis';
 import { loadDynamoConfig, loadLogConfig, loadPhoneConfig, loadRedisConfig, loadWechatConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { createRedisAccessTokenCache, createWechatApi } from '../wechat/access-token';
-import { createWechatPhone, maskPhone } from '../wechat/phone';
-import { RedisPhoneCodeStore } from './code-store';
-import { DynamoPhoneRepository } from './repository';
+import { createRedisAccessTokenCache, createWechatApi } from '../adapters/wechat-access-token';
+import { createWechatPhone, maskPhone } from '../adapters/wechat-phone';
+import { RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
+import { DynamoPhoneRepository } from '../adapters/dynamodb-phones';
 import { PhoneService } from './service';
 
 /**

@@ -25,7 +25,7 @@ function shownE164(number: string, mask: (phone: string) => string): string {
   return number.startsWith('+86') ? mask(number.slice(3)) : mask(number);
 }
 
-/** WeChat's phone-number API (lib/wechat/phone.ts), as this use case needs it. */
+/** WeChat's phone-number API (lib/adapters/wechat-phone.ts), as this use case needs it. */
 export interface PhoneVerifier {
   getPhoneNumber(code: string, openid: string): Promise<PhoneInfo>;
 }
@@ -44,7 +44,7 @@ export interface Claim {
 }
 
 /**
- * The storage steps of a binding (lib/phone/repository.ts). A number is bound to a user when
+ * The storage steps of a binding (lib/adapters/dynamodb-phones.ts). A number is bound to a user when
  * both agree: the claim on the number names the user, and the user's row holds the number.
  * Every write here keeps one rule: a row holds a number only while the claim on it names that
  * row's user. So a claim that its holder's row does not confirm, once it is older than any

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
-import type { ProfileWriter } from '../users/repository';
+import type { ProfileWriter } from '../users/ports';
 import { toProfile, type Profile } from '../users/profile';
 import { IMAGE_FORMATS, sniffImage } from './image';
 import type { AvatarStore } from './ports';

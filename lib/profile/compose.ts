@@ -1,13 +1,13 @@
-import { createDynamoClient } from '../clients/dynamodb';
-import { createRedisClient } from '../clients/redis';
+import { createDynamoClient } from '../adapters/dynamodb';
+import { createRedisClient } from '../adapters/redis';
 import { loadAvatarConfig, loadAvatarUrl, loadDynamoConfig, loadLogConfig, loadRedisConfig, loadWechatConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { DynamoUserRepository } from '../users/repository';
-import { createRedisAccessTokenCache, createWechatApi } from '../wechat/access-token';
-import { createWechatContentCheck } from '../wechat/content';
+import { DynamoUserRepository } from '../adapters/dynamodb-users';
+import { createRedisAccessTokenCache, createWechatApi } from '../adapters/wechat-access-token';
+import { createWechatContentCheck } from '../adapters/wechat-content';
 import { AvatarService } from './avatar';
-import { createS3AvatarStore } from './avatar-store';
+import { createS3AvatarStore } from '../adapters/s3-avatars';
 import { NicknameService } from './nickname';
 
 /** Composition root of POST /user/avatar: S3 and the user row. No WeChat, no Redis. */

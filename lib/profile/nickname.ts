@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
-import type { ProfileWriter } from '../users/repository';
+import type { ProfileWriter } from '../users/ports';
 import { toProfile, type Profile } from '../users/profile';
 import type { ContentCheck } from './ports';
 

@@ -1,7 +1,7 @@
 /**
  * The ports of the profile use cases (nickname and avatar, the 头像昵称填写 way). Adapters:
- * lib/profile/avatar-store.ts (S3), lib/wechat/content.ts (msg_sec_check); the user row's
- * `updateProfile` is in lib/users/repository.ts.
+ * lib/adapters/s3-avatars.ts (S3), lib/adapters/wechat-content.ts (msg_sec_check); the user row's
+ * `updateProfile` is in lib/adapters/dynamodb-users.ts.
  */
 
 /** An image type we accept, decided from the file's own bytes. */

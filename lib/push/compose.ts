@@ -1,10 +1,10 @@
 import { createAccountEvents } from '../account/compose';
 import type { AccountEvents } from '../account/ports';
-import { createRedisClient } from '../clients/redis';
+import { createRedisClient } from '../adapters/redis';
 import { loadLogConfig, loadPushConfig, loadRedisConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { RedisEventDedupe } from './dedupe';
+import { RedisEventDedupe } from '../adapters/redis-push-dedupe';
 import { PushService } from './service';
 
 /** Builds the account side of the events once per container, from the function's settings. */

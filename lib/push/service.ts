@@ -11,8 +11,8 @@ import {
   verifyMsgSignature,
   verifySignature,
   type PushMessage,
-} from '../wechat/push';
-import type { EventDedupe } from './dedupe';
+} from './wechat-message';
+import type { EventDedupe } from './ports';
 
 /** A request to /wechat/events: its query (as API Gateway decodes it) and, for a POST, its body as text. */
 export interface PushRequest {

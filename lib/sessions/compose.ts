@@ -1,9 +1,9 @@
-import { createRedisClient } from '../clients/redis';
+import { createRedisClient } from '../adapters/redis';
 import { loadLogConfig, loadRedisConfig, loadSessionConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { SessionService } from './service';
-import { RedisSessionStore } from './store';
+import { RedisSessionStore } from '../adapters/redis-sessions';
 
 /**
  * Composition root of the authorizer and logout functions: Redis only. They never load the

@@ -1,5 +1,5 @@
 import { hashToken, TOKEN_PATTERN } from '../crypto';
-import type { SessionIdentity, SessionRevoker, SessionVerifier } from './store';
+import type { SessionIdentity, SessionRevoker, SessionVerifier } from './ports';
 
 export type Authorization =
   | { allowed: true; identity: SessionIdentity }

@@ -1,8 +1,9 @@
-import { createDynamoClient } from '../clients/dynamodb';
+import { createDynamoClient } from '../adapters/dynamodb';
 import { loadAvatarUrl, loadDynamoConfig, loadLogConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { DynamoUserRepository, type UserReader } from './repository';
+import { DynamoUserRepository } from '../adapters/dynamodb-users';
+import type { UserReader } from './ports';
 
 /** Composition root of /user/me: DynamoDB only (and the avatars' public URL, to show them). */
 export function composeUsers(env: Env = process.env): {

@@ -1,5 +1,5 @@
 import { AppError } from '../errors';
-import type { User, UserReader } from './repository';
+import type { User, UserReader } from './ports';
 
 /** What `GET /user/me` shows: never the openid, never a session_key. */
 export interface Profile {

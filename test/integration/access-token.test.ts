@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createRedisClient } from '../../lib/clients/redis';
-import { accessTokenKey, createRedisAccessTokenCache, createWechatApi } from '../../lib/wechat/access-token';
+import { createRedisClient } from '../../lib/adapters/redis';
+import { accessTokenKey, createRedisAccessTokenCache, createWechatApi } from '../../lib/adapters/wechat-access-token';
 import { dumpRedis, redisCommand, useLocalStack } from '../support/local';
 
 const PHONE_API = '/wxa/business/getuserphonenumber';

@@ -121,8 +121,8 @@ describe('Functions: account deletion and export (integration)', () => {
 
       // Stopped after Redis (the tombstone could not be deleted): the next login finishes it.
       const v = await fullUser();
-      const { DynamoUserRepository } = await import('../../lib/users/repository');
-      const { createDynamoClient } = await import('../../lib/clients/dynamodb');
+      const { DynamoUserRepository } = await import('../../lib/adapters/dynamodb-users');
+      const { createDynamoClient } = await import('../../lib/adapters/dynamodb');
       const users = new DynamoUserRepository(createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 }), ctx.env.USERS_TABLE!);
       await users.tombstone({ userId: v.userId, openid: v.openid }, new Date());
       const fresh = await loginAs(`${v.name}.after`);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { GetObjectTaggingCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
-import { createS3AvatarStore } from '../../lib/profile/avatar-store';
+import { createS3AvatarStore } from '../../lib/adapters/s3-avatars';
 import type { AvatarStore } from '../../lib/profile/ports';
 import { useLocalStack } from '../support/local';
 

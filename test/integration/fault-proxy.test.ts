@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { createDynamoClient } from '../../lib/clients/dynamodb';
-import { send } from '../../lib/clients/http';
-import { createRedisClient } from '../../lib/clients/redis';
+import { createDynamoClient } from '../../lib/adapters/dynamodb';
+import { send } from '../../lib/adapters/http';
+import { createRedisClient } from '../../lib/adapters/redis';
 import { LOCAL_AWS_ENV, startDynamo, type RunningDynamo } from '../../local/dynamodb';
 import { listen, type RunningServer } from '../../local/http-util';
 import { startRedis, type RunningRedis } from '../../local/redis-server';
@@ -472,7 +472,7 @@ describe('Fault proxy in front of the real clients (integration)', () => {
     });
   });
 
-  describe('WeChat (lib/clients/http)', () => {
+  describe('WeChat (lib/adapters/http)', () => {
     let upstream: Awaited<ReturnType<typeof startCountingUpstream>>;
     let proxy: FaultProxy;
 
@@ -494,7 +494,7 @@ describe('Fault proxy in front of the real clients (integration)', () => {
     });
   });
 
-  describe('The functions\' transport (lib/clients/http)', () => {
+  describe('The functions\' transport (lib/adapters/http)', () => {
     let upstream: Awaited<ReturnType<typeof startCountingUpstream>>;
     let proxy: FaultProxy;
 

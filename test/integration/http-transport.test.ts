@@ -1,14 +1,14 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { createDynamoClient } from '../../lib/clients/dynamodb';
-import { send } from '../../lib/clients/http';
+import { createDynamoClient } from '../../lib/adapters/dynamodb';
+import { send } from '../../lib/adapters/http';
 import { LOCAL_AWS_ENV, startDynamo } from '../../local/dynamodb';
-import { createUpstashRequester } from '../../lib/clients/redis';
+import { createUpstashRequester } from '../../lib/adapters/redis';
 import { listen, type RunningServer } from '../../local/http-util';
 
 /** The outbound transport against a real server on loopback. */
-describe('Module: lib/clients/http (integration)', () => {
+describe('Module: lib/adapters/http (integration)', () => {
   let server: RunningServer;
   const seen: { method?: string; url?: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
 

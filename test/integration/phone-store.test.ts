@@ -1,12 +1,12 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createDynamoClient } from '../../lib/clients/dynamodb';
-import { createRedisClient } from '../../lib/clients/redis';
+import { createDynamoClient } from '../../lib/adapters/dynamodb';
+import { createRedisClient } from '../../lib/adapters/redis';
 import { loadRedisConfig } from '../../lib/config';
-import { RedisPhoneCodeStore } from '../../lib/phone/code-store';
-import { DynamoPhoneRepository } from '../../lib/phone/repository';
-import { DynamoUserRepository } from '../../lib/users/repository';
+import { RedisPhoneCodeStore } from '../../lib/adapters/redis-phone-codes';
+import { DynamoPhoneRepository } from '../../lib/adapters/dynamodb-phones';
+import { DynamoUserRepository } from '../../lib/adapters/dynamodb-users';
 import { PhoneService, type Holder, type PhoneInfo } from '../../lib/phone/service';
 import { captureLogger } from '../support/log-capture';
 import { FakePhoneVerifier } from '../support/fakes';

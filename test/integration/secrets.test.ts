@@ -75,7 +75,7 @@ describe('Secrets from SSM at cold start (integration)', () => {
   }
 
   it('is refused by the stand-in, as by SSM, when the request is signed with another secret key', async () => {
-    const { awsJson } = await import('../../lib/clients/aws-json');
+    const { awsJson } = await import('../../lib/adapters/aws-json');
     const ask = (secretAccessKey: string) =>
       awsJson(
         { Names: [names.WECHAT_SECRET], WithDecryption: true },

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRedisClient } from '../../lib/clients/redis';
+import { createRedisClient } from '../../lib/adapters/redis';
 import { loadRedisConfig } from '../../lib/config';
-import { RedisSessionStore, type CodeAttempt, type CommitLogin } from '../../lib/sessions/store';
+import { RedisSessionStore } from '../../lib/adapters/redis-sessions';
+import type { CodeAttempt, CommitLogin } from '../../lib/sessions/ports';
 import { exited, runScript } from '../support/dev-server';
 import { redisCommand, useLocalStack } from '../support/local';
 

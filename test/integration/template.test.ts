@@ -572,7 +572,7 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(bucket.Properties.VersioningConfiguration).toBeUndefined();
     const rules: any[] = bucket.Properties.LifecycleConfiguration.Rules;
     expect(rules.every((r) => r.Status === 'Enabled')).toBe(true);
-    // The tag lib/profile/avatar-store.ts puts on every upload until the user row points at it.
+    // The tag lib/adapters/s3-avatars.ts puts on every upload until the user row points at it.
     expect(rules.filter((r) => r.TagFilters)).toEqual([expect.objectContaining({ Prefix: 'avatars/', TagFilters: [{ Key: 'avatar', Value: 'pending' }], ExpirationInDays: 1 })]);
     expect(rules.filter((r) => r.AbortIncompleteMultipartUpload)).toEqual([expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } })]);
     expect(rules.filter((r) => r.NoncurrentVersionExpiration || r.Transitions)).toEqual([]);

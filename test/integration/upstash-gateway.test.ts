@@ -3,7 +3,7 @@ import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RunningRedis } from '../../local/redis-server';
 import { startUpstashGateway, type RunningGateway } from '../../local/upstash-gateway';
-import { TOUCH_SCRIPT } from '../../lib/sessions/store';
+import { TOUCH_SCRIPT } from '../../lib/adapters/redis-sessions';
 
 /** The local gateway must speak Upstash's REST protocol well enough for the real client. */
 describe('Local Upstash gateway (integration)', () => {
@@ -106,7 +106,7 @@ describe('Local Upstash gateway (integration)', () => {
       return { status: response.status, ...((await response.json()) as { result?: unknown; error?: string }) };
     };
 
-    // Every command and option this project sends (lib/sessions/store.ts, scripts/, the tests), in the form it sends them.
+    // Every command and option this project sends (lib/adapters/redis-sessions.ts, scripts/, the tests), in the form it sends them.
     const at = (name: string) => key(`allow:${name}`);
     const loaded = 'return 1';
     it.each(

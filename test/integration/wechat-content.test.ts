@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createRedisClient } from '../../lib/clients/redis';
+import { createRedisClient } from '../../lib/adapters/redis';
 import { AppError } from '../../lib/errors';
 import { errorResponse } from '../../lib/http/respond';
-import { createRedisAccessTokenCache, createWechatApi } from '../../lib/wechat/access-token';
-import { USER_NOT_ACTIVE_RETRY_AFTER_SECONDS, createWechatContentCheck } from '../../lib/wechat/content';
+import { createRedisAccessTokenCache, createWechatApi } from '../../lib/adapters/wechat-access-token';
+import { USER_NOT_ACTIVE_RETRY_AFTER_SECONDS, createWechatContentCheck } from '../../lib/adapters/wechat-content';
 import { stubOpenid } from '../../local/wechat-stub';
 import { useLocalStack } from '../support/local';
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createRedisClient } from '../../lib/clients/redis';
+import { createRedisClient } from '../../lib/adapters/redis';
 import { AppError } from '../../lib/errors';
-import { createRedisAccessTokenCache, createWechatApi } from '../../lib/wechat/access-token';
-import { createWechatPhone } from '../../lib/wechat/phone';
+import { createRedisAccessTokenCache, createWechatApi } from '../../lib/adapters/wechat-access-token';
+import { createWechatPhone } from '../../lib/adapters/wechat-phone';
 import { useLocalStack } from '../support/local';
 
 /** The phone-number client over the shared access token, against the local stack's WeChat stub. */

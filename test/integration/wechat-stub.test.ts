@@ -4,7 +4,7 @@ import { startWechatStub, type RunningWechatStub } from '../../local/wechat-stub
 
 /**
  * The stub's access-token, phone-number and content-check endpoints, asked directly over HTTP:
- * the shapes, content type and refusals the clients in lib/wechat/ are built against.
+ * the shapes, content type and refusals the WeChat adapters in lib/adapters/ are built against.
  */
 describe('Local WeChat stub: stable_token, getuserphonenumber and msg_sec_check (integration)', () => {
   const appId = 'wx00000000stubtest';

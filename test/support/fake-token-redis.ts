@@ -1,4 +1,4 @@
-import { DROP_ACCESS_TOKEN_SCRIPT, type AccessTokenRedis } from '../../lib/wechat/access-token';
+import { DROP_ACCESS_TOKEN_SCRIPT, type AccessTokenRedis } from '../../lib/adapters/wechat-access-token';
 
 /**
  * The few Redis commands the access-token cache sends, in memory, on an injected clock: GET,

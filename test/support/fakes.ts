@@ -1,7 +1,7 @@
 import { AppError } from '../../lib/errors';
-import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, Release, SessionStore } from '../../lib/sessions/store';
-import type { RecordedLogin, RecordLogin, User, UserRepository } from '../../lib/users/repository';
-import type { WechatAuth, WechatSession } from '../../lib/wechat/client';
+import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, Release, SessionStore } from '../../lib/sessions/ports';
+import type { RecordedLogin, RecordLogin, User, UserRepository } from '../../lib/users/ports';
+import type { WechatAuth, WechatSession } from '../../lib/login/ports';
 import type { Claim, CodeLookup, Holder, PhoneBinding, PhoneCodeStore, PhoneInfo, PhoneRepository, PhoneVerifier } from '../../lib/phone/service';
 
 /**
@@ -14,7 +14,7 @@ function fail(): never {
   throw new AppError('SERVICE_UNAVAILABLE', 'store request failed');
 }
 
-/** The Redis scripts' semantics in memory (lib/sessions/store.ts): claims keyed by login id, fenced commits. */
+/** The Redis scripts' semantics in memory (lib/adapters/redis-sessions.ts): claims keyed by login id, fenced commits. */
 export class InMemorySessionStore implements SessionStore {
   /** codeId → 'p|<loginId>|<proof>', 'd|<loginId>|<result>' or 'r|<loginId>'. */
   readonly codes = new Map<string, string>();
@@ -86,7 +86,7 @@ interface Row extends Partial<User> {
   undoneLoginId?: string;
 }
 
-/** Users by openid with the DynamoDB repository's conditions (lib/users/repository.ts). */
+/** Users by openid with the DynamoDB repository's conditions (lib/adapters/dynamodb-users.ts). */
 export class InMemoryUserRepository implements UserRepository {
   readonly rows = new Map<string, Row>();
   calls = 0;
@@ -160,7 +160,7 @@ export class FakeWechat implements WechatAuth {
   }
 }
 
-/** Claims and user rows with the DynamoDB phone repository's conditions (lib/phone/repository.ts). */
+/** Claims and user rows with the DynamoDB phone repository's conditions (lib/adapters/dynamodb-phones.ts). */
 export class InMemoryPhoneRepository implements PhoneRepository {
   readonly claims = new Map<string, Claim>();
   /** openid → { userId, phone } */

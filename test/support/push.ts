@@ -1,9 +1,9 @@
 import type { AccountEvents, Revoked } from '../../lib/account/ports';
 import { AppError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import type { EventClaim, EventDedupe } from '../../lib/push/dedupe';
+import type { EventClaim, EventDedupe } from '../../lib/push/ports';
 
-/** The Redis record's semantics in memory (lib/push/dedupe.ts): `running` while claimed, `done` after; `fail` makes the next call of that method throw. */
+/** The Redis record's semantics in memory (lib/adapters/redis-push-dedupe.ts): `running` while claimed, `done` after; `fail` makes the next call of that method throw. */
 export class InMemoryEventDedupe implements EventDedupe {
   readonly records = new Map<string, 'running' | 'done'>();
   fail: Partial<Record<keyof EventDedupe, boolean>> = {};

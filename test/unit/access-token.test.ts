@@ -8,7 +8,7 @@ import {
   createWechatApi,
   type WechatApiDeps,
   type WechatTransport,
-} from '../../lib/wechat/access-token';
+} from '../../lib/adapters/wechat-access-token';
 import { FakeTokenRedis } from '../support/fake-token-redis';
 import { failure } from '../support/failure';
 

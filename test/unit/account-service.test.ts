@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AccountService } from '../../lib/account/service';
 import { exportAccount } from '../../lib/account/export';
 import { AppError } from '../../lib/errors';
-import type { AccountRow } from '../../lib/users/repository';
+import type { AccountRow } from '../../lib/users/ports';
 import { captureLogger } from '../support/log-capture';
 
 /**

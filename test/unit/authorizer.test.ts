@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { hashToken, newToken } from '../../lib/crypto';
 import { SessionService } from '../../lib/sessions/service';
-import type { SessionIdentity } from '../../lib/sessions/store';
+import type { SessionIdentity } from '../../lib/sessions/ports';
 import { captureLogger } from '../support/log-capture';
 
 // The authorizer builds its dependencies at module load (initOnce); the test decides what that

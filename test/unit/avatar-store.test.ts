@@ -9,7 +9,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
-import { createS3AvatarStore } from '../../lib/profile/avatar-store';
+import { createS3AvatarStore } from '../../lib/adapters/s3-avatars';
 
 const s3Mock = mockClient(S3Client);
 const options = { bucket: 'avatars-bucket', publicBaseUrl: 'https://img.example.com', timeoutMs: 1000 };

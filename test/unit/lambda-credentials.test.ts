@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultProvider } from '../../lib/clients/lambda-credentials';
+import { defaultProvider } from '../../lib/adapters/lambda-credentials';
 
 const KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
 
-describe('Module: lib/clients/lambda-credentials', () => {
+describe('Module: lib/adapters/lambda-credentials', () => {
   afterEach(() => {
     vi.unstubAllEnvs();
   });

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { deriveId, hashToken, open, TOKEN_PATTERN } from '../../lib/crypto';
 import { AppError } from '../../lib/errors';
 import { LoginService, SESSION_KEY_PURPOSE, type LoginClient } from '../../lib/login/service';
-import type { WechatAuth } from '../../lib/wechat/client';
+import type { WechatAuth } from '../../lib/login/ports';
 import { captureLogger } from '../support/log-capture';
 import { FakeWechat, InMemorySessionStore, InMemoryUserRepository } from '../support/fakes';
 

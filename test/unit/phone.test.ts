@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../lib/errors';
-import type { WechatApi } from '../../lib/wechat/access-token';
-import { createWechatPhone, maskPhone } from '../../lib/wechat/phone';
+import type { WechatApi } from '../../lib/adapters/wechat-access-token';
+import { createWechatPhone, maskPhone } from '../../lib/adapters/wechat-phone';
 import { failure } from '../support/failure';
 
 const APP_ID = 'wx1234567890abcdef';

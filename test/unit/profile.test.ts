@@ -5,7 +5,7 @@ import { sniffImage } from '../../lib/profile/image';
 import { NicknameService, validNickname } from '../../lib/profile/nickname';
 import type { AvatarStore, ContentCheck } from '../../lib/profile/ports';
 import { readUploadedFile } from '../../lib/profile/upload';
-import type { ProfileChange, ProfileWriter, User } from '../../lib/users/repository';
+import type { ProfileChange, ProfileWriter, User } from '../../lib/users/ports';
 import { captureLogger } from '../support/log-capture';
 import { IMAGES, uploadEvent } from '../support/multipart';
 

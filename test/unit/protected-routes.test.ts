@@ -3,7 +3,7 @@ import { AppError } from '../../lib/errors';
 import { requireUser, type AuthorizedEvent } from '../../lib/http/auth-context';
 import { parseLogoutRequest } from '../../lib/sessions/logout-request';
 import { getProfile } from '../../lib/users/profile';
-import type { User, UserReader } from '../../lib/users/repository';
+import type { User, UserReader } from '../../lib/users/ports';
 
 const withContext = (lambda: unknown) => ({ requestContext: { authorizer: { lambda } } }) as unknown as AuthorizedEvent;
 

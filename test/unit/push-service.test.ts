@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
 import { MAX_PUSH_BYTES, readPushRequest } from '../../lib/push/request';
 import { eventIdOf, PLAINTEXT_REFUSED, PushService, revokedOf, TIMESTAMP_WINDOW_SECONDS, type PushRequest } from '../../lib/push/service';
-import { encrypt, msgSignature, parsePushMessage, urlSignature } from '../../lib/wechat/push';
+import { encrypt, msgSignature, parsePushMessage, urlSignature } from '../../lib/push/wechat-message';
 import { authorizationEvent, signPush, urlCheck, type AuthorizationEvent } from '../../local/wechat-push';
 import { httpEvent } from '../support/events';
 import { captureLogger } from '../support/log-capture';

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { hashToken, newToken } from '../../lib/crypto';
 import { AppError } from '../../lib/errors';
 import { SessionService } from '../../lib/sessions/service';
-import type { SessionIdentity, SessionRevoker, SessionVerifier } from '../../lib/sessions/store';
+import type { SessionIdentity, SessionRevoker, SessionVerifier } from '../../lib/sessions/ports';
 
 function setup(live: Record<string, SessionIdentity> = {}) {
   const store = {

@@ -9,7 +9,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
-import { DynamoUserRepository } from '../../lib/users/repository';
+import { DynamoUserRepository } from '../../lib/adapters/dynamodb-users';
 
 const ddbMock = mockClient(DynamoDBClient);
 const NOW = new Date('2026-11-25T08:00:00.000Z');

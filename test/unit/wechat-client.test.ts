@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { HttpWechatAuth, type TimedGet, type WechatClientOptions } from '../../lib/wechat/client';
+import { HttpWechatAuth, type TimedGet, type WechatClientOptions } from '../../lib/adapters/wechat-login';
 import { failure } from '../support/failure';
 
 const SECRET = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';

@@ -1,12 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
 import { AppError } from '../../lib/errors';
-import type { WechatApi } from '../../lib/wechat/access-token';
+import type { WechatApi } from '../../lib/adapters/wechat-access-token';
 import {
   CONTENT_ERRCODES,
   DAILY_QUOTA_RETRY_AFTER_SECONDS,
   USER_NOT_ACTIVE_RETRY_AFTER_SECONDS,
   createWechatContentCheck,
-} from '../../lib/wechat/content';
+} from '../../lib/adapters/wechat-content';
 import { failure } from '../support/failure';
 
 const API = '/wxa/msg_sec_check';
@@ -131,7 +131,7 @@ describe('Function: createWechatContentCheck', () => {
     it.each([
       ['40003 (invalid openid)', RECORDED.invalidOpenid, 'jscode2session'],
       ['43104 (openid of another appid)', RECORDED.openidMismatch, 'WECHAT_APPID'],
-      ['40129 (invalid scene)', RECORDED.invalidScene, 'lib/wechat/content.ts'],
+      ['40129 (invalid scene)', RECORDED.invalidScene, 'lib/adapters/wechat-content.ts'],
       ['43002 (not POST)', RECORDED.requirePost, 'transport'],
       ['44002 (empty body)', RECORDED.emptyPostData, 'transport'],
       ['47001 (data format error)', RECORDED.dataFormat, '2500-character limit'],

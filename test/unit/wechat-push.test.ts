@@ -12,7 +12,7 @@ import {
   urlSignature,
   verifyMsgSignature,
   verifySignature,
-} from '../../lib/wechat/push';
+} from '../../lib/push/wechat-message';
 
 /**
  * WeChat's own worked examples, from the mini-program's 消息推送 page

@@ -38,7 +38,7 @@ function leanRequestHandler(timeoutMs: number) {
         ...(request.body === undefined ? {} : { body: request.body }),
         timeoutMs,
         // Every DynamoDB request this service sends is a read or a write conditioned on the
-        // login's own id (lib/users/repository.ts), so a copy of it changes nothing.
+        // login's own id (lib/adapters/dynamodb-users.ts), so a copy of it changes nothing.
         idempotent: true,
         ...(options?.abortSignal ? { signal: options.abortSignal } : {}),
       });

@@ -1,18 +1,7 @@
-import { send } from '../clients/http';
+import { send } from './http';
 import { AppError } from '../errors';
-import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure } from './shared';
-
-/** What jscode2session gives us for a valid code. */
-export interface WechatSession {
-  openid: string;
-  sessionKey: string;
-  unionid?: string;
-}
-
-/** The port the login use case depends on. */
-export interface WechatAuth {
-  code2Session(code: string): Promise<WechatSession>;
-}
+import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure } from './wechat-shared';
+import type { WechatAuth, WechatSession } from '../login/ports';
 
 export interface WechatClientOptions {
   appId: string;
@@ -23,7 +12,7 @@ export interface WechatClientOptions {
   deadlineMs: number;
   /** Waits before the 1st and 2nd retry of a busy (-1) answer; jitter is added. */
   busyBackoffMs?: readonly number[];
-  /** Defaults to the keep-alive node:http transport (lib/clients/http.ts). */
+  /** Defaults to the keep-alive node:http transport (lib/adapters/http.ts). */
   get?: TimedGet;
   /** Told how long each exchange took, retries included, and how it ended. */
   onExchange?: (ms: number, outcome: string) => void;

@@ -1,7 +1,7 @@
 import { AppError } from '../errors';
 import type { ContentCheck } from '../profile/ports';
-import type { WechatApi } from './access-token';
-import { BUSY } from './shared';
+import type { WechatApi } from './wechat-access-token';
+import { BUSY } from './wechat-shared';
 
 const API = '/wxa/msg_sec_check';
 
@@ -51,11 +51,11 @@ const ACTIONS: Record<number, string> = {
     'WeChat does not know the openid ("不合法的 OpenID"): it was not issued by jscode2session for WECHAT_APPID, or the user row holds a damaged one',
   [CONTENT_ERRCODES.OPENID_APPID_MISMATCH]:
     'the openid belongs to another mini-program than WECHAT_APPID: was WECHAT_APPID changed after users signed in?',
-  [CONTENT_ERRCODES.INVALID_SCENE]: 'WeChat refused the scene (1 to 4): a bug in lib/wechat/content.ts',
+  [CONTENT_ERRCODES.INVALID_SCENE]: 'WeChat refused the scene (1 to 4): a bug in lib/adapters/wechat-content.ts',
   [CONTENT_ERRCODES.REQUIRE_POST]: 'msg_sec_check was not called with POST: a bug in the WeChat transport',
   [CONTENT_ERRCODES.EMPTY_POST_DATA]: 'WeChat got an empty body: a bug in the WeChat transport',
   [CONTENT_ERRCODES.DATA_FORMAT]:
-    'WeChat could not read the body or missed a parameter: a bug in lib/wechat/content.ts, or perhaps content it will not take (empty, or over its 2500-character limit: the caller should refuse those first)',
+    'WeChat could not read the body or missed a parameter: a bug in lib/adapters/wechat-content.ts, or perhaps content it will not take (empty, or over its 2500-character limit: the caller should refuse those first)',
 };
 
 /**

@@ -1,11 +1,8 @@
 import { AppError } from '../errors';
 import { awsJson, type AwsJsonOptions } from './aws-json';
+import type { EventPublisher } from '../account/ports';
 
 /** Publishes one event to EventBridge's default bus (PutEvents), signed, without the SDK client. */
-export interface EventPublisher {
-  publish(detailType: string, detail: Record<string, unknown>): Promise<void>;
-}
-
 export function createEventBridgePublisher(options: Omit<AwsJsonOptions, 'service' | 'target' | 'idempotent'> & { source: string }): EventPublisher {
   const { source, ...aws } = options;
   return {

@@ -7,7 +7,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { AppError } from '../errors';
-import type { AvatarStore } from './ports';
+import type { AvatarStore } from '../profile/ports';
 
 export interface S3AvatarStoreOptions {
   bucket: string;
@@ -35,7 +35,7 @@ const IN_USE = { Key: 'avatar', Value: 'in-use' } as const;
  */
 const CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
-/** One attempt, then one retry: what lib/clients/dynamodb.ts allows, for the same reason. */
+/** One attempt, then one retry: what lib/adapters/dynamodb.ts allows, for the same reason. */
 const MAX_ATTEMPTS = 2;
 /** DeleteObjects takes at most 1,000 keys per request. */
 const DELETE_BATCH = 1000;
@@ -63,7 +63,7 @@ const DELETE_BATCH = 1000;
  * error code). The SDK's message never reaches a log line or a client; the cause is logged by
  * name only (lib/errors.ts).
  *
- * Why the SDK's own HTTP handler, not the lean transport DynamoDB uses (lib/clients/dynamodb.ts):
+ * Why the SDK's own HTTP handler, not the lean transport DynamoDB uses (lib/adapters/dynamodb.ts):
  * that one earns its place by the CPU it saves on every login (`npm run bench`). An avatar is
  * uploaded once in a while, so the SDK's handler, the one S3 is tested with, stays.
  */

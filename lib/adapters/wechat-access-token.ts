@@ -1,8 +1,8 @@
-import { send } from '../clients/http';
+import { send } from './http';
 import { deriveId, open, seal } from '../crypto';
 import { AppError, describeCause } from '../errors';
 import type { Logger } from '../logger';
-import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure, type Answer, type Unavailable } from './shared';
+import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure, type Answer, type Unavailable } from './wechat-shared';
 
 /** WeChat's server APIs that take ?access_token=, with the shared, cached token. */
 export interface WechatApi {
@@ -51,7 +51,7 @@ export interface WechatApiDeps {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
-  /** Defaults to the keep-alive node:http transport (lib/clients/http.ts). */
+  /** Defaults to the keep-alive node:http transport (lib/adapters/http.ts). */
   transport?: WechatTransport;
   /** Told each time this container asks stable_token for the token (for a metric, and tests). */
   onTokenFetch?: () => void;

@@ -7,8 +7,8 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { AppError } from '../errors';
-import type { DynamoSend } from '../users/repository';
-import type { Claim, Holder, PhoneBinding, PhoneRepository } from './service';
+import type { DynamoSend } from './dynamodb-users';
+import type { Claim, Holder, PhoneBinding, PhoneRepository } from '../phone/service';
 
 /**
  * Phone numbers in DynamoDB, without transactions (dynalite has none): a claims table keyed by

@@ -17,7 +17,7 @@ export class UpstashResponseError extends Error {
  * the base64 response encoding buys nothing. No retry of our own on a timeout or an error
  * answer; the transport re-sends a request whose kept-alive socket was found reset. That is
  * safe because every command this service sends is idempotent: the login scripts are keyed
- * by the request's own login id (lib/sessions/store.ts), the authorizer's renewal sets the
+ * by the request's own login id (lib/adapters/redis-sessions.ts), the authorizer's renewal sets the
  * same expiry again, and revocation deletes what is already deleted.
  */
 export function createUpstashRequester(config: Config['redis']): Requester {

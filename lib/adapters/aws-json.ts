@@ -19,7 +19,7 @@ export interface AwsJsonOptions {
   endpoint?: string;
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   timeoutMs: number;
-  /** Whether the call may be sent twice (see lib/clients/http.ts). */
+  /** Whether the call may be sent twice (see lib/adapters/http.ts). */
   idempotent: boolean;
 }
 

@@ -1,5 +1,5 @@
 import { AppError } from '../errors';
-import type { WechatApi } from './access-token';
+import type { WechatApi } from './wechat-access-token';
 
 /** A WeChat-verified phone number. */
 export interface PhoneInfo {

@@ -3,7 +3,7 @@ import { awsEndpoint, awsJson } from './aws-json';
 
 /**
  * SSM Parameter Store `GetParameters` (with decryption) in one signed request, without the
- * SDK's SSM client (lib/clients/aws-json.ts): the functions read their secrets once per
+ * SDK's SSM client (lib/adapters/aws-json.ts): the functions read their secrets once per
  * container at cold start, and the authorizer must stay small.
  */
 export interface SsmOptions {

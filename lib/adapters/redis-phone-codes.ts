@@ -1,6 +1,6 @@
 import type { Redis } from '@upstash/redis';
 import { AppError } from '../errors';
-import type { CodeLookup, PhoneCodeStore } from './service';
+import type { CodeLookup, PhoneCodeStore } from '../phone/service';
 
 /** The slice of the Upstash client this adapter uses. */
 export type RedisLike = Pick<Redis, 'eval' | 'get' | 'set' | 'multi'>;

@@ -1,0 +1,132 @@
+/**
+ * The ports over sessions and login codes that the use cases depend on;
+ * lib/adapters/redis-sessions.ts implements them over Upstash Redis.
+ */
+
+/** What the server keeps about one session. Keyed by the token's hash, never the token. */
+export interface SessionRecord {
+  userId: string;
+  openid: string;
+  unionid?: string;
+  /** WeChat's session_key, sealed under a key derived from the token (see lib/crypto.ts). */
+  sealedSessionKey: string;
+  /** Epoch ms of the login. */
+  issuedAt: number;
+  /** Epoch ms after which the session is dead however much it is used (the absolute cap). */
+  maxExpiresAt: number;
+}
+
+/** One login request's hold on a code. */
+export interface CodeAttempt {
+  /** Digest of the login code (never the code). */
+  codeId: string;
+  /**
+   * This request's own id (a ULID, so later attempts sort later). It names the request's
+   * claim, its user-row write and its commit, so that each of them can be recognised when it
+   * is sent again or arrives late, and refused once the request has given up.
+   */
+  loginId: string;
+  /** Digest of the client's X-Login-Proof; '' when it sent none. */
+  proofHash: string;
+}
+
+/**
+ * Where a login code stands: claimed by this request now, held by another request, or
+ * already done; or the caller is over its rate limit and the code was not looked at.
+ */
+export type CodeClaim =
+  | { state: 'claimed' }
+  | { state: 'pending' }
+  | { state: 'done'; result: string }
+  | { state: 'limited'; retryAfterSeconds: number };
+
+/** A sliding-window limit on login attempts per caller (e.g. client network), checked with the claim. */
+export interface ClaimLimit {
+  /** Who is counted: the client's IPv4 address or IPv6 /64. */
+  caller: string;
+  /** Attempts allowed per window. */
+  limit: number;
+  windowSeconds: number;
+  now: number;
+}
+
+export interface CommitLogin {
+  attempt: Pick<CodeAttempt, 'codeId' | 'loginId'>;
+  tokenHash: string;
+  session: SessionRecord;
+  ttlSeconds: number;
+  /** What a retry with the same code gets back (opaque to the store). */
+  codeResult: string;
+  codeTtlSeconds: number;
+}
+
+/**
+ * What became of a request's claim once it let go of it: it was committed after all (the
+ * commit's answer was lost), it is released now (nothing of this request can land any more),
+ * or another request of the same client holds the code.
+ */
+export type Release = 'committed' | 'released' | 'taken';
+
+/** Who a live session belongs to, as the authorizer hands it to routes. */
+export interface SessionIdentity {
+  /** The token's hash: names the session without being a credential. */
+  sessionId: string;
+  userId: string;
+  openid: string;
+  unionid?: string;
+}
+
+/** The port the login use case depends on. */
+export interface SessionStore {
+  /**
+   * Atomically claims a login code for `ttlSeconds`, or says who has it; with `limit`, first
+   * counts the attempt against the caller's limit. One round trip either way. A claim held by
+   * an earlier attempt of the same client (same proof) is taken over: that attempt has ended,
+   * or will be refused at its commit.
+   */
+  claimCode(attempt: CodeAttempt, ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim>;
+  /**
+   * Session, code result and the user's session index, all or nothing, in one round trip, if
+   * this request still holds its claim; 'fenced' (nothing written) if it does not.
+   */
+  commitLogin(input: CommitLogin): Promise<'committed' | 'fenced' | 'deleted'>;
+  /**
+   * Lets go of a claim whose login failed, so the code can be tried again, and fences it: a
+   * claim or commit of this request that arrives later finds it released and does nothing.
+   */
+  releaseCode(attempt: Pick<CodeAttempt, 'codeId' | 'loginId'>, ttlSeconds: number): Promise<Release>;
+}
+
+/** The port the authorizer depends on. */
+export interface SessionVerifier {
+  /**
+   * Looks the session up and, if it is alive, slides its expiry to `ttlMs` from `now` but
+   * never past its absolute cap. One round trip. Null when there is no such live session.
+   */
+  touch(sessionId: string, now: number, ttlMs: number): Promise<SessionIdentity | null>;
+}
+
+/** The port logout depends on. */
+export interface SessionRevoker {
+  revoke(sessionId: string, userId: string): Promise<void>;
+  /** Revokes every session of the user; returns how many were listed. */
+  revokeAll(userId: string): Promise<number>;
+}
+
+/** A live session as an export shows it: times only, never a token or a secret. */
+export interface SessionSummary {
+  /** This request's own session. */
+  current: boolean;
+  createdAt: string;
+  /** When it ends if left unused (slid on every use, never past its absolute cap). */
+  expiresAt: string;
+  /** When it ends however much it is used. */
+  maxExpiresAt: string;
+}
+
+/** The port account deletion and export depend on. */
+export interface SessionPurge {
+  /** Marks the user deleted and removes every session and stored code result of theirs; returns how many sessions. */
+  purgeUser(userId: string, phoneCodesKey: string): Promise<number>;
+  sessionsOf(userId: string, currentSessionId: string, now: number): Promise<SessionSummary[]>;
+}

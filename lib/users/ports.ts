@@ -1,0 +1,101 @@
+/**
+ * The ports over the user rows that the use cases depend on; lib/adapters/dynamodb-users.ts
+ * implements them over DynamoDB.
+ */
+
+export interface User {
+  userId: string;
+  openid: string;
+  unionid?: string;
+  createdAt: string;
+  lastLoginAt: string;
+  loginCount: number;
+  /** The bound phone number (lib/phone/), as WeChat verified it. */
+  phone?: { countryCode: string; purePhoneNumber: string; phoneNumber: string; verifiedAt: string };
+  /** Chosen by the user (头像昵称填写), checked by WeChat's content check. */
+  nickname?: string;
+  /** The avatar's object key in the avatars bucket (lib/profile/). */
+  avatarKey?: string;
+}
+
+/**
+ * The login met a row whose account is being deleted (tombstoned, lib/account/): the
+ * deletion must be finished before this openid can start a new identity.
+ */
+export class AccountBeingDeleted extends Error {
+  override readonly name = 'AccountBeingDeleted';
+  constructor(readonly userId: string) {
+    super('the account is being deleted');
+  }
+}
+
+/** A row as account deletion and export read it: the user, and what deletion must clean. */
+export interface AccountRow extends User {
+  /** Set once a deletion began (a tombstone). */
+  deletedAt?: string;
+  /** A number a binding replaced and that may still be claimed (lib/phone/). */
+  replacedPhone?: string;
+  /** The bound number in E.164, the claims table's key. */
+  phoneE164?: string;
+}
+
+/** The port account deletion, export and WeChat's events depend on. */
+export interface AccountRows {
+  /** The whole row by openid (consistent), or null. A tombstone has only its ids and deletedAt. */
+  readAccount(openid: string): Promise<AccountRow | null>;
+  /**
+   * Strips the row to a tombstone (its ids and deletedAt) so that nothing personal stays,
+   * and marks it for DynamoDB's TTL as a last resort; only the user's own row.
+   */
+  tombstone(owner: { userId: string; openid: string }, now: Date): Promise<void>;
+  /** Deletes the tombstone; a row that is gone already is fine. */
+  deleteTombstone(owner: { userId: string; openid: string }): Promise<void>;
+  /** Removes the nickname and the avatar key (the files are the caller's to delete). */
+  clearProfile(owner: { userId: string; openid: string }): Promise<void>;
+}
+
+/** What a profile change sets on the row. */
+export type ProfileChange = { nickname: string } | { avatarKey: string };
+
+/** The port the profile use cases depend on. */
+export interface ProfileWriter {
+  /**
+   * Sets the change on the user's row; returns the row as it now is and the value it replaced
+   * (e.g. the previous avatar's key). NOT_FOUND when the row is gone or being deleted.
+   */
+  updateProfile(owner: { userId: string; openid: string }, change: ProfileChange): Promise<{ user: User; previous: string | undefined }>;
+}
+
+export interface RecordLogin {
+  openid: string;
+  unionid?: string;
+  /** The id to assign if this openid has never logged in. */
+  newUserId: string;
+  /** The login request's own id: makes the write safe to send twice, and undoable. */
+  loginId: string;
+  now: Date;
+}
+
+export interface RecordedLogin {
+  /** The row as this login left it. */
+  user: User;
+  /** This is the user's first counted login. */
+  isNewUser: boolean;
+}
+
+/** The port the login use case depends on. */
+export interface UserRepository {
+  recordLogin(input: RecordLogin): Promise<RecordedLogin>;
+  /**
+   * Takes back login `loginId` (its session could not be issued), whether its write landed,
+   * will land late, or never will: once this returns, that write can no longer apply, and if
+   * it had applied, loginCount and lastLoginAt are as before it. The row itself, its userId
+   * and anything else it holds stay: a user's identity is never deleted by a failed login.
+   */
+  undoLogin(openid: string, loginId: string): Promise<void>;
+}
+
+/** The port the profile use case depends on. */
+export interface UserReader {
+  findByOpenid(openid: string): Promise<User | null>;
+}
