@@ -16,7 +16,7 @@
  *    (one worker each, one bind) counting the stable_token calls they make.
  *
  * Prints a readable report, then one JSON line (the last line) with the figures.
- * Nothing here asserts: the README records the figures and the targets.
+ * Nothing here asserts: docs/performance.md records the figures and the targets.
  */
 import { execFileSync, fork, spawn } from 'node:child_process';
 import http from 'node:http';
@@ -58,7 +58,7 @@ const BINDS = Number(process.env.BENCH_BINDS ?? 500);
 const COLD_CONTAINERS = Number(process.env.BENCH_COLD_CONTAINERS ?? 5);
 /**
  * The Node that loads and runs the bundles (cold imports, workers): this one by default;
- * BENCH_NODE=/path/to/node for another, e.g. the Lambda runtime's version (README, Tests).
+ * BENCH_NODE=/path/to/node for another, e.g. the Lambda runtime's version (docs/development.md, Tests).
  */
 const NODE = process.env.BENCH_NODE || process.execPath;
 /** The functions log as deployed (serverless.yml's logLevel): a line per login at info. */

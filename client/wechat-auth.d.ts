@@ -132,7 +132,7 @@ export interface PhoneNumber {
   phoneNumber: string;
 }
 
-/** Rejections carry the HTTP status and the server's stable error code (see the README's error table). */
+/** Rejections carry the HTTP status and the server's stable error code (see the error table in docs/api.md). */
 export interface AuthError extends Error {
   name: 'AuthError';
   statusCode: number;

@@ -10,7 +10,7 @@ export function createEventBridgePublisher(options: Omit<AwsJsonOptions, 'servic
       let answer: { status: number; body: string };
       try {
         // Sent at most once by the transport (PutEvents is not idempotent); the caller's own
-        // retry may publish twice, so consumers must tolerate a repeat (README says so).
+        // retry may publish twice, so consumers must tolerate a repeat (docs/api.md, `POST /user/delete`, says so).
         answer = await awsJson(
           { Entries: [{ Source: source, DetailType: detailType, Detail: JSON.stringify(detail), EventBusName: 'default' }] },
           { ...aws, service: 'events', target: 'AWSEvents.PutEvents', idempotent: false },

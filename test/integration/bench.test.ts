@@ -4,7 +4,7 @@ import { exited, runScript } from '../support/dev-server';
 /**
  * `npm run bench` end to end, with small counts: it builds the functions, drives the built
  * bundles against the local stack and reports. The timings it prints are not asserted (they
- * are the README's business); what is asserted is that the report is whole and that the
+ * are docs/performance.md's business); what is asserted is that the report is whole and that the
  * round trips counted at the stubs are exactly what a login, an authorization and a phone
  * binding may make, and that cold containers share one access token through Redis.
  */

@@ -7,8 +7,9 @@ import { devEnvPath, parseEnvFile } from '../../local/env-file';
 import { exited, runScript, startDevServer, type DevServer } from '../support/dev-server';
 
 /**
- * The README's commands, run as a developer runs them: `npm run dev` (serverless offline in
- * front of the local stack) and `npm run invoke:local`, each building in its own
+ * The commands of the README's quick start and docs/development.md, run as a developer runs
+ * them: `npm run dev` (serverless offline in front of the local stack) and
+ * `npm run invoke:local`, each building in its own
  * `.esbuild-local/<command>-<pid>` folder.
  */
 describe('npm run dev (integration)', () => {

@@ -91,7 +91,7 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     expect(again.userId).not.toBe(userId);
   });
 
-  it('obeys each WeChat authorization event pushed with npm run push, as the README shows, through npm run dev', async () => {
+  it('obeys each WeChat authorization event pushed with npm run push, as docs/wechat-push.md shows, through npm run dev', async () => {
     // The Token, EncodingAESKey, AppID and PORT npm run dev made up for this run, in the file it names.
     const envFile = /Endpoints and keys\s+(\S+)/.exec(dev.output())?.[1];
     expect(envFile).toBeDefined();

@@ -103,7 +103,7 @@ function functionRuleViolations(t: Template, stage: { retentionInDays: number; t
     else if (group.Properties.RetentionInDays !== stage.retentionInDays) broken.push(`function ${name} keeps its logs ${group.Properties.RetentionInDays ?? 'forever'}, not ${stage.retentionInDays} days`);
     const role = p.Role?.['Fn::GetAtt']?.[0];
     if (role === DEFAULT_ROLE || role === undefined) {
-      broken.push(`function ${name} has no role of its own: give it \`role:\` in serverless.yml (see README, "Using the signed-in user in your own function"), a role in resources: with only the actions it calls and its own log group`);
+      broken.push(`function ${name} has no role of its own: give it \`role:\` in serverless.yml (see docs/sessions.md, "Using the signed-in user in your own function"), a role in resources: with only the actions it calls and its own log group`);
       continue;
     }
     if (t.Resources[role]?.Type !== 'AWS::IAM::Role') {
@@ -751,7 +751,7 @@ describe('functionRuleViolations', () => {
 
   it('names a function left on the framework’s default role, and says how to give it one', () => {
     const t = { Resources: { ...shipped, OrdersLambdaFunction: fn('svc-prod-orders', DEFAULT_ROLE), OrdersLogGroup: group('svc-prod-orders'), [DEFAULT_ROLE]: role(xray) } };
-    expect(functionRuleViolations(t, prod)).toEqual([expect.stringMatching(/^function svc-prod-orders has no role of its own: give it `role:` in serverless.yml \(see README/)]);
+    expect(functionRuleViolations(t, prod)).toEqual([expect.stringMatching(/^function svc-prod-orders has no role of its own: give it `role:` in serverless.yml \(see docs\/sessions\.md/)]);
   });
 
   it('names a role with a `*` action, a `*` resource, another function’s log group, or its own missing', () => {

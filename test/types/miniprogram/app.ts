@@ -1,4 +1,4 @@
-// A TypeScript mini-program page as the README wires the kit: the global `wx` of WeChat's
+// A TypeScript mini-program page as docs/client.md wires the kit: the global `wx` of WeChat's
 // official typings (miniprogram-api-typings) goes to createAuth as is. Typechecked only, by
 // test/unit/client-typings.test.ts (`tsc -p test/types/miniprogram/tsconfig.json`), never run.
 import { createAuth, type AuthError, type PhoneNumber, type Profile } from '../../../client/wechat-auth';
