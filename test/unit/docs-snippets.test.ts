@@ -1,0 +1,36 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * A snippet in the docs that shows a real file says so on its first line (`// functions/hello.ts`,
+ * `# serverless.yml, under functions:`); what follows must be in that file, verbatim, so the
+ * docs show what the tests compile and run.
+ */
+const root = join(import.meta.dirname, '..', '..');
+const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const MARKER = /^(?:\/\/|#) ((?:functions|lib|local|client|scripts|bench|deploy)\/[\w./-]+\.\w+|serverless\.yml)(?:,.*)?$/;
+
+function snippets(doc: string): { file: string; body: string; line: number }[] {
+  const text = readFileSync(join(root, doc), 'utf8');
+  const out: { file: string; body: string; line: number }[] = [];
+  const fence = /^```\w*\n([\s\S]*?)^```$/gm;
+  for (const match of text.matchAll(fence)) {
+    const [first, ...rest] = match[1]!.split('\n');
+    const marker = MARKER.exec(first!);
+    if (marker) out.push({ file: marker[1]!, body: rest.join('\n'), line: text.slice(0, match.index).split('\n').length });
+  }
+  return out;
+}
+
+describe('Docs: snippets that show a file', () => {
+  const all = docs.flatMap((doc) => snippets(doc).map((s) => ({ doc, ...s })));
+
+  it('finds the snippets it checks (the example route, its serverless.yml entry and role)', () => {
+    expect(all.map((s) => s.file)).toEqual(expect.arrayContaining(['functions/hello.ts', 'serverless.yml']));
+  });
+
+  it.each(all.map((s) => [`${s.doc}:${s.line} (${s.file})`, s] as const))('%s is in the file, verbatim', (_name, { file, body }) => {
+    expect(readFileSync(join(root, file), 'utf8')).toContain(body);
+  });
+});
