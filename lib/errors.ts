@@ -65,6 +65,28 @@ export class AppError extends Error {
 }
 
 
+/**
+ * A dependency refused the credentials this function holds: WeChat's 40125 (the AppSecret) on
+ * jscode2session or stable_token, Upstash's 401 (the token). Carried as the `cause` of the
+ * AppError the adapter throws; the function wrapper (lib/runtime.ts) then re-reads its
+ * parameters, in case they were rotated, and tries the request once more.
+ */
+export class CredentialsRejected extends Error {
+  override readonly name = 'CredentialsRejected';
+  /** @param by what refused them, e.g. "jscode2session", "stable_token", "upstash" */
+  constructor(readonly by: string) {
+    super(`${by} refused our credentials`);
+  }
+}
+
+/** Whether `err`, or an error it was caused by, is a CredentialsRejected. */
+export function credentialsRejected(err: unknown): CredentialsRejected | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof CredentialsRejected) return e;
+  }
+  return undefined;
+}
+
 /** A short, secret-free description of a foreign error: its name and system code only. */
 export function describeCause(err: unknown): string | undefined {
   if (err === undefined || err === null) return undefined;

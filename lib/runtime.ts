@@ -1,8 +1,9 @@
 import type { Context } from 'aws-lambda';
 import { ConfigError, loadLogConfig, type Env } from './config';
+import { credentialsRejected } from './errors';
 import { createLogger, type Fields, type Logger } from './logger';
 import type { Metrics } from './metrics';
-import { withParameters } from './secrets';
+import { parameterNames, withParameters } from './secrets';
 
 /**
  * A function's one-time initialisation (secrets, config, clients), started when the module
@@ -64,6 +65,9 @@ export interface FunctionKind<E, R, D> {
   finished?(event: E, deps: D, outcome: { error?: unknown }): void;
 }
 
+/** The least time between two re-reads of a container's parameters (after a rejected credential). */
+export const PARAMETER_REFRESH_INTERVAL_MS = 60_000;
+
 /**
  * The one wrapper every function is built with (`httpHandler`, `protectedRoute`,
  * `authorizerHandler` are its kinds). At module load it starts the function's initialisation:
@@ -71,14 +75,50 @@ export interface FunctionKind<E, R, D> {
  * that, gives the body a logger scoped to the request (request ids, the X-Ray trace id, the
  * cold-start flag, as Powertools Logger's lines carry them), turns failures into the kind's
  * answer, and flushes the metrics.
+ *
+ * Rotated secrets: when a dependency refuses the credentials this container holds (WeChat's
+ * 40125, Upstash's 401: a CredentialsRejected cause), the parameters are read again from SSM,
+ * at most once a minute per container. If a value changed, the function is composed afresh
+ * with it and the request runs once more; that is as safe as a client's retry, which every
+ * route already is, and nothing was applied by the refused call. If nothing changed, the
+ * refusal is the answer (and the alarm's business).
  */
 export function lambdaFunction<E, R, D extends FunctionDeps>(
   compose: Compose<D>,
   kind: FunctionKind<E, R, D>,
   env: Env = process.env,
 ): (event: E, context?: Pick<Context, 'awsRequestId'>) => Promise<R> {
-  const ready = initOnce(async () => compose(await withParameters(env)));
+  let resolved: Env | undefined;
+  let ready = initOnce(async () => {
+    resolved = await withParameters(env);
+    return compose(resolved);
+  });
+  let lastRefresh = -Infinity;
   let coldStart = true;
+
+  /** Re-reads the parameters after a refusal; the freshly composed dependencies when a value changed. */
+  async function refreshed(log: Logger): Promise<D | undefined> {
+    const names = parameterNames(env);
+    if (names.length === 0 || Date.now() - lastRefresh < PARAMETER_REFRESH_INTERVAL_MS) return undefined;
+    lastRefresh = Date.now();
+    try {
+      const fresh = await withParameters(env);
+      const changed = names.filter((name) => fresh[name] !== resolved?.[name]);
+      if (changed.length === 0) {
+        log.warn('credentials refused, parameters re-read: unchanged', { parameters: names });
+        return undefined;
+      }
+      const deps = await compose(fresh);
+      resolved = fresh;
+      ready = async () => deps;
+      log.info('credentials refused, parameters re-read: changed, retrying with them', { changed });
+      return deps;
+    } catch (err) {
+      log.warn('credentials refused, parameters could not be re-read', { errorName: err instanceof Error ? err.name : typeof err, reason: err instanceof Error ? err.message : undefined });
+      return undefined;
+    }
+  }
+
   return async (event, context) => {
     const { fields, secrets } = kind.scope(event);
     const invocationFields = { ...fields, awsRequestId: context?.awsRequestId, xrayTraceId: traceId(env), coldStart };
@@ -89,10 +129,19 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
     } catch (err) {
       return kind.initFailed(logInitFailure(err, bootLogger(env).child(invocationFields)));
     }
-    const log = deps.logger.child(invocationFields, secrets);
+    let log = deps.logger.child(invocationFields, secrets);
     let error: unknown;
     try {
-      return await kind.run(event, { log, deps });
+      try {
+        return await kind.run(event, { log, deps });
+      } catch (err) {
+        const fresh = credentialsRejected(err) ? await refreshed(log) : undefined;
+        if (!fresh) throw err;
+        deps.metrics?.flush();
+        deps = fresh;
+        log = deps.logger.child(invocationFields, secrets);
+        return await kind.run(event, { log, deps });
+      }
     } catch (err) {
       error = err;
       return kind.failed(err, log);

@@ -29,13 +29,15 @@ export interface RunningGateway extends RunningServer {
    * `bodyIncludes`, when given) answer 503 without reaching Redis.
    */
   failNext(path: '/' | '/pipeline' | '/multi-exec', count?: number, bodyIncludes?: string): void;
+  /** Rotates the token, as resetting it in Upstash's console does: the old one answers 401 from now on. */
+  setToken(token: string): void;
 }
 
 const MAX_BODY = 1024 * 1024;
 
 export async function startUpstashGateway(options: { redis: RedisAddress; token: string; port?: number }): Promise<RunningGateway> {
   const redis = new RespClient(options.redis);
-  const expected = Buffer.from(`Bearer ${options.token}`);
+  let expected = Buffer.from(`Bearer ${options.token}`);
   const stats: GatewayStats = { requests: 0, commands: 0 };
   const faults: { path: string; count: number; bodyIncludes?: string }[] = [];
 
@@ -104,6 +106,9 @@ export async function startUpstashGateway(options: { redis: RedisAddress; token:
     },
     failNext(path, count = 1, bodyIncludes) {
       faults.push({ path, count, ...(bodyIncludes ? { bodyIncludes } : {}) });
+    },
+    setToken(token) {
+      expected = Buffer.from(`Bearer ${token}`);
     },
     async close() {
       await running.close();

@@ -70,6 +70,8 @@ export interface RunningWechatStub extends RunningServer {
   phoneCodeConsumed(code: string): boolean;
   /** Invalidates the current access token (later calls with it answer 40001) and makes a new one current. */
   rotateToken(): void;
+  /** Resets the AppSecret, as the console's reset does: the old one answers 40125 from now on. */
+  setAppSecret(secret: string): void;
 }
 
 export const WECHAT_MESSAGES: Record<number, string> = {
@@ -110,6 +112,7 @@ export function stubUnionid(name: string): string {
 export async function startWechatStub(options: { appId: string; appSecret: string; port?: number }): Promise<RunningWechatStub> {
   const used = new Set<string>();
   const usedPhoneCodes = new Set<string>();
+  let appSecret = options.appSecret;
   /** Phone codes whose `rotate.` has been played: their next presentation is answered. */
   const rotated = new Set<string>();
   const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, contentChecks: 0, accessTokens: [] };
@@ -134,7 +137,7 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
       if (req.method !== 'POST') return fail(43002);
       if (!body) return fail(47001);
       if (body.appid !== options.appId) return fail(40013);
-      if (body.secret !== options.appSecret) return fail(40125);
+      if (body.secret !== appSecret) return fail(40125);
       if (body.grant_type !== 'client_credential') return fail(40002);
       if (body.force_refresh === true) rotateToken();
       // Normal mode: the current token, whoever asks and however often.
@@ -231,7 +234,7 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
     }
 
     if (q.get('appid') !== options.appId) return fail(40013);
-    if (q.get('secret') !== options.appSecret) return fail(40125);
+    if (q.get('secret') !== appSecret) return fail(40125);
     if (q.get('grant_type') !== 'authorization_code') return fail(40002);
     if (!code) return fail(41008);
 
@@ -279,6 +282,9 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
     consumed: (code) => used.has(code),
     phoneCodeConsumed: (code) => usedPhoneCodes.has(code),
     rotateToken,
+    setAppSecret(secret) {
+      appSecret = secret;
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { Redis } from '@upstash/redis';
 import type { Config } from '../config';
+import { CredentialsRejected } from '../errors';
 import { send } from './http';
 
 type Requester = ConstructorParameters<typeof Redis>[0] & { request: unknown };
@@ -33,6 +34,8 @@ export function createUpstashRequester(config: Config['redis']): Requester {
         timeoutMs: config.timeoutMs,
         idempotent: true,
       });
+      // A rotated token that SSM may already hold: the wrapper (lib/runtime.ts) re-reads it.
+      if (status === 401) throw new CredentialsRejected('upstash');
       let parsed: unknown;
       try {
         parsed = JSON.parse(body);

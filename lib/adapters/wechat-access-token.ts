@@ -1,6 +1,6 @@
 import { send } from './http';
 import { deriveId, open, seal } from '../crypto';
-import { AppError, describeCause } from '../errors';
+import { AppError, CredentialsRejected, describeCause } from '../errors';
 import type { Logger } from '../logger';
 import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure, type Answer, type Unavailable } from './wechat-shared';
 
@@ -147,6 +147,8 @@ export function createWechatApi(deps: WechatApiDeps): WechatApi {
     );
     if (answer.errcode !== 0) {
       throw new AppError('WECHAT_ERROR', `stable_token answered errcode ${answer.errcode}`, {
+        // 40125 may be a rotated AppSecret that SSM already holds: the wrapper re-reads it.
+        ...(answer.errcode === 40125 ? { cause: new CredentialsRejected(STABLE_TOKEN) } : {}),
         details: {
           api: STABLE_TOKEN,
           errcode: answer.errcode,

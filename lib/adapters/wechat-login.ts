@@ -1,5 +1,5 @@
 import { send } from './http';
-import { AppError } from '../errors';
+import { AppError, CredentialsRejected } from '../errors';
 import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure } from './wechat-shared';
 import type { WechatAuth, WechatSession } from '../login/ports';
 
@@ -27,6 +27,8 @@ export const WECHAT_ERRCODES = {
   CODE_USED: 40163,
   HIGH_RISK_USER: 40226,
   MINUTE_QUOTA: 45011,
+  /** The AppSecret is not WECHAT_APPID's (reset in the console?). */
+  BAD_SECRET: 40125,
 } as const;
 
 /**
@@ -143,7 +145,11 @@ function mapErrcode(errcode: number, errmsg: string): AppError {
       });
     default:
       // 40013 bad appid, 40125 bad secret, 40164 IP not whitelisted, …: our configuration, not the user.
-      return new AppError('WECHAT_ERROR', `jscode2session answered errcode ${errcode}`, { details });
+      // 40125 may be a rotated AppSecret that SSM already holds: the wrapper re-reads it.
+      return new AppError('WECHAT_ERROR', `jscode2session answered errcode ${errcode}`, {
+        details,
+        ...(errcode === WECHAT_ERRCODES.BAD_SECRET ? { cause: new CredentialsRejected('jscode2session') } : {}),
+      });
   }
 }
 

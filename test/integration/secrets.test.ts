@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../lib/config';
 import { withParameters } from '../../lib/secrets';
 import { startSsmStub, type RunningSsmStub } from '../../local/ssm-stub';
@@ -13,6 +13,7 @@ import { coldStart, useLocalStack } from '../support/local';
 describe('Secrets from SSM at cold start (integration)', () => {
   const ctx = useLocalStack();
   let ssm: RunningSsmStub;
+  let stored: Record<string, string>;
   const names = { WECHAT_SECRET: '/wechat-login/test/wechat-secret', UPSTASH_REDIS_REST_TOKEN: '/wechat-login/test/upstash-token' };
 
   /** The stack's environment as production would set it: parameter names, no secret values. */
@@ -33,7 +34,7 @@ describe('Secrets from SSM at cold start (integration)', () => {
     ssm = await startSsmStub({
       region: ctx.env.AWS_REGION!,
       credentials: { accessKeyId: ctx.env.AWS_ACCESS_KEY_ID!, secretAccessKey: ctx.env.AWS_SECRET_ACCESS_KEY!, sessionToken: ctx.env.AWS_SESSION_TOKEN },
-      parameters: { [names.WECHAT_SECRET]: ctx.env.WECHAT_SECRET!, [names.UPSTASH_REDIS_REST_TOKEN]: ctx.env.UPSTASH_REDIS_REST_TOKEN! },
+      parameters: (stored = { [names.WECHAT_SECRET]: ctx.env.WECHAT_SECRET!, [names.UPSTASH_REDIS_REST_TOKEN]: ctx.env.UPSTASH_REDIS_REST_TOKEN! }),
     });
   });
   afterAll(async () => {
@@ -127,6 +128,79 @@ describe('Secrets from SSM at cold start (integration)', () => {
     );
     expect(result).toEqual({ thrown: 'AuthorizerUnavailableError' });
     expect(output).toContain('InvalidSignatureException');
+  });
+
+  describe('Rotated secrets, without a redeploy', () => {
+    /** Resets the AppSecret in WeChat and, unless `inSsm` is false, puts the new one in SSM; undone after the test. */
+    function rotateAppSecret(inSsm = true): string {
+      const secret = `rotated-${Math.random().toString(36).slice(2)}`;
+      ctx.stack.wechat.setAppSecret(secret);
+      if (inSsm) stored[names.WECHAT_SECRET] = secret;
+      return secret;
+    }
+    afterEach(() => {
+      vi.useRealTimers();
+      ctx.stack.wechat.setAppSecret(ctx.env.WECHAT_SECRET!);
+      ctx.stack.gateway.setToken(ctx.env.UPSTASH_REDIS_REST_TOKEN!);
+      stored[names.WECHAT_SECRET] = ctx.env.WECHAT_SECRET!;
+      stored[names.UPSTASH_REDIS_REST_TOKEN] = ctx.env.UPSTASH_REDIS_REST_TOKEN!;
+    });
+
+    it('logs in after the AppSecret is reset in WeChat and put in SSM: one re-read, no WECHAT_ERROR, the old secret never again', async () => {
+      const login = await coldStart('login', productionEnv({ LOG_LEVEL: 'info' }));
+      expect((await login(loginEvent('rosa.1'))).statusCode).toBe(200);
+      const secret = rotateAppSecret();
+      const before = ssm.stats.calls;
+      const { result, output } = await capture(() => login(loginEvent('rosa.2')));
+      expect(result.statusCode).toBe(200);
+      expect(ssm.stats.calls - before).toBe(1);
+      expect(output).toContain('credentials refused, parameters re-read: changed, retrying with them');
+      expect(output).not.toMatch(/"level":"error"/);
+      expect(output).not.toContain('WechatErrors');
+      expect(output).not.toContain(secret);
+      // The container keeps the new secret: the next login asks neither SSM nor WeChat twice.
+      const calls = ctx.stack.wechat.stats.calls;
+      expect((await login(loginEvent('rosa.3'))).statusCode).toBe(200);
+      expect(ssm.stats.calls - before).toBe(1);
+      expect(ctx.stack.wechat.stats.calls - calls).toBe(1);
+    });
+
+    it('re-reads at most once a minute: before SSM has the new secret, refusals answer 502 WECHAT_ERROR and ask SSM once', async () => {
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+      const login = await coldStart('login', productionEnv({ LOG_LEVEL: 'info' }));
+      expect((await login(loginEvent('rick.1'))).statusCode).toBe(200);
+      const secret = rotateAppSecret(false);
+      const before = ssm.stats.calls;
+      const first = await capture(() => login(loginEvent('rick.2')));
+      expect(first.result.statusCode).toBe(502);
+      expect(first.output).toContain('credentials refused, parameters re-read: unchanged');
+      expect((await capture(() => login(loginEvent('rick.3')))).result.statusCode).toBe(502);
+      expect(ssm.stats.calls - before).toBe(1);
+      // The operator puts the new secret in SSM; within the minute the container does not look yet.
+      stored[names.WECHAT_SECRET] = secret;
+      vi.advanceTimersByTime(30_000);
+      expect((await capture(() => login(loginEvent('rick.4')))).result.statusCode).toBe(502);
+      expect(ssm.stats.calls - before).toBe(1);
+      vi.advanceTimersByTime(31_000);
+      expect((await capture(() => login(loginEvent('rick.5')))).result.statusCode).toBe(200);
+      expect(ssm.stats.calls - before).toBe(2);
+    });
+
+    it('authorizes after the Upstash token is reset and put in SSM (a 401 from Upstash is not a 500 for long)', async () => {
+      const login = await coldStart('login', productionEnv({ LOG_LEVEL: 'info' }));
+      const { token } = bodyOf(await login(loginEvent('ursula.1')));
+      const authorize = await coldStart('authorizer', productionEnv({ LOG_LEVEL: 'info' }));
+      const event = { headers: { authorization: `Bearer ${token}` }, requestContext: { requestId: 'r' }, routeKey: 'GET /user/me' };
+      expect((await authorize(event)).isAuthorized).toBe(true);
+      const rotated = `rotated-${Math.random().toString(36).slice(2)}`;
+      ctx.stack.gateway.setToken(rotated);
+      stored[names.UPSTASH_REDIS_REST_TOKEN] = rotated;
+      const before = ssm.stats.calls;
+      const { result, output } = await capture(() => authorize(event));
+      expect(result).toMatchObject({ isAuthorized: true, context: { userId: expect.any(String) } });
+      expect(ssm.stats.calls - before).toBe(1);
+      expect(output).not.toContain(rotated);
+    });
   });
 
   describe('Function: withParameters', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError, ERRORS, type ErrorCode } from '../../lib/errors';
+import { AppError, credentialsRejected, CredentialsRejected, ERRORS, type ErrorCode } from '../../lib/errors';
 import { errorResponse } from '../../lib/http/respond';
 
 describe('Function: errorResponse', () => {
@@ -66,5 +66,20 @@ describe('Function: errorResponse', () => {
 
   it('gives PHONE_IN_USE no Retry-After: waiting does not free a number bound to someone else', () => {
     expect(errorResponse(new AppError('PHONE_IN_USE')).headers).not.toHaveProperty('retry-after');
+  });
+});
+
+describe('Function: credentialsRejected', () => {
+  it('finds a CredentialsRejected anywhere in the cause chain, the one the wrapper re-reads parameters for', () => {
+    const rejected = new CredentialsRejected('upstash');
+    expect(credentialsRejected(rejected)).toBe(rejected);
+    expect(credentialsRejected(new AppError('SERVICE_UNAVAILABLE', 'x', { cause: rejected }))).toBe(rejected);
+    expect(credentialsRejected(new AppError('WECHAT_ERROR', 'x', { cause: new Error('wrapped', { cause: rejected }) }))).toBe(rejected);
+  });
+
+  it('finds none in other failures', () => {
+    expect(credentialsRejected(new AppError('WECHAT_ERROR', 'errcode 40164'))).toBeUndefined();
+    expect(credentialsRejected(new AppError('SERVICE_UNAVAILABLE', 'x', { cause: new Error('ECONNRESET') }))).toBeUndefined();
+    expect(credentialsRejected('a string')).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { HttpWechatAuth, type TimedGet, type WechatClientOptions } from '../../lib/adapters/wechat-login';
 import { failure } from '../support/failure';
+import { credentialsRejected } from '../../lib/errors';
 
 const SECRET = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
 
@@ -92,6 +93,13 @@ describe('Class: HttpWechatAuth', () => {
       const err = await failure(auth.code2Session('c'));
       expect({ code: err.code, status: err.status }).toEqual({ code, status });
       expect(getMock).toHaveBeenCalledTimes(1);
+    });
+
+    it('marks 40125, and only 40125, as refused credentials: a rotated AppSecret the function may re-read', async () => {
+      for (const [body, rejected] of [[RECORDED.badSecret, true], [RECORDED.badAppid, false], [RECORDED.notWhitelisted, false]] as const) {
+        const { auth } = client(async () => reply(body));
+        expect(credentialsRejected(await failure(auth.code2Session('c')))?.by, body).toBe(rejected ? 'jscode2session' : undefined);
+      }
     });
 
     it('gives 45011 a Retry-After of a minute', async () => {
