@@ -119,7 +119,29 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
     }
   }
 
+  /**
+   * The warm-keeper's ping (serverless.yml, param keepWarm): initialise if not yet done, count
+   * one WarmPing, nothing else. No request to anything, no log line above debug, and it is
+   * not a request of the API (no Requests metric). The container is warm afterwards, so the
+   * next real invocation is not its cold start.
+   */
+  async function warmPing(): Promise<{ warm: boolean }> {
+    coldStart = false;
+    try {
+      const { logger, metrics } = await ready();
+      logger.debug('warm ping');
+      metrics?.put('WarmPing', 1, 'Count');
+      metrics?.flush();
+      return { warm: true };
+    } catch (err) {
+      // The next real request logs the failure at error, and answers it.
+      bootLogger(env).debug('warm ping: initialisation failed', { errorName: err instanceof Error ? err.name : typeof err });
+      return { warm: false };
+    }
+  }
+
   return async (event, context) => {
+    if (isWarmPing(event)) return (await warmPing()) as R;
     const { fields, secrets } = kind.scope(event);
     const invocationFields = { ...fields, awsRequestId: context?.awsRequestId, xrayTraceId: traceId(env), coldStart };
     coldStart = false;
@@ -150,6 +172,11 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
       deps.metrics?.flush();
     }
   };
+}
+
+/** The warm-keeper's event, `{"warmPing": true}` from EventBridge: never an API Gateway event. */
+export function isWarmPing(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && (event as { warmPing?: unknown }).warmPing === true && !('requestContext' in event);
 }
 
 /**

@@ -19,6 +19,22 @@ describe('Function: login (integration)', () => {
   });
 
   const post = (code: unknown) => login(loginEvent(code));
+
+  it('answers the warm-keeper\'s ping (param keepWarm) without a request to WeChat, DynamoDB or Redis, printing only its WarmPing metric', async () => {
+    const printed: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: unknown) => (printed.push(String(chunk)), true)) as typeof process.stdout.write;
+    const before = { wechat: ctx.stack.wechat.stats.calls, dynamo: ctx.stack.dynamo.stats.requests, redis: ctx.stack.gateway.stats.requests };
+    try {
+      // EventBridge's scheduled target input, as serverless.yml's LoginKeepWarmRule sends it.
+      await expect((login as (e: unknown) => Promise<unknown>)({ warmPing: true })).resolves.toEqual({ warm: true });
+    } finally {
+      process.stdout.write = write;
+    }
+    expect({ wechat: ctx.stack.wechat.stats.calls, dynamo: ctx.stack.dynamo.stats.requests, redis: ctx.stack.gateway.stats.requests }).toEqual(before);
+    expect(printed.map((line) => JSON.parse(line))).toEqual([expect.objectContaining({ WarmPing: 1, _aws: expect.anything() })]);
+    expect(printed.join('')).not.toContain('Requests');
+  });
   const userRow = async (name: string) =>
     (
       await ctx.stack.dynamo.client.send(

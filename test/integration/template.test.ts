@@ -188,6 +188,7 @@ describe('Packaged template, stage prod (integration)', () => {
     alarmTopicArn: 'arn:aws:sns:ap-southeast-1:123456789012:wechat-login-alarms',
     avatarDomain: 'img.example.com',
     avatarCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc',
+    keepWarm: 'true',
   };
   let everything = '';
   const bundles: Record<string, string> = {};
@@ -700,6 +701,18 @@ describe('Packaged template, stage prod (integration)', () => {
     for (const [rule, found] of warnings) console.info(`cfn-lint ${rule} ×${found.length} (warnings, not failures), e.g. ${found[0]}`);
     expect(matches.filter((m) => m.Level === 'Error').map(line)).toEqual([]);
   }, 60_000);
+
+  it('keeps no container warm unless asked: --param keepWarm=true adds a schedule that pings the login function only', () => {
+    for (const t of [template, cleanTemplate, devTemplate]) expect(holds(t, 'KeepWarmOn')).toBe(false);
+    expect(holds(paramTemplate, 'KeepWarmOn')).toBe(true);
+    const rule = paramTemplate.Resources.LoginKeepWarmRule;
+    expect(rule).toMatchObject({ Type: 'AWS::Events::Rule', Condition: 'KeepWarmOn', Properties: { ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' } });
+    expect(rule.Properties.Targets).toEqual([{ Id: 'login-warm-ping', Arn: { 'Fn::GetAtt': ['LoginLambdaFunction', 'Arn'] }, Input: '{"warmPing":true}' }]);
+    expect(paramTemplate.Resources.LoginKeepWarmPermission).toMatchObject({
+      Condition: 'KeepWarmOn',
+      Properties: { FunctionName: { 'Fn::GetAtt': ['LoginLambdaFunction', 'Arn'] }, Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': ['LoginKeepWarmRule', 'Arn'] } },
+    });
+  });
 
   it('alarms on the 5xx rate and on WECHAT_ERROR, notifying the stage’s topic when it has one', () => {
     const alarms = Object.fromEntries(resources('AWS::CloudWatch::Alarm'));

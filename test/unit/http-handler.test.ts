@@ -113,6 +113,32 @@ describe('Function: httpHandler', () => {
   });
 });
 
+describe('The warm-keeper\'s ping', () => {
+  it('initialises, counts one WarmPing and nothing else: no route, no Requests metric, no line above debug', async () => {
+    const d = deps();
+    let ran = false;
+    const handler = httpHandler(async () => d, async () => ((ran = true), { statusCode: 200 }));
+    await expect(handler({ warmPing: true } as never, context)).resolves.toEqual({ warm: true });
+    expect(ran).toBe(false);
+    expect(d.put).toEqual([{ name: 'WarmPing', dimensions: undefined }]);
+    expect(d.entries().filter((e) => e.level !== 'debug')).toEqual([]);
+  });
+
+  it('leaves the container warm: the next real request is not its cold start', async () => {
+    const d = deps();
+    const handler = httpHandler(async () => d, async (_event, log) => (log.info('served'), { statusCode: 200 }));
+    await handler({ warmPing: true } as never, context);
+    await handler(httpEvent(), context);
+    expect(d.entries().find((e) => e.message === 'served')).toMatchObject({ coldStart: false });
+  });
+
+  it('is never an API Gateway event, whatever its body says', async () => {
+    const d = deps();
+    const handler = httpHandler(async () => d, async () => ({ statusCode: 200, body: 'route' }));
+    await expect(handler({ ...httpEvent(), warmPing: true } as never, context)).resolves.toMatchObject({ body: 'route' });
+  });
+});
+
 describe('Function: protectedRoute', () => {
   const user = { sessionId: 's1', userId: 'u1', openid: 'o1' };
 
