@@ -6,7 +6,12 @@ import { promisify } from 'node:util';
 import JSZip from 'jszip';
 import { SERVERLESS_BIN } from './serverless-cli';
 
-export const FUNCTIONS = ['login', 'authorizer', 'me', 'logout', 'phone', 'avatar', 'profile'] as const;
+/**
+ * The functions serverless.yml declares, by their names there. Kept as a list for its type;
+ * `packageFunctions` checks it against the packaged template, so a function added to
+ * serverless.yml and not here fails every run that packages, by name.
+ */
+export const FUNCTIONS = ['login', 'authorizer', 'me', 'logout', 'phone', 'avatar', 'profile', 'deleteAccount', 'exportAccount', 'wechatEvents'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 /**
@@ -49,6 +54,22 @@ export async function packageService(root: string, artifacts: string, env: NodeJ
 }
 
 /**
+ * Each function of the packaged template: its name in serverless.yml (the zip is `<name>.zip`)
+ * and its handler's file (`functions/delete-account` for deleteAccount).
+ */
+function packagedFunctions(artifacts: string): Map<string, string> {
+  const template = JSON.parse(readFileSync(join(artifacts, 'cloudformation-template-update-stack.json'), 'utf8'));
+  const functions = new Map<string, string>();
+  for (const resource of Object.values<{ Type: string; Properties: { Handler: string; Code: { S3Key: unknown } } }>(template.Resources)) {
+    if (resource.Type !== 'AWS::Lambda::Function') continue;
+    const zip = /([^/]+)\.zip$/.exec(String(resource.Properties.Code.S3Key))?.[1];
+    const file = /^(.+)\.[^.]+$/.exec(resource.Properties.Handler)?.[1];
+    if (zip && file) functions.set(zip, file);
+  }
+  return functions;
+}
+
+/**
  * Builds the functions as a deploy does and unpacks each function's bundle from its
  * deployment zip into `outDir`: the exact files Lambda would run. `env` stands in for the
  * settings serverless.yml reads at package time.
@@ -56,12 +77,19 @@ export async function packageService(root: string, artifacts: string, env: NodeJ
 export async function packageFunctions(root: string, outDir: string, env: Record<string, string>, stage = 'package'): Promise<Record<FunctionName, string>> {
   const artifacts = join(outDir, 'artifacts');
   await packageService(root, artifacts, { ...process.env, ...env }, stage);
+  const packaged = packagedFunctions(artifacts);
+  const unlisted = [...packaged.keys()].filter((name) => !(FUNCTIONS as readonly string[]).includes(name));
+  const missing = FUNCTIONS.filter((name) => !packaged.has(name));
+  if (unlisted.length || missing.length) {
+    throw new Error(`local/package-functions.ts FUNCTIONS is out of step with serverless.yml: ${[...unlisted.map((name) => `${name} is not listed`), ...missing.map((name) => `${name} is not in the template`)].join(', ')}`);
+  }
   const bundles = {} as Record<FunctionName, string>;
   for (const name of FUNCTIONS) {
+    const file = `${packaged.get(name)}.mjs`;
     const zip = await JSZip.loadAsync(readFileSync(join(artifacts, `${name}.zip`)));
-    const entry = zip.file(`functions/${name}.mjs`);
-    if (!entry) throw new Error(`${name}.zip has no functions/${name}.mjs`);
-    const path = join(outDir, name, 'functions', `${name}.mjs`);
+    const entry = zip.file(file);
+    if (!entry) throw new Error(`${name}.zip has no ${file}`);
+    const path = join(outDir, name, file);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, await entry.async('nodebuffer'));
     bundles[name] = path;
