@@ -13,9 +13,15 @@
 //                                         n sequential phone bindings, the i-th as contexts[i]
 //                                         to number firstNumber + i; reply as for logins
 //   {type:'floor', url, n, client}        n × 4 bare keep-alive round trips (what a login makes)
+//   {type:'dynamo', bundle, env, warmup, n, rounds}
+//                                         a login's UpdateItem (the repository's recordLogin)
+//                                         through lib's DynamoDB client and through one on the
+//                                         SDK's NodeHttpHandler, `warmup` each, then n each in
+//                                         interleaved rounds; reply CPU µs of each
 //   {type:'exit'}                         reply maxRSS and exit
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import inspector from 'node:inspector';
 import { authorizerEvent, httpEvent, phoneEvent } from '../local/lambda-events.mjs';
 
@@ -157,6 +163,8 @@ process.on('message', async (msg) => {
       for (let i = 0; i < msg.n; i++) for (let j = 0; j < 4; j++) await call(msg.url);
       const cpu = process.cpuUsage(start);
       process.send({ type: 'done', cpuMicros: cpu.user + cpu.system });
+    } else if (msg.type === 'dynamo') {
+      process.send({ type: 'done', ...(await compareDynamoHandlers(msg)) });
     } else if (msg.type === 'exit') {
       process.send({ type: 'done', maxRssKB: process.resourceUsage().maxRSS });
       process.exit(0);
@@ -165,3 +173,47 @@ process.on('message', async (msg) => {
     process.send({ type: 'error', message: String(err?.stack ?? err) });
   }
 });
+
+/**
+ * CPU per UpdateItem with lib's request handler and with the SDK's NodeHttpHandler (its
+ * middleware cached and its sockets kept alive, as lib's are), against the same table. Both in
+ * this one process, in alternating rounds (A B, B A, …), so both see the same noise.
+ */
+async function compareDynamoHandlers({ bundle, env, warmup, n, rounds }) {
+  Object.assign(process.env, env);
+  const m = await import(bundle);
+  const config = m.loadDynamoConfig(process.env);
+  const sdkClient = new m.DynamoDBClient({
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    maxAttempts: 2,
+    cacheMiddleware: true,
+    requestHandler: new m.NodeHttpHandler({
+      httpAgent: new http.Agent({ keepAlive: true }),
+      httpsAgent: new https.Agent({ keepAlive: true }),
+      connectionTimeout: config.timeoutMs,
+      requestTimeout: config.timeoutMs,
+    }),
+  });
+  const variants = {
+    custom: new m.DynamoUserRepository(m.createDynamoClient(config), config.usersTable),
+    sdk: new m.DynamoUserRepository(sdkClient, config.usersTable),
+  };
+  const cpu = { custom: 0, sdk: 0 };
+  let op = 0;
+  const run = async (name, count) => {
+    const start = process.cpuUsage();
+    for (let i = 0; i < count; i++, op++) {
+      await variants[name].recordLogin({ openid: `ddb-bench-${op % 64}`, newUserId: `ddb-user-${op % 64}`, loginId: `ddb-${name}-${op}`, now: new Date() });
+    }
+    const used = process.cpuUsage(start);
+    return used.user + used.system;
+  };
+  await run('custom', warmup);
+  await run('sdk', warmup);
+  const perRound = Math.ceil(n / rounds);
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? ['sdk', 'custom'] : ['custom', 'sdk'];
+    for (const name of order) cpu[name] += await run(name, perRound);
+  }
+  return { cpuMicros: cpu, n: perRound * rounds };
+}

@@ -1,4 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FUNCTIONS } from '../../local/package-functions';
 import { exited, runScript } from '../support/dev-server';
 
 /**
@@ -9,6 +13,9 @@ import { exited, runScript } from '../support/dev-server';
  * binding may make, and that cold containers share one access token through Redis.
  */
 describe('npm run bench (integration)', () => {
+  const profileDir = mkdtempSync(join(tmpdir(), 'wxlogin-bench-profile-'));
+  afterAll(() => rmSync(profileDir, { recursive: true, force: true }));
+
   it('prints a whole report whose last line is JSON, with the exact upstream counts', async () => {
     const bench = runScript('bench/run.ts', {
       BENCH_COLD_RUNS: '1',
@@ -19,6 +26,12 @@ describe('npm run bench (integration)', () => {
       BENCH_WARMUP_BINDS: '10',
       BENCH_BINDS: '20',
       BENCH_COLD_CONTAINERS: '3',
+      BENCH_COLD_LOGIN_RUNS: '2',
+      BENCH_COLD_LOGINS: '5',
+      BENCH_DYNAMO_WARMUP: '20',
+      BENCH_DYNAMO_UPDATES: '60',
+      BENCH_PROFILE: 'cold',
+      BENCH_PROFILE_DIR: profileDir,
     });
     const code = await exited(bench.child);
     expect(code, bench.output()).toBe(0);
@@ -45,9 +58,31 @@ describe('npm run bench (integration)', () => {
       'rebindP99Ms',
       'cpuMsPerRebind',
       'phoneMaxRssMB',
+      'firstLoginCpuRatio',
+      'cpuMsColdToFirstAnswer',
+      'cpuColdToFirstAnswerVsReferenceImport',
+      'referenceColdImportCpuMs',
+      'referenceColdImportCpuFromStartMs',
+      'cpuMsLogins2to100',
+      'coldFirstAnswerMsAtLambdaCpu',
+      'coldFirstAnswerMsAtLambdaCpuEstimate',
+      'dynamoCpuMsPerUpdateCustom',
+      'dynamoCpuMsPerUpdateSdk',
     ]) {
       expect(result[key], key).toBeGreaterThan(0);
     }
+    // A fresh process's start to its first answer, in its parts.
+    for (const part of ['nodeBootstrapCpuMs', 'importCpuMs', 'firstLoginCpuMs', 'wallMs', 'firstLoginWallMs']) {
+      expect(result.coldToFirstAnswer[part], part).toBeGreaterThan(0);
+    }
+    // Lambda's share for the login's memory in the packaged template (512 MB), and how it was applied.
+    expect(result.cpuShareMemoryMB).toBe(512);
+    expect(result.cpuShare).toBeCloseTo(512 / 1769, 3);
+    expect(result.cpuShareMethod).toMatch(/^(cgroup v2 cpu\.max|cgroup v1 cpu\.cfs_quota_us), period \d+ ms$|^unavailable: ./);
+    expect(result.coldFirstAnswerMsAtLambdaCpuIsEstimate).toBe(result.cpuShareMethod.startsWith('unavailable'));
+    // Each DynamoDB handler keeps one socket alive for all its sequential UpdateItems.
+    expect(result.dynamoConnectionsOpenedByHandlers).toBe(2);
+    expect(Object.keys(result.bundlesKB)).toEqual([...FUNCTIONS]);
     expect(result.upstreamPerLogin).toEqual({ wechat: 1, dynamodb: 1, redis: 2 });
     expect(result.upstreamPerAuthorize).toEqual({ wechat: 0, dynamodb: 0, redis: 1 });
     expect(result.connectionsOpenedDuringLogins).toBe(0);
@@ -62,8 +97,15 @@ describe('npm run bench (integration)', () => {
     expect(result.coldContainers.stableTokenCallsKeyDeletedEach).toEqual([1, 1, 1]);
     expect(result.bundlesKB.phone).toBeGreaterThan(0);
     expect(result.bundlesKB.authorizer).toBeLessThan(result.bundleKB / 2);
-    expect(result.runs).toMatchObject({ cold: 1, warmupLogins: 20, logins: 30, concurrentLogins: 32, authorizations: 30, warmupBinds: 10, binds: 20, coldContainers: 3 });
+    expect(result.runs).toMatchObject({ cold: 1, warmupLogins: 20, logins: 30, concurrentLogins: 32, authorizations: 30, warmupBinds: 10, binds: 20, coldContainers: 3, coldLoginRuns: 2, coldLogins: 5, dynamoUpdates: 60 });
     expect(lines.join('\n')).toContain('Cold import (median of fresh processes)');
+    expect(lines.join('\n')).toContain('Cold login (median of 2 fresh processes');
     expect(lines.join('\n')).toContain('Phone binding');
+    // BENCH_PROFILE=cold: the three profiles of a fresh process and their summary by module.
+    for (const name of ['cold-import', 'cold-first-login', 'cold-logins-2-5']) expect(existsSync(join(profileDir, `${name}.cpuprofile`)), name).toBe(true);
+    const summary = readFileSync(join(profileDir, 'cold-profile-summary.md'), 'utf8');
+    expect(summary).toContain('### The first login');
+    expect(summary).toMatch(/\| @smithy\/core \| [\d.]+ \|/);
+    expect(lines.join('\n')).toContain('## Cold login profile');
   }, 120_000);
 });

@@ -1,0 +1,8 @@
+// The two DynamoDB request handlers issue 15 asks to compare (bench/run.ts), built as the
+// functions are: the client as lib/ makes it (its own node:http handler), and what the SDK
+// offers instead, over the same repository code a login runs.
+export { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+export { NodeHttpHandler } from '@smithy/node-http-handler';
+export { createDynamoClient } from '../lib/clients/dynamodb';
+export { loadDynamoConfig } from '../lib/config';
+export { DynamoUserRepository } from '../lib/users/repository';
