@@ -1,10 +1,12 @@
 // A fresh process for the benchmark's cold path (bench/run.ts): everything a new Lambda
 // container does before and during its first logins, timed from this process's start.
 //
-//   node cold-worker.mjs <bundle> <logins> <tag> [profileDir]
+//   node cold-worker.mjs <bundle> <logins> <tag> <firstIp> [profileDir]
 //
 // Imports the login bundle (as Lambda loads an .mjs handler), answers `logins` sequential
-// logins (returning users, as bench/worker.mjs sends them), and writes one JSON line to fd 3:
+// logins (returning users, as bench/worker.mjs sends them, the i-th from client IP number
+// firstIp + i, so processes that share one per-IP login limit stay under it), and writes one
+// JSON line to fd 3:
 // CPU and wall time at each mark, counted from the process's start. With profileDir, V8 CPU
 // profiles are written there: the start through the import (cold-import), the first login
 // (cold-first-login) and the logins after it (cold-logins-2-N). Saving them takes time the
@@ -22,8 +24,9 @@ const cpuMs = () => {
 };
 const mark = () => ({ cpuMs: cpuMs(), wallMs: performance.now() });
 
-const [bundle, loginsArg, tag, profileDir] = process.argv.slice(2);
+const [bundle, loginsArg, tag, firstIpArg, profileDir] = process.argv.slice(2);
 const logins = Number(loginsArg);
+const firstIp = Number(firstIpArg);
 
 const profiler = profileDir ? await startProfiler() : undefined;
 const harnessStart = mark();
@@ -34,17 +37,22 @@ const harness = mark();
 const { handler } = await import(bundle);
 const imported = mark();
 if (profiler) await profiler.save('cold-import');
+// BENCH_INVOKE_CGROUP: Lambda's init burst, emulated. The import (Lambda's INIT phase) ran at
+// full speed; from here on (the invocations) the process is held to the cgroup's quota.
+if (process.env.BENCH_INVOKE_CGROUP) process.getBuiltinModule('node:fs').writeFileSync(process.env.BENCH_INVOKE_CGROUP, String(process.pid));
 
-const loginEvent = (i) =>
-  httpEvent({
+const loginEvent = (i) => {
+  const ip = firstIp + i;
+  return httpEvent({
     method: 'POST',
     path: '/user/wechatlogin',
     // A returning user (one of the 64 the login worker made), a code never used before.
     body: JSON.stringify({ code: `u${i % 64}.${tag}-${i}` }),
     requestId: `bench-${tag}-${i}`,
-    sourceIp: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+    sourceIp: `10.${(ip >> 16) & 255}.${(ip >> 8) & 255}.${ip & 255}`,
     userAgent: 'bench',
   });
+};
 const context = { awsRequestId: 'bench', functionName: 'bench' };
 const login = async (i) => {
   const r = await handler(loginEvent(i), context);

@@ -17,7 +17,8 @@
  * 5. Cold logins: fresh processes (bench/cold-worker.mjs), each importing the login bundle and
  *    answering its first 100 logins, timed from the process's start; then fresh processes held
  *    to Lambda's CPU share for the login's memory (memory/1769 of a vCPU) by a cgroup CPU quota,
- *    where the machine lets us make one, to the first answer.
+ *    where the machine lets us make one, to the first answer: wholly, and from the end of the
+ *    import only (the init burst that Lambda is reported to give its INIT phase).
  * 6. The DynamoDB request handler (issue 15): a login's UpdateItem through lib's client and
  *    through one on the SDK's NodeHttpHandler, in one worker, against the same dynalite.
  *
@@ -173,16 +174,32 @@ interface ColdLogin {
   laterLoginsCpuMs: number;
 }
 
+/** The cold processes' client IPs: each its own, after the login worker's (10.0.x.y), so none meets the per-IP login limit. */
+let nextColdIp = 1 << 20;
+
 /**
  * One fresh process importing the login bundle and answering `logins` logins; with `cgroup`
- * (a cgroup.procs file), the process is in that cgroup from before Node starts.
+ * (a cgroup.procs file), the process is in that cgroup from before Node starts, and with
+ * `invokeCgroup`, from the end of its import (Lambda's INIT at full speed, its invocations not).
  */
-function coldLogin(bundle: string, env: Record<string, string>, memoryMB: number, logins: number, tag: string, options: { cgroup?: string; profileDir?: string } = {}): Promise<ColdLogin> {
-  const args = [...heapFlags(memoryMB), join(root, 'bench', 'cold-worker.mjs'), bundle, String(logins), tag, ...(options.profileDir ? [options.profileDir] : [])];
+function coldLogin(
+  bundle: string,
+  env: Record<string, string>,
+  memoryMB: number,
+  logins: number,
+  tag: string,
+  options: { cgroup?: string; invokeCgroup?: string; profileDir?: string } = {},
+): Promise<ColdLogin> {
+  const firstIp = nextColdIp;
+  nextColdIp += logins;
+  const args = [...heapFlags(memoryMB), join(root, 'bench', 'cold-worker.mjs'), bundle, String(logins), tag, String(firstIp), ...(options.profileDir ? [options.profileDir] : [])];
   // exec keeps the shell's pid, which joined the cgroup: all of Node runs under the quota.
   const [command, argv] = options.cgroup ? ['/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', options.cgroup, NODE, ...args]] : [NODE, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { env: { ...process.env, ...env, LOG_LEVEL }, stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
+    const child = spawn(command, argv, {
+      env: { ...process.env, ...env, LOG_LEVEL, ...(options.invokeCgroup ? { BENCH_INVOKE_CGROUP: options.invokeCgroup } : {}) },
+      stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
+    });
     child.stdout!.resume();
     let out = '';
     child.stdio[3]!.on('data', (chunk) => (out += chunk));
@@ -493,13 +510,17 @@ async function main() {
     // Cold logins: fresh processes, the users (u0…u63) now returning ones. Each at full speed
     // through its first COLD_LOGINS logins, then one under Lambda's CPU share to its first answer.
     const quota = cpuQuota(cpuShare);
-    log(`cold logins: ${COLD_LOGIN_RUNS} fresh processes of ${COLD_LOGINS} logins each, and ${COLD_LOGIN_RUNS} to the first answer at ${round(cpuShare, 3)} of a CPU (${quota.method}) …`);
+    log(`cold logins: ${COLD_LOGIN_RUNS} fresh processes of ${COLD_LOGINS} logins each, and ${COLD_LOGIN_RUNS} + ${COLD_LOGIN_RUNS} to the first answer at ${round(cpuShare, 3)} of a CPU (${quota.method}) …`);
     const coldLogins: ColdLogin[] = [];
     const coldAtShare: ColdLogin[] = [];
+    const coldInitBurst: ColdLogin[] = [];
     try {
       for (let i = 0; i < COLD_LOGIN_RUNS; i++) {
         coldLogins.push(await coldLogin(bundles.login, env, coldMemoryMB, COLD_LOGINS, `cold${i}`));
-        if (quota.procs) coldAtShare.push(await coldLogin(bundles.login, env, coldMemoryMB, 1, `cold-share${i}`, { cgroup: quota.procs }));
+        if (quota.procs) {
+          coldAtShare.push(await coldLogin(bundles.login, env, coldMemoryMB, 1, `cold-share${i}`, { cgroup: quota.procs }));
+          coldInitBurst.push(await coldLogin(bundles.login, env, coldMemoryMB, 1, `cold-burst${i}`, { invokeCgroup: quota.procs }));
+        }
       }
     } finally {
       quota.close();
@@ -651,6 +672,12 @@ async function main() {
       /** CPU ÷ share, beside the measured figure as a check (it leaves out waiting for the stack). */
       coldFirstAnswerMsAtLambdaCpuEstimate: round(median(coldLogins.map((run) => run.firstAnswerCpuMs)) / cpuShare),
       coldImportMsAtLambdaCpu: coldAtShare.length ? round(median(coldAtShare.map((run) => run.importWallMs))) : null,
+      /**
+       * The same with the import at full speed and only the invocation at the share: what an init
+       * burst (INIT at a full vCPU, reported but not documented by AWS) would make of it.
+       */
+      coldFirstAnswerMsAtLambdaCpuInitBurst: coldInitBurst.length ? round(median(coldInitBurst.map((run) => run.firstAnswerWallMs))) : null,
+      coldFirstLoginMsAtLambdaCpu: coldInitBurst.length ? round(median(coldInitBurst.map((run) => run.firstLoginWallMs))) : null,
       cpuShare: round(cpuShare, 3),
       cpuShareMemoryMB: coldMemoryMB,
       cpuShareMethod: quota.procs ? `${quota.method}, period ${CPU_PERIOD_US / 1000} ms` : quota.method,
@@ -731,6 +758,9 @@ async function main() {
     log(`  logins 2–${COLD_LOGINS}: CPU ${result.cpuMsLogins2to100} ms/login`);
     log(`  first login's CPU ÷ steady state: ${result.firstLoginCpuRatio} (login worker: ${result.cpuMsFirstLogin} / ${result.cpuMsPerLogin} ms; target ≤ 4)`);
     log(`  at Lambda's CPU share for ${coldMemoryMB} MB (${result.cpuShare} of a vCPU): start to first answer ${result.coldFirstAnswerMsAtLambdaCpu} ms${result.coldFirstAnswerMsAtLambdaCpuIsEstimate ? ' (ESTIMATE: CPU ÷ share; no CPU quota here)' : `, import ${result.coldImportMsAtLambdaCpu} ms (CPU ÷ share would say ${result.coldFirstAnswerMsAtLambdaCpuEstimate} ms)`}`);
+    if (coldInitBurst.length) {
+      log(`    with the import at full speed (an init burst) and the invocation at the share: ${result.coldFirstAnswerMsAtLambdaCpuInitBurst} ms, of which the first login ${result.coldFirstLoginMsAtLambdaCpu} ms`);
+    }
     log(`    CPU share method: ${result.cpuShareMethod}`);
     if (coldProfile) log(`  cold profile: ${COLD_PROFILE_DIR} (cold-profile-summary.md)`);
     log();

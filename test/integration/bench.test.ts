@@ -80,6 +80,8 @@ describe('npm run bench (integration)', () => {
     expect(result.cpuShare).toBeCloseTo(512 / 1769, 3);
     expect(result.cpuShareMethod).toMatch(/^(cgroup v2 cpu\.max|cgroup v1 cpu\.cfs_quota_us), period \d+ ms$|^unavailable: ./);
     expect(result.coldFirstAnswerMsAtLambdaCpuIsEstimate).toBe(result.cpuShareMethod.startsWith('unavailable'));
+    if (result.coldFirstAnswerMsAtLambdaCpuIsEstimate) expect(result.coldFirstAnswerMsAtLambdaCpuInitBurst).toBeNull();
+    else expect(result.coldFirstAnswerMsAtLambdaCpuInitBurst).toBeGreaterThan(0);
     // Each DynamoDB handler keeps one socket alive for all its sequential UpdateItems.
     expect(result.dynamoConnectionsOpenedByHandlers).toBe(2);
     expect(Object.keys(result.bundlesKB)).toEqual([...FUNCTIONS]);
