@@ -3,6 +3,6 @@
 // offers instead, over the same repository code a login runs.
 export { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 export { NodeHttpHandler } from '@smithy/node-http-handler';
-export { createDynamoClient } from '../lib/clients/dynamodb';
+export { createDynamoClient } from '../lib/adapters/dynamodb';
 export { loadDynamoConfig } from '../lib/config';
-export { DynamoUserRepository } from '../lib/users/repository';
+export { DynamoUserRepository } from '../lib/adapters/dynamodb-users';

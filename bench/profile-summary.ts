@@ -25,7 +25,7 @@ const SPECIAL = new Set(['(program)', '(garbage collector)', '(idle)', '(root)']
 
 /**
  * Groups a profile of a bundle by the source module each sample ran in, through the bundle's
- * source map: a package (`@smithy/core`), one of our files (`lib/clients/http.ts`), a Node
+ * source map: a package (`@smithy/core`), one of our files (`lib/adapters/http.ts`), a Node
  * builtin (`node:internal/modules`), or V8's own buckets (`(program)`: parsing and compiling
  * outside any function, `(garbage collector)`).
  */

@@ -303,7 +303,7 @@ async function dynamoBundle(): Promise<string> {
     minify: true,
     target: 'node22',
     mainFields: ['module', 'main'],
-    alias: { '@aws-sdk/credential-provider-node': join(root, 'lib', 'clients', 'lambda-credentials.ts') },
+    alias: { '@aws-sdk/credential-provider-node': join(root, 'lib', 'adapters', 'lambda-credentials.ts') },
     plugins: createRequire(import.meta.url)(join(root, 'deploy', 'esbuild-plugins.cjs')) as Plugin[],
     banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);" },
     outfile,

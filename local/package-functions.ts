@@ -11,7 +11,7 @@ import { SERVERLESS_BIN } from './serverless-cli';
  * `packageFunctions` checks it against the packaged template, so a function added to
  * serverless.yml and not here fails every run that packages, by name.
  */
-export const FUNCTIONS = ['login', 'authorizer', 'me', 'logout', 'phone', 'avatar', 'profile', 'deleteAccount', 'exportAccount', 'wechatEvents'] as const;
+export const FUNCTIONS = ['login', 'authorizer', 'me', 'hello', 'logout', 'phone', 'avatar', 'profile', 'deleteAccount', 'exportAccount', 'wechatEvents'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 /**
