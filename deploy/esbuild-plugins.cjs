@@ -32,4 +32,23 @@ const builtinsViaRequire = {
   },
 };
 
-module.exports = [builtinsViaRequire];
+/**
+ * init-at-load: appends to each bundle an `await` of the function's initialisation (secrets,
+ * clients, priming; lib/runtime.ts AWAIT_AT_LOAD). Lambda's init phase ends when the handler's
+ * module has loaded, top-level await included, and an on-demand function's init phase runs at
+ * a full vCPU: awaited there, that work no longer runs in the first request at the memory's
+ * share of a vCPU. Not for `npm run invoke:local` (BUNDLE_EXTENSION=.js), whose `serverless
+ * invoke local` loads a handler with require(), which refuses a module with top-level await.
+ */
+const AWAIT_INIT = 'await Promise.all(globalThis[Symbol.for("wechat-login.await-at-load")] ?? []);';
+
+const initAtLoad = {
+  name: 'init-at-load',
+  setup(build) {
+    if (process.env.BUNDLE_EXTENSION === '.js' || build.initialOptions.format !== 'esm') return;
+    const footer = build.initialOptions.footer ?? {};
+    build.initialOptions.footer = { ...footer, js: [footer.js, AWAIT_INIT].filter(Boolean).join('\n') };
+  },
+};
+
+module.exports = [builtinsViaRequire, initAtLoad];

@@ -29,6 +29,12 @@ export function initOnce<T>(init: () => Promise<T>): () => Promise<T> {
 export interface FunctionDeps {
   logger: Logger;
   metrics?: Metrics;
+  /**
+   * Work moved out of the first request, run once at initialisation after composing (the
+   * login's: open its connections, rehearse a login; lib/login/prime.ts). It must send nothing
+   * that changes anything. A failure is logged and leaves the function working.
+   */
+  prime?: () => Promise<void>;
 }
 
 /**
@@ -91,8 +97,11 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
   let resolved: Env | undefined;
   let ready = initOnce(async () => {
     resolved = await withParameters(env);
-    return compose(resolved);
+    const deps = await compose(resolved);
+    await primed(deps);
+    return deps;
   });
+  awaitedAtLoad(ready());
   let lastRefresh = -Infinity;
   let coldStart = true;
 
@@ -172,6 +181,36 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
       deps.metrics?.flush();
     }
   };
+}
+
+/** Runs the function's priming, if it has any; a failure is logged, never thrown. */
+async function primed(deps: FunctionDeps): Promise<void> {
+  if (!deps.prime) return;
+  try {
+    await deps.prime();
+  } catch (err) {
+    deps.logger.warn('priming failed: the first request does that work instead', {
+      errorName: err instanceof Error ? err.name : typeof err,
+      reason: err instanceof Error ? err.message : undefined,
+    });
+  }
+}
+
+/**
+ * Where a bundle's last line finds the initialisations to await (deploy/esbuild-plugins.cjs
+ * appends `await` of them to each deployed bundle). Lambda's init phase lasts until the
+ * handler's module has finished loading, top-level await included: only work awaited there
+ * happens in the init phase, which for an on-demand function runs at a full vCPU before the
+ * first request. The sources have no top-level await themselves: `serverless invoke local`
+ * loads a handler with require(), which refuses one.
+ */
+export const AWAIT_AT_LOAD = Symbol.for('wechat-login.await-at-load');
+
+function awaitedAtLoad(pending: Promise<unknown>): void {
+  const registry = globalThis as { [AWAIT_AT_LOAD]?: Promise<unknown>[] };
+  // Settled, never rejected: a failed initialisation is the first request's answer, and the
+  // next invocation tries again (initOnce).
+  (registry[AWAIT_AT_LOAD] ??= []).push(pending.then(() => undefined, () => undefined));
 }
 
 /** The warm-keeper's event, `{"warmPing": true}` from EventBridge: never an API Gateway event. */

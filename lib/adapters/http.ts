@@ -45,6 +45,33 @@ export class HttpTimeoutError extends Error {
   override readonly name = 'TimeoutError';
 }
 
+/**
+ * Answers for a rehearsal (lib/login/prime.ts): while one is set, `send` and `sendRaw` answer
+ * from it and send nothing. Only a function's initialisation sets it, before any invocation
+ * can run, so a request of a user never meets it.
+ */
+export type RecordedAnswers = (url: string, request: { method: string; headers: Record<string, string>; body?: string | Uint8Array }) => RawResult;
+let recorded: RecordedAnswers | undefined;
+
+/** Runs `rehearse` with every request answered by `answers` instead of sent. */
+export async function withRecordedAnswers<T>(answers: RecordedAnswers, rehearse: () => Promise<T>): Promise<T> {
+  recorded = answers;
+  try {
+    return await rehearse();
+  } finally {
+    recorded = undefined;
+  }
+}
+
+/**
+ * Opens a kept-alive connection (TCP, and TLS for https) to each origin, in parallel, with a
+ * HEAD / that changes nothing, so that the first real request of each finds its socket ready
+ * instead of opening them one after another. Failures are ignored: the request opens its own.
+ */
+export async function preconnect(origins: readonly string[], timeoutMs: number): Promise<void> {
+  await Promise.allSettled(origins.map((origin) => attempt(`${origin.replace(/\/+$/, '')}/`, { method: 'HEAD', timeoutMs })));
+}
+
 export async function send(url: string, options: SendOptions): Promise<SendResult> {
   const { status, body } = await sendRaw(url, options);
   return { status, body: body.toString('utf8') };
@@ -52,6 +79,7 @@ export async function send(url: string, options: SendOptions): Promise<SendResul
 
 /** As `send`, with the answer's headers and its body as bytes. */
 export async function sendRaw(url: string, options: Omit<SendOptions, 'method' | 'body'> & { method: string; body?: string | Uint8Array }): Promise<RawResult> {
+  if (recorded) return recorded(url, { method: options.method, headers: options.headers ?? {}, ...(options.body === undefined ? {} : { body: options.body }) });
   try {
     return await attempt(url, options);
   } catch (err) {

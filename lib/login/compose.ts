@@ -1,4 +1,5 @@
 import { createDynamoClient } from '../adapters/dynamodb';
+import { preconnect } from '../adapters/http';
 import { createRedisClient } from '../adapters/redis';
 import { loadConfig, type Env } from '../config';
 import { ulid } from '../ids';
@@ -10,10 +11,11 @@ import { HttpWechatAuth } from '../adapters/wechat-login';
 import { createUserEvents } from '../account/events';
 import { finishAccountDeletion } from '../account/service';
 import { phoneCodesKey } from '../adapters/redis-phone-codes';
+import { rehearseLogin } from './prime';
 import { LoginService } from './service';
 
 /** The login function's composition root: real adapters over clients made once per container. */
-export function composeLogin(env: Env = process.env): { logger: Logger; metrics: Metrics; service: LoginService } {
+export function composeLogin(env: Env = process.env): { logger: Logger; metrics: Metrics; service: LoginService; prime: () => Promise<void> } {
   const config = loadConfig(env);
   const logger = createLogger({
     level: config.logLevel,
@@ -26,24 +28,38 @@ export function composeLogin(env: Env = process.env): { logger: Logger; metrics:
     keyPrefix: config.redis.keyPrefix,
     userIndexTtlSeconds: config.session.maxAgeSeconds,
   });
-  const service = new LoginService({
-    wechat: new HttpWechatAuth({
-      ...config.wechat,
-      onExchange: (ms, outcome) => metrics.put('WechatLatency', ms, 'Milliseconds', { WechatOutcome: outcome }),
-    }),
-    users,
-    sessions,
-    newId: (now) => ulid(now.getTime()),
-    session: config.session,
-    rateLimit: config.loginRateLimit,
-    onLogin: (isNewUser) => metrics.put('Logins', 1, 'Count', { UserType: isNewUser ? 'New' : 'Returning' }),
-    // A deletion that stopped after its tombstone is finished by the user's next login.
-    finishDeletion: finishAccountDeletion({
-      sessions,
+  const events = createUserEvents(env, logger);
+  // One service over the shared clients; `metrics` is the function's, or the rehearsal's.
+  const build = (metrics: Metrics) =>
+    new LoginService({
+      wechat: new HttpWechatAuth({
+        ...config.wechat,
+        onExchange: (ms, outcome) => metrics.put('WechatLatency', ms, 'Milliseconds', { WechatOutcome: outcome }),
+      }),
       users,
-      events: createUserEvents(env, logger),
-      phoneCodesKey: (userId) => phoneCodesKey(config.redis.keyPrefix, userId),
-    }),
-  });
-  return { logger, metrics, service };
+      sessions,
+      newId: (now) => ulid(now.getTime()),
+      session: config.session,
+      rateLimit: config.loginRateLimit,
+      onLogin: (isNewUser) => metrics.put('Logins', 1, 'Count', { UserType: isNewUser ? 'New' : 'Returning' }),
+      // A deletion that stopped after its tombstone is finished by the user's next login.
+      finishDeletion: finishAccountDeletion({
+        sessions,
+        users,
+        events,
+        phoneCodesKey: (userId) => phoneCodesKey(config.redis.keyPrefix, userId),
+      }),
+    });
+  const dynamodbOrigin = config.dynamodb.endpoint ?? `https://dynamodb.${env.AWS_REGION?.trim() || 'ap-southeast-1'}.amazonaws.com`;
+  return {
+    logger,
+    metrics,
+    service: build(metrics),
+    // At initialisation: the three connections a login needs, opened in parallel while a
+    // login is rehearsed over recorded answers (lib/login/prime.ts). Both take work out of
+    // the first request; docs/performance.md has the figures.
+    prime: async () => {
+      await Promise.all([preconnect([config.redis.url, config.wechat.apiBase, dynamodbOrigin], 1000), rehearseLogin(build, config.serviceName)]);
+    },
+  };
 }

@@ -20,7 +20,20 @@ describe('Function: login (integration)', () => {
 
   const post = (code: unknown) => login(loginEvent(code));
 
+  it('rehearses a login at initialisation over recorded answers: it completes, writes nothing, and sends nothing but the HEAD / that opens each connection', async () => {
+    const { composeLogin } = await import('../../lib/login/compose');
+    await (login as (e: unknown) => Promise<unknown>)({ warmPing: true }); // the loaded function's own initialisation, out of the way
+    const before = { wechat: ctx.stack.wechat.stats.calls, redis: ctx.stack.gateway.stats.requests, dump: await dumpRedis(ctx.redis) };
+    const dynamoBefore = ctx.stack.dynamo.stats.requests;
+    await expect(composeLogin(ctx.env).prime()).resolves.toBeUndefined();
+    expect({ wechat: ctx.stack.wechat.stats.calls, redis: ctx.stack.gateway.stats.requests, dump: await dumpRedis(ctx.redis) }).toEqual(before);
+    expect(ctx.stack.dynamo.stats.requests - dynamoBefore).toBeLessThanOrEqual(1); // the HEAD /
+    expect(await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: 'o-rehearsal' } } }))).not.toHaveProperty('Item');
+  });
+
   it('answers the warm-keeper\'s ping (param keepWarm) without a request to WeChat, DynamoDB or Redis, printing only its WarmPing metric', async () => {
+    // The container's initialisation (its connections opened, a login rehearsed) is done once, by whichever invocation comes first.
+    await (login as (e: unknown) => Promise<unknown>)({ warmPing: true });
     const printed: string[] = [];
     const write = process.stdout.write;
     process.stdout.write = ((chunk: unknown) => (printed.push(String(chunk)), true)) as typeof process.stdout.write;

@@ -1,0 +1,59 @@
+import { withRecordedAnswers, type RawResult, type RecordedAnswers } from '../adapters/http';
+import { createLogger } from '../logger';
+import { createMetrics } from '../metrics';
+import type { LoginService } from './service';
+
+/**
+ * The first login of a container used to cost ~20× a later one in CPU (`npm run bench`,
+ * docs/performance.md): V8 compiling our code and the SDKs' on first use, the DynamoDB client
+ * resolving its configuration, middleware, endpoint and signing key, @upstash/redis building
+ * its first command. So the login function rehearses one login at initialisation, which Lambda
+ * runs before the first request (and, on demand, with a full vCPU), over the real clients
+ * with every upstream answer recorded here: nothing is sent, nothing is written, nothing is
+ * logged or counted. A recorded answer that no longer fits an adapter makes the rehearsal
+ * fail, which the wrapper logs and the tests catch (test/integration/login.test.ts).
+ */
+export async function rehearseLogin(build: (metrics: ReturnType<typeof createMetrics>) => LoginService, serviceName: string): Promise<void> {
+  const discard = () => {};
+  const metrics = createMetrics(serviceName, discard);
+  // At debug, so the rehearsal formats (and compiles) every line a login writes, to nowhere;
+  // with secrets to scrub, as the real logger has.
+  const log = createLogger({ level: 'debug', service: serviceName, secrets: ['rehearsal-secret-value'], sink: discard });
+  await withRecordedAnswers(recordedLogin, () => build(metrics).login('rehearsal-code-00000000000000000', log, { network: '192.0.2.0' }));
+  metrics.flush();
+}
+
+const json = (status: number, value: unknown, headers: Record<string, string> = {}): RawResult => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: Buffer.from(JSON.stringify(value)),
+});
+
+/** What each upstream answers to a new user's login, as recorded from the real services' formats. */
+const recordedLogin: RecordedAnswers = (url, { headers, body }) => {
+  // The SDK's body is a Uint8Array subclass that warns when read as a string: read its bytes.
+  const text = typeof body === 'string' ? body : body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8') : '';
+  if (url.includes('/sns/jscode2session')) {
+    return json(200, { openid: 'o-rehearsal', session_key: 'cmVoZWFyc2FsLWtleS0xMg==' });
+  }
+  if (headers['x-amz-target'] === 'DynamoDB_20120810.UpdateItem') {
+    // The row a first login leaves, echoing the request's own ids (the repository checks them).
+    const { ExpressionAttributeValues: v } = JSON.parse(text) as { ExpressionAttributeValues: Record<string, { S: string }> };
+    return json(200, {
+      Attributes: {
+        openid: { S: 'o-rehearsal' },
+        userId: v[':newUserId']!,
+        createdAt: v[':now']!,
+        lastLoginAt: v[':now']!,
+        previousLoginAt: v[':now']!,
+        lastLoginId: v[':loginId']!,
+        previousLoginId: { S: '-' },
+        loginCount: { N: '1' },
+      },
+    });
+  }
+  // Upstash: the claim and the commit scripts, by the marker each script opens with.
+  if (text.includes('-- wxlogin:claim')) return json(200, { result: ['claimed'] });
+  if (text.includes('-- wxlogin:commit')) return json(200, { result: 'committed' });
+  throw new Error(`the login rehearsal has no recorded answer for ${url}`);
+};
