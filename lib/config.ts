@@ -18,6 +18,8 @@ export interface Config {
     usersTable: string;
     /** Only set locally (dynalite). */
     endpoint: string | undefined;
+    /** AWS_REGION, which Lambda always sets; else the SDK looks it up. */
+    region?: string;
     timeoutMs: number;
   };
   redis: {
@@ -112,6 +114,7 @@ export function loadDynamoConfig(env: Env = process.env): Config['dynamodb'] {
   return {
     usersTable: required(env, 'USERS_TABLE'),
     endpoint: endpoint ? url(env, 'DYNAMODB_ENDPOINT') : undefined,
+    ...(env.AWS_REGION?.trim() ? { region: env.AWS_REGION.trim() } : {}),
     timeoutMs: integer(env, 'DYNAMODB_TIMEOUT_MS', 2000, 100, 20_000),
   };
 }

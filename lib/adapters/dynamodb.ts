@@ -58,6 +58,18 @@ function leanRequestHandler(timeoutMs: number) {
 export function createDynamoClient(config: Config['dynamodb']): DynamoDBClient {
   return new DynamoDBClient({
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    // Every setting the SDK would otherwise look up, in the environment and then in
+    // ~/.aws/config (a file Lambda does not have), given here: about 1 ms less CPU in a fresh
+    // container's client creation and first request (17.1 → 16.3 ms, medians of 8 processes).
+    ...(config.region ? { region: config.region } : {}),
+    defaultsMode: 'legacy',
+    retryMode: 'standard',
+    useDualstackEndpoint: false,
+    useFipsEndpoint: false,
+    accountIdEndpointMode: 'disabled',
+    authSchemePreference: [],
+    endpointDiscoveryEnabledProvider: async () => undefined,
+    userAgentAppId: async () => undefined,
     // One retry: enough for a throttled or dropped request, and it keeps a login's worst case
     // (every upstream failing slowly, ~17 s) inside the function's 20 s timeout. The SDK
     // retries a timeout or a reset too, after which the first copy may still land: that is

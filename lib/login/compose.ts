@@ -50,7 +50,7 @@ export function composeLogin(env: Env = process.env): { logger: Logger; metrics:
         phoneCodesKey: (userId) => phoneCodesKey(config.redis.keyPrefix, userId),
       }),
     });
-  const dynamodbOrigin = config.dynamodb.endpoint ?? `https://dynamodb.${env.AWS_REGION?.trim() || 'ap-southeast-1'}.amazonaws.com`;
+  const dynamodbOrigin = config.dynamodb.endpoint ?? `https://dynamodb.${config.dynamodb.region ?? 'ap-southeast-1'}.amazonaws.com`;
   return {
     logger,
     metrics,

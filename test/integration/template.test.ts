@@ -552,6 +552,12 @@ describe('Packaged template, stage prod (integration)', () => {
     for (const bundle of Object.values(bundles)) expect(bundle).not.toContain('AssumeRoleWithWebIdentity');
   });
 
+  it('awaits each function\'s initialisation at load, so it runs in Lambda\'s init phase (deploy/esbuild-plugins.cjs)', () => {
+    for (const [name, bundle] of Object.entries(bundles)) {
+      expect(bundle, name).toContain('await Promise.all(globalThis[Symbol.for("wechat-login.await-at-load")] ?? []);');
+    }
+  });
+
   it('loads Node built-ins with require(), never as ES imports (on Node 22 those cost ~20 ms of cold start)', () => {
     for (const [name, bundle] of Object.entries(bundles)) {
       // Minified ES import statements of a builtin: `import x from"node:http"`, `import{a as b}from"crypto"`.
