@@ -103,12 +103,17 @@ const DYNAMO_UPDATES = Number(process.env.BENCH_DYNAMO_UPDATES ?? 1200);
  */
 const PROFILE = process.env.BENCH_PROFILE;
 const COLD_PROFILE_DIR = PROFILE === 'cold' ? resolve(process.env.BENCH_PROFILE_DIR ?? 'bench-profile') : undefined;
-/** Placeholder configuration so a bundle's cold start can run; no request is sent. */
+/**
+ * Placeholder configuration so a bundle's cold start can run. No request reaches anything: the
+ * login's connections, opened at initialisation, go to a closed local port and are refused.
+ */
 const DUMMY_ENV = {
   WECHAT_APPID: 'wxbench',
   WECHAT_SECRET: 'bench-secret',
+  WECHAT_API_BASE: 'http://127.0.0.1:9',
+  DYNAMODB_ENDPOINT: 'http://127.0.0.1:9',
   USERS_TABLE: 'bench-users',
-  UPSTASH_REDIS_REST_URL: 'https://bench.upstash.io',
+  UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
   UPSTASH_REDIS_REST_TOKEN: 'bench-token',
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'bench',
@@ -651,8 +656,15 @@ async function main() {
       cpuMsPerLogin: round(sequential.cpuMicros / 1000 / SEQUENTIAL_LOGINS, 3),
       cpuMsPerLoginByThread: byThread(sequential, SEQUENTIAL_LOGINS),
       firstLoginMs: round(firstLogin.latencies[0]!, 2),
-      cpuMsFirstLogin: round(firstLogin.cpuMicros / 1000, 3),
-      firstLoginCpuRatio: round(firstLogin.cpuMicros / 1000 / (sequential.cpuMicros / 1000 / SEQUENTIAL_LOGINS), 1),
+      /**
+       * A fresh container's first login: the median over the fresh processes, whose harness is
+       * loaded and timed apart (bench/cold-worker.mjs). The login worker's own first login is
+       * kept beside it (cpuMsFirstLoginInWorker); it also pays the first run of the worker's
+       * measuring code, which no container has.
+       */
+      cpuMsFirstLogin: round(median(coldLogins.map((run) => run.firstLoginCpuMs)), 3),
+      cpuMsFirstLoginInWorker: round(firstLogin.cpuMicros / 1000, 3),
+      firstLoginCpuRatio: round(median(coldLogins.map((run) => run.firstLoginCpuMs)) / (sequential.cpuMicros / 1000 / SEQUENTIAL_LOGINS), 1),
       /** Fresh processes: CPU from the process's start (Node's bootstrap included) to the first login's answer. */
       cpuMsColdToFirstAnswer: round(median(coldLogins.map((run) => run.firstAnswerCpuMs))),
       /** The same over the reference bundle's cold import from its process's start: the target is ≤ 1. */
@@ -756,7 +768,7 @@ async function main() {
     log(`  start to first answer  CPU ${result.cpuMsColdToFirstAnswer} ms (bootstrap ${c.nodeBootstrapCpuMs}, import and init ${c.importCpuMs}, first login ${c.firstLoginCpuMs}), wall ${c.wallMs} ms`);
     log(`    → ${result.cpuColdToFirstAnswerVsReferenceImport} × the reference bundle's cold import from its start (target ≤ 1)`);
     log(`  logins 2–${COLD_LOGINS}: CPU ${result.cpuMsLogins2to100} ms/login`);
-    log(`  first login's CPU ÷ steady state: ${result.firstLoginCpuRatio} (login worker: ${result.cpuMsFirstLogin} / ${result.cpuMsPerLogin} ms; target ≤ 4)`);
+    log(`  first login's CPU ÷ steady state: ${result.firstLoginCpuRatio} (${result.cpuMsFirstLogin} ms, median of the fresh processes / ${result.cpuMsPerLogin} ms; target ≤ 4)`);
     log(`  at Lambda's CPU share for ${coldMemoryMB} MB (${result.cpuShare} of a vCPU): start to first answer ${result.coldFirstAnswerMsAtLambdaCpu} ms${result.coldFirstAnswerMsAtLambdaCpuIsEstimate ? ' (ESTIMATE: CPU ÷ share; no CPU quota here)' : `, import ${result.coldImportMsAtLambdaCpu} ms (CPU ÷ share would say ${result.coldFirstAnswerMsAtLambdaCpuEstimate} ms)`}`);
     if (coldInitBurst.length) {
       log(`    with the import at full speed (an init burst) and the invocation at the share: ${result.coldFirstAnswerMsAtLambdaCpuInitBurst} ms, of which the first login ${result.coldFirstLoginMsAtLambdaCpu} ms`);
@@ -769,7 +781,7 @@ async function main() {
     const threads = (split: ReturnType<typeof byThread>) => (split ? ` (main thread ${split.main}, V8 helper threads ${split.helpers})` : '');
     log(`    per login${threads(result.cpuMsPerLoginByThread)}`);
     log(`  warm-up, the worker's first ${WARMUP_LOGINS} logins: CPU ${result.cpuMsPerLoginWarmingUp} ms/login${threads(result.cpuMsPerLoginWarmingUpByThread)}`);
-    log(`    its very first login: ${result.firstLoginMs} ms, CPU ${result.cpuMsFirstLogin} ms; logins 2–100: CPU ${result.cpuMsPerLoginEarly} ms/login`);
+    log(`    its very first login: ${result.firstLoginMs} ms, CPU ${result.cpuMsFirstLoginInWorker} ms (with the worker's own first run); logins 2–100: CPU ${result.cpuMsPerLoginEarly} ms/login`);
     log(`    (V8 compiling and optimising the hot code; a one-off per container, not part of the steady-state figure)`);
     log(`  concurrency 16  p50 ${result.loginConcurrency16P50Ms} ms   p99 ${result.loginConcurrency16P99Ms} ms   CPU ${result.cpuMsPerLoginConcurrency16} ms/login`);
     log(`  floor: 4 bare keep-alive round trips cost ${result.cpuMsFloor4HttpRoundTrips} ms CPU with node:http, ${result.cpuMsFloor4FetchRoundTrips} ms with fetch`);

@@ -4,6 +4,7 @@ import { credentialsRejected } from './errors';
 import { createLogger, type Fields, type Logger } from './logger';
 import type { Metrics } from './metrics';
 import { parameterNames, withParameters } from './secrets';
+import { withRecordedAnswers, type RecordedAnswers } from './adapters/http';
 
 /**
  * A function's one-time initialisation (secrets, config, clients), started when the module
@@ -30,11 +31,22 @@ export interface FunctionDeps {
   logger: Logger;
   metrics?: Metrics;
   /**
-   * Work moved out of the first request, run once at initialisation after composing (the
-   * login's: open its connections, rehearse a login; lib/login/prime.ts). It must send nothing
-   * that changes anything. A failure is logged and leaves the function working.
+   * Work moved out of the first request, done once at initialisation after composing (the
+   * login's, lib/login/prime.ts). A failure is logged and leaves the function working.
    */
-  prime?: () => Promise<void>;
+  priming?: Priming;
+}
+
+export interface Priming {
+  /** Opens the connections the first request needs, changing nothing (lib/adapters/http.ts preconnect). */
+  connect?: () => Promise<void>;
+  /**
+   * One invocation rehearsed over recorded answers, so that its code, the SDKs' included, is
+   * compiled and their one-time set-up done before the first request. `deps` builds a twin
+   * of the function's dependencies, over the same clients, whose logger and metrics write
+   * nowhere: nothing is sent, written, logged or counted.
+   */
+  rehearsal?: { event: unknown; answers: RecordedAnswers; deps: () => FunctionDeps };
 }
 
 /**
@@ -98,7 +110,7 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
   let ready = initOnce(async () => {
     resolved = await withParameters(env);
     const deps = await compose(resolved);
-    await primed(deps);
+    await primed(deps, kind);
     return deps;
   });
   awaitedAtLoad(ready());
@@ -183,12 +195,29 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
   };
 }
 
-/** Runs the function's priming, if it has any; a failure is logged, never thrown. */
-async function primed(deps: FunctionDeps): Promise<void> {
-  if (!deps.prime) return;
-  try {
-    await deps.prime();
-  } catch (err) {
+/**
+ * The function's priming, if it has any: its connections opened while an invocation is
+ * rehearsed (CPU work, overlapping the handshakes). A failure is logged, never thrown.
+ */
+async function primed<E, R, D extends FunctionDeps>(deps: D, kind: FunctionKind<E, R, D>): Promise<void> {
+  const { connect, rehearsal } = deps.priming ?? {};
+  const rehearse = async () => {
+    if (!rehearsal) return;
+    // The twin has this function's shape over the same clients (the composition root builds it).
+    const twin = rehearsal.deps() as D;
+    await withRecordedAnswers(rehearsal.answers, async () => {
+      try {
+        await kind.run(rehearsal.event as E, { log: twin.logger, deps: twin });
+      } finally {
+        kind.finished?.(rehearsal.event as E, twin, {});
+        twin.metrics?.flush();
+      }
+    });
+  };
+  const results = await Promise.allSettled([connect?.(), rehearse()]);
+  for (const result of results) {
+    if (result.status === 'fulfilled') continue;
+    const err = result.reason;
     deps.logger.warn('priming failed: the first request does that work instead', {
       errorName: err instanceof Error ? err.name : typeof err,
       reason: err instanceof Error ? err.message : undefined,

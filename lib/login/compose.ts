@@ -2,6 +2,7 @@ import { createDynamoClient } from '../adapters/dynamodb';
 import { preconnect } from '../adapters/http';
 import { createRedisClient } from '../adapters/redis';
 import { loadConfig, type Env } from '../config';
+import type { Priming } from '../runtime';
 import { ulid } from '../ids';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
@@ -11,11 +12,18 @@ import { HttpWechatAuth } from '../adapters/wechat-login';
 import { createUserEvents } from '../account/events';
 import { finishAccountDeletion } from '../account/service';
 import { phoneCodesKey } from '../adapters/redis-phone-codes';
-import { rehearseLogin } from './prime';
+import { loginRehearsal } from './prime';
 import { LoginService } from './service';
 
+export interface LoginDeps {
+  logger: Logger;
+  metrics: Metrics;
+  service: LoginService;
+  priming?: Priming;
+}
+
 /** The login function's composition root: real adapters over clients made once per container. */
-export function composeLogin(env: Env = process.env): { logger: Logger; metrics: Metrics; service: LoginService; prime: () => Promise<void> } {
+export function composeLogin(env: Env = process.env): LoginDeps {
   const config = loadConfig(env);
   const logger = createLogger({
     level: config.logLevel,
@@ -55,11 +63,12 @@ export function composeLogin(env: Env = process.env): { logger: Logger; metrics:
     logger,
     metrics,
     service: build(metrics),
-    // At initialisation: the three connections a login needs, opened in parallel while a
-    // login is rehearsed over recorded answers (lib/login/prime.ts). Both take work out of
-    // the first request; docs/performance.md has the figures.
-    prime: async () => {
-      await Promise.all([preconnect([config.redis.url, config.wechat.apiBase, dynamodbOrigin], 1000), rehearseLogin(build, config.serviceName)]);
+    // At initialisation (lib/runtime.ts): the three connections a login needs, opened in
+    // parallel while a login is rehearsed over recorded answers (lib/login/prime.ts). Both take
+    // work out of the first request; docs/performance.md has the figures.
+    priming: {
+      connect: () => preconnect([config.redis.url, config.wechat.apiBase, dynamodbOrigin], 1000),
+      rehearsal: loginRehearsal((quiet) => ({ ...quiet, service: build(quiet.metrics) }), config.serviceName),
     },
   };
 }

@@ -1,26 +1,40 @@
-import { withRecordedAnswers, type RawResult, type RecordedAnswers } from '../adapters/http';
-import { createLogger } from '../logger';
-import { createMetrics } from '../metrics';
-import type { LoginService } from './service';
+import type { RawResult, RecordedAnswers } from '../adapters/http';
+import { createLogger, type Logger } from '../logger';
+import { createMetrics, type Metrics } from '../metrics';
 
 /**
  * The first login of a container used to cost ~20× a later one in CPU (`npm run bench`,
  * docs/performance.md): V8 compiling our code and the SDKs' on first use, the DynamoDB client
  * resolving its configuration, middleware, endpoint and signing key, @upstash/redis building
- * its first command. So the login function rehearses one login at initialisation, which Lambda
- * runs before the first request (and, on demand, with a full vCPU), over the real clients
- * with every upstream answer recorded here: nothing is sent, nothing is written, nothing is
- * logged or counted. A recorded answer that no longer fits an adapter makes the rehearsal
- * fail, which the wrapper logs and the tests catch (test/integration/login.test.ts).
+ * its first command. So the login function rehearses one login at initialisation (which
+ * Lambda runs before the first request and, on demand, with a full vCPU): the whole
+ * invocation, from the API Gateway event to the answer, over the real clients, with every
+ * upstream answer recorded here. Nothing is sent, written, logged or counted. An answer that
+ * no longer fits an adapter makes the rehearsal fail, which the wrapper logs and the tests
+ * catch (test/integration/login.test.ts).
  */
-export async function rehearseLogin(build: (metrics: ReturnType<typeof createMetrics>) => LoginService, serviceName: string): Promise<void> {
+export function loginRehearsal<D>(twin: (quiet: { logger: Logger; metrics: Metrics }) => D, serviceName: string) {
   const discard = () => {};
-  const metrics = createMetrics(serviceName, discard);
-  // At debug, so the rehearsal formats (and compiles) every line a login writes, to nowhere;
-  // with secrets to scrub, as the real logger has.
-  const log = createLogger({ level: 'debug', service: serviceName, secrets: ['rehearsal-secret-value'], sink: discard });
-  await withRecordedAnswers(recordedLogin, () => build(metrics).login('rehearsal-code-00000000000000000', log, { network: '192.0.2.0' }));
-  metrics.flush();
+  return {
+    event: {
+      version: '2.0',
+      routeKey: 'POST /user/wechatlogin',
+      rawPath: '/user/wechatlogin',
+      rawQueryString: '',
+      headers: { 'content-type': 'application/json', 'x-login-proof': 'rehearsal-proof-0000000000' },
+      isBase64Encoded: false,
+      body: JSON.stringify({ code: 'rehearsal-code-00000000000000000' }),
+      requestContext: { requestId: 'rehearsal', http: { method: 'POST', path: '/user/wechatlogin', sourceIp: '192.0.2.1' } },
+    },
+    answers: recordedLogin,
+    // At debug, so the rehearsal formats (and compiles) every line a login writes, to nowhere;
+    // with a secret to scrub, as the real logger has.
+    deps: () =>
+      twin({
+        logger: createLogger({ level: 'debug', service: serviceName, secrets: ['rehearsal-secret-value'], sink: discard }),
+        metrics: createMetrics(serviceName, discard),
+      }),
+  };
 }
 
 const json = (status: number, value: unknown, headers: Record<string, string> = {}): RawResult => ({
