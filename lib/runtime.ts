@@ -46,7 +46,7 @@ export interface Priming {
    * of the function's dependencies, over the same clients, whose logger and metrics write
    * nowhere: nothing is sent, written, logged or counted.
    */
-  rehearsal?: { event: unknown; answers: RecordedAnswers; deps: () => FunctionDeps };
+  rehearsal?: { event: unknown; answers: RecordedAnswers; deps: () => FunctionDeps; times?: number };
 }
 
 /**
@@ -206,14 +206,19 @@ async function primed<E, R, D extends FunctionDeps>(deps: D, kind: FunctionKind<
     // The twin has this function's shape over the same clients (the composition root builds it).
     const twin = rehearsal.deps() as D;
     await withRecordedAnswers(rehearsal.answers, async () => {
-      try {
-        await kind.run(rehearsal.event as E, { log: twin.logger, deps: twin });
-      } finally {
-        kind.finished?.(rehearsal.event as E, twin, {});
-        twin.metrics?.flush();
+      for (let i = 0; i < (rehearsal.times ?? 1); i++) {
+        try {
+          await kind.run(rehearsal.event as E, { log: twin.logger, deps: twin });
+        } finally {
+          kind.finished?.(rehearsal.event as E, twin, {});
+          twin.metrics?.flush();
+        }
       }
     });
   };
+  // Node creates process.stdout (where every log line and metric goes) on first use: a pipe's
+  // stream set-up that would otherwise fall on the first request's first log line.
+  if (rehearsal) void process.stdout.writable;
   const results = await Promise.allSettled([connect?.(), rehearse()]);
   for (const result of results) {
     if (result.status === 'fulfilled') continue;

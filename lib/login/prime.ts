@@ -26,7 +26,10 @@ export function loginRehearsal<D>(twin: (quiet: { logger: Logger; metrics: Metri
       body: JSON.stringify({ code: 'rehearsal-code-00000000000000000' }),
       requestContext: { requestId: 'rehearsal', http: { method: 'POST', path: '/user/wechatlogin', sourceIp: '192.0.2.1' } },
     },
-    answers: recordedLogin,
+    answers: recordedLogins(),
+    // A new user, then the same user returning: both paths of a login, and the second run
+    // finds the first one's type feedback, as a container's second login does.
+    times: 2,
     // At debug, so the rehearsal formats (and compiles) every line a login writes, to nowhere;
     // with a secret to scrub, as the real logger has.
     deps: () =>
@@ -43,31 +46,34 @@ const json = (status: number, value: unknown, headers: Record<string, string> = 
   body: Buffer.from(JSON.stringify(value)),
 });
 
-/** What each upstream answers to a new user's login, as recorded from the real services' formats. */
-const recordedLogin: RecordedAnswers = (url, { headers, body }) => {
-  // The SDK's body is a Uint8Array subclass that warns when read as a string: read its bytes.
-  const text = typeof body === 'string' ? body : body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8') : '';
-  if (url.includes('/sns/jscode2session')) {
-    return json(200, { openid: 'o-rehearsal', session_key: 'cmVoZWFyc2FsLWtleS0xMg==' });
-  }
-  if (headers['x-amz-target'] === 'DynamoDB_20120810.UpdateItem') {
-    // The row a first login leaves, echoing the request's own ids (the repository checks them).
-    const { ExpressionAttributeValues: v } = JSON.parse(text) as { ExpressionAttributeValues: Record<string, { S: string }> };
-    return json(200, {
-      Attributes: {
-        openid: { S: 'o-rehearsal' },
-        userId: v[':newUserId']!,
-        createdAt: v[':now']!,
-        lastLoginAt: v[':now']!,
-        previousLoginAt: v[':now']!,
-        lastLoginId: v[':loginId']!,
-        previousLoginId: { S: '-' },
-        loginCount: { N: '1' },
-      },
-    });
-  }
-  // Upstash: the claim and the commit scripts, by the marker each script opens with.
-  if (text.includes('-- wxlogin:claim')) return json(200, { result: ['claimed'] });
-  if (text.includes('-- wxlogin:commit')) return json(200, { result: 'committed' });
-  throw new Error(`the login rehearsal has no recorded answer for ${url}`);
-};
+/** What each upstream answers to a user's logins, as recorded from the real services' formats. */
+function recordedLogins(): RecordedAnswers {
+  let logins = 0;
+  return (url, { headers, body }) => {
+    // The SDK's body is a Uint8Array subclass that warns when read as a string: read its bytes.
+    const text = typeof body === 'string' ? body : body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8') : '';
+    if (url.includes('/sns/jscode2session')) {
+      return json(200, { openid: 'o-rehearsal', session_key: 'cmVoZWFyc2FsLWtleS0xMg==' });
+    }
+    if (headers['x-amz-target'] === 'DynamoDB_20120810.UpdateItem') {
+      // The row a login leaves (the first, then the second), echoing the request's own ids (the repository checks them).
+      const { ExpressionAttributeValues: v } = JSON.parse(text) as { ExpressionAttributeValues: Record<string, { S: string }> };
+      return json(200, {
+        Attributes: {
+          openid: { S: 'o-rehearsal' },
+          userId: v[':newUserId']!,
+          createdAt: v[':now']!,
+          lastLoginAt: v[':now']!,
+          previousLoginAt: v[':now']!,
+          lastLoginId: v[':loginId']!,
+          previousLoginId: { S: '-' },
+          loginCount: { N: String(++logins) },
+        },
+      });
+    }
+    // Upstash: the claim and the commit scripts, by the marker each script opens with.
+    if (text.includes('-- wxlogin:claim')) return json(200, { result: ['claimed'] });
+    if (text.includes('-- wxlogin:commit')) return json(200, { result: 'committed' });
+    throw new Error(`the login rehearsal has no recorded answer for ${url}`);
+  };
+}
