@@ -8,9 +8,8 @@ import { withRecordedAnswers, type RecordedAnswers } from './adapters/http';
 
 /**
  * A function's one-time initialisation (secrets, config, clients), started when the module
- * loads, so it runs during Lambda's init phase, and awaited by every invocation. Not top-level
- * await: Node's require() of an ES module (used by `serverless invoke local`) refuses it.
- * If it fails (SSM unreachable for a moment, say), the failure is that invocation's answer
+ * loads and awaited by every invocation; the deployed bundle also awaits it at load, so that it
+ * runs in Lambda's init phase (AWAIT_AT_LOAD below). If it fails (SSM unreachable for a moment, say), the failure is that invocation's answer
  * and the next invocation tries again, instead of the container staying broken.
  */
 export function initOnce<T>(init: () => Promise<T>): () => Promise<T> {
@@ -142,9 +141,10 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
 
   /**
    * The warm-keeper's ping (serverless.yml, param keepWarm): initialise if not yet done, count
-   * one WarmPing, nothing else. No request to anything, no log line above debug, and it is
-   * not a request of the API (no Requests metric). The container is warm afterwards, so the
-   * next real invocation is not its cold start.
+   * one WarmPing, nothing else. A warm container sends nothing; a cold one initialises as for
+   * a first request (its parameters, its connections opened with a HEAD /), nothing more. No
+   * log line above debug, and it is not a request of the API (no Requests metric). The
+   * container is warm afterwards, so the next real invocation is not its cold start.
    */
   async function warmPing(): Promise<{ warm: boolean }> {
     coldStart = false;
