@@ -41,7 +41,7 @@ describe('Function: login (integration)', () => {
     expect(await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: 'o-rehearsal' } } }))).not.toHaveProperty('Item');
   });
 
-  it('answers the warm-keeper\'s ping (param keepWarm) without a request to WeChat, DynamoDB or Redis, printing only its WarmPing metric', async () => {
+  it('answers the warm-keeper\'s ping (param keepWarm) to a warm container without a request to WeChat, DynamoDB or Redis, printing only its WarmPing metric', async () => {
     // The container's initialisation (its connections opened, a login rehearsed) is done once, by whichever invocation comes first.
     await (login as (e: unknown) => Promise<unknown>)({ warmPing: true });
     const printed: string[] = [];
