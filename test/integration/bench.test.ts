@@ -100,7 +100,7 @@ describe('npm run bench (integration)', () => {
     expect(result.bundlesKB.phone).toBeGreaterThan(0);
     expect(result.bundlesKB.authorizer).toBeLessThan(result.bundleKB / 2);
     expect(result.runs).toMatchObject({ cold: 1, warmupLogins: 20, logins: 30, concurrentLogins: 32, authorizations: 30, warmupBinds: 10, binds: 20, coldContainers: 3, coldLoginRuns: 2, coldLogins: 5, dynamoUpdates: 60 });
-    expect(lines.join('\n')).toContain('Cold import (median of fresh processes)');
+    expect(lines.join('\n')).toContain('Cold import (median of fresh processes; a bundle\'s import awaits its initialisation');
     expect(lines.join('\n')).toContain('Cold login (median of 2 fresh processes');
     expect(lines.join('\n')).toContain('Phone binding');
     // BENCH_PROFILE=cold: the three profiles of a fresh process and their summary by module.
