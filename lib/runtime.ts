@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { ConfigError, loadLogConfig, type Env } from './config';
-import { credentialsRejected } from './errors';
+import { AppError, credentialsRejected } from './errors';
 import { createLogger, type Fields, type Logger } from './logger';
 import type { Metrics } from './metrics';
 import { parameterNames, withParameters } from './secrets';
@@ -80,6 +80,13 @@ export interface FunctionKind<E, R, D> {
   failed(err: unknown, log: Logger): R;
   /** After every invocation that initialised, before the metrics are flushed. */
   finished?(event: E, deps: D, outcome: { error?: unknown }): void;
+  /**
+   * Whether a request refused for rotated credentials runs again, in the same invocation, once
+   * the new ones are read (the default). False for a route that spends something before it
+   * reaches the store that refused (the account deletion spends its wx.login code first): it
+   * answers 503 instead, and the client's retry, with what it needs afresh, finds the new ones.
+   */
+  rerunAfterRotation?: boolean;
 }
 
 /** The least time between two re-reads of a container's parameters (after a rejected credential). */
@@ -96,9 +103,11 @@ export const PARAMETER_REFRESH_INTERVAL_MS = 60_000;
  * Rotated secrets: when a dependency refuses the credentials this container holds (WeChat's
  * 40125, Upstash's 401: a CredentialsRejected cause), the parameters are read again from SSM,
  * at most once a minute per container. If a value changed, the function is composed afresh
- * with it and the request runs once more; that is as safe as a client's retry, which every
- * route already is, and nothing was applied by the refused call. If nothing changed, the
- * refusal is the answer (and the alarm's business).
+ * with it and the request runs once more. That is as safe as a client's retry with the same
+ * body, which every route but one takes: the account deletion spends its wx.login code before
+ * it reaches Redis, so it answers 503 instead (`rerunAfterRotation: false`), and the client
+ * kit retries it with a fresh code. If nothing changed, the refusal is the answer (and the
+ * alarm's business).
  */
 export function lambdaFunction<E, R, D extends FunctionDeps>(
   compose: Compose<D>,
@@ -183,6 +192,9 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
         deps.metrics?.flush();
         deps = fresh;
         log = deps.logger.child(invocationFields, secrets);
+        if (kind.rerunAfterRotation === false) {
+          throw new AppError('SERVICE_UNAVAILABLE', 'credentials were rotated during the request: the client retries with the new ones', { cause: err });
+        }
         return await kind.run(event, { log, deps });
       }
     } catch (err) {

@@ -7,9 +7,10 @@ import JSZip from 'jszip';
 import { SERVERLESS_BIN } from './serverless-cli';
 
 /**
- * The functions serverless.yml declares, by their names there. Kept as a list for its type;
- * `packageFunctions` checks it against the packaged template, so a function added to
- * serverless.yml and not here fails every run that packages, by name.
+ * The functions this project ships, by their names in serverless.yml: the bench and the tests
+ * drive them by name, so `packageFunctions` fails, naming it, when one is missing from the
+ * template. A function you add (a route of your own) needs no entry here: it is packaged,
+ * and measured by the bench, like the others.
  */
 export const FUNCTIONS = ['login', 'authorizer', 'me', 'hello', 'logout', 'phone', 'avatar', 'profile', 'deleteAccount', 'exportAccount', 'wechatEvents'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
@@ -74,17 +75,16 @@ function packagedFunctions(artifacts: string): Map<string, string> {
  * deployment zip into `outDir`: the exact files Lambda would run. `env` stands in for the
  * settings serverless.yml reads at package time.
  */
-export async function packageFunctions(root: string, outDir: string, env: Record<string, string>, stage = 'package'): Promise<Record<FunctionName, string>> {
+export async function packageFunctions(root: string, outDir: string, env: Record<string, string>, stage = 'package'): Promise<Record<FunctionName, string> & Record<string, string>> {
   const artifacts = join(outDir, 'artifacts');
   await packageService(root, artifacts, { ...process.env, ...env }, stage);
   const packaged = packagedFunctions(artifacts);
-  const unlisted = [...packaged.keys()].filter((name) => !(FUNCTIONS as readonly string[]).includes(name));
   const missing = FUNCTIONS.filter((name) => !packaged.has(name));
-  if (unlisted.length || missing.length) {
-    throw new Error(`local/package-functions.ts FUNCTIONS is out of step with serverless.yml: ${[...unlisted.map((name) => `${name} is not listed`), ...missing.map((name) => `${name} is not in the template`)].join(', ')}`);
+  if (missing.length) {
+    throw new Error(`local/package-functions.ts FUNCTIONS names functions serverless.yml does not declare: ${missing.join(', ')}`);
   }
-  const bundles = {} as Record<FunctionName, string>;
-  for (const name of FUNCTIONS) {
+  const bundles = {} as Record<FunctionName, string> & Record<string, string>;
+  for (const name of [...FUNCTIONS, ...[...packaged.keys()].filter((name) => !(FUNCTIONS as readonly string[]).includes(name))]) {
     const file = `${packaged.get(name)}.mjs`;
     const zip = await JSZip.loadAsync(readFileSync(join(artifacts, `${name}.zip`)));
     const entry = zip.file(file);

@@ -14,8 +14,14 @@ export type RouteHandler<E, D> = (event: E, log: Logger, deps: D) => Promise<Ans
  * plumbing every route shares. Errors become responses in one place (lib/http/respond.ts),
  * each failure is logged once at its level, and every request is counted by route and outcome.
  */
-export function httpHandler<E extends APIGatewayProxyEventV2, D extends FunctionDeps>(compose: Compose<D>, route: RouteHandler<E, D>) {
+/** How a route differs from the default: see FunctionKind.rerunAfterRotation (lib/runtime.ts). */
+export interface RouteOptions {
+  rerunAfterRotation?: boolean;
+}
+
+export function httpHandler<E extends APIGatewayProxyEventV2, D extends FunctionDeps>(compose: Compose<D>, route: RouteHandler<E, D>, options: RouteOptions = {}) {
   return lambdaFunction<E, Answer, D>(compose, {
+    ...options,
     scope: (event) => ({ fields: { requestId: event.requestContext?.requestId, route: event.routeKey } }),
     run: (event, { log, deps }) => route(event, log, deps),
     // A ConfigError is a deployment mistake (500); anything else may pass (503).
@@ -51,11 +57,15 @@ export interface UserRequest<D> {
  *     export const handler = protectedRoute(composeOrders, async ({ user, deps }) =>
  *       json(200, await deps.orders.listFor(user.userId)));
  */
-export function protectedRoute<D extends FunctionDeps>(compose: Compose<D>, route: (request: UserRequest<D>) => Promise<Answer>) {
-  return httpHandler<AuthorizedEvent, D>(compose, async (event, log, deps) => {
-    const user = requireUser(event);
-    return route({ user, event, log: log.child({ userId: user.userId }), deps });
-  });
+export function protectedRoute<D extends FunctionDeps>(compose: Compose<D>, route: (request: UserRequest<D>) => Promise<Answer>, options: RouteOptions = {}) {
+  return httpHandler<AuthorizedEvent, D>(
+    compose,
+    async (event, log, deps) => {
+      const user = requireUser(event);
+      return route({ user, event, log: log.child({ userId: user.userId }), deps });
+    },
+    options,
+  );
 }
 
 function logFailure(log: Logger, err: unknown): void {

@@ -158,4 +158,12 @@ describe('npm run invoke:local (integration)', () => {
     const body = JSON.parse(JSON.parse(`"${match![1]}"`));
     expect(body).toMatchObject({ token: expect.stringMatching(TOKEN_PATTERN), isNewUser: true });
   }, 120_000);
+
+  it('answers the warm-keeper\'s ping from events/warm-ping.json, as docs/performance.md shows', async () => {
+    const invoke = runScript('local/invoke.ts', {}, ['--path', 'events/warm-ping.json']);
+    expect(await exited(invoke.child)).toBe(0);
+    expect(invoke.output()).toMatch(/"warm": true/);
+    expect(invoke.output()).toMatch(/"WarmPing":1/);
+    expect(invoke.output()).not.toMatch(/"Requests":/);
+  }, 120_000);
 });

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { ConfigError } from '../../lib/config';
 import { withParameters } from '../../lib/secrets';
 import { startSsmStub, type RunningSsmStub } from '../../local/ssm-stub';
-import { bodyOf, loginEvent } from '../support/events';
+import { bodyOf, httpEvent, loginEvent } from '../support/events';
 import { coldStart, useLocalStack } from '../support/local';
 
 /**
@@ -200,6 +200,30 @@ describe('Secrets from SSM at cold start (integration)', () => {
       expect(result).toMatchObject({ isAuthorized: true, context: { userId: expect.any(String) } });
       expect(ssm.stats.calls - before).toBe(1);
       expect(output).not.toContain(rotated);
+    });
+
+    it('answers a deletion met by a rotated Upstash token with 503, never reruns it (its code is spent), and deletes on the retry with a fresh code', async () => {
+      const login = await coldStart('login', productionEnv({ LOG_LEVEL: 'info' }));
+      const { token } = bodyOf(await login(loginEvent('delia.1')));
+      const authorize = await coldStart('authorizer', productionEnv({ LOG_LEVEL: 'info' }));
+      const { context } = await authorize({ headers: { authorization: `Bearer ${token}` }, requestContext: { requestId: 'r' }, routeKey: 'POST /user/delete' });
+      const remove = (await coldStart('delete-account', productionEnv({ LOG_LEVEL: 'info' }))) as (e: unknown) => Promise<{ statusCode: number; body?: string; headers?: Record<string, string> }>;
+      const deletion = (code: string) =>
+        remove(httpEvent({ routeKey: 'POST /user/delete', body: JSON.stringify({ code }), requestContext: { ...httpEvent().requestContext, authorizer: { lambda: context } } as never }));
+      await remove({ warmPing: true }); // its initialisation, with the token of before
+      const rotated = `rotated-${Math.random().toString(36).slice(2)}`;
+      ctx.stack.gateway.setToken(rotated);
+      stored[names.UPSTASH_REDIS_REST_TOKEN] = rotated;
+      const exchanges = ctx.stack.wechat.stats.calls;
+      const first = await capture(() => deletion('delia.2'));
+      expect(first.result.statusCode).toBe(503);
+      expect(bodyOf(first.result as never).error.code).toBe('SERVICE_UNAVAILABLE');
+      expect(first.result.headers?.['retry-after']).toBeDefined();
+      expect(ctx.stack.wechat.stats.calls - exchanges).toBe(1); // the code was presented once, never again
+      // The client kit's retry, with a fresh code, finds the new token and finishes the deletion.
+      const retry = await capture(() => deletion('delia.3'));
+      expect(retry.result.statusCode).toBe(204);
+      expect((await authorize({ headers: { authorization: `Bearer ${token}` }, requestContext: { requestId: 'r2' }, routeKey: 'GET /user/me' })).isAuthorized).toBe(false);
     });
   });
 

@@ -712,7 +712,9 @@ describe('Packaged template, stage prod (integration)', () => {
     for (const t of [template, cleanTemplate, devTemplate]) expect(holds(t, 'KeepWarmOn')).toBe(false);
     expect(holds(paramTemplate, 'KeepWarmOn')).toBe(true);
     const rule = paramTemplate.Resources.LoginKeepWarmRule;
-    expect(rule).toMatchObject({ Type: 'AWS::Events::Rule', Condition: 'KeepWarmOn', Properties: { ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' } });
+    expect(rule).toMatchObject({ Type: 'AWS::Events::Rule', Condition: 'KeepWarmOn', Properties: { ScheduleExpression: { 'Fn::Sub': 'rate(${KeepWarmMinutes} minutes)' }, State: 'ENABLED' } });
+    // The interval reaches the rule as a stack parameter that CloudFormation checks (rate() takes "N minutes" from 2).
+    expect(paramTemplate.Parameters?.KeepWarmMinutes).toMatchObject({ Type: 'Number', Default: 5, MinValue: 2 });
     expect(rule.Properties.Targets).toEqual([{ Id: 'login-warm-ping', Arn: { 'Fn::GetAtt': ['LoginLambdaFunction', 'Arn'] }, Input: '{"warmPing":true}' }]);
     expect(paramTemplate.Resources.LoginKeepWarmPermission).toMatchObject({
       Condition: 'KeepWarmOn',
