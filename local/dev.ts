@@ -48,6 +48,7 @@ console.log(`
   API on http://localhost:${port} once serverless offline is up. Try:
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'
     curl -s http://localhost:${port}/user/me -H "authorization: Bearer <token>"
+    curl -s http://localhost:${port}/user/hello -H "authorization: Bearer <token>"   # the example route of your own (docs/sessions.md)
     curl -s -X POST http://localhost:${port}/user/phone -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"13800138000.a"}'
     curl -s -X POST http://localhost:${port}/user/avatar -H "authorization: Bearer <token>" -F file=@avatar.png   # a JPEG, PNG or WebP of at most ${stack.env.AVATAR_MAX_BYTES ?? 1048576} bytes
     curl -s -X POST http://localhost:${port}/user/profile -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"nickname":"Alice"}'

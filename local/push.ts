@@ -37,7 +37,7 @@ if (values.env) {
   const problem = loadEnvFile(values.env);
   if (problem) fail(problem);
 }
-const token = process.env.WECHAT_PUSH_TOKEN || fail('set WECHAT_PUSH_TOKEN (npm run dev prints it)');
+const token = process.env.WECHAT_PUSH_TOKEN || fail('set WECHAT_PUSH_TOKEN, or pass --env .local/dev-<port>.env (the file npm run dev writes and prints)');
 const encodingAesKey = process.env.WECHAT_PUSH_AES_KEY;
 // The local stack's AppID unless another is set, as in local/stack.ts.
 const appId = process.env.WECHAT_APPID || 'wx0000000000local';
