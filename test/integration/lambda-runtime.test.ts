@@ -70,4 +70,26 @@ describe.skipIf(!node)(`The deployable bundles on Node ${runtimeMajor}, Lambda's
     // The SDK warns on Node < 22; on the runtime's Node it has nothing to say.
     expect(output).not.toContain('NodeVersionSupportWarning');
   });
+
+  it('loads every bundle, each awaiting its initialisation at load, and answers a warm ping from each', async () => {
+    const script = `
+      const out = {};
+      for (const [name, path] of Object.entries(JSON.parse(process.argv[1]))) {
+        const { handler } = await import(path);
+        out[name] = typeof handler === 'function' ? await handler({ warmPing: true }, { awsRequestId: 'runtime' }) : 'no handler';
+      }
+      console.log(JSON.stringify(out));`;
+    const child = spawn(node!, ['--input-type=module', '-e', script, JSON.stringify(bundles)], {
+      env: { ...process.env, ...ctx.env, LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, output).toBe(0);
+    const answers = JSON.parse(output.trim().split('\n').at(-1)!);
+    expect(Object.keys(answers).sort()).toEqual(Object.keys(bundles).sort());
+    for (const [name, answer] of Object.entries(answers)) expect(answer, name).toEqual({ warm: true });
+  }, 60_000);
 });
