@@ -550,6 +550,9 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(bundles.wechatEvents).toContain(dynamodbClient);
     // The SDK's default credential chain (STS, SSO, …) is not bundled: Lambda's come from the environment.
     for (const bundle of Object.values(bundles)) expect(bundle).not.toContain('AssumeRoleWithWebIdentity');
+    // Nor mnemonist's LRU cache: the DynamoDB client's endpoint cache runs on lib/adapters/endpoint-cache-lru.ts.
+    for (const [name, bundle] of Object.entries(bundles)) expect(bundle, name).not.toContain('mnemonist/lru-cache');
+    expect(bundles.login).toContain('LRUCache: capacity should be a positive number');
   });
 
   it('awaits each function\'s initialisation at load, so it runs in Lambda\'s init phase (deploy/esbuild-plugins.cjs)', () => {
