@@ -9,7 +9,7 @@ import { readPushRequest } from '../lib/push/request';
  * POST /wechat/events: a push (安全模式 only, JSON) → 200 `success`, 403 明文模式, unsigned or
  * expired, 503/500 when it could not be applied (WeChat retries). No session authorizer: WeChat signs.
  */
-export const handler = httpHandler((env) => composeWechatEvents(env), async (event, log, { push }) => {
+export const handler = httpHandler(composeWechatEvents, async (event, log, { push }) => {
   const request = readPushRequest(event);
   if (request.method === 'GET') return text(200, push.verifyUrl(request.query));
   if (request.method !== 'POST') throw new AppError('INVALID_REQUEST', 'GET or POST only.');

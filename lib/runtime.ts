@@ -37,15 +37,14 @@ export interface FunctionDeps {
 }
 
 export interface Priming {
-  /** Opens the connections the first request needs, changing nothing (lib/adapters/http.ts preconnect). */
-  connect?: () => Promise<void>;
   /**
    * One invocation rehearsed over recorded answers, so that its code, the SDKs' included, is
-   * compiled and their one-time set-up done before the first request. `deps` builds a twin
+   * compiled and their one-time set-up done before the first request, while the connections
+   * it addresses are opened (lib/adapters/http.ts withRecordedAnswers). `deps` builds a twin
    * of the function's dependencies, over the same clients, whose logger and metrics write
    * nowhere: nothing is sent, written, logged or counted.
    */
-  rehearsal?: { event: unknown; answers: RecordedAnswers; deps: () => FunctionDeps; times?: number };
+  rehearsal: { event: unknown; answers: RecordedAnswers; deps: () => FunctionDeps; times?: number };
 }
 
 /**
@@ -143,7 +142,7 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
       log.info('credentials refused, parameters re-read: changed, retrying with them', { changed });
       return deps;
     } catch (err) {
-      log.warn('credentials refused, parameters could not be re-read', { errorName: err instanceof Error ? err.name : typeof err, reason: err instanceof Error ? err.message : undefined });
+      log.warn('credentials refused, parameters could not be re-read', failureFields(err));
       return undefined;
     }
   }
@@ -208,37 +207,30 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
 }
 
 /**
- * The function's priming, if it has any: its connections opened while an invocation is
- * rehearsed (CPU work, overlapping the handshakes). A failure is logged, never thrown.
+ * The function's priming, if it has any: an invocation rehearsed, its connections opened
+ * meanwhile. A failure is logged, never thrown.
  */
 async function primed<E, R, D extends FunctionDeps>(deps: D, kind: FunctionKind<E, R, D>): Promise<void> {
-  const { connect, rehearsal } = deps.priming ?? {};
-  const rehearse = async () => {
-    if (!rehearsal) return;
-    // The twin has this function's shape over the same clients (the composition root builds it).
-    const twin = rehearsal.deps() as D;
-    await withRecordedAnswers(rehearsal.answers, async () => {
-      for (let i = 0; i < (rehearsal.times ?? 1); i++) {
+  if (!deps.priming) return;
+  const { event, answers, deps: quiet, times = 1 } = deps.priming.rehearsal;
+  // Node creates process.stdout (where every log line and metric goes) on first use: a pipe's
+  // stream set-up that would otherwise fall on the first request's first log line.
+  void process.stdout.writable;
+  // The twin has this function's shape over the same clients (the composition root builds it).
+  const twin = quiet() as D;
+  try {
+    await withRecordedAnswers(answers, async () => {
+      for (let i = 0; i < times; i++) {
         try {
-          await kind.run(rehearsal.event as E, { log: twin.logger, deps: twin });
+          await kind.run(event as E, { log: twin.logger, deps: twin });
         } finally {
-          kind.finished?.(rehearsal.event as E, twin, {});
+          kind.finished?.(event as E, twin, {});
           twin.metrics?.flush();
         }
       }
     });
-  };
-  // Node creates process.stdout (where every log line and metric goes) on first use: a pipe's
-  // stream set-up that would otherwise fall on the first request's first log line.
-  if (rehearsal) void process.stdout.writable;
-  const results = await Promise.allSettled([connect?.(), rehearse()]);
-  for (const result of results) {
-    if (result.status === 'fulfilled') continue;
-    const err = result.reason;
-    deps.logger.warn('priming failed: the first request does that work instead', {
-      errorName: err instanceof Error ? err.name : typeof err,
-      reason: err instanceof Error ? err.message : undefined,
-    });
+  } catch (err) {
+    deps.logger.warn('priming failed: the first request does that work instead', failureFields(err));
   }
 }
 
@@ -292,10 +284,14 @@ function bootLogger(env: Env): Logger {
  */
 export function logInitFailure(err: unknown, log: Logger): InitFailure {
   const failure: InitFailure = err instanceof ConfigError ? 'INTERNAL' : 'SERVICE_UNAVAILABLE';
-  log.error('function initialisation failed', {
-    errorCode: failure,
-    errorName: err instanceof Error ? err.name : typeof err,
-    reason: err instanceof Error ? err.message : undefined,
-  });
+  log.error('function initialisation failed', { errorCode: failure, ...failureFields(err) });
   return failure;
+}
+
+/**
+ * What a log line says of a failure in the function's own set-up (SSM, config, priming): its
+ * name and message, which our code writes (parameter and variable names, never values).
+ */
+function failureFields(err: unknown): { errorName: string; reason: string | undefined } {
+  return { errorName: err instanceof Error ? err.name : typeof err, reason: err instanceof Error ? err.message : undefined };
 }

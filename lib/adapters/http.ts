@@ -51,25 +51,29 @@ export class HttpTimeoutError extends Error {
  * can run, so a request of a user never meets it.
  */
 export type RecordedAnswers = (url: string, request: { method: string; headers: Record<string, string>; body?: string | Uint8Array }) => RawResult;
-let recorded: RecordedAnswers | undefined;
 
-/** Runs `rehearse` with every request answered by `answers` instead of sent. */
+/** How long a rehearsal waits for a connection it opens; one that is not ready is left to the request. */
+const CONNECT_TIMEOUT_MS = 1000;
+
+let rehearsal: { answers: RecordedAnswers; connections: Map<string, Promise<unknown>> } | undefined;
+
+/**
+ * Runs `rehearse` with every request answered by `answers` instead of sent, and opens a
+ * kept-alive connection (TCP, and TLS for https) to each origin it addresses, with a `HEAD /`
+ * that changes nothing: the origins are the ones the clients really use (the SDK's resolved
+ * endpoint included), the handshakes overlap the rehearsal's CPU work, and the first real
+ * request of each finds its socket ready. Resolves once those connections are open or have
+ * failed (a failure is left to the request, which opens its own).
+ */
 export async function withRecordedAnswers<T>(answers: RecordedAnswers, rehearse: () => Promise<T>): Promise<T> {
-  recorded = answers;
+  const connections = new Map<string, Promise<unknown>>();
+  rehearsal = { answers, connections };
   try {
     return await rehearse();
   } finally {
-    recorded = undefined;
+    rehearsal = undefined;
+    await Promise.allSettled(connections.values());
   }
-}
-
-/**
- * Opens a kept-alive connection (TCP, and TLS for https) to each origin, in parallel, with a
- * HEAD / that changes nothing, so that the first real request of each finds its socket ready
- * instead of opening them one after another. Failures are ignored: the request opens its own.
- */
-export async function preconnect(origins: readonly string[], timeoutMs: number): Promise<void> {
-  await Promise.allSettled(origins.map((origin) => attempt(`${origin.replace(/\/+$/, '')}/`, { method: 'HEAD', timeoutMs })));
 }
 
 export async function send(url: string, options: SendOptions): Promise<SendResult> {
@@ -79,7 +83,11 @@ export async function send(url: string, options: SendOptions): Promise<SendResul
 
 /** As `send`, with the answer's headers and its body as bytes. */
 export async function sendRaw(url: string, options: Omit<SendOptions, 'method' | 'body'> & { method: string; body?: string | Uint8Array }): Promise<RawResult> {
-  if (recorded) return recorded(url, { method: options.method, headers: options.headers ?? {}, ...(options.body === undefined ? {} : { body: options.body }) });
+  if (rehearsal) {
+    const { origin } = splitUrl(url);
+    if (!rehearsal.connections.has(origin)) rehearsal.connections.set(origin, attempt(`${origin}/`, { method: 'HEAD', timeoutMs: CONNECT_TIMEOUT_MS }));
+    return rehearsal.answers(url, { method: options.method, headers: options.headers ?? {}, ...(options.body === undefined ? {} : { body: options.body }) });
+  }
   try {
     return await attempt(url, options);
   } catch (err) {
@@ -102,9 +110,14 @@ interface Origin {
 const origins = new Map<string, Origin>();
 
 /** node:http's request options for `url`: its origin parsed once, its path and query as given. */
-function requestTarget(url: string): Origin & { path: string } {
+/** A URL's origin (scheme, host and port, as written) and the rest of it. */
+function splitUrl(url: string): { origin: string; path: string } {
   const slash = url.indexOf('/', url.indexOf('//') + 2);
-  const origin = slash === -1 ? url : url.slice(0, slash);
+  return slash === -1 ? { origin: url, path: '/' } : { origin: url.slice(0, slash), path: url.slice(slash) };
+}
+
+function requestTarget(url: string): Origin & { path: string } {
+  const { origin, path } = splitUrl(url);
   let parsed = origins.get(origin);
   if (!parsed) {
     const { protocol, hostname, port, pathname, search } = new URL(origin);
@@ -114,7 +127,7 @@ function requestTarget(url: string): Origin & { path: string } {
     parsed = { protocol, hostname: hostname.replace(/^\[(.*)\]$/, '$1'), port };
     origins.set(origin, parsed);
   }
-  return { ...parsed, path: slash === -1 ? '/' : url.slice(slash) };
+  return { ...parsed, path };
 }
 
 function attempt(

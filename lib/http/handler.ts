@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { AppError, describeCause } from '../errors';
 import type { Logger } from '../logger';
-import { lambdaFunction, type Compose, type FunctionDeps } from '../runtime';
+import { lambdaFunction, type Compose, type FunctionDeps, type FunctionKind } from '../runtime';
 import { requireUser, type AuthorizedEvent, type SessionIdentity } from './auth-context';
 import { errorResponse } from './respond';
 
@@ -14,10 +14,8 @@ export type RouteHandler<E, D> = (event: E, log: Logger, deps: D) => Promise<Ans
  * plumbing every route shares. Errors become responses in one place (lib/http/respond.ts),
  * each failure is logged once at its level, and every request is counted by route and outcome.
  */
-/** How a route differs from the default: see FunctionKind.rerunAfterRotation (lib/runtime.ts). */
-export interface RouteOptions {
-  rerunAfterRotation?: boolean;
-}
+/** How a route differs from the default (lib/runtime.ts, FunctionKind). */
+export type RouteOptions = Pick<FunctionKind<unknown, unknown, unknown>, 'rerunAfterRotation'>;
 
 export function httpHandler<E extends APIGatewayProxyEventV2, D extends FunctionDeps>(compose: Compose<D>, route: RouteHandler<E, D>, options: RouteOptions = {}) {
   return lambdaFunction<E, Answer, D>(compose, {

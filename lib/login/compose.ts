@@ -1,5 +1,4 @@
 import { createDynamoClient } from '../adapters/dynamodb';
-import { preconnect } from '../adapters/http';
 import { createRedisClient } from '../adapters/redis';
 import { loadConfig, type Env } from '../config';
 import type { Priming } from '../runtime';
@@ -58,16 +57,14 @@ export function composeLogin(env: Env = process.env): LoginDeps {
         phoneCodesKey: (userId) => phoneCodesKey(config.redis.keyPrefix, userId),
       }),
     });
-  const dynamodbOrigin = config.dynamodb.endpoint ?? `https://dynamodb.${config.dynamodb.region ?? 'ap-southeast-1'}.amazonaws.com`;
   return {
     logger,
     metrics,
     service: build(metrics),
-    // At initialisation (lib/runtime.ts): the three connections a login needs, opened in
-    // parallel while a login is rehearsed over recorded answers (lib/login/prime.ts). Both take
-    // work out of the first request; docs/performance.md has the figures.
+    // At initialisation (lib/runtime.ts): a login rehearsed over recorded answers, while the
+    // connections it addresses are opened (lib/login/prime.ts). Both take work out of the first
+    // request; docs/performance.md has the figures.
     priming: {
-      connect: () => preconnect([config.redis.url, config.wechat.apiBase, dynamodbOrigin], 1000),
       rehearsal: loginRehearsal((quiet) => ({ ...quiet, service: build(quiet.metrics) }), config.serviceName),
     },
   };
