@@ -296,7 +296,7 @@ function rmdirQuietly(dir: string) {
 
 /**
  * bench/dynamo-entry.ts built as serverless.yml builds the functions (ES module, minified, the
- * same alias, banner and plugins), so both DynamoDB handlers run as deployed code would.
+ * same banner and plugins), so both DynamoDB handlers run as deployed code would.
  */
 async function dynamoBundle(): Promise<string> {
   const outfile = join(work, 'dynamo', 'dynamo.mjs');
@@ -308,7 +308,6 @@ async function dynamoBundle(): Promise<string> {
     minify: true,
     target: 'node22',
     mainFields: ['module', 'main'],
-    alias: { '@aws-sdk/credential-provider-node': join(root, 'lib', 'adapters', 'lambda-credentials.ts') },
     plugins: createRequire(import.meta.url)(join(root, 'deploy', 'esbuild-plugins.cjs')) as Plugin[],
     banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);" },
     outfile,

@@ -1,5 +1,5 @@
 /**
- * Stands in for `mnemonist/lru-cache` in the bundles (serverless.yml: custom.esbuild.alias).
+ * Stands in for `mnemonist/lru-cache` in the bundles (deploy/esbuild-plugins.cjs).
  * The DynamoDB client builds an endpoint-discovery cache on it (@aws-sdk/endpoint-cache) even
  * though endpoint discovery is off: mnemonist and its helper add ~7 KB to every bundle with
  * a DynamoDB client (`npm run bench`, Bundles). This is the part of its interface that cache

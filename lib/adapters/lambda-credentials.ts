@@ -1,8 +1,8 @@
 import { fromEnv } from '@aws-sdk/credential-provider-env';
 
 /**
- * Stands in for `@aws-sdk/credential-provider-node` in the Lambda bundles (see the esbuild
- * `alias` in serverless.yml).
+ * Stands in for `@aws-sdk/credential-provider-node` in the Lambda bundles (the
+ * lambda-substitutes plugin in deploy/esbuild-plugins.cjs).
  *
  * Lambda hands every function its role's credentials in AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, so the environment is the only source a

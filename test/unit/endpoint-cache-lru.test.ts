@@ -2,7 +2,7 @@ import { EndpointCache } from '@aws-sdk/endpoint-cache';
 import { describe, expect, it, vi } from 'vitest';
 import LRUCache from '../../lib/adapters/endpoint-cache-lru';
 
-/** The stand-in for mnemonist/lru-cache that the bundles use (serverless.yml, custom.esbuild.alias). */
+/** The stand-in for mnemonist/lru-cache that the bundles use (deploy/esbuild-plugins.cjs, lambda-substitutes). */
 describe('Class: LRUCache (endpoint cache stand-in)', () => {
   it('evicts the least recently used entry past its capacity; get refreshes an entry, peek does not', () => {
     const cache = new LRUCache<string, number>(2);
