@@ -39,23 +39,25 @@ describe.skipIf(!node)(`The deployable bundles on Node ${runtimeMajor}, Lambda's
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
+  /** Runs Lambda's Node with `args` against the local stack; expects exit 0 and a JSON last line. */
+  async function onLambdaNode(args: string[]): Promise<{ output: string; last: any }> {
+    const child = spawn(node!, args, { env: { ...process.env, ...ctx.env, LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, output).toBe(0);
+    return { output, last: JSON.parse(output.trim().split('\n').at(-1)!) };
+  }
+
   it(`is Node ${runtimeMajor} that runs them`, () => {
     const version = execFileSync(node!, ['--version'], { encoding: 'utf8' }).trim();
     expect(version).toMatch(new RegExp(`^v${runtimeMajor}\\.`));
   });
 
   it('logs in, authorizes, answers /user/me, logs out and then refuses the token', async () => {
-    const child = spawn(node!, [join('test', 'support', 'lambda-runtime-driver.mjs'), JSON.stringify(bundles), 'runtime.1'], {
-      env: { ...process.env, ...ctx.env, LOG_LEVEL: 'error' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code, output).toBe(0);
-
-    const report = JSON.parse(output.trim().split('\n').at(-1)!);
+    const { output, last } = await onLambdaNode([join('test', 'support', 'lambda-runtime-driver.mjs'), JSON.stringify(bundles), 'runtime.1']);
+    const report = last;
     expect(report.node).toMatch(new RegExp(`^v${runtimeMajor}\\.`));
     expect(report.login.statusCode).toBe(200);
     const login = JSON.parse(report.login.body);
@@ -79,16 +81,7 @@ describe.skipIf(!node)(`The deployable bundles on Node ${runtimeMajor}, Lambda's
         out[name] = typeof handler === 'function' ? await handler({ warmPing: true }, { awsRequestId: 'runtime' }) : 'no handler';
       }
       console.log(JSON.stringify(out));`;
-    const child = spawn(node!, ['--input-type=module', '-e', script, JSON.stringify(bundles)], {
-      env: { ...process.env, ...ctx.env, LOG_LEVEL: 'error' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code, output).toBe(0);
-    const answers = JSON.parse(output.trim().split('\n').at(-1)!);
+    const { last: answers } = await onLambdaNode(['--input-type=module', '-e', script, JSON.stringify(bundles)]);
     expect(Object.keys(answers).sort()).toEqual(Object.keys(bundles).sort());
     for (const [name, answer] of Object.entries(answers)) expect(answer, name).toEqual({ warm: true });
   }, 60_000);
