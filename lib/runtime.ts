@@ -150,7 +150,7 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
   /**
    * The warm-keeper's ping (serverless.yml, param keepWarm): initialise if not yet done, count
    * one WarmPing, nothing else. A warm container sends nothing; a cold one initialises as for
-   * a first request (its parameters, its connections opened with a HEAD /), nothing more. No
+   * a first request (its parameters, its connections opened with a GET /), nothing more. No
    * log line above debug, and it is not a request of the API (no Requests metric). The
    * container is warm afterwards, so the next real invocation is not its cold start.
    */

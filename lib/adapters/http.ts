@@ -59,11 +59,15 @@ let rehearsal: { answers: RecordedAnswers; connections: Map<string, Promise<unkn
 
 /**
  * Runs `rehearse` with every request answered by `answers` instead of sent, and opens a
- * kept-alive connection (TCP, and TLS for https) to each origin it addresses, with a `HEAD /`
+ * kept-alive connection (TCP, and TLS for https) to each origin it addresses, with a `GET /`
  * that changes nothing: the origins are the ones the clients really use (the SDK's resolved
  * endpoint included), the handshakes overlap the rehearsal's CPU work, and the first real
  * request of each finds its socket ready. Resolves once those connections are open or have
  * failed (a failure is left to the request, which opens its own).
+ *
+ * Not a HEAD: Node's client closes the socket after a HEAD answer that has no Content-Length
+ * (as Node's own servers send it), so the connection would be gone before the first request;
+ * a GET's answer is always framed, and its socket goes back to the pool.
  */
 export async function withRecordedAnswers<T>(answers: RecordedAnswers, rehearse: () => Promise<T>): Promise<T> {
   const connections = new Map<string, Promise<unknown>>();
@@ -85,7 +89,9 @@ export async function send(url: string, options: SendOptions): Promise<SendResul
 export async function sendRaw(url: string, options: Omit<SendOptions, 'method' | 'body'> & { method: string; body?: string | Uint8Array }): Promise<RawResult> {
   if (rehearsal) {
     const { origin } = splitUrl(url);
-    if (!rehearsal.connections.has(origin)) rehearsal.connections.set(origin, attempt(`${origin}/`, { method: 'HEAD', timeoutMs: CONNECT_TIMEOUT_MS }));
+    // Handled at once: a refused or unresolvable origin must not become an unhandled rejection
+    // (which ends the process) while the rehearsal is still running.
+    if (!rehearsal.connections.has(origin)) rehearsal.connections.set(origin, attempt(`${origin}/`, { method: 'GET', timeoutMs: CONNECT_TIMEOUT_MS }).catch(() => undefined));
     return rehearsal.answers(url, { method: options.method, headers: options.headers ?? {}, ...(options.body === undefined ? {} : { body: options.body }) });
   }
   try {

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient } from '../../lib/adapters/dynamodb';
-import { send } from '../../lib/adapters/http';
+import { send, withRecordedAnswers } from '../../lib/adapters/http';
 import { LOCAL_AWS_ENV, startDynamo } from '../../local/dynamodb';
 import { createUpstashRequester } from '../../lib/adapters/redis';
 import { listen, type RunningServer } from '../../local/http-util';
@@ -113,6 +113,40 @@ describe('Module: lib/adapters/http (integration)', () => {
 
     it('fails with the system error code when the connection is refused', async () => {
       await expect(send('http://127.0.0.1:9/', { idempotent: true, method: 'GET', timeoutMs: 1000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    });
+  });
+
+  describe('Function: withRecordedAnswers', () => {
+    const recorded = () => ({ status: 200, headers: {}, body: Buffer.from('recorded') });
+
+    it('answers from the recording, sends only a GET /, and leaves that connection for the first real request', async () => {
+      const before = { connections: server.connections(), seen: seen.length };
+      const answer = await withRecordedAnswers(recorded, () => send(`${server.url}/write`, { idempotent: false, method: 'POST', body: 'x' }));
+      expect(answer).toEqual({ status: 200, body: 'recorded' });
+      expect(seen.slice(before.seen).map(({ method, url }) => `${method} ${url}`)).toEqual(['GET /']);
+      await send(`${server.url}/after`, { idempotent: true, method: 'GET' });
+      expect(server.connections() - before.connections).toBe(1);
+    });
+
+    // A refused connection used to reject with no handler while the rehearsal was still busy,
+    // and Node ends a process on an unhandled rejection: a deployed function whose
+    // initialisation met a refused or unresolvable origin would crash instead of starting.
+    it('survives a connection that fails while the rehearsal is still running', async () => {
+      const unhandled: unknown[] = [];
+      const collect = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', collect);
+      try {
+        const result = await withRecordedAnswers(recorded, async () => {
+          await send('http://127.0.0.1:9/x', { idempotent: true, method: 'GET' });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          return 'rehearsed';
+        });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(result).toBe('rehearsed');
+        expect(unhandled).toEqual([]);
+      } finally {
+        process.off('unhandledRejection', collect);
+      }
     });
   });
 

@@ -20,7 +20,7 @@ describe('Function: login (integration)', () => {
 
   const post = (code: unknown) => login(loginEvent(code));
 
-  it('rehearses a login at initialisation over recorded answers: it completes, writes nothing, and sends nothing but the HEAD / that opens each connection', async () => {
+  it('rehearses a login at initialisation over recorded answers: it completes, writes nothing, and sends nothing but the GET / that opens each connection', async () => {
     await (login as (e: unknown) => Promise<unknown>)({ warmPing: true }); // the loaded function's own initialisation, out of the way
     const printed: string[] = [];
     const write = process.stdout.write;
@@ -37,7 +37,7 @@ describe('Function: login (integration)', () => {
     expect(printed.join('')).not.toContain('priming failed');
     expect(printed.join('')).not.toContain('rehearsal');
     expect({ wechat: ctx.stack.wechat.stats.calls, redis: ctx.stack.gateway.stats.requests, dump: await dumpRedis(ctx.redis) }).toEqual(before);
-    expect(ctx.stack.dynamo.stats.requests - dynamoBefore).toBe(1); // the HEAD / that opens its connection
+    expect(ctx.stack.dynamo.stats.requests - dynamoBefore).toBe(1); // the GET / that opens its connection
     expect(await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: 'o-rehearsal' } } }))).not.toHaveProperty('Item');
   });
 
