@@ -3,6 +3,9 @@
 //
 //   node cold-worker.mjs <bundle> <logins> <tag> <firstIp> [profileDir]
 //
+// With logins 0, it imports the bundle and stops there: the reference bundle's cold import is
+// timed in the same kind of process (same entry, same flags) as the login's cold start.
+//
 // Imports the login bundle (as Lambda loads an .mjs handler), answers `logins` sequential
 // logins (returning users, as bench/worker.mjs sends them, the i-th from client IP number
 // firstIp + i, so processes that share one per-IP login limit stay under it), and writes one
@@ -34,7 +37,9 @@ const { httpEvent } = await import('../local/lambda-events.mjs');
 const { writeSync } = process.getBuiltinModule('node:fs');
 const harness = mark();
 
-const { handler } = await import(bundle);
+// A CommonJS bundle (the reference) is loaded with require(), as Lambda loads a CommonJS
+// handler; an ES module one with import().
+const { handler } = bundle.endsWith('.cjs') ? process.getBuiltinModule('node:module').createRequire(import.meta.url)(bundle) : await import(bundle);
 const imported = mark();
 if (profiler) await profiler.save('cold-import');
 // BENCH_INVOKE_CGROUP: Lambda's init burst, emulated. The import (Lambda's INIT phase) ran at
@@ -59,7 +64,8 @@ const login = async (i) => {
   if (r.statusCode !== 200) throw new Error(`login answered ${r.statusCode}: ${r.body}`);
 };
 
-await login(0);
+// logins 0: the import alone (the reference bundle, which has no handler), timed as the rest.
+if (logins > 0) await login(0);
 const firstAnswer = mark();
 if (profiler) await profiler.save('cold-first-login');
 for (let i = 1; i < logins; i++) await login(i);
@@ -80,7 +86,7 @@ writeSync(
     // From the process's start, without the harness's own loading.
     firstAnswerCpuMs: firstAnswer.cpuMs - harnessCpuMs,
     firstAnswerWallMs: firstAnswer.wallMs - (harness.wallMs - harnessStart.wallMs),
-    laterLogins: logins - 1,
+    laterLogins: Math.max(0, logins - 1),
     laterLoginsCpuMs: last.cpuMs - firstAnswer.cpuMs,
     profiled: Boolean(profiler),
   })}\n`,

@@ -12,7 +12,7 @@
  * CommonJS module that requires it; esbuild's interop then reads only what the code uses.
  */
 const { builtinModules } = require('node:module');
-const { join } = require('node:path');
+const { dirname, join } = require('node:path');
 
 const escape = (name) => name.replace(/[/\\^$.*+?()[\]{}|-]/g, '\\$&');
 const BUILTIN = new RegExp(`^(node:)?(${builtinModules.map(escape).join('|')})$`);
@@ -34,26 +34,41 @@ const builtinsViaRequire = {
 };
 
 /**
- * lambda-substitutes: two of the SDK's dependencies replaced in the bundles by what Lambda needs.
+ * lambda-substitutes: parts of the SDK's dependencies replaced in the bundles by what Lambda needs.
  * - `@aws-sdk/credential-provider-node`: Lambda gives credentials in the environment, so the
  *   environment provider alone instead of the SDK's whole default chain
  *   (lib/adapters/lambda-credentials.ts says why).
  * - `mnemonist/lru-cache`: the DynamoDB client's endpoint-discovery cache (discovery is off) on a
  *   40-line LRU instead of mnemonist's: ~6 KB less in each bundle with DynamoDB
  *   (lib/adapters/endpoint-cache-lru.ts).
+ * - Two modules of @smithy/core that load a Node builtin as they load, for work a function here
+ *   never does: `Crc32Node` (node:zlib, for event streams) and the config-file reader
+ *   (node:fs/promises). Under Lambda's V8 flags every builtin loaded is compiled from source,
+ *   so each is the same module taking its builtin on first use
+ *   (lib/adapters/sdk-crc32-lazy-zlib.ts, lib/adapters/sdk-config-file-lazy-fs.ts).
  * A plugin rather than serverless.yml's `alias`, so that what the bench builds by itself
  * (bench/run.ts) is built the same way.
  */
+const adapter = (file) => join(__dirname, '..', 'lib', 'adapters', file);
 const SUBSTITUTES = {
-  '@aws-sdk/credential-provider-node': join(__dirname, '..', 'lib', 'adapters', 'lambda-credentials.ts'),
-  'mnemonist/lru-cache': join(__dirname, '..', 'lib', 'adapters', 'endpoint-cache-lru.ts'),
+  '@aws-sdk/credential-provider-node': adapter('lambda-credentials.ts'),
+  'mnemonist/lru-cache': adapter('endpoint-cache-lru.ts'),
 };
+/** Files inside a package, by their path under node_modules/. */
+const FILE_SUBSTITUTES = [
+  { file: '@smithy/core/dist-es/submodules/checksum/crc32/Crc32Node.js', by: adapter('sdk-crc32-lazy-zlib.ts') },
+  { file: '@smithy/core/dist-es/submodules/config/shared-ini-file-loader/readFile.js', by: adapter('sdk-config-file-lazy-fs.ts') },
+];
 
 const lambdaSubstitutes = {
   name: 'lambda-substitutes',
   setup(build) {
     const filter = new RegExp(`^(${Object.keys(SUBSTITUTES).map(escape).join('|')})$`);
     build.onResolve({ filter }, (args) => ({ path: SUBSTITUTES[args.path] }));
+    for (const { file, by } of FILE_SUBSTITUTES) {
+      const path = new RegExp(`[\\\\/]node_modules[\\\\/]${file.split('/').map(escape).join('[\\\\/]')}$`);
+      build.onLoad({ filter: path }, () => ({ contents: `export * from ${JSON.stringify(by)};`, loader: 'js', resolveDir: dirname(by) }));
+    }
   },
 };
 

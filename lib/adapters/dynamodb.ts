@@ -70,6 +70,12 @@ export function createDynamoClient(config: Config['dynamodb']): DynamoDBClient {
     authSchemePreference: [],
     endpointDiscoveryEnabledProvider: async () => undefined,
     userAgentAppId: async () => undefined,
+    // Two more the SDK would look up in the environment and ~/.aws/config on the first request
+    // (loading node:fs/promises for a file Lambda does not have): the signer's clock-skew
+    // correction stays on (the SDK's default), and the endpoint is DYNAMODB_ENDPOINT or the
+    // region's, never AWS_ENDPOINT_URL* (lib/config.ts is the one place for settings).
+    disableClockSkewCorrection: false,
+    ignoreConfiguredEndpointUrls: true,
     // One retry: enough for a throttled or dropped request, and it keeps a login's worst case
     // (every upstream failing slowly, ~17 s) inside the function's 20 s timeout. The SDK
     // retries a timeout or a reset too, after which the first copy may still land: that is

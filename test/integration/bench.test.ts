@@ -63,6 +63,8 @@ describe('npm run bench (integration)', () => {
       'cpuColdToFirstAnswerVsReferenceImport',
       'referenceColdImportCpuMs',
       'referenceColdImportCpuFromStartMs',
+      'referenceColdImportCpuFromStartInWorkerMs',
+      'cpuColdToFirstAnswerVsReferenceImportBare',
       'cpuMsLogins2to100',
       'coldFirstAnswerMsAtLambdaCpu',
       'coldFirstAnswerMsAtLambdaCpuEstimate',
@@ -75,6 +77,8 @@ describe('npm run bench (integration)', () => {
     for (const part of ['nodeBootstrapCpuMs', 'importCpuMs', 'firstLoginCpuMs', 'wallMs', 'firstLoginWallMs']) {
       expect(result.coldToFirstAnswer[part], part).toBeGreaterThan(0);
     }
+    // The reference's cold import, timed in the same kind of process as the cold logins.
+    for (const part of ['nodeBootstrapCpuMs', 'importCpuMs']) expect(result.referenceColdImportInWorker[part], part).toBeGreaterThan(0);
     // Lambda's share for the login's memory in the packaged template (512 MB), and how it was applied.
     expect(result.cpuShareMemoryMB).toBe(512);
     expect(result.cpuShare).toBeCloseTo(512 / 1769, 3);

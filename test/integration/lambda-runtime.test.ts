@@ -73,6 +73,36 @@ describe.skipIf(!node)(`The deployable bundles on Node ${runtimeMajor}, Lambda's
     expect(output).not.toContain('NodeVersionSupportWarning');
   });
 
+  it('loads no builtin the login does not use: with AWS\'s endpoints, under Lambda\'s V8 flags, its initialisation (a rehearsed login) leaves node:zlib and node:fs/promises unloaded', async () => {
+    // Lambda's V8 flags make Node compile each builtin it loads from source (no code cache),
+    // so a builtin loaded for nothing is a cold start's CPU spent for nothing
+    // (deploy/esbuild-plugins.cjs, lambda-substitutes; lib/adapters/dynamodb.ts).
+    const script = `
+      const before = new Set(process.moduleLoadList);
+      const { handler } = await import(process.argv[1]);
+      const ping = await handler({ warmPing: true }, { awsRequestId: 'runtime' });
+      const loaded = process.moduleLoadList.filter((name) => !before.has(name) && name.startsWith('NativeModule ')).map((name) => name.slice(13));
+      console.log(JSON.stringify({ ping, loaded }));`;
+    // The endpoints of AWS, not the local stack's DynamoDB: the SDK resolves the region's endpoint
+    // as deployed. (Nothing is sent there: the rehearsal answers from its recording, and the
+    // connection it opens fails here or in time.)
+    const { DYNAMODB_ENDPOINT: _local, ...env } = ctx.env;
+    const child = spawn(node!, ['--expose-gc', '--max-semi-space-size=25', '--max-old-space-size=461', '--input-type=module', '-e', script, bundles.login], {
+      env: { ...process.env, ...env, DYNAMODB_ENDPOINT: '', AWS_REGION: 'ap-east-1', LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    expect(await new Promise((resolve) => child.on('exit', resolve)), output).toBe(0);
+    const { ping, loaded } = JSON.parse(output.trim().split('\n').at(-1)!);
+    expect(ping).toEqual({ warm: true });
+    expect(loaded).toEqual(expect.arrayContaining(['https', 'http', 'crypto']));
+    expect(loaded).not.toContain('zlib');
+    expect(loaded).not.toContain('fs/promises');
+    expect(output).not.toContain('priming failed');
+  }, 30_000);
+
   it('loads every bundle, each awaiting its initialisation at load, and answers a warm ping from each', async () => {
     const script = `
       const out = {};

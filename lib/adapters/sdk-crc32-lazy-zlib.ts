@@ -1,0 +1,33 @@
+/**
+ * Stands in for @smithy/core's `Crc32Node` in the bundles (deploy/esbuild-plugins.cjs,
+ * lambda-substitutes). The SDK's module imports node:zlib and reads `zlib.crc32` as it loads,
+ * for the CRC32 of event-stream messages, which no DynamoDB call here ever receives. Lambda
+ * starts Node with V8 flags of its own (`--expose-gc`, the heap sizes), and with those Node
+ * compiles each builtin it loads from source instead of taking its built-in code cache:
+ * node:zlib then costs ~6 ms of a cold start's CPU (`npm run bench`). This is the same class,
+ * taking zlib only when a checksum is computed.
+ */
+type Zlib = typeof import('node:zlib');
+
+export class Crc32Node {
+  readonly digestLength = 4;
+  private value = 0;
+
+  update(data: Uint8Array): void {
+    this.value = (process.getBuiltinModule('node:zlib') as Zlib).crc32(data, this.value);
+  }
+
+  digestSync(): number {
+    return this.value >>> 0;
+  }
+
+  async digest(): Promise<Uint8Array> {
+    const out = new Uint8Array(4);
+    new DataView(out.buffer).setUint32(0, this.digestSync(), false);
+    return out;
+  }
+
+  reset(): void {
+    this.value = 0;
+  }
+}
