@@ -848,8 +848,12 @@ async function main() {
     log(JSON.stringify(result));
   } finally {
     await stack.stop();
-    rmSync(work, { recursive: true, force: true });
   }
 }
 
-await main();
+try {
+  await main();
+} finally {
+  // Whatever failed (the build, a cold import, the stack), the private work folder goes.
+  rmSync(work, { recursive: true, force: true });
+}

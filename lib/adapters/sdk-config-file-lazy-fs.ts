@@ -3,7 +3,7 @@
  * ~/.aws/config and ~/.aws/credentials) in the bundles (deploy/esbuild-plugins.cjs,
  * lambda-substitutes). The SDK's module imports node:fs/promises as it loads; with every
  * setting given to the DynamoDB client (lib/adapters/dynamodb.ts) no file is ever read, yet
- * under Lambda's V8 flags loading that builtin costs ~3 ms of a cold start's CPU. This is the
+ * under Lambda's V8 flags loading that builtin costs ~2.5 ms of a cold start's CPU. This is the
  * same module (the same exports, the same cache and test hook), taking node:fs/promises only
  * when a file is read.
  */

@@ -1,11 +1,12 @@
 /**
  * Stands in for @smithy/core's `Crc32Node` in the bundles (deploy/esbuild-plugins.cjs,
  * lambda-substitutes). The SDK's module imports node:zlib and reads `zlib.crc32` as it loads,
- * for the CRC32 of event-stream messages, which no DynamoDB call here ever receives. Lambda
- * starts Node with V8 flags of its own (`--expose-gc`, the heap sizes), and with those Node
- * compiles each builtin it loads from source instead of taking its built-in code cache:
- * node:zlib then costs ~6 ms of a cold start's CPU (`npm run bench`). This is the same class,
- * taking zlib only when a checksum is computed.
+ * for the CRC32 of event-stream messages, which no DynamoDB call here ever receives (an S3
+ * upload's checksum does use it). Lambda starts Node with V8 flags of its own (the heap sizes),
+ * and with those Node compiles each builtin it loads from source instead of taking its built-in
+ * code cache: node:zlib then costs ~1.3 ms of a cold start's CPU, on top of the builtins every
+ * function loads (docs/performance.md). This is the same class, taking zlib only when a
+ * checksum is computed.
  */
 type Zlib = typeof import('node:zlib');
 

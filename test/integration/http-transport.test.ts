@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient } from '../../lib/adapters/dynamodb';
 import { send, withRecordedAnswers } from '../../lib/adapters/http';
@@ -188,6 +188,24 @@ describe('Module: lib/adapters/http (integration)', () => {
         expect(Item).toEqual({ openid: { S: 'o1' }, name: { S: '登录 ✓' } });
       } finally {
         await dynamo.close();
+      }
+    });
+
+    it('sends to DYNAMODB_ENDPOINT or the region\'s endpoint, never to AWS_ENDPOINT_URL* (lib/config.ts is the one place for it)', async () => {
+      // Both would win over the region's endpoint in a plain SDK client.
+      vi.stubEnv('AWS_ENDPOINT_URL', 'http://127.0.0.1:1');
+      vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', 'http://127.0.0.1:2');
+      try {
+        const urls: string[] = [];
+        const client = createDynamoClient({ usersTable: 't', endpoint: undefined, region: 'ap-east-1', timeoutMs: 200 });
+        // Answered from a recording: nothing is sent (the connection it opens goes nowhere here).
+        await withRecordedAnswers(
+          (url) => (urls.push(url), { status: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Buffer.from('{}') }),
+          () => client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } })),
+        );
+        expect(urls).toEqual(['https://dynamodb.ap-east-1.amazonaws.com/']);
+      } finally {
+        vi.unstubAllEnvs();
       }
     });
 
