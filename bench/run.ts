@@ -434,15 +434,17 @@ async function main() {
   // function memory"). BENCH_MEMORY_MB, if set, stands for the login's memory here too.
   const coldMemoryMB = process.env.BENCH_MEMORY_MB ? MEMORY_MB : loginMemoryMB(join(work, 'artifacts'));
   const cpuShare = Math.min(1, coldMemoryMB / 1769);
+  // Every fresh process of the login (and of the bundles compared with it) starts as Lambda
+  // would start the login's: with the flags for its memory.
+  const coldFlags = lambdaFlags(coldMemoryMB);
 
   log(`cold import: ${COLD_RUNS} fresh processes per bundle, interleaved …`);
   const cold = { login: [] as ColdImport[], reference: [] as ColdImport[], authorizer: [] as ColdImport[], phone: [] as ColdImport[] };
   for (let i = 0; i < COLD_RUNS; i++) {
-    const flags = lambdaFlags(coldMemoryMB);
-    cold.login.push(await coldImport(bundles.login, flags));
-    cold.reference.push(await coldImport(reference, flags));
-    cold.authorizer.push(await coldImport(bundles.authorizer, flags));
-    cold.phone.push(await coldImport(bundles.phone, flags));
+    cold.login.push(await coldImport(bundles.login, coldFlags));
+    cold.reference.push(await coldImport(reference, coldFlags));
+    cold.authorizer.push(await coldImport(bundles.authorizer, coldFlags));
+    cold.phone.push(await coldImport(bundles.phone, coldFlags));
   }
 
   log('starting the local stack and a worker process for the built bundles …');
@@ -470,8 +472,8 @@ async function main() {
     }
     const firstAnswer = { env: [] as number[], ssm: [] as number[] };
     for (let i = 0; i < COLD_RUNS; i++) {
-      firstAnswer.env.push(await coldFirstAnswer(bundles.login, env, lambdaFlags(coldMemoryMB)));
-      firstAnswer.ssm.push(await coldFirstAnswer(bundles.login, ssmEnv, lambdaFlags(coldMemoryMB)));
+      firstAnswer.env.push(await coldFirstAnswer(bundles.login, env, coldFlags));
+      firstAnswer.ssm.push(await coldFirstAnswer(bundles.login, ssmEnv, coldFlags));
     }
     await ssm.close();
     const loginWorker = startWorker();
@@ -649,13 +651,18 @@ async function main() {
     const coldEach = await coldBinds(users.cold.slice(COLD_CONTAINERS), true);
     redis.close();
 
+    // CPU from a fresh process's start to its first answer (the login), or to the end of its
+    // import (the reference bundle, in the same kind of process, or in a `node -e` one).
+    const coldToFirstAnswerCpu = median(coldLogins.map((run) => run.firstAnswerCpuMs));
+    const referenceInWorkerCpu = median(coldReference.map((run) => run.firstAnswerCpuMs));
+    const referenceBareCpu = median(cold.reference.map((run) => run.cpuFromStartMs));
     const result = {
       coldImportMs: round(median(cold.login.map((run) => run.ms))),
       referenceColdImportMs: round(median(cold.reference.map((run) => run.ms))),
       coldImportRatio: round(median(cold.login.map((run) => run.ms)) / median(cold.reference.map((run) => run.ms)), 2),
       coldImportCpuMs: round(median(cold.login.map((run) => run.cpuMs))),
       referenceColdImportCpuMs: round(median(cold.reference.map((run) => run.cpuMs))),
-      referenceColdImportCpuFromStartMs: round(median(cold.reference.map((run) => run.cpuFromStartMs))),
+      referenceColdImportCpuFromStartMs: round(referenceBareCpu),
       authorizerColdImportMs: round(median(cold.authorizer.map((run) => run.ms))),
       phoneColdImportMs: round(median(cold.phone.map((run) => run.ms))),
       coldFirstAnswerMs: round(median(firstAnswer.env)),
@@ -681,21 +688,21 @@ async function main() {
       cpuMsFirstLoginInWorker: round(firstLogin.cpuMicros / 1000, 3),
       firstLoginCpuRatio: round(median(coldLogins.map((run) => run.firstLoginCpuMs)) / (sequential.cpuMicros / 1000 / SEQUENTIAL_LOGINS), 1),
       /** Fresh processes: CPU from the process's start (Node's bootstrap included) to the first login's answer. */
-      cpuMsColdToFirstAnswer: round(median(coldLogins.map((run) => run.firstAnswerCpuMs))),
+      cpuMsColdToFirstAnswer: round(coldToFirstAnswerCpu),
       /**
        * The reference bundle's cold import from its process's start, in the same kind of
        * process as the cold logins (bench/cold-worker.mjs: an ES module entry and Lambda's heap
        * flags, as Lambda's runtime starts one), interleaved with them.
        */
-      referenceColdImportCpuFromStartInWorkerMs: round(median(coldReference.map((run) => run.firstAnswerCpuMs))),
+      referenceColdImportCpuFromStartInWorkerMs: round(referenceInWorkerCpu),
       referenceColdImportInWorker: {
         nodeBootstrapCpuMs: round(median(coldReference.map((run) => run.bootCpuMs))),
         importCpuMs: round(median(coldReference.map((run) => run.importCpuMs))),
       },
       /** cpuMsColdToFirstAnswer over that: the target is ≤ 1. */
-      cpuColdToFirstAnswerVsReferenceImport: round(median(coldLogins.map((run) => run.firstAnswerCpuMs)) / median(coldReference.map((run) => run.firstAnswerCpuMs)), 2),
+      cpuColdToFirstAnswerVsReferenceImport: round(coldToFirstAnswerCpu / referenceInWorkerCpu, 2),
       /** The same over the reference's import in a `node -e` process (referenceColdImportCpuFromStartMs), the way runs before this one compared them. */
-      cpuColdToFirstAnswerVsReferenceImportBare: round(median(coldLogins.map((run) => run.firstAnswerCpuMs)) / median(cold.reference.map((run) => run.cpuFromStartMs)), 2),
+      cpuColdToFirstAnswerVsReferenceImportBare: round(coldToFirstAnswerCpu / referenceBareCpu, 2),
       coldToFirstAnswer: {
         nodeBootstrapCpuMs: round(median(coldLogins.map((run) => run.bootCpuMs))),
         importCpuMs: round(median(coldLogins.map((run) => run.importCpuMs))),
@@ -706,10 +713,10 @@ async function main() {
       /** Fresh processes: CPU per login of logins 2…COLD_LOGINS. */
       cpuMsLogins2to100: COLD_LOGINS > 1 ? round(median(coldLogins.map((run) => run.laterLoginsCpuMs / run.laterLogins)), 3) : null,
       /** Wall time from the process's start to the first answer at Lambda's CPU share: measured under the quota, or estimated (CPU ÷ share). */
-      coldFirstAnswerMsAtLambdaCpu: coldAtShare.length ? round(median(coldAtShare.map((run) => run.firstAnswerWallMs))) : round(median(coldLogins.map((run) => run.firstAnswerCpuMs)) / cpuShare),
+      coldFirstAnswerMsAtLambdaCpu: coldAtShare.length ? round(median(coldAtShare.map((run) => run.firstAnswerWallMs))) : round(coldToFirstAnswerCpu / cpuShare),
       coldFirstAnswerMsAtLambdaCpuIsEstimate: !coldAtShare.length,
       /** CPU ÷ share, beside the measured figure as a check (it leaves out waiting for the stack). */
-      coldFirstAnswerMsAtLambdaCpuEstimate: round(median(coldLogins.map((run) => run.firstAnswerCpuMs)) / cpuShare),
+      coldFirstAnswerMsAtLambdaCpuEstimate: round(coldToFirstAnswerCpu / cpuShare),
       coldImportMsAtLambdaCpu: coldAtShare.length ? round(median(coldAtShare.map((run) => run.importWallMs))) : null,
       /**
        * The same with the import at full speed and only the invocation at the share: what an init
