@@ -14,19 +14,28 @@ import { offlineArgs, runServerless } from './serverless-cli';
 
 const port = Number(process.env.PORT || 3000);
 
-/** Whether serverless offline could listen where it will (127.0.0.1:port). */
-const portFree = () =>
-  new Promise<boolean>((resolve) => {
-    const probe = net.createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+/** A listener on 127.0.0.1:port, where serverless offline will listen; undefined if the port is taken. */
+const holdPort = () =>
+  new Promise<net.Server | undefined>((resolve) => {
+    const holder = net.createServer();
+    holder.once('error', () => resolve(undefined));
+    holder.listen(port, '127.0.0.1', () => resolve(holder));
   });
+/** Whether serverless offline could listen where it will. */
+const portFree = async () => {
+  const holder = await holdPort();
+  if (!holder) return false;
+  await new Promise((resolve) => holder.close(resolve));
+  return true;
+};
 const busy = () => {
   console.error(`npm run dev: port ${port} is busy (another npm run dev?); pick another: PORT=${port + 1} npm run dev`);
   process.exit(1);
 };
-// Before anything starts, so a second `npm run dev` leaves nothing behind.
-if (!(await portFree())) busy();
+// Before anything starts, so a second `npm run dev` leaves nothing behind. The port stays held
+// while the stack starts: its servers listen on ports the system picks, which could otherwise
+// be this one (a dynalite on the API's port made serverless offline fail with EADDRINUSE).
+const held = (await holdPort()) ?? busy();
 
 const stack = await startLocalStack();
 // For operator scripts (npm run revoke, npm run push -- --env FILE); removed when this run ends.
@@ -59,7 +68,9 @@ console.log(`
     npm run revoke -- --env ${envFile} --user <userId>
 `);
 
-const child = runServerless(await offlineArgs(port), stack.env);
+const args = await offlineArgs(port);
+await new Promise((resolve) => held.close(resolve));
+const child = runServerless(args, stack.env);
 let stopping = false;
 const shutdown = async (exitCode: number) => {
   if (stopping) return;
