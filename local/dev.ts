@@ -14,10 +14,14 @@ import { offlineArgs, runServerless } from './serverless-cli';
 
 const port = Number(process.env.PORT || 3000);
 
-/** A listener on 127.0.0.1:port, where serverless offline will listen; undefined if the port is taken. */
+/**
+ * A listener on 127.0.0.1:port, where serverless offline will listen; undefined if the port is
+ * taken. It drops every connection at once (a client polling for the API retries), so closing
+ * it never waits on one.
+ */
 const holdPort = () =>
   new Promise<net.Server | undefined>((resolve) => {
-    const holder = net.createServer();
+    const holder = net.createServer((socket) => socket.destroy());
     holder.once('error', () => resolve(undefined));
     holder.listen(port, '127.0.0.1', () => resolve(holder));
   });
