@@ -21,6 +21,8 @@ export interface SignOptions {
    * Otherwise 安全模式 (`encrypt_type=aes`, the body encrypted), the only mode it accepts.
    */
   plaintext?: boolean;
+  /** 安全模式 with the console's 数据格式 left at XML: the envelope is XML (which /wechat/events refuses with a hint). */
+  xml?: boolean;
   /** Seconds; now by default. */
   timestamp?: number;
   nonce?: string;
@@ -87,9 +89,13 @@ export function signPush(settings: PushSettings, message: Record<string, unknown
   const sealed = encrypt(settings.encodingAesKey, settings.appId, json);
   const toUserName = typeof message === 'object' && typeof message.ToUserName === 'string' ? message.ToUserName : 'gh_0000000local';
   const openid: Record<string, string> = typeof message === 'object' && typeof message.OpenID === 'string' ? { openid: message.OpenID } : {};
+  // 数据格式 XML (the console's default): the same fields in an <xml> envelope.
+  const body = options.xml
+    ? `<xml><ToUserName><![CDATA[${toUserName}]]></ToUserName><Encrypt><![CDATA[${sealed}]]></Encrypt></xml>`
+    : JSON.stringify({ ToUserName: toUserName, Encrypt: sealed });
   return {
     query: { signature, timestamp, nonce, ...openid, encrypt_type: 'aes', msg_signature: msgSignature(settings.token, timestamp, nonce, sealed) },
-    body: JSON.stringify({ ToUserName: toUserName, Encrypt: sealed }),
+    body,
   };
 }
 

@@ -36,6 +36,11 @@ export async function readUploadedFile(event: Pick<APIGatewayProxyEventV2, 'body
       failure ??= error;
     };
     parser.on('file', (field, stream) => {
+      // A body that ends inside a file part (truncated, or cut off by the client) makes busboy
+      // destroy the part's stream with "Unexpected end of form". A stream that errors with no
+      // listener is an uncaught exception, which ends the Lambda runtime (and all of
+      // `npm run dev`); the parser's own 'error' below answers the request.
+      stream.on('error', () => fail(new AppError('INVALID_REQUEST', 'The multipart body is malformed: it ends inside the file.')));
       if (field !== FILE_FIELD) {
         stream.resume();
         return fail(new AppError('INVALID_REQUEST', `Unexpected file field "${field.slice(0, 40)}": send the file in field "file".`));

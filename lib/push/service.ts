@@ -5,11 +5,13 @@ import type { Logger } from '../logger';
 import {
   decrypt,
   encryptedPart,
+  encryptedPartOfXml,
   parsePushMessage,
   PushDecryptError,
   PushFormatError,
   verifyMsgSignature,
   verifySignature,
+  XML_REFUSED,
   type PushMessage,
 } from './wechat-message';
 import type { EventDedupe } from './ports';
@@ -176,7 +178,16 @@ export class PushService {
       verified = { json: request.body };
     } else {
       const encrypt = encryptedPart(request.body);
-      if (!encrypt || !verifyMsgSignature(this.deps.token, timestamp, nonce, encrypt, query.msg_signature)) throw refused('signature');
+      if (!encrypt) {
+        // 数据格式 left at XML: WeChat signed it, so this is the console's setting, not a
+        // forgery. Say so (400 and the fix in the log), or the operator would chase the Token.
+        const xmlEncrypt = encryptedPartOfXml(request.body);
+        if (xmlEncrypt && verifyMsgSignature(this.deps.token, timestamp, nonce, xmlEncrypt, query.msg_signature)) {
+          throw new AppError('INVALID_REQUEST', 'The pushed message is not one this service reads.', { details: { refused: XML_REFUSED } });
+        }
+        throw refused('signature');
+      }
+      if (!verifyMsgSignature(this.deps.token, timestamp, nonce, encrypt, query.msg_signature)) throw refused('signature');
       verified = { encrypt };
     }
     // The signed timestamp, not the message's CreateTime: it is what a replay cannot change.

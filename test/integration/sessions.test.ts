@@ -64,6 +64,24 @@ describe('Sessions through npm run dev (integration)', () => {
     expect(JSON.stringify(profile)).not.toMatch(/session_?key|openid/i);
   });
 
+  it('answers a truncated avatar upload with 400 and lives on: the next login and upload work', async () => {
+    const { body: session } = await login('trunc.1');
+    // The reported body: a file part that ends before its boundary.
+    const truncated = Buffer.from('--XB\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\nAAAA', 'binary');
+    const upload = await fetch(`${dev.base}/user/avatar`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${session.token}`, 'content-type': 'multipart/form-data; boundary=XB' },
+      body: truncated,
+    });
+    expect(upload.status).toBe(400);
+    expect(await upload.json()).toMatchObject({ error: { code: 'INVALID_REQUEST' } });
+    expect(dev.child.exitCode, 'npm run dev is still running').toBeNull();
+    expect(dev.output()).not.toMatch(/Uncaught exception|Unexpected end of form/);
+    const again = await login('trunc.2');
+    expect(again.status).toBe(200);
+    expect((await me(again.body.token)).status).toBe(200);
+  });
+
   it('serves the example route of your own, GET /user/hello, to the signed-in user only', async () => {
     const { body: session } = await login('hal.1');
     const hello = (token?: string) => fetch(`${dev.base}/user/hello`, { headers: token ? { authorization: `Bearer ${token}` } : {} });

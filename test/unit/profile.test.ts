@@ -100,6 +100,56 @@ describe('Function: readUploadedFile', () => {
     const event = await uploadEvent(IMAGES.png, { field: 'avatar' });
     await expect(readUploadedFile(event, 1024)).rejects.toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringContaining('"avatar"') });
   });
+
+  describe('a body cut short (truncated by the client, or interrupted)', () => {
+    /** Runs `act` and reports any exception nobody caught meanwhile (a stream error with no listener). */
+    async function uncaughtDuring(act: () => Promise<unknown>): Promise<unknown[]> {
+      const seen: unknown[] = [];
+      const listener = (err: unknown) => seen.push(err);
+      const vitestListeners = process.listeners('uncaughtException');
+      process.removeAllListeners('uncaughtException');
+      process.on('uncaughtException', listener);
+      try {
+        await act().catch(() => undefined);
+        // busboy destroys the part's stream on the next tick of its own close.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } finally {
+        process.removeListener('uncaughtException', listener);
+        for (const l of vitestListeners) process.on('uncaughtException', l);
+      }
+      return seen;
+    }
+    const cut = (raw: Buffer, length: number, headers: Record<string, string>) => ({ headers, body: raw.subarray(0, length).toString('base64'), isBase64Encoded: true });
+
+    it('answers 400 INVALID_REQUEST for the reported body (a file part that ends before its boundary), and nothing escapes', async () => {
+      const raw = Buffer.from('--XB\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\nAAAA', 'binary');
+      const event = { headers: { 'content-type': 'multipart/form-data; boundary=XB' }, body: raw.toString('base64'), isBase64Encoded: true };
+      let answer: unknown;
+      const uncaught = await uncaughtDuring(() => readUploadedFile(event, 1024).catch((err: unknown) => (answer = err)));
+      expect(uncaught).toEqual([]);
+      expect(answer).toMatchObject({ code: 'INVALID_REQUEST', status: 400, message: expect.stringContaining('ends inside the file') });
+    });
+
+    it.each([
+      ['in the file field', { field: 'file', size: 600, max: 1024 }],
+      ['in an oversized file', { field: 'file', size: 4096, max: 1024 }],
+      ['in a file of another field', { field: 'avatar', size: 600, max: 1024 }],
+    ])('answers a 4xx AppError at every cut point %s, and nothing escapes', async (_name, { field, size, max }) => {
+      const { headers, raw } = await uploadEvent(Buffer.concat([IMAGES.png, Buffer.alloc(size, 9)]), { field });
+      const answers = new Set<string>();
+      const uncaught = await uncaughtDuring(async () => {
+        // Every cut from inside the part's headers to just before the closing boundary.
+        for (let length = 40; length < raw.length - 2; length += 37) {
+          await readUploadedFile(cut(raw, length, headers), max).then(
+            () => answers.add('resolved'),
+            (err: unknown) => answers.add(err instanceof AppError && err.status < 500 ? `${err.status} ${err.code}` : `not a 4xx: ${String(err)}`),
+          );
+        }
+      });
+      expect(uncaught).toEqual([]);
+      expect([...answers].every((a) => /^(400 INVALID_REQUEST|413 AVATAR_TOO_LARGE)$/.test(a)), [...answers].join(', ')).toBe(true);
+    });
+  });
 });
 
 describe('Function: validNickname', () => {

@@ -260,6 +260,18 @@ describe('Class: PushService', () => {
       expect(err.publicMessage).not.toContain('XML');
     });
 
+    it('refuses a signed 安全模式 push in XML (数据格式 left at XML) with 400 and the fix in the log, not as a bad signature', async () => {
+      const { receive, account } = setup();
+      const xml = signPush(SETTINGS, authorizationEvent('user_authorization_cancellation', OPENID, SETTINGS.appId, { createTime: NOW_S }), { timestamp: NOW_S, xml: true });
+      expect(xml.body).toMatch(/^<xml><ToUserName>.*<Encrypt><!\[CDATA\[/);
+      const err = await refusal(() => receive({ query: xml.query, body: xml.body! }));
+      expect(err).toMatchObject({ code: 'INVALID_REQUEST', status: 400, details: { refused: 'the body is XML: set 数据格式 to JSON in the console' } });
+      expect(account.calls).toHaveLength(0);
+      // The same XML with a signature that does not match it is still a forgery.
+      const forged = { ...xml.query, msg_signature: 'f'.repeat(40) };
+      await expect(refusal(() => receive({ query: forged, body: xml.body! }))).resolves.toMatchObject({ code: 'INVALID_SIGNATURE', status: 403 });
+    });
+
     it('never logs the Token, the EncodingAESKey, the ciphertext or the openid', async () => {
       const { receive, lines, account } = setup();
       const request = push('user_authorization_revoke', { revokeInfo: '8' });
