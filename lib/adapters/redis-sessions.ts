@@ -1,6 +1,6 @@
 import type { Redis } from '@upstash/redis';
 import { AppError } from '../errors';
-import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, Release, SessionIdentity, SessionPurge, SessionRecord, SessionRevoker, SessionStore, SessionSummary, SessionVerifier } from '../sessions/ports';
+import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, CommitOutcome, Committed, Release, SessionIdentity, SessionPurge, SessionRecord, SessionRevoker, SessionStore, SessionSummary, SessionVerifier } from '../sessions/ports';
 
 export function sessionKeys(prefix: string) {
   return {
@@ -12,6 +12,11 @@ export function sessionKeys(prefix: string) {
     userCodes: (userId: string) => `${prefix}user-codes:${userId}`,
     /** Set while (and a day after) the user is deleted: no login may commit a session for them. */
     deleted: (userId: string) => `${prefix}deleted:${userId}`,
+    /**
+     * Set by the user's first successful login (the one told isNewUser), kept until the account
+     * is deleted: what makes exactly one commit per user the new user's, whatever failed before.
+     */
+    welcomed: (userId: string) => `${prefix}welcomed:${userId}`,
   };
 }
 
@@ -31,13 +36,15 @@ export type RedisLike = Pick<Redis, 'del' | 'multi' | 'eval' | 'zrange' | 'scan'
 /*
  * A login code's key holds one of (loginId: the request's ULID; proof: digest of X-Login-Proof or ''):
  *   p|<loginId>|<proof>    claimed: that request is exchanging the code now
- *   d|<loginId>|<result>   done: the login committed; <result> is what a replay gets
+ *   d|<loginId>|<tokenHash>|<new>|<result>   done: the login committed; <result> is what a
+ *                          replay gets, while the session named by <tokenHash> lives; <new> is
+ *                          1 when it was the user's first login, else 0
  *   r|<loginId>            released: that request failed and let go; the code is free again
  * Every script below is keyed by the request's loginId, so each one is safe to send twice and
  * harmless when it arrives after its request gave up (the transport re-sends a request whose
  * kept-alive socket was reset, and an answer can be lost after Redis ran the script).
  * Each script opens with a `-- wxlogin:<name>` line, so a log or a test's fault proxy can tell them apart.
- * Only GET, SET (EX, NX-free forms), INCR, PEXPIRE, EXPIRE, HSET, HMGET, DEL, ZADD and
+ * Only GET, SET (EX and NX forms), INCR, PEXPIRE, EXPIRE, HSET, HMGET, DEL, ZADD and
  * ZREMRANGEBYSCORE are called: all on Upstash's compatibility list in their Redis 6.2 forms.
  */
 
@@ -59,7 +66,11 @@ return {s[1], s[2], s[3] or ''}
 
 /**
  * Rate limit and claim as one atomic step (one request). KEYS: code, current window, previous
- * window. ARGV: claim TTL (s), limit, window (ms), ms elapsed in the current window, loginId, proof.
+ * window. ARGV: claim TTL (s), limit, window (ms), ms elapsed in the current window, loginId,
+ * proof, the session key prefix. A done code whose session has ended since (logged out,
+ * revoked, expired, deleted) is 'spent': its replay would hand out a dead token.
+ * (The session's key is named from the done value's token hash; a value written before the
+ * hash was kept, `d|<loginId>|{…}`, replays as before.)
  * The limit is a sliding window: the previous window's count, weighted by how much of it
  * still overlaps the last `window` ms, plus the current one. Refused attempts are not counted,
  * and neither is this same claim sent again.
@@ -85,7 +96,11 @@ end
 if current then
   local kind = string.sub(current, 1, 2)
   if kind == 'd|' then
-    return {'done', string.sub(current, string.find(current, '|', 3, true) + 1)}
+    local rest = string.sub(current, string.find(current, '|', 3, true) + 1)
+    if string.sub(rest, 1, 1) == '{' then return {'done', rest} end
+    local cut = string.find(rest, '|', 1, true)
+    if redis.call('EXISTS', ARGV[7] .. string.sub(rest, 1, cut - 1)) == 0 then return {'spent'} end
+    return {'done', string.sub(rest, cut + 3), string.sub(rest, cut + 1, cut + 1)}
   end
   if kind == 'p|' then
     local owner, proof = string.match(current, '^p|([^|]*)|(.*)$')
@@ -99,40 +114,54 @@ return {'claimed'}
 /**
  * Commit of a login (one request): session, code result and the user's session index, only
  * while the request still holds its claim, and never for a user being deleted. KEYS: code,
- * session, user index, the user's code index, the user's deleted mark. ARGV: loginId,
- * code result, its TTL (s), session TTL (s), the session's absolute cap (index score), prune
- * entries scored at or below this, index TTL (s), token hash, then the session's field/value pairs.
+ * session, user index, the user's code index, the user's deleted mark, the user's welcome
+ * mark. ARGV: loginId, code result, its TTL (s), session TTL (s), the session's absolute cap
+ * (index score), prune entries scored at or below this, index TTL (s), token hash, new user
+ * ('1', '0', or '?': the welcome mark decides, and is set), then the session's field/value pairs.
+ * Answers 'committed|<new>' (also to a second copy of a commit that landed), 'fenced' or 'deleted'.
  */
 export const COMMIT_SCRIPT = `-- wxlogin:commit
 local current = redis.call('GET', KEYS[1])
 local id = ARGV[1]
 if not current then return 'fenced' end
 local head = string.sub(current, 1, #id + 3)
-if head == 'd|' .. id .. '|' then return 'committed' end
+if head == 'd|' .. id .. '|' then
+  local rest = string.sub(current, #id + 4)
+  local cut = string.find(rest, '|', 1, true)
+  return 'committed|' .. string.sub(rest, cut + 1, cut + 1)
+end
 if head ~= 'p|' .. id .. '|' then return 'fenced' end
 if redis.call('EXISTS', KEYS[5]) == 1 then return 'deleted' end
+local new = ARGV[9]
+if new == '?' then
+  if redis.call('SET', KEYS[6], '1', 'NX') then new = '1' else new = '0' end
+end
 redis.call('SADD', KEYS[4], KEYS[1])
 redis.call('EXPIRE', KEYS[4], ARGV[3])
-redis.call('HSET', KEYS[2], unpack(ARGV, 9))
+redis.call('HSET', KEYS[2], unpack(ARGV, 10))
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('SET', KEYS[1], 'd|' .. id .. '|' .. ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[1], 'd|' .. id .. '|' .. ARGV[8] .. '|' .. new .. '|' .. ARGV[2], 'EX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[8])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[6])
 redis.call('EXPIRE', KEYS[3], ARGV[7])
-return 'committed'
+return 'committed|' .. new
 `;
 
 /**
  * Release and fence (one request). KEYS: code. ARGV: loginId, TTL (s) of the released mark.
  * A code that is free (absent, or released by anyone) is marked released by this request too,
- * so its claim cannot land after this.
+ * so its claim cannot land after this. A code this request committed answers 'committed|<new>'.
  */
 export const RELEASE_SCRIPT = `-- wxlogin:release
 local current = redis.call('GET', KEYS[1])
 local id = ARGV[1]
 if current then
   local head = string.sub(current, 1, #id + 3)
-  if head == 'd|' .. id .. '|' then return 'committed' end
+  if head == 'd|' .. id .. '|' then
+    local rest = string.sub(current, #id + 4)
+    local cut = string.find(rest, '|', 1, true)
+    return 'committed|' .. string.sub(rest, cut + 1, cut + 1)
+  end
   if head ~= 'p|' .. id .. '|' and string.sub(current, 1, 2) ~= 'r|' then return 'taken' end
 end
 redis.call('SET', KEYS[1], 'r|' .. id, 'EX', ARGV[2])
@@ -143,7 +172,7 @@ return 'released'
  * Deleting a user (one request, safe to repeat): the deleted mark first, so that no login
  * commits a session for them from now on; then every session in the user's index, the index,
  * and every stored login- and phone-code result that could replay a session or a number.
- * KEYS: session index, code index, phone-code index, deleted mark. ARGV: the session key
+ * KEYS: session index, code index, phone-code index, deleted mark, welcome mark. ARGV: the session key
  * prefix, the mark's TTL (s). The sessions' and codes' own keys are named by the indexes (one
  * Redis database, as Upstash has, so a script may reach them).
  */
@@ -153,7 +182,7 @@ local sessions = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(sessions) do redis.call('DEL', ARGV[1] .. id) end
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do redis.call('DEL', key) end
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', key) end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
 return #sessions
 `;
 
@@ -207,17 +236,19 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
       this.redis.eval<string[], unknown>(
         CLAIM_SCRIPT,
         [this.keys.code(attempt.codeId), this.keys.loginRate(caller, window), this.keys.loginRate(caller, window - 1)],
-        [String(ttlSeconds), String(limit?.limit ?? 0), String(windowMs), String(now - window * windowMs), attempt.loginId, attempt.proofHash],
+        [String(ttlSeconds), String(limit?.limit ?? 0), String(windowMs), String(now - window * windowMs), attempt.loginId, attempt.proofHash, this.keys.session('')],
       ),
     );
-    const [state, result] = Array.isArray(reply) ? reply.map(String) : [];
+    const [state, result, isNew] = Array.isArray(reply) ? reply.map(String) : [];
     switch (state) {
       case 'claimed':
         return { state: 'claimed' };
       case 'pending':
         return { state: 'pending' };
       case 'done':
-        return { state: 'done', result: String(result) };
+        return isNew === '1' || isNew === '0' ? { state: 'done', result: String(result), isNewUser: isNew === '1' } : { state: 'done', result: String(result) };
+      case 'spent':
+        return { state: 'spent' };
       case 'limited':
         // The current window's end: by then the oldest attempts weigh less.
         return { state: 'limited', retryAfterSeconds: Math.max(1, Math.ceil(((window + 1) * windowMs - now) / 1000)) };
@@ -227,7 +258,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     }
   }
 
-  async commitLogin(input: CommitLogin): Promise<'committed' | 'fenced' | 'deleted'> {
+  async commitLogin(input: CommitLogin): Promise<CommitOutcome> {
     const { session } = input;
     const fields: string[] = [
       FIELDS.userId,
@@ -254,6 +285,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
           this.keys.userSessions(session.userId),
           this.keys.userCodes(session.userId),
           this.keys.deleted(session.userId),
+          this.keys.welcomed(session.userId),
         ],
         [
           input.attempt.loginId,
@@ -264,11 +296,14 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
           String(session.issuedAt),
           String(this.userIndexTtlSeconds),
           input.tokenHash,
+          input.newUser === 'ask' ? '?' : input.newUser ? '1' : '0',
           ...fields,
         ],
       ),
     );
-    if (reply === 'committed' || reply === 'fenced' || reply === 'deleted') return reply;
+    if (reply === 'fenced' || reply === 'deleted') return { state: reply };
+    const committed = committedOf(reply);
+    if (committed) return committed;
     throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the commit script', { details: { store: 'redis' } });
   }
 
@@ -276,7 +311,9 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     const reply = await guard(() =>
       this.redis.eval<string[], unknown>(RELEASE_SCRIPT, [this.keys.code(attempt.codeId)], [attempt.loginId, String(ttlSeconds)]),
     );
-    if (reply === 'committed' || reply === 'released' || reply === 'taken') return reply;
+    if (reply === 'released' || reply === 'taken') return { state: reply };
+    const committed = committedOf(reply);
+    if (committed) return committed;
     throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the release script', { details: { store: 'redis' } });
   }
 
@@ -284,7 +321,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     const reply = await guard(() =>
       this.redis.eval<string[], unknown>(
         PURGE_USER_SCRIPT,
-        [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneCodesKey, this.keys.deleted(userId)],
+        [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneCodesKey, this.keys.deleted(userId), this.keys.welcomed(userId)],
         [this.keys.session(''), String(DELETED_MARK_TTL_SECONDS)],
       ),
     );
@@ -353,6 +390,12 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     await guard(() => tx.exec());
     return sessionIds.length;
   }
+}
+
+/** 'committed|1' / 'committed|0' from the commit and release scripts. */
+function committedOf(reply: unknown): Committed | undefined {
+  if (reply === 'committed|1' || reply === 'committed|0') return { state: 'committed', isNewUser: reply === 'committed|1' };
+  return undefined;
 }
 
 async function guard<T>(operation: () => Promise<T>): Promise<T> {

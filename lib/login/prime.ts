@@ -56,8 +56,11 @@ function recordedLogins(): RecordedAnswers {
       return json(200, { openid: 'o-rehearsal', session_key: 'cmVoZWFyc2FsLWtleS0xMg==' });
     }
     if (headers['x-amz-target'] === 'DynamoDB_20120810.UpdateItem') {
+      // The new user's welcome mark (after the first commit said so): no attributes back.
+      if (text.includes('if_not_exists(welcomedAt')) return json(200, {});
       // The row a login leaves (the first, then the second), echoing the request's own ids (the repository checks them).
       const { ExpressionAttributeValues: v } = JSON.parse(text) as { ExpressionAttributeValues: Record<string, { S: string }> };
+      logins++;
       return json(200, {
         Attributes: {
           openid: { S: 'o-rehearsal' },
@@ -67,13 +70,16 @@ function recordedLogins(): RecordedAnswers {
           previousLoginAt: v[':now']!,
           lastLoginId: v[':loginId']!,
           previousLoginId: { S: '-' },
-          loginCount: { N: String(++logins) },
+          loginCount: { N: String(logins) },
+          // Returning: marked by the first login.
+          ...(logins > 1 ? { welcomedAt: v[':now']! } : {}),
         },
       });
     }
-    // Upstash: the claim and the commit scripts, by the marker each script opens with.
+    // Upstash: the claim and the commit scripts, by the marker each script opens with. The
+    // first commit is asked whether the user is new, and says so.
     if (text.includes('-- wxlogin:claim')) return json(200, { result: ['claimed'] });
-    if (text.includes('-- wxlogin:commit')) return json(200, { result: 'committed' });
+    if (text.includes('-- wxlogin:commit')) return json(200, { result: logins > 1 ? 'committed|0' : 'committed|1' });
     throw new Error(`the login rehearsal has no recorded answer for ${url}`);
   };
 }

@@ -1,8 +1,8 @@
 import { AppError } from '../errors';
 import { deriveId, hashToken, newToken, open, seal } from '../crypto';
 import type { Logger } from '../logger';
-import type { CodeAttempt, SessionStore } from '../sessions/ports';
-import { AccountBeingDeleted, type UserRepository } from '../users/ports';
+import type { CodeAttempt, CommitOutcome, Release, SessionStore } from '../sessions/ports';
+import { AccountBeingDeleted, type User, type UserRepository } from '../users/ports';
 import type { WechatAuth } from './ports';
 
 export interface LoginResult {
@@ -32,6 +32,8 @@ export interface LoginDeps {
   rateLimit?: { limit: number; windowSeconds: number };
   /** Told of every completed login: new user or returning. */
   onLogin?: (isNewUser: boolean) => void;
+  /** Rows created before this (ISO) keep the old isNewUser rule; WELCOME_MARKS_SINCE by default. */
+  welcomeMarksSince?: string;
   /**
    * Finishes a deletion that was interrupted (lib/account/): the login met the account's
    * tombstone, and this WeChat user may only start a new identity once the old one is gone.
@@ -61,10 +63,18 @@ export const SESSION_KEY_PURPOSE = 'session-key';
 /** X-Login-Proof: 22–64 base64url characters (at least 128 random bits). */
 export const PROOF_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
 
+/**
+ * Users created before this moment were told isNewUser by the rule of their time (the login
+ * that counted 1), and keep that rule: they have no welcome mark. Rows created since are new
+ * until a commit is told so (see `newUserOf`).
+ */
+export const WELCOME_MARKS_SINCE = '2026-12-05T00:00:00.000Z';
+
 /** What a retry of the same code replays, and to whom. The token inside is sealed under the code. */
 interface CodeResult {
   userId: string;
-  isNewUser: boolean;
+  /** Only in results stored before the commit told isNewUser beside them. */
+  isNewUser?: boolean;
   expiresAt: number;
   sealedToken: string;
   /** Digest of the first request's X-Login-Proof, or '' when it sent none. */
@@ -84,7 +94,10 @@ interface CodeResult {
  * 3. Upsert the user by openid in one DynamoDB UpdateItem, tagged with this request's id.
  * 4. Commit the session, the code's result and the user's session index in one Redis
  *    script, which writes only while this request still holds its claim. That is the
- *    moment the login happens; everything before it can be taken back.
+ *    moment the login happens; everything before it can be taken back. The same script tells
+ *    whether this is the user's first successful login (see `newUserOf`).
+ * 5. A user told isNewUser gets the mark on their row (one more write, once per user), so
+ *    later logins need not ask.
  *
  * Any failure releases the claim, which also fences it: a claim or commit of this request
  * that reaches Redis late finds it released and writes nothing. If the commit's answer was
@@ -132,7 +145,12 @@ export class LoginService {
     if (claim.state === 'pending') {
       throw new AppError('LOGIN_IN_PROGRESS', undefined, { retryAfterSeconds: IN_PROGRESS_RETRY_AFTER_SECONDS });
     }
-    if (claim.state === 'done') return this.replay(code, claim.result, attempt, caller, log);
+    if (claim.state === 'spent') {
+      // Its session ended (logout, revocation, expiry): a replay would hand out a dead token.
+      log.info('login code replayed after its session ended: refused', { caller });
+      throw new AppError('INVALID_CODE');
+    }
+    if (claim.state === 'done') return this.replay(code, claim.result, claim.isNewUser, attempt, caller, log);
 
     return this.exchange(code, attempt, caller, log);
   }
@@ -188,26 +206,32 @@ export class LoginService {
       await undo();
       throw err;
     }
-    const { user, isNewUser } = recorded;
+    const { user } = recorded;
+    const newUser = this.newUserOf(user);
 
     const issuedAt = now.getTime();
     const expiresAt = issuedAt + policy.ttlSeconds * 1000;
     const result: CodeResult = {
       userId: user.userId,
-      isNewUser,
       expiresAt,
       sealedToken: seal(CODE_PURPOSE, code, token),
       proof: attempt.proofHash,
       network,
     };
-    const answer: LoginResult = { token, expiresIn: policy.ttlSeconds, userId: user.userId, isNewUser };
-    const succeeded = () => {
+    const succeeded = async (isNewUser: boolean): Promise<LoginResult> => {
+      // Asked and answered: the row keeps it, so the user's later logins need not ask. Lost,
+      // the next login asks again and the welcome mark answers the same.
+      if (newUser === 'ask') {
+        await users.markWelcomed(user, now).catch((err: unknown) => {
+          log.warn('could not mark the user welcomed: the next login asks again', { userId: user.userId, errorCode: (err as AppError).code });
+        });
+      }
       log.info('login succeeded', { userId: user.userId, isNewUser, loginCount: user.loginCount });
       this.deps.onLogin?.(isNewUser);
-      return answer;
+      return { token, expiresIn: policy.ttlSeconds, userId: user.userId, isNewUser };
     };
 
-    let committed: 'committed' | 'fenced' | 'deleted';
+    let committed: CommitOutcome;
     try {
       committed = await sessions.commitLogin({
         attempt,
@@ -223,19 +247,20 @@ export class LoginService {
         ttlSeconds: policy.ttlSeconds,
         codeResult: JSON.stringify(result),
         codeTtlSeconds: CODE_RESULT_TTL_SECONDS,
+        newUser,
       });
     } catch (err) {
       // Did the commit land? The release answers that, and fences it if it did not.
       const release = await this.release(attempt, log);
-      if (release === 'committed') {
+      if (release.state === 'committed') {
         log.warn('login committed though its answer was lost');
-        return succeeded();
+        return succeeded(release.isNewUser);
       }
       // Unknown (the release failed too): a session may exist, so the row stays counted.
-      if (release !== 'unknown') await undo();
+      if (release.state !== 'unknown') await undo();
       throw err;
     }
-    if (committed === 'deleted') {
+    if (committed.state === 'deleted') {
       // This user's deletion started after our user write: no session for them. The retry
       // finds the row tombstoned and starts a new identity once the deletion is finished.
       await this.release(attempt, log);
@@ -243,27 +268,41 @@ export class LoginService {
       log.warn('login commit refused: the user is being deleted');
       throw new AppError('SERVICE_UNAVAILABLE', 'the user is being deleted', { retryAfterSeconds: 1 });
     }
-    if (committed === 'fenced') {
+    if (committed.state === 'fenced') {
       // This request gave up its claim, or the same client's retry took it over: that retry
       // owns the login now.
       await undo();
       log.warn('login commit refused: the code is held by a newer attempt');
       throw new AppError('LOGIN_IN_PROGRESS', 'A newer attempt with this code holds it.', { retryAfterSeconds: IN_PROGRESS_RETRY_AFTER_SECONDS });
     }
-    return succeeded();
+    return succeeded(committed.isNewUser);
+  }
+
+  /**
+   * Is this login the user's first successful one? "Never had a successful login" is what
+   * makes a user new, and only the commit knows a login succeeded; the user row's count does
+   * not (a login whose write landed but whose session was never issued may not be taken back
+   * when its undo fails too). So a row that was never told (no `welcomedAt`) asks the commit,
+   * which answers from the user's welcome mark in Redis, setting it in the same step: exactly
+   * one commit per user is told true. Rows from before the marks keep their old rule.
+   */
+  private newUserOf(user: User): boolean | 'ask' {
+    if (user.welcomedAt) return false;
+    if (user.createdAt < (this.deps.welcomeMarksSince ?? WELCOME_MARKS_SINCE)) return user.loginCount === 1;
+    return 'ask';
   }
 
   /** Lets go of the claim; 'unknown' when Redis could not be asked (the claim then lapses on its own). */
-  private async release(attempt: CodeAttempt, log: Logger): Promise<'committed' | 'released' | 'taken' | 'unknown'> {
+  private async release(attempt: CodeAttempt, log: Logger): Promise<Release | { state: 'unknown' }> {
     try {
       return await this.deps.sessions.releaseCode(attempt, CODE_RESULT_TTL_SECONDS);
     } catch (err) {
       log.warn('could not release login code claim', { errorCode: (err as AppError).code });
-      return 'unknown';
+      return { state: 'unknown' };
     }
   }
 
-  private replay(code: string, stored: string, attempt: CodeAttempt, network: string, log: Logger): LoginResult {
+  private replay(code: string, stored: string, isNewUser: boolean | undefined, attempt: CodeAttempt, network: string, log: Logger): LoginResult {
     let result: CodeResult;
     try {
       result = JSON.parse(stored) as CodeResult;
@@ -285,7 +324,7 @@ export class LoginService {
     }
     log.info('login replayed for a retried code', { caller: network, userId: result.userId });
     const expiresIn = Math.max(0, Math.floor((result.expiresAt - this.now().getTime()) / 1000));
-    return { token, expiresIn, userId: result.userId, isNewUser: result.isNewUser };
+    return { token, expiresIn, userId: result.userId, isNewUser: isNewUser ?? result.isNewUser ?? false };
   }
 }
 

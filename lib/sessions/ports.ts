@@ -37,7 +37,9 @@ export interface CodeAttempt {
 export type CodeClaim =
   | { state: 'claimed' }
   | { state: 'pending' }
-  | { state: 'done'; result: string }
+  | { state: 'done'; result: string; /** Told by the commit (absent for a result stored before it was). */ isNewUser?: boolean }
+  /** Done, but its session has ended since (logout, revocation, expiry): a spent code. */
+  | { state: 'spent' }
   | { state: 'limited'; retryAfterSeconds: number };
 
 /** A sliding-window limit on login attempts per caller (e.g. client network), checked with the claim. */
@@ -58,14 +60,29 @@ export interface CommitLogin {
   /** What a retry with the same code gets back (opaque to the store). */
   codeResult: string;
   codeTtlSeconds: number;
+  /**
+   * Whether this is the user's first successful login: known (true/false) when the user row
+   * says so, or 'ask' the store, which answers it atomically with the commit from the user's
+   * welcome mark (set by the first commit that is told so): exactly one commit per user is.
+   */
+  newUser: boolean | 'ask';
 }
+
+/** A login committed: its session exists, and whether it was the user's first. */
+export interface Committed {
+  state: 'committed';
+  isNewUser: boolean;
+}
+
+/** What a commit did: committed (now, or by an earlier copy), or nothing (fenced, or the user is being deleted). */
+export type CommitOutcome = Committed | { state: 'fenced' } | { state: 'deleted' };
 
 /**
  * What became of a request's claim once it let go of it: it was committed after all (the
  * commit's answer was lost), it is released now (nothing of this request can land any more),
  * or another request of the same client holds the code.
  */
-export type Release = 'committed' | 'released' | 'taken';
+export type Release = Committed | { state: 'released' } | { state: 'taken' };
 
 /** Who a live session belongs to, as the authorizer hands it to routes. */
 export interface SessionIdentity {
@@ -89,7 +106,7 @@ export interface SessionStore {
    * Session, code result and the user's session index, all or nothing, in one round trip, if
    * this request still holds its claim; 'fenced' (nothing written) if it does not.
    */
-  commitLogin(input: CommitLogin): Promise<'committed' | 'fenced' | 'deleted'>;
+  commitLogin(input: CommitLogin): Promise<CommitOutcome>;
   /**
    * Lets go of a claim whose login failed, so the code can be tried again, and fences it: a
    * claim or commit of this request that arrives later finds it released and does nothing.

@@ -16,6 +16,8 @@ export interface User {
   nickname?: string;
   /** The avatar's object key in the avatars bucket (lib/profile/). */
   avatarKey?: string;
+  /** When a login of this user was first told isNewUser (lib/login/): absent until then. */
+  welcomedAt?: string;
 }
 
 /**
@@ -79,8 +81,6 @@ export interface RecordLogin {
 export interface RecordedLogin {
   /** The row as this login left it. */
   user: User;
-  /** This is the user's first counted login. */
-  isNewUser: boolean;
 }
 
 /** The port the login use case depends on. */
@@ -93,6 +93,11 @@ export interface UserRepository {
    * and anything else it holds stay: a user's identity is never deleted by a failed login.
    */
   undoLogin(openid: string, loginId: string): Promise<void>;
+  /**
+   * Records on the row that a login of this user was told isNewUser (safe to repeat; a row
+   * that is gone or being deleted is left alone).
+   */
+  markWelcomed(owner: { userId: string; openid: string }, at: Date): Promise<void>;
 }
 
 /** The port the profile use case depends on. */

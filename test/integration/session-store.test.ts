@@ -28,12 +28,13 @@ describe('Class: RedisSessionStore (integration)', () => {
       ttlSeconds: 4,
       codeResult: '{"r":1}',
       codeTtlSeconds: 300,
+      newUser: false,
     };
   }
   /** A whole login's writes: claim, then commit. */
   async function saveWith(target: RedisSessionStore, input: CommitLogin): Promise<void> {
     await target.claimCode({ ...input.attempt, proofHash: '' }, 30);
-    expect(await target.commitLogin(input)).toBe('committed');
+    expect(await target.commitLogin(input)).toEqual({ state: 'committed', isNewUser: false });
   }
   const save = (input: CommitLogin) => saveWith(store, input);
   const attempt = (codeId: string, loginId: string, proofHash = ''): CodeAttempt => ({ codeId, loginId, proofHash });
@@ -42,8 +43,21 @@ describe('Class: RedisSessionStore (integration)', () => {
     it('claims a new code, reports it pending to another request, and done once committed', async () => {
       await expect(store.claimCode(attempt('c1', 'L1'), 30)).resolves.toEqual({ state: 'claimed' });
       await expect(store.claimCode(attempt('c1', 'L2'), 30)).resolves.toEqual({ state: 'pending' });
-      await expect(store.commitLogin({ ...login('s-c1', 'u-c1'), attempt: { codeId: 'c1', loginId: 'L1' }, codeResult: 'result-1' })).resolves.toBe('committed');
-      await expect(store.claimCode(attempt('c1', 'L3'), 30)).resolves.toEqual({ state: 'done', result: 'result-1' });
+      await expect(store.commitLogin({ ...login('s-c1', 'u-c1'), attempt: { codeId: 'c1', loginId: 'L1' }, codeResult: 'result-1' })).resolves.toEqual({ state: 'committed', isNewUser: false });
+      await expect(store.claimCode(attempt('c1', 'L3'), 30)).resolves.toEqual({ state: 'done', result: 'result-1', isNewUser: false });
+    });
+
+    it('answers a done code whose session has ended since (logout, expiry) as spent, never with its result', async () => {
+      await store.claimCode(attempt('c-spent', 'L1'), 30);
+      await store.commitLogin({ ...login('s-spent', 'u-spent'), attempt: { codeId: 'c-spent', loginId: 'L1' }, codeResult: 'result-s' });
+      await expect(store.claimCode(attempt('c-spent', 'L2'), 30)).resolves.toMatchObject({ state: 'done' });
+      await store.revoke('s-spent', 'u-spent');
+      await expect(store.claimCode(attempt('c-spent', 'L3'), 30)).resolves.toEqual({ state: 'spent' });
+    });
+
+    it('replays a result stored before the token hash was kept (d|<loginId>|{…}) as before', async () => {
+      await redisCommand(ctx.redis, 'SET', `${prefix}code:c-old`, 'd|L1|{"userId":"u"}', 'EX', '60');
+      await expect(store.claimCode(attempt('c-old', 'L2'), 30)).resolves.toEqual({ state: 'done', result: '{"userId":"u"}' });
     });
 
     it('answers the same claim sent twice as claimed, counting it once against the limit', async () => {
@@ -59,20 +73,57 @@ describe('Class: RedisSessionStore (integration)', () => {
       await expect(store.claimCode(attempt('c-take', 'L1', 'proof-a'), 30)).resolves.toEqual({ state: 'pending' });
       await expect(store.claimCode(attempt('c-take', 'L4', 'proof-a'), 30)).resolves.toEqual({ state: 'claimed' });
       // The overtaken request can no longer commit.
-      await expect(store.commitLogin({ ...login('s-take', 'u-take'), attempt: { codeId: 'c-take', loginId: 'L2' } })).resolves.toBe('fenced');
+      await expect(store.commitLogin({ ...login('s-take', 'u-take'), attempt: { codeId: 'c-take', loginId: 'L2' } })).resolves.toEqual({ state: 'fenced' });
       expect(await exists(`${prefix}session:s-take`)).toBe(false);
+    });
+  });
+
+  describe('Method: commitLogin, whether the user is new', () => {
+    const ask = (sessionId: string, userId: string): CommitLogin => ({ ...login(sessionId, userId), newUser: 'ask' });
+    async function commit(input: CommitLogin) {
+      await store.claimCode({ ...input.attempt, proofHash: '' }, 30);
+      return store.commitLogin(input);
+    }
+
+    it('tells exactly the first commit that asks that the user is new, and every copy and replay of it the same', async () => {
+      const first = ask('s-w1', 'u-w');
+      await expect(commit(first)).resolves.toEqual({ state: 'committed', isNewUser: true });
+      expect(await redisCommand(ctx.redis, 'GET', `${prefix}welcomed:u-w`)).toBe('1');
+      expect(await pttl(`${prefix}welcomed:u-w`), 'kept until the account is deleted').toBe(-1);
+      // A second copy of the commit, its release after a lost answer, and a replay of the code.
+      await expect(store.commitLogin(first)).resolves.toEqual({ state: 'committed', isNewUser: true });
+      await expect(store.releaseCode(first.attempt, 300)).resolves.toEqual({ state: 'committed', isNewUser: true });
+      await expect(store.claimCode(attempt(first.attempt.codeId, 'L-later'), 30)).resolves.toMatchObject({ state: 'done', isNewUser: true });
+      // Any later login that asks is a returning one.
+      await expect(commit(ask('s-w2', 'u-w'))).resolves.toEqual({ state: 'committed', isNewUser: false });
+    });
+
+    it('sets no mark for a login that knows the answer, and none for a fenced one', async () => {
+      await expect(commit({ ...login('s-k', 'u-k'), newUser: true })).resolves.toEqual({ state: 'committed', isNewUser: true });
+      expect(await exists(`${prefix}welcomed:u-k`)).toBe(false);
+      const fenced = ask('s-f', 'u-f');
+      await store.claimCode({ ...fenced.attempt, proofHash: '' }, 30);
+      await store.releaseCode(fenced.attempt, 300);
+      await expect(store.commitLogin(fenced)).resolves.toEqual({ state: 'fenced' });
+      expect(await exists(`${prefix}welcomed:u-f`)).toBe(false);
+    });
+
+    it('forgets the mark when the user is purged (a deleted account)', async () => {
+      await commit(ask('s-p', 'u-p'));
+      await store.purgeUser('u-p', `${prefix}phone-codes:u-p`);
+      expect(await exists(`${prefix}welcomed:u-p`)).toBe(false);
     });
   });
 
   describe('Method: releaseCode', () => {
     it('frees a released code for the next request', async () => {
       await store.claimCode(attempt('c2', 'L1'), 30);
-      await expect(store.releaseCode({ codeId: 'c2', loginId: 'L1' }, 300)).resolves.toBe('released');
+      await expect(store.releaseCode({ codeId: 'c2', loginId: 'L1' }, 300)).resolves.toEqual({ state: 'released' });
       await expect(store.claimCode(attempt('c2', 'L2'), 30)).resolves.toEqual({ state: 'claimed' });
     });
 
     it('fences a claim that arrives after its release: it stays released', async () => {
-      await expect(store.releaseCode({ codeId: 'c-late', loginId: 'L1' }, 300)).resolves.toBe('released');
+      await expect(store.releaseCode({ codeId: 'c-late', loginId: 'L1' }, 300)).resolves.toEqual({ state: 'released' });
       await expect(store.claimCode(attempt('c-late', 'L1'), 30)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
       expect(await redisCommand(ctx.redis, 'GET', `${prefix}code:c-late`)).toBe('r|L1');
     });
@@ -81,7 +132,7 @@ describe('Class: RedisSessionStore (integration)', () => {
       const input = login('s-fenced', 'u-fenced');
       await store.claimCode({ ...input.attempt, proofHash: '' }, 30);
       await store.releaseCode(input.attempt, 300);
-      await expect(store.commitLogin(input)).resolves.toBe('fenced');
+      await expect(store.commitLogin(input)).resolves.toEqual({ state: 'fenced' });
       expect(await exists(`${prefix}session:s-fenced`)).toBe(false);
       expect(await exists(`${prefix}user-sessions:u-fenced`)).toBe(false);
     });
@@ -89,14 +140,14 @@ describe('Class: RedisSessionStore (integration)', () => {
     it('reports a commit whose answer was lost as committed, and leaves it in place', async () => {
       const input = login('s-lost', 'u-lost');
       await save(input);
-      await expect(store.releaseCode(input.attempt, 300)).resolves.toBe('committed');
-      await expect(store.commitLogin(input)).resolves.toBe('committed');
+      await expect(store.releaseCode(input.attempt, 300)).resolves.toEqual({ state: 'committed', isNewUser: false });
+      await expect(store.commitLogin(input)).resolves.toEqual({ state: 'committed', isNewUser: false });
       await expect(store.touch('s-lost', T, 4000)).resolves.toMatchObject({ userId: 'u-lost' });
     });
 
     it('leaves a code that another request holds alone', async () => {
       await store.claimCode(attempt('c-other', 'L2', 'p'), 30);
-      await expect(store.releaseCode({ codeId: 'c-other', loginId: 'L1' }, 300)).resolves.toBe('taken');
+      await expect(store.releaseCode({ codeId: 'c-other', loginId: 'L1' }, 300)).resolves.toEqual({ state: 'taken' });
       await expect(store.claimCode(attempt('c-other', 'L9', 'q'), 30)).resolves.toEqual({ state: 'pending' });
     });
   });
@@ -181,7 +232,8 @@ describe('Class: RedisSessionStore (integration)', () => {
       await expect(own.touch('e0', T, 4000)).resolves.toBeNull();
       expect(await redisCommand(ctx.redis, 'KEYS', `${prefix}all:user-sessions:*`)).toEqual([]);
       expect(await redisCommand(ctx.redis, 'GET', `${prefix}all:unrelated`)).toBe('keep');
-      await expect(own.claimCode(attempt('code-e1', 'L-other'), 30)).resolves.toMatchObject({ state: 'done' });
+      // A replay of a code whose session was revoked hands out nothing (spent, as INVALID_CODE).
+      await expect(own.claimCode(attempt('code-e1', 'L-other'), 30)).resolves.toEqual({ state: 'spent' });
     });
 
     it('is what `npm run revoke` does, for one user or for all', async () => {

@@ -1,5 +1,5 @@
 import { AppError } from '../../lib/errors';
-import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, Release, SessionStore } from '../../lib/sessions/ports';
+import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, CommitOutcome, Release, SessionStore } from '../../lib/sessions/ports';
 import type { RecordedLogin, RecordLogin, User, UserRepository } from '../../lib/users/ports';
 import type { WechatAuth, WechatSession } from '../../lib/login/ports';
 import type { Claim, CodeLookup, Holder, PhoneBinding, PhoneCodeStore, PhoneInfo, PhoneRepository, PhoneVerifier } from '../../lib/phone/service';
@@ -16,9 +16,13 @@ function fail(): never {
 
 /** The Redis scripts' semantics in memory (lib/adapters/redis-sessions.ts): claims keyed by login id, fenced commits. */
 export class InMemorySessionStore implements SessionStore {
-  /** codeId → 'p|<loginId>|<proof>', 'd|<loginId>|<result>' or 'r|<loginId>'. */
+  /** codeId → 'p|<loginId>|<proof>', 'd|<loginId>|<tokenHash>|<new>|<result>' or 'r|<loginId>'. */
   readonly codes = new Map<string, string>();
   readonly saved: CommitLogin[] = [];
+  /** Sessions ended since their login (logout, revocation), by token hash. */
+  readonly ended = new Set<string>();
+  /** Users whose welcome mark is set (their first successful login was told so). */
+  readonly welcomed = new Set<string>();
   failOn: Partial<Record<'claimCode' | 'releaseCode' | 'commitLogin', Fault>> = {};
 
   /** Attempts seen per caller, and the limit the use case asked for. */
@@ -34,7 +38,11 @@ export class InMemorySessionStore implements SessionStore {
         if (seen >= limit.limit) return { state: 'limited', retryAfterSeconds: limit.windowSeconds };
         this.attempts.set(limit.caller, seen + 1);
       }
-      if (current?.startsWith('d|')) return { state: 'done', result: current.slice(current.indexOf('|', 2) + 1) };
+      if (current?.startsWith('d|')) {
+        const [, , tokenHash = '', isNew = '', ...result] = current.split('|');
+        if (this.ended.has(tokenHash)) return { state: 'spent' };
+        return { state: 'done', result: result.join('|'), isNewUser: isNew === '1' };
+      }
       if (current?.startsWith('p|')) {
         const [, owner = '', proof = ''] = current.split('|');
         if (!attempt.proofHash || proof !== attempt.proofHash || owner >= attempt.loginId) return { state: 'pending' };
@@ -44,24 +52,29 @@ export class InMemorySessionStore implements SessionStore {
     });
   }
 
-  async commitLogin(input: CommitLogin): Promise<'committed' | 'fenced'> {
+  async commitLogin(input: CommitLogin): Promise<CommitOutcome> {
     return this.run('commitLogin', () => {
       const current = this.codes.get(input.attempt.codeId) ?? '';
-      if (current.startsWith(`d|${input.attempt.loginId}|`)) return 'committed';
-      if (!current.startsWith(`p|${input.attempt.loginId}|`)) return 'fenced';
+      if (current.startsWith(`d|${input.attempt.loginId}|`)) return { state: 'committed', isNewUser: current.split('|')[3] === '1' };
+      if (!current.startsWith(`p|${input.attempt.loginId}|`)) return { state: 'fenced' };
+      let isNewUser = input.newUser === true;
+      if (input.newUser === 'ask') {
+        isNewUser = !this.welcomed.has(input.session.userId);
+        this.welcomed.add(input.session.userId);
+      }
       this.saved.push(input);
-      this.codes.set(input.attempt.codeId, `d|${input.attempt.loginId}|${input.codeResult}`);
-      return 'committed';
+      this.codes.set(input.attempt.codeId, `d|${input.attempt.loginId}|${input.tokenHash}|${isNewUser ? 1 : 0}|${input.codeResult}`);
+      return { state: 'committed', isNewUser };
     });
   }
 
   async releaseCode(attempt: Pick<CodeAttempt, 'codeId' | 'loginId'>): Promise<Release> {
     return this.run('releaseCode', () => {
       const current = this.codes.get(attempt.codeId);
-      if (current?.startsWith(`d|${attempt.loginId}|`)) return 'committed';
-      if (current && !current.startsWith(`p|${attempt.loginId}|`) && !current.startsWith('r|')) return 'taken';
+      if (current?.startsWith(`d|${attempt.loginId}|`)) return { state: 'committed', isNewUser: current.split('|')[3] === '1' };
+      if (current && !current.startsWith(`p|${attempt.loginId}|`) && !current.startsWith('r|')) return { state: 'taken' };
       this.codes.set(attempt.codeId, `r|${attempt.loginId}`);
-      return 'released';
+      return { state: 'released' };
     });
   }
 
@@ -122,8 +135,12 @@ export class InMemoryUserRepository implements UserRepository {
     if (unionid) row.unionid = unionid;
     this.rows.set(openid, row);
     if (fault === 'lose') fail();
-    const user = this.users.get(openid)!;
-    return { user, isNewUser: user.loginCount === 1 };
+    return { user: this.users.get(openid)! };
+  }
+
+  async markWelcomed(owner: { userId: string; openid: string }, at: Date): Promise<void> {
+    const row = this.rows.get(owner.openid);
+    if (row?.userId === owner.userId) row.welcomedAt ??= at.toISOString();
   }
 
   async undoLogin(openid: string, loginId: string): Promise<void> {

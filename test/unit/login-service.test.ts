@@ -22,6 +22,8 @@ function setup<W extends WechatAuth = FakeWechat>(wechat: W = new FakeWechat() a
     session: { ttlSeconds: 3600, maxAgeSeconds: 86_400 },
     rateLimit,
     now: () => NOW,
+    // Every row here is one with welcome marks (see the legacy rule's own test).
+    welcomeMarksSince: '2000-01-01T00:00:00.000Z',
   });
   const { logger, lines, entries } = captureLogger();
   /** The user the fake WeChat maps a code's name to. */
@@ -208,6 +210,56 @@ describe('Class: LoginService', () => {
         // Once Redis answers again, the same code replays the session that did commit.
         sessions.failOn = {};
         await expect(service.login('hugo.1', log, PHONE)).resolves.toMatchObject({ isNewUser: true });
+      });
+
+      it('tells isNewUser on the next login with a fresh code when a failed first login could not be taken back', async () => {
+        // Prepare: the first login's user write lands, its commit and release both fail, so its
+        // undo never runs and the row stays counted. The user reopens the mini-program later.
+        const { service, sessions, users, log } = setup();
+        sessions.failOn.commitLogin = 'refuse';
+        sessions.failOn.releaseCode = 'refuse';
+        await expect(service.login('nina.1', log, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+        expect(users.undone).toHaveLength(0);
+        expect(users.rows.get('openid-nina')?.loginCount).toBe(1);
+        sessions.failOn = {};
+
+        // Act: fresh codes, as wx.login gives them
+        const second = await service.login('nina.2', log, PHONE);
+        const third = await service.login('nina.3', log, PHONE);
+
+        // Assess: the first login that succeeded is the new user's, and only it
+        expect(second.isNewUser).toBe(true);
+        expect(third.isNewUser).toBe(false);
+        expect(users.rows.get('openid-nina')?.welcomedAt).toBe(NOW.toISOString());
+      });
+
+      it('tells isNewUser once when the row’s welcome mark could not be written: the commit answers from Redis', async () => {
+        const { service, users, log } = setup();
+        users.markWelcomed = async () => {
+          throw new AppError('SERVICE_UNAVAILABLE');
+        };
+        const answers = [];
+        for (const code of ['olga.1', 'olga.2', 'olga.3']) answers.push((await service.login(code, log, PHONE)).isNewUser);
+        expect(answers).toEqual([true, false, false]);
+      });
+
+      it('keeps the old rule (the login that counted 1) for rows made before the welcome marks', async () => {
+        const sessions = new InMemorySessionStore();
+        const users = new InMemoryUserRepository();
+        let ids = 0;
+        const service = new LoginService({ wechat: new FakeWechat(), users, sessions, newId: () => `id-${++ids}`, session: { ttlSeconds: 60, maxAgeSeconds: 600 }, now: () => NOW, welcomeMarksSince: '2099-01-01T00:00:00.000Z' });
+        const { logger } = captureLogger();
+        expect((await service.login('pia.1', logger, PHONE)).isNewUser).toBe(true);
+        expect((await service.login('pia.2', logger, PHONE)).isNewUser).toBe(false);
+        expect(sessions.welcomed.size, 'no welcome mark asked for').toBe(0);
+      });
+
+      it('answers a replay of a code whose session has ended since with 401 INVALID_CODE, never the dead token', async () => {
+        const { service, sessions, log } = setup();
+        const first = await service.login('quin.1', log, PHONE);
+        await expect(service.login('quin.1', log, PHONE)).resolves.toEqual(first);
+        sessions.ended.add(hashToken(first.token)); // logged out
+        await expect(service.login('quin.1', log, PHONE)).rejects.toMatchObject({ code: 'INVALID_CODE', status: 401 });
       });
 
       it('a failed login is taken back even when another device’s login wrote the row in between', async () => {

@@ -53,25 +53,23 @@ describe('Class: DynamoUserRepository', () => {
       });
     });
 
-    it('reports a new user when this login is the row’s first counted one', async () => {
+    it('returns the row as this login left it, without its bookkeeping', async () => {
       ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ loginCount: 1 }) });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
       await expect(repo.recordLogin(input)).resolves.toEqual({
-        isNewUser: true,
         user: { userId: '01NEWUSER', openid: 'o1', createdAt: NOW.toISOString(), lastLoginAt: NOW.toISOString(), loginCount: 1 },
       });
     });
 
-    it('reports a returning user from the row as the login left it', async () => {
+    it('returns a returning user’s row with its welcome mark (what tells the login it is not new)', async () => {
       const earlier = '2026-11-01T00:00:00.000Z';
       ddbMock.on(UpdateItemCommand).resolves({
-        Attributes: row({ userId: '01OLDUSER', createdAt: earlier, loginCount: 8, unionid: 'u1', nickname: 'kept', previousLoginAt: earlier }),
+        Attributes: row({ userId: '01OLDUSER', createdAt: earlier, loginCount: 8, unionid: 'u1', nickname: 'kept', previousLoginAt: earlier, welcomedAt: earlier }),
       });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
       const result = await repo.recordLogin(input);
       expect(result).toEqual({
-        isNewUser: false,
-        user: { userId: '01OLDUSER', openid: 'o1', createdAt: earlier, lastLoginAt: NOW.toISOString(), loginCount: 8, unionid: 'u1', nickname: 'kept' },
+        user: { userId: '01OLDUSER', openid: 'o1', createdAt: earlier, lastLoginAt: NOW.toISOString(), loginCount: 8, unionid: 'u1', nickname: 'kept', welcomedAt: earlier },
       });
     });
 
@@ -85,7 +83,7 @@ describe('Class: DynamoUserRepository', () => {
       const result = await repo.recordLogin(input);
 
       // Assess
-      expect(result).toMatchObject({ isNewUser: true, user: { userId: '01NEWUSER', loginCount: 1 } });
+      expect(result).toMatchObject({ user: { userId: '01NEWUSER', loginCount: 1 } });
       expect(ddbMock.commandCalls(GetItemCommand)[0]!.args[0].input).toMatchObject({ Key: { openid: { S: 'o1' } }, ConsistentRead: true });
     });
 
