@@ -50,7 +50,8 @@ export function composeAccount(env: Env = process.env): { logger: Logger; metric
   const redisConfig = loadRedisConfig(env);
   const log = loadLogConfig(env);
   const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
-  return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, new HttpWechatAuth(wechat)) };
+  // POST /user/delete runs for 20 s at most (serverless.yml): it can wait out a writer's lease.
+  return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, 8000, new HttpWechatAuth(wechat)) };
 }
 
 /**
@@ -60,10 +61,11 @@ export function composeAccount(env: Env = process.env): { logger: Logger; metric
 export function createAccountEvents(env: Env = process.env): AccountEvents {
   const redisConfig = loadRedisConfig(env);
   const log = loadLogConfig(env);
-  return accountService(env, createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token] }));
+  // The push function runs for 5 s at most: a longer wait answers 503, and WeChat sends it again.
+  return accountService(env, createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token] }), 1500);
 }
 
-function accountService(env: Env, logger: Logger, wechat?: WechatAuth): AccountService {
+function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat?: WechatAuth): AccountService {
   const dynamoConfig = loadDynamoConfig(env);
   const redisConfig = loadRedisConfig(env);
   const phone = loadPhoneConfig(env);
@@ -78,5 +80,6 @@ function accountService(env: Env, logger: Logger, wechat?: WechatAuth): AccountS
     sessions: new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
     phoneCodesKey: (userId) => phoneCodesKey(redisConfig.keyPrefix, userId),
     events: createUserEvents(env, logger),
+    maxLeaseWaitMs,
   });
 }

@@ -19,7 +19,13 @@ export interface AccountDeps {
   /** The Redis key of a user's phone-code results (lib/adapters/redis-phone-codes.ts). */
   phoneCodesKey: (userId: string) => string;
   events: EventPublisher;
+  /**
+   * How long this function may wait for a writer's lease (a phone binding or an avatar upload
+   * in flight) before cleaning up; a longer lease answers 503 with Retry-After instead.
+   */
+  maxLeaseWaitMs?: number;
   now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -43,8 +49,10 @@ export function finishAccountDeletion(deps: Pick<AccountDeps, 'sessions' | 'user
  *
  * Deleting runs in an order that any interruption can resume from, and that never leaves a
  * session alive for a deleted user:
- * 1. the phone claims and the avatar files (the user's session still works, so the client
- *    can retry);
+ * 1. the row is marked: no phone binding or avatar upload starts from now on; those already
+ *    running hold a short lease, which the deletion waits out (or answers 503 to retry);
+ *    then the phone claims (the row's, and any number a binding leased) and every avatar file
+ *    go (the user's session still works, so the client can retry);
  * 2. the row becomes a tombstone: its ids and deletedAt, nothing personal; no login, profile
  *    or phone write lands on it any more;
  * 3. `UserDeleted` is published (at least once: every retry that gets here publishes it);
@@ -111,16 +119,34 @@ export class AccountService implements AccountEvents {
   }
 
   private async delete(owner: Holder, log: Logger): Promise<void> {
-    const { users, phones, avatars } = this.deps;
+    const { users, phones } = this.deps;
     const row = await users.readAccount(owner.openid);
     if (row && row.userId === owner.userId && !row.deletedAt) {
-      for (const number of [row.phoneE164, row.replacedPhone]) if (number) await phones.release(number, owner);
+      // Writers outside the row (a number's claim, an avatar file) take a lease on it first. The
+      // mark refuses new leases; the ones already taken end before their writes can land; then
+      // everything they and the row hold is removed, so nothing written beside the deletion stays.
+      const mark = await users.markDeleting(owner, this.now());
+      if (mark) await this.waitForWriters(mark.leaseUntil, owner, log);
+      const numbers = new Set([row.phoneE164, row.replacedPhone, ...(mark?.leasedPhones ?? [])].filter((n): n is string => !!n));
+      for (const number of numbers) await phones.release(number, owner);
       await this.deleteAvatarFiles(owner.userId);
       await users.tombstone(owner, this.now());
     }
     // Also when the row is a tombstone already, or gone (an earlier deletion stopped after
     // deleting it): the Redis purge and the event are safe to repeat.
     await this.finish(owner, log);
+  }
+
+  private async waitForWriters(leaseUntil: number, owner: Holder, log: Logger): Promise<void> {
+    const wait = leaseUntil - this.now().getTime();
+    if (wait <= 0) return;
+    if (wait > (this.deps.maxLeaseWaitMs ?? 8000)) {
+      // The mark stays and refuses new leases, so the retry finds the writer gone.
+      log.info('account deletion waits for a write in flight: retry', { userId: owner.userId, waitMs: wait });
+      throw new AppError('SERVICE_UNAVAILABLE', 'A change to this account is in flight.', { retryAfterSeconds: Math.ceil(wait / 1000) });
+    }
+    log.info('account deletion waits for a write in flight', { userId: owner.userId, waitMs: wait });
+    await (this.deps.sleep ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms))))(wait);
   }
 
   private async clearProfile(owner: Holder): Promise<void> {

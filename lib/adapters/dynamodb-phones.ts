@@ -102,7 +102,7 @@ export class DynamoPhoneRepository implements PhoneRepository {
     }
   }
 
-  async bind(owner: Holder, number: string, binding: PhoneBinding): Promise<string | undefined> {
+  async bind(owner: Holder, number: string, binding: PhoneBinding, lease?: string): Promise<string | undefined> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
@@ -111,7 +111,8 @@ export class DynamoPhoneRepository implements PhoneRepository {
           // `replacedPhone` keeps the number this write replaced on the row itself: a second
           // copy of the write (the SDK's retry, or the user's retry after a lost answer) fails
           // its condition, and the row still says which number is to be freed.
-          UpdateExpression: 'SET #phone = :binding, replacedPhone = if_not_exists(#phone.e164, :none)',
+          // The number is on the row now: the lease's memory of it can go.
+          UpdateExpression: `SET #phone = :binding, replacedPhone = if_not_exists(#phone.e164, :none) DELETE leasedPhones :leased${lease ? ', leases :lease' : ''}`,
           // The row is this user's (a deleted account is not brought back by a late binding),
           // and does not hold this number yet.
           ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt) AND (attribute_not_exists(#phone) OR #phone.e164 <> :number)',
@@ -120,6 +121,8 @@ export class DynamoPhoneRepository implements PhoneRepository {
             ':userId': { S: owner.userId },
             ':number': { S: number },
             ':none': { S: '-' },
+            ':leased': { SS: [number] },
+            ...(lease ? { ':lease': { SS: [lease] } } : {}),
             ':binding': {
               M: {
                 e164: { S: number },

@@ -7,7 +7,28 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { AppError } from '../errors';
-import { AccountBeingDeleted, type AccountRow, type AccountRows, type ProfileChange, type ProfileWriter, type RecordedLogin, type RecordLogin, type User, type UserReader, type UserRepository } from '../users/ports';
+import {
+  AccountBeingDeleted,
+  type AccountRow,
+  type AccountRows,
+  type DeletionMark,
+  type ProfileChange,
+  type ProfileWriter,
+  type RecordedLogin,
+  type RecordLogin,
+  type User,
+  type UserReader,
+  type UserRepository,
+  type WriteLeases,
+  latestLease,
+  leaseToken,
+} from '../users/ports';
+
+/**
+ * A deletion's mark blocks new write leases for this long: longer than any function that
+ * deletes runs (its Lambda timeout), so a mark left by a deletion that died stops blocking.
+ */
+export const DELETION_MARK_MS = 60_000;
 
 /** The attributes a profile is read for: nothing else a row holds is ever exposed. */
 const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
@@ -31,7 +52,7 @@ export type DynamoSend = Pick<DynamoDBClient, 'send'>;
  * fence of the last undone login). Only the attributes
  * named here are touched: anything else a row holds is left alone.
  */
-export class DynamoUserRepository implements UserRepository, UserReader, ProfileWriter, AccountRows {
+export class DynamoUserRepository implements UserRepository, UserReader, ProfileWriter, AccountRows, WriteLeases {
   constructor(
     private readonly client: DynamoSend,
     private readonly tableName: string,
@@ -105,22 +126,28 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     }
   }
 
-  async undoLogin(openid: string, loginId: string): Promise<void> {
+  async undoLogin(openid: string, loginId: string, landed: boolean): Promise<void> {
     const Key = { openid: { S: openid } };
+    // 1. The fence: from now on no copy of that login's write can land (its condition refuses
+    //    undoneLoginId = loginId). Safe to send twice. On a live row only: a tombstone refuses
+    //    every login write already, and a row that is gone must stay gone (a deletion removed it).
     try {
-      // 1. The fence: from now on no copy of that login's write can land (its condition
-      //    refuses undoneLoginId = loginId). Unconditional, so it holds whether or not the
-      //    write landed yet, and safe to send twice.
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key,
           UpdateExpression: 'SET undoneLoginId = :loginId',
+          ConditionExpression: 'attribute_exists(userId) AND attribute_not_exists(deletedAt)',
           ExpressionAttributeValues: { ':loginId': { S: loginId } },
         }),
       );
     } catch (err) {
-      throw storeUnavailable(err);
+      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+      // No live row. If the write's fate is unknown it may still be on its way and would make
+      // a user row that no session names: fence it with a row of its own that holds nothing
+      // but the fence, and that DynamoDB's TTL removes within days (like a tombstone).
+      if (!landed) await this.fenceAbsentRow(openid, loginId);
+      return;
     }
     try {
       // 2. The revert, if the write did land and no later login has written since. It clears
@@ -157,7 +184,75 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     }
   }
 
-  async updateProfile(owner: { userId: string; openid: string }, change: ProfileChange): Promise<{ user: User; previous: string | undefined }> {
+  private async fenceAbsentRow(openid: string, loginId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: openid } },
+          UpdateExpression: 'SET undoneLoginId = :loginId, purgeAt = if_not_exists(purgeAt, :purgeAt)',
+          ConditionExpression: 'attribute_not_exists(userId)',
+          ExpressionAttributeValues: { ':loginId': { S: loginId }, ':purgeAt': { N: String(Math.floor(Date.now() / 1000) + 86_400) } },
+        }),
+      );
+    } catch (err) {
+      // A row with a userId now (a tombstone, or a login that landed meanwhile): a tombstone
+      // refuses the write, and a live row is another login's, whose own write won.
+      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+    }
+  }
+
+  async lease(owner: { userId: string; openid: string }, until: number, phone?: string): Promise<string> {
+    const token = leaseToken(until);
+    const values: Record<string, AttributeValue> = {
+      ':userId': { S: owner.userId },
+      ':token': { SS: [token] },
+      ':staleBefore': { N: String(Date.now() - DELETION_MARK_MS) },
+    };
+    if (phone) values[':phone'] = { SS: [phone] };
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: owner.openid } },
+          // A set of tokens, one per writer: each writer's last write deletes its own, so two
+          // writers at once never end each other's lease. The numbers add up the same way.
+          UpdateExpression: `ADD leases :token${phone ? ', leasedPhones :phone' : ''}`,
+          // This user's live row, and no deletion begun (a mark older than any deletion can run
+          // is one that died: it blocks no one).
+          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt) AND (attribute_not_exists(deletingSince) OR deletingSince < :staleBefore)',
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+      throw storeUnavailable(err);
+    }
+    return token;
+  }
+
+  async markDeleting(owner: { userId: string; openid: string }, now: Date): Promise<DeletionMark | null> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Attributes: item } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: owner.openid } },
+          // Each attempt of a deletion marks anew, so a retry after a dead one blocks leases again.
+          UpdateExpression: 'SET deletingSince = :now',
+          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
+          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':now': { N: String(now.getTime()) } },
+          ReturnValues: 'ALL_NEW',
+        }),
+      ));
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return null;
+      throw storeUnavailable(err);
+    }
+    return { leaseUntil: latestLease(item?.leases?.SS ?? []), leasedPhones: item?.leasedPhones?.SS ?? [] };
+  }
+
+  async updateProfile(owner: { userId: string; openid: string }, change: ProfileChange, endLease?: string): Promise<{ user: User; previous: string | undefined }> {
     const [name, value] = Object.entries(change)[0]!;
     let item: Record<string, AttributeValue> | undefined;
     try {
@@ -166,11 +261,12 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
           TableName: this.tableName,
           Key: { openid: { S: owner.openid } },
           // Setting a value is the same however often it is sent: safe for the SDK to retry.
-          UpdateExpression: 'SET #field = :value',
+          // The writer's lease ends with it (see lease()).
+          UpdateExpression: `SET #field = :value${endLease ? ' DELETE leases :lease' : ''}`,
           // The row is this user's and is not being deleted: a late update brings nothing back.
           ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
           ExpressionAttributeNames: { '#field': name },
-          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':value': { S: value } },
+          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':value': { S: value }, ...(endLease ? { ':lease': { SS: [endLease] } } : {}) },
           // The row as it was: the value replaced (the previous avatar, to delete) and, with the
           // change applied, the row as it is now.
           ReturnValues: 'ALL_OLD',
@@ -210,7 +306,8 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
           Key: { openid: { S: owner.openid } },
           UpdateExpression:
             'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
-            'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, welcomedAt',
+            'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, welcomedAt, ' +
+            'deletingSince, leases, leasedPhones',
           ConditionExpression: 'userId = :userId',
           ExpressionAttributeNames: { '#phone': 'phone' },
           // DynamoDB's TTL (in seconds) deletes a tombstone that no one finished within a week.

@@ -170,8 +170,9 @@ export class LoginService {
     // (Both are made by us or by WeChat, never chosen by the client.)
     const log = requestLog.child({}, [wx.sessionKey, token]);
     const now = this.now();
-    const undo = async () => {
-      await users.undoLogin(wx.openid, attempt.loginId).catch((undoErr: unknown) => {
+    // `landed`: whether this login saw its row write applied (then a row that is gone was deleted).
+    const undo = async (landed: boolean) => {
+      await users.undoLogin(wx.openid, attempt.loginId, landed).catch((undoErr: unknown) => {
         log.error('could not undo the user row of a failed login', { errorCode: (undoErr as AppError).code });
       });
     };
@@ -203,7 +204,7 @@ export class LoginService {
         // Nothing of ours was written to the tombstone; its deletion is to be finished first.
         throw new AppError('SERVICE_UNAVAILABLE', 'the account is being deleted', { retryAfterSeconds: 1 });
       }
-      await undo();
+      await undo(false);
       throw err;
     }
     const { user } = recorded;
@@ -257,21 +258,21 @@ export class LoginService {
         return succeeded(release.isNewUser);
       }
       // Unknown (the release failed too): a session may exist, so the row stays counted.
-      if (release.state !== 'unknown') await undo();
+      if (release.state !== 'unknown') await undo(true);
       throw err;
     }
     if (committed.state === 'deleted') {
       // This user's deletion started after our user write: no session for them. The retry
       // finds the row tombstoned and starts a new identity once the deletion is finished.
       await this.release(attempt, log);
-      await undo();
+      await undo(true);
       log.warn('login commit refused: the user is being deleted');
       throw new AppError('SERVICE_UNAVAILABLE', 'the user is being deleted', { retryAfterSeconds: 1 });
     }
     if (committed.state === 'fenced') {
       // This request gave up its claim, or the same client's retry took it over: that retry
       // owns the login now.
-      await undo();
+      await undo(true);
       log.warn('login commit refused: the code is held by a newer attempt');
       throw new AppError('LOGIN_IN_PROGRESS', 'A newer attempt with this code holds it.', { retryAfterSeconds: IN_PROGRESS_RETRY_AFTER_SECONDS });
     }

@@ -7,6 +7,7 @@ import { createRedisAccessTokenCache, createWechatApi } from '../adapters/wechat
 import { createWechatPhone, maskPhone } from '../adapters/wechat-phone';
 import { RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
 import { DynamoPhoneRepository } from '../adapters/dynamodb-phones';
+import { DynamoUserRepository } from '../adapters/dynamodb-users';
 import { PhoneService } from './service';
 
 /**
@@ -23,6 +24,7 @@ export function composePhone(env: Env = process.env): { logger: Logger; metrics:
   const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
   const metrics = createMetrics(log.serviceName);
   const redis = createRedisClient(redisConfig);
+  const dynamoClient = createDynamoClient(dynamo);
   const api = createWechatApi({
     ...wechat,
     cache: createRedisAccessTokenCache(redis, { keyPrefix: redisConfig.keyPrefix, appId: wechat.appId, appSecret: wechat.appSecret }),
@@ -31,7 +33,10 @@ export function composePhone(env: Env = process.env): { logger: Logger; metrics:
   });
   const service = new PhoneService({
     wechat: createWechatPhone(api, { appId: wechat.appId }),
-    phones: new DynamoPhoneRepository(createDynamoClient(dynamo), { phones: phone.phonesTable, users: dynamo.usersTable }),
+    phones: new DynamoPhoneRepository(dynamoClient, { phones: phone.phonesTable, users: dynamo.usersTable }),
+    leases: new DynamoUserRepository(dynamoClient, dynamo.usersTable),
+    // Every attempt of a claim's write (lib/adapters/dynamodb.ts makes two at most).
+    writeBudgetMs: 2 * dynamo.timeoutMs,
     codes: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix),
     conflict: phone.conflict,
     limit: phone.limit,

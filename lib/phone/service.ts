@@ -1,6 +1,7 @@
 import { AppError } from '../errors';
 import { deriveId, open, seal } from '../crypto';
 import type { Logger } from '../logger';
+import { leaseLeft, type WriteLeases } from '../users/ports';
 
 /** A number as WeChat verified it (getuserphonenumber's phone_info, countryCode as a string). */
 export interface PhoneInfo {
@@ -59,8 +60,8 @@ export interface PhoneRepository {
   takeOver(number: string, seen: Claim, to: Holder, now: number): Promise<boolean>;
   /** Takes the number off the holder's row, if the row still holds it. */
   unbind(holder: Holder, number: string): Promise<void>;
-  /** Puts the binding on the owner's row; returns the number it replaced. NOT_FOUND if the row is gone. */
-  bind(owner: Holder, number: string, binding: PhoneBinding): Promise<string | undefined>;
+  /** Puts the binding on the owner's row, ending the binding's lease; returns the number it replaced. NOT_FOUND if the row is gone. */
+  bind(owner: Holder, number: string, binding: PhoneBinding, lease?: string): Promise<string | undefined>;
   /** Drops the claim, if `owner` still holds it, and the row's memory of it. */
   release(number: string, owner: Holder): Promise<void>;
 }
@@ -82,6 +83,10 @@ export type CodeLookup = { state: 'limited'; retryAfterSeconds: number } | { sta
 export interface PhoneDeps {
   wechat: PhoneVerifier;
   phones: PhoneRepository;
+  /** The lease a binding takes on the user row before it claims a number (see WriteLeases). */
+  leases: WriteLeases;
+  /** The longest a claim's write may take, every attempt included: none is sent with less lease left. */
+  writeBudgetMs: number;
   codes: PhoneCodeStore;
   /** 'reject': a number bound to someone else answers PHONE_IN_USE; 'move': it moves to the newest verified holder. */
   conflict: 'reject' | 'move';
@@ -100,6 +105,8 @@ export const PHONE_CODE_TTL_SECONDS = 300;
  */
 export const CLAIM_GRACE_MS = 60_000;
 const CODE_PURPOSE = 'phone-code';
+/** How much longer than its write's own limit a lease lasts: the reads before the claim, and a take-over's. */
+export const LEASE_MARGIN_MS = 1000;
 
 /**
  * Binds a WeChat-verified phone number to the signed-in user.
@@ -109,7 +116,8 @@ const CODE_PURPOSE = 'phone-code';
  *    success, and answers a reused code 40029); another user's code is refused.
  * 2. Exchange the code with WeChat, passing the session's openid so WeChat checks the code is
  *    this user's; keep the result for the code's lifetime (sealed under the code).
- * 3. Claim the number (conditional write): free, already ours, or left over from an
+ * 3. Take a lease on the user row naming the number (refused once the account's deletion has
+ *    begun; a deletion already running waits for it, then frees the number). Claim the number (conditional write): free, already ours, or left over from an
  *    interrupted binding → ours; bound to someone else → PHONE_IN_USE, or with
  *    PHONE_CONFLICT=move it moves: first off their row, then the claim.
  * 4. Put it on the user's row, and drop the claim on the number it replaced.
@@ -176,6 +184,10 @@ export class PhoneService {
     // Logs carry the number masked, in WeChat's own form (138****8000, +1 415****123).
     const shown = mask(binding.phoneNumber);
     const now = this.now().getTime();
+    // A deletion that begins from here on waits for this lease, then frees the number.
+    const leaseUntil = now + this.deps.writeBudgetMs + LEASE_MARGIN_MS;
+    const lease = await this.deps.leases.lease(user, leaseUntil, number);
+    leaseLeft(leaseUntil, this.deps.writeBudgetMs, this.now().getTime());
     const claim = await phones.claim(number, user, now);
     if (!claim.claimed) {
       const { holder } = claim;
@@ -195,12 +207,13 @@ export class PhoneService {
         // Not on the holder's row yet: another user's binding may be in flight. It wins.
         throw new AppError('PHONE_IN_USE');
       }
+      leaseLeft(leaseUntil, this.deps.writeBudgetMs, this.now().getTime());
       if (!(await phones.takeOver(number, claim, user, now))) {
         // Someone else got there between our read and our write: one of us wins.
         throw new AppError('PHONE_IN_USE');
       }
     }
-    const replaced = await phones.bind(user, number, binding);
+    const replaced = await phones.bind(user, number, binding, lease);
     if (replaced && replaced !== number) {
       await phones.release(replaced, user).catch((err: unknown) => {
         // Left over, and taken by whoever needs it: the row no longer confirms it.

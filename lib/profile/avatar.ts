@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
-import type { ProfileWriter } from '../users/ports';
+import { leaseLeft, type ProfileWriter, type WriteLeases } from '../users/ports';
+import { LEASE_MARGIN_MS } from '../phone/service';
 import { toProfile, type Profile } from '../users/profile';
 import { IMAGE_FORMATS, sniffImage } from './image';
 import type { AvatarStore } from './ports';
@@ -19,7 +20,8 @@ export const ORPHAN_AGE_MS = 60_000;
  * Sets the signed-in user's avatar from an uploaded file.
  *
  * 1. Decide the type from the file's own bytes (JPEG, PNG or WebP; else UNSUPPORTED_IMAGE).
- * 2. Store it under a new key, `avatars/<userId>/<random>.<ext>`, marked not yet in use, then
+ * 2. Take a lease on the user row (refused once the account's deletion has begun; a deletion
+ *    already running waits for it, then deletes every file of the user). Store the file under a new key, `avatars/<userId>/<random>.<ext>`, marked not yet in use, then
  *    mark it in use: a file whose request fails before that is removed by the bucket's
  *    lifecycle rule.
  * 3. Point the user row at it (one conditional UpdateItem, safe to repeat).
@@ -32,7 +34,16 @@ export const ORPHAN_AGE_MS = 60_000;
  */
 export class AvatarService {
   constructor(
-    private readonly deps: { users: ProfileWriter; avatars: AvatarStore; newKeyId?: () => string; now?: () => number },
+    private readonly deps: {
+      users: ProfileWriter;
+      avatars: AvatarStore;
+      /** The lease an upload takes on the user row before it stores a file (see WriteLeases). */
+      leases: WriteLeases;
+      /** The longest storing the file may take, every attempt included: none is sent with less lease left. */
+      writeBudgetMs: number;
+      newKeyId?: () => string;
+      now?: () => number;
+    },
   ) {}
 
   async set(user: { userId: string; openid: string }, file: Uint8Array, log: Logger): Promise<Profile> {
@@ -41,13 +52,26 @@ export class AvatarService {
     if (!type) throw new AppError('UNSUPPORTED_IMAGE');
     const { contentType, extension } = IMAGE_FORMATS[type];
     const key = `${avatarPrefix(user.userId)}${this.deps.newKeyId?.() ?? randomBytes(12).toString('base64url')}.${extension}`;
+    const now = () => this.deps.now?.() ?? Date.now();
 
+    // A deletion that begins from here on waits for this lease, then deletes every file.
+    const leaseUntil = now() + this.deps.writeBudgetMs + LEASE_MARGIN_MS;
+    const lease = await this.deps.leases.lease(user, leaseUntil);
+    leaseLeft(leaseUntil, this.deps.writeBudgetMs, now());
     await avatars.put(key, file, contentType);
     await avatars.markInUse(key);
-    const { user: row, previous } = await users.updateProfile(user, { avatarKey: key });
+    let updated;
+    try {
+      updated = await users.updateProfile(user, { avatarKey: key }, lease);
+    } catch (err) {
+      // Deleted meanwhile: the deletion removes the file too, but it need not wait for that.
+      if (err instanceof AppError && err.code === 'NOT_FOUND') await avatars.delete([key]).catch(() => undefined);
+      throw err;
+    }
+    const { user: row, previous } = updated;
 
     try {
-      const leftOver = await avatars.list(avatarPrefix(user.userId), { modifiedBefore: (this.deps.now?.() ?? Date.now()) - ORPHAN_AGE_MS });
+      const leftOver = await avatars.list(avatarPrefix(user.userId), { modifiedBefore: now() - ORPHAN_AGE_MS });
       const doomed = [...new Set([previous, ...leftOver])].filter((other): other is string => !!other && other !== key);
       if (doomed.length > 0) await avatars.delete(doomed);
     } catch (err) {

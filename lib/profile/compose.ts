@@ -16,9 +16,13 @@ export function composeAvatar(env: Env = process.env): { logger: Logger; metrics
   const avatar = loadAvatarConfig(env);
   const log = loadLogConfig(env);
   const logger = createLogger({ level: log.logLevel, service: log.serviceName });
+  const rows = new DynamoUserRepository(createDynamoClient(dynamo), dynamo.usersTable);
   const avatars = new AvatarService({
-    users: new DynamoUserRepository(createDynamoClient(dynamo), dynamo.usersTable),
+    users: rows,
+    leases: rows,
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
+    // Both attempts of the file's PutObject (lib/adapters/s3-avatars.ts makes two at most).
+    writeBudgetMs: 2 * avatar.timeoutMs,
   });
   return { logger, metrics: createMetrics(log.serviceName), avatars, maxBytes: avatar.maxBytes };
 }

@@ -1,3 +1,5 @@
+import { AppError } from '../errors';
+
 /**
  * The ports over the user rows that the use cases depend on; lib/adapters/dynamodb-users.ts
  * implements them over DynamoDB.
@@ -41,8 +43,55 @@ export interface AccountRow extends User {
   phoneE164?: string;
 }
 
+/**
+ * A writer's lease on the user row: a phone binding or an avatar upload takes one before its
+ * first write outside the row (a claim on a number, a file), so that a deletion can wait for
+ * it and then clean up whatever it wrote. Refused (NOT_FOUND) once a deletion has begun.
+ */
+export interface WriteLeases {
+  /**
+   * Takes a lease until `until` (epoch ms) on the user's row, naming the number about to be
+   * claimed, if any, and returns the lease's token. The writer sends no write outside the row
+   * after `until` minus that write's own time limit (see `leaseLeft`), so a deletion that waits
+   * until `until` sees all of them. The writer's last write on the row ends its lease (by the
+   * token: another writer's lease stays); a lease never ended simply runs out.
+   */
+  lease(owner: { userId: string; openid: string }, until: number, phone?: string): Promise<string>;
+}
+
+/** A fresh lease token: its end, and a random part that tells two writers apart. */
+export function leaseToken(until: number): string {
+  return `${until}:${Math.random().toString(36).slice(2, 12)}`;
+}
+
+/** The latest end among lease tokens (0 for none). */
+export function latestLease(tokens: string[]): number {
+  return tokens.reduce((latest, token) => Math.max(latest, Number(token.split(':')[0]) || 0), 0);
+}
+
+/** Throws a 503 when a write that may take `budgetMs` could land after the lease ends. */
+export function leaseLeft(until: number, budgetMs: number, now = Date.now()): void {
+  if (now + budgetMs > until) {
+    throw new AppError('SERVICE_UNAVAILABLE', 'the write lease ran out before the write', { retryAfterSeconds: 1, details: { lease: 'expired' } });
+  }
+}
+
+/** What a deletion's mark found: the writers it must wait for, and the numbers they may have claimed. */
+export interface DeletionMark {
+  /** Epoch ms until which a writer may still write (0 when none holds a lease). */
+  leaseUntil: number;
+  /** Numbers a binding leased and may have claimed (and not yet put on the row). */
+  leasedPhones: string[];
+}
+
 /** The port account deletion, export and WeChat's events depend on. */
 export interface AccountRows {
+  /**
+   * Marks the live row as being deleted: no writer takes a new lease from now on (until the
+   * mark is older than any deletion can run). Safe to repeat. Null when the row is not this
+   * user's live row.
+   */
+  markDeleting(owner: { userId: string; openid: string }, now: Date): Promise<DeletionMark | null>;
   /** The whole row by openid (consistent), or null. A tombstone has only its ids and deletedAt. */
   readAccount(openid: string): Promise<AccountRow | null>;
   /**
@@ -65,7 +114,7 @@ export interface ProfileWriter {
    * Sets the change on the user's row; returns the row as it now is and the value it replaced
    * (e.g. the previous avatar's key). NOT_FOUND when the row is gone or being deleted.
    */
-  updateProfile(owner: { userId: string; openid: string }, change: ProfileChange): Promise<{ user: User; previous: string | undefined }>;
+  updateProfile(owner: { userId: string; openid: string }, change: ProfileChange, endLease?: string): Promise<{ user: User; previous: string | undefined }>;
 }
 
 export interface RecordLogin {
@@ -91,8 +140,10 @@ export interface UserRepository {
    * will land late, or never will: once this returns, that write can no longer apply, and if
    * it had applied, loginCount and lastLoginAt are as before it. The row itself, its userId
    * and anything else it holds stay: a user's identity is never deleted by a failed login.
+   * `landed`: the login saw its write applied (its answer came back). Then no row is ever
+   * made for the fence: a row that is gone was deleted (an account deletion) and stays gone.
    */
-  undoLogin(openid: string, loginId: string): Promise<void>;
+  undoLogin(openid: string, loginId: string, landed: boolean): Promise<void>;
   /**
    * Records on the row that a login of this user was told isNewUser (safe to repeat; a row
    * that is gone or being deleted is left alone).

@@ -133,7 +133,7 @@ describe('Phone binding stores (integration)', () => {
     const pure = `137${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
     const phone: PhoneInfo = { countryCode: '86', purePhoneNumber: pure, phoneNumber: pure };
     const wechat = new FakePhoneVerifier(Object.fromEntries(racers.map((r, i) => [`race-${pure}-${i}`, { openid: r.openid, phone }])));
-    const service = new PhoneService({ wechat, phones: repo, codes, conflict: 'reject', limit: { limit: 10, windowSeconds: 3600 }, mask: () => '***' });
+    const service = new PhoneService({ wechat, phones: repo, codes, leases: { lease: async () => 'lease-token' }, writeBudgetMs: 4000, conflict: 'reject', limit: { limit: 10, windowSeconds: 3600 }, mask: () => '***' });
     const { logger } = captureLogger();
 
     const results = await Promise.allSettled(racers.map((r, i) => service.bind(r, `race-${pure}-${i}`, logger)));
@@ -160,12 +160,12 @@ describe('Class: DynamoUserRepository, undo against dynalite (integration)', () 
     await record('L1'); // succeeded
     await record('L2'); // will fail
     await record('L3'); // another device, in between: succeeded
-    await users.undoLogin(openid, 'L2');
-    await users.undoLogin(openid, 'L2'); // a second copy changes nothing
+    await users.undoLogin(openid, 'L2', true);
+    await users.undoLogin(openid, 'L2', true); // a second copy changes nothing
     expect(await count()).toBe(2);
 
     await record('L4'); // fails, nothing after it
-    await users.undoLogin(openid, 'L4');
+    await users.undoLogin(openid, 'L4', true);
     expect(await count()).toBe(2);
     // A late copy of the undone write is fenced off.
     await expect(record('L4')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });

@@ -1,6 +1,6 @@
 import { AppError } from '../../lib/errors';
 import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, CommitOutcome, Release, SessionStore } from '../../lib/sessions/ports';
-import type { RecordedLogin, RecordLogin, User, UserRepository } from '../../lib/users/ports';
+import type { RecordedLogin, RecordLogin, User, UserRepository, WriteLeases } from '../../lib/users/ports';
 import type { WechatAuth, WechatSession } from '../../lib/login/ports';
 import type { Claim, CodeLookup, Holder, PhoneBinding, PhoneCodeStore, PhoneInfo, PhoneRepository, PhoneVerifier } from '../../lib/phone/service';
 
@@ -178,11 +178,22 @@ export class FakeWechat implements WechatAuth {
 }
 
 /** Claims and user rows with the DynamoDB phone repository's conditions (lib/adapters/dynamodb-phones.ts). */
-export class InMemoryPhoneRepository implements PhoneRepository {
+export class InMemoryPhoneRepository implements PhoneRepository, WriteLeases {
   readonly claims = new Map<string, Claim>();
   /** openid → { userId, phone } */
   readonly rows = new Map<string, { userId: string; phone?: PhoneBinding & { e164: string }; replacedPhone?: string }>();
   failOn: Partial<Record<'claim' | 'bind' | 'release' | 'takeOver' | 'unbind', Fault>> = {};
+
+  /** Numbers leased per openid (the users table's leasedPhones); a row gone or deleting refuses. */
+  readonly leases = new Map<string, string[]>();
+  deleting = new Set<string>();
+
+  async lease(owner: Holder, until: number, phone?: string): Promise<string> {
+    const row = this.rows.get(owner.openid);
+    if (!row || row.userId !== owner.userId || this.deleting.has(owner.openid)) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+    if (phone) this.leases.set(owner.openid, [...(this.leases.get(owner.openid) ?? []), phone]);
+    return `${until}:fake`;
+  }
 
   async claim(number: string, owner: Holder, now: number): Promise<{ claimed: true } | ({ claimed: false } & Claim)> {
     return this.run('claim', () => {

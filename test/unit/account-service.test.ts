@@ -14,7 +14,7 @@ const ALICE = { userId: 'U-alice', openid: 'o-alice' };
 function world(row: AccountRow | null) {
   const calls: string[] = [];
   const failing = new Set<string>();
-  const state = { row, files: ['avatars/U-alice/a.png', 'avatars/U-alice/b.jpg'], claims: new Set(['+8613800138000']), sessions: 2, published: 0 };
+  const state = { row, files: ['avatars/U-alice/a.png', 'avatars/U-alice/b.jpg'], claims: new Set(['+8613800138000']), sessions: 2, published: 0, leaseUntil: 0, leasedPhones: [] as string[] };
   const step = async (name: string, effect: () => void = () => {}) => {
     calls.push(name);
     if (failing.has(name)) throw new AppError('SERVICE_UNAVAILABLE', `${name} failed`);
@@ -24,6 +24,7 @@ function world(row: AccountRow | null) {
     wechat: { code2Session: async (code: string) => ({ openid: code.startsWith('alice') ? ALICE.openid : 'o-mallory', sessionKey: 'sk', unionid: undefined }) } as never,
     users: {
       readAccount: async () => (await step('readAccount'), state.row ? structuredClone(state.row) : null),
+      markDeleting: async (owner) => (await step('markDeleting'), state.row && state.row.userId === owner.userId && !state.row.deletedAt ? { leaseUntil: state.leaseUntil, leasedPhones: state.leasedPhones } : null),
       tombstone: (owner) => step('tombstone', () => state.row && state.row.userId === owner.userId && (state.row = { userId: owner.userId, openid: owner.openid, createdAt: '', lastLoginAt: '', loginCount: 0, deletedAt: 'now' })),
       deleteTombstone: () => step('deleteTombstone', () => state.row?.deletedAt && (state.row = null)),
       clearProfile: () => step('clearProfile', () => state.row && (delete state.row.nickname, delete state.row.avatarKey)),
@@ -50,12 +51,31 @@ function world(row: AccountRow | null) {
 const fullRow = (): AccountRow => ({ ...ALICE, createdAt: 't0', lastLoginAt: 't1', loginCount: 3, nickname: '丽塔', avatarKey: 'avatars/U-alice/b.jpg', phoneE164: '+8613800138000' });
 
 describe('Class: AccountService — deleting', () => {
-  it('goes in the order any interruption can resume from: claims and files, tombstone, event, Redis, tombstone gone', async () => {
+  it('goes in the order any interruption can resume from: the mark, claims and files, tombstone, event, Redis, tombstone gone', async () => {
     const { service, calls, state, logger } = world(fullRow());
     await service.deleteWithCode(ALICE, 'alice.2', logger);
-    expect(calls).toEqual(['readAccount', 'release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'publish UserDeleted', 'purge', 'deleteTombstone']);
+    expect(calls).toEqual(['readAccount', 'markDeleting', 'release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'publish UserDeleted', 'purge', 'deleteTombstone']);
     expect(state).toMatchObject({ row: null, files: [], sessions: 0, published: 1 });
     expect(state.claims.size).toBe(0);
+  });
+
+  it('waits for a writer’s lease to end, then also frees the number a binding leased', async () => {
+    const { service, calls, state, logger } = world(fullRow());
+    state.leaseUntil = Date.now() + 150;
+    state.leasedPhones = ['+8613900000001'];
+    state.claims.add('+8613900000001');
+    const started = Date.now();
+    await service.deleteWithCode(ALICE, 'alice.2', logger);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(calls.slice(0, 4)).toEqual(['readAccount', 'markDeleting', 'release +8613800138000', 'release +8613900000001']);
+    expect(state.claims.size).toBe(0);
+  });
+
+  it('answers 503 with Retry-After when a writer’s lease outlasts what the function may wait', async () => {
+    const { service, calls, state, logger } = world(fullRow());
+    state.leaseUntil = Date.now() + 60_000;
+    await expect(service.deleteWithCode(ALICE, 'alice.2', logger)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 60 });
+    expect(calls).toEqual(['readAccount', 'markDeleting']);
   });
 
   it('refuses another WeChat user’s code with REAUTH_FAILED and touches nothing', async () => {

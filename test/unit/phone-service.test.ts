@@ -21,6 +21,8 @@ function setup(options: { conflict?: 'reject' | 'move'; limit?: number; answers?
     wechat,
     phones,
     codes,
+    leases: phones,
+    writeBudgetMs: 4000,
     conflict: options.conflict ?? 'reject',
     limit: { limit: options.limit ?? 10, windowSeconds: 3600 },
     mask,

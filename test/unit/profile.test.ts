@@ -5,15 +5,23 @@ import { sniffImage } from '../../lib/profile/image';
 import { NicknameService, validNickname } from '../../lib/profile/nickname';
 import type { AvatarStore, ContentCheck } from '../../lib/profile/ports';
 import { readUploadedFile } from '../../lib/profile/upload';
-import type { ProfileChange, ProfileWriter, User } from '../../lib/users/ports';
+import type { ProfileChange, ProfileWriter, User, WriteLeases } from '../../lib/users/ports';
 import { captureLogger } from '../support/log-capture';
 import { IMAGES, uploadEvent } from '../support/multipart';
 
 const ALICE = { userId: 'U-alice', openid: 'o-alice' };
 
-class RowStore implements ProfileWriter {
+class RowStore implements ProfileWriter, WriteLeases {
   row: User = { userId: ALICE.userId, openid: ALICE.openid, createdAt: 'c', lastLoginAt: 'l', loginCount: 1 };
   fail = false;
+  /** A deletion has begun: leases are refused. */
+  deleting = false;
+  leases: number[] = [];
+  async lease(owner: { userId: string }, until: number): Promise<string> {
+    if (this.deleting || owner.userId !== this.row.userId) throw new AppError('NOT_FOUND');
+    this.leases.push(until);
+    return `${until}:fake`;
+  }
   async updateProfile(owner: { userId: string }, change: ProfileChange): Promise<{ user: User; previous: string | undefined }> {
     if (this.fail) throw new AppError('SERVICE_UNAVAILABLE');
     if (owner.userId !== this.row.userId) throw new AppError('NOT_FOUND');
@@ -238,7 +246,7 @@ describe('Class: AvatarService', () => {
     const bucket = new Bucket();
     let n = 0;
     const { logger } = captureLogger();
-    return { users, bucket, log: logger, avatars: new AvatarService({ users, avatars: bucket, newKeyId: () => `k${++n}`, now: () => bucket.clock }) };
+    return { users, bucket, log: logger, avatars: new AvatarService({ users, avatars: bucket, leases: users, writeBudgetMs: 4000, newKeyId: () => `k${++n}`, now: () => bucket.clock }) };
   };
 
   it('stores the file under avatars/<userId>/<random>.<ext> with the sniffed type, in use, and answers its URL', async () => {

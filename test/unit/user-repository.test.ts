@@ -207,15 +207,16 @@ describe('Class: DynamoUserRepository', () => {
   });
 
   describe('Method: undoLogin', () => {
-    it('fences the login first, unconditionally, then reverts it only if it is still the row’s last write', async () => {
+    it('fences the login first, on a live row only, then reverts it only if it is still the row’s last write', async () => {
       ddbMock.on(UpdateItemCommand).resolves({});
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await repo.undoLogin('o1', 'L1');
+      await repo.undoLogin('o1', 'L1', true);
       const [fence, revert] = ddbMock.commandCalls(UpdateItemCommand).map((call) => call.args[0].input);
       expect(fence).toEqual({
         TableName: 'users',
         Key: { openid: { S: 'o1' } },
         UpdateExpression: 'SET undoneLoginId = :loginId',
+        ConditionExpression: 'attribute_exists(userId) AND attribute_not_exists(deletedAt)',
         ExpressionAttributeValues: { ':loginId': { S: 'L1' } },
       });
       expect(revert).toEqual({
@@ -228,11 +229,29 @@ describe('Class: DynamoUserRepository', () => {
       expect(ddbMock.commandCalls(DeleteItemCommand)).toHaveLength(0);
     });
 
+    it('makes no row for the fence when the row is gone and the login saw its write land (a deletion removed it)', async () => {
+      ddbMock.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await repo.undoLogin('o1', 'L1', true);
+      expect(ddbMock.commandCalls(UpdateItemCommand)).toHaveLength(1);
+    });
+
+    it('fences a write of unknown fate with a row that holds only the fence and expires, when there is no live row', async () => {
+      ddbMock.on(UpdateItemCommand).rejectsOnce(new ConditionalCheckFailedException({ message: 'no', $metadata: {} })).resolves({});
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await repo.undoLogin('o1', 'L1', false);
+      expect(ddbMock.commandCalls(UpdateItemCommand)[1]!.args[0].input).toMatchObject({
+        UpdateExpression: 'SET undoneLoginId = :loginId, purgeAt = if_not_exists(purgeAt, :purgeAt)',
+        ConditionExpression: 'attribute_not_exists(userId)',
+      });
+      expect(ddbMock.commandCalls(UpdateItemCommand)).toHaveLength(2);
+    });
+
     it('when a later login wrote the row since, takes back only the count, through previousLoginId', async () => {
       const failed = new ConditionalCheckFailedException({ message: 'no', $metadata: {} });
       ddbMock.on(UpdateItemCommand).resolvesOnce({}).rejectsOnce(failed).resolvesOnce({});
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await repo.undoLogin('o1', 'L1');
+      await repo.undoLogin('o1', 'L1', true);
       expect(ddbMock.commandCalls(UpdateItemCommand)[2]!.args[0].input).toEqual({
         TableName: 'users',
         Key: { openid: { S: 'o1' } },
@@ -246,21 +265,21 @@ describe('Class: DynamoUserRepository', () => {
       const failed = new ConditionalCheckFailedException({ message: 'no', $metadata: {} });
       ddbMock.on(UpdateItemCommand).resolvesOnce({}).rejectsOnce(failed).rejectsOnce(failed);
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await expect(repo.undoLogin('o1', 'L1')).resolves.toBeUndefined();
+      await expect(repo.undoLogin('o1', 'L1', true)).resolves.toBeUndefined();
       expect(ddbMock.commandCalls(UpdateItemCommand)).toHaveLength(3);
     });
 
     it('stops after the first revert when it applies', async () => {
       ddbMock.on(UpdateItemCommand).resolves({});
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await repo.undoLogin('o1', 'L1');
+      await repo.undoLogin('o1', 'L1', true);
       expect(ddbMock.commandCalls(UpdateItemCommand)).toHaveLength(2);
     });
 
     it('reports a failed fence as SERVICE_UNAVAILABLE and does not revert', async () => {
       ddbMock.on(UpdateItemCommand).rejects(new Error('down'));
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await expect(repo.undoLogin('o1', 'L1')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      await expect(repo.undoLogin('o1', 'L1', true)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
       expect(ddbMock.commandCalls(UpdateItemCommand)).toHaveLength(1);
     });
   });
