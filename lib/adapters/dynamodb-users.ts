@@ -79,30 +79,38 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     }
 
     let row: Record<string, AttributeValue> | undefined;
-    try {
-      const result = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: openid } },
-          UpdateExpression: `SET ${set} ADD loginCount :one`,
-          // Not this login again (a retried copy of a write that landed), and not a login
-          // that was already undone (a copy arriving after its request gave up).
-          // ...and not a row whose account is being deleted (lib/account/): that one must be
-          // finished first, and this login becomes a new user.
-          ConditionExpression:
-            '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId) AND attribute_not_exists(deletedAt)',
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      row = result.Attributes;
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
-      // An earlier copy of this write landed and its answer was lost: read what it left.
-      row = await this.readForLogin(openid);
-      if (row?.deletedAt?.S && row.userId?.S) throw new AccountBeingDeleted(row.userId.S);
-      if (row?.lastLoginId?.S !== loginId) {
-        throw new AppError('SERVICE_UNAVAILABLE', 'login write was overtaken before it could be confirmed', { details: { store: 'dynamodb' } });
+    // A second try only when the row was deleted between the write and its read-back (an
+    // account deletion finished in that moment): the write was refused, and the login now
+    // starts the WeChat user's new account.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: { openid: { S: openid } },
+            UpdateExpression: `SET ${set} ADD loginCount :one`,
+            // Not this login again (a retried copy of a write that landed), and not a login
+            // that was already undone (a copy arriving after its request gave up).
+            // ...and not a row whose account is being deleted (lib/account/): that one must be
+            // finished first, and this login becomes a new user.
+            ConditionExpression:
+              '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId) AND attribute_not_exists(deletedAt)',
+            ExpressionAttributeValues: values,
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        row = result.Attributes;
+        break;
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+        // An earlier copy of this write landed and its answer was lost: read what it left.
+        row = await this.readForLogin(openid);
+        if (!row && attempt === 0) continue;
+        if (row?.deletedAt?.S && row.userId?.S) throw new AccountBeingDeleted(row.userId.S);
+        if (row?.lastLoginId?.S !== loginId) {
+          throw new AppError('SERVICE_UNAVAILABLE', 'login write was overtaken before it could be confirmed', { details: { store: 'dynamodb' } });
+        }
+        break;
       }
     }
     return { user: toUser(row) };
