@@ -207,6 +207,8 @@ export async function startS3(options: S3StandInOptions): Promise<RunningS3> {
       status: 200,
       headers: {
         'content-type': object.contentType,
+        // What the CDN adds in AWS (its managed security-headers policy, serverless.yml).
+        'x-content-type-options': 'nosniff',
         etag: object.etag,
         'last-modified': object.lastModified.toUTCString(),
         ...(object.cacheControl ? { 'cache-control': object.cacheControl } : {}),

@@ -4,7 +4,7 @@ import type { Logger } from '../logger';
 import { leaseLeft, type ProfileWriter, type WriteLeases } from '../users/ports';
 import { LEASE_MARGIN_MS } from '../phone/service';
 import { toProfile, type Profile } from '../users/profile';
-import { IMAGE_FORMATS, sniffImage } from './image';
+import { IMAGE_FORMATS, inspectImage } from './image';
 import type { AvatarStore } from './ports';
 
 /** All of a user's avatar files live under this prefix. */
@@ -19,7 +19,8 @@ export const ORPHAN_AGE_MS = 60_000;
 /**
  * Sets the signed-in user's avatar from an uploaded file.
  *
- * 1. Decide the type from the file's own bytes (JPEG, PNG or WebP; else UNSUPPORTED_IMAGE).
+ * 1. Decide the type from the file's own bytes, read as an image (JPEG, PNG or WebP, its
+ *    dimensions within limits, its frame whole; else UNSUPPORTED_IMAGE), see lib/profile/image.ts.
  * 2. Take a lease on the user row (refused once the account's deletion has begun; a deletion
  *    already running waits for it, then deletes every file of the user). Store the file under a new key, `avatars/<userId>/<random>.<ext>`, marked not yet in use, then
  *    mark it in use: a file whose request fails before that is removed by the bucket's
@@ -48,8 +49,7 @@ export class AvatarService {
 
   async set(user: { userId: string; openid: string }, file: Uint8Array, log: Logger): Promise<Profile> {
     const { users, avatars } = this.deps;
-    const type = sniffImage(file);
-    if (!type) throw new AppError('UNSUPPORTED_IMAGE');
+    const { type } = inspectImage(file);
     const { contentType, extension } = IMAGE_FORMATS[type];
     const key = `${avatarPrefix(user.userId)}${this.deps.newKeyId?.() ?? randomBytes(12).toString('base64url')}.${extension}`;
     const now = () => this.deps.now?.() ?? Date.now();

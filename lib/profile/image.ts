@@ -1,3 +1,5 @@
+import { imageSize } from 'image-size';
+import { AppError } from '../errors';
 import type { ImageType } from './ports';
 
 /**
@@ -21,3 +23,48 @@ export const IMAGE_FORMATS: Record<ImageType, { contentType: string; extension: 
   png: { contentType: 'image/png', extension: 'png' },
   webp: { contentType: 'image/webp', extension: 'webp' },
 };
+
+/** An avatar is shown at most a few hundred pixels wide; anything wider is not one. */
+export const MAX_AVATAR_DIMENSION = 4096;
+
+/** The PNG trailer: an empty IEND chunk and its CRC. */
+const PNG_END = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+
+/**
+ * Decides that a file is an image we serve, reading enough of it to know: the magic number,
+ * then its header as a well-kept parser reads it (`image-size`: the dimensions, which must be
+ * within MAX_AVATAR_DIMENSION and agree with the magic number), then its frame: a JPEG ends with
+ * its EOI marker, a PNG with its IEND chunk, and a WebP's RIFF size is the file's. So "magic
+ * bytes + anything" (random bytes, an HTML page) is refused, whatever its name or declared type.
+ * UNSUPPORTED_IMAGE (415) or AVATAR_TOO_LARGE (413, too many pixels); never a parser's own error.
+ */
+export function inspectImage(bytes: Uint8Array): { type: ImageType; width: number; height: number } {
+  const type = sniffImage(bytes);
+  if (!type) throw new AppError('UNSUPPORTED_IMAGE');
+  let size: { width?: number; height?: number; type?: string };
+  try {
+    size = imageSize(bytes);
+  } catch {
+    throw new AppError('UNSUPPORTED_IMAGE', 'The file is not a readable JPEG, PNG or WebP image.');
+  }
+  const { width = 0, height = 0 } = size;
+  if ((size.type === 'jpg' ? 'jpeg' : size.type) !== type || width < 1 || height < 1 || !framed(type, bytes)) {
+    throw new AppError('UNSUPPORTED_IMAGE', 'The file is not a readable JPEG, PNG or WebP image.');
+  }
+  if (width > MAX_AVATAR_DIMENSION || height > MAX_AVATAR_DIMENSION) {
+    throw new AppError('AVATAR_TOO_LARGE', `The avatar must be at most ${MAX_AVATAR_DIMENSION}×${MAX_AVATAR_DIMENSION} pixels.`);
+  }
+  return { type, width, height };
+}
+
+function framed(type: ImageType, bytes: Uint8Array): boolean {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (type) {
+    case 'jpeg':
+      return buffer.length >= 4 && buffer[buffer.length - 2] === 0xff && buffer[buffer.length - 1] === 0xd9;
+    case 'png':
+      return buffer.length > PNG_END.length && buffer.subarray(buffer.length - PNG_END.length).equals(PNG_END);
+    case 'webp':
+      return buffer.length >= 12 && buffer.readUInt32LE(4) === buffer.length - 8;
+  }
+}

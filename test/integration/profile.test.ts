@@ -55,6 +55,7 @@ describe('Functions: avatar and profile (integration)', () => {
       const served = await fetch(avatarUrl);
       expect(served.status).toBe(200);
       expect(served.headers.get('content-type')).toBe('image/png');
+      expect(served.headers.get('x-content-type-options')).toBe('nosniff');
       expect(Buffer.from(await served.arrayBuffer())).toEqual(IMAGES.png);
       expect((await alice.profile()).avatarUrl).toBe(avatarUrl);
       const [key] = avatarKeys(alice.userId);

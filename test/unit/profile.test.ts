@@ -1,13 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
 import { AvatarService, ORPHAN_AGE_MS } from '../../lib/profile/avatar';
-import { sniffImage } from '../../lib/profile/image';
+import { inspectImage, MAX_AVATAR_DIMENSION, sniffImage } from '../../lib/profile/image';
 import { NicknameService, validNickname } from '../../lib/profile/nickname';
 import type { AvatarStore, ContentCheck } from '../../lib/profile/ports';
 import { readUploadedFile } from '../../lib/profile/upload';
 import type { ProfileChange, ProfileWriter, User, WriteLeases } from '../../lib/users/ports';
 import { captureLogger } from '../support/log-capture';
-import { IMAGES, uploadEvent } from '../support/multipart';
+import { IMAGES, pngOf, uploadEvent } from '../support/multipart';
 
 const ALICE = { userId: 'U-alice', openid: 'o-alice' };
 
@@ -71,6 +72,33 @@ describe('Function: sniffImage', () => {
     ['two bytes of a JPEG', Buffer.from([0xff, 0xd8]), undefined],
   ])('tells %s', (_name, bytes, type) => {
     expect(sniffImage(bytes)).toBe(type);
+  });
+});
+
+describe('Function: inspectImage', () => {
+  it.each([
+    ['a PNG', IMAGES.png, 'png', 2],
+    ['a JPEG', IMAGES.jpeg, 'jpeg', 1],
+    ['a WebP', IMAGES.webp, 'webp', 1],
+  ] as const)('reads %s with its dimensions', (_name, bytes, type, size) => {
+    expect(inspectImage(bytes)).toEqual({ type, width: size, height: size });
+  });
+
+  it.each([
+    ['PNG magic + HTML', Buffer.concat([IMAGES.png.subarray(0, 8), Buffer.from('<html><script>alert(1)</script></html>')])],
+    ['JPEG magic + 900 KB of random bytes', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(900 * 1024)])],
+    ['a PNG cut short (no IEND)', IMAGES.png.subarray(0, IMAGES.png.length - 12)],
+    ['a JPEG cut short (no EOI)', IMAGES.jpeg.subarray(0, IMAGES.jpeg.length - 2)],
+    ['a WebP whose RIFF size is not its own', Buffer.concat([IMAGES.webp, Buffer.from('<script>')])],
+    ['a PNG header on WebP magic', Buffer.concat([IMAGES.webp.subarray(0, 12), IMAGES.png.subarray(8)])],
+    ['HTML', IMAGES.html],
+  ])('refuses %s with 415 UNSUPPORTED_IMAGE, never a parser error', (_name, bytes) => {
+    expect(() => inspectImage(bytes)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_IMAGE', status: 415 }));
+  });
+
+  it('refuses an image wider than an avatar can be with 413 AVATAR_TOO_LARGE', () => {
+    expect(() => inspectImage(pngOf(MAX_AVATAR_DIMENSION + 1, 1))).toThrow(expect.objectContaining({ code: 'AVATAR_TOO_LARGE', status: 413 }));
+    expect(inspectImage(pngOf(MAX_AVATAR_DIMENSION, 1))).toMatchObject({ width: MAX_AVATAR_DIMENSION });
   });
 });
 
