@@ -189,6 +189,8 @@ export interface AvatarConfig {
   endpoint: string | undefined;
   maxBytes: number;
   timeoutMs: number;
+  /** Uploads per user per fixed window (AVATAR_UPLOAD_LIMIT, AVATAR_UPLOAD_WINDOW_SECONDS); 0 turns it off. */
+  limit: { limit: number; windowSeconds: number };
 }
 
 export function loadAvatarConfig(env: Env = process.env): AvatarConfig {
@@ -202,6 +204,10 @@ export function loadAvatarConfig(env: Env = process.env): AvatarConfig {
     // Two attempts of this for each of four S3 requests, with the row write, inside the avatar
     // function's 28 s (serverless.yml).
     timeoutMs: integer(env, 'S3_TIMEOUT_MS', 2000, 100, 2500),
+    limit: {
+      limit: integer(env, 'AVATAR_UPLOAD_LIMIT', 20, 0, 10_000),
+      windowSeconds: integer(env, 'AVATAR_UPLOAD_WINDOW_SECONDS', 3600, 60, DAY),
+    },
   };
 }
 

@@ -211,32 +211,69 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   }
 
   async lease(owner: { userId: string; openid: string }, until: number, phone?: string): Promise<string> {
+    return (await this.takeLease(owner, until, phone ? { leasedPhones: { SS: [phone] } } : {})).token;
+  }
+
+  async leaseUpload(owner: { userId: string; openid: string }, until: number, windowMs: number): Promise<{ token: string; uploads: number }> {
+    const window = Math.floor(Date.now() / windowMs);
+    // The window the count belongs to is set the first time only: a count from an older window
+    // is started afresh below (once per window), so the common upload is one write.
+    const { token, item } = await this.takeLease(owner, until, { uploadCount: { N: '1' } }, { uploadWindow: { N: String(window) } });
+    if (Number(item?.uploadWindow?.N) === window) return { token, uploads: Number(item?.uploadCount?.N ?? 1) };
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { openid: { S: owner.openid } },
+          UpdateExpression: 'SET uploadWindow = :window, uploadCount = :one',
+          ConditionExpression: 'userId = :userId AND uploadWindow = :seen',
+          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':window': { N: String(window) }, ':one': { N: '1' }, ':seen': item?.uploadWindow ?? { N: '-1' } },
+        }),
+      );
+    } catch (err) {
+      // Another upload started the window first: this one counts in it, as one more.
+      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+    }
+    return { token, uploads: 1 };
+  }
+
+  /** The lease's write: its token added, with `add` (sets or counters) and `setOnce` (if not there yet) in the same write. */
+  private async takeLease(
+    owner: { userId: string; openid: string },
+    until: number,
+    add: Record<string, AttributeValue>,
+    setOnce: Record<string, AttributeValue> = {},
+  ): Promise<{ token: string; item: Record<string, AttributeValue> | undefined }> {
     const token = leaseToken(until);
     const values: Record<string, AttributeValue> = {
       ':userId': { S: owner.userId },
       ':token': { SS: [token] },
       ':staleBefore': { N: String(Date.now() - DELETION_MARK_MS) },
     };
-    if (phone) values[':phone'] = { SS: [phone] };
+    for (const [name, value] of Object.entries({ ...add, ...setOnce })) values[`:${name}`] = value;
+    const adds = ['leases :token', ...Object.keys(add).map((name) => `${name} :${name}`)].join(', ');
+    const sets = Object.keys(setOnce).map((name) => `${name} = if_not_exists(${name}, :${name})`).join(', ');
+    let item: Record<string, AttributeValue> | undefined;
     try {
-      await this.client.send(
+      ({ Attributes: item } = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { openid: { S: owner.openid } },
           // A set of tokens, one per writer: each writer's last write deletes its own, so two
           // writers at once never end each other's lease. The numbers add up the same way.
-          UpdateExpression: `ADD leases :token${phone ? ', leasedPhones :phone' : ''}`,
+          UpdateExpression: `${sets ? `SET ${sets} ` : ''}ADD ${adds}`,
+          ReturnValues: Object.keys(setOnce).length > 0 ? 'UPDATED_NEW' : 'NONE',
           // This user's live row, and no deletion begun (a mark older than any deletion can run
           // is one that died: it blocks no one).
           ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt) AND (attribute_not_exists(deletingSince) OR deletingSince < :staleBefore)',
           ExpressionAttributeValues: values,
         }),
-      );
+      ));
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) throw new AppError('NOT_FOUND', 'The user no longer exists.');
       throw storeUnavailable(err);
     }
-    return token;
+    return { token, item };
   }
 
   async markDeleting(owner: { userId: string; openid: string }, now: Date): Promise<DeletionMark | null> {
@@ -315,7 +352,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
           UpdateExpression:
             'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
             'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, welcomedAt, ' +
-            'deletingSince, leases, leasedPhones',
+            'deletingSince, leases, leasedPhones, uploadWindow, uploadCount',
           ConditionExpression: 'userId = :userId',
           ExpressionAttributeNames: { '#phone': 'phone' },
           // DynamoDB's TTL (in seconds) deletes a tombstone that no one finished within a week.

@@ -42,6 +42,8 @@ export class AvatarService {
       leases: WriteLeases;
       /** The longest storing the file may take, every attempt included: none is sent with less lease left. */
       writeBudgetMs: number;
+      /** Uploads per user per fixed window; limit 0 turns it off. */
+      limit: { limit: number; windowSeconds: number };
       newKeyId?: () => string;
       now?: () => number;
     },
@@ -56,7 +58,11 @@ export class AvatarService {
 
     // A deletion that begins from here on waits for this lease, then deletes every file.
     const leaseUntil = now() + this.deps.writeBudgetMs + LEASE_MARGIN_MS;
-    const lease = await this.deps.leases.lease(user, leaseUntil);
+    const { token: lease, uploads } = await this.deps.leases.leaseUpload(user, leaseUntil, this.deps.limit.windowSeconds * 1000);
+    if (this.deps.limit.limit > 0 && uploads > this.deps.limit.limit) {
+      log.warn('avatar upload rate limit reached', { userId: user.userId });
+      throw new AppError('RATE_LIMITED', 'Too many avatar uploads. Retry later.', { retryAfterSeconds: this.deps.limit.windowSeconds - (Math.floor(now() / 1000) % this.deps.limit.windowSeconds) });
+    }
     leaseLeft(leaseUntil, this.deps.writeBudgetMs, now());
     await avatars.put(key, file, contentType);
     await avatars.markInUse(key);

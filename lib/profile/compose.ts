@@ -23,6 +23,7 @@ export function composeAvatar(env: Env = process.env): { logger: Logger; metrics
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
     // Both attempts of the file's PutObject (lib/adapters/s3-avatars.ts makes two at most).
     writeBudgetMs: 2 * avatar.timeoutMs,
+    limit: avatar.limit,
   });
   return { logger, metrics: createMetrics(log.serviceName), avatars, maxBytes: avatar.maxBytes };
 }

@@ -57,6 +57,11 @@ export interface WriteLeases {
    * token: another writer's lease stays); a lease never ended simply runs out.
    */
   lease(owner: { userId: string; openid: string }, until: number, phone?: string): Promise<string>;
+  /**
+   * An avatar upload's lease, counted against the user's uploads in the current fixed window
+   * (`windowMs` long) in the same write: answers the token and this upload's number in the window.
+   */
+  leaseUpload(owner: { userId: string; openid: string }, until: number, windowMs: number): Promise<{ token: string; uploads: number }>;
 }
 
 /** A fresh lease token: its end, and a random part that tells two writers apart. */

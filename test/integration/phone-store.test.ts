@@ -133,7 +133,7 @@ describe('Phone binding stores (integration)', () => {
     const pure = `137${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
     const phone: PhoneInfo = { countryCode: '86', purePhoneNumber: pure, phoneNumber: pure };
     const wechat = new FakePhoneVerifier(Object.fromEntries(racers.map((r, i) => [`race-${pure}-${i}`, { openid: r.openid, phone }])));
-    const service = new PhoneService({ wechat, phones: repo, codes, leases: { lease: async () => 'lease-token' }, writeBudgetMs: 4000, conflict: 'reject', limit: { limit: 10, windowSeconds: 3600 }, mask: () => '***' });
+    const service = new PhoneService({ wechat, phones: repo, codes, leases: { lease: async () => 'lease-token', leaseUpload: async () => ({ token: 'lease-token', uploads: 1 }) }, writeBudgetMs: 4000, conflict: 'reject', limit: { limit: 10, windowSeconds: 3600 }, mask: () => '***' });
     const { logger } = captureLogger();
 
     const results = await Promise.allSettled(racers.map((r, i) => service.bind(r, `race-${pure}-${i}`, logger)));

@@ -39,6 +39,11 @@ describe('Functions: avatar and profile (integration)', () => {
         const { headers, body, isBase64Encoded } = await uploadEvent(file, options);
         return avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }));
       },
+      /** The same upload through another build of the avatar function (other settings). */
+      uploadWith: async (handler: Handler, file: Uint8Array) => {
+        const { headers, body, isBase64Encoded } = await uploadEvent(file);
+        return handler(as('POST /user/avatar', { headers, body, isBase64Encoded }));
+      },
       nickname: (body: string) => profile(as('POST /user/profile', { body })),
       profile: async () => bodyOf(await me(as('GET /user/me'))),
     };
@@ -46,6 +51,21 @@ describe('Functions: avatar and profile (integration)', () => {
   const avatarKeys = (userId: string) => ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${userId}/`));
 
   describe('POST /user/avatar', () => {
+    it('counts uploads per user in the lease write: over AVATAR_UPLOAD_LIMIT answers 429 with Retry-After and stores nothing', async () => {
+      const limited = await coldStart('avatar', { ...ctx.env, AVATAR_UPLOAD_LIMIT: '2' });
+      const alice = await user();
+      const bob = await user();
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push((await alice.uploadWith(limited, IMAGES.png)).statusCode);
+      expect(answers).toEqual([200, 200, 429]);
+      const refused = await alice.uploadWith(limited, IMAGES.png);
+      expect(bodyOf(refused)).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+      expect(Number(refused.headers?.['retry-after'])).toBeGreaterThan(0);
+      expect(avatarKeys(alice.userId)).toHaveLength(1);
+      // Another user's uploads are their own.
+      expect((await bob.uploadWith(limited, IMAGES.png)).statusCode).toBe(200);
+    });
+
     it('stores a file sent as wx.uploadFile sends it and answers an avatarUrl that serves it', async () => {
       const alice = await user();
       const result = await alice.upload(IMAGES.png, { filename: 'tmp_abc.png' });

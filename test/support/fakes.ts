@@ -195,6 +195,10 @@ export class InMemoryPhoneRepository implements PhoneRepository, WriteLeases {
     return `${until}:fake`;
   }
 
+  async leaseUpload(owner: Holder, until: number): Promise<{ token: string; uploads: number }> {
+    return { token: await this.lease(owner, until), uploads: 1 };
+  }
+
   async claim(number: string, owner: Holder, now: number): Promise<{ claimed: true } | ({ claimed: false } & Claim)> {
     return this.run('claim', () => {
       const held = this.claims.get(number);

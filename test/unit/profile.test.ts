@@ -23,6 +23,9 @@ class RowStore implements ProfileWriter, WriteLeases {
     this.leases.push(until);
     return `${until}:fake`;
   }
+  async leaseUpload(owner: { userId: string }, until: number): Promise<{ token: string; uploads: number }> {
+    return { token: await this.lease(owner, until), uploads: this.leases.length };
+  }
   async updateProfile(owner: { userId: string }, change: ProfileChange): Promise<{ user: User; previous: string | undefined }> {
     if (this.fail) throw new AppError('SERVICE_UNAVAILABLE');
     if (owner.userId !== this.row.userId) throw new AppError('NOT_FOUND');
@@ -274,7 +277,7 @@ describe('Class: AvatarService', () => {
     const bucket = new Bucket();
     let n = 0;
     const { logger } = captureLogger();
-    return { users, bucket, log: logger, avatars: new AvatarService({ users, avatars: bucket, leases: users, writeBudgetMs: 4000, newKeyId: () => `k${++n}`, now: () => bucket.clock }) };
+    return { users, bucket, log: logger, avatars: new AvatarService({ users, avatars: bucket, leases: users, writeBudgetMs: 4000, limit: { limit: 0, windowSeconds: 3600 }, newKeyId: () => `k${++n}`, now: () => bucket.clock }) };
   };
 
   it('stores the file under avatars/<userId>/<random>.<ext> with the sniffed type, in use, and answers its URL', async () => {
