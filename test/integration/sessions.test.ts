@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RunningRedis } from '../../local/redis-server';
 import { RespClient } from '../../local/resp';
@@ -80,6 +82,20 @@ describe('Sessions through npm run dev (integration)', () => {
     const again = await login('trunc.2');
     expect(again.status).toBe(200);
     expect((await me(again.body.token)).status).toBe(200);
+  });
+
+  it('runs docs/api.md’s avatar snippet as written: a real PNG, stored and served with nosniff', async () => {
+    const doc = readFileSync('docs/api.md', 'utf8');
+    const block = [...doc.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('/user/avatar'));
+    expect(block, 'docs/api.md has the avatar snippet').toBeDefined();
+    const commands = block!.split('\n').filter((line) => line && !line.startsWith('#')).join('\n').replaceAll('http://localhost:3000', dev.base).replaceAll('/tmp/avatar.png', `/tmp/avatar-${process.pid}.png`);
+    const { body: session } = await login('snippet.1');
+    const out = execFileSync('bash', ['-c', commands], { env: { ...process.env, TOKEN: session.token }, encoding: 'utf8' });
+    const { avatarUrl } = JSON.parse(out) as { avatarUrl: string };
+    const served = await fetch(avatarUrl);
+    expect(served.status).toBe(200);
+    expect(served.headers.get('content-type')).toBe('image/png');
+    expect(served.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
   it('serves the example route of your own, GET /user/hello, to the signed-in user only', async () => {
