@@ -220,13 +220,6 @@ export class LoginService {
       network,
     };
     const succeeded = async (isNewUser: boolean): Promise<LoginResult> => {
-      // Asked and answered: the row keeps it, so the user's later logins need not ask. Lost,
-      // the next login asks again and the welcome mark answers the same.
-      if (newUser === 'ask') {
-        await users.markWelcomed(user, now).catch((err: unknown) => {
-          log.warn('could not mark the user welcomed: the next login asks again', { userId: user.userId, errorCode: (err as AppError).code });
-        });
-      }
       log.info('login succeeded', { userId: user.userId, isNewUser, loginCount: user.loginCount });
       this.deps.onLogin?.(isNewUser);
       return { token, expiresIn: policy.ttlSeconds, userId: user.userId, isNewUser };

@@ -44,8 +44,6 @@ const LOGIN_STEPS: Step[] = [
   // and its undo (so a failed login may stay counted on the row).
   { name: 'user write and its undo', upstream: 'dynamo', match: dynamoOp('UpdateItem') },
   { name: 'commit', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:commit') },
-  // The new user's welcome mark on the row, written after the commit told isNewUser.
-  { name: 'welcome mark', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('welcomedAt') },
 ];
 
 interface Outcome {
