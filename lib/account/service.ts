@@ -127,7 +127,10 @@ export class AccountService implements AccountEvents {
       // everything they and the row hold is removed, so nothing written beside the deletion stays.
       const mark = await users.markDeleting(owner, this.now());
       if (mark) await this.waitForWriters(mark.leaseUntil, owner, log);
-      const numbers = new Set([row.phoneE164, row.replacedPhone, ...(mark?.leasedPhones ?? [])].filter((n): n is string => !!n));
+      // Read again once the writers are done: a binding that finished meanwhile put its number
+      // on the row (and took it off its lease), after the first read.
+      const now = (await users.readAccount(owner.openid)) ?? row;
+      const numbers = new Set([row.phoneE164, row.replacedPhone, now.phoneE164, now.replacedPhone, ...(mark?.leasedPhones ?? [])].filter((n): n is string => !!n));
       for (const number of numbers) await phones.release(number, owner);
       await this.deleteAvatarFiles(owner.userId);
       await users.tombstone(owner, this.now());
