@@ -139,23 +139,27 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     // 1. The fence: from now on no copy of that login's write can land (its condition refuses
     //    undoneLoginId = loginId). Safe to send twice. On a live row only: a tombstone refuses
     //    every login write already, and a row that is gone must stay gone (a deletion removed it).
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key,
-          UpdateExpression: 'SET undoneLoginId = :loginId',
-          ConditionExpression: 'attribute_exists(userId) AND attribute_not_exists(deletedAt)',
-          ExpressionAttributeValues: { ':loginId': { S: loginId } },
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
-      // No live row. If the write's fate is unknown it may still be on its way and would make
-      // a user row that no session names: fence it with a row of its own that holds nothing
-      // but the fence, and that DynamoDB's TTL removes within days (like a tombstone).
-      if (!landed) await this.fenceAbsentRow(openid, loginId);
-      return;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key,
+            UpdateExpression: 'SET undoneLoginId = :loginId',
+            ConditionExpression: 'attribute_exists(userId) AND attribute_not_exists(deletedAt)',
+            ExpressionAttributeValues: { ':loginId': { S: loginId } },
+          }),
+        );
+        break;
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+        // No live row. If the write's fate is unknown it may still be on its way and would make
+        // a user row that no session names: fence it with a row of its own that holds nothing
+        // but the fence, and that DynamoDB's TTL removes within days (like a tombstone). If a
+        // row with a user appeared meanwhile (the write itself, landing late), fence that one.
+        if (landed || attempt >= 2) return;
+        if (await this.fenceAbsentRow(openid, loginId)) return;
+      }
     }
     try {
       // 2. The revert, if the write did land and no later login has written since. It clears
@@ -192,7 +196,8 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     }
   }
 
-  private async fenceAbsentRow(openid: string, loginId: string): Promise<void> {
+  /** False when the row has a user now (then the caller fences it as a live row). */
+  private async fenceAbsentRow(openid: string, loginId: string): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateItemCommand({
@@ -204,10 +209,10 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
         }),
       );
     } catch (err) {
-      // A row with a userId now (a tombstone, or a login that landed meanwhile): a tombstone
-      // refuses the write, and a live row is another login's, whose own write won.
       if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+      return false;
     }
+    return true;
   }
 
   async lease(owner: { userId: string; openid: string }, until: number, phone?: string): Promise<string> {
