@@ -33,7 +33,7 @@ export const DELETION_MARK_MS = 60_000;
 /** The attributes a profile is read for: nothing else a row holds is ever exposed. */
 const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
 /** What a login reads back: which login wrote the row last (the phone is not the login's business). */
-const LOGIN_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt', 'welcomedAt'];
+const LOGIN_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt'];
 
 /** The slice of DynamoDBClient we use: easy to fake, and the real client fits it. */
 export type DynamoSend = Pick<DynamoDBClient, 'send'>;
@@ -114,24 +114,6 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       }
     }
     return { user: toUser(row) };
-  }
-
-  async markWelcomed(owner: { userId: string; openid: string }, at: Date): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: owner.openid } },
-          // The first time only; the same again is a no-op, so a second copy is harmless.
-          UpdateExpression: 'SET welcomedAt = if_not_exists(welcomedAt, :at)',
-          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
-          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':at': { S: at.toISOString() } },
-        }),
-      );
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return; // gone, or being deleted
-      throw storeUnavailable(err);
-    }
   }
 
   async undoLogin(openid: string, loginId: string, landed: boolean): Promise<void> {
@@ -356,7 +338,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
           Key: { openid: { S: owner.openid } },
           UpdateExpression:
             'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
-            'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, welcomedAt, ' +
+            'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
             'deletingSince, leases, leasedPhones, uploadWindow, uploadCount',
           ConditionExpression: 'userId = :userId',
           ExpressionAttributeNames: { '#phone': 'phone' },
@@ -462,7 +444,5 @@ function toUser(item: Record<string, AttributeValue> | undefined): User {
   if (nickname) user.nickname = nickname;
   const avatarKey = item?.avatarKey?.S;
   if (avatarKey) user.avatarKey = avatarKey;
-  const welcomedAt = item?.welcomedAt?.S;
-  if (welcomedAt) user.welcomedAt = welcomedAt;
   return user;
 }

@@ -56,8 +56,6 @@ function recordedLogins(): RecordedAnswers {
       return json(200, { openid: 'o-rehearsal', session_key: 'cmVoZWFyc2FsLWtleS0xMg==' });
     }
     if (headers['x-amz-target'] === 'DynamoDB_20120810.UpdateItem') {
-      // The new user's welcome mark (after the first commit said so): no attributes back.
-      if (text.includes('if_not_exists(welcomedAt')) return json(200, {});
       // The row a login leaves (the first, then the second), echoing the request's own ids (the repository checks them).
       const { ExpressionAttributeValues: v } = JSON.parse(text) as { ExpressionAttributeValues: Record<string, { S: string }> };
       logins++;
@@ -71,8 +69,6 @@ function recordedLogins(): RecordedAnswers {
           lastLoginId: v[':loginId']!,
           previousLoginId: { S: '-' },
           loginCount: { N: String(logins) },
-          // Returning: marked by the first login.
-          ...(logins > 1 ? { welcomedAt: v[':now']! } : {}),
         },
       });
     }

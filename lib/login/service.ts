@@ -96,9 +96,6 @@ interface CodeResult {
  *    script, which writes only while this request still holds its claim. That is the
  *    moment the login happens; everything before it can be taken back. The same script tells
  *    whether this is the user's first successful login (see `newUserOf`).
- * 5. A user told isNewUser gets the mark on their row (one more write, once per user), so
- *    later logins need not ask.
- *
  * Any failure releases the claim, which also fences it: a claim or commit of this request
  * that reaches Redis late finds it released and writes nothing. If the commit's answer was
  * lost, the release finds it committed and the login succeeds after all. Otherwise the user
@@ -276,12 +273,11 @@ export class LoginService {
    * Is this login the user's first successful one? "Never had a successful login" is what
    * makes a user new, and only the commit knows a login succeeded; the user row's count does
    * not (a login whose write landed but whose session was never issued may not be taken back
-   * when its undo fails too). So a row that was never told (no `welcomedAt`) asks the commit,
-   * which answers from the user's welcome mark in Redis, setting it in the same step: exactly
-   * one commit per user is told true. Rows from before the marks keep their old rule.
+   * when its undo fails too). So the login asks the commit, which answers from the user's
+   * welcome mark in Redis, setting it in the same step (no round trip of its own): exactly one
+   * commit per user is told true. Rows from before the marks keep their old rule.
    */
   private newUserOf(user: User): boolean | 'ask' {
-    if (user.welcomedAt) return false;
     if (user.createdAt < (this.deps.welcomeMarksSince ?? WELCOME_MARKS_SINCE)) return user.loginCount === 1;
     return 'ask';
   }

@@ -18,8 +18,6 @@ export interface User {
   nickname?: string;
   /** The avatar's object key in the avatars bucket (lib/profile/). */
   avatarKey?: string;
-  /** When a login of this user was first told isNewUser (lib/login/): absent until then. */
-  welcomedAt?: string;
 }
 
 /**
@@ -149,11 +147,6 @@ export interface UserRepository {
    * made for the fence: a row that is gone was deleted (an account deletion) and stays gone.
    */
   undoLogin(openid: string, loginId: string, landed: boolean): Promise<void>;
-  /**
-   * Records on the row that a login of this user was told isNewUser (safe to repeat; a row
-   * that is gone or being deleted is left alone).
-   */
-  markWelcomed(owner: { userId: string; openid: string }, at: Date): Promise<void>;
 }
 
 /** The port the profile use case depends on. */

@@ -138,16 +138,18 @@ export class InMemoryUserRepository implements UserRepository {
     return { user: this.users.get(openid)! };
   }
 
-  async markWelcomed(owner: { userId: string; openid: string }, at: Date): Promise<void> {
-    const row = this.rows.get(owner.openid);
-    if (row?.userId === owner.userId) row.welcomedAt ??= at.toISOString();
-  }
-
-  async undoLogin(openid: string, loginId: string): Promise<void> {
+  async undoLogin(openid: string, loginId: string, landed: boolean): Promise<void> {
     this.undone.push(loginId);
     const fault = this.failOn.undoLogin;
     if (fault === 'refuse') fail();
-    const row: Row = { ...(this.rows.get(openid) ?? { openid }), undoneLoginId: loginId };
+    const existing = this.rows.get(openid);
+    // The fence goes on a live row; with no row, only a write of unknown fate gets a fence row.
+    if (!existing?.userId) {
+      if (!landed) this.rows.set(openid, { openid, undoneLoginId: loginId });
+      if (fault === 'lose') fail();
+      return;
+    }
+    const row: Row = { ...existing, undoneLoginId: loginId };
     if (row.lastLoginId === loginId) {
       row.lastLoginAt = row.previousLoginAt;
       delete row.lastLoginId;

@@ -232,14 +232,12 @@ describe('Class: LoginService', () => {
         expect(third.isNewUser).toBe(false);
       });
 
-      it('tells isNewUser once when the row’s welcome mark could not be written: the commit answers from Redis', async () => {
-        const { service, users, log } = setup();
-        users.markWelcomed = async () => {
-          throw new AppError('SERVICE_UNAVAILABLE');
-        };
+      it('tells isNewUser in the first login only: every later one is answered by the commit from Redis', async () => {
+        const { service, sessions, log } = setup();
         const answers = [];
         for (const code of ['olga.1', 'olga.2', 'olga.3']) answers.push((await service.login(code, log, PHONE)).isNewUser);
         expect(answers).toEqual([true, false, false]);
+        expect(sessions.saved.map((s) => s.newUser)).toEqual(['ask', 'ask', 'ask']);
       });
 
       it('keeps the old rule (the login that counted 1) for rows made before the welcome marks', async () => {

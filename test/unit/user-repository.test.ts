@@ -61,15 +61,15 @@ describe('Class: DynamoUserRepository', () => {
       });
     });
 
-    it('returns a returning user’s row with its welcome mark (what tells the login it is not new)', async () => {
+    it('returns a returning user’s row as the login left it', async () => {
       const earlier = '2026-11-01T00:00:00.000Z';
       ddbMock.on(UpdateItemCommand).resolves({
-        Attributes: row({ userId: '01OLDUSER', createdAt: earlier, loginCount: 8, unionid: 'u1', nickname: 'kept', previousLoginAt: earlier, welcomedAt: earlier }),
+        Attributes: row({ userId: '01OLDUSER', createdAt: earlier, loginCount: 8, unionid: 'u1', nickname: 'kept', previousLoginAt: earlier }),
       });
       const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
       const result = await repo.recordLogin(input);
       expect(result).toEqual({
-        user: { userId: '01OLDUSER', openid: 'o1', createdAt: earlier, lastLoginAt: NOW.toISOString(), loginCount: 8, unionid: 'u1', nickname: 'kept', welcomedAt: earlier },
+        user: { userId: '01OLDUSER', openid: 'o1', createdAt: earlier, lastLoginAt: NOW.toISOString(), loginCount: 8, unionid: 'u1', nickname: 'kept' },
       });
     });
 
