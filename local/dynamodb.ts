@@ -46,8 +46,13 @@ export async function startDynamo(options: { tableName: string; phonesTable?: st
     await client.send(
       new CreateTableCommand({
         TableName: options.phonesTable,
-        AttributeDefinitions: [{ AttributeName: 'phone', AttributeType: 'S' }],
+        AttributeDefinitions: [
+          { AttributeName: 'phone', AttributeType: 'S' },
+          { AttributeName: 'userId', AttributeType: 'S' },
+        ],
         KeySchema: [{ AttributeName: 'phone', KeyType: 'HASH' }],
+        // As serverless.yml's PhonesTable: a user's claims, for the account deletion.
+        GlobalSecondaryIndexes: [{ IndexName: 'byUser', KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } }],
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );

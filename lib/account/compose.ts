@@ -13,7 +13,7 @@ import {
 } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { phoneCodesKey } from '../adapters/redis-phone-codes';
+import { phoneCodesKey, RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
 import { DynamoPhoneRepository } from '../adapters/dynamodb-phones';
 import { createS3AvatarStore } from '../adapters/s3-avatars';
 import { RedisSessionStore } from '../adapters/redis-sessions';
@@ -72,13 +72,15 @@ function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat
   const avatar = loadAvatarConfig(env);
   const session = loadSessionConfig(env);
   const dynamo = createDynamoClient(dynamoConfig);
+  const redis = createRedisClient(redisConfig);
   return new AccountService({
     wechat,
     users: new DynamoUserRepository(dynamo, dynamoConfig.usersTable),
     phones: new DynamoPhoneRepository(dynamo, { phones: phone.phonesTable, users: dynamoConfig.usersTable }),
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
-    sessions: new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
+    sessions: new RedisSessionStore(redis, { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
     phoneCodesKey: (userId) => phoneCodesKey(redisConfig.keyPrefix, userId),
+    phoneLeases: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix),
     events: createUserEvents(env, logger),
     maxLeaseWaitMs,
   });

@@ -1,7 +1,7 @@
 import { AppError } from '../errors';
 import type { EventPublisher } from './ports';
 import type { Logger } from '../logger';
-import type { Holder, PhoneRepository } from '../phone/service';
+import type { Holder, PhoneLeases, PhoneRepository } from '../phone/service';
 import { avatarPrefix } from '../profile/avatar';
 import type { AvatarStore } from '../profile/ports';
 import type { SessionPurge } from '../sessions/ports';
@@ -13,7 +13,9 @@ export interface AccountDeps {
   /** To re-authenticate a deletion; absent where only WeChat's events are handled. */
   wechat?: WechatAuth;
   users: AccountRows;
-  phones: Pick<PhoneRepository, 'release' | 'unbind'>;
+  phones: Pick<PhoneRepository, 'release' | 'unbind' | 'claimsOf'>;
+  /** The phone bindings' leases (kept in Redis with the code results). */
+  phoneLeases: PhoneLeases;
   avatars: Pick<AvatarStore, 'list' | 'delete' | 'urlOf'>;
   sessions: SessionPurge;
   /** The Redis key of a user's phone-code results (lib/adapters/redis-phone-codes.ts). */
@@ -49,10 +51,11 @@ export function finishAccountDeletion(deps: Pick<AccountDeps, 'sessions' | 'user
  *
  * Deleting runs in an order that any interruption can resume from, and that never leaves a
  * session alive for a deleted user:
- * 1. the row is marked: no phone binding or avatar upload starts from now on; those already
- *    running hold a short lease, which the deletion waits out (or answers 503 to retry);
- *    then the phone claims (the row's, and any number a binding leased) and every avatar file
- *    go (the user's session still works, so the client can retry);
+ * 1. the row (and, for phone bindings, Redis) is marked: no phone binding or avatar upload
+ *    starts from now on; those already running hold a short lease, which the deletion waits
+ *    out (or answers 503 to retry); then every phone claim of the user (the row's, any number a
+ *    binding leased, any claim under the user's id) and every avatar file go (the user's
+ *    session still works, so the client can retry);
  * 2. the row becomes a tombstone: its ids and deletedAt, nothing personal; no login, profile
  *    or phone write lands on it any more;
  * 3. `UserDeleted` is published (at least once: every retry that gets here publishes it);
@@ -119,19 +122,23 @@ export class AccountService implements AccountEvents {
   }
 
   private async delete(owner: Holder, log: Logger): Promise<void> {
-    const { users, phones } = this.deps;
-    const row = await users.readAccount(owner.openid);
-    if (row && row.userId === owner.userId && !row.deletedAt) {
-      // Writers outside the row (a number's claim, an avatar file) take a lease on it first. The
-      // mark refuses new leases; the ones already taken end before their writes can land; then
-      // everything they and the row hold is removed, so nothing written beside the deletion stays.
-      const mark = await users.markDeleting(owner, this.now());
-      if (mark) await this.waitForWriters(mark.leaseUntil, owner, log);
-      // Read again once the writers are done: a binding that finished meanwhile put its number
-      // on the row (and took it off its lease), after the first read.
-      const now = (await users.readAccount(owner.openid)) ?? row;
-      const numbers = new Set([row.phoneE164, row.replacedPhone, now.phoneE164, now.replacedPhone, ...(mark?.leasedPhones ?? [])].filter((n): n is string => !!n));
-      for (const number of numbers) await phones.release(number, owner);
+    const { users, phones, phoneLeases } = this.deps;
+    // Null when the row is not this user's live one: a tombstone already, or gone.
+    const mark = await users.markDeleting(owner, this.now());
+    if (mark) {
+      // Writers outside the row (a number's claim, an avatar file) take a lease first: an
+      // upload on the row, a binding in Redis (or on the row when Redis failed it). The marks
+      // refuse new leases; the ones already taken end before their writes can land. Then
+      // everything of the user is found and removed, so nothing written beside the deletion stays.
+      const bindings = await phoneLeases.closeLeases(owner.userId);
+      // A binding whose row write is done claims nothing more: no wait for its lease.
+      const running = bindings.filter((lease) => lease.token !== mark.lastBindingLease);
+      await this.waitForWriters(Math.max(mark.leaseUntil, ...running.map((lease) => lease.until)), owner, log);
+      // Read once the writers are done. The claims by user find any an interrupted binding left,
+      // however old; the leases name those too recent for that index to show yet.
+      const row = await users.readAccount(owner.openid);
+      const numbers = new Set([row?.phoneE164, row?.replacedPhone, ...(row?.leasedPhones ?? []), ...bindings.map((lease) => lease.number), ...(await phones.claimsOf(owner.userId))]);
+      for (const number of numbers) if (number) await phones.release(number, owner);
       await this.deleteAvatarFiles(owner.userId);
       await users.tombstone(owner, this.now());
     }

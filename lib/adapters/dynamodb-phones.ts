@@ -3,6 +3,7 @@ import {
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   UpdateItemCommand,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
@@ -102,7 +103,7 @@ export class DynamoPhoneRepository implements PhoneRepository {
     }
   }
 
-  async bind(owner: Holder, number: string, binding: PhoneBinding, lease?: string): Promise<string | undefined> {
+  async bind(owner: Holder, number: string, binding: PhoneBinding, lease: string): Promise<string | undefined> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateItemCommand({
@@ -111,8 +112,9 @@ export class DynamoPhoneRepository implements PhoneRepository {
           // `replacedPhone` keeps the number this write replaced on the row itself: a second
           // copy of the write (the SDK's retry, or the user's retry after a lost answer) fails
           // its condition, and the row still says which number is to be freed.
-          // The number is on the row now: the lease's memory of it can go.
-          UpdateExpression: `SET #phone = :binding, replacedPhone = if_not_exists(#phone.e164, :none) DELETE leasedPhones :leased${lease ? ', leases :lease' : ''}`,
+          // The binding is done: a deletion need not wait for its lease (lastBindingLease), and a
+          // lease it took on the row, with the row's memory of the number, can go.
+          UpdateExpression: 'SET #phone = :binding, replacedPhone = if_not_exists(#phone.e164, :none), lastBindingLease = :lease DELETE leasedPhones :leased, leases :leases',
           // The row is this user's (a deleted account is not brought back by a late binding),
           // and does not hold this number yet.
           ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt) AND (attribute_not_exists(#phone) OR #phone.e164 <> :number)',
@@ -122,7 +124,8 @@ export class DynamoPhoneRepository implements PhoneRepository {
             ':number': { S: number },
             ':none': { S: '-' },
             ':leased': { SS: [number] },
-            ...(lease ? { ':lease': { SS: [lease] } } : {}),
+            ':lease': { S: lease },
+            ':leases': { SS: [lease] },
             ':binding': {
               M: {
                 e164: { S: number },
@@ -185,6 +188,30 @@ export class DynamoPhoneRepository implements PhoneRepository {
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err); // cleared already, or a newer binding's
     }
+  }
+
+  async claimsOf(userId: string): Promise<string[]> {
+    const numbers: string[] = [];
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tables.phones,
+            IndexName: 'byUser',
+            KeyConditionExpression: 'userId = :userId',
+            ExpressionAttributeValues: { ':userId': { S: userId } },
+            ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
+          }),
+        );
+      } catch (err) {
+        throw unavailable(err);
+      }
+      for (const item of page.Items ?? []) if (item.phone?.S) numbers.push(item.phone.S);
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return numbers;
   }
 
   private async readClaim(number: string): Promise<Claim | undefined> {

@@ -4,6 +4,7 @@ import {
   GetItemCommand,
   UpdateItemCommand,
   type AttributeValue,
+  type UpdateItemCommandInput,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { AppError } from '../errors';
@@ -20,15 +21,12 @@ import {
   type UserReader,
   type UserRepository,
   type WriteLeases,
+  accountBeingDeleted,
+  DELETION_MARK_MS,
   latestLease,
   leaseToken,
 } from '../users/ports';
 
-/**
- * A deletion's mark blocks new write leases for this long: longer than any function that
- * deletes runs (its Lambda timeout), so a mark left by a deletion that died stops blocking.
- */
-export const DELETION_MARK_MS = 60_000;
 
 /** The attributes a profile is read for: nothing else a row holds is ever exposed. */
 const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
@@ -122,106 +120,84 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     //    undoneLoginId = loginId). Safe to send twice. On a live row only: a tombstone refuses
     //    every login write already, and a row that is gone must stay gone (a deletion removed it).
     for (let attempt = 0; ; attempt++) {
-      try {
-        await this.client.send(
-          new UpdateItemCommand({
-            TableName: this.tableName,
-            Key,
-            UpdateExpression: 'SET undoneLoginId = :loginId',
-            ConditionExpression: 'attribute_exists(userId) AND attribute_not_exists(deletedAt)',
-            ExpressionAttributeValues: { ':loginId': { S: loginId } },
-          }),
-        );
-        break;
-      } catch (err) {
-        if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
-        // No live row. If the write's fate is unknown it may still be on its way and would make
-        // a user row that no session names: fence it with a row of its own that holds nothing
-        // but the fence, and that DynamoDB's TTL removes within days (like a tombstone). If a
-        // row with a user appeared meanwhile (the write itself, landing late), fence that one.
-        if (landed || attempt >= 2) return;
-        if (await this.fenceAbsentRow(openid, loginId)) return;
-      }
+      const fenced = await this.update({
+        Key,
+        UpdateExpression: 'SET undoneLoginId = :loginId',
+        ConditionExpression: 'attribute_exists(userId) AND attribute_not_exists(deletedAt)',
+        ExpressionAttributeValues: { ':loginId': { S: loginId } },
+      });
+      if (fenced) break;
+      // No live row. If the write's fate is unknown it may still be on its way and would make a
+      // user row that no session names: fence it with a row of its own that holds nothing but
+      // the fence, and that DynamoDB's TTL removes within days (like a tombstone). If a row with
+      // a user appeared meanwhile (the write itself, landing late), fence that one instead.
+      if (landed || attempt >= 2) return;
+      const fenceRow = await this.update({
+        Key,
+        UpdateExpression: 'SET undoneLoginId = :loginId, purgeAt = if_not_exists(purgeAt, :purgeAt)',
+        ConditionExpression: 'attribute_not_exists(userId)',
+        ExpressionAttributeValues: { ':loginId': { S: loginId }, ':purgeAt': { N: String(Math.floor(Date.now() / 1000) + 86_400) } },
+      });
+      if (fenceRow) return;
     }
-    try {
-      // 2. The revert, if the write did land and no later login has written since. It clears
-      //    lastLoginId, so a second copy of the revert finds nothing to do.
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key,
-          UpdateExpression: 'SET lastLoginAt = previousLoginAt REMOVE lastLoginId ADD loginCount :minusOne',
-          ConditionExpression: 'lastLoginId = :loginId',
-          ExpressionAttributeValues: { ':loginId': { S: loginId }, ':minusOne': { N: '-1' } },
-        }),
-      );
-      return;
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
-    }
-    try {
-      // 3. Or it landed and one other login of this user wrote the row after it (another
-      //    device, in the moment between): take back its count only; lastLoginAt is the later
-      //    login's. Clearing previousLoginId makes a second copy of this a no-op too.
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key,
-          UpdateExpression: 'SET previousLoginId = :none ADD loginCount :minusOne',
-          ConditionExpression: 'previousLoginId = :loginId',
-          ExpressionAttributeValues: { ':loginId': { S: loginId }, ':none': { S: '-' }, ':minusOne': { N: '-1' } },
-        }),
-      );
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return; // it never landed, or was taken back already
-      throw storeUnavailable(err);
-    }
-  }
-
-  /** False when the row has a user now (then the caller fences it as a live row). */
-  private async fenceAbsentRow(openid: string, loginId: string): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: openid } },
-          UpdateExpression: 'SET undoneLoginId = :loginId, purgeAt = if_not_exists(purgeAt, :purgeAt)',
-          ConditionExpression: 'attribute_not_exists(userId)',
-          ExpressionAttributeValues: { ':loginId': { S: loginId }, ':purgeAt': { N: String(Math.floor(Date.now() / 1000) + 86_400) } },
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
-      return false;
-    }
-    return true;
+    // 2. The revert, if the write did land and no later login has written since. It clears
+    //    lastLoginId, so a second copy of the revert finds nothing to do.
+    const reverted = await this.update({
+      Key,
+      UpdateExpression: 'SET lastLoginAt = previousLoginAt REMOVE lastLoginId ADD loginCount :minusOne',
+      ConditionExpression: 'lastLoginId = :loginId',
+      ExpressionAttributeValues: { ':loginId': { S: loginId }, ':minusOne': { N: '-1' } },
+    });
+    if (reverted) return;
+    // 3. Or it landed and one other login of this user wrote the row after it (another device,
+    //    in the moment between): take back its count only; lastLoginAt is the later login's.
+    //    Clearing previousLoginId makes a second copy of this a no-op too. Refused: it never
+    //    landed, or was taken back already.
+    await this.update({
+      Key,
+      UpdateExpression: 'SET previousLoginId = :none ADD loginCount :minusOne',
+      ConditionExpression: 'previousLoginId = :loginId',
+      ExpressionAttributeValues: { ':loginId': { S: loginId }, ':none': { S: '-' }, ':minusOne': { N: '-1' } },
+    });
   }
 
   async lease(owner: { userId: string; openid: string }, until: number, phone?: string): Promise<string> {
     return (await this.takeLease(owner, until, phone ? { leasedPhones: { SS: [phone] } } : {})).token;
   }
 
+  async endLease(owner: { userId: string; openid: string }, token: string): Promise<void> {
+    await this.update({
+      Key: { openid: { S: owner.openid } },
+      UpdateExpression: 'DELETE leases :token',
+      // Not a tombstone: it holds nothing of the leases any more.
+      ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
+      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':token': { SS: [token] } },
+    });
+  }
+
   async leaseUpload(owner: { userId: string; openid: string }, until: number, windowMs: number): Promise<{ token: string; uploads: number }> {
-    const window = Math.floor(Date.now() / windowMs);
+    const window = { N: String(Math.floor(Date.now() / windowMs)) };
     // The window the count belongs to is set the first time only: a count from an older window
     // is started afresh below (once per window), so the common upload is one write.
-    const { token, item } = await this.takeLease(owner, until, { uploadCount: { N: '1' } }, { uploadWindow: { N: String(window) } });
-    if (Number(item?.uploadWindow?.N) === window) return { token, uploads: Number(item?.uploadCount?.N ?? 1) };
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: owner.openid } },
-          UpdateExpression: 'SET uploadWindow = :window, uploadCount = :one',
-          ConditionExpression: 'userId = :userId AND uploadWindow = :seen',
-          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':window': { N: String(window) }, ':one': { N: '1' }, ':seen': item?.uploadWindow ?? { N: '-1' } },
-        }),
-      );
-    } catch (err) {
-      // Another upload started the window first: this one counts in it, as one more.
-      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
-    }
-    return { token, uploads: 1 };
+    const { token, item } = await this.takeLease(owner, until, { uploadCount: { N: '1' } }, { uploadWindow: window });
+    if (item?.uploadWindow?.N === window.N) return { token, uploads: Number(item?.uploadCount?.N ?? 1) };
+    const Key = { openid: { S: owner.openid } };
+    const started = await this.update({
+      Key,
+      UpdateExpression: 'SET uploadWindow = :window, uploadCount = :one',
+      ConditionExpression: 'userId = :userId AND uploadWindow = :seen',
+      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':window': window, ':one': { N: '1' }, ':seen': item?.uploadWindow ?? { N: '-1' } },
+    });
+    if (started) return { token, uploads: 1 };
+    // Another upload started this window first: this one counts in it, as one more.
+    const counted = await this.update({
+      Key,
+      UpdateExpression: 'ADD uploadCount :one',
+      ConditionExpression: 'userId = :userId AND uploadWindow = :window',
+      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':window': window, ':one': { N: '1' } },
+      ReturnValues: 'UPDATED_NEW',
+    });
+    return { token, uploads: Number(counted?.item?.uploadCount?.N ?? 1) };
   }
 
   /** The lease's write: its token added, with `add` (sets or counters) and `setOnce` (if not there yet) in the same write. */
@@ -240,76 +216,53 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     for (const [name, value] of Object.entries({ ...add, ...setOnce })) values[`:${name}`] = value;
     const adds = ['leases :token', ...Object.keys(add).map((name) => `${name} :${name}`)].join(', ');
     const sets = Object.keys(setOnce).map((name) => `${name} = if_not_exists(${name}, :${name})`).join(', ');
-    let item: Record<string, AttributeValue> | undefined;
-    try {
-      ({ Attributes: item } = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: owner.openid } },
-          // A set of tokens, one per writer: each writer's last write deletes its own, so two
-          // writers at once never end each other's lease. The numbers add up the same way.
-          UpdateExpression: `${sets ? `SET ${sets} ` : ''}ADD ${adds}`,
-          ReturnValues: Object.keys(setOnce).length > 0 ? 'UPDATED_NEW' : 'NONE',
-          // This user's live row, and no deletion begun (a mark older than any deletion can run
-          // is one that died: it blocks no one).
-          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt) AND (attribute_not_exists(deletingSince) OR deletingSince < :staleBefore)',
-          ExpressionAttributeValues: values,
-        }),
-      ));
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) throw new AppError('NOT_FOUND', 'The user no longer exists.');
-      throw storeUnavailable(err);
-    }
-    return { token, item };
+    const taken = await this.update({
+      Key: { openid: { S: owner.openid } },
+      // A set of tokens, one per writer: each writer's last write deletes its own, so two
+      // writers at once never end each other's lease. The numbers add up the same way.
+      UpdateExpression: `${sets ? `SET ${sets} ` : ''}ADD ${adds}`,
+      ReturnValues: Object.keys(setOnce).length > 0 ? 'UPDATED_NEW' : 'NONE',
+      // This user's live row, and no deletion begun (a mark older than any deletion can run is
+      // one that died: it blocks no one). With a live session, a row refused is one being deleted.
+      ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt) AND (attribute_not_exists(deletingSince) OR deletingSince < :staleBefore)',
+      ExpressionAttributeValues: values,
+    });
+    if (!taken) throw accountBeingDeleted();
+    return { token, item: taken.item };
   }
 
   async markDeleting(owner: { userId: string; openid: string }, now: Date): Promise<DeletionMark | null> {
-    let item: Record<string, AttributeValue> | undefined;
-    try {
-      ({ Attributes: item } = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: owner.openid } },
-          // Each attempt of a deletion marks anew, so a retry after a dead one blocks leases again.
-          UpdateExpression: 'SET deletingSince = :now',
-          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
-          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':now': { N: String(now.getTime()) } },
-          ReturnValues: 'ALL_NEW',
-        }),
-      ));
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return null;
-      throw storeUnavailable(err);
-    }
-    return { leaseUntil: latestLease(item?.leases?.SS ?? []), leasedPhones: item?.leasedPhones?.SS ?? [] };
+    const marked = await this.update({
+      Key: { openid: { S: owner.openid } },
+      // Each attempt of a deletion marks anew, so a retry after a dead one blocks leases again.
+      UpdateExpression: 'SET deletingSince = :now',
+      ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
+      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':now': { N: String(now.getTime()) } },
+      ReturnValues: 'ALL_NEW',
+    });
+    if (!marked) return null;
+    const last = marked.item?.lastBindingLease?.S;
+    return { leaseUntil: latestLease(marked.item?.leases?.SS ?? []), ...(last ? { lastBindingLease: last } : {}) };
   }
 
   async updateProfile(owner: { userId: string; openid: string }, change: ProfileChange, endLease?: string): Promise<{ user: User; previous: string | undefined }> {
     const [name, value] = Object.entries(change)[0]!;
-    let item: Record<string, AttributeValue> | undefined;
-    try {
-      ({ Attributes: item } = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: owner.openid } },
-          // Setting a value is the same however often it is sent: safe for the SDK to retry.
-          // The writer's lease ends with it (see lease()).
-          UpdateExpression: `SET #field = :value${endLease ? ' DELETE leases :lease' : ''}`,
-          // The row is this user's and is not being deleted: a late update brings nothing back.
-          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
-          ExpressionAttributeNames: { '#field': name },
-          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':value': { S: value }, ...(endLease ? { ':lease': { SS: [endLease] } } : {}) },
-          // The row as it was: the value replaced (the previous avatar, to delete) and, with the
-          // change applied, the row as it is now.
-          ReturnValues: 'ALL_OLD',
-        }),
-      ));
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) throw new AppError('NOT_FOUND', 'The user no longer exists.');
-      throw storeUnavailable(err);
-    }
-    const previous = item?.[name]?.S;
-    return { user: toUser({ ...item, [name]: { S: value } }), previous: previous === value ? undefined : previous };
+    const updated = await this.update({
+      Key: { openid: { S: owner.openid } },
+      // Setting a value is the same however often it is sent: safe for the SDK to retry.
+      // The writer's lease ends with it (see lease()).
+      UpdateExpression: `SET #field = :value${endLease ? ' DELETE leases :lease' : ''}`,
+      // The row is this user's and is not being deleted: a late update brings nothing back.
+      ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
+      ExpressionAttributeNames: { '#field': name },
+      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':value': { S: value }, ...(endLease ? { ':lease': { SS: [endLease] } } : {}) },
+      // The row as it was: the value replaced (the previous avatar, to delete) and, with the
+      // change applied, the row as it is now.
+      ReturnValues: 'ALL_OLD',
+    });
+    if (!updated) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+    const previous = updated.item?.[name]?.S;
+    return { user: toUser({ ...updated.item, [name]: { S: value } }), previous: previous === value ? undefined : previous };
   }
 
   async readAccount(openid: string): Promise<AccountRow | null> {
@@ -327,29 +280,23 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       : toUser(item);
     if (item.replacedPhone?.S && item.replacedPhone.S !== '-') row.replacedPhone = item.replacedPhone.S;
     if (item.phone?.M?.e164?.S) row.phoneE164 = item.phone.M.e164.S;
+    if (item.leasedPhones?.SS) row.leasedPhones = item.leasedPhones.SS;
     return row;
   }
 
   async tombstone(owner: { userId: string; openid: string }, now: Date): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: owner.openid } },
-          UpdateExpression:
-            'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
-            'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
-            'deletingSince, leases, leasedPhones, uploadWindow, uploadCount',
-          ConditionExpression: 'userId = :userId',
-          ExpressionAttributeNames: { '#phone': 'phone' },
-          // DynamoDB's TTL (in seconds) deletes a tombstone that no one finished within a week.
-          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':now': { S: now.toISOString() }, ':purgeAt': { N: String(Math.floor(now.getTime() / 1000) + 7 * 86_400) } },
-        }),
-      );
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return; // gone already, or another identity's
-      throw storeUnavailable(err);
-    }
+    // Refused: gone already, or another identity's.
+    await this.update({
+      Key: { openid: { S: owner.openid } },
+      UpdateExpression:
+        'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
+        'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
+        'deletingSince, leases, leasedPhones, lastBindingLease, uploadWindow, uploadCount',
+      ConditionExpression: 'userId = :userId',
+      ExpressionAttributeNames: { '#phone': 'phone' },
+      // DynamoDB's TTL (in seconds) deletes a tombstone that no one finished within a week.
+      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':now': { S: now.toISOString() }, ':purgeAt': { N: String(Math.floor(now.getTime() / 1000) + 7 * 86_400) } },
+    });
   }
 
   async deleteTombstone(owner: { userId: string; openid: string }): Promise<void> {
@@ -369,20 +316,12 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   }
 
   async clearProfile(owner: { userId: string; openid: string }): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: owner.openid } },
-          UpdateExpression: 'REMOVE nickname, avatarKey',
-          ConditionExpression: 'userId = :userId',
-          ExpressionAttributeValues: { ':userId': { S: owner.userId } },
-        }),
-      );
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return;
-      throw storeUnavailable(err);
-    }
+    await this.update({
+      Key: { openid: { S: owner.openid } },
+      UpdateExpression: 'REMOVE nickname, avatarKey',
+      ConditionExpression: 'userId = :userId',
+      ExpressionAttributeValues: { ':userId': { S: owner.userId } },
+    });
   }
 
   async findByOpenid(openid: string): Promise<User | null> {
@@ -402,6 +341,20 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     // A row without a userId is only the fence of an undone first login, and a tombstone is a
     // user being deleted: no user either way.
     return item?.userId?.S && !item.deletedAt ? toUser(item) : null;
+  }
+
+  /**
+   * One UpdateItem on this table: what it returned (as its ReturnValues asks) when it applied,
+   * or undefined when its condition refused it. Any other failure is SERVICE_UNAVAILABLE.
+   */
+  private async update(input: Omit<UpdateItemCommandInput, 'TableName'>): Promise<{ item: Record<string, AttributeValue> | undefined } | undefined> {
+    try {
+      const { Attributes } = await this.client.send(new UpdateItemCommand({ TableName: this.tableName, ...input }));
+      return { item: Attributes };
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return undefined;
+      throw storeUnavailable(err);
+    }
   }
 
   private async readForLogin(openid: string): Promise<Record<string, AttributeValue> | undefined> {

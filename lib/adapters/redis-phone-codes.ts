@@ -1,6 +1,7 @@
 import type { Redis } from '@upstash/redis';
 import { AppError } from '../errors';
-import type { CodeLookup, PhoneCodeStore } from '../phone/service';
+import type { BindingLease, CodeLookup, PhoneCodeStore, PhoneLeases } from '../phone/service';
+import { DELETION_MARK_MS } from '../users/ports';
 
 /** The slice of the Upstash client this adapter uses. */
 export type RedisLike = Pick<Redis, 'eval' | 'get' | 'set' | 'multi'>;
@@ -32,16 +33,52 @@ if not bar or string.sub(stored, 1, bar - 1) ~= ARGV[1] then return {'foreign'} 
 return {'done', string.sub(stored, bar + 1)}
 `;
 
+/**
+ * Keeps a code's result with the user's index of results (account deletion deletes what it
+ * lists) and takes the binding's lease, in one request, unless the user's deletion has begun.
+ * KEYS: the code's result, the user's index of results, the user's leases (a sorted set of
+ * `<token>|<number>`, scored by each lease's end), the user's deletion mark. ARGV: the value,
+ * its TTL (s), the lease's member, its end (ms), how long the lease set outlives it (ms).
+ */
+export const REMEMBER_SCRIPT = `-- wxlogin:phone-remember
+if redis.call('EXISTS', KEYS[4]) == 1 then return 'deleting' end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[2], KEYS[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+return 'kept'
+`;
+
+/**
+ * An account deletion closes the user's leases (one request): the deletion mark, then the
+ * leases taken before it. KEYS: the user's deletion mark, the user's leases. ARGV: the mark's
+ * TTL (ms). Returns a flat list: `<token>|<number>`, lease end (ms).
+ */
+export const CLOSE_LEASES_SCRIPT = `-- wxlogin:phone-leases-close
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+`;
+
+/**
+ * How long the lease set outlives its last lease: longer than the claims table's index takes to
+ * show a claim (eventually consistent, typically under a second), so a deletion finds a recent
+ * claim here if not there.
+ */
+export const LEASE_SET_AFTERLIFE_MS = 60_000;
+
 /** The Redis key of a user's index of phone-code results: account deletion deletes what it lists. */
 export function phoneCodesKey(keyPrefix: string, userId: string): string {
   return `${keyPrefix}user-phone-codes:${userId}`;
 }
 
-/** Phone-code results and per-user binding attempts in Upstash Redis. Failures are SERVICE_UNAVAILABLE. */
-export class RedisPhoneCodeStore implements PhoneCodeStore {
+/** Phone-code results, per-user binding attempts and the bindings' leases in Upstash Redis. Failures are SERVICE_UNAVAILABLE. */
+export class RedisPhoneCodeStore implements PhoneCodeStore, PhoneLeases {
   constructor(
     private readonly redis: RedisLike,
     private readonly keyPrefix: string,
+    /** How long a deletion's mark refuses new leases: longer than any deletion runs. */
+    private readonly deletionMarkMs = DELETION_MARK_MS,
   ) {}
 
   async begin(codeId: string, userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<CodeLookup> {
@@ -73,13 +110,27 @@ export class RedisPhoneCodeStore implements PhoneCodeStore {
     return bar > 0 && stored.slice(0, bar) === userId ? stored.slice(bar + 1) : undefined;
   }
 
-  async remember(codeId: string, userId: string, sealed: string, ttlSeconds: number): Promise<void> {
-    // With the user's index of code results, so that deleting the user deletes them too.
-    const tx = this.redis.multi();
-    tx.set(this.codeKey(codeId), `${userId}|${sealed}`, { ex: ttlSeconds });
-    tx.sadd(this.userCodesKey(userId), this.codeKey(codeId));
-    tx.expire(this.userCodesKey(userId), ttlSeconds);
-    await guard(() => tx.exec());
+  async remember(codeId: string, userId: string, sealed: string, ttlSeconds: number, lease: BindingLease): Promise<'kept' | 'deleting'> {
+    const reply = await guard(() =>
+      this.redis.eval<string[], unknown>(
+        REMEMBER_SCRIPT,
+        [this.codeKey(codeId), this.userCodesKey(userId), this.leasesKey(userId), this.deletingKey(userId)],
+        [`${userId}|${sealed}`, String(ttlSeconds), `${lease.token}|${lease.number}`, String(lease.until), String(Math.max(1, lease.until - Date.now()) + LEASE_SET_AFTERLIFE_MS)],
+      ),
+    );
+    if (reply === 'kept' || reply === 'deleting') return reply;
+    throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the phone-remember script', { details: { store: 'redis' } });
+  }
+
+  async closeLeases(userId: string): Promise<BindingLease[]> {
+    const reply = await guard(() => this.redis.eval<string[], unknown>(CLOSE_LEASES_SCRIPT, [this.deletingKey(userId), this.leasesKey(userId)], [String(this.deletionMarkMs)]));
+    const flat = Array.isArray(reply) ? reply.map(String) : [];
+    const leases: BindingLease[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const bar = flat[i]!.lastIndexOf('|');
+      leases.push({ token: flat[i]!.slice(0, bar), number: flat[i]!.slice(bar + 1), until: Number(flat[i + 1]) || 0 });
+    }
+    return leases;
   }
 
   /** The user's index of phone-code results (for account deletion). */
@@ -89,6 +140,14 @@ export class RedisPhoneCodeStore implements PhoneCodeStore {
 
   private codeKey(codeId: string): string {
     return `${this.keyPrefix}phone-code:${codeId}`;
+  }
+
+  private leasesKey(userId: string): string {
+    return `${this.keyPrefix}phone-leases:${userId}`;
+  }
+
+  private deletingKey(userId: string): string {
+    return `${this.keyPrefix}deleting:${userId}`;
   }
 }
 

@@ -1,7 +1,7 @@
 import { AppError } from '../errors';
 import { deriveId, open, seal } from '../crypto';
 import type { Logger } from '../logger';
-import { leaseLeft, type WriteLeases } from '../users/ports';
+import { accountBeingDeleted, LEASE_MARGIN_MS, leaseLeft, leaseToken, type WriteLeases } from '../users/ports';
 
 /** A number as WeChat verified it (getuserphonenumber's phone_info, countryCode as a string). */
 export interface PhoneInfo {
@@ -60,10 +60,15 @@ export interface PhoneRepository {
   takeOver(number: string, seen: Claim, to: Holder, now: number): Promise<boolean>;
   /** Takes the number off the holder's row, if the row still holds it. */
   unbind(holder: Holder, number: string): Promise<void>;
-  /** Puts the binding on the owner's row, ending the binding's lease; returns the number it replaced. NOT_FOUND if the row is gone. */
-  bind(owner: Holder, number: string, binding: PhoneBinding, lease?: string): Promise<string | undefined>;
+  /**
+   * Puts the binding on the owner's row and records that the binding's lease (its token) is
+   * done: a deletion need not wait for it. Returns the number it replaced. NOT_FOUND if the row is gone.
+   */
+  bind(owner: Holder, number: string, binding: PhoneBinding, lease: string): Promise<string | undefined>;
   /** Drops the claim, if `owner` still holds it, and the row's memory of it. */
   release(number: string, owner: Holder): Promise<void>;
+  /** Every number claimed under `userId`, whatever became of the binding that claimed it. */
+  claimsOf(userId: string): Promise<string[]>;
 }
 
 /** Results of phone codes already exchanged (Redis), and the per-user attempt limit. */
@@ -75,16 +80,39 @@ export interface PhoneCodeStore {
   begin(codeId: string, userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<CodeLookup>;
   /** The code's stored result for this user, if any (a second look, after WeChat said the code was used). */
   lookup(codeId: string, userId: string): Promise<string | undefined>;
-  /** Keeps the code's result for its lifetime, so a retry needs no second exchange. */
-  remember(codeId: string, userId: string, sealed: string, ttlSeconds: number): Promise<void>;
+  /**
+   * Keeps the code's result for its lifetime, so a retry needs no second exchange, and in the
+   * same step takes the binding's lease on `number` until `until` (epoch ms): 'deleting' (and
+   * nothing kept) once the user's deletion has begun (see PhoneLeases).
+   */
+  remember(codeId: string, userId: string, sealed: string, ttlSeconds: number, lease: BindingLease): Promise<'kept' | 'deleting'>;
+}
+
+/**
+ * The bindings' leases as an account deletion sees them (kept beside the phone-code results):
+ * it closes them to new bindings, and learns until when the running ones may still claim, and
+ * which numbers.
+ */
+export interface PhoneLeases {
+  closeLeases(userId: string): Promise<BindingLease[]>;
+}
+
+/** A binding's lease: until when (epoch ms) it may still claim `number`; `token` names it. */
+export interface BindingLease {
+  number: string;
+  until: number;
+  token: string;
 }
 export type CodeLookup = { state: 'limited'; retryAfterSeconds: number } | { state: 'new' } | { state: 'done'; sealed: string } | { state: 'foreign' };
 
 export interface PhoneDeps {
   wechat: PhoneVerifier;
   phones: PhoneRepository;
-  /** The lease a binding takes on the user row before it claims a number (see WriteLeases). */
-  leases: WriteLeases;
+  /**
+   * The lease a binding takes on the user row before it claims a number (see WriteLeases),
+   * when the one kept with the code's result in Redis could not be taken.
+   */
+  leases: Pick<WriteLeases, 'lease' | 'endLease'>;
   /** The longest a claim's write may take, every attempt included: none is sent with less lease left. */
   writeBudgetMs: number;
   codes: PhoneCodeStore;
@@ -105,8 +133,6 @@ export const PHONE_CODE_TTL_SECONDS = 300;
  */
 export const CLAIM_GRACE_MS = 60_000;
 const CODE_PURPOSE = 'phone-code';
-/** How much longer than its write's own limit a lease lasts: the reads before the claim, and a take-over's. */
-export const LEASE_MARGIN_MS = 1000;
 
 /**
  * Binds a WeChat-verified phone number to the signed-in user.
@@ -115,12 +141,15 @@ export const LEASE_MARGIN_MS = 1000;
  *    user exchanged before replays its number without calling WeChat (which charges per
  *    success, and answers a reused code 40029); another user's code is refused.
  * 2. Exchange the code with WeChat, passing the session's openid so WeChat checks the code is
- *    this user's; keep the result for the code's lifetime (sealed under the code).
- * 3. Take a lease on the user row naming the number (refused once the account's deletion has
- *    begun; a deletion already running waits for it, then frees the number). Claim the number (conditional write): free, already ours, or left over from an
+ *    this user's.
+ * 3. Keep the result for the code's lifetime (sealed under the code) and, in the same Redis
+ *    step, take a short lease on the number: refused once the account's deletion has begun; a
+ *    deletion already running waits for it, then frees the number. (Should Redis fail, the
+ *    lease is taken on the user row instead.)
+ * 4. Claim the number (conditional write): free, already ours, or left over from an
  *    interrupted binding → ours; bound to someone else → PHONE_IN_USE, or with
  *    PHONE_CONFLICT=move it moves: first off their row, then the claim.
- * 4. Put it on the user's row, and drop the claim on the number it replaced.
+ * 5. Put it on the user's row, and drop the claim on the number it replaced.
  * Every step is safe to repeat, and each one leaves the rule "a row holds a number only while
  * its claim names that row's user" true, so an interrupted binding is finished by the retry
  * and blocks nobody meanwhile.
@@ -144,13 +173,23 @@ export class PhoneService {
 
     // A replayed result carries the time WeChat verified it then, so an old code cannot take a
     // number back from someone WeChat verified it for since (PHONE_CONFLICT=move).
-    const verified = lookup.state === 'done' ? this.opened(code, lookup.sealed) : await this.exchange(code, codeId, user, log);
-    await this.claimAndBind(user, verified, log);
+    const sealed = lookup.state === 'done' ? lookup.sealed : await this.exchange(code, codeId, user);
+    const verified = this.opened(code, sealed);
+    const until = this.now().getTime() + this.deps.writeBudgetMs + LEASE_MARGIN_MS;
+    const lease = await this.lease(user, codeId, sealed, { number: e164(verified), until, token: leaseToken(until) }, log);
+    try {
+      await this.claimAndBind(user, verified, lease, log);
+    } catch (err) {
+      // Not ended by the binding's own row write: end it now, so leases never pile up on the row.
+      if (lease.onRow) await this.deps.leases.endLease(user, lease.token).catch(() => undefined);
+      throw err;
+    }
     const { countryCode, purePhoneNumber, phoneNumber } = verified;
     return { countryCode, purePhoneNumber, phoneNumber };
   }
 
-  private async exchange(code: string, codeId: string, user: Holder, log: Logger): Promise<PhoneBinding> {
+  /** The result, sealed under the code: exchanged now, or, after a double tap, the other request's. */
+  private async exchange(code: string, codeId: string, user: Holder): Promise<string> {
     let info: PhoneInfo;
     try {
       info = await this.deps.wechat.getPhoneNumber(code, user.openid);
@@ -158,16 +197,29 @@ export class PhoneService {
       // A double tap: the other request used the code first. Its result is ours too.
       if (err instanceof AppError && err.code === 'INVALID_PHONE_CODE') {
         const stored = await this.deps.codes.lookup(codeId, user.userId).catch(() => undefined);
-        if (stored) return this.opened(code, stored);
+        if (stored) return stored;
       }
       throw err;
     }
     const verified: PhoneBinding = { ...info, verifiedAt: this.now().toISOString() };
-    await this.deps.codes.remember(codeId, user.userId, seal(CODE_PURPOSE, code, JSON.stringify(verified)), PHONE_CODE_TTL_SECONDS).catch((err: unknown) => {
-      // The binding goes on; only a retry of this code would have to ask WeChat again.
+    return seal(CODE_PURPOSE, code, JSON.stringify(verified));
+  }
+
+  /**
+   * Step 3: the result kept with the lease, in Redis; or, when Redis could not be asked, the
+   * lease on the user row. Refused once the user's deletion has begun.
+   */
+  private async lease(user: Holder, codeId: string, sealed: string, lease: BindingLease, log: Logger): Promise<BindingLease & { onRow: boolean }> {
+    let kept: 'kept' | 'deleting';
+    try {
+      kept = await this.deps.codes.remember(codeId, user.userId, sealed, PHONE_CODE_TTL_SECONDS, lease);
+    } catch (err) {
+      // The binding goes on under the row's lease; only a retry of this code would have to ask WeChat again.
       log.warn('could not keep the phone code result', { errorCode: (err as AppError).code });
-    });
-    return verified;
+      return { ...lease, token: await this.deps.leases.lease(user, lease.until, lease.number), onRow: true };
+    }
+    if (kept === 'deleting') throw accountBeingDeleted();
+    return { ...lease, onRow: false };
   }
 
   private opened(code: string, sealed: string): PhoneBinding {
@@ -178,16 +230,13 @@ export class PhoneService {
     }
   }
 
-  private async claimAndBind(user: Holder, binding: PhoneBinding, log: Logger): Promise<void> {
+  private async claimAndBind(user: Holder, binding: PhoneBinding, lease: BindingLease, log: Logger): Promise<void> {
     const { phones, conflict, mask } = this.deps;
     const number = e164(binding);
     // Logs carry the number masked, in WeChat's own form (138****8000, +1 415****123).
     const shown = mask(binding.phoneNumber);
     const now = this.now().getTime();
-    // A deletion that begins from here on waits for this lease, then frees the number.
-    const leaseUntil = now + this.deps.writeBudgetMs + LEASE_MARGIN_MS;
-    const lease = await this.deps.leases.lease(user, leaseUntil, number);
-    leaseLeft(leaseUntil, this.deps.writeBudgetMs, this.now().getTime());
+    leaseLeft(lease.until, this.deps.writeBudgetMs, now);
     const claim = await phones.claim(number, user, now);
     if (!claim.claimed) {
       const { holder } = claim;
@@ -207,13 +256,13 @@ export class PhoneService {
         // Not on the holder's row yet: another user's binding may be in flight. It wins.
         throw new AppError('PHONE_IN_USE');
       }
-      leaseLeft(leaseUntil, this.deps.writeBudgetMs, this.now().getTime());
+      leaseLeft(lease.until, this.deps.writeBudgetMs, this.now().getTime());
       if (!(await phones.takeOver(number, claim, user, now))) {
         // Someone else got there between our read and our write: one of us wins.
         throw new AppError('PHONE_IN_USE');
       }
     }
-    const replaced = await phones.bind(user, number, binding, lease);
+    const replaced = await phones.bind(user, number, binding, lease.token);
     if (replaced && replaced !== number) {
       await phones.release(replaced, user).catch((err: unknown) => {
         // Left over, and taken by whoever needs it: the row no longer confirms it.

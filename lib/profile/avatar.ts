@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
-import { leaseLeft, type ProfileWriter, type WriteLeases } from '../users/ports';
-import { LEASE_MARGIN_MS } from '../phone/service';
+import { LEASE_MARGIN_MS, leaseLeft, type ProfileWriter, type WriteLeases } from '../users/ports';
 import { toProfile, type Profile } from '../users/profile';
 import { IMAGE_FORMATS, inspectImage } from './image';
 import type { AvatarStore } from './ports';
@@ -59,19 +58,25 @@ export class AvatarService {
     // A deletion that begins from here on waits for this lease, then deletes every file.
     const leaseUntil = now() + this.deps.writeBudgetMs + LEASE_MARGIN_MS;
     const { token: lease, uploads } = await this.deps.leases.leaseUpload(user, leaseUntil, this.deps.limit.windowSeconds * 1000);
-    if (this.deps.limit.limit > 0 && uploads > this.deps.limit.limit) {
-      log.warn('avatar upload rate limit reached', { userId: user.userId });
-      throw new AppError('RATE_LIMITED', 'Too many avatar uploads. Retry later.', { retryAfterSeconds: this.deps.limit.windowSeconds - (Math.floor(now() / 1000) % this.deps.limit.windowSeconds) });
-    }
-    leaseLeft(leaseUntil, this.deps.writeBudgetMs, now());
-    await avatars.put(key, file, contentType);
-    await avatars.markInUse(key);
     let updated;
     try {
-      updated = await users.updateProfile(user, { avatarKey: key }, lease);
+      if (this.deps.limit.limit > 0 && uploads > this.deps.limit.limit) {
+        log.warn('avatar upload rate limit reached', { userId: user.userId });
+        throw new AppError('RATE_LIMITED', 'Too many avatar uploads. Retry later.', { retryAfterSeconds: this.deps.limit.windowSeconds - (Math.floor(now() / 1000) % this.deps.limit.windowSeconds) });
+      }
+      leaseLeft(leaseUntil, this.deps.writeBudgetMs, now());
+      await avatars.put(key, file, contentType);
+      await avatars.markInUse(key);
+      try {
+        updated = await users.updateProfile(user, { avatarKey: key }, lease);
+      } catch (err) {
+        // Deleted meanwhile: the deletion removes the file too, but it need not wait for that.
+        if (err instanceof AppError && err.code === 'NOT_FOUND') await avatars.delete([key]).catch(() => undefined);
+        throw err;
+      }
     } catch (err) {
-      // Deleted meanwhile: the deletion removes the file too, but it need not wait for that.
-      if (err instanceof AppError && err.code === 'NOT_FOUND') await avatars.delete([key]).catch(() => undefined);
+      // Not ended by the row write: end it now, so leases never pile up on the row.
+      await this.deps.leases.endLease(user, lease).catch(() => undefined);
       throw err;
     }
     const { user: row, previous } = updated;

@@ -39,12 +39,14 @@ export interface AccountRow extends User {
   replacedPhone?: string;
   /** The bound number in E.164, the claims table's key. */
   phoneE164?: string;
+  /** Numbers a binding leased on the row and may have claimed, not (yet) put on the row. */
+  leasedPhones?: string[];
 }
 
 /**
  * A writer's lease on the user row: a phone binding or an avatar upload takes one before its
  * first write outside the row (a claim on a number, a file), so that a deletion can wait for
- * it and then clean up whatever it wrote. Refused (NOT_FOUND) once a deletion has begun.
+ * it and then clean up whatever it wrote. Refused (accountBeingDeleted) once a deletion has begun.
  */
 export interface WriteLeases {
   /**
@@ -55,6 +57,8 @@ export interface WriteLeases {
    * token: another writer's lease stays); a lease never ended simply runs out.
    */
   lease(owner: { userId: string; openid: string }, until: number, phone?: string): Promise<string>;
+  /** Ends a lease whose writer failed before its last row write (that write ends it otherwise). Safe to repeat. */
+  endLease(owner: { userId: string; openid: string }, token: string): Promise<void>;
   /**
    * An avatar upload's lease, counted against the user's uploads in the current fixed window
    * (`windowMs` long) in the same write: answers the token and this upload's number in the window.
@@ -72,6 +76,23 @@ export function latestLease(tokens: string[]): number {
   return tokens.reduce((latest, token) => Math.max(latest, Number(token.split(':')[0]) || 0), 0);
 }
 
+/**
+ * A deletion's mark refuses new write leases for this long: longer than any function that
+ * deletes runs (its Lambda timeout), so a mark left by a deletion that died stops refusing.
+ */
+export const DELETION_MARK_MS = 60_000;
+
+/** How much longer than its write's own limit a lease lasts: the reads before that write, and a retry's. */
+export const LEASE_MARGIN_MS = 1000;
+
+/**
+ * A write refused because the account's deletion has begun: 503, since the deletion finishes
+ * in seconds (then the token is refused), and a deletion that died stops refusing in a minute.
+ */
+export function accountBeingDeleted(): AppError {
+  return new AppError('SERVICE_UNAVAILABLE', 'The account is being deleted.', { retryAfterSeconds: 5, details: { refused: 'deleting' } });
+}
+
 /** Throws a 503 when a write that may take `budgetMs` could land after the lease ends. */
 export function leaseLeft(until: number, budgetMs: number, now = Date.now()): void {
   if (now + budgetMs > until) {
@@ -79,12 +100,12 @@ export function leaseLeft(until: number, budgetMs: number, now = Date.now()): vo
   }
 }
 
-/** What a deletion's mark found: the writers it must wait for, and the numbers they may have claimed. */
+/** What a deletion's mark found on the row. */
 export interface DeletionMark {
-  /** Epoch ms until which a writer may still write (0 when none holds a lease). */
+  /** Until when (epoch ms) a writer holding a lease on the row may still write (0 when none does). */
   leaseUntil: number;
-  /** Numbers a binding leased and may have claimed (and not yet put on the row). */
-  leasedPhones: string[];
+  /** The token of the last phone binding that finished (its lease need not be waited for). */
+  lastBindingLease?: string;
 }
 
 /** The port account deletion, export and WeChat's events depend on. */

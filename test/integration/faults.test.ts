@@ -280,7 +280,8 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
   const PHONE_STEPS: Step[] = [
     { name: 'code lookup', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:phone-code') },
     { name: 'getuserphonenumber', upstream: 'wechat', match: wechatPath('/wxa/business/getuserphonenumber') },
-    { name: 'code result kept', upstream: 'upstash', match: upstashCommand('SET') },
+    // The result kept, with the binding's lease (on the user row instead when this fails).
+    { name: 'code result kept', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:phone-remember') },
     { name: 'number claimed', upstream: 'dynamo', match: dynamoOp('PutItem') },
     { name: 'row written', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes(':binding') },
     { name: 'old number freed', upstream: 'dynamo', match: dynamoOp('DeleteItem') },
@@ -428,7 +429,10 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
   // (UserDeleted is only logged locally: publishing has no request to fault here.)
   const DELETE_STEPS: Step[] = [
     { name: 'jscode2session', upstream: 'wechat', match: wechatPath('/sns/jscode2session') },
+    { name: 'deletion mark', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('deletingSince') },
+    { name: 'leases closed', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:phone-leases-close') },
     { name: 'row read', upstream: 'dynamo', match: dynamoOp('GetItem') },
+    { name: 'claims by user', upstream: 'dynamo', match: dynamoOp('Query') },
     { name: 'phone claim released', upstream: 'dynamo', match: (req) => dynamoOp('DeleteItem')(req) && req.body.includes(ctx.env.PHONES_TABLE!) },
     { name: 'avatar files listed', upstream: 's3', match: s3('GET', 'list-type=2') },
     { name: 'avatar files deleted', upstream: 's3', match: s3('POST', '?delete') },
@@ -478,6 +482,9 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
   const PUSH_STEPS: Step[] = [
     { name: 'claim', upstream: 'upstash', match: (req) => upstashCommand('SET', 'wxlogin:push:')(req) && /"nx"/i.test(String(req.body)) },
     { name: 'row read', upstream: 'dynamo', match: dynamoOp('GetItem') },
+    { name: 'deletion mark', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('deletingSince') },
+    { name: 'leases closed', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:phone-leases-close') },
+    { name: 'claims by user', upstream: 'dynamo', match: dynamoOp('Query') },
     { name: 'phone claim released', upstream: 'dynamo', match: (req) => dynamoOp('DeleteItem')(req) && req.body.includes(ctx.env.PHONES_TABLE!) },
     { name: 'avatar files deleted', upstream: 's3', match: s3('POST', '?delete') },
     { name: 'tombstone', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('purgeAt') },

@@ -55,7 +55,7 @@ describe('Phone binding stores (integration)', () => {
       const n = number();
       await repo.claim(n, alice, T);
       await expect(repo.confirms(alice, n)).resolves.toBeUndefined();
-      await expect(repo.bind(alice, n, binding)).resolves.toBeUndefined();
+      await expect(repo.bind(alice, n, binding, 'lease-token')).resolves.toBeUndefined();
       await expect(repo.confirms(alice, n)).resolves.toBe(binding.verifiedAt);
       await expect(repo.confirms({ ...alice, userId: 'someone-else' }, n)).resolves.toBeUndefined();
     });
@@ -63,15 +63,15 @@ describe('Phone binding stores (integration)', () => {
     it('binds onto the row and returns the number it replaced; a row that is gone is NOT_FOUND', async () => {
       const alice = await user('alice');
       const [n1, n2] = [number(), number()];
-      await repo.bind(alice, n1, binding);
-      await expect(repo.bind(alice, n2, binding)).resolves.toBe(n1);
+      await repo.bind(alice, n1, binding, 'lease-token');
+      await expect(repo.bind(alice, n2, binding, 'lease-token')).resolves.toBe(n1);
       // A second copy of that write (a retry after a lost answer) still says what to free,
-      await expect(repo.bind(alice, n2, binding)).resolves.toBe(n1);
+      await expect(repo.bind(alice, n2, binding, 'lease-token')).resolves.toBe(n1);
       // until it is freed: then the row no longer keeps that number.
       await repo.release(n1, alice);
       const { Item } = await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: alice.openid } } }));
       expect(Item?.replacedPhone).toBeUndefined();
-      await expect(repo.bind({ userId: 'U-ghost', openid: 'o-ghost' }, n1, binding)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(repo.bind({ userId: 'U-ghost', openid: 'o-ghost' }, n1, binding, 'lease-token')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
 
     it('takes a claim over only while it stands as seen', async () => {
@@ -90,7 +90,7 @@ describe('Phone binding stores (integration)', () => {
       const [alice, bob] = [await user('alice'), await user('bob')];
       const n = number();
       await repo.claim(n, alice, T);
-      await repo.bind(alice, n, binding);
+      await repo.bind(alice, n, binding, 'lease-token');
       await repo.unbind(bob, n);
       await repo.release(n, bob);
       await expect(repo.confirms(alice, n)).resolves.toBe(binding.verifiedAt);
@@ -101,15 +101,38 @@ describe('Phone binding stores (integration)', () => {
     });
   });
 
+  it('finds every claim of a user by the byUser index, and no one else’s', async () => {
+    const [alice, bob] = [await user('byuser-a'), await user('byuser-b')];
+    const mine = [number(), number(), number()];
+    for (const n of mine) expect(await repo.claim(n, alice, T)).toEqual({ claimed: true });
+    const theirs = number();
+    await repo.claim(theirs, bob, T);
+    expect((await repo.claimsOf(alice.userId)).sort()).toEqual([...mine].sort());
+    expect(await repo.claimsOf(bob.userId)).toEqual([theirs]);
+  });
+
   describe('Class: RedisPhoneCodeStore', () => {
     it('tells a new code, this user’s stored result, and another user’s', async () => {
       const limit = { limit: 10, windowSeconds: 3600, now: T };
       await expect(codes.begin('c1', 'U1', limit)).resolves.toEqual({ state: 'new' });
-      await codes.remember('c1', 'U1', 'sealed-result', 60);
+      await expect(codes.remember('c1', 'U1', 'sealed-result', 60, { number: '+8613800000001', until: Date.now() + 1000, token: 't1' })).resolves.toBe('kept');
       await expect(codes.begin('c1', 'U1', limit)).resolves.toEqual({ state: 'done', sealed: 'sealed-result' });
       await expect(codes.begin('c1', 'U2', limit)).resolves.toEqual({ state: 'foreign' });
       await expect(codes.lookup('c1', 'U1')).resolves.toBe('sealed-result');
       await expect(codes.lookup('c1', 'U2')).resolves.toBeUndefined();
+    });
+
+    it('takes each binding’s lease with its result; a deletion closes them, learning which, until when and for which numbers, and no lease is taken after', async () => {
+      const user = `U-lease-${randomBytes(3).toString('hex')}`;
+      const until = Date.now() + 5000;
+      const first = { number: '+8613800000011', until: until - 1000, token: `${until - 1000}:a` };
+      const second = { number: '+8613800000012', until, token: `${until}:b` };
+      await codes.remember('lc1', user, 'sealed-1', 60, first);
+      await codes.remember('lc2', user, 'sealed-2', 60, second);
+      expect(await codes.closeLeases(user)).toEqual([first, second]);
+      await expect(codes.remember('lc3', user, 'sealed-3', 60, { ...second, token: 'c' })).resolves.toBe('deleting');
+      await expect(codes.begin('lc3', user, { limit: 10, windowSeconds: 60, now: T })).resolves.toEqual({ state: 'new' });
+      expect(await codes.closeLeases(`U-none-${randomBytes(3).toString('hex')}`)).toEqual([]);
     });
 
     it('limits attempts per user over a sliding window, and says when the oldest one leaves it', async () => {
@@ -133,7 +156,7 @@ describe('Phone binding stores (integration)', () => {
     const pure = `137${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
     const phone: PhoneInfo = { countryCode: '86', purePhoneNumber: pure, phoneNumber: pure };
     const wechat = new FakePhoneVerifier(Object.fromEntries(racers.map((r, i) => [`race-${pure}-${i}`, { openid: r.openid, phone }])));
-    const service = new PhoneService({ wechat, phones: repo, codes, leases: { lease: async () => 'lease-token', leaseUpload: async () => ({ token: 'lease-token', uploads: 1 }) }, writeBudgetMs: 4000, conflict: 'reject', limit: { limit: 10, windowSeconds: 3600 }, mask: () => '***' });
+    const service = new PhoneService({ wechat, phones: repo, codes, leases: { lease: async () => 'lease-token', endLease: async () => {} }, writeBudgetMs: 4000, conflict: 'reject', limit: { limit: 10, windowSeconds: 3600 }, mask: () => '***' });
     const { logger } = captureLogger();
 
     const results = await Promise.allSettled(racers.map((r, i) => service.bind(r, `race-${pure}-${i}`, logger)));

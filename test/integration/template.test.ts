@@ -372,6 +372,10 @@ describe('Packaged template, stage prod (integration)', () => {
     );
     // WeChat's events run the deletion's code (no re-authentication: WeChat signed them), so the same table actions.
     expect(dynamo('WechatEventsRole')).toEqual(dynamo('DeleteAccountRole'));
+    // The deletion finds a user's claims by the phones table's byUser index, and only there.
+    expect(dynamo('DeleteAccountRole').filter((s: any) => s.Action.includes('dynamodb:Query'))).toEqual([
+      { Effect: 'Allow', Action: ['dynamodb:Query'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['PhonesTable', 'Arn'] }, '/index/byUser']] } },
+    ]);
     // Each role writes the log group of its own functions only (functionRuleViolations, for every role); for instance:
     const logs = (role: string) => statements(role).filter((s: any) => s.Action.includes('logs:PutLogEvents')).flatMap((s: any) => [s.Resource].flat().map((r: any) => r['Fn::Sub']));
     expect(logs('AvatarRole')).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-avatar:\*$/)]);
@@ -435,6 +439,12 @@ describe('Packaged template, stage prod (integration)', () => {
       SSESpecification: { SSEEnabled: true },
     });
     expect(resources('AWS::DynamoDB::Table').map(([tableId]) => tableId).sort()).toEqual(['PhonesTable', 'UsersTable']);
+  });
+
+  it('indexes the phone claims by user, keys only, for the account deletion', () => {
+    expect(resource('PhonesTable').Properties.GlobalSecondaryIndexes).toEqual([
+      { IndexName: 'byUser', KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } },
+    ]);
   });
 
   it('wires the session authorizer to the protected routes, caching off, and leaves login and WeChat’s message push open', () => {

@@ -1,6 +1,6 @@
 import { AppError } from '../../lib/errors';
 import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, CommitOutcome, Release, SessionStore } from '../../lib/sessions/ports';
-import type { RecordedLogin, RecordLogin, User, UserRepository, WriteLeases } from '../../lib/users/ports';
+import { accountBeingDeleted, type RecordedLogin, type RecordLogin, type User, type UserRepository, type WriteLeases } from '../../lib/users/ports';
 import type { WechatAuth, WechatSession } from '../../lib/login/ports';
 import type { Claim, CodeLookup, Holder, PhoneBinding, PhoneCodeStore, PhoneInfo, PhoneRepository, PhoneVerifier } from '../../lib/phone/service';
 
@@ -190,15 +190,28 @@ export class InMemoryPhoneRepository implements PhoneRepository, WriteLeases {
   readonly leases = new Map<string, string[]>();
   deleting = new Set<string>();
 
+  /** Lease tokens on the rows that no writer has ended. */
+  readonly openLeases = new Set<string>();
+
   async lease(owner: Holder, until: number, phone?: string): Promise<string> {
     const row = this.rows.get(owner.openid);
-    if (!row || row.userId !== owner.userId || this.deleting.has(owner.openid)) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+    if (!row || row.userId !== owner.userId || this.deleting.has(owner.openid)) throw accountBeingDeleted();
     if (phone) this.leases.set(owner.openid, [...(this.leases.get(owner.openid) ?? []), phone]);
-    return `${until}:fake`;
+    const token = `${until}:${this.openLeases.size}`;
+    this.openLeases.add(token);
+    return token;
   }
 
   async leaseUpload(owner: Holder, until: number): Promise<{ token: string; uploads: number }> {
     return { token: await this.lease(owner, until), uploads: 1 };
+  }
+
+  async endLease(_owner: Holder, token: string): Promise<void> {
+    this.openLeases.delete(token);
+  }
+
+  async claimsOf(userId: string): Promise<string[]> {
+    return [...this.claims].filter(([, claim]) => claim.holder.userId === userId).map(([number]) => number);
   }
 
   async claim(number: string, owner: Holder, now: number): Promise<{ claimed: true } | ({ claimed: false } & Claim)> {
@@ -231,10 +244,11 @@ export class InMemoryPhoneRepository implements PhoneRepository, WriteLeases {
     });
   }
 
-  async bind(owner: Holder, number: string, binding: PhoneBinding): Promise<string | undefined> {
+  async bind(owner: Holder, number: string, binding: PhoneBinding, lease: string): Promise<string | undefined> {
     return this.run('bind', () => {
       const row = this.rows.get(owner.openid);
       if (row?.userId !== owner.userId) throw new AppError('NOT_FOUND');
+      this.openLeases.delete(lease);
       // Already holding it (an earlier copy landed): what that copy replaced.
       if (row.phone?.e164 !== number) {
         row.replacedPhone = row.phone?.e164;
@@ -293,9 +307,16 @@ export class InMemoryPhoneCodeStore implements PhoneCodeStore {
     return stored?.userId === userId ? stored.sealed : undefined;
   }
 
-  async remember(codeId: string, userId: string, sealed: string): Promise<void> {
+  /** userId → the numbers its bindings leased; users whose deletion has begun. */
+  readonly leased = new Map<string, string[]>();
+  readonly deleting = new Set<string>();
+
+  async remember(codeId: string, userId: string, sealed: string, _ttlSeconds: number, lease: { number: string }): Promise<'kept' | 'deleting'> {
     if (this.failOn.remember === 'refuse') fail();
+    if (this.deleting.has(userId)) return 'deleting';
     this.results.set(codeId, { userId, sealed });
+    this.leased.set(userId, [...(this.leased.get(userId) ?? []), lease.number]);
+    return 'kept';
   }
 }
 

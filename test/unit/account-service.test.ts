@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AccountService } from '../../lib/account/service';
 import { exportAccount } from '../../lib/account/export';
 import { AppError } from '../../lib/errors';
+import type { BindingLease } from '../../lib/phone/service';
 import type { AccountRow } from '../../lib/users/ports';
 import { captureLogger } from '../support/log-capture';
 
@@ -14,7 +15,7 @@ const ALICE = { userId: 'U-alice', openid: 'o-alice' };
 function world(row: AccountRow | null) {
   const calls: string[] = [];
   const failing = new Set<string>();
-  const state = { row, files: ['avatars/U-alice/a.png', 'avatars/U-alice/b.jpg'], claims: new Set(['+8613800138000']), sessions: 2, published: 0, leaseUntil: 0, leasedPhones: [] as string[] };
+  const state = { row, files: ['avatars/U-alice/a.png', 'avatars/U-alice/b.jpg'], claims: new Set(['+8613800138000']), sessions: 2, published: 0, leaseUntil: 0, bindingLeases: [] as BindingLease[], lastBindingLease: undefined as string | undefined };
   const step = async (name: string, effect: () => void = () => {}) => {
     calls.push(name);
     if (failing.has(name)) throw new AppError('SERVICE_UNAVAILABLE', `${name} failed`);
@@ -24,13 +25,14 @@ function world(row: AccountRow | null) {
     wechat: { code2Session: async (code: string) => ({ openid: code.startsWith('alice') ? ALICE.openid : 'o-mallory', sessionKey: 'sk', unionid: undefined }) } as never,
     users: {
       readAccount: async () => (await step('readAccount'), state.row ? structuredClone(state.row) : null),
-      markDeleting: async (owner) => (await step('markDeleting'), state.row && state.row.userId === owner.userId && !state.row.deletedAt ? { leaseUntil: state.leaseUntil, leasedPhones: state.leasedPhones } : null),
+      markDeleting: async (owner) => (await step('markDeleting'), state.row && state.row.userId === owner.userId && !state.row.deletedAt ? { leaseUntil: state.leaseUntil, lastBindingLease: state.lastBindingLease } : null),
       tombstone: (owner) => step('tombstone', () => state.row && state.row.userId === owner.userId && (state.row = { userId: owner.userId, openid: owner.openid, createdAt: '', lastLoginAt: '', loginCount: 0, deletedAt: 'now' })),
       deleteTombstone: () => step('deleteTombstone', () => state.row?.deletedAt && (state.row = null)),
       clearProfile: () => step('clearProfile', () => state.row && (delete state.row.nickname, delete state.row.avatarKey)),
     },
     phones: {
       release: (number) => step(`release ${number}`, () => state.claims.delete(number)),
+      claimsOf: async () => (await step('claimsOf'), [...state.claims]),
       unbind: (_holder, number) => step(`unbind ${number}`, () => state.row && delete state.row.phoneE164),
     },
     avatars: {
@@ -43,6 +45,7 @@ function world(row: AccountRow | null) {
       sessionsOf: async () => [],
     },
     phoneCodesKey: (userId) => `wxlogin:user-phone-codes:${userId}`,
+    phoneLeases: { closeLeases: async () => (await step('closeLeases'), state.bindingLeases) },
     events: { publish: (type) => step(`publish ${type}`, () => state.published++) },
   });
   return { service, calls, failing, state, ...captureLogger() };
@@ -54,28 +57,41 @@ describe('Class: AccountService — deleting', () => {
   it('goes in the order any interruption can resume from: the mark, claims and files, tombstone, event, Redis, tombstone gone', async () => {
     const { service, calls, state, logger } = world(fullRow());
     await service.deleteWithCode(ALICE, 'alice.2', logger);
-    expect(calls).toEqual(['readAccount', 'markDeleting', 'readAccount', 'release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'publish UserDeleted', 'purge', 'deleteTombstone']);
+    expect(calls).toEqual(['markDeleting', 'closeLeases', 'readAccount', 'claimsOf', 'release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'publish UserDeleted', 'purge', 'deleteTombstone']);
     expect(state).toMatchObject({ row: null, files: [], sessions: 0, published: 1 });
     expect(state.claims.size).toBe(0);
   });
 
-  it('waits for a writer’s lease to end, then also frees the number a binding leased', async () => {
+  it.each([
+    ['an upload’s lease on the row', 'row'],
+    ['a binding’s lease in Redis', 'redis'],
+  ] as const)('waits for %s to end, then also frees the number a binding leased and any claim under the user', async (_name, lease) => {
     const { service, calls, state, logger } = world(fullRow());
-    state.leaseUntil = Date.now() + 150;
-    state.leasedPhones = ['+8613900000001'];
-    state.claims.add('+8613900000001');
+    const until = Date.now() + 150;
+    if (lease === 'row') state.leaseUntil = until;
+    state.bindingLeases = [{ number: '+8613900000001', until: lease === 'redis' ? until : 0, token: 'running' }];
+    state.claims.add('+8613900000001').add('+8613700000002');
     const started = Date.now();
     await service.deleteWithCode(ALICE, 'alice.2', logger);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
-    expect(calls.slice(0, 5)).toEqual(['readAccount', 'markDeleting', 'readAccount', 'release +8613800138000', 'release +8613900000001']);
+    expect(calls.slice(0, 7)).toEqual(['markDeleting', 'closeLeases', 'readAccount', 'claimsOf', 'release +8613800138000', 'release +8613900000001', 'release +8613700000002']);
     expect(state.claims.size).toBe(0);
   });
 
   it('answers 503 with Retry-After when a writer’s lease outlasts what the function may wait', async () => {
     const { service, calls, state, logger } = world(fullRow());
-    state.leaseUntil = Date.now() + 60_000;
+    state.bindingLeases = [{ number: '+8613900000001', until: Date.now() + 60_000, token: 'running' }];
     await expect(service.deleteWithCode(ALICE, 'alice.2', logger)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 60 });
-    expect(calls).toEqual(['readAccount', 'markDeleting']);
+    expect(calls).toEqual(['markDeleting', 'closeLeases']);
+  });
+
+  it('does not wait for a binding whose row write is done (the row names its lease), but still frees its number', async () => {
+    const { service, state, logger } = world(fullRow());
+    state.bindingLeases = [{ number: '+8613900000001', until: Date.now() + 60_000, token: 'done' }];
+    state.lastBindingLease = 'done';
+    state.claims.add('+8613900000001');
+    await service.deleteWithCode(ALICE, 'alice.2', logger);
+    expect(state.claims.size).toBe(0);
   });
 
   it('refuses another WeChat user’s code with REAUTH_FAILED and touches nothing', async () => {

@@ -193,4 +193,37 @@ describe('Class: PhoneService', () => {
       });
     });
   });
+
+  describe('Method: bind, beside an account deletion', () => {
+    it('takes its lease on the number with the code’s result, in the one Redis step, and no lease on the row', async () => {
+      const { service, codes, phones, log } = setup({ answers: { a1: { openid: ALICE.openid, phone: CN('13800138000') } } });
+      await service.bind(ALICE, 'a1', log);
+      expect(codes.leased.get(ALICE.userId)).toEqual(['+8613800138000']);
+      expect(phones.leases.size).toBe(0);
+    });
+
+    it('answers 503 and claims nothing once the user’s deletion has begun', async () => {
+      const { service, codes, phones, log } = setup({ answers: { a1: { openid: ALICE.openid, phone: CN('13800138000') } } });
+      codes.deleting.add(ALICE.userId);
+      await expect(service.bind(ALICE, 'a1', log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503, retryAfterSeconds: 5 });
+      expect(phones.claims.size).toBe(0);
+    });
+
+    it('leases on the user row when Redis could not keep the result, and the binding ends that lease', async () => {
+      const { service, codes, phones, log } = setup({ answers: { a1: { openid: ALICE.openid, phone: CN('13800138000') } } });
+      codes.failOn.remember = 'refuse';
+      await service.bind(ALICE, 'a1', log);
+      expect(phones.leases.get(ALICE.openid)).toEqual(['+8613800138000']);
+      expect(phones.openLeases.size, 'ended by the row write').toBe(0);
+    });
+
+    it('ends its row lease when the binding fails (PHONE_IN_USE), so leases never pile up on the row', async () => {
+      const { service, codes, phones, log } = setup({ answers: { a1: { openid: ALICE.openid, phone: CN('13800138000') }, b1: { openid: BOB.openid, phone: CN('13800138000') } } });
+      await service.bind(ALICE, 'a1', log);
+      codes.failOn.remember = 'refuse';
+      await expect(service.bind(BOB, 'b1', log)).rejects.toMatchObject({ code: 'PHONE_IN_USE' });
+      expect(phones.leases.get(BOB.openid)).toEqual(['+8613800138000']);
+      expect(phones.openLeases.size).toBe(0);
+    });
+  });
 });

@@ -6,7 +6,7 @@ import { inspectImage, MAX_AVATAR_DIMENSION, sniffImage } from '../../lib/profil
 import { NicknameService, validNickname } from '../../lib/profile/nickname';
 import type { AvatarStore, ContentCheck } from '../../lib/profile/ports';
 import { readUploadedFile } from '../../lib/profile/upload';
-import type { ProfileChange, ProfileWriter, User, WriteLeases } from '../../lib/users/ports';
+import { accountBeingDeleted, type ProfileChange, type ProfileWriter, type User, type WriteLeases } from '../../lib/users/ports';
 import { captureLogger } from '../support/log-capture';
 import { IMAGES, pngOf, uploadEvent } from '../support/multipart';
 
@@ -18,17 +18,25 @@ class RowStore implements ProfileWriter, WriteLeases {
   /** A deletion has begun: leases are refused. */
   deleting = false;
   leases: number[] = [];
+  /** Lease tokens no writer has ended. */
+  open = new Set<string>();
   async lease(owner: { userId: string }, until: number): Promise<string> {
-    if (this.deleting || owner.userId !== this.row.userId) throw new AppError('NOT_FOUND');
+    if (this.deleting || owner.userId !== this.row.userId) throw accountBeingDeleted();
     this.leases.push(until);
-    return `${until}:fake`;
+    const token = `${until}:${this.leases.length}`;
+    this.open.add(token);
+    return token;
   }
   async leaseUpload(owner: { userId: string }, until: number): Promise<{ token: string; uploads: number }> {
     return { token: await this.lease(owner, until), uploads: this.leases.length };
   }
-  async updateProfile(owner: { userId: string }, change: ProfileChange): Promise<{ user: User; previous: string | undefined }> {
+  async endLease(_owner: { userId: string }, token: string): Promise<void> {
+    this.open.delete(token);
+  }
+  async updateProfile(owner: { userId: string }, change: ProfileChange, endLease?: string): Promise<{ user: User; previous: string | undefined }> {
     if (this.fail) throw new AppError('SERVICE_UNAVAILABLE');
     if (owner.userId !== this.row.userId) throw new AppError('NOT_FOUND');
+    if (endLease) this.open.delete(endLease);
     const [name, value] = Object.entries(change)[0]!;
     const previous = (this.row as unknown as Record<string, string | undefined>)[name];
     this.row = { ...this.row, ...change };
@@ -272,13 +280,36 @@ describe('Class: NicknameService', () => {
 });
 
 describe('Class: AvatarService', () => {
-  const setup = () => {
+  const setup = (limit = 0) => {
     const users = new RowStore();
     const bucket = new Bucket();
     let n = 0;
     const { logger } = captureLogger();
-    return { users, bucket, log: logger, avatars: new AvatarService({ users, avatars: bucket, leases: users, writeBudgetMs: 4000, limit: { limit: 0, windowSeconds: 3600 }, newKeyId: () => `k${++n}`, now: () => bucket.clock }) };
+    return { users, bucket, log: logger, avatars: new AvatarService({ users, avatars: bucket, leases: users, writeBudgetMs: 4000, limit: { limit, windowSeconds: 3600 }, newKeyId: () => `k${++n}`, now: () => bucket.clock }) };
   };
+
+  describe('beside an account deletion, and its lease', () => {
+    it('answers 503 and stores nothing once the user’s deletion has begun', async () => {
+      const { users, bucket, log, avatars } = setup();
+      users.deleting = true;
+      await expect(avatars.set(ALICE, IMAGES.png, log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 5 });
+      expect(bucket.objects.size).toBe(0);
+    });
+
+    it('ends its lease with the row write, and on every failure after taking it: over the limit, S3 failing, the row failing', async () => {
+      const { users, bucket, log, avatars } = setup(3);
+      await avatars.set(ALICE, IMAGES.png, log);
+      bucket.failOn.put = true;
+      await expect(avatars.set(ALICE, IMAGES.png, log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      bucket.failOn.put = false;
+      users.fail = true;
+      await expect(avatars.set(ALICE, IMAGES.png, log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      users.fail = false;
+      await expect(avatars.set(ALICE, IMAGES.png, log)).rejects.toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+      expect(users.leases).toHaveLength(4);
+      expect(users.open.size).toBe(0);
+    });
+  });
 
   it('stores the file under avatars/<userId>/<random>.<ext> with the sniffed type, in use, and answers its URL', async () => {
     const { users, bucket, log, avatars } = setup();
