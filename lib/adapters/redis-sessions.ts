@@ -49,6 +49,17 @@ export type RedisLike = Pick<Redis, 'del' | 'multi' | 'eval' | 'zrange' | 'scan'
  */
 
 /**
+ * Lua, for the scripts that read a done code: the parts of its value after `d|<loginId>|`,
+ * which are `<tokenHash>|<new>|<result>` (or only `<result>` in a value written before the
+ * token hash was kept: then no hash and no flag).
+ */
+const DONE_PARTS = `local function doneParts(rest)
+  if string.sub(rest, 1, 1) == '{' then return nil, nil, rest end
+  local cut = string.find(rest, '|', 1, true)
+  return string.sub(rest, 1, cut - 1), string.sub(rest, cut + 1, cut + 1), string.sub(rest, cut + 3)
+end`;
+
+/**
  * Lookup and renewal as one atomic step (one request). KEYS[1] is the session; ARGV[1] now
  * in ms, ARGV[2] the idle TTL in ms. A session past its absolute cap is deleted on sight.
  */
@@ -76,6 +87,7 @@ return {s[1], s[2], s[3] or ''}
  * and neither is this same claim sent again.
  */
 export const CLAIM_SCRIPT = `-- wxlogin:claim
+${DONE_PARTS}
 local current = redis.call('GET', KEYS[1])
 local mine = 'p|' .. ARGV[5] .. '|'
 if current then
@@ -96,11 +108,10 @@ end
 if current then
   local kind = string.sub(current, 1, 2)
   if kind == 'd|' then
-    local rest = string.sub(current, string.find(current, '|', 3, true) + 1)
-    if string.sub(rest, 1, 1) == '{' then return {'done', rest} end
-    local cut = string.find(rest, '|', 1, true)
-    if redis.call('EXISTS', ARGV[7] .. string.sub(rest, 1, cut - 1)) == 0 then return {'spent'} end
-    return {'done', string.sub(rest, cut + 3), string.sub(rest, cut + 1, cut + 1)}
+    local tokenHash, new, result = doneParts(string.sub(current, string.find(current, '|', 3, true) + 1))
+    if not tokenHash then return {'done', result} end
+    if redis.call('EXISTS', ARGV[7] .. tokenHash) == 0 then return {'spent'} end
+    return {'done', result, new}
   end
   if kind == 'p|' then
     local owner, proof = string.match(current, '^p|([^|]*)|(.*)$')
@@ -121,14 +132,14 @@ return {'claimed'}
  * Answers 'committed|<new>' (also to a second copy of a commit that landed), 'fenced' or 'deleted'.
  */
 export const COMMIT_SCRIPT = `-- wxlogin:commit
+${DONE_PARTS}
 local current = redis.call('GET', KEYS[1])
 local id = ARGV[1]
 if not current then return 'fenced' end
 local head = string.sub(current, 1, #id + 3)
 if head == 'd|' .. id .. '|' then
-  local rest = string.sub(current, #id + 4)
-  local cut = string.find(rest, '|', 1, true)
-  return 'committed|' .. string.sub(rest, cut + 1, cut + 1)
+  local _, new = doneParts(string.sub(current, #id + 4))
+  return 'committed|' .. (new or '0')
 end
 if head ~= 'p|' .. id .. '|' then return 'fenced' end
 if redis.call('EXISTS', KEYS[5]) == 1 then return 'deleted' end
@@ -153,14 +164,14 @@ return 'committed|' .. new
  * so its claim cannot land after this. A code this request committed answers 'committed|<new>'.
  */
 export const RELEASE_SCRIPT = `-- wxlogin:release
+${DONE_PARTS}
 local current = redis.call('GET', KEYS[1])
 local id = ARGV[1]
 if current then
   local head = string.sub(current, 1, #id + 3)
   if head == 'd|' .. id .. '|' then
-    local rest = string.sub(current, #id + 4)
-    local cut = string.find(rest, '|', 1, true)
-    return 'committed|' .. string.sub(rest, cut + 1, cut + 1)
+    local _, new = doneParts(string.sub(current, #id + 4))
+    return 'committed|' .. (new or '0')
   end
   if head ~= 'p|' .. id .. '|' and string.sub(current, 1, 2) ~= 'r|' then return 'taken' end
 end
