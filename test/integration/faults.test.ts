@@ -7,7 +7,8 @@ import { authorizationEvent, signPush } from '../../local/wechat-push';
 import { stubOpenid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { dynamoOp, startFaultProxy, upstashCommand, wechatPath, type FaultKind, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy';
-import { coldStart, redisCommand, useLocalStack, type Handler } from '../support/local';
+import { coldStartAccountFunctions, randomPhone, userWithData, type AccountFunctions } from '../support/account-world';
+import { redisCommand, useLocalStack, type Handler } from '../support/local';
 import { IMAGES, uploadEvent } from '../support/multipart';
 
 /**
@@ -56,8 +57,9 @@ interface Outcome {
 describe('Fault injection: every step of a login, an authorization, a logout, a phone binding, a profile change and an account deletion × every fault (integration)', () => {
   const ctx = useLocalStack();
   const proxies = {} as Record<Upstream, FaultProxy>;
+  let fns: AccountFunctions;
   let login: Handler;
-  let authorize: (event: unknown) => Promise<{ isAuthorized: boolean; context?: Record<string, string> }>;
+  let authorize: AccountFunctions['authorize'];
   let logout: Handler;
   let phone: Handler;
   let avatar: Handler;
@@ -84,14 +86,8 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
       WECHAT_DEADLINE_MS: String(TIMEOUT_MS * 3),
       LOGIN_RATE_LIMIT: '0',
     };
-    login = await coldStart('login', env);
-    authorize = await coldStart('authorizer', env);
-    logout = await coldStart('logout', env);
-    phone = await coldStart('phone', env);
-    avatar = await coldStart('avatar', env);
-    profile = await coldStart('profile', env);
-    deleteAccount = await coldStart('delete-account', env);
-    wechatEvents = await coldStart('wechat-events', env);
+    fns = await coldStartAccountFunctions(env);
+    ({ login, authorize, logout, phone, avatar, profile, deleteAccount, wechatEvents } = fns);
   });
 
   afterAll(async () => {
@@ -287,7 +283,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     { name: 'old number freed', upstream: 'dynamo', match: dynamoOp('DeleteItem') },
   ];
   const phoneScenarios = scenariosOf(PHONE_STEPS);
-  const digits = () => `139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
+  const digits = randomPhone;
 
   async function claimsOf(userId: string): Promise<string[]> {
     const { Items = [] } = await ctx.stack.dynamo.client.send(new ScanCommand({ TableName: ctx.env.PHONES_TABLE }));
@@ -402,17 +398,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     outcomes.push({ scenario: `profile: ${label}`, answers, extraWxLogins: 0, retryMs });
   });
   /** A signed-in user with a phone number and an avatar: everything a deletion removes. */
-  async function userWithData(prefix: string) {
-    const name = `${prefix}${++serial}x${randomBytes(3).toString('hex')}`;
-    const { token, userId } = await session(name);
-    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
-    const as = (routeKey: string, extra: Record<string, unknown>) =>
-      httpEvent({ routeKey, ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
-    expect((await phone(as('POST /user/phone', { body: JSON.stringify({ code: `${digits()}.${name}` }) }))).statusCode).toBe(200);
-    const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
-    expect((await avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }))).statusCode).toBe(200);
-    return { name, openid: stubOpenid(ctx.env.WECHAT_APPID!, name), token, userId, as };
-  }
+  const withData = (prefix: string) => userWithData(fns, ctx.env.WECHAT_APPID!, `${prefix}${++serial}x${randomBytes(3).toString('hex')}`);
 
   /** Nothing of a deleted user is left but, at most, a tombstone with nothing personal in it. */
   async function expectDeleted(openid: string, userId: string) {
@@ -443,7 +429,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
   const deleteScenarios = scenariosOf(DELETE_STEPS);
 
   it.each(deleteScenarios)('delete: $label', async ({ step, kind, mode, label }) => {
-    const { name, openid, token, userId, as } = await userWithData('d');
+    const { name, openid, token, userId, as } = await withData('d');
 
     // One attempt as the kit makes it: through the authorizer (API Gateway), with a fresh code.
     let attempts = 0;
@@ -495,7 +481,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
   const pushScenarios = scenariosOf(PUSH_STEPS);
 
   it.each(pushScenarios)('push: cancellation: $label', async ({ step, kind, mode, label }) => {
-    const { openid, userId } = await userWithData('w');
+    const { openid, userId } = await withData('w');
 
     // The one push WeChat sends, and sends again as it is.
     const signed = signPush(

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizationEvent, signPush } from '../../local/wechat-push';
-import { stubOpenid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
-import { coldStart, redisCommand, useLocalStack, type Handler } from '../support/local';
+import { coldStartAccountFunctions, randomPhone, userWithData, type AccountFunctions, type UserWithData } from '../support/account-world';
+import { redisCommand, useLocalStack } from '../support/local';
 import { IMAGES, uploadEvent } from '../support/multipart';
 
 /**
@@ -21,52 +21,23 @@ const MAX_OFFSET_MS = 250;
 
 describe('Races: an account deletion against each other write of the same user, 20 rounds with random offsets (integration)', () => {
   const ctx = useLocalStack();
-  let login: Handler;
-  let authorize: (event: unknown) => Promise<{ isAuthorized: boolean; context?: Record<string, string> }>;
-  let phone: Handler;
-  let avatar: Handler;
-  let profile: Handler;
-  let deleteAccount: Handler;
-  let wechatEvents: Handler;
+  let fns: AccountFunctions;
 
   beforeAll(async () => {
-    const env = { ...ctx.env, LOGIN_RATE_LIMIT: '0', PHONE_RATE_LIMIT: '0', DYNAMODB_TIMEOUT_MS: '500', S3_TIMEOUT_MS: '500' };
-    login = await coldStart('login', env);
-    authorize = await coldStart('authorizer', env);
-    phone = await coldStart('phone', env);
-    avatar = await coldStart('avatar', env);
-    profile = await coldStart('profile', env);
-    deleteAccount = await coldStart('delete-account', env);
-    wechatEvents = await coldStart('wechat-events', env);
+    fns = await coldStartAccountFunctions({ ...ctx.env, LOGIN_RATE_LIMIT: '0', PHONE_BIND_LIMIT: '0', DYNAMODB_TIMEOUT_MS: '500', S3_TIMEOUT_MS: '500' });
   });
 
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   const offset = () => Math.floor(Math.random() * MAX_OFFSET_MS);
-  const digits = () => `136${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
   let serial = 0;
-
-  /** A signed-in user with a phone number and an avatar: everything a deletion removes. */
-  async function userWithData(prefix: string) {
-    const name = `${prefix}${++serial}x${randomBytes(3).toString('hex')}`;
-    const signedIn = await login(loginFrom('198.51.100.77', `${name}.1`));
-    expect(signedIn.statusCode).toBe(200);
-    const { token, userId } = bodyOf(signedIn) as { token: string; userId: string };
-    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
-    const as = (routeKey: string, extra: Record<string, unknown>) =>
-      httpEvent({ routeKey, ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never });
-    expect((await phone(as('POST /user/phone', { body: JSON.stringify({ code: `${digits()}.${name}` }) }))).statusCode).toBe(200);
-    const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
-    expect((await avatar(as('POST /user/avatar', { headers, body, isBase64Encoded }))).statusCode).toBe(200);
-    return { name, openid: stubOpenid(ctx.env.WECHAT_APPID!, name), token, userId, as };
-  }
-  type User = Awaited<ReturnType<typeof userWithData>>;
+  type User = UserWithData;
 
   /** The deletion as the kit makes it: a fresh code each attempt, retried after a 503 until 204 (or the token is refused). */
   async function deleteAsTheKit(user: User): Promise<string> {
     for (let attempt = 1; attempt <= 10; attempt++) {
-      const verdict = await authorize(authorizerEvent(`Bearer ${user.token}`));
+      const verdict = await fns.authorize(authorizerEvent(`Bearer ${user.token}`));
       if (!verdict.isAuthorized) return 'denied';
-      const result = await deleteAccount(user.as('POST /user/delete', { body: JSON.stringify({ code: `${user.name}.del${attempt}` }) }));
+      const result = await fns.deleteAccount(user.as('POST /user/delete', { body: JSON.stringify({ code: `${user.name}.del${attempt}` }) }));
       if (result.statusCode === 204) return '204';
       expect(result.statusCode, JSON.stringify(bodyOf(result))).toBe(503);
       await sleep(Math.min(2000, Number(result.headers?.['retry-after'] ?? 1) * 1000));
@@ -81,7 +52,7 @@ describe('Races: an account deletion against each other write of the same user, 
       authorizationEvent('user_authorization_cancellation', user.openid, ctx.env.WECHAT_APPID!),
     );
     for (let attempt = 1; attempt <= 10; attempt++) {
-      const result = await wechatEvents(
+      const result = await fns.wechatEvents(
         httpEvent({ routeKey: 'POST /wechat/events', rawPath: '/wechat/events', queryStringParameters: signed.query, body: signed.body, headers: { 'content-type': 'application/json' } }),
       );
       if (result.statusCode === 200 && result.body === 'success') return 'success';
@@ -123,7 +94,7 @@ describe('Races: an account deletion against each other write of the same user, 
     for (let batch = 0; batch < ROUNDS; batch += 5) {
       await Promise.all(
         Array.from({ length: 5 }, async () => {
-          const user = await userWithData(prefix);
+          const user = await userWithData(fns, ctx.env.WECHAT_APPID!, `${prefix}${++serial}x${randomBytes(3).toString('hex')}`, '198.51.100.77');
           const { deletion, other } = pair(user);
           const [deleted] = await Promise.all([deletion, other.catch(() => undefined)]);
           expect(deleted).toMatch(/^(204|denied|success)$/);
@@ -150,7 +121,7 @@ describe('Races: an account deletion against each other write of the same user, 
     await rounds('rp', (user) =>
       race(
         () => deleteAsTheKit(user),
-        () => phone(user.as('POST /user/phone', { body: JSON.stringify({ code: `delay.${100 + offset()}.${digits()}.${user.name}` }) })),
+        () => fns.phone(user.as('POST /user/phone', { body: JSON.stringify({ code: `delay.${100 + offset()}.${randomPhone()}.${user.name}` }) })),
       ),
     );
   }, 120_000);
@@ -162,8 +133,8 @@ describe('Races: an account deletion against each other write of the same user, 
         async () => {
           const upload = await uploadEvent(IMAGES.jpeg);
           await Promise.all([
-            avatar(user.as('POST /user/avatar', { headers: upload.headers, body: upload.body, isBase64Encoded: upload.isBase64Encoded })),
-            sleep(offset()).then(() => profile(user.as('POST /user/profile', { body: JSON.stringify({ nickname: `Race ${serial}` }) }))),
+            fns.avatar(user.as('POST /user/avatar', { headers: upload.headers, body: upload.body, isBase64Encoded: upload.isBase64Encoded })),
+            sleep(offset()).then(() => fns.profile(user.as('POST /user/profile', { body: JSON.stringify({ nickname: `Race ${serial}` }) }))),
           ]);
         },
       ),
@@ -174,7 +145,7 @@ describe('Races: an account deletion against each other write of the same user, 
     await rounds('rl', (user) =>
       race(
         () => deleteAsTheKit(user),
-        () => login(loginFrom('198.51.100.78', `${user.name}.again`)),
+        () => fns.login(loginFrom('198.51.100.78', `${user.name}.again`)),
       ),
     );
   }, 120_000);
@@ -183,7 +154,7 @@ describe('Races: an account deletion against each other write of the same user, 
     await rounds('rw', (user) =>
       race(
         () => cancelAsWechat(user),
-        () => login(loginFrom('198.51.100.79', `${user.name}.again`)),
+        () => fns.login(loginFrom('198.51.100.79', `${user.name}.again`)),
       ),
     );
   }, 120_000);
@@ -195,8 +166,8 @@ describe('Races: an account deletion against each other write of the same user, 
         async () => {
           const upload = await uploadEvent(IMAGES.png);
           await Promise.all([
-            phone(user.as('POST /user/phone', { body: JSON.stringify({ code: `delay.${offset()}.${digits()}.${user.name}` }) })),
-            avatar(user.as('POST /user/avatar', { headers: upload.headers, body: upload.body, isBase64Encoded: upload.isBase64Encoded })),
+            fns.phone(user.as('POST /user/phone', { body: JSON.stringify({ code: `delay.${offset()}.${randomPhone()}.${user.name}` }) })),
+            fns.avatar(user.as('POST /user/avatar', { headers: upload.headers, body: upload.body, isBase64Encoded: upload.isBase64Encoded })),
           ]);
         },
       ),
