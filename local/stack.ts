@@ -94,6 +94,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       'PHONE_BIND_LIMIT',
       'PHONE_BIND_WINDOW_SECONDS',
       'AVATAR_MAX_BYTES',
+      'AVATAR_UPLOAD_LIMIT',
+      'AVATAR_UPLOAD_WINDOW_SECONDS',
     ]) {
       const value = env[name];
       if (value) stackEnv[name] = value;

@@ -171,6 +171,8 @@ describe('Packaged template, stage prod (integration)', () => {
     PHONE_BIND_WINDOW_SECONDS: '1',
     USER_EVENTS: 'log',
     AVATAR_MAX_BYTES: '2097152',
+    AVATAR_UPLOAD_LIMIT: '0',
+    AVATAR_UPLOAD_WINDOW_SECONDS: '60',
     WECHAT_PUSH_PLAINTEXT: 'accept',
     AVATAR_BUCKET: 'scratch-avatars',
     AVATAR_BASE_URL: 'http://scratch.example',
@@ -679,10 +681,16 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(new RegExp(template.Parameters!.AvatarDomain.AllowedPattern).test(overrides.avatarDomain)).toBe(true);
   });
 
-  it('hands the avatar function its bucket, its size limit and the URL the CDN serves the files at', () => {
+  it('hands the avatar function its bucket, its size and upload limits and the URL the CDN serves the files at', () => {
     const env = (t: Template) => t.Resources.AvatarLambdaFunction.Properties.Environment.Variables;
-    expect(Object.keys(env(template)).sort()).toEqual(['AVATAR_BASE_URL', 'AVATAR_BUCKET', 'AVATAR_MAX_BYTES', 'LOG_LEVEL', 'SERVICE_NAME', 'USERS_TABLE']);
-    expect(env(template)).toMatchObject({ AVATAR_BUCKET: { Ref: 'AvatarsBucket' }, AVATAR_MAX_BYTES: '1048576', USERS_TABLE: 'wechat-login-prod-users' });
+    expect(Object.keys(env(template)).sort()).toEqual(['AVATAR_BASE_URL', 'AVATAR_BUCKET', 'AVATAR_MAX_BYTES', 'AVATAR_UPLOAD_LIMIT', 'AVATAR_UPLOAD_WINDOW_SECONDS', 'LOG_LEVEL', 'SERVICE_NAME', 'USERS_TABLE']);
+    expect(env(template)).toMatchObject({
+      AVATAR_BUCKET: { Ref: 'AvatarsBucket' },
+      AVATAR_MAX_BYTES: '1048576',
+      AVATAR_UPLOAD_LIMIT: '20',
+      AVATAR_UPLOAD_WINDOW_SECONDS: '3600',
+      USERS_TABLE: 'wechat-login-prod-users',
+    });
     const baseUrl = (t: Template) => resolve(t, env(t).AVATAR_BASE_URL);
     expect(baseUrl(template)).toEqual({ 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': ['AvatarsDistribution', 'DomainName'] }]] });
     expect(baseUrl(paramTemplate)).toEqual({ 'Fn::Join': ['', ['https://', overrides.avatarDomain]] });
