@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { imageSize } from 'image-size';
 import { AppError } from '../errors';
 import type { ImageType } from './ports';
@@ -27,15 +28,14 @@ export const IMAGE_FORMATS: Record<ImageType, { contentType: string; extension: 
 /** An avatar is shown at most a few hundred pixels wide; anything wider is not one. */
 export const MAX_AVATAR_DIMENSION = 4096;
 
-/** The PNG trailer: an empty IEND chunk and its CRC. */
-const PNG_END = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
 
 /**
  * Decides that a file is an image we serve, reading enough of it to know: the magic number,
  * then its header as a well-kept parser reads it (`image-size`: the dimensions, which must be
  * within MAX_AVATAR_DIMENSION and agree with the magic number), then its frame: a JPEG ends with
- * its EOI marker, a PNG with its IEND chunk, and a WebP's RIFF size is the file's. So "magic
- * bytes + anything" (random bytes, an HTML page) is refused, whatever its name or declared type.
+ * its EOI marker, a PNG is whole chunks (IHDR first, image data, IEND last, each with its CRC),
+ * and a WebP's RIFF size is the file's. So "magic bytes + anything" (random bytes, an HTML
+ * page, a header and a trailer around either) is refused, whatever its name or declared type.
  * UNSUPPORTED_IMAGE (415) or AVATAR_TOO_LARGE (413, too many pixels); never a parser's own error.
  */
 export function inspectImage(bytes: Uint8Array): { type: ImageType; width: number; height: number } {
@@ -63,8 +63,25 @@ function framed(type: ImageType, bytes: Uint8Array): boolean {
     case 'jpeg':
       return buffer.length >= 4 && buffer[buffer.length - 2] === 0xff && buffer[buffer.length - 1] === 0xd9;
     case 'png':
-      return buffer.length > PNG_END.length && buffer.subarray(buffer.length - PNG_END.length).equals(PNG_END);
+      return wholePng(buffer);
     case 'webp':
       return buffer.length >= 12 && buffer.readUInt32LE(4) === buffer.length - 8;
   }
+}
+
+/** A PNG's chunks from its signature to its end: IHDR first, at least one IDAT, IEND last, every CRC right. */
+function wholePng(buffer: Buffer): boolean {
+  let offset = 8;
+  const seen: string[] = [];
+  while (offset + 12 <= buffer.length) {
+    const length = buffer.readUInt32BE(offset);
+    const end = offset + 12 + length;
+    if (end > buffer.length) return false;
+    const type = buffer.toString('latin1', offset + 4, offset + 8);
+    if (crc32(buffer.subarray(offset + 4, offset + 8 + length)) !== buffer.readUInt32BE(offset + 8 + length)) return false;
+    seen.push(type);
+    offset = end;
+    if (type === 'IEND') break;
+  }
+  return offset === buffer.length && seen[0] === 'IHDR' && seen.at(-1) === 'IEND' && seen.includes('IDAT');
 }

@@ -102,6 +102,10 @@ describe('Function: inspectImage', () => {
     ['a JPEG cut short (no EOI)', IMAGES.jpeg.subarray(0, IMAGES.jpeg.length - 2)],
     ['a WebP whose RIFF size is not its own', Buffer.concat([IMAGES.webp, Buffer.from('<script>')])],
     ['a PNG header on WebP magic', Buffer.concat([IMAGES.webp.subarray(0, 12), IMAGES.png.subarray(8)])],
+    // Signature, a valid IHDR, raw HTML, then a valid IEND: not chunks, however it starts and ends.
+    ['a PNG header and trailer around raw HTML', Buffer.concat([IMAGES.png.subarray(0, 33), Buffer.from('<html><script>alert(1)</script></html>'), IMAGES.png.subarray(-12)])],
+    ['a PNG with no image data (IHDR, then IEND)', Buffer.concat([IMAGES.png.subarray(0, 33), IMAGES.png.subarray(-12)])],
+    ['a PNG with a chunk whose CRC is wrong', Buffer.concat([IMAGES.png.subarray(0, 32), Buffer.from([IMAGES.png[32]! ^ 1]), IMAGES.png.subarray(33)])],
     ['HTML', IMAGES.html],
   ])('refuses %s with 415 UNSUPPORTED_IMAGE, never a parser error', (_name, bytes) => {
     expect(() => inspectImage(bytes)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_IMAGE', status: 415 }));
