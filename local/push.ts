@@ -5,6 +5,7 @@
  *   npm run push -- --event user_authorization_revoke --revoke 8 --user alice     (8: 手机号)
  *   npm run push -- --event user_authorization_cancellation --openid o…
  *   npm run push -- --check                                                        (the URL check)
+ *   npm run push -- --event user_info_modified --user alice --xml                  (数据格式 XML: refused, 400)
  * The Token, EncodingAESKey and AppID come from WECHAT_PUSH_TOKEN, WECHAT_PUSH_AES_KEY and
  * WECHAT_APPID (`npm run dev` prints them), or from --env .local/dev-<port>.env (which `npm run dev`
  * writes, with its PORT); the URL from --url, else http://localhost:${PORT:-3000}.
@@ -16,21 +17,36 @@ import { authorizationEvent, sendPush, signPush, urlCheck, type AuthorizationEve
 
 const EVENTS: readonly AuthorizationEvent[] = ['user_authorization_revoke', 'user_authorization_cancellation', 'user_info_modified'];
 
-const { values } = parseArgs({
-  options: {
-    event: { type: 'string' },
-    user: { type: 'string' },
-    openid: { type: 'string' },
-    revoke: { type: 'string' },
-    check: { type: 'boolean', default: false },
-    url: { type: 'string' },
-    env: { type: 'string' },
-  },
-});
+const USAGE = `usage: npm run push -- --event <${EVENTS.join('|')}> (--user NAME | --openid OPENID) [--revoke N] [--xml]
+       npm run push -- --check
+       options: --env .local/dev-<port>.env (npm run dev writes it), --url <…/wechat/events>`;
 
 function fail(message: string): never {
   console.error(`npm run push: ${message}`);
   process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      event: { type: 'string' },
+      user: { type: 'string' },
+      openid: { type: 'string' },
+      revoke: { type: 'string' },
+      check: { type: 'boolean', default: false },
+      xml: { type: 'boolean', default: false },
+      url: { type: 'string' },
+      env: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  }));
+} catch (err) {
+  fail(`${(err as Error).message}\n${USAGE}`);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
 }
 
 if (values.env) {
@@ -52,7 +68,7 @@ if (values.check) {
   // The stub's openid of a user who logged in with code NAME or NAME.x.
   const openid = values.openid ?? (values.user ? stubOpenid(appId, values.user) : fail('give --user NAME (a user of the local WeChat stub) or --openid'));
   if (!encodingAesKey) fail('set WECHAT_PUSH_AES_KEY (npm run dev prints it): pushes are sealed, in 安全模式');
-  request = signPush({ token, encodingAesKey, appId }, authorizationEvent(event, openid, appId, { revokeInfo: values.revoke }));
+  request = signPush({ token, encodingAesKey, appId }, authorizationEvent(event, openid, appId, { revokeInfo: values.revoke }), { xml: values.xml });
 }
 const answer = await sendPush(url, request);
 console.log(`${answer.status} ${answer.contentType ?? ''}\n${answer.body}`);

@@ -196,7 +196,8 @@ export const XML_REFUSED = 'the body is XML: set 数据格式 to JSON in the con
  */
 export function encryptedPartOfXml(body: string): string | undefined {
   if (body.length > 64 * 1024) return undefined;
-  return /^\s*<xml>[\s\S]*?<Encrypt>\s*(?:<!\[CDATA\[([A-Za-z0-9+/=]+)\]\]>|([A-Za-z0-9+/=]+))\s*<\/Encrypt>/.exec(body)?.slice(1).find(Boolean);
+  // An XML declaration may come first: it changes nothing.
+  return /^\s*(?:<\?xml[^>]*\?>\s*)?<xml>[\s\S]*?<Encrypt>\s*(?:<!\[CDATA\[([A-Za-z0-9+/=]+)\]\]>|([A-Za-z0-9+/=]+))\s*<\/Encrypt>/.exec(body)?.slice(1).find(Boolean);
 }
 
 function text(value: unknown): string | undefined {

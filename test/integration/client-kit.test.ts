@@ -115,6 +115,9 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     const afterRevoke = await me();
     expect(afterRevoke.phone).toBeUndefined();
     expect(afterRevoke.nickname).toBe('Rita');
+    // 数据格式 left at XML: signed by WeChat, so 400 (not a signature failure), and nothing done.
+    expect(await push('--event', 'user_info_modified', '--user', 'kit-push', '--xml')).toMatchObject({ code: 1, output: expect.stringMatching(/^400 /) });
+    expect((await me()).nickname).toBe('Rita');
     expect(await push('--event', 'user_info_modified', '--user', 'kit-push')).toMatchObject({ code: 0 });
     const afterCleanup = await me();
     expect(afterCleanup.nickname).toBeUndefined();

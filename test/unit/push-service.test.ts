@@ -267,6 +267,9 @@ describe('Class: PushService', () => {
       const err = await refusal(() => receive({ query: xml.query, body: xml.body! }));
       expect(err).toMatchObject({ code: 'INVALID_REQUEST', status: 400, details: { refused: 'the body is XML: set 数据格式 to JSON in the console' } });
       expect(account.calls).toHaveLength(0);
+      // With an XML declaration in front, the same.
+      const declared = await refusal(() => receive({ query: xml.query, body: `<?xml version="1.0" encoding="UTF-8"?>\n${xml.body!}` }));
+      expect(declared).toMatchObject({ code: 'INVALID_REQUEST', status: 400 });
       // The same XML with a signature that does not match it is still a forgery.
       const forged = { ...xml.query, msg_signature: 'f'.repeat(40) };
       await expect(refusal(() => receive({ query: forged, body: xml.body! }))).resolves.toMatchObject({ code: 'INVALID_SIGNATURE', status: 403 });
