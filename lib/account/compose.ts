@@ -80,7 +80,7 @@ function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
     sessions: new RedisSessionStore(redis, { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
     phoneCodesKey: (userId) => phoneCodesKey(redisConfig.keyPrefix, userId),
-    phoneLeases: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix),
+    phoneLeases: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix, redisConfig.token),
     events: createUserEvents(env, logger),
     maxLeaseWaitMs,
   });

@@ -1,7 +1,10 @@
 import type { Redis } from '@upstash/redis';
 import { AppError } from '../errors';
 import type { BindingLease, CodeLookup, PhoneCodeStore, PhoneLeases } from '../phone/service';
+import { open, seal } from '../crypto';
 import { DELETION_MARK_MS } from '../users/ports';
+
+const LEASE_PURPOSE = 'phone-lease';
 
 /** The slice of the Upstash client this adapter uses. */
 export type RedisLike = Pick<Redis, 'eval' | 'get' | 'set' | 'multi'>;
@@ -37,7 +40,7 @@ return {'done', string.sub(stored, bar + 1)}
  * Keeps a code's result with the user's index of results (account deletion deletes what it
  * lists) and takes the binding's lease, in one request, unless the user's deletion has begun.
  * KEYS: the code's result, the user's index of results, the user's leases (a sorted set of
- * `<token>|<number>`, scored by each lease's end), the user's deletion mark. ARGV: the value,
+ * `<token>|<number, sealed>`, scored by each lease's end), the user's deletion mark. ARGV: the value,
  * its TTL (s), the lease's member, its end (ms), how long the lease set outlives it (ms).
  */
 export const REMEMBER_SCRIPT = `-- wxlogin:phone-remember
@@ -53,7 +56,7 @@ return 'kept'
 /**
  * An account deletion closes the user's leases (one request): the deletion mark, then the
  * leases taken before it. KEYS: the user's deletion mark, the user's leases. ARGV: the mark's
- * TTL (ms). Returns a flat list: `<token>|<number>`, lease end (ms).
+ * TTL (ms). Returns a flat list: `<token>|<number, sealed>`, lease end (ms).
  */
 export const CLOSE_LEASES_SCRIPT = `-- wxlogin:phone-leases-close
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
@@ -77,6 +80,11 @@ export class RedisPhoneCodeStore implements PhoneCodeStore, PhoneLeases {
   constructor(
     private readonly redis: RedisLike,
     private readonly keyPrefix: string,
+    /**
+     * What a leased number is sealed under (the Upstash token: every function that reads the
+     * leases holds it), so that a Redis dump holds no phone number.
+     */
+    private readonly sealKey: string,
     /** How long a deletion's mark refuses new leases: longer than any deletion runs. */
     private readonly deletionMarkMs = DELETION_MARK_MS,
   ) {}
@@ -115,7 +123,7 @@ export class RedisPhoneCodeStore implements PhoneCodeStore, PhoneLeases {
       this.redis.eval<string[], unknown>(
         REMEMBER_SCRIPT,
         [this.codeKey(codeId), this.userCodesKey(userId), this.leasesKey(userId), this.deletingKey(userId)],
-        [`${userId}|${sealed}`, String(ttlSeconds), `${lease.token}|${lease.number}`, String(lease.until), String(Math.max(1, lease.until - Date.now()) + LEASE_SET_AFTERLIFE_MS)],
+        [`${userId}|${sealed}`, String(ttlSeconds), `${lease.token}|${seal(LEASE_PURPOSE, this.sealKey, lease.number)}`, String(lease.until), String(Math.max(1, lease.until - Date.now()) + LEASE_SET_AFTERLIFE_MS)],
       ),
     );
     if (reply === 'kept' || reply === 'deleting') return reply;
@@ -128,7 +136,14 @@ export class RedisPhoneCodeStore implements PhoneCodeStore, PhoneLeases {
     const leases: BindingLease[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const bar = flat[i]!.lastIndexOf('|');
-      leases.push({ token: flat[i]!.slice(0, bar), number: flat[i]!.slice(bar + 1), until: Number(flat[i + 1]) || 0 });
+      let number: string;
+      try {
+        number = open(LEASE_PURPOSE, this.sealKey, flat[i]!.slice(bar + 1));
+      } catch {
+        // Sealed under another Upstash token (rotated since): the claims index finds its claim.
+        continue;
+      }
+      leases.push({ token: flat[i]!.slice(0, bar), number, until: Number(flat[i + 1]) || 0 });
     }
     return leases;
   }

@@ -37,7 +37,7 @@ export function composePhone(env: Env = process.env): { logger: Logger; metrics:
     leases: new DynamoUserRepository(dynamoClient, dynamo.usersTable),
     // Every attempt of a claim's write (lib/adapters/dynamodb.ts makes two at most).
     writeBudgetMs: 2 * dynamo.timeoutMs,
-    codes: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix),
+    codes: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix, redisConfig.token),
     conflict: phone.conflict,
     limit: phone.limit,
     mask: maskPhone,

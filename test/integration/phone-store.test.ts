@@ -10,7 +10,7 @@ import { DynamoUserRepository } from '../../lib/adapters/dynamodb-users';
 import { PhoneService, type Holder, type PhoneInfo } from '../../lib/phone/service';
 import { captureLogger } from '../support/log-capture';
 import { FakePhoneVerifier } from '../support/fakes';
-import { useLocalStack } from '../support/local';
+import { redisCommand, useLocalStack } from '../support/local';
 
 /**
  * The phone adapters against dynalite and redis-server (through the Upstash gateway): the
@@ -26,7 +26,7 @@ describe('Phone binding stores (integration)', () => {
     Object.assign(process.env, { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
     const dynamo = createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 });
     repo = new DynamoPhoneRepository(dynamo, { phones: ctx.env.PHONES_TABLE!, users: ctx.env.USERS_TABLE! });
-    codes = new RedisPhoneCodeStore(createRedisClient(loadRedisConfig(ctx.env)), 'phone-test:');
+    codes = new RedisPhoneCodeStore(createRedisClient(loadRedisConfig(ctx.env)), 'phone-test:', 'test-seal-key');
   });
 
   /** A user row as a login leaves it. */
@@ -129,6 +129,8 @@ describe('Phone binding stores (integration)', () => {
       const second = { number: '+8613800000012', until, token: `${until}:b` };
       await codes.remember('lc1', user, 'sealed-1', 60, first);
       await codes.remember('lc2', user, 'sealed-2', 60, second);
+      // No number in the clear in Redis: sealed under the store's key.
+      expect(JSON.stringify(await redisCommand(ctx.redis, 'ZRANGE', `phone-test:phone-leases:${user}`, '0', '-1'))).not.toMatch(/8613800000/);
       expect(await codes.closeLeases(user)).toEqual([first, second]);
       await expect(codes.remember('lc3', user, 'sealed-3', 60, { ...second, token: 'c' })).resolves.toBe('deleting');
       await expect(codes.begin('lc3', user, { limit: 10, windowSeconds: 60, now: T })).resolves.toEqual({ state: 'new' });
