@@ -216,7 +216,7 @@ export class LoginService {
       proof: attempt.proofHash,
       network,
     };
-    const succeeded = async (isNewUser: boolean): Promise<LoginResult> => {
+    const succeeded = (isNewUser: boolean): LoginResult => {
       log.info('login succeeded', { userId: user.userId, isNewUser, loginCount: user.loginCount });
       this.deps.onLogin?.(isNewUser);
       return { token, expiresIn: policy.ttlSeconds, userId: user.userId, isNewUser };

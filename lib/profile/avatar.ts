@@ -4,10 +4,7 @@ import type { Logger } from '../logger';
 import { LEASE_MARGIN_MS, leaseLeft, type ProfileWriter, type WriteLeases } from '../users/ports';
 import { toProfile, type Profile } from '../users/profile';
 import { IMAGE_FORMATS, inspectImage } from './image';
-import type { AvatarStore } from './ports';
-
-/** All of a user's avatar files live under this prefix. */
-export const avatarPrefix = (userId: string) => `avatars/${userId}/`;
+import { avatarPrefix, type AvatarStore } from './ports';
 
 /**
  * Older than any upload can be in flight (the avatar function's timeout and more): a file that

@@ -4,6 +4,12 @@
  * `updateProfile` is in lib/adapters/dynamodb-users.ts.
  */
 
+/**
+ * All of a user's avatar files live under this prefix. Here, not beside the upload: the account
+ * deletion (and so the login, which finishes one) needs it without the image parsing.
+ */
+export const avatarPrefix = (userId: string) => `avatars/${userId}/`;
+
 /** An image type we accept, decided from the file's own bytes. */
 export type ImageType = 'jpeg' | 'png' | 'webp';
 
