@@ -22,7 +22,7 @@ import { HttpWechatAuth } from '../adapters/wechat-login';
 import type { WechatAuth } from '../login/ports';
 import { createUserEvents } from './events';
 import { exportAccount, type AccountExport } from './export';
-import { AccountService } from './service';
+import { AccountService, MAX_LEASE_WAIT_MS } from './service';
 import type { Holder } from '../phone/service';
 import type { AccountEvents } from './ports';
 
@@ -51,7 +51,7 @@ export function composeAccount(env: Env = process.env): { logger: Logger; metric
   const log = loadLogConfig(env);
   const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
   // POST /user/delete runs for 20 s at most (serverless.yml): it can wait out a writer's lease.
-  return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, 8000, new HttpWechatAuth(wechat)) };
+  return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, MAX_LEASE_WAIT_MS, new HttpWechatAuth(wechat)) };
 }
 
 /**

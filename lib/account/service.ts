@@ -26,8 +26,10 @@ export interface AccountDeps {
    */
   maxLeaseWaitMs?: number;
   now?: () => Date;
-  sleep?: (ms: number) => Promise<void>;
 }
+
+/** What POST /user/delete (20 s at most, serverless.yml) waits for a writer's lease by default. */
+export const MAX_LEASE_WAIT_MS = 8000;
 
 /**
  * Steps 3 to 5 of a deletion (see AccountService): what the login needs to finish one it
@@ -149,13 +151,13 @@ export class AccountService implements AccountEvents {
   private async waitForWriters(leaseUntil: number, owner: Holder, log: Logger): Promise<void> {
     const wait = leaseUntil - this.now().getTime();
     if (wait <= 0) return;
-    if (wait > (this.deps.maxLeaseWaitMs ?? 8000)) {
+    if (wait > (this.deps.maxLeaseWaitMs ?? MAX_LEASE_WAIT_MS)) {
       // The mark stays and refuses new leases, so the retry finds the writer gone.
       log.info('account deletion waits for a write in flight: retry', { userId: owner.userId, waitMs: wait });
       throw new AppError('SERVICE_UNAVAILABLE', 'A change to this account is in flight.', { retryAfterSeconds: Math.ceil(wait / 1000) });
     }
     log.info('account deletion waits for a write in flight', { userId: owner.userId, waitMs: wait });
-    await (this.deps.sleep ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms))))(wait);
+    await new Promise<void>((resolve) => setTimeout(resolve, wait));
   }
 
   private async clearProfile(owner: Holder): Promise<void> {
