@@ -13,7 +13,7 @@ import {
 } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { phoneCodesKey, RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
+import { phoneKeysOf, RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
 import { DynamoPhoneRepository } from '../adapters/dynamodb-phones';
 import { createS3AvatarStore } from '../adapters/s3-avatars';
 import { RedisSessionStore } from '../adapters/redis-sessions';
@@ -79,7 +79,7 @@ function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat
     phones: new DynamoPhoneRepository(dynamo, { phones: phone.phonesTable, users: dynamoConfig.usersTable }),
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
     sessions: new RedisSessionStore(redis, { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
-    phoneCodesKey: (userId) => phoneCodesKey(redisConfig.keyPrefix, userId),
+    phoneKeys: (userId) => phoneKeysOf(redisConfig.keyPrefix, userId),
     phoneLeases: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix, redisConfig.token),
     events: createUserEvents(env, logger),
     maxLeaseWaitMs,

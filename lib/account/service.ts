@@ -18,7 +18,7 @@ export interface AccountDeps {
   avatars: Pick<AvatarStore, 'list' | 'delete' | 'urlOf'>;
   sessions: SessionPurge;
   /** The Redis key of a user's phone-code results (lib/adapters/redis-phone-codes.ts). */
-  phoneCodesKey: (userId: string) => string;
+  phoneKeys: (userId: string) => { index: string; others: string[] };
   events: EventPublisher;
   /**
    * How long this function may wait for a writer's lease (a phone binding or an avatar upload
@@ -35,12 +35,12 @@ export const MAX_LEASE_WAIT_MS = 8000;
  * Steps 3 to 5 of a deletion (see AccountService): what the login needs to finish one it
  * meets as a tombstone, without the deletion's other clients (S3, the phones table).
  */
-export function finishAccountDeletion(deps: Pick<AccountDeps, 'sessions' | 'users' | 'events' | 'phoneCodesKey'>) {
+export function finishAccountDeletion(deps: Pick<AccountDeps, 'sessions' | 'users' | 'events' | 'phoneKeys'>) {
   return async (owner: Holder, log: Logger): Promise<void> => {
     // Published while the user's token still works: until the purge below, a retry of the
     // deletion reaches this again, so a failed publish is never left behind.
     await deps.events.publish('UserDeleted', { userId: owner.userId });
-    const sessions = await deps.sessions.purgeUser(owner.userId, deps.phoneCodesKey(owner.userId));
+    const sessions = await deps.sessions.purgeUser(owner.userId, deps.phoneKeys(owner.userId));
     await deps.users.deleteTombstone(owner);
     log.info('account deletion finished', { userId: owner.userId, sessions });
   };

@@ -158,6 +158,22 @@ export class DynamoPhoneRepository implements PhoneRepository {
       throw unavailable(err);
     }
     if (item?.userId?.S !== owner.userId || item.deletedAt) throw new AppError('NOT_FOUND', 'The user no longer exists.');
+    // The row holds the number already (this binding's earlier copy, or the same number bound
+    // again): the binding is done all the same, so its lease ends as the write above would.
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tables.users,
+          Key: { openid: { S: owner.openid } },
+          UpdateExpression: 'SET lastBindingLease = :lease DELETE leasedPhones :leased, leases :leases',
+          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
+          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':lease': { S: lease }, ':leased': { SS: [number] }, ':leases': { SS: [lease] } },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err);
+      throw new AppError('NOT_FOUND', 'The user no longer exists.');
+    }
     return replaced(item);
   }
 

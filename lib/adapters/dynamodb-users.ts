@@ -165,13 +165,13 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     return (await this.takeLease(owner, until, phone ? { leasedPhones: { SS: [phone] } } : {})).token;
   }
 
-  async endLease(owner: { userId: string; openid: string }, token: string): Promise<void> {
+  async endLease(owner: { userId: string; openid: string }, token: string, phone?: string): Promise<void> {
     await this.update({
       Key: { openid: { S: owner.openid } },
-      UpdateExpression: 'DELETE leases :token',
+      UpdateExpression: `DELETE leases :token${phone ? ', leasedPhones :phone' : ''}`,
       // Not a tombstone: it holds nothing of the leases any more.
       ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
-      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':token': { SS: [token] } },
+      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':token': { SS: [token] }, ...(phone ? { ':phone': { SS: [phone] } } : {}) },
     });
   }
 

@@ -75,6 +75,19 @@ export function phoneCodesKey(keyPrefix: string, userId: string): string {
   return `${keyPrefix}user-phone-codes:${userId}`;
 }
 
+/**
+ * What an account deletion removes of the user's phone keys: the index of code results (with
+ * every result it lists), the binding attempts counted for the limit, and the bindings' leases
+ * (closed and read by then). The deletion mark is not among them: it lapses by itself, and
+ * until then refuses a binding still in flight.
+ */
+export function phoneKeysOf(keyPrefix: string, userId: string): { index: string; others: string[] } {
+  return { index: phoneCodesKey(keyPrefix, userId), others: [phoneRateKey(keyPrefix, userId), phoneLeasesKey(keyPrefix, userId)] };
+}
+
+const phoneRateKey = (keyPrefix: string, userId: string) => `${keyPrefix}rate:phone:${userId}`;
+const phoneLeasesKey = (keyPrefix: string, userId: string) => `${keyPrefix}phone-leases:${userId}`;
+
 /** Phone-code results, per-user binding attempts and the bindings' leases in Upstash Redis. Failures are SERVICE_UNAVAILABLE. */
 export class RedisPhoneCodeStore implements PhoneCodeStore, PhoneLeases {
   constructor(
@@ -93,7 +106,7 @@ export class RedisPhoneCodeStore implements PhoneCodeStore, PhoneLeases {
     const reply = await guard(() =>
       this.redis.eval<string[], unknown>(
         PHONE_CODE_SCRIPT,
-        [this.codeKey(codeId), `${this.keyPrefix}rate:phone:${userId}`],
+        [this.codeKey(codeId), phoneRateKey(this.keyPrefix, userId)],
         [userId, String(limit.limit), String(limit.windowSeconds * 1000), String(limit.now), codeId],
       ),
     );
@@ -158,7 +171,7 @@ export class RedisPhoneCodeStore implements PhoneCodeStore, PhoneLeases {
   }
 
   private leasesKey(userId: string): string {
-    return `${this.keyPrefix}phone-leases:${userId}`;
+    return phoneLeasesKey(this.keyPrefix, userId);
   }
 
   private deletingKey(userId: string): string {

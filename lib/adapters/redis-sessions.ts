@@ -183,7 +183,8 @@ return 'released'
  * Deleting a user (one request, safe to repeat): the deleted mark first, so that no login
  * commits a session for them from now on; then every session in the user's index, the index,
  * and every stored login- and phone-code result that could replay a session or a number.
- * KEYS: session index, code index, phone-code index, deleted mark, welcome mark. ARGV: the session key
+ * KEYS: session index, code index, phone-code index, deleted mark, welcome mark, then any more
+ * of the user's keys to delete (lib/adapters/redis-phone-codes.ts phoneKeysOf). ARGV: the session key
  * prefix, the mark's TTL (s). The sessions' and codes' own keys are named by the indexes (one
  * Redis database, as Upstash has, so a script may reach them).
  */
@@ -194,6 +195,7 @@ for _, id in ipairs(sessions) do redis.call('DEL', ARGV[1] .. id) end
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do redis.call('DEL', key) end
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', key) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
+for i = 6, #KEYS do redis.call('DEL', KEYS[i]) end
 return #sessions
 `;
 
@@ -328,11 +330,11 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the release script', { details: { store: 'redis' } });
   }
 
-  async purgeUser(userId: string, phoneCodesKey: string): Promise<number> {
+  async purgeUser(userId: string, phoneKeys: { index: string; others: string[] }): Promise<number> {
     const reply = await guard(() =>
       this.redis.eval<string[], unknown>(
         PURGE_USER_SCRIPT,
-        [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneCodesKey, this.keys.deleted(userId), this.keys.welcomed(userId)],
+        [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneKeys.index, this.keys.deleted(userId), this.keys.welcomed(userId), ...phoneKeys.others],
         [this.keys.session(''), String(DELETED_MARK_TTL_SECONDS)],
       ),
     );

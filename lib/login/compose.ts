@@ -10,7 +10,7 @@ import { DynamoUserRepository } from '../adapters/dynamodb-users';
 import { HttpWechatAuth } from '../adapters/wechat-login';
 import { createUserEvents } from '../account/events';
 import { finishAccountDeletion } from '../account/service';
-import { phoneCodesKey } from '../adapters/redis-phone-codes';
+import { phoneKeysOf } from '../adapters/redis-phone-codes';
 import { loginRehearsal } from './prime';
 import { LoginService } from './service';
 
@@ -54,7 +54,7 @@ export function composeLogin(env: Env = process.env): LoginDeps {
         sessions,
         users,
         events,
-        phoneCodesKey: (userId) => phoneCodesKey(config.redis.keyPrefix, userId),
+        phoneKeys: (userId) => phoneKeysOf(config.redis.keyPrefix, userId),
       }),
     });
   return {

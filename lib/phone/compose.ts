@@ -8,6 +8,7 @@ import { createWechatPhone, maskPhone } from '../adapters/wechat-phone';
 import { RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
 import { DynamoPhoneRepository } from '../adapters/dynamodb-phones';
 import { DynamoUserRepository } from '../adapters/dynamodb-users';
+import { writeBudgetMs } from '../users/ports';
 import { PhoneService } from './service';
 
 /**
@@ -35,8 +36,7 @@ export function composePhone(env: Env = process.env): { logger: Logger; metrics:
     wechat: createWechatPhone(api, { appId: wechat.appId }),
     phones: new DynamoPhoneRepository(dynamoClient, { phones: phone.phonesTable, users: dynamo.usersTable }),
     leases: new DynamoUserRepository(dynamoClient, dynamo.usersTable),
-    // Every attempt of a claim's write (lib/adapters/dynamodb.ts makes two at most).
-    writeBudgetMs: 2 * dynamo.timeoutMs,
+    writeBudgetMs: writeBudgetMs(dynamo.timeoutMs),
     codes: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix, redisConfig.token),
     conflict: phone.conflict,
     limit: phone.limit,

@@ -177,11 +177,13 @@ export class PhoneService {
     const verified = this.opened(code, sealed);
     const until = this.now().getTime() + this.deps.writeBudgetMs + LEASE_MARGIN_MS;
     const lease = await this.lease(user, codeId, sealed, { number: e164(verified), until, token: leaseToken(until) }, log);
+    const progress = { claimSent: false };
     try {
-      await this.claimAndBind(user, verified, lease, log);
+      await this.claimAndBind(user, verified, lease, progress, log);
     } catch (err) {
-      // Not ended by the binding's own row write: end it now, so leases never pile up on the row.
-      if (lease.onRow) await this.deps.leases.endLease(user, lease.token).catch(() => undefined);
+      // Not ended by the binding's own row write: end it now, so leases never pile up on the row,
+      // and forget the number unless a claim on it may have been written (a deletion frees that).
+      if (lease.onRow) await this.deps.leases.endLease(user, lease.token, progress.claimSent ? undefined : lease.number).catch(() => undefined);
       throw err;
     }
     const { countryCode, purePhoneNumber, phoneNumber } = verified;
@@ -230,15 +232,17 @@ export class PhoneService {
     }
   }
 
-  private async claimAndBind(user: Holder, binding: PhoneBinding, lease: BindingLease, log: Logger): Promise<void> {
+  private async claimAndBind(user: Holder, binding: PhoneBinding, lease: BindingLease, progress: { claimSent: boolean }, log: Logger): Promise<void> {
     const { phones, conflict, mask } = this.deps;
     const number = e164(binding);
     // Logs carry the number masked, in WeChat's own form (138****8000, +1 415****123).
     const shown = mask(binding.phoneNumber);
     const now = this.now().getTime();
     leaseLeft(lease.until, this.deps.writeBudgetMs, now);
+    progress.claimSent = true;
     const claim = await phones.claim(number, user, now);
     if (!claim.claimed) {
+      progress.claimSent = false; // refused: nothing of ours was written
       const { holder } = claim;
       const holderVerifiedAt = await phones.confirms(holder, number);
       if (holderVerifiedAt !== undefined) {
@@ -257,6 +261,7 @@ export class PhoneService {
         throw new AppError('PHONE_IN_USE');
       }
       leaseLeft(lease.until, this.deps.writeBudgetMs, this.now().getTime());
+      progress.claimSent = true;
       if (!(await phones.takeOver(number, claim, user, now))) {
         // Someone else got there between our read and our write: one of us wins.
         throw new AppError('PHONE_IN_USE');

@@ -4,6 +4,7 @@ import { loadAvatarConfig, loadAvatarUrl, loadDynamoConfig, loadLogConfig, loadR
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository } from '../adapters/dynamodb-users';
+import { writeBudgetMs } from '../users/ports';
 import { createRedisAccessTokenCache, createWechatApi } from '../adapters/wechat-access-token';
 import { createWechatContentCheck } from '../adapters/wechat-content';
 import { AvatarService } from './avatar';
@@ -21,8 +22,7 @@ export function composeAvatar(env: Env = process.env): { logger: Logger; metrics
     users: rows,
     leases: rows,
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
-    // Both attempts of the file's PutObject (lib/adapters/s3-avatars.ts makes two at most).
-    writeBudgetMs: 2 * avatar.timeoutMs,
+    writeBudgetMs: writeBudgetMs(avatar.timeoutMs),
     limit: avatar.limit,
   });
   return { logger, metrics: createMetrics(log.serviceName), avatars, maxBytes: avatar.maxBytes };

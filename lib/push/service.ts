@@ -123,7 +123,7 @@ export class PushService {
   }
 
   async receive(request: PushRequest, log: Logger): Promise<PushOutcome> {
-    const verified = this.verified(request);
+    const verified = this.verified(request, log);
     const message = this.read(verified, log);
     if (message === undefined) return 'ignored';
     const event = this.accountEvent(message, log);
@@ -164,7 +164,7 @@ export class PushService {
   }
 
   /** Step 1: the body's `Encrypt` (安全模式) or, when taken, the 明文模式 JSON, once the request is WeChat's; else INVALID_SIGNATURE. */
-  private verified(request: PushRequest): { encrypt: string } | { json: string } {
+  private verified(request: PushRequest, log: Logger): { encrypt: string } | { json: string } {
     const { query } = request;
     const plaintext = query.encrypt_type === undefined || query.encrypt_type === 'raw';
     // First, and before the body is looked at: nothing in a 明文模式 request is signed but the
@@ -183,6 +183,8 @@ export class PushService {
         // forgery. Say so (400 and the fix in the log), or the operator would chase the Token.
         const xmlEncrypt = encryptedPartOfXml(request.body);
         if (xmlEncrypt && verifyMsgSignature(this.deps.token, timestamp, nonce, xmlEncrypt, query.msg_signature)) {
+          // At warn: WeChat drops every push (cancellations included) until the console is fixed.
+          log.warn('push refused: the console sends XML; set 数据格式 to JSON', { refused: XML_REFUSED });
           throw new AppError('INVALID_REQUEST', 'The pushed message is not one this service reads.', { details: { refused: XML_REFUSED } });
         }
         throw refused('signature');

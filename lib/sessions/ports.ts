@@ -144,6 +144,6 @@ export interface SessionSummary {
 /** The port account deletion and export depend on. */
 export interface SessionPurge {
   /** Marks the user deleted and removes every session and stored code result of theirs; returns how many sessions. */
-  purgeUser(userId: string, phoneCodesKey: string): Promise<number>;
+  purgeUser(userId: string, phoneKeys: { index: string; others: string[] }): Promise<number>;
   sessionsOf(userId: string, currentSessionId: string, now: number): Promise<SessionSummary[]>;
 }

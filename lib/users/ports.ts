@@ -57,8 +57,11 @@ export interface WriteLeases {
    * token: another writer's lease stays); a lease never ended simply runs out.
    */
   lease(owner: { userId: string; openid: string }, until: number, phone?: string): Promise<string>;
-  /** Ends a lease whose writer failed before its last row write (that write ends it otherwise). Safe to repeat. */
-  endLease(owner: { userId: string; openid: string }, token: string): Promise<void>;
+  /**
+   * Ends a lease whose writer failed before its last row write (that write ends it otherwise),
+   * and forgets `phone` when the writer never sent its claim. Safe to repeat.
+   */
+  endLease(owner: { userId: string; openid: string }, token: string, phone?: string): Promise<void>;
   /**
    * An avatar upload's lease, counted against the user's uploads in the current fixed window
    * (`windowMs` long) in the same write: answers the token and this upload's number in the window.
@@ -84,6 +87,16 @@ export const DELETION_MARK_MS = 60_000;
 
 /** How much longer than its write's own limit a lease lasts: the reads before that write, and a retry's. */
 export const LEASE_MARGIN_MS = 1000;
+
+/**
+ * The longest a write outside the row may take, every attempt included, for a store client
+ * with `timeoutMs` per attempt and two attempts (lib/adapters/dynamodb.ts, s3-avatars.ts): both
+ * attempts, and the SDK's standard-mode pause between them (up to 100 ms, 500 ms after a
+ * throttle). A lease leaves at least this much when the write is sent.
+ */
+export function writeBudgetMs(timeoutMs: number): number {
+  return 2 * timeoutMs + 500;
+}
 
 /**
  * A write refused because the account's deletion has begun: 503, since the deletion finishes

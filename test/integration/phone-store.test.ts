@@ -42,6 +42,29 @@ describe('Phone binding stores (integration)', () => {
   const claimOf = async (phone: string) => (await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.PHONES_TABLE, Key: { phone: { S: phone } } }))).Item;
 
   describe('Class: DynamoPhoneRepository', () => {
+    it('ends a binding’s row lease with its row write, also when the row holds the number already (bound again)', async () => {
+      const users = new DynamoUserRepository(createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 }), ctx.env.USERS_TABLE!);
+      const alice = await user('lease-row');
+      const n = number();
+      const row = async () => (await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: alice.openid } }, ConsistentRead: true }))).Item!;
+      for (const round of [1, 2]) {
+        const token = await users.lease(alice, Date.now() + 5000, n);
+        expect((await row()).leasedPhones?.SS).toEqual([n]);
+        await repo.claim(n, alice, T);
+        await repo.bind(alice, n, binding, token);
+        const after = await row();
+        expect(after.leases, `round ${round}`).toBeUndefined();
+        expect(after.leasedPhones, `round ${round}`).toBeUndefined();
+        expect(after.lastBindingLease?.S, `round ${round}`).toBe(token);
+      }
+      // A failed binding that never claimed ends its lease and forgets the number.
+      const other = number();
+      const token = await users.lease(alice, Date.now() + 5000, other);
+      await users.endLease(alice, token, other);
+      expect((await row()).leases).toBeUndefined();
+      expect((await row()).leasedPhones).toBeUndefined();
+    });
+
     it('claims a free number, again for its holder, and tells anyone else who holds it', async () => {
       const [alice, bob] = [await user('alice'), await user('bob')];
       const n = number();

@@ -78,6 +78,8 @@ describe('Races: an account deletion against each other write of the same user, 
     expect(Items.filter((item) => item.userId?.S === user.userId || item.openid?.S === user.openid).map((item) => item.phone?.S), 'phone claims left').toEqual([]);
     expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${user.userId}/`)), 'avatar files left').toEqual([]);
     expect(await sessionsOf(user.userId), 'sessions left').toBe(0);
+    expect(await redisCommand(ctx.redis, 'EXISTS', `wxlogin:phone-leases:${user.userId}`), 'phone leases left').toBe(0);
+    expect(await redisCommand(ctx.redis, 'EXISTS', `wxlogin:welcomed:${user.userId}`), 'welcome mark left').toBe(0);
     const { Item: row } = await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: user.openid } }, ConsistentRead: true }));
     if (!row) return;
     if (row.userId?.S === user.userId) {

@@ -110,7 +110,9 @@ describe('Class: RedisSessionStore (integration)', () => {
 
     it('forgets the mark when the user is purged (a deleted account)', async () => {
       await commit(ask('s-p', 'u-p'));
-      await store.purgeUser('u-p', `${prefix}phone-codes:u-p`);
+      await redisCommand(ctx.redis, 'SET', `${prefix}phone-leases:u-p`, 'x');
+      await store.purgeUser('u-p', { index: `${prefix}phone-codes:u-p`, others: [`${prefix}phone-leases:u-p`] });
+      expect(await exists(`${prefix}phone-leases:u-p`), 'the other keys named go too').toBe(false);
       expect(await exists(`${prefix}welcomed:u-p`)).toBe(false);
     });
   });

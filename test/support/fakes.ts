@@ -206,8 +206,9 @@ export class InMemoryPhoneRepository implements PhoneRepository, WriteLeases {
     return { token: await this.lease(owner, until), uploads: 1 };
   }
 
-  async endLease(_owner: Holder, token: string): Promise<void> {
+  async endLease(owner: Holder, token: string, phone?: string): Promise<void> {
     this.openLeases.delete(token);
+    if (phone) this.leases.set(owner.openid, (this.leases.get(owner.openid) ?? []).filter((leased) => leased !== phone));
   }
 
   async claimsOf(userId: string): Promise<string[]> {

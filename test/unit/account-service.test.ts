@@ -44,7 +44,7 @@ function world(row: AccountRow | null) {
       purgeUser: async () => (await step('purge', () => (state.sessions = 0)), 2),
       sessionsOf: async () => [],
     },
-    phoneCodesKey: (userId) => `wxlogin:user-phone-codes:${userId}`,
+    phoneKeys: (userId) => ({ index: `wxlogin:user-phone-codes:${userId}`, others: [] }),
     phoneLeases: { closeLeases: async () => (await step('closeLeases'), state.bindingLeases) },
     events: { publish: (type) => step(`publish ${type}`, () => state.published++) },
   });

@@ -217,12 +217,22 @@ describe('Class: PhoneService', () => {
       expect(phones.openLeases.size, 'ended by the row write').toBe(0);
     });
 
-    it('ends its row lease when the binding fails (PHONE_IN_USE), so leases never pile up on the row', async () => {
+    it('ends its row lease when the binding fails (PHONE_IN_USE), and forgets the number it never claimed, so nothing piles up on the row', async () => {
       const { service, codes, phones, log } = setup({ answers: { a1: { openid: ALICE.openid, phone: CN('13800138000') }, b1: { openid: BOB.openid, phone: CN('13800138000') } } });
       await service.bind(ALICE, 'a1', log);
       codes.failOn.remember = 'refuse';
       await expect(service.bind(BOB, 'b1', log)).rejects.toMatchObject({ code: 'PHONE_IN_USE' });
-      expect(phones.leases.get(BOB.openid)).toEqual(['+8613800138000']);
+      expect(phones.leases.get(BOB.openid)).toEqual([]);
+      expect(phones.openLeases.size).toBe(0);
+    });
+
+    it('keeps the number a failed binding may have claimed on its row lease, for a deletion to free', async () => {
+      const { service, codes, phones, log } = setup({ answers: { a1: { openid: ALICE.openid, phone: CN('13800138000') } } });
+      codes.failOn.remember = 'refuse';
+      phones.failOn.bind = 'refuse';
+      await expect(service.bind(ALICE, 'a1', log)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect(phones.claims.has('+8613800138000')).toBe(true);
+      expect(phones.leases.get(ALICE.openid)).toEqual(['+8613800138000']);
       expect(phones.openLeases.size).toBe(0);
     });
   });

@@ -261,12 +261,13 @@ describe('Class: PushService', () => {
     });
 
     it('refuses a signed 安全模式 push in XML (数据格式 left at XML) with 400 and the fix in the log, not as a bad signature', async () => {
-      const { receive, account } = setup();
+      const { receive, account, lines } = setup();
       const xml = signPush(SETTINGS, authorizationEvent('user_authorization_cancellation', OPENID, SETTINGS.appId, { createTime: NOW_S }), { timestamp: NOW_S, xml: true });
       expect(xml.body).toMatch(/^<xml><ToUserName>.*<Encrypt><!\[CDATA\[/);
       const err = await refusal(() => receive({ query: xml.query, body: xml.body! }));
       expect(err).toMatchObject({ code: 'INVALID_REQUEST', status: 400, details: { refused: 'the body is XML: set 数据格式 to JSON in the console' } });
       expect(account.calls).toHaveLength(0);
+      expect(lines.some((line) => line.includes('"level":"warn"') && line.includes('数据格式'))).toBe(true);
       // With an XML declaration in front, the same.
       const declared = await refusal(() => receive({ query: xml.query, body: `<?xml version="1.0" encoding="UTF-8"?>\n${xml.body!}` }));
       expect(declared).toMatchObject({ code: 'INVALID_REQUEST', status: 400 });
