@@ -335,6 +335,8 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
   const s3 = (method: string, query?: string) => (req: ProxiedRequest) =>
     req.method === method && (query ? req.path.includes(query) : !req.path.includes('tagging') && !req.path.includes('list-type') && !req.path.includes('delete'));
   const PROFILE_STEPS: (Step & { route: 'avatar' | 'nickname' })[] = [
+    // The upload's lease on the user row, with its count against the upload limit.
+    { route: 'avatar', name: 'lease taken', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('uploadCount') },
     { route: 'avatar', name: 'file stored', upstream: 's3', match: s3('PUT') },
     { route: 'avatar', name: 'file marked in use', upstream: 's3', match: s3('PUT', '?tagging') },
     { route: 'avatar', name: 'row written', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('avatarKey') },
