@@ -7,7 +7,7 @@ import { authorizationEvent, signPush } from '../../local/wechat-push';
 import { stubOpenid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { dynamoOp, startFaultProxy, upstashCommand, wechatPath, type FaultKind, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy';
-import { coldStartAccountFunctions, randomPhone, userWithData, type AccountFunctions } from '../support/account-world';
+import { coldStartAccountFunctions, randomPhone, userWithData, type AccountFunctions, type UserWithData } from '../support/account-world';
 import { redisCommand, useLocalStack, type Handler } from '../support/local';
 import { IMAGES, uploadEvent } from '../support/multipart';
 
@@ -512,5 +512,71 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // A fourth copy of the push (a replay within the 5 minutes) runs nothing again.
     expect(await send()).toBe('success');
     outcomes.push({ scenario: `push: ${label}`, answers, extraWxLogins: 0, retryMs });
+  });
+
+  // A deletion beside another write of the same user, made deterministic: that write's request at
+  // a chosen step is held 150 ms (slow, not failed: under our timeout), and the deletion starts
+  // 40 ms into it, so it runs while the write is parked exactly there. The client deletes as the
+  // kit does (a fresh code per attempt, a 503 tried again); WeChat sends its push again until
+  // `success`. Then the stores are read: nothing of the deleted user is left.
+  const HELD_MS = 150;
+  const INTERLEAVINGS: { name: string; by: 'kit' | 'push'; upstream: Upstream; match: (req: ProxiedRequest) => boolean; run: (user: UserWithData) => Promise<unknown> }[] = [
+    { name: 'a phone binding held at getuserphonenumber', by: 'kit', upstream: 'wechat', match: wechatPath('/wxa/business/getuserphonenumber'), run: (u) => phone(u.as('POST /user/phone', { body: JSON.stringify({ code: `${digits()}.${u.name}` }) })) },
+    { name: 'a phone binding held at its claim', by: 'kit', upstream: 'dynamo', match: dynamoOp('PutItem'), run: (u) => phone(u.as('POST /user/phone', { body: JSON.stringify({ code: `${digits()}.${u.name}` }) })) },
+    { name: 'a phone binding held at its row write', by: 'kit', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes(':binding'), run: (u) => phone(u.as('POST /user/phone', { body: JSON.stringify({ code: `${digits()}.${u.name}` }) })) },
+    { name: 'an avatar upload held at its file', by: 'kit', upstream: 's3', match: s3('PUT'), run: async (u) => avatar(u.as('POST /user/avatar', await uploadEvent(IMAGES.jpeg))) },
+    { name: 'an avatar upload held at its row write', by: 'kit', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('avatarKey'), run: async (u) => avatar(u.as('POST /user/avatar', await uploadEvent(IMAGES.jpeg))) },
+    { name: 'a login held at its user write', by: 'kit', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('if_not_exists(userId'), run: (u) => post(`${u.name}.again`, newProof(), '198.51.100.253') },
+    { name: 'a phone binding held at its claim', by: 'push', upstream: 'dynamo', match: dynamoOp('PutItem'), run: (u) => phone(u.as('POST /user/phone', { body: JSON.stringify({ code: `${digits()}.${u.name}` }) })) },
+    { name: 'a login held at its user write', by: 'push', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('if_not_exists(userId'), run: (u) => post(`${u.name}.again`, newProof(), '198.51.100.253') },
+  ];
+
+  it.each(INTERLEAVINGS)('deletion ($by) beside $name', async ({ name, by, upstream, match, run }) => {
+    const user = await withData('i');
+    const deletion = async (): Promise<string> => {
+      for (let attempt = 1; attempt <= 6; attempt++) {
+        let answer: string;
+        if (by === 'push') {
+          const signed = signPush(
+            { token: ctx.env.WECHAT_PUSH_TOKEN!, encodingAesKey: ctx.env.WECHAT_PUSH_AES_KEY!, appId: ctx.env.WECHAT_APPID! },
+            authorizationEvent('user_authorization_cancellation', user.openid, ctx.env.WECHAT_APPID!),
+          );
+          const result = await wechatEvents(httpEvent({ routeKey: 'POST /wechat/events', rawPath: '/wechat/events', queryStringParameters: signed.query, body: signed.body, headers: { 'content-type': 'application/json' } }));
+          answer = result.statusCode === 200 ? result.body! : answerOf(result);
+          if (answer === 'success') return answer;
+        } else {
+          const verdict = await authorize(authorizerEvent(`Bearer ${user.token}`));
+          if (!verdict.isAuthorized) return 'denied';
+          answer = answerOf(await deleteAccount(user.as('POST /user/delete', { body: JSON.stringify({ code: `${user.name}.del${attempt}` }) })));
+          if (answer === '204') return answer;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      return 'gave up';
+    };
+
+    // Act: the write parks at its step; the deletion runs meanwhile.
+    proxies[upstream].inject({ match, kind: 'delay-request', delayMs: HELD_MS, times: 1 });
+    const [, deleted] = await Promise.all([run(user), new Promise((resolve) => setTimeout(resolve, 40)).then(deletion)]);
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+
+    // Assess: the deletion went through, and nothing of the user is left. A login beside it may
+    // have started the WeChat user's new account (another userId, with its own session).
+    expect(deleted).toMatch(/^(204|denied|success)$/);
+    const row = await userRow(user.openid);
+    const newAccount = row?.userId?.S && row.userId.S !== user.userId ? row.userId.S : undefined;
+    if (row && !row.userId) {
+      // The documented fence of a login write of unknown fate: nothing but the fence, expiring.
+      expect(Object.keys(row).sort()).toEqual(['openid', 'purgeAt', 'undoneLoginId']);
+    } else if (!newAccount) {
+      await expectDeleted(user.openid, user.userId);
+    }
+    expect(await claimsOf(user.userId), 'phone claims left').toEqual([]);
+    expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${user.userId}/`)), 'avatar files left').toEqual([]);
+    const owners = await sessionsOf(user.openid);
+    expect(owners.filter((owner) => owner === user.userId), 'sessions of the deleted user').toEqual([]);
+    if (newAccount) expect(owners, 'a new account has the session of its login').toContain(newAccount);
+    outcomes.push({ scenario: `interleaving: deletion (${by}) beside ${name}`, answers: [String(deleted)], extraWxLogins: 0, retryMs: 0 });
   });
 });
