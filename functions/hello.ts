@@ -4,7 +4,7 @@ import { composeUsers } from '../lib/users/compose';
 
 /**
  * GET /user/hello (behind the authorizer) → 200 {"message": "Hello, 丽塔", "userId": "01KAX…"}.
- * The example of a route of your own: copy this file, its entry in serverless.yml and its role.
+ * The example of a route of your own: copy this file and deploy/routes/hello.yml.
  */
 export const handler = protectedRoute(composeUsers, async ({ user, deps: { users } }) => {
   // `user` comes from the authorizer: { sessionId, userId, openid, unionid? }. Key your own

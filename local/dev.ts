@@ -50,7 +50,7 @@ const redisNote = stack.redis.owned ? `private redis-server pid ${stack.redis.pi
 
 console.log(`
   local stack
-    DynamoDB (dynalite)  ${stack.dynamo.url}  tables ${stack.env.USERS_TABLE}, ${stack.env.PHONES_TABLE}
+    DynamoDB (dynalite)  ${stack.dynamo.url}  tables ${stack.dynamo.tables.join(', ')} (the template's)
     Redis                ${redisNote}
     Upstash gateway      ${stack.gateway.url}
     WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}

@@ -1,6 +1,7 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { listen, type RunningServer } from './http-util';
+import type { TableDeclaration } from './template';
 
 /** Placeholder credentials: dynalite accepts any, and the SDK must not go looking for real ones. */
 export const LOCAL_AWS_ENV = {
@@ -14,15 +15,20 @@ export const LOCAL_AWS_ENV = {
 
 export interface RunningDynamo extends RunningServer {
   stats: { requests: number };
+  /** The tables created, by name. */
+  tables: string[];
+  /** Each table's TTL attribute as the template declares it, by table name: recorded only, dynalite expires nothing. */
+  timeToLive: Record<string, { attributeName: string; enabled: boolean }>;
   resetStats(): void;
   client: DynamoDBClient;
 }
 
 /**
- * An in-memory DynamoDB (dynalite) with the users table (and the phone claims table, when
- * named) created: the same key schemas and billing mode serverless.yml declares for AWS.
+ * An in-memory DynamoDB (dynalite) with the given tables created: those the template declares
+ * (local/template.ts), with their key schemas and indexes, on demand as on AWS. Their TTL is
+ * recorded, not applied: dynalite never expires items.
  */
-export async function startDynamo(options: { tableName: string; phonesTable?: string; port?: number }): Promise<RunningDynamo> {
+export async function startDynamo(options: { tables: TableDeclaration[]; port?: number }): Promise<RunningDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const stats = { requests: 0 };
   server.on('request', () => {
@@ -34,34 +40,26 @@ export async function startDynamo(options: { tableName: string; phonesTable?: st
     region: LOCAL_AWS_ENV.AWS_REGION,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  await client.send(
-    new CreateTableCommand({
-      TableName: options.tableName,
-      AttributeDefinitions: [{ AttributeName: 'openid', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'openid', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  if (options.phonesTable) {
+  for (const table of options.tables) {
     await client.send(
       new CreateTableCommand({
-        TableName: options.phonesTable,
-        AttributeDefinitions: [
-          { AttributeName: 'phone', AttributeType: 'S' },
-          { AttributeName: 'userId', AttributeType: 'S' },
-        ],
-        KeySchema: [{ AttributeName: 'phone', KeyType: 'HASH' }],
-        // As serverless.yml's PhonesTable: a user's claims, for the account deletion.
-        GlobalSecondaryIndexes: [{ IndexName: 'byUser', KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } }],
+        TableName: table.name,
+        AttributeDefinitions: table.attributeDefinitions,
+        KeySchema: table.keySchema,
+        ...(table.globalSecondaryIndexes ? { GlobalSecondaryIndexes: table.globalSecondaryIndexes as never } : {}),
+        ...(table.localSecondaryIndexes ? { LocalSecondaryIndexes: table.localSecondaryIndexes as never } : {}),
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
   }
+  const timeToLive = Object.fromEntries(options.tables.filter((table) => table.timeToLive).map((table) => [table.name, table.timeToLive!]));
   stats.requests = 0;
   return {
     ...running,
     stats,
     client,
+    tables: options.tables.map((table) => table.name),
+    timeToLive,
     resetStats() {
       stats.requests = 0;
     },

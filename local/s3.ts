@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '../lib/adapters/aws-json';
+import type { LifecycleRule } from './template';
 import { listen, readBody, type RunningServer } from './http-util';
 
 /**
@@ -69,12 +70,23 @@ export interface RunningS3 extends RunningServer {
    * answering (a timeout after S3 did the work).
    */
   failNext(operation: S3Operation, count?: number, fault?: S3Fault): void;
+  /** The bucket's lifecycle rules, as the template declares them (local/template.ts). */
+  lifecycle: readonly LifecycleRule[];
+  /**
+   * Applies the lifecycle's expirations as S3 would at `now`: an object whose key starts with
+   * a rule's prefix and whose tags hold all of the rule's is removed once `now` reaches its
+   * last modification plus the rule's days, rounded up to midnight UTC. S3 runs this about once a
+   * day on its own; the stand-in only when asked. Returns the keys removed.
+   */
+  expire(now?: Date): string[];
 }
 
 export interface S3StandInOptions {
   bucket: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The bucket's lifecycle rules with an expiration (the template's; none by default). */
+  lifecycle?: readonly LifecycleRule[];
   port?: number;
 }
 
@@ -311,6 +323,22 @@ export async function startS3(options: S3StandInOptions): Promise<RunningS3> {
     keys: () => [...objects.keys()].sort(compareUtf8),
     failNext(operation, count = 1, fault = 'error') {
       faults.push({ operation, count, fault });
+    },
+    lifecycle: options.lifecycle ?? [],
+    expire(now = new Date()) {
+      const removed: string[] = [];
+      for (const [key, object] of objects) {
+        const due = (options.lifecycle ?? []).some((rule) => {
+          if (rule.expirationInDays === undefined || !key.startsWith(rule.prefix)) return false;
+          if (!Object.entries(rule.tags).every(([name, value]) => object.tags[name] === value)) return false;
+          // S3 adds the days to the object's creation and rounds up to the next midnight UTC.
+          const due = Math.ceil((object.lastModified.getTime() + rule.expirationInDays * 86_400_000) / 86_400_000) * 86_400_000;
+          return now.getTime() >= due;
+        });
+        if (due) removed.push(key);
+      }
+      for (const key of removed) objects.delete(key);
+      return removed;
     },
   };
 }

@@ -3,11 +3,8 @@ import { LOCAL_AWS_ENV, startDynamo, type RunningDynamo } from './dynamodb';
 import { startRedis, type RunningRedis } from './redis-server';
 import { startS3, type RunningS3 } from './s3';
 import { startUpstashGateway, type RunningGateway } from './upstash-gateway';
+import { readDeclarations, tableEnvironment, type Declarations } from './template';
 import { startWechatStub, type RunningWechatStub } from './wechat-stub';
-
-export const LOCAL_TABLE = 'wechat-login-local-users';
-export const LOCAL_PHONES_TABLE = 'wechat-login-local-phones';
-export const LOCAL_AVATAR_BUCKET = 'wechat-login-local-avatars';
 
 export interface LocalStack {
   /** The environment the functions need to run against this stack. */
@@ -17,6 +14,8 @@ export interface LocalStack {
   gateway: RunningGateway;
   wechat: RunningWechatStub;
   s3: RunningS3;
+  /** What the template declares, which the stack was built from (local/template.ts). */
+  declarations: Declarations;
   stop(): Promise<void>;
 }
 
@@ -29,6 +28,10 @@ export interface LocalStackOptions {
  * Everything the service talks to, on this machine, on free ports: DynamoDB (dynalite, in
  * memory), Redis (redis-server behind an Upstash-compatible gateway), a WeChat stub and the
  * avatars bucket (an S3 stand-in, in memory, which also serves the files as the CDN would).
+ *
+ * The tables and the bucket's lifecycle are the template's (local/template.ts): every table a
+ * file in deploy/ declares is created, with its keys and indexes, under the name the local
+ * stage gives it, and `env` names each table by the variable its functions read it from.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const env = options.env ?? process.env;
@@ -46,7 +49,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const service of started.reverse()) await service.close().catch(() => {});
   };
   try {
-    const dynamo = await startDynamo({ tableName: LOCAL_TABLE, phonesTable: LOCAL_PHONES_TABLE });
+    const declarations = await readDeclarations();
+    const tables = tableEnvironment(declarations);
+    const dynamo = await startDynamo({ tables: declarations.tables });
     started.push(dynamo);
     const redis = await startRedis({ url: env.REDIS_URL });
     started.push(redis);
@@ -56,8 +61,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     started.push(wechat);
     // It checks each request's SigV4 signature against the credentials and region the
     // functions get below, as S3 would against their role's.
+    const avatars = declarations.buckets.find((bucket) => bucket.id === 'AvatarsBucket');
     const s3 = await startS3({
-      bucket: LOCAL_AVATAR_BUCKET,
+      // No name in the template (CloudFormation picks one on AWS): the stage's, as a table's.
+      bucket: `${declarations.service}-${declarations.stage}-avatars`,
+      lifecycle: avatars?.lifecycle ?? [],
       region: LOCAL_AWS_ENV.AWS_REGION,
       credentials: { accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY },
     });
@@ -70,8 +78,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       WECHAT_PUSH_TOKEN: pushToken,
       WECHAT_PUSH_AES_KEY: pushAesKey,
       WECHAT_API_BASE: wechat.url,
-      USERS_TABLE: LOCAL_TABLE,
-      PHONES_TABLE: LOCAL_PHONES_TABLE,
+      ...tables,
       // UserDeleted is logged locally, not published.
       USER_EVENTS: 'log',
       DYNAMODB_ENDPOINT: dynamo.url,
@@ -100,7 +107,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const value = env[name];
       if (value) stackEnv[name] = value;
     }
-    return { env: stackEnv, dynamo, redis, gateway, wechat, s3, stop };
+    return { env: stackEnv, dynamo, redis, gateway, wechat, s3, declarations, stop };
   } catch (err) {
     await stop();
     throw err;

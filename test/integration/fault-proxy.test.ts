@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { keyedByOpenid } from '../support/local';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -400,7 +401,7 @@ describe('Fault proxy in front of the real clients (integration)', () => {
     beforeAll(async () => {
       // Region and credentials come from the environment, as in Lambda.
       Object.assign(process.env, LOCAL_AWS_ENV);
-      dynamo = await startDynamo({ tableName: table });
+      dynamo = await startDynamo({ tables: [keyedByOpenid(table)] });
       proxy = await startFaultProxy({ target: dynamo.url });
     });
     afterAll(async () => {

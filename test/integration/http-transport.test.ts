@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { keyedByOpenid } from '../support/local';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient } from '../../lib/adapters/dynamodb';
@@ -180,7 +181,7 @@ describe('Module: lib/adapters/http (integration)', () => {
     });
 
     it('round-trips items with DynamoDB (dynalite)', async () => {
-      const dynamo = await startDynamo({ tableName: 'transport-test' });
+      const dynamo = await startDynamo({ tables: [keyedByOpenid('transport-test')] });
       try {
         const client = createDynamoClient({ usersTable: 'transport-test', endpoint: dynamo.url, timeoutMs: 2000 });
         await client.send(new PutItemCommand({ TableName: 'transport-test', Item: { openid: { S: 'o1' }, name: { S: '登录 ✓' } } }));

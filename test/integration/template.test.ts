@@ -1,11 +1,22 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageService } from '../../local/package-functions';
+import {
+  DEFAULT_ROLE,
+  XRAY as xray,
+  functionRoles,
+  functionRuleViolations,
+  holds,
+  resolve,
+  statementsOf,
+  tableRuleViolations,
+  type Template,
+} from '../support/template-rules';
 
 /**
  * Why the cfn-lint test cannot run here, or undefined when it can. cfn-lint is AWS's
@@ -19,123 +30,11 @@ const cfnLintMissing = (() => {
   return undefined;
 })();
 
-type Template = { Resources: Record<string, any>; Conditions?: Record<string, unknown>; Parameters?: Record<string, any>; Outputs?: Record<string, any> };
-
-const xray = { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' };
-
-/** The role osls makes for every function that names none: one policy for all of them, logs under a `*`. */
-const DEFAULT_ROLE = 'IamRoleLambdaExecution';
-
-/** Environment variables that would carry a secret's value: secrets are named by SSM parameter only. */
-const SECRET_VARIABLES = ['WECHAT_SECRET', 'UPSTASH_REDIS_REST_TOKEN', 'WECHAT_PUSH_TOKEN', 'WECHAT_PUSH_AES_KEY'];
-/** Whether condition `name` of `t` holds. Its conditions are fixed at package time, by the stage and its parameters' defaults. */
-function holds(t: Template, name: string): boolean {
-  const value = (v: any) => (v?.Ref ? t.Parameters?.[v.Ref].Default : v);
-  const test = (c: any): boolean => {
-    if (c['Fn::Equals']) return String(value(c['Fn::Equals'][0])) === String(value(c['Fn::Equals'][1]));
-    if (c['Fn::Not']) return !test(c['Fn::Not'][0]);
-    throw new Error(`condition ${name} uses more than this test reads: ${JSON.stringify(c)}`);
-  };
-  return test(t.Conditions?.[name]);
-}
-
-/**
- * `value` as CloudFormation would create it in `t`: each `Fn::If` decided, `AWS::NoValue` left
- * out, and each `Ref` of a stack parameter replaced by its default. Other intrinsics stay.
- */
-function resolve(t: Template, value: any): any {
-  if (Array.isArray(value)) return value.map((v) => resolve(t, v)).filter((v) => v !== undefined);
-  if (value === null || typeof value !== 'object') return value;
-  if (value['Fn::If']) return resolve(t, value['Fn::If'][holds(t, value['Fn::If'][0]) ? 1 : 2]);
-  if (value.Ref === 'AWS::NoValue') return undefined;
-  if (value.Ref && t.Parameters?.[value.Ref]) return t.Parameters[value.Ref].Default;
-  const out: Record<string, any> = {};
-  for (const [key, v] of Object.entries(value)) {
-    const r = resolve(t, v);
-    if (r !== undefined) out[key] = r;
-  }
-  return out;
-}
-
-/** The statements of a role's inline policies as CloudFormation creates them: each `Fn::If` decided. */
-function statementsOf(t: Template, role: string): any[] {
-  return t.Resources[role].Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement)
-    .map((s: any) => (s['Fn::If'] ? s['Fn::If'][holds(t, s['Fn::If'][0]) ? 1 : 2] : s))
-    .filter((s: any) => s.Ref !== 'AWS::NoValue');
-}
-
-/** The roles the functions of `t` run with. */
-const functionRoles = (t: Template) => [
-  ...new Set(
-    Object.values(t.Resources)
-      .filter((r: any) => r.Type === 'AWS::Lambda::Function')
-      .map((fn: any) => fn.Properties.Role?.['Fn::GetAtt']?.[0] as string)
-      .filter((role) => role !== DEFAULT_ROLE),
-  ),
-];
-
-
-/**
- * What every function of `t` must be, the shipped ones and any a user adds (a copy of
- * functions/me.ts and an entry in serverless.yml): each broken rule as a sentence naming the
- * function, so a test of `[]` says what to fix. What only concerns a shipped function (its
- * exact permissions, memory, routes) is asserted by name in the tests below instead.
- */
-function functionRuleViolations(t: Template, stage: { retentionInDays: number; tracing: boolean }): string[] {
-  const broken: string[] = [];
-  const functions = Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
-  if (functions.length === 0) broken.push('the template has no function at all');
-  const groups = Object.values(t.Resources).filter((r: any) => r.Type === 'AWS::Logs::LogGroup');
-  /** The functions (by name) running with each role of their own. */
-  const byRole = new Map<string, string[]>();
-  for (const [id, fn] of functions) {
-    const p = fn.Properties;
-    const name: string = p.FunctionName ?? id;
-    if (p.Runtime !== 'nodejs22.x') broken.push(`function ${name} runs on ${p.Runtime}, not nodejs22.x`);
-    if (JSON.stringify(p.Architectures) !== '["arm64"]') broken.push(`function ${name} runs on ${JSON.stringify(p.Architectures ?? 'x86_64')}, not arm64`);
-    if (stage.tracing && p.TracingConfig?.Mode !== 'Active') broken.push(`function ${name} is not traced (TracingConfig ${JSON.stringify(p.TracingConfig)})`);
-    if (!stage.tracing && p.TracingConfig !== undefined) broken.push(`function ${name} is traced on a stage without tracing`);
-    for (const variable of SECRET_VARIABLES) {
-      if (variable in (p.Environment?.Variables ?? {})) broken.push(`function ${name} has ${variable} in its environment: name the SSM parameter instead (${variable}_PARAMETER)`);
-    }
-    const group = groups.find((g: any) => g.Properties.LogGroupName === `/aws/lambda/${name}`);
-    if (!group) broken.push(`function ${name} has no log group /aws/lambda/${name} in the stack`);
-    else if (group.Properties.RetentionInDays !== stage.retentionInDays) broken.push(`function ${name} keeps its logs ${group.Properties.RetentionInDays ?? 'forever'}, not ${stage.retentionInDays} days`);
-    const role = p.Role?.['Fn::GetAtt']?.[0];
-    if (role === DEFAULT_ROLE || role === undefined) {
-      broken.push(`function ${name} has no role of its own: give it \`role:\` in serverless.yml (see docs/sessions.md, "Using the signed-in user in your own function"), a role in resources: with only the actions it calls and its own log group`);
-      continue;
-    }
-    if (t.Resources[role]?.Type !== 'AWS::IAM::Role') {
-      broken.push(`function ${name} runs with ${role}, which is no AWS::IAM::Role of the stack`);
-      continue;
-    }
-    byRole.set(role, [...(byRole.get(role) ?? []), name]);
-  }
-  for (const [role, names] of byRole) {
-    const statements = statementsOf(t, role);
-    for (const statement of statements) {
-      const actions: string[] = [statement.Action].flat();
-      const wild = actions.filter((a) => a.includes('*'));
-      if (wild.length) broken.push(`role ${role} (function ${names.join(', ')}) allows ${wild.join(', ')}: name each action`);
-      const isXray = actions.every((a) => a.startsWith('xray:'));
-      // X-Ray's calls are the one exception: they accept no resource but `*`.
-      if (isXray && JSON.stringify(statement) !== JSON.stringify(xray)) broken.push(`role ${role} grants X-Ray otherwise than ${JSON.stringify(xray)}`);
-      if (!isXray && [statement.Resource].flat().includes('*')) broken.push(`role ${role} allows ${actions.join(', ')} on every resource (*)`);
-    }
-    const traced = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('xray:'))).length;
-    if (stage.tracing && traced !== 1) broken.push(`role ${role} (function ${names.join(', ')}) must grant X-Ray once in its own policy when tracing is on, not ${traced} times`);
-    if (!stage.tracing && traced !== 0) broken.push(`role ${role} grants X-Ray on a stage without tracing`);
-    // Its own functions' log groups, exactly.
-    const written = statements
-      .filter((s) => [s.Action].flat().includes('logs:PutLogEvents'))
-      .flatMap((s) => [s.Resource].flat())
-      .map((r: any) => (typeof r === 'string' ? r : (r['Fn::Sub'] ?? JSON.stringify(r))) as string);
-    const own = names.map((name) => `:log-group:/aws/lambda/${name}:*`);
-    for (const [i, suffix] of own.entries()) if (!written.some((arn) => arn.endsWith(suffix))) broken.push(`role ${role} cannot write the log group of its function ${names[i]} (logs:PutLogEvents on …${suffix})`);
-    for (const arn of written) if (!own.some((suffix) => arn.endsWith(suffix))) broken.push(`role ${role} (function ${names.join(', ')}) writes a log group not its functions': ${arn}`);
-  }
-  return broken;
+/** The files under `dir` that the template is built from (YAML and the JS file variables), relative to the checkout. */
+function deployFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && /\.(ya?ml|c?js)$/.test(entry.name))
+    .map((entry) => relative(process.cwd(), join(entry.parentPath, entry.name)));
 }
 
 /**
@@ -196,6 +95,8 @@ describe('Packaged template, stage prod (integration)', () => {
   const bundles: Record<string, string> = {};
   const resources = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
   const resource = (id: string) => template.Resources[id];
+  /** The role of a shipped function, by its logical id's stem (`Login` for LoginLambdaFunction). */
+  const role = (fn: string) => resource(`${fn}LambdaFunction`).Properties.Role['Fn::GetAtt'][0] as string;
 
   /** The packaging run's environment without AWS credentials and without any of `loosened`. */
   function bareEnv(): NodeJS.ProcessEnv {
@@ -231,12 +132,19 @@ describe('Packaged template, stage prod (integration)', () => {
       mkdirSync(dir, { recursive: true });
       writeFileSync(file, 'left for review\n');
     }
-    let raw: string;
-    ({ raw, template } = await packageTemplate('prod', 'prod', { ...bareEnv(), ...planted, ...loosened }));
-    ({ template: cleanTemplate } = await packageTemplate('prod-clean', 'prod', bareEnv()));
-    ({ template: devTemplate } = await packageTemplate('dev', 'dev', { ...bareEnv(), ...loosened }));
     const params = Object.entries(overrides).map(([name, value]) => `--param=${name}=${value}`);
-    ({ template: paramTemplate } = await packageTemplate('prod-param', 'prod', { ...bareEnv(), ...loosened }, params));
+    // Side by side: each run packages a private copy of the service (local/package-functions.ts).
+    const [prod, clean, dev, withParams] = await Promise.all([
+      packageTemplate('prod', 'prod', { ...bareEnv(), ...planted, ...loosened }),
+      packageTemplate('prod-clean', 'prod', bareEnv()),
+      packageTemplate('dev', 'dev', { ...bareEnv(), ...loosened }),
+      packageTemplate('prod-param', 'prod', { ...bareEnv(), ...loosened }, params),
+    ]);
+    const raw = prod.raw;
+    template = prod.template;
+    cleanTemplate = clean.template;
+    devTemplate = dev.template;
+    paramTemplate = withParams.template;
     everything = raw;
     for (const file of readdirSync(artifacts).filter((f) => f.endsWith('.zip'))) {
       const zip = await JSZip.loadAsync(readFileSync(join(artifacts, file)));
@@ -246,7 +154,7 @@ describe('Packaged template, stage prod (integration)', () => {
         if (entry.name.endsWith('.mjs')) bundles[file.replace('.zip', '')] = text;
       }
     }
-  }, 240_000);
+  }, 480_000);
   afterAll(() => {
     rmSync(work, { recursive: true, force: true });
     for (const { dir, created, file } of markers) {
@@ -274,10 +182,12 @@ describe('Packaged template, stage prod (integration)', () => {
   it('keeps the environment fallbacks on every other stage (npm run dev and the tests rely on them)', () => {
     // Also shows that `loosened` did reach the packaging runs: prod ignoring it is not for want of it.
     const login = devTemplate.Resources.LoginLambdaFunction.Properties.Environment.Variables;
-    for (const name of ['LOGIN_RATE_LIMIT', 'LOGIN_RATE_WINDOW_SECONDS', 'SESSION_TTL_SECONDS', 'SESSION_MAX_AGE_SECONDS', 'LOG_LEVEL', 'USERS_TABLE']) {
+    for (const name of ['LOGIN_RATE_LIMIT', 'LOGIN_RATE_WINDOW_SECONDS', 'SESSION_TTL_SECONDS', 'SESSION_MAX_AGE_SECONDS', 'LOG_LEVEL']) {
       expect(login[name], name).toBe(loosened[name]);
     }
-    expect(devTemplate.Resources.UsersTable.Properties.TableName).toBe(loosened.USERS_TABLE);
+    // Table names are no setting: every stage's own, whatever the environment says.
+    expect(login.USERS_TABLE).toBe('wechat-login-dev-users');
+    expect(devTemplate.Resources.UsersTable.Properties.TableName).toBe('wechat-login-dev-users');
     // npm run dev and the tests point the avatar function at the S3 stand-in this way.
     const avatar = devTemplate.Resources.AvatarLambdaFunction.Properties.Environment.Variables;
     expect(avatar.AVATAR_BUCKET).toBe(loosened.AVATAR_BUCKET);
@@ -295,21 +205,31 @@ describe('Packaged template, stage prod (integration)', () => {
   });
 
   it('reads no deploy-time variable that prod could be changed by, other than the build’s own', () => {
-    // A new `${env:…}` in serverless.yml must be one the first test proves prod ignores, or
-    // one of these, which choose how and where to build and deploy rather than what runs.
+    // A new `${env:…}` must be one the first test proves prod ignores, or one of these, which
+    // choose how and where to build and deploy rather than what runs.
     const buildOnly = [
       'AWS_REGION', // where to deploy, like the credentials
       'BUNDLE_EXTENSION', // .js for `npm run invoke:local` (serverless.yml says why)
       'ESBUILD_WORK_FOLDER', // a private build folder per local run
     ];
-    const read = [...readFileSync('serverless.yml', 'utf8').matchAll(/\benv:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]);
+    const sources = ['serverless.yml', ...deployFiles('deploy')];
+    const read = sources.flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/\benv:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => ({ file, name: m[1]! })));
     expect(read.length).toBeGreaterThan(0);
-    for (const name of read) expect([...Object.keys(loosened), ...buildOnly], name).toContain(name);
+    const unknown = read.filter(({ name }) => ![...Object.keys(loosened), ...buildOnly].includes(name));
+    expect(
+      unknown.map(({ file, name }) => `${file} reads \${env:${name}}: a setting is a param with a literal prod value (serverless.yml, params.prod) read as \${param:…}, so no deploy-time environment changes prod; then add ${name} to \`loosened\` in test/integration/template.test.ts`),
+    ).toEqual([]);
   });
 
   it('holds every function, shipped or added, to the same rules: nodejs22.x, arm64, traced, a role and a log group of its own', () => {
     expect(functionRuleViolations(template, { retentionInDays: 90, tracing: true })).toEqual([]);
     expect(functionRuleViolations(devTemplate, { retentionInDays: 30, tracing: false })).toEqual([]);
+  });
+
+  it('holds every table, shipped or added, to the same rules: on demand, recoverable, encrypted, kept, the stage’s own', () => {
+    expect(resources('AWS::DynamoDB::Table').length).toBeGreaterThanOrEqual(2);
+    expect(tableRuleViolations(template, { prefix: 'wechat-login-prod-' })).toEqual([]);
+    expect(tableRuleViolations(devTemplate, { prefix: 'wechat-login-dev-' })).toEqual([]);
   });
 
   it('runs the shipped functions with their roles, memory and timeouts', () => {
@@ -327,17 +247,12 @@ describe('Packaged template, stage prod (integration)', () => {
       'ExportAccountLambdaFunction',
       'WechatEventsLambdaFunction',
     ]));
-    const roleOf = (id: string) => resource(id).Properties.Role['Fn::GetAtt'][0];
-    expect(roleOf('LoginLambdaFunction')).toBe('LoginRole');
-    expect(roleOf('MeLambdaFunction')).toBe('ProfileRole');
-    expect(roleOf('AuthorizerLambdaFunction')).toBe('SessionRole');
-    expect(roleOf('LogoutLambdaFunction')).toBe('SessionRole');
-    expect(roleOf('PhoneLambdaFunction')).toBe('PhoneRole');
-    expect(roleOf('AvatarLambdaFunction')).toBe('AvatarRole');
-    expect(roleOf('ProfileLambdaFunction')).toBe('ProfileWriteRole');
-    expect(roleOf('DeleteAccountLambdaFunction')).toBe('DeleteAccountRole');
-    expect(roleOf('ExportAccountLambdaFunction')).toBe('ExportRole');
-    expect(roleOf('WechatEventsLambdaFunction')).toBe('WechatEventsRole');
+    // Each its own role, built from the `iamRoleStatements` of its file in deploy/routes/.
+    const roles = functions.map(([id]) => resource(id).Properties.Role['Fn::GetAtt'][0]);
+    expect(new Set(roles).size).toBe(functions.length);
+    for (const [id] of functions) expect(role(id.replace(/LambdaFunction$/, ''))).toBe(id.replace(/LambdaFunction$/, 'IamRoleLambdaExecution'));
+    // The framework's shared role is gone once no function uses it (deploy/default-role.cjs).
+    expect(resource(DEFAULT_ROLE)).toBeUndefined();
     expect(resource('LoginLambdaFunction').Properties).toMatchObject({ MemorySize: 512, Timeout: 20 });
     expect(resource('AvatarLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 28 });
     expect(resource('ProfileLambdaFunction').Properties).toMatchObject({ MemorySize: 256, Timeout: 15 });
@@ -348,81 +263,83 @@ describe('Packaged template, stage prod (integration)', () => {
   it('gives each role only the actions its functions call, on only the table’s ARN', () => {
     const statements = (role: string) => statementsOf(template, role);
     const dynamo = (role: string) => statements(role).filter((s: any) => s.Action.some((a: string) => a.startsWith('dynamodb:')));
-    expect(dynamo('LoginRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
-    expect(dynamo('ProfileRole')).toEqual([{ Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
-    expect(dynamo('SessionRole')).toEqual([]);
-    expect(dynamo('PhoneRole')).toEqual([
+    expect(dynamo(role('Login'))).toEqual([{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
+    expect(dynamo(role('Me'))).toEqual([{ Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
+    expect(dynamo(role('Authorizer'))).toEqual([]);
+    expect(dynamo(role('Logout'))).toEqual([]);
+    expect(dynamo(role('Phone'))).toEqual([
       { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['PhonesTable', 'Arn'] } },
       { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } },
     ]);
     const userRowWrite = [{ Effect: 'Allow', Action: ['dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }];
-    expect(dynamo('AvatarRole')).toEqual(userRowWrite);
-    expect(dynamo('ProfileWriteRole')).toEqual(userRowWrite);
+    expect(dynamo(role('Avatar'))).toEqual(userRowWrite);
+    expect(dynamo(role('Profile'))).toEqual(userRowWrite);
     // No `*` action and no `*` resource but X-Ray's, in any function's role: functionRuleViolations.
     const ssm = (role: string) => statements(role).filter((s: any) => s.Action.includes('ssm:GetParameters')).flatMap((s: any) => s.Resource.map((r: any) => r['Fn::Sub']));
-    expect(ssm('LoginRole')).toHaveLength(4);
-    expect(ssm('SessionRole').every((arn: string) => arn.includes('/wechat-login/prod/upstash-redis-rest-'))).toBe(true);
-    expect(ssm('SessionRole')).toHaveLength(2);
+    expect(ssm(role('Login'))).toHaveLength(4);
+    expect(ssm(role('Authorizer')).every((arn: string) => arn.includes('/wechat-login/prod/upstash-redis-rest-'))).toBe(true);
+    expect(ssm(role('Authorizer'))).toHaveLength(2);
+    expect(ssm(role('Logout'))).toEqual(ssm(role('Authorizer')));
     // The phone function reads the AppID and AppSecret for WeChat's access token (SECURITY.md);
     // the nickname's content check uses that token too.
-    expect(ssm('PhoneRole')).toEqual(ssm('LoginRole'));
-    expect(ssm('ProfileWriteRole')).toEqual(ssm('LoginRole'));
-    expect(ssm('AvatarRole')).toEqual([]);
+    expect(ssm(role('Phone'))).toEqual(ssm(role('Login')));
+    expect(ssm(role('Profile'))).toEqual(ssm(role('Login')));
+    expect(ssm(role('Avatar'))).toEqual([]);
     // The message push: its Token and EncodingAESKey, the AppID, Upstash; no AppSecret (it calls no WeChat API).
-    expect(ssm('WechatEventsRole').map((arn: string) => arn.split(':parameter')[1]).sort()).toEqual(
+    expect(ssm(role('WechatEvents')).map((arn: string) => arn.split(':parameter')[1]).sort()).toEqual(
       ['wechat-appid', 'wechat-push-aes-key', 'wechat-push-token', 'upstash-redis-rest-token', 'upstash-redis-rest-url'].map((name) => `/wechat-login/prod/${name}`).sort(),
     );
     // WeChat's events run the deletion's code (no re-authentication: WeChat signed them), so the same table actions.
-    expect(dynamo('WechatEventsRole')).toEqual(dynamo('DeleteAccountRole'));
+    expect(dynamo(role('WechatEvents'))).toEqual(dynamo(role('DeleteAccount')));
     // The deletion finds a user's claims by the phones table's byUser index, and only there.
-    expect(dynamo('DeleteAccountRole').filter((s: any) => s.Action.includes('dynamodb:Query'))).toEqual([
+    expect(dynamo(role('DeleteAccount')).filter((s: any) => s.Action.includes('dynamodb:Query'))).toEqual([
       { Effect: 'Allow', Action: ['dynamodb:Query'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['PhonesTable', 'Arn'] }, '/index/byUser']] } },
     ]);
     // Each role writes the log group of its own functions only (functionRuleViolations, for every role); for instance:
     const logs = (role: string) => statements(role).filter((s: any) => s.Action.includes('logs:PutLogEvents')).flatMap((s: any) => [s.Resource].flat().map((r: any) => r['Fn::Sub']));
-    expect(logs('AvatarRole')).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-avatar:\*$/)]);
-    expect(logs('ProfileWriteRole')).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-profile:\*$/)]);
-    expect(logs('WechatEventsRole')).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-wechatEvents:\*$/)]);
+    expect(logs(role('Avatar'))).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-avatar:\*:\*$/)]);
+    expect(logs(role('Profile'))).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-profile:\*:\*$/)]);
+    expect(logs(role('WechatEvents'))).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-wechatEvents:\*:\*$/)]);
   });
 
   it('lets only the avatar function touch the bucket: its files and listing under avatars/, no read, no other key', () => {
     const s3 = (role: string) => statementsOf(template, role).filter((s: any) => s.Action.some((a: string) => a.startsWith('s3:')));
     const bucketArn = { 'Fn::GetAtt': ['AvatarsBucket', 'Arn'] };
-    expect(s3('AvatarRole')).toEqual([
+    expect(s3(role('Avatar'))).toEqual([
       // A PutObject with tags needs s3:PutObjectTagging too; DeleteObjects is authorized key by key as s3:DeleteObject.
       { Effect: 'Allow', Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject'], Resource: { 'Fn::Join': ['', [bucketArn, '/avatars/*']] } },
       { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn, Condition: { StringLike: { 's3:prefix': ['avatars/*'] } } },
     ]);
     // Deleting an account deletes the user's files: list and delete under avatars/, no write, no read.
-    expect(s3('DeleteAccountRole')).toEqual([
+    expect(s3(role('DeleteAccount'))).toEqual([
       { Effect: 'Allow', Action: ['s3:DeleteObject'], Resource: { 'Fn::Join': ['', [bucketArn, '/avatars/*']] } },
       { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn, Condition: { StringLike: { 's3:prefix': ['avatars/*'] } } },
     ]);
     // WeChat's cancellation and revoke events delete the same files.
-    expect(s3('WechatEventsRole')).toEqual(s3('DeleteAccountRole'));
-    for (const role of functionRoles(template).filter((r) => !['AvatarRole', 'DeleteAccountRole', 'WechatEventsRole'].includes(r))) expect(s3(role), role).toEqual([]);
+    expect(s3(role('WechatEvents'))).toEqual(s3(role('DeleteAccount')));
+    for (const other of functionRoles(template).filter((r) => ![role('Avatar'), role('DeleteAccount'), role('WechatEvents')].includes(r))) expect(s3(other), other).toEqual([]);
   });
 
   it('lets the deletion, WeChat’s cancellation event and the login (finishing one) publish UserDeleted to the default bus only, and no one else publish', () => {
     const events = (role: string) => statementsOf(template, role).filter((s: any) => s.Action.some((a: string) => a.startsWith('events:')));
     const putEvents = [{ Effect: 'Allow', Action: ['events:PutEvents'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default' } }];
-    expect(events('DeleteAccountRole')).toEqual(putEvents);
-    expect(events('LoginRole')).toEqual(putEvents);
-    expect(events('WechatEventsRole')).toEqual(putEvents);
-    for (const role of functionRoles(template).filter((r) => !['LoginRole', 'DeleteAccountRole', 'WechatEventsRole'].includes(r))) expect(events(role), role).toEqual([]);
+    expect(events(role('DeleteAccount'))).toEqual(putEvents);
+    expect(events(role('Login'))).toEqual(putEvents);
+    expect(events(role('WechatEvents'))).toEqual(putEvents);
+    for (const other of functionRoles(template).filter((r) => ![role('Login'), role('DeleteAccount'), role('WechatEvents')].includes(r))) expect(events(other), other).toEqual([]);
     expect(resource('UsersTable').Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'purgeAt', Enabled: true });
   });
 
   it('grants X-Ray in each traced function’s own role, so no function is created before it may trace (prod), and not at all in dev', () => {
-    expect(functionRoles(template)).toEqual(expect.arrayContaining(['AvatarRole', 'DeleteAccountRole', 'ExportRole', 'LoginRole', 'PhoneRole', 'ProfileRole', 'ProfileWriteRole', 'SessionRole', 'WechatEventsRole']));
-    for (const role of functionRoles(template)) expect(statementsOf(template, role).filter((s) => s.Action.some((a: string) => a.startsWith('xray:'))), role).toEqual([xray]);
+    expect(functionRoles(template)).toHaveLength(resources('AWS::Lambda::Function').length);
+    for (const each of functionRoles(template)) expect(statementsOf(template, each).filter((s) => s.Action.some((a: string) => a.startsWith('xray:'))), each).toEqual([xray]);
     // A policy resource beside the roles is what a function's creation would not wait for.
     expect(resources('AWS::IAM::ManagedPolicy')).toEqual([]);
     expect(resources('AWS::IAM::Policy')).toEqual([]);
 
     const devFunctions = Object.values(devTemplate.Resources).filter((r: any) => r.Type === 'AWS::Lambda::Function');
     for (const fn of devFunctions) expect(fn.Properties.TracingConfig).toBeUndefined();
-    for (const role of functionRoles(devTemplate)) expect(JSON.stringify(statementsOf(devTemplate, role)), role).not.toContain('xray:');
+    for (const each of functionRoles(devTemplate)) expect(JSON.stringify(statementsOf(devTemplate, each)), each).not.toContain('xray:');
   });
 
   it.each([
@@ -440,7 +357,6 @@ describe('Packaged template, stage prod (integration)', () => {
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
     });
-    expect(resources('AWS::DynamoDB::Table').map(([tableId]) => tableId).sort()).toEqual(['PhonesTable', 'UsersTable']);
   });
 
   it('indexes the phone claims by user, keys only, for the account deletion', () => {
@@ -793,7 +709,7 @@ describe('functionRuleViolations', () => {
 
   it('names a function left on the framework’s default role, and says how to give it one', () => {
     const t = { Resources: { ...shipped, OrdersLambdaFunction: fn('svc-prod-orders', DEFAULT_ROLE), OrdersLogGroup: group('svc-prod-orders'), [DEFAULT_ROLE]: role(xray) } };
-    expect(functionRuleViolations(t, prod)).toEqual([expect.stringMatching(/^function svc-prod-orders has no role of its own: give it `role:` in serverless.yml \(see docs\/sessions\.md/)]);
+    expect(functionRuleViolations(t, prod)).toEqual([expect.stringMatching(/^function svc-prod-orders has no role of its own: give it `iamRoleStatements:` in its file under deploy\/routes\//)]);
   });
 
   it('names a role with a `*` action, a `*` resource, another function’s log group, or its own missing', () => {
@@ -807,7 +723,7 @@ describe('functionRuleViolations', () => {
     };
     expect(functionRuleViolations(t, prod)).toEqual([
       'role OrdersRole (function svc-prod-orders) allows dynamodb:*: name each action',
-      'role OrdersRole allows dynamodb:* on every resource (*)',
+      'role OrdersRole (function svc-prod-orders) allows dynamodb:* on every resource (*): name the resource (!GetAtt <Table>.Arn, …)',
       'role OrdersRole cannot write the log group of its function svc-prod-orders (logs:PutLogEvents on …:log-group:/aws/lambda/svc-prod-orders:*)',
       expect.stringMatching(/^role OrdersRole \(function svc-prod-orders\) writes a log group not its functions': .*svc-prod-me:\*$/),
     ]);
@@ -818,13 +734,13 @@ describe('functionRuleViolations', () => {
     other.Properties = { ...other.Properties, Runtime: 'nodejs20.x', Architectures: ['x86_64'], TracingConfig: undefined as any };
     const t = { Resources: { ...shipped, OrdersLambdaFunction: other, OrdersRole: role(logs('svc-prod-orders'), xray) } };
     expect(functionRuleViolations(t, prod)).toEqual([
-      'function svc-prod-orders runs on nodejs20.x, not nodejs22.x',
-      'function svc-prod-orders runs on ["x86_64"], not arm64',
-      'function svc-prod-orders is not traced (TracingConfig undefined)',
-      'function svc-prod-orders has no log group /aws/lambda/svc-prod-orders in the stack',
+      'function svc-prod-orders runs on nodejs20.x, not nodejs22.x: remove its `runtime:` (provider.runtime is the one)',
+      'function svc-prod-orders runs on ["x86_64"], not arm64: remove its `architecture:`',
+      'function svc-prod-orders is not traced (TracingConfig undefined): remove its `tracing:` (provider.tracing is the stage\'s)',
+      'function svc-prod-orders has no log group /aws/lambda/svc-prod-orders in the stack: do not set `disableLogs` or `logs` on it',
     ]);
     expect(functionRuleViolations({ Resources: { ...shipped, MeLogGroup: { ...group('svc-prod-me'), Properties: { LogGroupName: '/aws/lambda/svc-prod-me' } } } }, prod)).toEqual([
-      'function svc-prod-me keeps its logs forever, not 90 days',
+      'function svc-prod-me keeps its logs forever, not 90 days: remove its own `logRetentionInDays`',
     ]);
   });
 });

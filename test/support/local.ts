@@ -1,3 +1,4 @@
+import type { TableDeclaration } from '../../local/template';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, vi } from 'vitest';
 import { RespClient, type Reply } from '../../local/resp';
@@ -74,4 +75,9 @@ function plain(reply: Reply): unknown {
     default:
       return reply.value;
   }
+}
+
+/** A table keyed by `openid` alone, as the users table: for tests of a transport, not of the template's tables. */
+export function keyedByOpenid(name: string): TableDeclaration {
+  return { id: 'TestTable', name, keySchema: [{ AttributeName: 'openid', KeyType: 'HASH' }], attributeDefinitions: [{ AttributeName: 'openid', AttributeType: 'S' }] };
 }

@@ -27,7 +27,7 @@ describe('Docs: snippets that show a file', () => {
   const all = docs.flatMap((doc) => snippets(doc).map((s) => ({ doc, ...s })));
 
   it('finds the snippets it checks (the example route, its serverless.yml entry and role)', () => {
-    expect(all.map((s) => s.file)).toEqual(expect.arrayContaining(['functions/hello.ts', 'serverless.yml']));
+    expect(all.map((s) => s.file)).toEqual(expect.arrayContaining(['functions/hello.ts', 'deploy/routes/hello.yml']));
   });
 
   it.each(all.map((s) => [`${s.doc}:${s.line} (${s.file})`, s] as const))('%s is in the file, verbatim', (_name, { file, body }) => {
