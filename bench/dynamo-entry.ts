@@ -4,5 +4,5 @@
 export { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 export { NodeHttpHandler } from '@smithy/node-http-handler';
 export { createDynamoClient } from '../lib/adapters/dynamodb';
-export { loadDynamoConfig } from '../lib/config';
+export { loadDynamoConfig, loadUsersTable } from '../lib/config';
 export { DynamoUserRepository } from '../lib/adapters/dynamodb-users';

@@ -183,6 +183,7 @@ async function compareDynamoHandlers({ bundle, env, warmup, n, rounds }) {
   Object.assign(process.env, env);
   const m = await import(bundle);
   const config = m.loadDynamoConfig(process.env);
+  const usersTable = m.loadUsersTable(process.env);
   const sdkClient = new m.DynamoDBClient({
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     maxAttempts: 2,
@@ -195,8 +196,8 @@ async function compareDynamoHandlers({ bundle, env, warmup, n, rounds }) {
     }),
   });
   const variants = {
-    custom: new m.DynamoUserRepository(m.createDynamoClient(config), config.usersTable),
-    sdk: new m.DynamoUserRepository(sdkClient, config.usersTable),
+    custom: new m.DynamoUserRepository(m.createDynamoClient(config), usersTable),
+    sdk: new m.DynamoUserRepository(sdkClient, usersTable),
   };
   const cpu = { custom: 0, sdk: 0 };
   let op = 0;

@@ -1,7 +1,9 @@
-import { ENCODING_AES_KEY_PATTERN, PUSH_TOKEN_PATTERN } from './push/wechat-message';
-
 /**
- * The one place configuration is read. Parsed and validated once per container, at cold
+ * Configuration: the settings reader every module reads its own settings with, and the sections
+ * several functions share (WeChat, the DynamoDB connection, the users table, Redis, sessions,
+ * logs). A module's own settings (a table of its own, a limit) are read in that module's file
+ * with `settings(env)`, so nothing here changes for a new one: lib/phone/config.ts reads the
+ * phone function's that way. The composition roots read them once per container, at cold
  * start: a missing or malformed variable fails loudly there, never mid-request.
  */
 export interface Config {
@@ -14,14 +16,15 @@ export interface Config {
     /** Overall budget for the exchange, retries included. */
     deadlineMs: number;
   };
+  /** How to reach DynamoDB, whatever the table: each table's name is its reader's setting. */
   dynamodb: {
-    usersTable: string;
     /** Only set locally (dynalite). */
     endpoint: string | undefined;
     /** AWS_REGION, which Lambda always sets; else the SDK looks it up. */
     region?: string;
     timeoutMs: number;
   };
+  usersTable: string;
   redis: {
     url: string;
     token: string;
@@ -41,16 +44,6 @@ export interface Config {
   serviceName: string;
 }
 
-/** The phone function's own settings. */
-export interface PhoneConfig {
-  /** The claims table: one item per bound number, keyed by E.164. */
-  phonesTable: string;
-  /** A number bound to someone else: refuse (PHONE_IN_USE), or move it to the newest verified holder. */
-  conflict: 'reject' | 'move';
-  /** Binding attempts per user per window (sliding); 0 turns the limit off. */
-  limit: { limit: number; windowSeconds: number };
-}
-
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export class ConfigError extends Error {
@@ -60,77 +53,123 @@ export class ConfigError extends Error {
 /** The settings a function starts from: process.env, with its parameters filled in (lib/secrets.ts). */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-function required(env: Env, name: string): string {
-  const value = env[name]?.trim();
-  if (!value) throw new ConfigError(`${name} is required`);
-  return value;
+/**
+ * The typed reader of a function's settings. Every check throws a ConfigError that names the
+ * variable and the rule; only a malformed number is quoted, never a value that could be a
+ * secret (the error is logged).
+ *
+ *     const orders = settings(env);
+ *     const table = orders.required('ORDERS_TABLE');
+ *     const pageSize = orders.integer('ORDERS_PAGE_SIZE', 20, 1, 100);
+ */
+export interface Settings {
+  /** The trimmed value; "NAME is required" when unset or blank. */
+  required(name: string): string;
+  /** The trimmed value, or `fallback` when unset or blank. */
+  optional(name: string, fallback: string): string;
+  /** A whole number within [min, max], or `fallback` when unset. */
+  integer(name: string, fallback: number, min: number, max: number): number;
+  /** An http(s) URL without its trailing slashes: required, or `fallback` when given and unset. */
+  url(name: string, fallback?: string): string;
+  /** An http(s) URL when set (a local stand-in's endpoint, say), else undefined. */
+  optionalUrl(name: string): string | undefined;
+  /** One of `choices` (compared in lower case), or `fallback` when unset. */
+  oneOf<const T extends string>(name: string, choices: readonly T[], fallback: T): T;
 }
 
-function optional(env: Env, name: string, fallback: string): string {
-  const value = env[name]?.trim();
-  return value ? value : fallback;
+export function settings(env: Env): Settings {
+  const raw = (name: string) => env[name]?.trim() || undefined;
+  const required = (name: string) => {
+    const value = raw(name);
+    if (!value) throw new ConfigError(`${name} is required`);
+    return value;
+  };
+  const optional = (name: string, fallback: string) => raw(name) ?? fallback;
+  const url = (name: string, fallback?: string) => {
+    const value = fallback === undefined ? required(name) : optional(name, fallback);
+    try {
+      const parsed = new URL(value);
+      if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('protocol');
+    } catch {
+      throw new ConfigError(`${name} must be an http(s) URL`);
+    }
+    return value.replace(/\/+$/, '');
+  };
+  return {
+    required,
+    optional,
+    url,
+    optionalUrl: (name) => (raw(name) ? url(name) : undefined),
+    integer(name, fallback, min, max) {
+      const value = raw(name);
+      if (!value) return fallback;
+      if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number, got "${value}"`);
+      const parsed = Number(value);
+      if (parsed < min || parsed > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${parsed}`);
+      return parsed;
+    },
+    oneOf(name, choices, fallback) {
+      const value = optional(name, fallback).toLowerCase();
+      const choice = choices.find((c) => c === value);
+      if (choice === undefined) {
+        const list = choices.length === 2 ? `${choices[0]} or ${choices[1]}` : `one of ${choices.join(', ')}`;
+        throw new ConfigError(`${name} must be ${list}`);
+      }
+      return choice;
+    },
+  };
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
-function url(env: Env, name: string, fallback?: string): string {
-  const value = fallback === undefined ? required(env, name) : optional(env, name, fallback);
-  try {
-    const parsed = new URL(value);
-    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('protocol');
-  } catch {
-    throw new ConfigError(`${name} must be an http(s) URL`);
-  }
-  return value.replace(/\/+$/, '');
-}
-
-const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const satisfies readonly LogLevel[];
 const DAY = 86_400;
 
 /*
- * One loader per section, so each function reads (and needs) only its own settings: the
- * authorizer never sees the AppSecret, /user/me never sees Redis.
+ * One loader per shared section, so each function reads (and needs) only its own settings:
+ * the authorizer never sees the AppSecret, /user/me never sees Redis, and a function that
+ * reads no users needs no USERS_TABLE.
  */
 
 export function loadWechatConfig(env: Env = process.env): Config['wechat'] {
+  const s = settings(env);
   return {
-    appId: required(env, 'WECHAT_APPID'),
-    appSecret: required(env, 'WECHAT_SECRET'),
-    apiBase: url(env, 'WECHAT_API_BASE', 'https://api.weixin.qq.com'),
-    timeoutMs: integer(env, 'WECHAT_TIMEOUT_MS', 3000, 100, 20_000),
-    deadlineMs: integer(env, 'WECHAT_DEADLINE_MS', 5000, 100, 25_000),
+    appId: s.required('WECHAT_APPID'),
+    appSecret: s.required('WECHAT_SECRET'),
+    apiBase: s.url('WECHAT_API_BASE', 'https://api.weixin.qq.com'),
+    timeoutMs: s.integer('WECHAT_TIMEOUT_MS', 3000, 100, 20_000),
+    deadlineMs: s.integer('WECHAT_DEADLINE_MS', 5000, 100, 25_000),
   };
 }
 
+/** The DynamoDB connection, for any table: no table name (each table's reader names its own). */
 export function loadDynamoConfig(env: Env = process.env): Config['dynamodb'] {
-  const endpoint = env.DYNAMODB_ENDPOINT?.trim();
+  const s = settings(env);
+  const region = env.AWS_REGION?.trim();
   return {
-    usersTable: required(env, 'USERS_TABLE'),
-    endpoint: endpoint ? url(env, 'DYNAMODB_ENDPOINT') : undefined,
-    ...(env.AWS_REGION?.trim() ? { region: env.AWS_REGION.trim() } : {}),
-    timeoutMs: integer(env, 'DYNAMODB_TIMEOUT_MS', 2000, 100, 20_000),
+    endpoint: s.optionalUrl('DYNAMODB_ENDPOINT'),
+    ...(region ? { region } : {}),
+    timeoutMs: s.integer('DYNAMODB_TIMEOUT_MS', 2000, 100, 20_000),
   };
+}
+
+/** The users table (partition key `openid`), which most functions read or write. */
+export function loadUsersTable(env: Env = process.env): string {
+  return settings(env).required('USERS_TABLE');
 }
 
 export function loadRedisConfig(env: Env = process.env): Config['redis'] {
+  const s = settings(env);
   return {
-    url: url(env, 'UPSTASH_REDIS_REST_URL'),
-    token: required(env, 'UPSTASH_REDIS_REST_TOKEN'),
-    keyPrefix: optional(env, 'REDIS_KEY_PREFIX', 'wxlogin:'),
-    timeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 2000, 100, 20_000),
+    url: s.url('UPSTASH_REDIS_REST_URL'),
+    token: s.required('UPSTASH_REDIS_REST_TOKEN'),
+    keyPrefix: s.optional('REDIS_KEY_PREFIX', 'wxlogin:'),
+    timeoutMs: s.integer('REDIS_TIMEOUT_MS', 2000, 100, 20_000),
   };
 }
 
 export function loadSessionConfig(env: Env = process.env): Config['session'] {
-  const ttlSeconds = integer(env, 'SESSION_TTL_SECONDS', 7 * DAY, 1, 365 * DAY);
-  const maxAgeSeconds = integer(env, 'SESSION_MAX_AGE_SECONDS', 30 * DAY, 1, 365 * DAY);
+  const s = settings(env);
+  const ttlSeconds = s.integer('SESSION_TTL_SECONDS', 7 * DAY, 1, 365 * DAY);
+  const maxAgeSeconds = s.integer('SESSION_MAX_AGE_SECONDS', 30 * DAY, 1, 365 * DAY);
   if (maxAgeSeconds < ttlSeconds) {
     throw new ConfigError('SESSION_MAX_AGE_SECONDS must not be shorter than SESSION_TTL_SECONDS');
   }
@@ -138,112 +177,16 @@ export function loadSessionConfig(env: Env = process.env): Config['session'] {
 }
 
 export function loadLoginRateLimit(env: Env = process.env): Config['loginRateLimit'] {
+  const s = settings(env);
   return {
-    limit: integer(env, 'LOGIN_RATE_LIMIT', 60, 0, 1_000_000),
-    windowSeconds: integer(env, 'LOGIN_RATE_WINDOW_SECONDS', 60, 1, DAY),
-  };
-}
-
-export function loadPhoneConfig(env: Env = process.env): PhoneConfig {
-  const conflict = optional(env, 'PHONE_CONFLICT', 'reject').toLowerCase();
-  if (conflict !== 'reject' && conflict !== 'move') throw new ConfigError('PHONE_CONFLICT must be reject or move');
-  return {
-    phonesTable: required(env, 'PHONES_TABLE'),
-    conflict,
-    limit: {
-      limit: integer(env, 'PHONE_BIND_LIMIT', 10, 0, 10_000),
-      windowSeconds: integer(env, 'PHONE_BIND_WINDOW_SECONDS', 3600, 1, DAY),
-    },
-  };
-}
-
-/**
- * WeChat's message push (消息推送, POST/GET /wechat/events): the Token and EncodingAESKey set in
- * the console (开发管理 → 开发设置 → 消息推送), and the AppID a decrypted message must end with.
- */
-export interface PushConfig {
-  token: string;
-  encodingAesKey: string;
-  appId: string;
-  /** WECHAT_PUSH_PLAINTEXT=accept: take 明文模式 pushes too (refused by default: their signature does not cover the body). */
-  acceptPlaintext: boolean;
-}
-
-export function loadPushConfig(env: Env = process.env): PushConfig {
-  const token = required(env, 'WECHAT_PUSH_TOKEN');
-  // The messages name the rule, never the value: both are secrets, and a ConfigError is logged.
-  if (!PUSH_TOKEN_PATTERN.test(token)) throw new ConfigError('WECHAT_PUSH_TOKEN must be 3–32 letters or digits, as the WeChat console takes it');
-  const encodingAesKey = required(env, 'WECHAT_PUSH_AES_KEY');
-  if (!ENCODING_AES_KEY_PATTERN.test(encodingAesKey)) throw new ConfigError('WECHAT_PUSH_AES_KEY must be the console’s EncodingAESKey: 43 base64 characters');
-  const plaintext = optional(env, 'WECHAT_PUSH_PLAINTEXT', 'refuse').toLowerCase();
-  if (plaintext !== 'refuse' && plaintext !== 'accept') throw new ConfigError('WECHAT_PUSH_PLAINTEXT must be refuse or accept');
-  return { token, encodingAesKey, appId: required(env, 'WECHAT_APPID'), acceptPlaintext: plaintext === 'accept' };
-}
-
-/** Where avatars are stored and served from (the avatar function; /user/me only needs the URL). */
-export interface AvatarConfig {
-  bucket: string;
-  /** The CDN's URL for the bucket (the operator's filed domain in production; the stand-in locally). */
-  publicBaseUrl: string;
-  /** Only set locally (the S3 stand-in). */
-  endpoint: string | undefined;
-  maxBytes: number;
-  timeoutMs: number;
-  /** Uploads per user per fixed window (AVATAR_UPLOAD_LIMIT, AVATAR_UPLOAD_WINDOW_SECONDS); 0 turns it off. */
-  limit: { limit: number; windowSeconds: number };
-}
-
-export function loadAvatarConfig(env: Env = process.env): AvatarConfig {
-  const endpoint = env.S3_ENDPOINT?.trim();
-  return {
-    bucket: required(env, 'AVATAR_BUCKET'),
-    publicBaseUrl: url(env, 'AVATAR_BASE_URL'),
-    endpoint: endpoint ? url(env, 'S3_ENDPOINT') : undefined,
-    // Base64 in Lambda's 6 MB event, with the multipart around it: 4 MiB at most.
-    maxBytes: integer(env, 'AVATAR_MAX_BYTES', 1024 * 1024, 1024, 4 * 1024 * 1024),
-    // Two attempts of this for each of four S3 requests, with the row write, inside the avatar
-    // function's 28 s (serverless.yml).
-    timeoutMs: integer(env, 'S3_TIMEOUT_MS', 2000, 100, 2500),
-    limit: {
-      limit: integer(env, 'AVATAR_UPLOAD_LIMIT', 20, 0, 10_000),
-      windowSeconds: integer(env, 'AVATAR_UPLOAD_WINDOW_SECONDS', 3600, 60, DAY),
-    },
-  };
-}
-
-/** How a stored avatar key becomes a URL, for functions that only show avatars; undefined when not configured. */
-export function loadAvatarUrl(env: Env = process.env): ((key: string) => string) | undefined {
-  const base = env.AVATAR_BASE_URL?.trim();
-  if (!base) return undefined;
-  const publicBaseUrl = url(env, 'AVATAR_BASE_URL');
-  return (key) => `${publicBaseUrl}/${key}`;
-}
-
-/** Where `UserDeleted` goes: EventBridge's default bus, or only the log (locally, or turned off). */
-export interface UserEventsConfig {
-  publish: boolean;
-  /** The event's `source`: the service and stage. */
-  source: string;
-  region: string | undefined;
-  endpoint: string | undefined;
-}
-
-export function loadUserEventsConfig(env: Env = process.env): UserEventsConfig {
-  const setting = optional(env, 'USER_EVENTS', 'log').toLowerCase();
-  if (setting !== 'eventbridge' && setting !== 'log') throw new ConfigError('USER_EVENTS must be eventbridge or log');
-  const endpoint = env.EVENTBRIDGE_ENDPOINT?.trim();
-  return {
-    publish: setting === 'eventbridge',
-    source: optional(env, 'SERVICE_NAME', 'wechat-login'),
-    region: env.AWS_REGION?.trim() || undefined,
-    endpoint: endpoint ? url(env, 'EVENTBRIDGE_ENDPOINT') : undefined,
+    limit: s.integer('LOGIN_RATE_LIMIT', 60, 0, 1_000_000),
+    windowSeconds: s.integer('LOGIN_RATE_WINDOW_SECONDS', 60, 1, DAY),
   };
 }
 
 export function loadLogConfig(env: Env = process.env): Pick<Config, 'logLevel' | 'serviceName'> {
-  const logLevel = optional(env, 'LOG_LEVEL', 'info').toLowerCase() as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
-  return { logLevel, serviceName: optional(env, 'SERVICE_NAME', 'wechat-login') };
+  const s = settings(env);
+  return { logLevel: s.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'), serviceName: s.optional('SERVICE_NAME', 'wechat-login') };
 }
 
 /** Everything, as the login function needs it. */
@@ -251,6 +194,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     wechat: loadWechatConfig(env),
     dynamodb: loadDynamoConfig(env),
+    usersTable: loadUsersTable(env),
     redis: loadRedisConfig(env),
     session: loadSessionConfig(env),
     loginRateLimit: loadLoginRateLimit(env),

@@ -1,16 +1,8 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import {
-  loadAvatarConfig,
-  loadAvatarUrl,
-  loadDynamoConfig,
-  loadLogConfig,
-  loadPhoneConfig,
-  loadRedisConfig,
-  loadSessionConfig,
-  loadWechatConfig,
-  type Env,
-} from '../config';
+import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadSessionConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
+import { loadPhoneConfig } from '../phone/config';
+import { loadAvatarConfig, loadAvatarUrl } from '../profile/config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { phoneKeysOf, RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
@@ -34,7 +26,7 @@ export function composeExport(env: Env = process.env): { logger: Logger; metrics
   const log = loadLogConfig(env);
   const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token] });
   const deps = {
-    users: new DynamoUserRepository(createDynamoClient(dynamoConfig), dynamoConfig.usersTable),
+    users: new DynamoUserRepository(createDynamoClient(dynamoConfig), loadUsersTable(env)),
     sessions: new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
     avatarUrlOf: loadAvatarUrl(env),
   };
@@ -67,6 +59,7 @@ export function createAccountEvents(env: Env = process.env): AccountEvents {
 
 function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat?: WechatAuth): AccountService {
   const dynamoConfig = loadDynamoConfig(env);
+  const usersTable = loadUsersTable(env);
   const redisConfig = loadRedisConfig(env);
   const phone = loadPhoneConfig(env);
   const avatar = loadAvatarConfig(env);
@@ -75,8 +68,8 @@ function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat
   const redis = createRedisClient(redisConfig);
   return new AccountService({
     wechat,
-    users: new DynamoUserRepository(dynamo, dynamoConfig.usersTable),
-    phones: new DynamoPhoneRepository(dynamo, { phones: phone.phonesTable, users: dynamoConfig.usersTable }),
+    users: new DynamoUserRepository(dynamo, usersTable),
+    phones: new DynamoPhoneRepository(dynamo, { phones: phone.phonesTable, users: usersTable }),
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
     sessions: new RedisSessionStore(redis, { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
     phoneKeys: (userId) => phoneKeysOf(redisConfig.keyPrefix, userId),

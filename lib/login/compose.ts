@@ -30,7 +30,7 @@ export function composeLogin(env: Env = process.env): LoginDeps {
     secrets: [config.wechat.appSecret, config.redis.token],
   });
   const metrics = createMetrics(config.serviceName);
-  const users = new DynamoUserRepository(createDynamoClient(config.dynamodb), config.dynamodb.usersTable);
+  const users = new DynamoUserRepository(createDynamoClient(config.dynamodb), config.usersTable);
   const sessions = new RedisSessionStore(createRedisClient(config.redis), {
     keyPrefix: config.redis.keyPrefix,
     userIndexTtlSeconds: config.session.maxAgeSeconds,

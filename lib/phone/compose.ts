@@ -1,6 +1,7 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import { loadDynamoConfig, loadLogConfig, loadPhoneConfig, loadRedisConfig, loadWechatConfig, type Env } from '../config';
+import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
+import { loadPhoneConfig } from './config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { createRedisAccessTokenCache, createWechatApi } from '../adapters/wechat-access-token';
@@ -19,6 +20,7 @@ import { PhoneService } from './service';
 export function composePhone(env: Env = process.env): { logger: Logger; metrics: Metrics; service: PhoneService } {
   const wechat = loadWechatConfig(env);
   const dynamo = loadDynamoConfig(env);
+  const usersTable = loadUsersTable(env);
   const redisConfig = loadRedisConfig(env);
   const phone = loadPhoneConfig(env);
   const log = loadLogConfig(env);
@@ -34,8 +36,8 @@ export function composePhone(env: Env = process.env): { logger: Logger; metrics:
   });
   const service = new PhoneService({
     wechat: createWechatPhone(api, { appId: wechat.appId }),
-    phones: new DynamoPhoneRepository(dynamoClient, { phones: phone.phonesTable, users: dynamo.usersTable }),
-    leases: new DynamoUserRepository(dynamoClient, dynamo.usersTable),
+    phones: new DynamoPhoneRepository(dynamoClient, { phones: phone.phonesTable, users: usersTable }),
+    leases: new DynamoUserRepository(dynamoClient, usersTable),
     writeBudgetMs: writeBudgetMs(dynamo.timeoutMs),
     codes: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix, redisConfig.token),
     conflict: phone.conflict,

@@ -1,6 +1,7 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import { loadAvatarConfig, loadAvatarUrl, loadDynamoConfig, loadLogConfig, loadRedisConfig, loadWechatConfig, type Env } from '../config';
+import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
+import { loadAvatarConfig, loadAvatarUrl } from './config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository } from '../adapters/dynamodb-users';
@@ -17,7 +18,7 @@ export function composeAvatar(env: Env = process.env): { logger: Logger; metrics
   const avatar = loadAvatarConfig(env);
   const log = loadLogConfig(env);
   const logger = createLogger({ level: log.logLevel, service: log.serviceName });
-  const rows = new DynamoUserRepository(createDynamoClient(dynamo), dynamo.usersTable);
+  const rows = new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env));
   const avatars = new AvatarService({
     users: rows,
     leases: rows,
@@ -47,7 +48,7 @@ export function composeNickname(env: Env = process.env): { logger: Logger; metri
     onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count'),
   });
   const nicknames = new NicknameService({
-    users: new DynamoUserRepository(createDynamoClient(dynamo), dynamo.usersTable),
+    users: new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env)),
     content: createWechatContentCheck(api),
     avatarUrlOf: loadAvatarUrl(env),
   });

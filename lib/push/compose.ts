@@ -1,7 +1,8 @@
 import { createAccountEvents } from '../account/compose';
 import type { AccountEvents } from '../account/ports';
 import { createRedisClient } from '../adapters/redis';
-import { loadLogConfig, loadPushConfig, loadRedisConfig, type Env } from '../config';
+import { loadLogConfig, loadRedisConfig, type Env } from '../config';
+import { loadPushConfig } from './config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { RedisEventDedupe } from '../adapters/redis-push-dedupe';

@@ -1,5 +1,6 @@
 import { createDynamoClient } from '../adapters/dynamodb';
-import { loadAvatarUrl, loadDynamoConfig, loadLogConfig, type Env } from '../config';
+import { loadDynamoConfig, loadLogConfig, loadUsersTable, type Env } from '../config';
+import { loadAvatarUrl } from '../profile/config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository } from '../adapters/dynamodb-users';
@@ -18,7 +19,7 @@ export function composeUsers(env: Env = process.env): {
   return {
     logger,
     metrics: createMetrics(log.serviceName),
-    users: new DynamoUserRepository(createDynamoClient(dynamo), dynamo.usersTable),
+    users: new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env)),
     avatarUrlOf: loadAvatarUrl(env),
   };
 }

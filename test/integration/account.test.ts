@@ -123,7 +123,7 @@ describe('Functions: account deletion and export (integration)', () => {
       const v = await fullUser();
       const { DynamoUserRepository } = await import('../../lib/adapters/dynamodb-users');
       const { createDynamoClient } = await import('../../lib/adapters/dynamodb');
-      const users = new DynamoUserRepository(createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 }), ctx.env.USERS_TABLE!);
+      const users = new DynamoUserRepository(createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 }), ctx.env.USERS_TABLE!);
       await users.tombstone({ userId: v.userId, openid: v.openid }, new Date());
       const fresh = await loginAs(`${v.name}.after`);
       expect(fresh).toMatchObject({ isNewUser: true });

@@ -413,7 +413,7 @@ describe('Fault proxy in front of the real clients (integration)', () => {
       // Documents today's behaviour, which is the bug: the first attempt timed out on our side
       // but was applied, so the retry finds its write. For a login this is loginCount + 2 and
       // an isNewUser that no attempt reports (the retry's ALL_OLD shows the user existing).
-      const client = createDynamoClient({ usersTable: table, endpoint: proxy.url, timeoutMs: 600 });
+      const client = createDynamoClient({ endpoint: proxy.url, timeoutMs: 600 });
       const Key = { openid: { S: `late-${Math.random().toString(36).slice(2)}` } };
       proxy.inject({ match: dynamoOp('UpdateItem'), kind: 'late-answer', delayMs: 3000 });
 

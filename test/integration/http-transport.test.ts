@@ -183,7 +183,7 @@ describe('Module: lib/adapters/http (integration)', () => {
     it('round-trips items with DynamoDB (dynalite)', async () => {
       const dynamo = await startDynamo({ tables: [keyedByOpenid('transport-test')] });
       try {
-        const client = createDynamoClient({ usersTable: 'transport-test', endpoint: dynamo.url, timeoutMs: 2000 });
+        const client = createDynamoClient({ endpoint: dynamo.url, timeoutMs: 2000 });
         await client.send(new PutItemCommand({ TableName: 'transport-test', Item: { openid: { S: 'o1' }, name: { S: '登录 ✓' } } }));
         const { Item } = await client.send(new GetItemCommand({ TableName: 'transport-test', Key: { openid: { S: 'o1' } } }));
         expect(Item).toEqual({ openid: { S: 'o1' }, name: { S: '登录 ✓' } });
@@ -198,7 +198,7 @@ describe('Module: lib/adapters/http (integration)', () => {
       vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', 'http://127.0.0.1:2');
       try {
         const urls: string[] = [];
-        const client = createDynamoClient({ usersTable: 't', endpoint: undefined, region: 'ap-east-1', timeoutMs: 200 });
+        const client = createDynamoClient({ endpoint: undefined, region: 'ap-east-1', timeoutMs: 200 });
         // Answered from a recording: nothing is sent (the connection it opens goes nowhere here).
         await withRecordedAnswers(
           (url) => (urls.push(url), { status: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Buffer.from('{}') }),
@@ -219,7 +219,7 @@ describe('Module: lib/adapters/http (integration)', () => {
         }),
       );
       try {
-        const client = createDynamoClient({ usersTable: 't', endpoint: silent.url, timeoutMs: 200 });
+        const client = createDynamoClient({ endpoint: silent.url, timeoutMs: 200 });
         await expect(client.send(new GetItemCommand({ TableName: 'ttt', Key: { openid: { S: 'o' } } }))).rejects.toMatchObject({ name: 'TimeoutError' });
         expect(received).toBe(2);
       } finally {

@@ -24,7 +24,7 @@ describe('Phone binding stores (integration)', () => {
 
   beforeAll(() => {
     Object.assign(process.env, { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
-    const dynamo = createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 });
+    const dynamo = createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 });
     repo = new DynamoPhoneRepository(dynamo, { phones: ctx.env.PHONES_TABLE!, users: ctx.env.USERS_TABLE! });
     codes = new RedisPhoneCodeStore(createRedisClient(loadRedisConfig(ctx.env)), 'phone-test:', 'test-seal-key');
   });
@@ -43,7 +43,7 @@ describe('Phone binding stores (integration)', () => {
 
   describe('Class: DynamoPhoneRepository', () => {
     it('ends a binding’s row lease with its row write, also when the row holds the number already (bound again)', async () => {
-      const users = new DynamoUserRepository(createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 }), ctx.env.USERS_TABLE!);
+      const users = new DynamoUserRepository(createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 }), ctx.env.USERS_TABLE!);
       const alice = await user('lease-row');
       const n = number();
       const row = async () => (await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: alice.openid } }, ConsistentRead: true }))).Item!;
@@ -200,7 +200,7 @@ describe('Class: DynamoUserRepository, undo against dynalite (integration)', () 
 
   it('takes back a failed login’s count whether or not one other login wrote the row after it', async () => {
     Object.assign(process.env, { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
-    const users = new DynamoUserRepository(createDynamoClient({ usersTable: ctx.env.USERS_TABLE!, endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 }), ctx.env.USERS_TABLE!);
+    const users = new DynamoUserRepository(createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, timeoutMs: 2000 }), ctx.env.USERS_TABLE!);
     const openid = `o-undo-${randomBytes(3).toString('hex')}`;
     const record = (loginId: string) => users.recordLogin({ openid, newUserId: `U-${loginId}`, loginId, now: new Date() });
     const count = async () => Number((await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } } }))).Item?.loginCount?.N);
