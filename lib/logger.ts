@@ -5,8 +5,9 @@ import type { LogLevel } from './config';
  *
  * Redaction happens in two layers so that a secret cannot reach a log line by accident:
  *  1. fields whose *name* says they hold a credential are replaced wholesale;
- *  2. every registered secret *value* (the AppSecret, the Upstash token, the login code and
- *     token of the current request) is scrubbed from the final line, wherever it hides.
+ *  2. every secret *value* is scrubbed from the final line, wherever it hides: the function's
+ *     SecureString settings (the AppSecret, the Upstash token, …), which the runtime registers
+ *     for every logger of the container (registerSecrets), and a request's own (its token).
  */
 export type Fields = Record<string, unknown>;
 
@@ -32,6 +33,19 @@ export const stdoutSink: Sink = (line) => {
   process.stdout.write(line + '\n');
 };
 
+/**
+ * The container's secret values, scrubbed by every logger, including the ones created before
+ * they were registered: lib/runtime.ts registers each SecureString setting once its parameters
+ * are read (lib/secrets.ts), so no composition root lists them. A container runs one function,
+ * so one set is its; values stay registered for the container's life (a rotated-out secret
+ * too).
+ */
+const registered = new Set<string>();
+
+export function registerSecrets(values: Iterable<string>): void {
+  for (const value of values) if (value.length >= MIN_SECRET_LENGTH) registered.add(value);
+}
+
 export function redactFields(value: unknown, depth = 0): unknown {
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((item) => redactFields(item, depth + 1));
@@ -42,7 +56,7 @@ export function redactFields(value: unknown, depth = 0): unknown {
   return out;
 }
 
-function scrub(line: string, secrets: readonly string[]): string {
+function scrub(line: string, secrets: Iterable<string>): string {
   let out = line;
   for (const secret of secrets) {
     if (secret.length < MIN_SECRET_LENGTH) continue;
@@ -88,7 +102,7 @@ class JsonLogger implements Logger {
     } catch {
       line = JSON.stringify({ level, message, timestamp: entry.timestamp, logError: 'unserialisable fields' });
     }
-    this.sink(scrub(line, this.secrets));
+    this.sink(scrub(scrub(line, registered), this.secrets));
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { ConfigError, loadLogConfig, type Env } from './config';
 import { AppError, credentialsRejected } from './errors';
-import { createLogger, type Fields, type Logger } from './logger';
+import { createLogger, registerSecrets, type Fields, type Logger } from './logger';
 import type { Metrics } from './metrics';
 import { parameterNames, withParameters } from './secrets';
 import { withRecordedAnswers, type RecordedAnswers } from './adapters/http';
@@ -94,7 +94,9 @@ export const PARAMETER_REFRESH_INTERVAL_MS = 60_000;
 /**
  * The one wrapper every function is built with (`httpHandler`, `protectedRoute`,
  * `authorizerHandler` are its kinds). At module load it starts the function's initialisation:
- * parameters resolved (lib/secrets.ts), then the composition root. Per invocation it awaits
+ * parameters resolved (lib/secrets.ts), the values of its SecureString settings registered with
+ * the logger (so every line scrubs them, and no composition root lists them), then the
+ * composition root. Per invocation it awaits
  * that, gives the body a logger scoped to the request (request ids, the X-Ray trace id, the
  * cold-start flag, as Powertools Logger's lines carry them), turns failures into the kind's
  * answer, and flushes the metrics.
@@ -115,7 +117,10 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
 ): (event: E, context?: Pick<Context, 'awsRequestId'>) => Promise<R> {
   let resolved: Env | undefined;
   let ready = initOnce(async () => {
-    resolved = await withParameters(env);
+    const parameters = await withParameters(env);
+    // Before composing: every logger the composition root makes scrubs them already.
+    registerSecrets(parameters.secrets);
+    resolved = parameters.env;
     const deps = await compose(resolved);
     await primed(deps, kind);
     return deps;
@@ -130,7 +135,9 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
     if (names.length === 0 || Date.now() - lastRefresh < PARAMETER_REFRESH_INTERVAL_MS) return undefined;
     lastRefresh = Date.now();
     try {
-      const fresh = await withParameters(env);
+      const parameters = await withParameters(env);
+      registerSecrets(parameters.secrets);
+      const fresh = parameters.env;
       const changed = names.filter((name) => fresh[name] !== resolved?.[name]);
       if (changed.length === 0) {
         log.warn('credentials refused, parameters re-read: unchanged', { parameters: names });
@@ -266,7 +273,8 @@ function traceId(env: Env): string | undefined {
 
 /**
  * The logger of a function that could not build its own: the level and service name when
- * they are valid, else info. It knows no secret, so it is only given names, never values.
+ * they are valid, else info. The failure may come before any secret was registered, so it is
+ * only given names, never values.
  */
 function bootLogger(env: Env): Logger {
   try {

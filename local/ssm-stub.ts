@@ -18,6 +18,8 @@ const SIGV4 = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/\d{8}\/([a-z0-9-]+)\/([a-z0
 
 export async function startSsmStub(options: {
   parameters: Record<string, string>;
+  /** Each parameter's type, as the operator created it: SecureString unless named here. */
+  types?: Record<string, 'String' | 'SecureString'>;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }): Promise<RunningSsmStub> {
@@ -52,7 +54,10 @@ export async function startSsmStub(options: {
       res,
       200,
       {
-        Parameters: found.map((Name) => ({ Name, Type: 'SecureString', Value: WithDecryption ? options.parameters[Name] : 'AQICAH…encrypted', Version: 1 })),
+        Parameters: found.map((Name) => {
+          const Type = options.types?.[Name] ?? 'SecureString';
+          return { Name, Type, Value: WithDecryption || Type === 'String' ? options.parameters[Name] : 'AQICAH…encrypted', Version: 1 };
+        }),
         InvalidParameters: Names.filter((name) => !(name in options.parameters)),
       },
       'application/x-amz-json-1.1',

@@ -24,7 +24,7 @@ export function composeExport(env: Env = process.env): { logger: Logger; metrics
   const redisConfig = loadRedisConfig(env);
   const session = loadSessionConfig(env);
   const log = loadLogConfig(env);
-  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token] });
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   const deps = {
     users: new DynamoUserRepository(createDynamoClient(dynamoConfig), loadUsersTable(env)),
     sessions: new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
@@ -39,9 +39,8 @@ export function composeExport(env: Env = process.env): { logger: Logger; metrics
  */
 export function composeAccount(env: Env = process.env): { logger: Logger; metrics: Metrics; account: AccountService } {
   const wechat = loadWechatConfig(env);
-  const redisConfig = loadRedisConfig(env);
   const log = loadLogConfig(env);
-  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   // POST /user/delete runs for 20 s at most (serverless.yml): it can wait out a writer's lease.
   return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, MAX_LEASE_WAIT_MS, new HttpWechatAuth(wechat)) };
 }
@@ -51,10 +50,9 @@ export function composeAccount(env: Env = process.env): { logger: Logger; metric
  * lib/push/compose.ts): the same service without WeChat, so no AppSecret.
  */
 export function createAccountEvents(env: Env = process.env): AccountEvents {
-  const redisConfig = loadRedisConfig(env);
   const log = loadLogConfig(env);
   // The push function runs for 5 s at most: a longer wait answers 503, and WeChat sends it again.
-  return accountService(env, createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token] }), 1500);
+  return accountService(env, createLogger({ level: log.logLevel, service: log.serviceName }), 1500);
 }
 
 function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat?: WechatAuth): AccountService {

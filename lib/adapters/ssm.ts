@@ -22,13 +22,19 @@ export function ssmEndpoint(region: string): string {
   return awsEndpoint('ssm', region);
 }
 
-/** Returns name → decrypted value for every name; fails if any parameter does not exist. */
-export async function getParameters(names: readonly string[], options: SsmOptions): Promise<Record<string, string>> {
+/** A parameter's value, and whether it is a secret: SSM's type, String or SecureString (stored encrypted). */
+export interface SsmParameter {
+  value: string;
+  type: 'String' | 'StringList' | 'SecureString';
+}
+
+/** Returns name → decrypted value and type for every name; fails if any parameter does not exist. */
+export async function getParameters(names: readonly string[], options: SsmOptions): Promise<Record<string, SsmParameter>> {
   const { status, body: answer } = await awsJson(
     { Names: names, WithDecryption: true },
     { ...options, service: 'ssm', target: 'AmazonSSM.GetParameters', idempotent: true /* a read */ },
   );
-  let parsed: { Parameters?: { Name: string; Value: string }[]; InvalidParameters?: string[]; __type?: string };
+  let parsed: { Parameters?: { Name: string; Value: string; Type: SsmParameter['type'] }[]; InvalidParameters?: string[]; __type?: string };
   try {
     parsed = JSON.parse(answer);
   } catch {
@@ -37,8 +43,8 @@ export async function getParameters(names: readonly string[], options: SsmOption
   if (status !== 200) throw new SsmError(`GetParameters failed: HTTP ${status} ${parsed.__type ?? ''}`.trim());
   // A parameter that does not exist is a deployment mistake, not an outage.
   if (parsed.InvalidParameters?.length) throw new ConfigError(`no such SSM parameter: ${parsed.InvalidParameters.join(', ')}`);
-  const values: Record<string, string> = {};
-  for (const parameter of parsed.Parameters ?? []) values[parameter.Name] = parameter.Value;
-  for (const name of names) if (values[name] === undefined) throw new SsmError(`SSM returned no value for ${name}`);
-  return values;
+  const parameters: Record<string, SsmParameter> = {};
+  for (const { Name, Value, Type } of parsed.Parameters ?? []) parameters[Name] = { value: Value, type: Type };
+  for (const name of names) if (parameters[name] === undefined) throw new SsmError(`SSM returned no value for ${name}`);
+  return parameters;
 }

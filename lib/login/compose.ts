@@ -24,11 +24,7 @@ export interface LoginDeps {
 /** The login function's composition root: real adapters over clients made once per container. */
 export function composeLogin(env: Env = process.env): LoginDeps {
   const config = loadConfig(env);
-  const logger = createLogger({
-    level: config.logLevel,
-    service: config.serviceName,
-    secrets: [config.wechat.appSecret, config.redis.token],
-  });
+  const logger = createLogger({ level: config.logLevel, service: config.serviceName });
   const metrics = createMetrics(config.serviceName);
   const users = new DynamoUserRepository(createDynamoClient(config.dynamodb), config.usersTable);
   const sessions = new RedisSessionStore(createRedisClient(config.redis), {

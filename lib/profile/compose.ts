@@ -39,7 +39,7 @@ export function composeNickname(env: Env = process.env): { logger: Logger; metri
   const dynamo = loadDynamoConfig(env);
   const redisConfig = loadRedisConfig(env);
   const log = loadLogConfig(env);
-  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [wechat.appSecret, redisConfig.token] });
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   const metrics = createMetrics(log.serviceName);
   const api = createWechatApi({
     ...wechat,

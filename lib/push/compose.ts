@@ -23,8 +23,7 @@ export async function composeWechatEvents(
   const push = loadPushConfig(env);
   const redisConfig = loadRedisConfig(env);
   const log = loadLogConfig(env);
-  // Scrubbed by value from every line, wherever one might hide.
-  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token, push.token, push.encodingAesKey] });
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   const dedupe = new RedisEventDedupe(createRedisClient(redisConfig), redisConfig.keyPrefix);
   const events = await accountEvents(env);
   return { logger, metrics: createMetrics(log.serviceName), push: new PushService({ ...push, events, dedupe }) };

@@ -13,7 +13,7 @@ export function composeSessions(env: Env = process.env): { logger: Logger; metri
   const redisConfig = loadRedisConfig(env);
   const session = loadSessionConfig(env);
   const log = loadLogConfig(env);
-  const logger = createLogger({ level: log.logLevel, service: log.serviceName, secrets: [redisConfig.token] });
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   const store = new RedisSessionStore(createRedisClient(redisConfig), {
     keyPrefix: redisConfig.keyPrefix,
     userIndexTtlSeconds: session.maxAgeSeconds,

@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { REDACTED } from '../../lib/logger';
+import { startSsmStub, type RunningSsmStub } from '../../local/ssm-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginEvent, loginFrom } from '../support/events';
-import { coldStart, useLocalStack } from '../support/local';
+import { coldStart, useLocalStack, type Handler } from '../support/local';
 
 /**
  * Every path through every function, with everything they print captured: the AppSecret, the
- * Upstash token, issued tokens, session_keys and full login codes must never appear.
+ * Upstash token, issued tokens, session_keys and full login codes must never appear. No
+ * composition root lists a secret: the runtime registers every SecureString setting with the
+ * logger (lib/secrets.ts, lib/runtime.ts), from SSM's answer or, locally, SECURE_STRINGS.
  */
 describe('Secrets never reach a log line (integration)', () => {
   const secret = `wx-secret-${randomBytes(12).toString('hex')}`;
@@ -92,6 +97,86 @@ describe('Secrets never reach a log line (integration)', () => {
     }
   }, 60_000);
 
+  describe('Settings in a log line: every SecureString scrubbed, every String readable', () => {
+    let ssm: RunningSsmStub;
+    /** What each function reads from SSM in production, and how the operator stored it (docs/deploy.md). */
+    const parameters = {
+      WECHAT_APPID: { path: '/wechat-login/test/wechat-appid', type: 'String' },
+      WECHAT_SECRET: { path: '/wechat-login/test/wechat-secret', type: 'SecureString' },
+      UPSTASH_REDIS_REST_URL: { path: '/wechat-login/test/upstash-redis-rest-url', type: 'String' },
+      UPSTASH_REDIS_REST_TOKEN: { path: '/wechat-login/test/upstash-redis-rest-token', type: 'SecureString' },
+      WECHAT_PUSH_TOKEN: { path: '/wechat-login/test/wechat-push-token', type: 'SecureString' },
+      WECHAT_PUSH_AES_KEY: { path: '/wechat-login/test/wechat-push-aes-key', type: 'SecureString' },
+    } as const;
+    type Name = keyof typeof parameters;
+    const functions: { module: 'login' | 'wechat-events'; reads: Name[]; event: (requestId: string) => APIGatewayProxyEventV2 }[] = [
+      {
+        module: 'login',
+        reads: ['WECHAT_APPID', 'WECHAT_SECRET', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'],
+        event: (requestId) => httpEvent({ body: '{not json', requestContext: { ...httpEvent().requestContext, requestId } }),
+      },
+      {
+        module: 'wechat-events',
+        reads: ['WECHAT_APPID', 'WECHAT_PUSH_TOKEN', 'WECHAT_PUSH_AES_KEY', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'],
+        event: (requestId) => httpEvent({ routeKey: 'GET /wechat/events', rawPath: '/wechat/events', body: undefined, requestContext: { ...httpEvent().requestContext, requestId, http: { ...httpEvent().requestContext.http, method: 'GET', path: '/wechat/events' } } }),
+      },
+    ];
+
+    beforeAll(async () => {
+      const env = ctx.env;
+      ssm = await startSsmStub({
+        region: env.AWS_REGION!,
+        credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY!, sessionToken: env.AWS_SESSION_TOKEN },
+        parameters: Object.fromEntries(Object.entries(parameters).map(([name, { path }]) => [path, env[name]!])),
+        types: Object.fromEntries(Object.values(parameters).map(({ path, type }) => [path, type])),
+      });
+    });
+    afterAll(async () => {
+      await ssm?.close();
+    });
+
+    /** The environment as deployed: only the parameters' names for what the function reads from SSM. */
+    function fromSsm(reads: Name[]): Record<string, string> {
+      const env: Record<string, string> = { ...ctx.env, SSM_ENDPOINT: ssm.url };
+      for (const name of Object.keys(parameters) as Name[]) env[name] = '';
+      for (const name of reads) env[`${name}_PARAMETER`] = parameters[name].path;
+      return env;
+    }
+
+    /** The lines one invocation printed, every one of which carries `value` as its request id. */
+    async function linesOf(handler: Handler, event: APIGatewayProxyEventV2): Promise<string[]> {
+      const from = lines.length;
+      await handler(event);
+      return lines.slice(from).filter((line) => line.startsWith('{"level"'));
+    }
+
+    it.each(functions.flatMap((f) => (['set directly', 'read from SSM'] as const).map((source) => [f.module, source, f] as const)))(
+      '%s, its settings %s',
+      async (_module, source, { module, reads, event }) => {
+        // Prepare
+        const env = source === 'read from SSM' ? fromSsm(reads) : { ...ctx.env, SSM_ENDPOINT: '' };
+        const calls = ssm.stats.calls;
+        const handler = await coldStart(module, env);
+        for (const name of reads) {
+          const value = ctx.env[name]!;
+          // Act: an invocation whose every log line carries the setting's value.
+          const printed = await linesOf(handler, event(value));
+          // Assess
+          expect(printed.length, name).toBeGreaterThan(0);
+          for (const line of printed) {
+            if (parameters[name].type === 'SecureString') {
+              expect(line, name).not.toContain(value);
+              expect(JSON.parse(line).requestId, name).toBe(REDACTED);
+            } else {
+              expect(JSON.parse(line).requestId, name).toBe(value);
+            }
+          }
+        }
+        expect(ssm.stats.calls - calls).toBe(source === 'read from SSM' ? 1 : 0);
+      },
+    );
+  });
+
   it('logged every path, at the expected levels', () => {
     const output = lines.join('');
     for (const message of [
@@ -124,6 +209,8 @@ describe('Secrets never reach a log line (integration)', () => {
     const output = lines.join('');
     expect(output).not.toContain(secret);
     expect(output).not.toContain(ctx.env.UPSTASH_REDIS_REST_TOKEN!);
+    expect(output).not.toContain(ctx.env.WECHAT_PUSH_TOKEN!);
+    expect(output).not.toContain(ctx.env.WECHAT_PUSH_AES_KEY!);
     for (const token of tokens) expect(output).not.toContain(token);
     for (const key of ctx.stack.wechat.stats.sessionKeys) expect(output).not.toContain(key);
     for (const code of codes.filter((c) => c.length >= 8)) expect(output).not.toContain(code);

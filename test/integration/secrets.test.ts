@@ -231,7 +231,7 @@ describe('Secrets from SSM at cold start (integration)', () => {
     it('keeps a value set in the environment and does not ask SSM', async () => {
       const before = ssm.stats.calls;
       const env = { WECHAT_SECRET: 'local', WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET, SSM_ENDPOINT: ssm.url };
-      await expect(withParameters(env)).resolves.toEqual(env);
+      await expect(withParameters(env)).resolves.toEqual({ env, secrets: ['local'] });
       expect(ssm.stats.calls).toBe(before);
     });
 
@@ -253,8 +253,9 @@ describe('Secrets from SSM at cold start (integration)', () => {
         WECHAT_APPID_PARAMETER: names.WECHAT_SECRET,
         EMPTY_PARAMETER: ' ',
       };
-      const resolved = await withParameters(env);
+      const { env: resolved, secrets } = await withParameters(env);
       expect(ssm.stats.calls).toBe(before + 1);
+      expect(secrets.sort()).toEqual([ctx.env.WECHAT_SECRET, ctx.env.UPSTASH_REDIS_REST_TOKEN].sort());
       expect(resolved).toMatchObject({ WECHAT_SECRET: ctx.env.WECHAT_SECRET, UPSTASH_REDIS_REST_TOKEN: ctx.env.UPSTASH_REDIS_REST_TOKEN, WECHAT_APPID: 'wx-set-locally' });
       expect(resolved).not.toHaveProperty('EMPTY');
     });

@@ -8,7 +8,7 @@ import { captureLogger } from '../support/log-capture';
 // build returns or throws, and loads the module afresh for each case as a new container would.
 const control = vi.hoisted(() => ({ compose: (): unknown => undefined }));
 vi.mock('../../lib/sessions/compose', () => ({ composeSessions: () => control.compose() }));
-vi.mock('../../lib/secrets', () => ({ withParameters: async (env: unknown) => env }));
+vi.mock('../../lib/secrets', () => ({ withParameters: async (env: unknown) => ({ env, secrets: [] }) }));
 
 /**
  * Loads the authorizer afresh, with the error classes of that same module graph (a class from

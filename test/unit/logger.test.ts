@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, maskCode, REDACTED } from '../../lib/logger';
+import { createLogger, maskCode, REDACTED, registerSecrets } from '../../lib/logger';
 import { captureLogger } from '../support/log-capture';
 
 describe('Function: createLogger', () => {
@@ -47,6 +47,26 @@ describe('Function: createLogger', () => {
     logger.child({}, ['only-in-child']);
     logger.info('parent line', { value: 'only-in-child' });
     expect(lines[0]).toContain('only-in-child');
+  });
+
+  it('scrubs a registered secret from every logger, one created before the registration included', () => {
+    const before = captureLogger();
+    const secret = `registered-${Math.random().toString(36).slice(2)}`;
+    registerSecrets([secret]);
+    const after = captureLogger();
+    before.logger.info('line', { value: secret });
+    after.logger.child({ requestId: secret }).warn(`message ${secret}`);
+    for (const line of [...before.lines, ...after.lines]) {
+      expect(line).not.toContain(secret);
+      expect(line).toContain(REDACTED);
+    }
+  });
+
+  it('does not register a value too short to scrub safely', () => {
+    registerSecrets(['abc12']);
+    const { logger, lines } = captureLogger();
+    logger.info('line', { value: 'abc12' });
+    expect(lines[0]).toContain('abc12');
   });
 
   it('drops lines below its level', () => {
