@@ -7,7 +7,8 @@
  * same params a condition would test. CommonJS because osls loads file variables with require().
  */
 module.exports = async ({ resolveVariable }) => {
-  const tracing = String(await resolveVariable('param:tracing')) === 'true';
+  // Lambda's tracing as the template sets it: the stage's param, where the partition offers X-Ray.
+  const tracing = (await resolveVariable('file(./deploy/partition.cjs):tracing')) === true;
   const userEvents = String(await resolveVariable('param:userEvents'));
   return {
     // Taken by every function's role (custom.serverless-iam-roles-per-function.defaultInherit).

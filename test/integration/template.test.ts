@@ -83,6 +83,11 @@ describe('Packaged template, stage prod (integration)', () => {
   let devTemplate: Template;
   /** Prod with `loosened` exported and settings overridden with `--param`, the avatar CDN's own domain among them. */
   let paramTemplate: Template;
+  /** Prod in the China regions (`--region cn-north-1`, partition aws-cn), with a filed domain and an IAM server certificate. */
+  let chinaTemplate: Template;
+  let chinaRaw = '';
+  let prodRaw = '';
+  const chinaParams = { avatarDomain: 'img.example.cn', avatarIamCertificateId: 'ASCACKCEVSQ6C2EXAMPLE' };
   const overrides = {
     loginRateLimit: '120',
     throttlingBurstLimit: '500',
@@ -134,13 +139,17 @@ describe('Packaged template, stage prod (integration)', () => {
     }
     const params = Object.entries(overrides).map(([name, value]) => `--param=${name}=${value}`);
     // Side by side: each run packages a private copy of the service (local/package-functions.ts).
-    const [prod, clean, dev, withParams] = await Promise.all([
+    const [prod, clean, dev, withParams, china] = await Promise.all([
       packageTemplate('prod', 'prod', { ...bareEnv(), ...planted, ...loosened }),
       packageTemplate('prod-clean', 'prod', bareEnv()),
       packageTemplate('dev', 'dev', { ...bareEnv(), ...loosened }),
       packageTemplate('prod-param', 'prod', { ...bareEnv(), ...loosened }, params),
+      packageTemplate('prod-cn', 'prod', bareEnv(), ['--region', 'cn-north-1', ...Object.entries(chinaParams).map(([name, value]) => `--param=${name}=${value}`)]),
     ]);
+    chinaTemplate = china.template;
+    chinaRaw = china.raw;
     const raw = prod.raw;
+    prodRaw = prod.raw;
     template = prod.template;
     cleanTemplate = clean.template;
     devTemplate = dev.template;
@@ -629,21 +638,63 @@ describe('Packaged template, stage prod (integration)', () => {
   // Errors fail the test; warnings are printed only. Those left are osls's own (W3005: a DependsOn
   // beside a GetAtt of the same resource) and conditions fixed at package time by the stage
   // (W8003: TracingOn is always true in prod), neither a fault of the template.
-  it('passes cfn-lint without an error: prod, prod with an alarm topic and an avatar domain, and dev', async (ctx) => {
+  // Errors fail the test; warnings are printed only. Those left are osls's own (W3005: a DependsOn
+  // beside a GetAtt of the same resource) and conditions fixed at package time by the stage
+  // (W8003: KeepWarmOn is always false in prod), neither a fault of the template. Each template
+  // is linted for every region it is meant for: the aws templates for the default region and
+  // ap-east-1 (Hong Kong), the aws-cn one for both China regions. A template names no region
+  // (the test below), so packaging for one region of a partition packages them all.
+  it('passes cfn-lint without an error in every region it is built for: ap-southeast-1, ap-east-1, cn-north-1, cn-northwest-1', async (ctx) => {
     if (cfnLintMissing) {
       console.warn(`SKIPPED cfn-lint of the packaged templates: ${cfnLintMissing}`);
       ctx.skip(cfnLintMissing);
     }
-    const files = ['prod', 'prod-param', 'dev'].map(templateFile);
-    // cfn-lint exits non-zero whenever it reports anything, warnings included: read its report instead.
-    const { stdout } = await promisify(execFile)('cfn-lint', ['--format', 'json', '--regions', 'ap-southeast-1', '--', ...files]).catch((err) => err);
-    const matches: { Level: string; Rule: { Id: string }; Message: string; Filename: string; Location: { Path: unknown[] } }[] = JSON.parse(stdout);
-    const line = (m: (typeof matches)[number]) => `${m.Rule.Id} ${m.Filename.split('/').at(-2)} ${m.Location.Path.join('/')}: ${m.Message}`;
+    type Match = { Level: string; Rule: { Id: string }; Message: string; Filename: string; Location: { Path: unknown[] } };
+    const lint = async (regions: string[], names: string[]): Promise<Match[]> => {
+      // cfn-lint exits non-zero whenever it reports anything, warnings included: read its report instead.
+      const { stdout } = await promisify(execFile)('cfn-lint', ['--format', 'json', '--regions', ...regions, '--', ...names.map(templateFile)]).catch((err) => err);
+      return JSON.parse(stdout);
+    };
+    const matches = [
+      ...(await lint(['ap-southeast-1', 'ap-east-1'], ['prod', 'prod-param', 'dev'])),
+      ...(await lint(['cn-north-1', 'cn-northwest-1'], ['prod-cn'])),
+    ];
+    const line = (m: Match) => `${m.Rule.Id} ${m.Filename.split('/').at(-2)} ${m.Location.Path.join('/')}: ${m.Message}`;
     const warnings = new Map<string, string[]>();
     for (const m of matches.filter((m) => m.Level !== 'Error')) warnings.set(m.Rule.Id, [...(warnings.get(m.Rule.Id) ?? []), line(m)]);
     for (const [rule, found] of warnings) console.info(`cfn-lint ${rule} ×${found.length} (warnings, not failures), e.g. ${found[0]}`);
     expect(matches.filter((m) => m.Level === 'Error').map(line)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
+
+  it('names no region and no partition in any ARN: the template is the same for every region of its partition', () => {
+    for (const [name, raw] of [['prod', prodRaw], ['prod-cn', chinaRaw]] as const) {
+      expect(raw.length, name).toBeGreaterThan(10_000);
+      for (const region of ['ap-southeast-1', 'ap-east-1', 'cn-north-1', 'cn-northwest-1']) expect(raw, `${name} names ${region}`).not.toContain(region);
+      // ARNs take their partition from AWS::Partition (arn:aws-cn: in China).
+      expect(raw.match(/"arn:aws[a-z-]*:/g) ?? [], name).toEqual([]);
+    }
+  });
+
+  it('builds the China regions’ template without what they lack: no OAC (an origin access identity), no ACM (an IAM server certificate), no X-Ray for Lambda', () => {
+    const types = Object.values(chinaTemplate.Resources).map((r: any) => r.Type);
+    expect(types).not.toContain('AWS::CloudFront::OriginAccessControl');
+    expect(types).toContain('AWS::CloudFront::CloudFrontOriginAccessIdentity');
+    const config = resolve(chinaTemplate, chinaTemplate.Resources.AvatarsDistribution.Properties.DistributionConfig);
+    expect(config.Aliases).toEqual([chinaParams.avatarDomain]);
+    expect(config.ViewerCertificate).toMatchObject({ IamCertificateId: chinaParams.avatarIamCertificateId, SslSupportMethod: 'sni-only' });
+    expect(JSON.stringify(config)).not.toContain('AcmCertificateArn');
+    // Lambda in the China regions has no X-Ray integration: no function traced, no role granted it.
+    for (const [id, r] of Object.entries(chinaTemplate.Resources)) {
+      if (r.Type === 'AWS::Lambda::Function') expect(r.Properties.TracingConfig, id).toBeUndefined();
+    }
+    expect(functionRuleViolations(chinaTemplate, { retentionInDays: 90, tracing: false })).toEqual([]);
+    expect(tableRuleViolations(chinaTemplate, { prefix: 'wechat-login-prod-' })).toEqual([]);
+    // Everything else is the same stack: the same functions, tables and roles' statements.
+    const ids = (t: Template) => Object.keys(t.Resources).filter((id) => !id.startsWith('Avatars') && !/LambdaVersion/.test(id)).sort();
+    expect(ids(chinaTemplate)).toEqual(ids(template));
+    const withoutXray = (t: Template, role: string) => statementsOf(t, role).filter((s: any) => !s.Action.some((a: string) => a.startsWith('xray:')));
+    for (const role of functionRoles(template)) expect(withoutXray(chinaTemplate, role), role).toEqual(withoutXray(template, role));
+  });
 
   it('keeps no container warm unless asked: --param keepWarm=true adds a schedule that pings the login function only', () => {
     for (const t of [template, cleanTemplate, devTemplate]) expect(holds(t, 'KeepWarmOn')).toBe(false);
