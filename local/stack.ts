@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { LOCAL_AWS_ENV, startDynamo, type RunningDynamo } from './dynamodb';
 import { startRedis, type RunningRedis } from './redis-server';
+import { SECURE_STRINGS } from '../lib/secrets';
 import { startS3, type RunningS3 } from './s3';
+import { startSsmStub, type RunningSsmStub } from './ssm-stub';
 import { startUpstashGateway, type RunningGateway } from './upstash-gateway';
 import { readDeclarations, tableEnvironment, type Declarations } from './template';
 import { startWechatStub, type RunningWechatStub } from './wechat-stub';
@@ -16,6 +18,16 @@ export interface LocalStack {
   s3: RunningS3;
   /** What the template declares, which the stack was built from (local/template.ts). */
   declarations: Declarations;
+  /**
+   * SSM Parameter Store's stand-in, holding the stack's settings under the parameter names the
+   * template gives the functions (`WECHAT_SECRET_PARAMETER`…), each a SecureString or a String
+   * as lib/secrets.ts says it must be stored. `env` sets the values directly and never asks it.
+   */
+  ssm: RunningSsmStub;
+  /** Each setting read from SSM in production: its parameter's name, its type and the stack's value. */
+  parameters: Record<string, { name: string; type: 'String' | 'SecureString'; value: string }>;
+  /** `env` as `fn` is deployed: its parameter-backed settings named by parameter only, read from `ssm`. */
+  fromSsm(fn: string): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -107,7 +119,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const value = env[name];
       if (value) stackEnv[name] = value;
     }
-    return { env: stackEnv, dynamo, redis, gateway, wechat, s3, declarations, stop };
+    const parameters: LocalStack['parameters'] = {};
+    for (const variables of Object.values(declarations.parameterVariables)) {
+      for (const [variable, name] of Object.entries(variables)) {
+        const value = stackEnv[variable];
+        if (value === undefined) throw new Error(`the template reads ${variable} from SSM (${name}), which the local stack does not provide`);
+        parameters[variable] = { name, type: SECURE_STRINGS.includes(variable) ? 'SecureString' : 'String', value };
+      }
+    }
+    const ssm = await startSsmStub({
+      region: LOCAL_AWS_ENV.AWS_REGION,
+      credentials: { accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY },
+      parameters: Object.fromEntries(Object.values(parameters).map(({ name, value }) => [name, value])),
+      types: Object.fromEntries(Object.values(parameters).map(({ name, type }) => [name, type])),
+    });
+    started.push(ssm);
+    const fromSsm = (fn: string) => {
+      const own = declarations.parameterVariables[fn];
+      if (!own) throw new Error(`the template gives function ${fn} no SSM parameter`);
+      const env: Record<string, string> = { ...stackEnv, SSM_ENDPOINT: ssm.url };
+      for (const variable of Object.keys(parameters)) env[variable] = '';
+      for (const [variable, name] of Object.entries(own)) env[`${variable}_PARAMETER`] = name;
+      return env;
+    };
+    return { env: stackEnv, dynamo, redis, gateway, wechat, s3, declarations, ssm, parameters, fromSsm, stop };
   } catch (err) {
     await stop();
     throw err;

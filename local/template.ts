@@ -46,6 +46,8 @@ export interface Declarations {
   parameters: Record<string, string>;
   /** Each function's variables that name one of the tables (USERS_TABLE → wechat-login-dev-users). */
   tableVariables: Record<string, Record<string, string>>;
+  /** Each function's settings read from SSM: the variable and its parameter's name (WECHAT_SECRET → /wechat-login/dev/wechat-secret), from its `WECHAT_SECRET_PARAMETER`. */
+  parameterVariables: Record<string, Record<string, string>>;
 }
 
 /**
@@ -76,7 +78,8 @@ function printEnv(): NodeJS.ProcessEnv {
  */
 export async function readDeclarations(root = process.cwd(), stage = LOCAL_STAGE): Promise<Declarations> {
   const hash = createHash('sha256');
-  for (const file of sources(root)) hash.update(relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
+  // This file too: what it extracts is part of what is cached.
+  for (const file of [...sources(root), join(import.meta.dirname, 'template.ts')]) hash.update(relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
   const cacheDir = join(root, 'node_modules', '.cache', 'wechat-login');
   const cacheFile = join(cacheDir, `declarations-${stage}-${hash.digest('hex').slice(0, 16)}.json`);
   try {
@@ -141,7 +144,14 @@ export function declarationsOf(service: any, stage: string): Declarations {
     const own = Object.entries<unknown>(fn.environment ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === 'string' && tableNames.has(entry[1]));
     if (own.length) tableVariables[name] = Object.fromEntries(own);
   }
-  return { stage, service: service.service, tables, buckets, parameters: { ...(service.custom?.parameters ?? {}) }, tableVariables };
+  const parameterVariables: Record<string, Record<string, string>> = {};
+  for (const [name, fn] of Object.entries<any>(service.functions ?? {})) {
+    const own = Object.entries<unknown>(fn.environment ?? {})
+      .filter((entry): entry is [string, string] => entry[0].endsWith('_PARAMETER') && typeof entry[1] === 'string')
+      .map(([variable, parameter]) => [variable.slice(0, -'_PARAMETER'.length), parameter]);
+    if (own.length) parameterVariables[name] = Object.fromEntries(own);
+  }
+  return { stage, service: service.service, tables, buckets, parameters: { ...(service.custom?.parameters ?? {}) }, tableVariables, parameterVariables };
 }
 
 /**

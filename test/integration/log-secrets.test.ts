@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { REDACTED } from '../../lib/logger';
-import { startSsmStub, type RunningSsmStub } from '../../local/ssm-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginEvent, loginFrom } from '../support/events';
 import { coldStart, useLocalStack, type Handler } from '../support/local';
 
@@ -98,17 +97,10 @@ describe('Secrets never reach a log line (integration)', () => {
   }, 60_000);
 
   describe('Settings in a log line: every SecureString scrubbed, every String readable', () => {
-    let ssm: RunningSsmStub;
-    /** What each function reads from SSM in production, and how the operator stored it (docs/deploy.md). */
-    const parameters = {
-      WECHAT_APPID: { path: '/wechat-login/test/wechat-appid', type: 'String' },
-      WECHAT_SECRET: { path: '/wechat-login/test/wechat-secret', type: 'SecureString' },
-      UPSTASH_REDIS_REST_URL: { path: '/wechat-login/test/upstash-redis-rest-url', type: 'String' },
-      UPSTASH_REDIS_REST_TOKEN: { path: '/wechat-login/test/upstash-redis-rest-token', type: 'SecureString' },
-      WECHAT_PUSH_TOKEN: { path: '/wechat-login/test/wechat-push-token', type: 'SecureString' },
-      WECHAT_PUSH_AES_KEY: { path: '/wechat-login/test/wechat-push-aes-key', type: 'SecureString' },
-    } as const;
-    type Name = keyof typeof parameters;
+    /** What each function reads from SSM in production, as the template names it, and how the operator stored it (docs/deploy.md). */
+    const parameters = () => ctx.stack.parameters;
+    const NAMES = ['WECHAT_APPID', 'WECHAT_SECRET', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WECHAT_PUSH_TOKEN', 'WECHAT_PUSH_AES_KEY'] as const;
+    type Name = (typeof NAMES)[number];
     const functions: { module: 'login' | 'wechat-events'; reads: Name[]; event: (requestId: string) => APIGatewayProxyEventV2 }[] = [
       {
         module: 'login',
@@ -122,24 +114,13 @@ describe('Secrets never reach a log line (integration)', () => {
       },
     ];
 
-    beforeAll(async () => {
-      const env = ctx.env;
-      ssm = await startSsmStub({
-        region: env.AWS_REGION!,
-        credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY!, sessionToken: env.AWS_SESSION_TOKEN },
-        parameters: Object.fromEntries(Object.entries(parameters).map(([name, { path }]) => [path, env[name]!])),
-        types: Object.fromEntries(Object.values(parameters).map(({ path, type }) => [path, type])),
-      });
-    });
-    afterAll(async () => {
-      await ssm?.close();
-    });
+    const ssm = () => ctx.stack.ssm;
 
     /** The environment as deployed: only the parameters' names for what the function reads from SSM. */
     function fromSsm(reads: Name[]): Record<string, string> {
-      const env: Record<string, string> = { ...ctx.env, SSM_ENDPOINT: ssm.url };
-      for (const name of Object.keys(parameters) as Name[]) env[name] = '';
-      for (const name of reads) env[`${name}_PARAMETER`] = parameters[name].path;
+      const env: Record<string, string> = { ...ctx.env, SSM_ENDPOINT: ssm().url };
+      for (const name of NAMES) env[name] = '';
+      for (const name of reads) env[`${name}_PARAMETER`] = parameters()[name]!.name;
       return env;
     }
 
@@ -155,7 +136,7 @@ describe('Secrets never reach a log line (integration)', () => {
       async (_module, source, { module, reads, event }) => {
         // Prepare
         const env = source === 'read from SSM' ? fromSsm(reads) : { ...ctx.env, SSM_ENDPOINT: '' };
-        const calls = ssm.stats.calls;
+        const calls = ssm().stats.calls;
         const handler = await coldStart(module, env);
         for (const name of reads) {
           const value = ctx.env[name]!;
@@ -164,7 +145,7 @@ describe('Secrets never reach a log line (integration)', () => {
           // Assess
           expect(printed.length, name).toBeGreaterThan(0);
           for (const line of printed) {
-            if (parameters[name].type === 'SecureString') {
+            if (parameters()[name]!.type === 'SecureString') {
               expect(line, name).not.toContain(value);
               expect(JSON.parse(line).requestId, name).toBe(REDACTED);
             } else {
@@ -172,7 +153,7 @@ describe('Secrets never reach a log line (integration)', () => {
             }
           }
         }
-        expect(ssm.stats.calls - calls).toBe(source === 'read from SSM' ? 1 : 0);
+        expect(ssm().stats.calls - calls).toBe(source === 'read from SSM' ? 1 : 0);
       },
     );
   });

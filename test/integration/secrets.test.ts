@@ -14,7 +14,8 @@ describe('Secrets from SSM at cold start (integration)', () => {
   const ctx = useLocalStack();
   let ssm: RunningSsmStub;
   let stored: Record<string, string>;
-  const names = { WECHAT_SECRET: '/wechat-login/test/wechat-secret', UPSTASH_REDIS_REST_TOKEN: '/wechat-login/test/upstash-token' };
+  /** The parameters' names, as the template gives them to the functions (/wechat-login/dev/wechat-secret…). */
+  const names = () => ({ WECHAT_SECRET: ctx.stack.parameters.WECHAT_SECRET!.name, UPSTASH_REDIS_REST_TOKEN: ctx.stack.parameters.UPSTASH_REDIS_REST_TOKEN!.name });
 
   /** The stack's environment as production would set it: parameter names, no secret values. */
   function productionEnv(overrides: Record<string, string> = {}): Record<string, string> {
@@ -23,8 +24,8 @@ describe('Secrets from SSM at cold start (integration)', () => {
       ...rest,
       WECHAT_SECRET: '',
       UPSTASH_REDIS_REST_TOKEN: '',
-      WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET,
-      UPSTASH_REDIS_REST_TOKEN_PARAMETER: names.UPSTASH_REDIS_REST_TOKEN,
+      WECHAT_SECRET_PARAMETER: names().WECHAT_SECRET,
+      UPSTASH_REDIS_REST_TOKEN_PARAMETER: names().UPSTASH_REDIS_REST_TOKEN,
       SSM_ENDPOINT: ssm.url,
       ...overrides,
     };
@@ -34,7 +35,7 @@ describe('Secrets from SSM at cold start (integration)', () => {
     ssm = await startSsmStub({
       region: ctx.env.AWS_REGION!,
       credentials: { accessKeyId: ctx.env.AWS_ACCESS_KEY_ID!, secretAccessKey: ctx.env.AWS_SECRET_ACCESS_KEY!, sessionToken: ctx.env.AWS_SESSION_TOKEN },
-      parameters: (stored = { [names.WECHAT_SECRET]: ctx.env.WECHAT_SECRET!, [names.UPSTASH_REDIS_REST_TOKEN]: ctx.env.UPSTASH_REDIS_REST_TOKEN! }),
+      parameters: (stored = { [names().WECHAT_SECRET]: ctx.env.WECHAT_SECRET!, [names().UPSTASH_REDIS_REST_TOKEN]: ctx.env.UPSTASH_REDIS_REST_TOKEN! }),
     });
   });
   afterAll(async () => {
@@ -79,7 +80,7 @@ describe('Secrets from SSM at cold start (integration)', () => {
     const { awsJson } = await import('../../lib/adapters/aws-json');
     const ask = (secretAccessKey: string) =>
       awsJson(
-        { Names: [names.WECHAT_SECRET], WithDecryption: true },
+        { Names: [names().WECHAT_SECRET], WithDecryption: true },
         {
           service: 'ssm',
           target: 'AmazonSSM.GetParameters',
@@ -135,15 +136,15 @@ describe('Secrets from SSM at cold start (integration)', () => {
     function rotateAppSecret(inSsm = true): string {
       const secret = `rotated-${Math.random().toString(36).slice(2)}`;
       ctx.stack.wechat.setAppSecret(secret);
-      if (inSsm) stored[names.WECHAT_SECRET] = secret;
+      if (inSsm) stored[names().WECHAT_SECRET] = secret;
       return secret;
     }
     afterEach(() => {
       vi.useRealTimers();
       ctx.stack.wechat.setAppSecret(ctx.env.WECHAT_SECRET!);
       ctx.stack.gateway.setToken(ctx.env.UPSTASH_REDIS_REST_TOKEN!);
-      stored[names.WECHAT_SECRET] = ctx.env.WECHAT_SECRET!;
-      stored[names.UPSTASH_REDIS_REST_TOKEN] = ctx.env.UPSTASH_REDIS_REST_TOKEN!;
+      stored[names().WECHAT_SECRET] = ctx.env.WECHAT_SECRET!;
+      stored[names().UPSTASH_REDIS_REST_TOKEN] = ctx.env.UPSTASH_REDIS_REST_TOKEN!;
     });
 
     it('logs in after the AppSecret is reset in WeChat and put in SSM: one re-read, no WECHAT_ERROR, the old secret never again', async () => {
@@ -177,7 +178,7 @@ describe('Secrets from SSM at cold start (integration)', () => {
       expect((await capture(() => login(loginEvent('rick.3')))).result.statusCode).toBe(502);
       expect(ssm.stats.calls - before).toBe(1);
       // The operator puts the new secret in SSM; within the minute the container does not look yet.
-      stored[names.WECHAT_SECRET] = secret;
+      stored[names().WECHAT_SECRET] = secret;
       vi.advanceTimersByTime(30_000);
       expect((await capture(() => login(loginEvent('rick.4')))).result.statusCode).toBe(502);
       expect(ssm.stats.calls - before).toBe(1);
@@ -194,7 +195,7 @@ describe('Secrets from SSM at cold start (integration)', () => {
       expect((await authorize(event)).isAuthorized).toBe(true);
       const rotated = `rotated-${Math.random().toString(36).slice(2)}`;
       ctx.stack.gateway.setToken(rotated);
-      stored[names.UPSTASH_REDIS_REST_TOKEN] = rotated;
+      stored[names().UPSTASH_REDIS_REST_TOKEN] = rotated;
       const before = ssm.stats.calls;
       const { result, output } = await capture(() => authorize(event));
       expect(result).toMatchObject({ isAuthorized: true, context: { userId: expect.any(String) } });
@@ -213,7 +214,7 @@ describe('Secrets from SSM at cold start (integration)', () => {
       await remove({ warmPing: true }); // its initialisation, with the token of before
       const rotated = `rotated-${Math.random().toString(36).slice(2)}`;
       ctx.stack.gateway.setToken(rotated);
-      stored[names.UPSTASH_REDIS_REST_TOKEN] = rotated;
+      stored[names().UPSTASH_REDIS_REST_TOKEN] = rotated;
       const exchanges = ctx.stack.wechat.stats.calls;
       const first = await capture(() => deletion('delia.2'));
       expect(first.result.statusCode).toBe(503);
@@ -230,13 +231,13 @@ describe('Secrets from SSM at cold start (integration)', () => {
   describe('Function: withParameters', () => {
     it('keeps a value set in the environment and does not ask SSM', async () => {
       const before = ssm.stats.calls;
-      const env = { WECHAT_SECRET: 'local', WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET, SSM_ENDPOINT: ssm.url };
+      const env = { WECHAT_SECRET: 'local', WECHAT_SECRET_PARAMETER: names().WECHAT_SECRET, SSM_ENDPOINT: ssm.url };
       await expect(withParameters(env)).resolves.toEqual({ env, secrets: ['local'] });
       expect(ssm.stats.calls).toBe(before);
     });
 
     it('needs a region and credentials to ask SSM', async () => {
-      await expect(withParameters({ WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET })).rejects.toBeInstanceOf(ConfigError);
+      await expect(withParameters({ WECHAT_SECRET_PARAMETER: names().WECHAT_SECRET })).rejects.toBeInstanceOf(ConfigError);
     });
 
     it('resolves every NAME whose NAME_PARAMETER is set, in one request, and nothing else', async () => {
@@ -247,10 +248,10 @@ describe('Secrets from SSM at cold start (integration)', () => {
         AWS_SECRET_ACCESS_KEY: ctx.env.AWS_SECRET_ACCESS_KEY,
         AWS_SESSION_TOKEN: ctx.env.AWS_SESSION_TOKEN,
         SSM_ENDPOINT: ssm.url,
-        WECHAT_SECRET_PARAMETER: names.WECHAT_SECRET,
-        UPSTASH_REDIS_REST_TOKEN_PARAMETER: names.UPSTASH_REDIS_REST_TOKEN,
+        WECHAT_SECRET_PARAMETER: names().WECHAT_SECRET,
+        UPSTASH_REDIS_REST_TOKEN_PARAMETER: names().UPSTASH_REDIS_REST_TOKEN,
         WECHAT_APPID: 'wx-set-locally',
-        WECHAT_APPID_PARAMETER: names.WECHAT_SECRET,
+        WECHAT_APPID_PARAMETER: names().WECHAT_SECRET,
         EMPTY_PARAMETER: ' ',
       };
       const { env: resolved, secrets } = await withParameters(env);

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { devEnvPath, parseEnvFile } from '../../local/env-file';
 import { freePort } from '../../local/serverless-cli';
 
 /** Runs one of the local/ scripts as a developer would, collecting what it prints. */
@@ -30,6 +32,8 @@ export interface DevServer {
    * partition, until SIGCONT. Throws when the stack uses REDIS_URL's Redis instead.
    */
   redisPid(): number;
+  /** What it wrote for the operator scripts (.local/dev-<port>.env): the local stack's endpoints, table names and keys. */
+  env(): Record<string, string>;
   /** Stops it and everything it started: Ctrl-C first, then SIGKILL to the whole group. */
   kill(): Promise<void>;
 }
@@ -58,6 +62,9 @@ export async function startDevServer(env: Record<string, string> = {}): Promise<
       const pid = Number(/private redis-server pid (\d+)/.exec(dev.output())?.[1]);
       if (!pid) throw new Error('npm run dev did not start a redis-server of its own (REDIS_URL set?)');
       return pid;
+    },
+    env() {
+      return parseEnvFile(readFileSync(devEnvPath(port), 'utf8'));
     },
     async kill() {
       await stopGroup(dev.child);
