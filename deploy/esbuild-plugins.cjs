@@ -12,7 +12,7 @@
  * CommonJS module that requires it; esbuild's interop then reads only what the code uses.
  */
 const { builtinModules } = require('node:module');
-const { dirname, join } = require('node:path');
+const { dirname, extname, join } = require('node:path');
 
 const escape = (name) => name.replace(/[/\\^$.*+?()[\]{}|-]/g, '\\$&');
 const BUILTIN = new RegExp(`^(node:)?(${builtinModules.map(escape).join('|')})$`);
@@ -77,15 +77,18 @@ const lambdaSubstitutes = {
  * clients, priming; lib/runtime.ts AWAIT_AT_LOAD). Lambda's init phase ends when the handler's
  * module has loaded, top-level await included, and an on-demand function's init phase runs at
  * a full vCPU: awaited there, that work no longer runs in the first request at the memory's
- * share of a vCPU. Not for `npm run invoke:local` (BUNDLE_EXTENSION=.js), whose `serverless
- * invoke local` loads a handler with require(), which refuses a module with top-level await.
+ * share of a vCPU. Not for a `.js` bundle, which only `serverless invoke local` builds
+ * (deploy/invoke-local.cjs): it loads a handler with require(), which refuses a module with
+ * top-level await.
  */
 const AWAIT_INIT = 'await Promise.all(globalThis[Symbol.for("wechat-login.await-at-load")] ?? []);';
 
 const initAtLoad = {
   name: 'init-at-load',
   setup(build) {
-    if (process.env.BUNDLE_EXTENSION === '.js' || build.initialOptions.format !== 'esm') return;
+    const { format, outfile, outExtension } = build.initialOptions;
+    const extension = outfile ? extname(outfile) : (outExtension?.['.js'] ?? '.js');
+    if (format !== 'esm' || extension === '.js') return;
     const footer = build.initialOptions.footer ?? {};
     build.initialOptions.footer = { ...footer, js: [footer.js, AWAIT_INIT].filter(Boolean).join('\n') };
   },

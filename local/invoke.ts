@@ -15,8 +15,8 @@ if (!args.includes('--path') && !args.includes('-p')) args.push('--path', 'event
 const fn = args.includes('--function') || args.includes('-f') ? [] : ['--function', 'login'];
 
 const stack = await startLocalStack();
-// osls's invoke local cannot load .mjs handlers; see serverless.yml (custom.esbuild).
-const child = runServerless(['invoke', 'local', ...fn, ...args], { ...stack.env, BUNDLE_EXTENSION: '.js' });
+// It builds .js bundles, which osls's invoke local can load (deploy/invoke-local.cjs).
+const child = runServerless(['invoke', 'local', ...fn, ...args], stack.env);
 const code = await new Promise<number>((resolve) => child.on('exit', (status) => resolve(status ?? 1)));
 await stack.stop();
 process.exit(code);

@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PATTERN } from '../../lib/crypto';
 import { devEnvPath, parseEnvFile } from '../../local/env-file';
-import { exited, runScript, startDevServer, type DevServer } from '../support/dev-server';
+import { exited, runScript, startDevServer, stopGroup, type DevServer } from '../support/dev-server';
 
 /**
  * The commands of the README's quick start and docs/development.md, run as a developer runs
@@ -130,6 +131,28 @@ describe('npm run dev (integration)', () => {
     // The running stack's file is untouched.
     expect(readFileSync(envFile, 'utf8')).toBe(before);
   });
+
+  it('runs `npx serverless invoke local` as typed against its stack, through its env file, and exits', async () => {
+    // As docs/development.md shows it: the env file's values and the AppSecret npm run dev was
+    // started with. osls's invoke local loads .js handlers only, and a failed load left the CLI
+    // hanging (deploy/invoke-local.cjs); the time limit below is what catches a hang.
+    const env = { ...parseEnvFile(readFileSync(devEnvPath(Number(new URL(dev.base).port)), 'utf8')), WECHAT_SECRET: secret };
+    const child = spawn('npx', ['serverless', 'invoke', 'local', '--function', 'login', '--path', 'events/login.json'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const code = await Promise.race([exited(child), new Promise((resolve) => setTimeout(() => resolve('still running after 90 s'), 90_000))]);
+    await stopGroup(child);
+    expect(code, output).toBe(0);
+    const match = /"statusCode": 200[\s\S]*"body": "(\{.*\})"/.exec(output);
+    expect(match, output).not.toBeNull();
+    expect(JSON.parse(JSON.parse(`"${match![1]}"`))).toMatchObject({ token: expect.stringMatching(TOKEN_PATTERN) });
+    expect(output).not.toContain(secret);
+  }, 120_000);
 
   it('stops everything it started on Ctrl-C', async () => {
     dev.child.kill('SIGINT');
