@@ -12,7 +12,9 @@ import { listen, readBody, sendJson, type RunningServer } from './http-util';
  *   NAME, NAME.ANYTHING   logs in user NAME: stable openid per appid+NAME, fresh session_key;
  *                         ANYTHING starting with "union" adds a unionid (stable per NAME)
  *   errcode.N             errcode N (N may be negative: errcode.-1) with WeChat's message
- *   delay.MS.REST         waits MS milliseconds, then answers for REST
+ *   delay.MS.REST         waits MS milliseconds, then answers for REST (past the service's
+ *                         WECHAT_TIMEOUT_MS, 3000 by default, it answers 503 WECHAT_UNAVAILABLE
+ *                         first: delay.5000.bob does, delay.2000.bob logs bob in late)
  *   http.STATUS           an HTML error page with that HTTP status
  *   html | empty          a 200 with an HTML page | an empty body
  *   drop                  closes the connection without answering

@@ -61,6 +61,16 @@ describe('npm run dev (integration)', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+  it('answers docs/development.md\'s delay.5000.bob with 503 once WeChat\'s 3 s timeout passes', async () => {
+    const started = Date.now();
+    const response = await login('{"code":"delay.5000.bob"}');
+    const elapsed = Date.now() - started;
+    expect(response.status).toBe(503);
+    expect((await response.json()) as object).toMatchObject({ error: { code: 'WECHAT_UNAVAILABLE' } });
+    expect(elapsed).toBeGreaterThanOrEqual(3000);
+    expect(elapsed).toBeLessThan(5000);
+  });
+
   it('turns 20 parallel first logins of one user into one user', async () => {
     const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => login(JSON.stringify({ code: `zoe.${i}` }))));
     const bodies = (await Promise.all(responses.map((r) => r.json()))) as { userId: string; isNewUser: boolean; token: string }[];
