@@ -9,6 +9,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 import net from 'node:net';
 import { devEnvPath, formatEnvFile, writeDevEnv } from './env-file';
+import { exitOnSetupError } from './setup-error';
 import { startLocalStack } from './stack';
 import { offlineArgs, runServerless } from './serverless-cli';
 
@@ -41,7 +42,8 @@ const busy = () => {
 // be this one (a dynalite on the API's port made serverless offline fail with EADDRINUSE).
 const held = (await holdPort()) ?? busy();
 
-const stack = await startLocalStack();
+// Without redis-server (or with a REDIS_URL that does not answer): one line naming the fix.
+const stack = await startLocalStack().catch(exitOnSetupError('npm run dev'));
 // For operator scripts (npm run revoke, npm run push -- --env FILE); removed when this run ends.
 const envFile = devEnvPath(port);
 writeDevEnv(envFile, formatEnvFile({ ...stack.env, PORT: String(port) }, `npm run dev on port ${port}, pid ${process.pid}; removed when it stops`));

@@ -7,6 +7,7 @@
 // version is noise here (the local stack creates a DynamoDB client in this process).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+import { exitOnSetupError } from './setup-error';
 import { startLocalStack } from './stack';
 import { runServerless } from './serverless-cli';
 
@@ -14,7 +15,7 @@ const args = process.argv.slice(2);
 if (!args.includes('--path') && !args.includes('-p')) args.push('--path', 'events/login.json');
 const fn = args.includes('--function') || args.includes('-f') ? [] : ['--function', 'login'];
 
-const stack = await startLocalStack();
+const stack = await startLocalStack().catch(exitOnSetupError('npm run invoke:local'));
 // It builds .js bundles, which osls's invoke local can load (deploy/invoke-local.cjs).
 const child = runServerless(['invoke', 'local', ...fn, ...args], stack.env);
 const code = await new Promise<number>((resolve) => child.on('exit', (status) => resolve(status ?? 1)));

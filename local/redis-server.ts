@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RespClient, type RedisAddress } from './resp';
+import { LocalSetupError } from './setup-error';
 
 export interface RunningRedis {
   address: RedisAddress;
@@ -17,9 +18,9 @@ export interface RunningRedis {
 }
 
 /** Parses redis://[:password@]host:port as REDIS_URL gives it. */
-export function parseRedisUrl(value: string): RedisAddress {
-  const url = new URL(value);
-  if (url.protocol !== 'redis:') throw new Error('REDIS_URL must look like redis://[:password@]host:port');
+export function parseRedisUrl(value: string): Extract<RedisAddress, { host: string }> {
+  const url = URL.parse(value);
+  if (url?.protocol !== 'redis:') throw new LocalSetupError('REDIS_URL must look like redis://[:password@]host:port');
   return {
     host: url.hostname || '127.0.0.1',
     port: Number(url.port || 6379),
@@ -35,13 +36,18 @@ export function parseRedisUrl(value: string): RedisAddress {
 export async function startRedis(options: { url?: string | undefined; port?: number } = {}): Promise<RunningRedis> {
   if (options.url) {
     const address = parseRedisUrl(options.url);
-    await waitForPing(address, 5000);
+    await waitForPing(address, 5000).catch(() => {
+      // Its host and port only: the URL may carry a password.
+      throw new LocalSetupError(`the Redis at REDIS_URL (${address.host}:${address.port}) did not answer PING within 5 s (is it running, its password right?); start it, or unset REDIS_URL to run a private redis-server`);
+    });
     const noop = async () => {};
     return { address, owned: false, pid: undefined, stop: noop, start: noop, close: noop };
   }
 
   if (spawnSync('redis-server', ['--version']).error) {
-    throw new Error('redis-server was not found on PATH. Install it (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL.');
+    throw new LocalSetupError(
+      'redis-server is not installed (not on PATH); install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis) or set REDIS_URL=redis://host:port to use a Redis you already run',
+    );
   }
   const dir = mkdtempSync(join(tmpdir(), 'wxlogin-redis-'));
   const address: RedisAddress = options.port ? { host: '127.0.0.1', port: options.port } : { path: join(dir, 'redis.sock') };

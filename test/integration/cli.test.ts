@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PATTERN } from '../../lib/crypto';
 import { devEnvPath, parseEnvFile } from '../../local/env-file';
+import { freePort } from '../../local/serverless-cli';
 import { exited, runScript, startDevServer, stopGroup, type DevServer } from '../support/dev-server';
 
 /**
@@ -180,6 +182,39 @@ describe('npm run revoke without settings (integration)', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^npm run revoke: set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, or give --env /);
   });
+});
+
+describe('npm run dev and npm run invoke:local on a machine without redis-server (integration)', () => {
+  // A PATH with nothing on it: the scripts run under this Node by its path, as npm would run
+  // them, and the first program they look for is redis-server.
+  let emptyPath: string;
+  beforeAll(() => {
+    emptyPath = mkdtempSync(join(tmpdir(), 'wxlogin-no-redis-'));
+  });
+  afterAll(() => rmSync(emptyPath, { recursive: true, force: true }));
+
+  it.each([
+    ['npm run dev', 'local/dev.ts'],
+    ['npm run invoke:local', 'local/invoke.ts'],
+  ])('%s exits 1 with one line naming the install command or REDIS_URL, no stack trace', async (command, script) => {
+    const run = runScript(script, { PATH: emptyPath, REDIS_URL: '', PORT: String(await freePort()) });
+    expect(await exited(run.child)).toBe(1);
+    const lines = run.output().trim().split('\n');
+    expect(lines, run.output()).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^${command}: redis-server is not installed`));
+    expect(lines[0]).toContain('sudo apt-get install redis-server');
+    expect(lines[0]).toContain('brew install redis');
+    expect(lines[0]).toContain('REDIS_URL=redis://host:port');
+  });
+
+  it('says so in one line when REDIS_URL\'s Redis does not answer, without its password', async () => {
+    const run = runScript('local/dev.ts', { REDIS_URL: `redis://:hunter2@127.0.0.1:${await freePort()}`, PORT: String(await freePort()) });
+    expect(await exited(run.child)).toBe(1);
+    const lines = run.output().trim().split('\n');
+    expect(lines, run.output()).toHaveLength(1);
+    expect(lines[0]).toMatch(/^npm run dev: the Redis at REDIS_URL \(127\.0\.0\.1:\d+\) did not answer PING/);
+    expect(run.output()).not.toContain('hunter2');
+  }, 20_000);
 });
 
 describe('npm run invoke:local (integration)', () => {
