@@ -36,3 +36,22 @@ describe('Docs: snippets that show a file', () => {
     expect(readFileSync(join(root, file), 'utf8')).toContain(body);
   });
 });
+
+describe('Docs: docs/deploy.md\'s SSM parameters', () => {
+  // Every `${param:parameterPath}/NAME` the template hands a function (serverless.yml, or a file
+  // under deploy/ it includes), as the configuration table describes it.
+  const templateFiles = ['serverless.yml', ...readdirSync(join(root, 'deploy'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(ya?ml|json)$/.test(f)).map((f) => `deploy/${f}`)];
+  const named = new Set(templateFiles.flatMap((f) => [...readFileSync(join(root, f), 'utf8').matchAll(/\$\{param:parameterPath\}\/([\w-]+)/g)].map((m) => m[1]!)));
+  const deployDoc = readFileSync(join(root, 'docs', 'deploy.md'), 'utf8');
+  const commands = new Map([...deployDoc.matchAll(/^aws ssm put-parameter --name \/wechat-login\/prod\/([\w-]+) --type (String|SecureString) --value \S+$/gm)].map((m) => [m[1]!, m[2]!]));
+  const secure = new Set([...deployDoc.matchAll(/\*SSM\* `\/wechat-login\/<stage>\/([\w-]+)` \(SecureString\)/g)].map((m) => m[1]!));
+
+  it('finds the parameters the template reads (the AppID, the AppSecret, Upstash, the push Token and key)', () => {
+    expect([...named]).toEqual(expect.arrayContaining(['wechat-appid', 'wechat-secret', 'upstash-redis-rest-token', 'wechat-push-token', 'wechat-push-aes-key']));
+  });
+
+  it('stores each of them in the deploy steps, a SecureString where the table says so, and nothing else', () => {
+    expect([...commands.keys()].sort()).toEqual([...named].sort());
+    for (const [name, type] of commands) expect(type, name).toBe(secure.has(name) ? 'SecureString' : 'String');
+  });
+});
