@@ -19,6 +19,14 @@ function lambdaNode(): string | undefined {
   return Number(process.versions.node.split('.')[0]) === runtimeMajor ? process.execPath : undefined;
 }
 const node = lambdaNode();
+// Said once, where the run's report shows it, as the cfn-lint test does: a skip never passes silently.
+if (!node) {
+  const binary = `node-${process.platform}-${process.arch}`;
+  console.warn(
+    `SKIPPED the deployable bundles on Node ${runtimeMajor}, Lambda's runtime: this is Node ${process.versions.node} and LAMBDA_NODE is not set ` +
+      `(npm i --prefix /tmp/lambda-node --no-save ${binary}@${runtimeMajor}, then LAMBDA_NODE=/tmp/lambda-node/node_modules/${binary}/bin/node; docs/development.md, Tests)`,
+  );
+}
 
 /**
  * The bundles `serverless package` builds, run by the Node version of the Lambda runtime they
