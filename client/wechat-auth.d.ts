@@ -45,8 +45,10 @@ export interface WxLike {
 export interface AuthOptions {
   /**
    * The API's base URL, e.g. the HTTPS endpoint `serverless deploy` prints, optionally with a
-   * path. `createAuth` throws unless it is `https://…`, or `http://localhost` /
-   * `http://127.0.0.1` (any port) for `npm run dev`, and has no credentials, query or fragment.
+   * path. `createAuth` throws unless it is `https://…`, or, for `npm run dev` (any port),
+   * `http://` to this machine or a private network: `localhost`, 127.0.0.0/8, 10.0.0.0/8,
+   * 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, `[::1]`, fc00::/7; and has no credentials,
+   * query or fragment. A release needs the filed `https://` domain.
    * Its origin (scheme, host, port) is the only one the token is ever sent to.
    */
   baseUrl: string;

@@ -98,6 +98,23 @@ function originOf(url) {
   return { scheme: scheme, host: host, port: port, key: scheme + '://' + host + ':' + port };
 }
 
+/**
+ * True for a host that names this machine or one on a private network, where `npm run dev`
+ * may be reached over plain HTTP: localhost, 127.0.0.0/8, 10.0.0.0/8, 172.16.0.0/12,
+ * 192.168.0.0/16, 169.254.0.0/16 (link-local), [::1] and IPv6 unique local addresses
+ * (fc00::/7). IPv4 only as four plain decimal parts: `010.0.0.1` is 8.0.0.1 to some parsers.
+ */
+function isPrivateHost(host) {
+  if (host === 'localhost' || host === '[::1]') return true;
+  if (/^\[f[cd][0-9a-f]{2}:[0-9a-f:]*\]$/.test(host)) return true;
+  var quad = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/.exec(host);
+  if (!quad) return false;
+  var a = Number(quad[1]);
+  var b = Number(quad[2]);
+  if (a > 255 || b > 255 || Number(quad[3]) > 255 || Number(quad[4]) > 255) return false;
+  return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
+}
+
 function base64url(bytes) {
   var out = '';
   for (var i = 0; i < bytes.length; i += 3) {
@@ -133,10 +150,12 @@ function createAuth(options) {
   if (!base || /[?#]/.test(baseUrl)) {
     throw new Error('createAuth: baseUrl must be an http(s) URL without credentials, query or fragment, e.g. https://api.example.com (got ' + baseUrl + ')');
   }
-  // The token is a bearer credential: it only travels encrypted. Plain HTTP is for `npm run dev`
-  // on this machine, where nothing crosses a network.
-  if (base.scheme !== 'https' && base.host !== 'localhost' && base.host !== '127.0.0.1') {
-    throw new Error('createAuth: baseUrl must use https:// (http:// only for localhost or 127.0.0.1), got ' + baseUrl);
+  // The token is a bearer credential: it only travels encrypted, but for `npm run dev` on this
+  // machine or, for a real phone in 真机调试, on the same private network.
+  if (base.scheme !== 'https' && !isPrivateHost(base.host)) {
+    throw new Error(
+      'createAuth: baseUrl must use https:// (http:// only for development: localhost, 127.x, 10.x, 172.16-31.x, 192.168.x, 169.254.x, [::1], [fc00::/7]), got ' + baseUrl
+    );
   }
   var now = options.now || Date.now;
   var sleep =

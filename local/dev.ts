@@ -2,45 +2,54 @@
  * `npm run dev`: the whole service on this machine. Starts the local stack (dynalite, Redis
  * behind an Upstash-compatible gateway, a WeChat stub, an S3 stand-in), then the API through
  * `serverless offline` on http://localhost:${PORT:-3000}. Ctrl-C stops everything it started.
+ * HOST=0.0.0.0 listens on every interface, for a real phone on the network (it prints the URLs).
  */
 // The functions run on nodejs22.x in Lambda; the SDK's notice about this workstation's Node
 // version is noise here (the local stack creates a DynamoDB client in this process).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 import net from 'node:net';
+import { DEFAULT_HOST, lanNotice } from './dev-host';
 import { devEnvPath, formatEnvFile, writeDevEnv } from './env-file';
 import { exitOnSetupError } from './setup-error';
 import { startLocalStack } from './stack';
 import { offlineArgs, runServerless } from './serverless-cli';
 
 const port = Number(process.env.PORT || 3000);
+const host = process.env.HOST || DEFAULT_HOST;
 
 /**
- * A listener on 127.0.0.1:port, where serverless offline will listen; undefined if the port is
- * taken. It drops every connection at once (a client polling for the API retries), so closing
- * it never waits on one.
+ * A listener on host:port, where serverless offline will listen, or the error that kept it
+ * from listening (EADDRINUSE: the port is taken). It drops every connection at once (a client
+ * polling for the API retries), so closing it never waits on one.
  */
 const holdPort = () =>
-  new Promise<net.Server | undefined>((resolve) => {
+  new Promise<net.Server | NodeJS.ErrnoException>((resolve) => {
     const holder = net.createServer((socket) => socket.destroy());
-    holder.once('error', () => resolve(undefined));
-    holder.listen(port, '127.0.0.1', () => resolve(holder));
+    holder.once('error', (error) => resolve(error));
+    holder.listen(port, host, () => resolve(holder));
   });
 /** Whether serverless offline could listen where it will. */
 const portFree = async () => {
   const holder = await holdPort();
-  if (!holder) return false;
+  if (holder instanceof Error) return false;
   await new Promise((resolve) => holder.close(resolve));
   return true;
 };
-const busy = () => {
-  console.error(`npm run dev: port ${port} is busy (another npm run dev?); pick another: PORT=${port + 1} npm run dev`);
+const cannotListen = (error: NodeJS.ErrnoException): never => {
+  if (error.code === 'EADDRINUSE') {
+    console.error(`npm run dev: port ${port} is busy (another npm run dev?); pick another: PORT=${port + 1} npm run dev`);
+  } else {
+    // A HOST that is no address of this machine (EADDRNOTAVAIL) or no address at all (ENOTFOUND).
+    console.error(`npm run dev: cannot listen on ${host}:${port} (${error.code}); set HOST=0.0.0.0 for every interface, or leave HOST unset for ${DEFAULT_HOST}`);
+  }
   process.exit(1);
 };
 // Before anything starts, so a second `npm run dev` leaves nothing behind. The port stays held
 // while the stack starts: its servers listen on ports the system picks, which could otherwise
 // be this one (a dynalite on the API's port made serverless offline fail with EADDRINUSE).
-const held = (await holdPort()) ?? busy();
+const holding = await holdPort();
+const held = holding instanceof Error ? cannotListen(holding) : holding;
 
 // Without redis-server (or with a REDIS_URL that does not answer): one line naming the fix.
 const stack = await startLocalStack().catch(exitOnSetupError('npm run dev'));
@@ -72,9 +81,9 @@ console.log(`
     curl -s -X POST http://localhost:${port}/user/delete -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"alice.2"}'   # a fresh code of the same user; ends every session
     npm run push -- --env ${envFile} --event user_authorization_revoke --revoke 8 --user alice
     npm run revoke -- --env ${envFile} --user <userId>
-`);
+${lanNotice(host, port)}`);
 
-const args = await offlineArgs(port);
+const args = await offlineArgs(port, host);
 await new Promise((resolve) => held.close(resolve));
 const child = runServerless(args, stack.env);
 let stopping = false;

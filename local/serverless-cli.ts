@@ -37,15 +37,18 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** `serverless offline` arguments that keep every port of ours free of collisions. */
-export async function offlineArgs(httpPort: number): Promise<string[]> {
+/**
+ * `serverless offline` arguments that keep every port of ours free of collisions, listening on
+ * `host` (127.0.0.1: this machine only; 0.0.0.0 for a phone on the network too).
+ */
+export async function offlineArgs(httpPort: number, host = '127.0.0.1'): Promise<string[]> {
   return [
     'offline',
     'start',
     // Hand the local stack's environment (raw secrets included) to the functions, as the
     // template names only SSM parameters; a value in the environment wins over its parameter.
     '--localEnvironment',
-    '--host', '127.0.0.1',
+    '--host', host,
     '--httpPort', String(httpPort),
     '--lambdaPort', String(await freePort()),
     '--websocketPort', String(await freePort()),

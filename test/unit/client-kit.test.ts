@@ -82,10 +82,50 @@ describe('Function: createAuth', () => {
     expect(() => createAuth({ baseUrl, wx: scriptedWx(() => loggedIn()).wx })).not.toThrow();
   });
 
+  // A real phone in 真机调试 reaches `HOST=0.0.0.0 npm run dev` at the computer's LAN address.
+  it.each([
+    'http://127.0.0.2:3000',
+    'http://127.255.255.255',
+    'http://10.0.0.1:3000',
+    'http://10.255.255.254',
+    'http://172.16.0.1:3000',
+    'http://172.31.255.254',
+    'http://192.168.1.23:3000',
+    'http://192.168.0.1',
+    'http://169.254.10.20:3000',
+    'http://[::1]:3000',
+    'http://[fd12:3456:789a::1]:3000',
+    'http://[FC00::1]',
+  ])('accepts plain HTTP to a private-network address, for development: %s', (baseUrl) => {
+    expect(() => createAuth({ baseUrl, wx: scriptedWx(() => loggedIn()).wx })).not.toThrow();
+  });
+
+  it.each([
+    ['a public IPv4 address', 'http://8.8.8.8:3000'],
+    ['just below 172.16/12', 'http://172.15.255.255'],
+    ['just above 172.16/12', 'http://172.32.0.1'],
+    ['192.169.x, not 192.168.x', 'http://192.169.1.1'],
+    ['11.x, not 10.x', 'http://11.0.0.1'],
+    ['169.253.x, not link-local', 'http://169.253.1.1'],
+    ['a part above 255', 'http://192.168.1.256'],
+    ['a leading zero (octal to some parsers: 010 is 8)', 'http://010.0.0.1'],
+    ['three parts', 'http://10.0.1'],
+    ['a hex part', 'http://0x7f.0.0.1'],
+    ['a single number (2130706433 is 127.0.0.1 to some parsers)', 'http://2130706433'],
+    ['a name that starts like a private address', 'http://192.168.1.2.evil.com'],
+    ['a name that starts like one, with a dash', 'http://10.0.0.1-evil.com'],
+    ['a trailing dot', 'http://192.168.1.2.'],
+    ['a public IPv6 address', 'http://[2001:db8::1]'],
+    ['IPv6 fc/8 written short (00fc::, not fc00::/7)', 'http://[fc::1]'],
+    ['an IPv4-mapped IPv6 address', 'http://[::ffff:192.168.1.2]'],
+    ['a .local name (mDNS: resolved by whoever answers)', 'http://my-laptop.local:3000'],
+  ])('refuses plain HTTP to %s: https only', (_name, baseUrl) => {
+    expect(() => createAuth({ baseUrl, wx: scriptedWx(() => loggedIn()).wx })).toThrow(/must use https:\/\//);
+  });
+
   it.each([
     ['plain HTTP to a real host', 'http://api.example.com', /https/],
     ['plain HTTP to a host that starts with localhost', 'http://localhost.evil.com', /https/],
-    ['plain HTTP to another loopback address', 'http://127.0.0.2:3000', /https/],
     ['another scheme', 'ftp://api.example.com', /http\(s\) URL/],
     ['credentials', 'https://user:pass@api.example.com', /without credentials/],
     ['a query', 'https://api.example.com/?stage=prod', /query/],
