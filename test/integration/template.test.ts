@@ -218,7 +218,6 @@ describe('Packaged template, stage prod (integration)', () => {
     // choose how and where to build and deploy rather than what runs.
     const buildOnly = [
       'AWS_REGION', // where to deploy, like the credentials
-      'BUNDLE_EXTENSION', // .js for `npm run invoke:local` (serverless.yml says why)
       'ESBUILD_WORK_FOLDER', // a private build folder per local run
     ];
     const sources = ['serverless.yml', ...deployFiles('deploy')];
