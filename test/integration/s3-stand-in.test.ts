@@ -36,7 +36,8 @@ describe('S3 stand-in (integration)', () => {
   const errorName = (call: Promise<unknown>) => call.then(() => 'no error', (err: Error) => err.name);
 
   beforeAll(async () => {
-    s3 = await startS3({ bucket: 'b', region: 'us-east-1', credentials });
+    // The template's rule for the avatars bucket (deploy/resources/avatars.yml), as local/template.ts reads it.
+    s3 = await startS3({ bucket: 'b', region: 'us-east-1', credentials, lifecycle: [{ id: 'expire-pending-avatars', prefix: 'avatars/', tags: { avatar: 'pending' }, expirationInDays: 1 }] });
   });
   afterAll(() => s3?.close());
 
@@ -81,6 +82,19 @@ describe('S3 stand-in (integration)', () => {
   it('answers a missing key 404 NoSuchKey when signed and 403 unsigned, as the CDN would see it', async () => {
     expect(await errorName(client().send(new GetObjectCommand({ Bucket: 'b', Key: 'nothing' })))).toBe('NoSuchKey');
     expect((await fetch(`${s3.publicUrl}/nothing`)).status).toBe(403);
+  });
+
+  it('expires what its lifecycle rule names, as S3 would: tagged pending under avatars/, a day on, rounded up to midnight UTC', async () => {
+    const put = (key: string, tag: string) => client().send(new PutObjectCommand({ Bucket: 'b', Key: key, Body: 'x', Tagging: `avatar=${tag}` }));
+    await put('avatars/u1/pending.png', 'pending');
+    await put('avatars/u1/kept.png', 'in-use');
+    await put('elsewhere/pending.png', 'pending');
+    const written = s3.object('avatars/u1/pending.png')!.lastModified.getTime();
+    const due = Math.ceil((written + 86_400_000) / 86_400_000) * 86_400_000;
+    expect(s3.expire(new Date(due - 1))).toEqual([]);
+    expect(s3.expire(new Date(due))).toEqual(['avatars/u1/pending.png']);
+    expect(s3.keys()).toEqual(expect.arrayContaining(['avatars/u1/kept.png', 'elsewhere/pending.png']));
+    expect(s3.keys()).not.toContain('avatars/u1/pending.png');
   });
 
   it('says NotImplemented for a call it does not serve, rather than answering something S3 would not', async () => {

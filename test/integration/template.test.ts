@@ -793,4 +793,57 @@ describe('functionRuleViolations', () => {
       'function svc-prod-me keeps its logs forever, not 90 days: remove its own `logRetentionInDays`',
     ]);
   });
+
+  it('names a role that may act on every table, bucket or parameter of the account, and says to name one', () => {
+    const t = {
+      Resources: {
+        ...shipped,
+        OrdersLambdaFunction: fn('svc-prod-orders', 'OrdersRole'),
+        OrdersLogGroup: group('svc-prod-orders'),
+        OrdersRole: role({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*' } }, logs('svc-prod-orders'), xray),
+      },
+    };
+    expect(functionRuleViolations(t, prod)).toEqual([
+      'role OrdersRole (function svc-prod-orders) allows dynamodb:Query on arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*: name the one table, bucket or parameter',
+    ]);
+  });
+
+  it('names a role two functions share', () => {
+    const t = { Resources: { ...shipped, OrdersLambdaFunction: fn('svc-prod-orders', 'ProfileRole'), OrdersLogGroup: group('svc-prod-orders') } };
+    expect(functionRuleViolations(t, prod)).toContain('role ProfileRole is shared by functions svc-prod-me, svc-prod-orders: give each its own `iamRoleStatements:`');
+  });
+});
+
+/** The rules on tables: a table a user adds in its route's file is held to them like the shipped ones. */
+describe('tableRuleViolations', () => {
+  const table = (properties: Record<string, unknown>, policies: Record<string, unknown> = { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' }) => ({
+    Type: 'AWS::DynamoDB::Table',
+    ...policies,
+    Properties: {
+      TableName: 'svc-prod-orders',
+      BillingMode: 'PAY_PER_REQUEST',
+      DeletionProtectionEnabled: true,
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      ...properties,
+    },
+  });
+  const stage = { prefix: 'svc-prod-' };
+
+  it('passes a table that keeps every rule, with deletion protection or with Retain alone', () => {
+    expect(tableRuleViolations({ Resources: { OrdersTable: table({}) } }, stage)).toEqual([]);
+    expect(tableRuleViolations({ Resources: { OrdersTable: table({}, {}) } }, stage)).toEqual([]);
+    expect(tableRuleViolations({ Resources: { OrdersTable: table({ DeletionProtectionEnabled: false }) } }, stage)).toEqual([]);
+  });
+
+  it('names the table and what to add for each rule it breaks', () => {
+    const broken = table({ BillingMode: 'PROVISIONED', PointInTimeRecoverySpecification: undefined, SSESpecification: undefined, DeletionProtectionEnabled: false, TableName: 'orders' }, {});
+    expect(tableRuleViolations({ Resources: { OrdersTable: broken } }, stage)).toEqual([
+      'table OrdersTable is not on demand: add `BillingMode: PAY_PER_REQUEST`',
+      'table OrdersTable has no point-in-time recovery: add `PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }`',
+      'table OrdersTable is not encrypted with a KMS key: add `SSESpecification: { SSEEnabled: true }`',
+      'table OrdersTable can be deleted with its data: add `DeletionProtectionEnabled: true`, or `DeletionPolicy: Retain` and `UpdateReplacePolicy: Retain`',
+      'table OrdersTable is named "orders": name it `${self:service}-${sls:stage}-<name>` (svc-prod-…)',
+    ]);
+  });
 });
