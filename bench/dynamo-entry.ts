@@ -1,4 +1,4 @@
-// The two DynamoDB request handlers issue 15 asks to compare (bench/run.ts), built as the
+// The two DynamoDB request handlers issue 15 asks to compare (bench/sections/dynamo-handler.ts), built as the
 // functions are: the client as lib/ makes it (its own node:http handler), and what the SDK
 // offers instead, over the same repository code a login runs.
 export { DynamoDBClient } from '@aws-sdk/client-dynamodb';

@@ -17,7 +17,8 @@
 //                                         a login's UpdateItem (the repository's recordLogin)
 //                                         through lib's DynamoDB client and through one on the
 //                                         SDK's NodeHttpHandler, `warmup` each, then n each in
-//                                         interleaved rounds; reply CPU µs of each
+//                                         interleaved rounds; reply CPU µs of each, in all and
+//                                         by round
 //   {type:'exit'}                         reply maxRSS and exit
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -212,9 +213,12 @@ async function compareDynamoHandlers({ bundle, env, warmup, n, rounds }) {
   await run('custom', warmup);
   await run('sdk', warmup);
   const perRound = Math.ceil(n / rounds);
+  const byRound = [];
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 ? ['sdk', 'custom'] : ['custom', 'sdk'];
-    for (const name of order) cpu[name] += await run(name, perRound);
+    const round = {};
+    for (const name of order) cpu[name] += round[name] = await run(name, perRound);
+    byRound.push(round);
   }
-  return { cpuMicros: cpu, n: perRound * rounds };
+  return { cpuMicros: cpu, n: perRound * rounds, perRound, byRound };
 }

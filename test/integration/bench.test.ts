@@ -30,6 +30,7 @@ describe('npm run bench (integration)', () => {
       BENCH_COLD_LOGINS: '5',
       BENCH_DYNAMO_WARMUP: '20',
       BENCH_DYNAMO_UPDATES: '60',
+      BENCH_STAND_IN_RUNS: '1',
       BENCH_PROFILE: 'cold',
       BENCH_PROFILE_DIR: profileDir,
     });
@@ -70,6 +71,7 @@ describe('npm run bench (integration)', () => {
       'coldFirstAnswerMsAtLambdaCpuEstimate',
       'dynamoCpuMsPerUpdateCustom',
       'dynamoCpuMsPerUpdateSdk',
+      'lruSavedKB',
     ]) {
       expect(result[key], key).toBeGreaterThan(0);
     }
@@ -103,6 +105,11 @@ describe('npm run bench (integration)', () => {
     expect(result.coldContainers.stableTokenCallsKeyDeletedEach).toEqual([1, 1, 1]);
     expect(result.bundlesKB.phone).toBeGreaterThan(0);
     expect(result.bundlesKB.authorizer).toBeLessThan(result.bundleKB / 2);
+    // The stand-ins against the library parts they replace: each build's figures, and which
+    // builtins the login's import loads with the SDK's own modules (zlib, fs/promises) and without.
+    expect(result.lruLoginBundleKB.library).toBeGreaterThan(result.lruLoginBundleKB.standIn);
+    expect(result.lazyBuiltinsLoaded).toEqual({ standIns: [], sdkZlib: ['zlib'], sdkFs: ['fs/promises'], sdkBoth: ['zlib', 'fs/promises'] });
+    expect(result.sections).toEqual(['cold-import', 'login', 'cold-login', 'dynamo-handler', 'authorize', 'phone', 'lru', 'lazy-builtins']);
     expect(result.runs).toMatchObject({ cold: 1, warmupLogins: 20, logins: 30, concurrentLogins: 32, authorizations: 30, warmupBinds: 10, binds: 20, coldContainers: 3, coldLoginRuns: 2, coldLogins: 5, dynamoUpdates: 60 });
     expect(lines.join('\n')).toContain('Cold import (median of fresh processes; a bundle\'s import awaits its initialisation');
     expect(lines.join('\n')).toContain('Cold login (median of 2 fresh processes');
@@ -113,5 +120,29 @@ describe('npm run bench (integration)', () => {
     expect(summary).toContain('### The first login');
     expect(summary).toMatch(/\| @smithy\/core \| [\d.]+ \|/);
     expect(lines.join('\n')).toContain('## Cold login profile');
-  }, 120_000);
+  }, 180_000);
+
+  it('runs one section with --only: its figures alone, without packaging the functions or starting the stack', async () => {
+    const bench = runScript('bench/run.ts', { BENCH_STAND_IN_RUNS: '1' }, ['--only', 'lru']);
+    const code = await exited(bench.child);
+    expect(code, bench.output()).toBe(0);
+    const output = bench.output();
+    const result = JSON.parse(output.trim().split('\n').at(-1)!);
+    expect(result.sections).toEqual(['lru']);
+    expect(result.lruSavedKB).toBeGreaterThan(0);
+    expect(result.lruSavedImportCpu).toMatchObject({ rounds: 1 });
+    expect(result).not.toHaveProperty('cpuMsPerLogin');
+    expect(output).not.toContain('serverless package');
+    expect(output).not.toContain('local stack');
+  }, 60_000);
+
+  it('refuses an unknown section in one line that lists the valid ones, with a non-zero exit', async () => {
+    const bench = runScript('bench/run.ts', {}, ['--only', 'nope']);
+    const code = await exited(bench.child);
+    expect(code).not.toBe(0);
+    const lines = bench.output().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/unknown section "nope"/);
+    for (const name of ['cold-import', 'login', 'cold-login', 'dynamo-handler', 'authorize', 'phone', 'lru', 'lazy-builtins']) expect(lines[0]).toContain(name);
+  });
 });
