@@ -1,4 +1,4 @@
-// A fresh process for the benchmark's cold path (bench/run.ts): everything a new Lambda
+// A fresh process for the benchmark's cold path (bench/sections/cold-login.ts): everything a new Lambda
 // container does before and during its first logins, timed from this process's start.
 //
 //   node cold-worker.mjs <bundle> <logins> <tag> <firstIp> [profileDir]
