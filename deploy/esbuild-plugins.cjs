@@ -47,7 +47,7 @@ const builtinsViaRequire = {
  *   so each is the same module taking its builtin on first use
  *   (lib/adapters/sdk-crc32-lazy-zlib.ts, lib/adapters/sdk-config-file-lazy-fs.ts).
  * A plugin rather than serverless.yml's `alias`, so that what the bench builds by itself
- * (bench/run.ts) is built the same way.
+ * (bench/shared.ts, buildLikeDeploy) is built the same way.
  */
 const adapter = (file) => join(__dirname, '..', 'lib', 'adapters', file);
 const SUBSTITUTES = {
