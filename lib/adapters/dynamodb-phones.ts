@@ -8,6 +8,7 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { AppError } from '../errors';
+import { resendable } from './dynamodb';
 import type { DynamoSend } from './dynamodb-users';
 import type { Claim, Holder, PhoneBinding, PhoneRepository } from '../phone/service';
 
@@ -16,8 +17,9 @@ import type { Claim, Holder, PhoneBinding, PhoneRepository } from '../phone/serv
  * the number in E.164, `{phone, userId, openid, claimedAt}`, and the binding on the user row
  * (attribute `phone`, a map: e164, countryCode, purePhoneNumber, phoneNumber, verifiedAt; and
  * `replacedPhone`, the number the last binding replaced, removed once it is freed).
- * Every write is conditional and safe for the SDK to send twice: a copy of a write that landed
- * either does the same again or fails its condition, and then the item says it was ours.
+ * Every write is conditional and safe for the SDK to send twice, and says why (`resendable`):
+ * a copy of a write that landed either does the same again (idempotent) or fails its condition
+ * (own-id), and then the item says it was ours.
  */
 export class DynamoPhoneRepository implements PhoneRepository {
   constructor(
@@ -29,13 +31,17 @@ export class DynamoPhoneRepository implements PhoneRepository {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await this.client.send(
-          new PutItemCommand({
-            TableName: this.tables.phones,
-            Item: claimItem(number, owner, now),
-            // Free, or already ours (our own retry, or the SDK's second copy of this write).
-            ConditionExpression: 'attribute_not_exists(phone) OR userId = :userId',
-            ExpressionAttributeValues: { ':userId': { S: owner.userId } },
-          }),
+          resendable(
+            new PutItemCommand({
+              TableName: this.tables.phones,
+              Item: claimItem(number, owner, now),
+              // Free, or already ours (our own retry, or the SDK's second copy of this write).
+              ConditionExpression: 'attribute_not_exists(phone) OR userId = :userId',
+              ExpressionAttributeValues: { ':userId': { S: owner.userId } },
+            }),
+            // A copy puts the same item again.
+            'idempotent',
+          ),
         );
         return { claimed: true };
       } catch (err) {
@@ -70,12 +76,16 @@ export class DynamoPhoneRepository implements PhoneRepository {
   async takeOver(number: string, seen: Claim, to: Holder, now: number): Promise<boolean> {
     try {
       await this.client.send(
-        new PutItemCommand({
-          TableName: this.tables.phones,
-          Item: claimItem(number, to, now),
-          ConditionExpression: 'userId = :from AND claimedAt = :seenAt',
-          ExpressionAttributeValues: { ':from': { S: seen.holder.userId }, ':seenAt': { N: String(seen.claimedAt) } },
-        }),
+        resendable(
+          new PutItemCommand({
+            TableName: this.tables.phones,
+            Item: claimItem(number, to, now),
+            ConditionExpression: 'userId = :from AND claimedAt = :seenAt',
+            ExpressionAttributeValues: { ':from': { S: seen.holder.userId }, ':seenAt': { N: String(seen.claimedAt) } },
+          }),
+          // A copy finds the claim this write made, not the one it saw.
+          'own-id',
+        ),
       );
       return true;
     } catch (err) {
@@ -89,14 +99,17 @@ export class DynamoPhoneRepository implements PhoneRepository {
   async unbind(holder: Holder, number: string): Promise<void> {
     try {
       await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tables.users,
-          Key: { openid: { S: holder.openid } },
-          UpdateExpression: 'REMOVE #phone',
-          ConditionExpression: 'userId = :userId AND #phone.e164 = :number',
-          ExpressionAttributeNames: { '#phone': 'phone' },
-          ExpressionAttributeValues: { ':userId': { S: holder.userId }, ':number': { S: number } },
-        }),
+        resendable(
+          new UpdateItemCommand({
+            TableName: this.tables.users,
+            Key: { openid: { S: holder.openid } },
+            UpdateExpression: 'REMOVE #phone',
+            ConditionExpression: 'userId = :userId AND #phone.e164 = :number',
+            ExpressionAttributeNames: { '#phone': 'phone' },
+            ExpressionAttributeValues: { ':userId': { S: holder.userId }, ':number': { S: number } },
+          }),
+          'idempotent',
+        ),
       );
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err); // gone already
@@ -106,7 +119,8 @@ export class DynamoPhoneRepository implements PhoneRepository {
   async bind(owner: Holder, number: string, binding: PhoneBinding, lease: string): Promise<string | undefined> {
     try {
       const { Attributes } = await this.client.send(
-        new UpdateItemCommand({
+        // own-id: a copy finds the row holding this very number, which its condition refuses.
+        resendable(new UpdateItemCommand({
           TableName: this.tables.users,
           Key: { openid: { S: owner.openid } },
           // `replacedPhone` keeps the number this write replaced on the row itself: a second
@@ -137,7 +151,7 @@ export class DynamoPhoneRepository implements PhoneRepository {
             },
           },
           ReturnValues: 'UPDATED_NEW',
-        }),
+        }), 'own-id'),
       );
       return replaced(Attributes);
     } catch (err) {
@@ -162,13 +176,16 @@ export class DynamoPhoneRepository implements PhoneRepository {
     // again): the binding is done all the same, so its lease ends as the write above would.
     try {
       await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tables.users,
-          Key: { openid: { S: owner.openid } },
-          UpdateExpression: 'SET lastBindingLease = :lease DELETE leasedPhones :leased, leases :leases',
-          ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
-          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':lease': { S: lease }, ':leased': { SS: [number] }, ':leases': { SS: [lease] } },
-        }),
+        resendable(
+          new UpdateItemCommand({
+            TableName: this.tables.users,
+            Key: { openid: { S: owner.openid } },
+            UpdateExpression: 'SET lastBindingLease = :lease DELETE leasedPhones :leased, leases :leases',
+            ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
+            ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':lease': { S: lease }, ':leased': { SS: [number] }, ':leases': { SS: [lease] } },
+          }),
+          'idempotent',
+        ),
       );
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err);
@@ -180,12 +197,15 @@ export class DynamoPhoneRepository implements PhoneRepository {
   async release(number: string, owner: Holder): Promise<void> {
     try {
       await this.client.send(
-        new DeleteItemCommand({
-          TableName: this.tables.phones,
-          Key: { phone: { S: number } },
-          ConditionExpression: 'userId = :userId',
-          ExpressionAttributeValues: { ':userId': { S: owner.userId } },
-        }),
+        resendable(
+          new DeleteItemCommand({
+            TableName: this.tables.phones,
+            Key: { phone: { S: number } },
+            ConditionExpression: 'userId = :userId',
+            ExpressionAttributeValues: { ':userId': { S: owner.userId } },
+          }),
+          'idempotent',
+        ),
       );
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err); // taken, or gone already
@@ -193,13 +213,16 @@ export class DynamoPhoneRepository implements PhoneRepository {
     try {
       // Freed: the row need not remember it any longer (it is someone else's number soon).
       await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.tables.users,
-          Key: { openid: { S: owner.openid } },
-          UpdateExpression: 'REMOVE replacedPhone',
-          ConditionExpression: 'userId = :userId AND replacedPhone = :number',
-          ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':number': { S: number } },
-        }),
+        resendable(
+          new UpdateItemCommand({
+            TableName: this.tables.users,
+            Key: { openid: { S: owner.openid } },
+            UpdateExpression: 'REMOVE replacedPhone',
+            ConditionExpression: 'userId = :userId AND replacedPhone = :number',
+            ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':number': { S: number } },
+          }),
+          'idempotent',
+        ),
       );
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw unavailable(err); // cleared already, or a newer binding's

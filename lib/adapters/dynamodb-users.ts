@@ -8,6 +8,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { AppError } from '../errors';
+import { resendable, type SafeCopy } from './dynamodb';
 import {
   AccountBeingDeleted,
   type AccountRow,
@@ -83,7 +84,8 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     for (let attempt = 0; ; attempt++) {
       try {
         const result = await this.client.send(
-          new UpdateItemCommand({
+          // own-id: a copy finds lastLoginId = :loginId, the mark this very write leaves.
+          resendable(new UpdateItemCommand({
             TableName: this.tableName,
             Key: { openid: { S: openid } },
             UpdateExpression: `SET ${set} ADD loginCount :one`,
@@ -95,7 +97,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
               '(attribute_not_exists(lastLoginId) OR lastLoginId <> :loginId) AND (attribute_not_exists(undoneLoginId) OR undoneLoginId <> :loginId) AND attribute_not_exists(deletedAt)',
             ExpressionAttributeValues: values,
             ReturnValues: 'ALL_NEW',
-          }),
+          }), 'own-id'),
         );
         row = result.Attributes;
         break;
@@ -120,7 +122,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     //    undoneLoginId = loginId). Safe to send twice. On a live row only: a tombstone refuses
     //    every login write already, and a row that is gone must stay gone (a deletion removed it).
     for (let attempt = 0; ; attempt++) {
-      const fenced = await this.update({
+      const fenced = await this.update('idempotent', {
         Key,
         UpdateExpression: 'SET undoneLoginId = :loginId',
         ConditionExpression: 'attribute_exists(userId) AND attribute_not_exists(deletedAt)',
@@ -132,7 +134,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       // the fence, and that DynamoDB's TTL removes within days (like a tombstone). If a row with
       // a user appeared meanwhile (the write itself, landing late), fence that one instead.
       if (landed || attempt >= 2) return;
-      const fenceRow = await this.update({
+      const fenceRow = await this.update('idempotent', {
         Key,
         UpdateExpression: 'SET undoneLoginId = :loginId, purgeAt = if_not_exists(purgeAt, :purgeAt)',
         ConditionExpression: 'attribute_not_exists(userId)',
@@ -142,7 +144,8 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     }
     // 2. The revert, if the write did land and no later login has written since. It clears
     //    lastLoginId, so a second copy of the revert finds nothing to do.
-    const reverted = await this.update({
+    // own-id: the revert removes lastLoginId, which its condition requires to be this login's.
+    const reverted = await this.update('own-id', {
       Key,
       UpdateExpression: 'SET lastLoginAt = previousLoginAt REMOVE lastLoginId ADD loginCount :minusOne',
       ConditionExpression: 'lastLoginId = :loginId',
@@ -153,7 +156,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     //    in the moment between): take back its count only; lastLoginAt is the later login's.
     //    Clearing previousLoginId makes a second copy of this a no-op too. Refused: it never
     //    landed, or was taken back already.
-    await this.update({
+    await this.update('own-id', {
       Key,
       UpdateExpression: 'SET previousLoginId = :none ADD loginCount :minusOne',
       ConditionExpression: 'previousLoginId = :loginId',
@@ -162,11 +165,12 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   }
 
   async lease(owner: { userId: string; openid: string }, until: number, phone?: string): Promise<string> {
-    return (await this.takeLease(owner, until, phone ? { leasedPhones: { SS: [phone] } } : {})).token;
+    // Only set members are added: a copy adds nothing more.
+    return (await this.takeLease(owner, until, phone ? { leasedPhones: { SS: [phone] } } : {}, {}, 'idempotent')).token;
   }
 
   async endLease(owner: { userId: string; openid: string }, token: string, phone?: string): Promise<void> {
-    await this.update({
+    await this.update('idempotent', {
       Key: { openid: { S: owner.openid } },
       UpdateExpression: `DELETE leases :token${phone ? ', leasedPhones :phone' : ''}`,
       // Not a tombstone: it holds nothing of the leases any more.
@@ -179,10 +183,14 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     const window = { N: String(Math.floor(Date.now() / windowMs)) };
     // The window the count belongs to is set the first time only: a count from an older window
     // is started afresh below (once per window), so the common upload is one write.
-    const { token, item } = await this.takeLease(owner, until, { uploadCount: { N: '1' } }, { uploadWindow: window });
+    // Sent once: the upload count is a counter, which a second copy would count twice.
+    const { token, item } = await this.takeLease(owner, until, { uploadCount: { N: '1' } }, { uploadWindow: window }, 'once');
     if (item?.uploadWindow?.N === window.N) return { token, uploads: Number(item?.uploadCount?.N ?? 1) };
     const Key = { openid: { S: owner.openid } };
-    const started = await this.update({
+    // A copy sets the same values. One refused because its first copy landed has this upload
+    // counted once more below: one too many against the limit, as the client's own retry of a
+    // lost answer would count it.
+    const started = await this.update('idempotent', {
       Key,
       UpdateExpression: 'SET uploadWindow = :window, uploadCount = :one',
       ConditionExpression: 'userId = :userId AND uploadWindow = :seen',
@@ -190,7 +198,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     });
     if (started) return { token, uploads: 1 };
     // Another upload started this window first: this one counts in it, as one more.
-    const counted = await this.update({
+    const counted = await this.update('once', {
       Key,
       UpdateExpression: 'ADD uploadCount :one',
       ConditionExpression: 'userId = :userId AND uploadWindow = :window',
@@ -205,7 +213,8 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     owner: { userId: string; openid: string },
     until: number,
     add: Record<string, AttributeValue>,
-    setOnce: Record<string, AttributeValue> = {},
+    setOnce: Record<string, AttributeValue>,
+    resend: SafeCopy | 'once',
   ): Promise<{ token: string; item: Record<string, AttributeValue> | undefined }> {
     const token = leaseToken(until);
     const values: Record<string, AttributeValue> = {
@@ -216,7 +225,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     for (const [name, value] of Object.entries({ ...add, ...setOnce })) values[`:${name}`] = value;
     const adds = ['leases :token', ...Object.keys(add).map((name) => `${name} :${name}`)].join(', ');
     const sets = Object.keys(setOnce).map((name) => `${name} = if_not_exists(${name}, :${name})`).join(', ');
-    const taken = await this.update({
+    const taken = await this.update(resend, {
       Key: { openid: { S: owner.openid } },
       // A set of tokens, one per writer: each writer's last write deletes its own, so two
       // writers at once never end each other's lease. The numbers add up the same way.
@@ -232,7 +241,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   }
 
   async markDeleting(owner: { userId: string; openid: string }, now: Date): Promise<DeletionMark | null> {
-    const marked = await this.update({
+    const marked = await this.update('idempotent', {
       Key: { openid: { S: owner.openid } },
       // Each attempt of a deletion marks anew, so a retry after a dead one blocks leases again.
       UpdateExpression: 'SET deletingSince = :now',
@@ -247,9 +256,11 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
 
   async updateProfile(owner: { userId: string; openid: string }, change: ProfileChange, endLease?: string): Promise<{ user: User; previous: string | undefined }> {
     const [name, value] = Object.entries(change)[0]!;
-    const updated = await this.update({
+    // Setting a value is the same however often it is sent. A copy's ALL_OLD shows the new
+    // value, so that request names no previous avatar: the next upload deletes that file
+    // once it is old enough (lib/profile/avatar.ts).
+    const updated = await this.update('idempotent', {
       Key: { openid: { S: owner.openid } },
-      // Setting a value is the same however often it is sent: safe for the SDK to retry.
       // The writer's lease ends with it (see lease()).
       UpdateExpression: `SET #field = :value${endLease ? ' DELETE leases :lease' : ''}`,
       // The row is this user's and is not being deleted: a late update brings nothing back.
@@ -286,7 +297,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
 
   async tombstone(owner: { userId: string; openid: string }, now: Date): Promise<void> {
     // Refused: gone already, or another identity's.
-    await this.update({
+    await this.update('idempotent', {
       Key: { openid: { S: owner.openid } },
       UpdateExpression:
         'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
@@ -302,12 +313,15 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   async deleteTombstone(owner: { userId: string; openid: string }): Promise<void> {
     try {
       await this.client.send(
-        new DeleteItemCommand({
-          TableName: this.tableName,
-          Key: { openid: { S: owner.openid } },
-          ConditionExpression: 'userId = :userId AND attribute_exists(deletedAt)',
-          ExpressionAttributeValues: { ':userId': { S: owner.userId } },
-        }),
+        resendable(
+          new DeleteItemCommand({
+            TableName: this.tableName,
+            Key: { openid: { S: owner.openid } },
+            ConditionExpression: 'userId = :userId AND attribute_exists(deletedAt)',
+            ExpressionAttributeValues: { ':userId': { S: owner.userId } },
+          }),
+          'idempotent',
+        ),
       );
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return; // gone already
@@ -316,7 +330,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   }
 
   async clearProfile(owner: { userId: string; openid: string }): Promise<void> {
-    await this.update({
+    await this.update('idempotent', {
       Key: { openid: { S: owner.openid } },
       UpdateExpression: 'REMOVE nickname, avatarKey',
       ConditionExpression: 'userId = :userId',
@@ -346,10 +360,13 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   /**
    * One UpdateItem on this table: what it returned (as its ReturnValues asks) when it applied,
    * or undefined when its condition refused it. Any other failure is SERVICE_UNAVAILABLE.
+   * `resend` says whether a second copy is safe (lib/adapters/dynamodb.ts, SafeCopy), or that
+   * the write is sent once.
    */
-  private async update(input: Omit<UpdateItemCommandInput, 'TableName'>): Promise<{ item: Record<string, AttributeValue> | undefined } | undefined> {
+  private async update(resend: SafeCopy | 'once', input: Omit<UpdateItemCommandInput, 'TableName'>): Promise<{ item: Record<string, AttributeValue> | undefined } | undefined> {
+    const command = new UpdateItemCommand({ TableName: this.tableName, ...input });
     try {
-      const { Attributes } = await this.client.send(new UpdateItemCommand({ TableName: this.tableName, ...input }));
+      const { Attributes } = await this.client.send(resend === 'once' ? command : resendable(command, resend));
       return { item: Attributes };
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return undefined;

@@ -40,9 +40,9 @@ function leanRequestHandler(timeoutMs: number) {
         headers: request.headers,
         ...(request.body === undefined ? {} : { body: request.body }),
         timeoutMs,
-        // Every DynamoDB request this service sends is a read or a write conditioned on the
-        // login's own id (lib/adapters/dynamodb-users.ts), so a copy of it changes nothing.
-        idempotent: true,
+        // Never re-sent here: whether a copy is safe is the command's business, and the client's
+        // resend middleware (below) re-sends after a reset kept-alive socket only what is.
+        idempotent: false,
         ...(options?.abortSignal ? { signal: options.abortSignal } : {}),
       });
       return { response: { statusCode: status, headers, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) } };
@@ -59,7 +59,7 @@ function leanRequestHandler(timeoutMs: number) {
  * instead of holding it until the Lambda times out; throttling gets the SDK's retries.
  */
 export function createDynamoClient(config: Config['dynamodb']): DynamoDBClient {
-  return new DynamoDBClient({
+  const client = new DynamoDBClient({
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     // Every setting the SDK would otherwise look up, in the environment and then in
     // ~/.aws/config (a file Lambda does not have), given here: about 1 ms less CPU in a fresh
@@ -80,14 +80,95 @@ export function createDynamoClient(config: Config['dynamodb']): DynamoDBClient {
     disableClockSkewCorrection: false,
     ignoreConfiguredEndpointUrls: true,
     // One retry: enough for a throttled or dropped request, and it keeps a login's worst case
-    // (every upstream failing slowly, ~17 s) inside the function's 20 s timeout. The SDK
-    // retries a timeout or a reset too, after which the first copy may still land: that is
-    // safe only because every write here is conditioned on the login's id (a second copy of
-    // the login write fails its condition, and the repository then reads what the first left).
+    // (every upstream failing slowly, ~17 s) inside the function's 20 s timeout. After a
+    // timeout, a reset or a 5xx the first copy may still land, so only a command that says a
+    // copy is safe gets that retry (`resendable`, enforced by `onlySafeCopies` below).
     maxAttempts: 2,
     // Build each command's middleware chain once, not on every send: nothing here changes a
     // command's middleware after the client is made.
     cacheMiddleware: true,
     requestHandler: leanRequestHandler(config.timeoutMs) as never,
   });
+  onlySafeCopies(client);
+  return client;
+}
+
+/**
+ * Why a DynamoDB write may reach the table twice (the SDK's retry after a timeout, a reset or
+ * a 5xx, or a re-send after a reset kept-alive socket), when the first copy may have landed:
+ *
+ * - `own-id`: its condition names the operation's own id (the login's id, the number being
+ *   bound, the claim it saw) and refuses the row that very write leaves, so a second copy
+ *   fails its condition and the adapter reads what the first left;
+ * - `idempotent`: a second copy leaves the row as the first did (a delete, a put or a set of
+ *   equal values, an ADD or DELETE of set members; never a counter).
+ *
+ * test/unit/dynamodb-resend.test.ts proves each reason from the requests the adapters send.
+ */
+export type SafeCopy = 'own-id' | 'idempotent';
+
+/** The commands (by their input) marked safe to send twice, and why. */
+const safeCopies = new WeakMap<object, SafeCopy>();
+
+/**
+ * Marks `command` as safe to send twice, for the reason given. A write not marked is sent
+ * once, unless DynamoDB answered that it did not apply it (throttling): a new adapter's write
+ * is never repeated unless it says so. Reads need no mark.
+ */
+export function resendable<C extends { input: object }>(command: C, why: SafeCopy): C {
+  safeCopies.set(command.input, why);
+  return command;
+}
+
+/** Why `command` may be sent twice, if it was marked so (for tests). */
+export function safeCopyOf(command: { input: object }): SafeCopy | undefined {
+  return safeCopies.get(command.input);
+}
+
+/** Commands that change nothing: always safe to send again. */
+const READS = new Set(['GetItemCommand', 'BatchGetItemCommand', 'QueryCommand', 'ScanCommand', 'TransactGetItemsCommand', 'DescribeTableCommand']);
+
+/** Errors of a request that may not be sent again (the retry strategy below reads it). */
+const sentOnce = new WeakSet<object>();
+
+type RetryToken = unknown;
+interface RetryStrategyV2 {
+  acquireInitialRetryToken(scope: string): Promise<RetryToken>;
+  refreshRetryTokenForRetry(token: RetryToken, info: { error: unknown; errorType: string }): Promise<RetryToken>;
+  recordSuccess(token: RetryToken): void;
+}
+
+/**
+ * The per-request re-send decision, in two places of the client: a middleware just inside the
+ * SDK's retry loop, which sees the command, and the retry strategy, which sees only the error.
+ * The middleware re-sends a safe request at once after a reset kept-alive socket (the server
+ * closed an idle socket, usually before reading it: Node's documented pattern), and marks the
+ * failure of a request that is not safe; the strategy then refuses that failure a retry,
+ * unless it is throttling (DynamoDB refused the request: nothing was applied).
+ */
+function onlySafeCopies(client: DynamoDBClient): void {
+  const middleware = (next: (args: { input: object }) => Promise<unknown>, context: { commandName?: string }) =>
+    async (args: { input: object }) => {
+      const safe = READS.has(context.commandName ?? '') || safeCopies.has(args.input);
+      try {
+        return await next(args);
+      } catch (err) {
+        if (safe && (err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') return next(args);
+        if (!safe && typeof err === 'object' && err !== null) sentOnce.add(err);
+        throw err;
+      }
+    };
+  client.middlewareStack.addRelativeTo(middleware as never, { relation: 'after', toMiddleware: 'retryMiddleware', name: 'resendOnlySafeCopies' });
+  const config = client.config as unknown as { retryStrategy: () => Promise<RetryStrategyV2> };
+  const standard = config.retryStrategy;
+  let strategy: Promise<RetryStrategyV2> | undefined;
+  config.retryStrategy = () =>
+    (strategy ??= standard().then((inner) => ({
+      acquireInitialRetryToken: (scope) => inner.acquireInitialRetryToken(scope),
+      refreshRetryTokenForRetry: (token, info) => {
+        if (info.errorType !== 'THROTTLING' && typeof info.error === 'object' && info.error !== null && sentOnce.has(info.error)) return Promise.reject(info.error);
+        return inner.refreshRetryTokenForRetry(token, info);
+      },
+      recordSuccess: (token) => inner.recordSuccess(token),
+    })));
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { createDynamoClient } from '../../lib/adapters/dynamodb';
+import { createDynamoClient, resendable } from '../../lib/adapters/dynamodb';
 import { send } from '../../lib/adapters/http';
 import { createRedisClient } from '../../lib/adapters/redis';
 import { LOCAL_AWS_ENV, startDynamo, type RunningDynamo } from '../../local/dynamodb';
@@ -409,20 +409,36 @@ describe('Fault proxy in front of the real clients (integration)', () => {
       await dynamo?.close();
     });
 
-    it("a late answer to UpdateItem makes the SDK send it again (maxAttempts 2): the update is applied twice and the caller gets the retry's answer", async () => {
-      // Documents today's behaviour, which is the bug: the first attempt timed out on our side
-      // but was applied, so the retry finds its write. For a login this is loginCount + 2 and
-      // an isNewUser that no attempt reports (the retry's ALL_OLD shows the user existing).
+    const counter = (Key: Record<string, { S: string }>) =>
+      new UpdateItemCommand({ TableName: table, Key, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': { N: '1' } }, ReturnValues: 'ALL_OLD' });
+    const newKey = () => ({ openid: { S: `late-${Math.random().toString(36).slice(2)}` } });
+
+    it('sends a write not marked safe once: a late answer fails the call, and the write is applied once', async () => {
       const client = createDynamoClient({ endpoint: proxy.url, timeoutMs: 600 });
-      const Key = { openid: { S: `late-${Math.random().toString(36).slice(2)}` } };
+      const Key = newKey();
+      const before = proxy.log.length;
       proxy.inject({ match: dynamoOp('UpdateItem'), kind: 'late-answer', delayMs: 3000 });
 
-      const result = await client.send(
-        new UpdateItemCommand({ TableName: table, Key, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': { N: '1' } }, ReturnValues: 'ALL_OLD' }),
-      );
+      await expect(client.send(counter(Key))).rejects.toMatchObject({ name: 'TimeoutError' });
       await proxy.settled();
 
-      const updates = proxy.log.filter((entry) => entry.summary.includes('UpdateItem'));
+      const updates = proxy.log.slice(before).filter((entry) => entry.summary.includes('UpdateItem'));
+      expect(updates.map((entry) => entry.fault), JSON.stringify(proxy.log)).toEqual(['late-answer']);
+      const { Item } = await dynamo.client.send(new GetItemCommand({ TableName: table, Key }));
+      expect(Item?.n).toEqual({ N: '1' });
+    });
+
+    it('sends a write marked safe again after a late answer (the SDK\'s one retry), and the first copy lands too', async () => {
+      // A counter is exactly what must never be marked: it shows that the copy is sent.
+      const client = createDynamoClient({ endpoint: proxy.url, timeoutMs: 600 });
+      const Key = newKey();
+      const before = proxy.log.length;
+      proxy.inject({ match: dynamoOp('UpdateItem'), kind: 'late-answer', delayMs: 3000 });
+
+      const result = await client.send(resendable(counter(Key), 'idempotent'));
+      await proxy.settled();
+
+      const updates = proxy.log.slice(before).filter((entry) => entry.summary.includes('UpdateItem'));
       expect(updates.map((entry) => entry.fault), JSON.stringify(proxy.log)).toEqual(['late-answer', undefined]);
       expect(result.Attributes).toEqual({ ...Key, n: { N: '1' } });
       const { Item } = await dynamo.client.send(new GetItemCommand({ TableName: table, Key }));

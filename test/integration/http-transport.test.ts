@@ -2,7 +2,7 @@ import http from 'node:http';
 import { keyedByOpenid } from '../support/local';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { createDynamoClient } from '../../lib/adapters/dynamodb';
+import { createDynamoClient, resendable } from '../../lib/adapters/dynamodb';
 import { send, withRecordedAnswers } from '../../lib/adapters/http';
 import { LOCAL_AWS_ENV, startDynamo } from '../../local/dynamodb';
 import { createUpstashRequester } from '../../lib/adapters/redis';
@@ -207,6 +207,102 @@ describe('Module: lib/adapters/http (integration)', () => {
         expect(urls).toEqual(['https://dynamodb.ap-east-1.amazonaws.com/']);
       } finally {
         vi.unstubAllEnvs();
+      }
+    });
+
+    /** A server that answers each request as `answer` says, counting them by DynamoDB operation. */
+    async function fakeDynamo(answer: (op: string, n: number, req: http.IncomingMessage, res: http.ServerResponse) => void) {
+      const received: string[] = [];
+      const running = await listen(
+        http.createServer((req, res) => {
+          const op = String(req.headers['x-amz-target']).split('.')[1]!;
+          received.push(op);
+          req.resume();
+          answer(op, received.length, req, res);
+        }),
+      );
+      return { ...running, received };
+    }
+    const ok = (res: http.ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', connection: 'keep-alive' });
+      res.end('{}');
+    };
+    const put = () => new PutItemCommand({ TableName: 't', Item: { openid: { S: 'o' } } });
+
+    describe('a reset kept-alive socket', () => {
+      // The first request on each connection is answered; a second on the same one is reset.
+      const resetting = () =>
+        fakeDynamo((_op, _n, req, res) => {
+          const socket = req.socket as unknown as { served?: number };
+          socket.served = (socket.served ?? 0) + 1;
+          if (socket.served > 1) return req.socket.resetAndDestroy();
+          ok(res);
+        });
+
+      it('sends a read again at once', async () => {
+        const server = await resetting();
+        try {
+          const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+          await client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } }));
+          await expect(client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } }))).resolves.toBeDefined();
+          expect(server.received).toEqual(['GetItem', 'GetItem', 'GetItem']);
+        } finally {
+          await server.close();
+        }
+      });
+
+      it('sends a write marked safe again at once', async () => {
+        const server = await resetting();
+        try {
+          const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+          await client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } }));
+          await expect(client.send(resendable(put(), 'idempotent'))).resolves.toBeDefined();
+          expect(server.received).toEqual(['GetItem', 'PutItem', 'PutItem']);
+        } finally {
+          await server.close();
+        }
+      });
+
+      it('never sends a write not marked safe twice, neither at once nor as the SDK\'s retry', async () => {
+        const server = await resetting();
+        try {
+          const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+          await client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } }));
+          await expect(client.send(put())).rejects.toMatchObject({ code: 'ECONNRESET' });
+          expect(server.received).toEqual(['GetItem', 'PutItem']);
+        } finally {
+          await server.close();
+        }
+      });
+    });
+
+    it('sends a write not marked safe again after a throttling answer: DynamoDB applied nothing', async () => {
+      const server = await fakeDynamo((_op, n, _req, res) => {
+        if (n > 1) return ok(res);
+        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException', message: 'slow down' }));
+      });
+      try {
+        const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+        await expect(client.send(put())).resolves.toBeDefined();
+        expect(server.received).toEqual(['PutItem', 'PutItem']);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('sends a write not marked safe once after a 500: it may have been applied', async () => {
+      const server = await fakeDynamo((_op, _n, _req, res) => {
+        res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'oops' }));
+      });
+      try {
+        const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+        await expect(client.send(put())).rejects.toMatchObject({ name: 'InternalServerError' });
+        await expect(client.send(resendable(put(), 'idempotent'))).rejects.toMatchObject({ name: 'InternalServerError' });
+        expect(server.received).toEqual(['PutItem', 'PutItem', 'PutItem']);
+      } finally {
+        await server.close();
       }
     });
 
