@@ -4,7 +4,6 @@ import { AppError, credentialsRejected } from './errors';
 import { createLogger, registerSecrets, type Fields, type Logger } from './logger';
 import type { Metrics } from './metrics';
 import { parameterNames, withParameters } from './secrets';
-import { withRecordedAnswers, type RecordedAnswers } from './adapters/http';
 
 /**
  * A function's one-time initialisation (secrets, config, clients), started when the module
@@ -40,11 +39,12 @@ export interface Priming {
   /**
    * One invocation rehearsed over recorded answers, so that its code, the SDKs' included, is
    * compiled and their one-time set-up done before the first request, while the connections
-   * it addresses are opened (lib/adapters/http.ts withRecordedAnswers). `deps` builds a twin
-   * of the function's dependencies, over the same clients, whose logger and metrics write
-   * nowhere: nothing is sent, written, logged or counted.
+   * it addresses are opened. `run` runs it with the clients' requests answered from recordings
+   * (the interceptor the composition root built them with: lib/adapters/http.ts Rehearsal).
+   * `deps` builds a twin of the function's dependencies, over the same clients, whose logger
+   * and metrics write nowhere: nothing is sent, written, logged or counted.
    */
-  rehearsal: { event: unknown; answers: RecordedAnswers; deps: () => FunctionDeps; times?: number };
+  rehearsal: { event: unknown; run<T>(rehearse: () => Promise<T>): Promise<T>; deps: () => FunctionDeps; times?: number };
 }
 
 /**
@@ -219,14 +219,14 @@ export function lambdaFunction<E, R, D extends FunctionDeps>(
  */
 async function primed<E, R, D extends FunctionDeps>(deps: D, kind: FunctionKind<E, R, D>): Promise<void> {
   if (!deps.priming) return;
-  const { event, answers, deps: quiet, times = 1 } = deps.priming.rehearsal;
+  const { event, run, deps: quiet, times = 1 } = deps.priming.rehearsal;
   // Node creates process.stdout (where every log line and metric goes) on first use: a pipe's
   // stream set-up that would otherwise fall on the first request's first log line.
   void process.stdout.writable;
   // The twin has this function's shape over the same clients (the composition root builds it).
   const twin = quiet() as D;
   try {
-    await withRecordedAnswers(answers, async () => {
+    await run(async () => {
       for (let i = 0; i < times; i++) {
         try {
           await kind.run(event as E, { log: twin.logger, deps: twin });

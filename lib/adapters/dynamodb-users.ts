@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { AppError } from '../errors';
 import { resendable, type SafeCopy } from './dynamodb';
+import { recordedJson, type Recording } from './http';
 import {
   AccountBeingDeleted,
   type AccountRow,
@@ -51,6 +52,33 @@ export type DynamoSend = Pick<DynamoDBClient, 'send'>;
  * fence of the last undone login). Only the attributes
  * named here are touched: anything else a row holds is left alone.
  */
+/**
+ * What DynamoDB answers recordLogin's write, for a rehearsal (lib/login/prime.ts): the row the
+ * login leaves, echoing the request's own ids (recordLogin checks them); a new user's first,
+ * then the same user returning. The login's write is the UpdateItem that carries :newUserId.
+ */
+export function recordedLoginWrite(): Recording {
+  let logins = 0;
+  return ({ headers, body }) => {
+    if (headers['x-amz-target'] !== 'DynamoDB_20120810.UpdateItem') return undefined;
+    const { Key, ExpressionAttributeValues: v } = JSON.parse(body) as { Key: Record<string, AttributeValue>; ExpressionAttributeValues?: Record<string, AttributeValue> };
+    if (!v?.[':newUserId'] || !v[':loginId'] || !v[':now']) return undefined;
+    logins++;
+    return recordedJson(200, {
+      Attributes: {
+        openid: Key.openid,
+        userId: v[':newUserId'],
+        createdAt: v[':now'],
+        lastLoginAt: v[':now'],
+        previousLoginAt: v[':now'],
+        lastLoginId: v[':loginId'],
+        previousLoginId: { S: '-' },
+        loginCount: { N: String(logins) },
+      },
+    });
+  };
+}
+
 export class DynamoUserRepository implements UserRepository, UserReader, ProfileWriter, AccountRows, WriteLeases {
   constructor(
     private readonly client: DynamoSend,

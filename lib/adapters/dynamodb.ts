@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Config } from '../config';
-import { sendRaw } from './http';
+import { sendRaw, type Transport } from './http';
 
 interface SdkRequest {
   method: string;
@@ -21,7 +21,7 @@ interface SdkRequest {
  * alternating rounds): 1.884 ms against 2.268 ms on the SDK's NodeHttpHandler, cheaper in 6 of
  * 6 rounds.
  */
-function leanRequestHandler(timeoutMs: number) {
+function leanRequestHandler(timeoutMs: number, transport: Pick<Transport, 'sendRaw'>) {
   return {
     metadata: { handlerProtocol: 'http/1.1' },
     async handle(request: SdkRequest, options?: { abortSignal?: AbortSignal }) {
@@ -35,7 +35,7 @@ function leanRequestHandler(timeoutMs: number) {
         if (query.size) search = `?${query}`;
       }
       const url = `${request.protocol}//${request.hostname}${request.port ? `:${request.port}` : ''}${request.path}${search}`;
-      const { status, headers, body } = await sendRaw(url, {
+      const { status, headers, body } = await transport.sendRaw(url, {
         method: request.method,
         headers: request.headers,
         ...(request.body === undefined ? {} : { body: request.body }),
@@ -57,8 +57,9 @@ function leanRequestHandler(timeoutMs: number) {
  * One DynamoDB client per container, created at cold start and reused (keep-alive is the
  * SDK's default). Timeouts are bounded so a sick region fails the login fast with 503
  * instead of holding it until the Lambda times out; throttling gets the SDK's retries.
+ * `transport` is the login's, with its rehearsal's interceptor (lib/adapters/http.ts).
  */
-export function createDynamoClient(config: Config['dynamodb']): DynamoDBClient {
+export function createDynamoClient(config: Config['dynamodb'], transport: Pick<Transport, 'sendRaw'> = { sendRaw }): DynamoDBClient {
   const client = new DynamoDBClient({
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     // Every setting the SDK would otherwise look up, in the environment and then in
@@ -87,7 +88,7 @@ export function createDynamoClient(config: Config['dynamodb']): DynamoDBClient {
     // Build each command's middleware chain once, not on every send: nothing here changes a
     // command's middleware after the client is made.
     cacheMiddleware: true,
-    requestHandler: leanRequestHandler(config.timeoutMs) as never,
+    requestHandler: leanRequestHandler(config.timeoutMs, transport) as never,
   });
   onlySafeCopies(client);
   return client;

@@ -45,64 +45,134 @@ export class HttpTimeoutError extends Error {
   override readonly name = 'TimeoutError';
 }
 
+/** A request as a recording sees it: its body as text. */
+export interface RecordedRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
 /**
- * Answers for a rehearsal (lib/login/prime.ts): while one is set, `send` and `sendRaw` answer
- * from it and send nothing. Only a function's initialisation sets it, before any invocation
- * can run, so a request of a user never meets it.
+ * One adapter's recorded answer to a request it makes, kept next to the code that makes that
+ * request (`recordedExchange` in wechat-login.ts, say): the answer, or undefined when the
+ * request is not the one it records.
  */
-export type RecordedAnswers = (url: string, request: { method: string; headers: Record<string, string>; body?: string | Uint8Array }) => RawResult;
+export type Recording = (request: RecordedRequest) => RawResult | undefined;
+
+/** A JSON answer for a recording, as the real service frames it. */
+export function recordedJson(status: number, value: unknown, headers: Record<string, string> = {}): RawResult {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: Buffer.from(JSON.stringify(value)) };
+}
+
+/** Asked before a request is sent: an answer in its place, or undefined to send it. */
+export type Interceptor = (url: string, request: { method: string; headers?: Record<string, string>; body?: string | Uint8Array }) => RawResult | undefined;
+
+export interface Transport {
+  send(url: string, options: SendOptions): Promise<SendResult>;
+  /** As `send`, with the answer's headers and its body as bytes. */
+  sendRaw(url: string, options: Omit<SendOptions, 'method' | 'body'> & { method: string; body?: string | Uint8Array }): Promise<RawResult>;
+}
+
+/**
+ * The transport, with an interceptor asked before each request when the composition root
+ * gives one (the login's Rehearsal). Clients made over it are the same objects for a real
+ * request and for a rehearsal.
+ */
+export function createTransport(interceptor?: Interceptor): Transport {
+  const sendRaw: Transport['sendRaw'] = async (url, options) => {
+    const intercepted = interceptor?.(url, options);
+    if (intercepted) return intercepted;
+    try {
+      return await attempt(url, options);
+    } catch (err) {
+      // A kept-alive socket the server closed while idle (Node's documented pattern). Usually
+      // the request was never read, but not always: only an idempotent request goes again.
+      if (options.idempotent && (err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+        return attempt(url, options);
+      }
+      throw err;
+    }
+  };
+  return {
+    sendRaw,
+    async send(url, options) {
+      const { status, body } = await sendRaw(url, options);
+      return { status, body: body.toString('utf8') };
+    },
+  };
+}
+
+/** The transport of every client no rehearsal runs over: nothing intercepts it. */
+const plain = createTransport();
+export const send = plain.send;
+export const sendRaw = plain.sendRaw;
 
 /** How long a rehearsal waits for a connection it opens; one that is not ready is left to the request. */
 const CONNECT_TIMEOUT_MS = 1000;
 
-let rehearsal: { answers: RecordedAnswers; connections: Map<string, Promise<unknown>> } | undefined;
-
 /**
- * Runs `rehearse` with every request answered by `answers` instead of sent, and opens a
- * kept-alive connection (TCP, and TLS for https) to each origin it addresses, with a `GET /`
- * that changes nothing: the origins are the ones the clients really use (the SDK's resolved
- * endpoint included), the handshakes overlap the rehearsal's CPU work, and the first real
- * request of each finds its socket ready. Resolves once those connections are open or have
- * failed (a failure is left to the request, which opens its own).
+ * A function's rehearsal (lib/runtime.ts Priming): the composition root makes one, builds the
+ * clients to rehearse over `createTransport(rehearsal.interceptor)`, and `run` answers their
+ * requests from recordings instead of sending them. Outside `run` the interceptor lets every
+ * request through, so the same clients serve the real requests.
+ *
+ * While it runs, it also opens a kept-alive connection (TCP, and TLS for https) to each origin
+ * the rehearsal addresses, with a `GET /` that changes nothing: the origins are the ones the
+ * clients really use (the SDK's resolved endpoint included), the handshakes overlap the
+ * rehearsal's CPU work, and the first real request of each finds its socket ready. `run`
+ * resolves once those connections are open or have failed (a failure is left to the request,
+ * which opens its own).
  *
  * Not a HEAD: Node's client closes the socket after a HEAD answer that has no Content-Length
  * (as Node's own servers send it), so the connection would be gone before the first request;
  * a GET's answer is always framed, and its socket goes back to the pool.
  */
-export async function withRecordedAnswers<T>(answers: RecordedAnswers, rehearse: () => Promise<T>): Promise<T> {
-  const connections = new Map<string, Promise<unknown>>();
-  rehearsal = { answers, connections };
-  try {
-    return await rehearse();
-  } finally {
-    rehearsal = undefined;
-    await Promise.allSettled(connections.values());
-  }
-}
+export class Rehearsal {
+  private running: { recordings: readonly Recording[]; connections: Map<string, Promise<unknown>>; missed?: Error } | undefined;
 
-export async function send(url: string, options: SendOptions): Promise<SendResult> {
-  const { status, body } = await sendRaw(url, options);
-  return { status, body: body.toString('utf8') };
-}
-
-/** As `send`, with the answer's headers and its body as bytes. */
-export async function sendRaw(url: string, options: Omit<SendOptions, 'method' | 'body'> & { method: string; body?: string | Uint8Array }): Promise<RawResult> {
-  if (rehearsal) {
-    const { origin } = splitUrl(url);
+  readonly interceptor: Interceptor = (url, { method, headers = {}, body }) => {
+    if (!this.running) return undefined;
+    const { origin, path } = splitUrl(url);
     // Handled at once: a refused or unresolvable origin must not become an unhandled rejection
     // (which ends the process) while the rehearsal is still running.
-    if (!rehearsal.connections.has(origin)) rehearsal.connections.set(origin, attempt(`${origin}/`, { method: 'GET', timeoutMs: CONNECT_TIMEOUT_MS }).catch(() => undefined));
-    return rehearsal.answers(url, { method: options.method, headers: options.headers ?? {}, ...(options.body === undefined ? {} : { body: options.body }) });
-  }
-  try {
-    return await attempt(url, options);
-  } catch (err) {
-    // A kept-alive socket the server closed while idle (Node's documented pattern). Usually
-    // the request was never read, but not always: only an idempotent request goes again.
-    if (options.idempotent && (err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
-      return attempt(url, options);
+    if (!this.running.connections.has(origin)) this.running.connections.set(origin, attempt(`${origin}/`, { method: 'GET', timeoutMs: CONNECT_TIMEOUT_MS }).catch(() => undefined));
+    // The SDK's body is a Uint8Array subclass that warns when read as a string: read its bytes.
+    const text = typeof body === 'string' ? body : body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8') : '';
+    const request = { url, method, headers, body: text };
+    for (const recording of this.running.recordings) {
+      const answer = recording(request);
+      if (answer) return answer;
     }
-    throw err;
+    // Loud: the rehearsal fails, and the wrapper logs `priming failed` with this reason. The
+    // path and the operation only (a DynamoDB target, a script's marker): a query may hold a
+    // secret (jscode2session's).
+    const operation = headers['x-amz-target'] ?? /-- [\w:-]+/.exec(text)?.[0] ?? '';
+    const missed = new Error(`the rehearsal has no recorded answer for ${method} ${origin}${path.split('?')[0]} ${operation}`.trim());
+    // Kept: the adapter may wrap this error (or drop it, as the WeChat client does with its cause).
+    this.running.missed ??= missed;
+    throw missed;
+  };
+
+  /**
+   * Runs `rehearse` with every request of the clients over this rehearsal answered by
+   * `recordings`. A request none of them answers fails the run with its own error, whatever
+   * the adapter made of it.
+   */
+  async run<T>(recordings: readonly Recording[], rehearse: () => Promise<T>): Promise<T> {
+    const running: NonNullable<Rehearsal['running']> = { recordings, connections: new Map() };
+    this.running = running;
+    let result: T;
+    try {
+      result = await rehearse();
+    } catch (err) {
+      throw running.missed ?? err;
+    } finally {
+      this.running = undefined;
+      await Promise.allSettled(running.connections.values());
+    }
+    if (running.missed) throw running.missed;
+    return result;
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Redis } from '@upstash/redis';
 import { AppError } from '../errors';
+import { recordedJson, type Recording } from './http';
 import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, CommitOutcome, Committed, Release, SessionIdentity, SessionPurge, SessionRecord, SessionRevoker, SessionStore, SessionSummary, SessionVerifier } from '../sessions/ports';
 
 export function sessionKeys(prefix: string) {
@@ -228,6 +229,20 @@ export const DELETED_MARK_TTL_SECONDS = 86_400;
  * SERVICE_UNAVAILABLE; the Upstash error itself is never logged by message, because it
  * quotes the command it failed on.
  */
+/**
+ * What Upstash answers a login's claim and commit, for a rehearsal (lib/login/prime.ts): the
+ * code is free, and the first commit is the user's first login, every later one a return.
+ */
+export function recordedLoginScripts(): Recording {
+  let commits = 0;
+  const marker = (script: string) => script.slice(0, script.indexOf('\n'));
+  return ({ body }) => {
+    if (body.includes(marker(CLAIM_SCRIPT))) return recordedJson(200, { result: ['claimed'] });
+    if (body.includes(marker(COMMIT_SCRIPT))) return recordedJson(200, { result: `committed|${++commits === 1 ? 1 : 0}` });
+    return undefined;
+  };
+}
+
 export class RedisSessionStore implements SessionStore, SessionVerifier, SessionRevoker, SessionPurge {
   private readonly keys: ReturnType<typeof sessionKeys>;
   private readonly userIndexTtlSeconds: number;

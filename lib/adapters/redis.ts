@@ -1,7 +1,7 @@
 import { Redis } from '@upstash/redis';
 import type { Config } from '../config';
 import { CredentialsRejected } from '../errors';
-import { send } from './http';
+import { send, type Transport } from './http';
 
 type Requester = ConstructorParameters<typeof Redis>[0] & { request: unknown };
 type UpstashRequest = Parameters<Extract<ConstructorParameters<typeof Redis>[0], { request: unknown }>['request']>[0];
@@ -21,13 +21,13 @@ export class UpstashResponseError extends Error {
  * by the request's own login id (lib/adapters/redis-sessions.ts), the authorizer's renewal sets the
  * same expiry again, and revocation deletes what is already deleted.
  */
-export function createUpstashRequester(config: Config['redis']): Requester {
+export function createUpstashRequester(config: Config['redis'], transport: Pick<Transport, 'send'> = { send }): Requester {
   const base = config.url.replace(/\/+$/, '');
   const headers = { authorization: `Bearer ${config.token}`, 'content-type': 'application/json' };
   return {
     async request<TResult>(req: UpstashRequest) {
       const path = req.path?.length ? `/${req.path.join('/')}` : '';
-      const { status, body } = await send(base + path, {
+      const { status, body } = await transport.send(base + path, {
         method: 'POST',
         headers,
         body: JSON.stringify(req.body),
@@ -60,7 +60,7 @@ class PlainRedis extends Redis {
   }
 }
 
-/** One Upstash client per container, every request bounded by REDIS_TIMEOUT_MS. */
-export function createRedisClient(config: Config['redis']): Redis {
-  return new PlainRedis(createUpstashRequester(config));
+/** One Upstash client per container, every request bounded by REDIS_TIMEOUT_MS; `transport` as for createDynamoClient. */
+export function createRedisClient(config: Config['redis'], transport?: Pick<Transport, 'send'>): Redis {
+  return new PlainRedis(createUpstashRequester(config, transport));
 }

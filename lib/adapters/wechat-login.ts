@@ -1,4 +1,4 @@
-import { send } from './http';
+import { recordedJson, send, type Recording, type Transport } from './http';
 import { AppError, CredentialsRejected } from '../errors';
 import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure } from './wechat-shared';
 import type { WechatAuth, WechatSession } from '../login/ports';
@@ -12,7 +12,9 @@ export interface WechatClientOptions {
   deadlineMs: number;
   /** Waits before the 1st and 2nd retry of a busy (-1) answer; jitter is added. */
   busyBackoffMs?: readonly number[];
-  /** Defaults to the keep-alive node:http transport (lib/adapters/http.ts). */
+  /** The keep-alive node:http transport (lib/adapters/http.ts) by default; the login's carries its rehearsal. */
+  transport?: Pick<Transport, 'send'>;
+  /** In place of the transport (tests). */
   get?: TimedGet;
   /** Told how long each exchange took, retries included, and how it ended. */
   onExchange?: (ms: number, outcome: string) => void;
@@ -40,7 +42,21 @@ export type TimedGet = (url: string, timeoutMs: number) => Promise<{ status: num
 
 // Not idempotent: WeChat consumes the code on the first exchange that reaches it, so a copy
 // sent after a reset would only come back 40163.
-const httpGet: TimedGet = (url, timeoutMs) => send(url, { method: 'GET', timeoutMs, idempotent: false });
+const httpGet =
+  (transport: Pick<Transport, 'send'>): TimedGet =>
+  (url, timeoutMs) =>
+    transport.send(url, { method: 'GET', timeoutMs, idempotent: false });
+
+/**
+ * What jscode2session answers a login, for a rehearsal (lib/login/prime.ts): a session, as
+ * WeChat frames it (JSON with a text/plain content type).
+ */
+export function recordedExchange(): Recording {
+  return ({ method, url }) =>
+    method === 'GET' && url.includes('/sns/jscode2session?')
+      ? recordedJson(200, { openid: 'o-rehearsal', session_key: 'cmVoZWFyc2FsLWtleS0xMg==' }, { 'content-type': 'text/plain' })
+      : undefined;
+}
 
 type Reply = { kind: 'session'; session: WechatSession } | { kind: 'errcode'; errcode: number; errmsg: string };
 
@@ -63,7 +79,7 @@ export class HttpWechatAuth implements WechatAuth {
   private readonly endpoint: string;
 
   constructor(private readonly options: WechatClientOptions) {
-    this.get = options.get ?? httpGet;
+    this.get = options.get ?? httpGet(options.transport ?? { send });
     this.sleep = options.sleep ?? sleeper;
     this.random = options.random ?? Math.random;
     this.backoff = options.busyBackoffMs ?? [100, 300];

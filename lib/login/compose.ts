@@ -1,4 +1,5 @@
 import { createDynamoClient } from '../adapters/dynamodb';
+import { createTransport, Rehearsal } from '../adapters/http';
 import { createRedisClient } from '../adapters/redis';
 import { loadConfig, type Env } from '../config';
 import type { Priming } from '../runtime';
@@ -26,8 +27,12 @@ export function composeLogin(env: Env = process.env): LoginDeps {
   const config = loadConfig(env);
   const logger = createLogger({ level: config.logLevel, service: config.serviceName });
   const metrics = createMetrics(config.serviceName);
-  const users = new DynamoUserRepository(createDynamoClient(config.dynamodb), config.usersTable);
-  const sessions = new RedisSessionStore(createRedisClient(config.redis), {
+  // Every client over one transport whose interceptor is the rehearsal's (lib/login/prime.ts):
+  // the same clients serve the rehearsal and the real requests.
+  const rehearsal = new Rehearsal();
+  const transport = createTransport(rehearsal.interceptor);
+  const users = new DynamoUserRepository(createDynamoClient(config.dynamodb, transport), config.usersTable);
+  const sessions = new RedisSessionStore(createRedisClient(config.redis, transport), {
     keyPrefix: config.redis.keyPrefix,
     userIndexTtlSeconds: config.session.maxAgeSeconds,
   });
@@ -37,6 +42,7 @@ export function composeLogin(env: Env = process.env): LoginDeps {
     new LoginService({
       wechat: new HttpWechatAuth({
         ...config.wechat,
+        transport,
         onExchange: (ms, outcome) => metrics.put('WechatLatency', ms, 'Milliseconds', { WechatOutcome: outcome }),
       }),
       users,
@@ -61,7 +67,7 @@ export function composeLogin(env: Env = process.env): LoginDeps {
     // connections it addresses are opened (lib/login/prime.ts). Both take work out of the first
     // request; docs/performance.md has the figures.
     priming: {
-      rehearsal: loginRehearsal((quiet) => ({ ...quiet, service: build(quiet.metrics) }), config.serviceName),
+      rehearsal: loginRehearsal((quiet) => ({ ...quiet, service: build(quiet.metrics) }), config.serviceName, rehearsal),
     },
   };
 }

@@ -3,7 +3,7 @@ import { keyedByOpenid } from '../support/local';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient, resendable } from '../../lib/adapters/dynamodb';
-import { send, withRecordedAnswers } from '../../lib/adapters/http';
+import { createTransport, Rehearsal, send } from '../../lib/adapters/http';
 import { LOCAL_AWS_ENV, startDynamo } from '../../local/dynamodb';
 import { createUpstashRequester } from '../../lib/adapters/redis';
 import { listen, type RunningServer } from '../../local/http-util';
@@ -117,16 +117,35 @@ describe('Module: lib/adapters/http (integration)', () => {
     });
   });
 
-  describe('Function: withRecordedAnswers', () => {
+  describe('Class: Rehearsal (the interceptor of a transport)', () => {
     const recorded = () => ({ status: 200, headers: {}, body: Buffer.from('recorded') });
 
-    it('answers from the recording, sends only a GET /, and leaves that connection for the first real request', async () => {
+    it('answers from the recording, sends only a GET /, and leaves that connection for the same transport\'s first real request', async () => {
+      const rehearsal = new Rehearsal();
+      const transport = createTransport(rehearsal.interceptor);
       const before = { connections: server.connections(), seen: seen.length };
-      const answer = await withRecordedAnswers(recorded, () => send(`${server.url}/write`, { idempotent: false, method: 'POST', body: 'x' }));
+      const answer = await rehearsal.run([recorded], () => transport.send(`${server.url}/write`, { idempotent: false, method: 'POST', body: 'x' }));
       expect(answer).toEqual({ status: 200, body: 'recorded' });
       expect(seen.slice(before.seen).map(({ method, url }) => `${method} ${url}`)).toEqual(['GET /']);
-      await send(`${server.url}/after`, { idempotent: true, method: 'GET' });
+      await transport.send(`${server.url}/after`, { idempotent: true, method: 'GET' });
+      expect(seen.at(-1)).toMatchObject({ method: 'GET', url: '/after' });
       expect(server.connections() - before.connections).toBe(1);
+    });
+
+    it('answers only the clients built over it, and only while it runs', async () => {
+      const rehearsal = new Rehearsal();
+      const before = seen.length;
+      await rehearsal.run([recorded], () => send(`${server.url}/other-client`, { idempotent: true, method: 'GET' }));
+      expect(seen.slice(before).map(({ url }) => url)).toEqual(['/other-client']);
+    });
+
+    it('fails loudly on a request no recording answers, naming its path and operation but not its query', async () => {
+      const rehearsal = new Rehearsal();
+      const transport = createTransport(rehearsal.interceptor);
+      const notMine = () => undefined;
+      await expect(
+        rehearsal.run([notMine], () => transport.send(`${server.url}/sns/jscode2session?secret=app-secret`, { idempotent: false, method: 'GET', headers: { 'x-amz-target': 'DynamoDB_20120810.GetItem' } })),
+      ).rejects.toThrow(/^the rehearsal has no recorded answer for GET http:\/\/127\.0\.0\.1:\d+\/sns\/jscode2session DynamoDB_20120810\.GetItem$/);
     });
 
     // A refused connection used to reject with no handler while the rehearsal was still busy,
@@ -137,8 +156,10 @@ describe('Module: lib/adapters/http (integration)', () => {
       const collect = (reason: unknown) => unhandled.push(reason);
       process.on('unhandledRejection', collect);
       try {
-        const result = await withRecordedAnswers(recorded, async () => {
-          await send('http://127.0.0.1:9/x', { idempotent: true, method: 'GET' });
+        const rehearsal = new Rehearsal();
+        const transport = createTransport(rehearsal.interceptor);
+        const result = await rehearsal.run([recorded], async () => {
+          await transport.send('http://127.0.0.1:9/x', { idempotent: true, method: 'GET' });
           await new Promise((resolve) => setTimeout(resolve, 200));
           return 'rehearsed';
         });
@@ -198,10 +219,11 @@ describe('Module: lib/adapters/http (integration)', () => {
       vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', 'http://127.0.0.1:2');
       try {
         const urls: string[] = [];
-        const client = createDynamoClient({ endpoint: undefined, region: 'ap-east-1', timeoutMs: 200 });
+        const rehearsal = new Rehearsal();
+        const client = createDynamoClient({ endpoint: undefined, region: 'ap-east-1', timeoutMs: 200 }, createTransport(rehearsal.interceptor));
         // Answered from a recording: nothing is sent (the connection it opens goes nowhere here).
-        await withRecordedAnswers(
-          (url) => (urls.push(url), { status: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Buffer.from('{}') }),
+        await rehearsal.run(
+          [({ url }) => (urls.push(url), { status: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Buffer.from('{}') })],
           () => client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } })),
         );
         expect(urls).toEqual(['https://dynamodb.ap-east-1.amazonaws.com/']);
@@ -242,7 +264,7 @@ describe('Module: lib/adapters/http (integration)', () => {
       it('sends a read again at once', async () => {
         const server = await resetting();
         try {
-          const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+          const client = createDynamoClient({ endpoint: server.url, timeoutMs: 2000 });
           await client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } }));
           await expect(client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } }))).resolves.toBeDefined();
           expect(server.received).toEqual(['GetItem', 'GetItem', 'GetItem']);
@@ -254,7 +276,7 @@ describe('Module: lib/adapters/http (integration)', () => {
       it('sends a write marked safe again at once', async () => {
         const server = await resetting();
         try {
-          const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+          const client = createDynamoClient({ endpoint: server.url, timeoutMs: 2000 });
           await client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } }));
           await expect(client.send(resendable(put(), 'idempotent'))).resolves.toBeDefined();
           expect(server.received).toEqual(['GetItem', 'PutItem', 'PutItem']);
@@ -266,7 +288,7 @@ describe('Module: lib/adapters/http (integration)', () => {
       it('never sends a write not marked safe twice, neither at once nor as the SDK\'s retry', async () => {
         const server = await resetting();
         try {
-          const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+          const client = createDynamoClient({ endpoint: server.url, timeoutMs: 2000 });
           await client.send(new GetItemCommand({ TableName: 't', Key: { openid: { S: 'o' } } }));
           await expect(client.send(put())).rejects.toMatchObject({ code: 'ECONNRESET' });
           expect(server.received).toEqual(['GetItem', 'PutItem']);
@@ -283,7 +305,7 @@ describe('Module: lib/adapters/http (integration)', () => {
         res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException', message: 'slow down' }));
       });
       try {
-        const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+        const client = createDynamoClient({ endpoint: server.url, timeoutMs: 2000 });
         await expect(client.send(put())).resolves.toBeDefined();
         expect(server.received).toEqual(['PutItem', 'PutItem']);
       } finally {
@@ -297,7 +319,7 @@ describe('Module: lib/adapters/http (integration)', () => {
         res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'oops' }));
       });
       try {
-        const client = createDynamoClient({ usersTable: 't', endpoint: server.url, timeoutMs: 2000 });
+        const client = createDynamoClient({ endpoint: server.url, timeoutMs: 2000 });
         await expect(client.send(put())).rejects.toMatchObject({ name: 'InternalServerError' });
         await expect(client.send(resendable(put(), 'idempotent'))).rejects.toMatchObject({ name: 'InternalServerError' });
         expect(server.received).toEqual(['PutItem', 'PutItem', 'PutItem']);
