@@ -87,6 +87,64 @@ export function credentialsRejected(err: unknown): CredentialsRejected | undefin
   return undefined;
 }
 
+/*
+ * The AWS SDK's own classification of a failed request (@smithy/core/retry: isThrottlingError,
+ * isTransientError, isServerError), read from the error as the SDK marks it, without the SDK:
+ * every function bundles this file. test/unit/errors.test.ts checks it against the SDK's.
+ */
+const THROTTLING_NAMES = new Set([
+  'BandwidthLimitExceeded', 'EC2ThrottledException', 'LimitExceededException', 'PriorRequestNotComplete',
+  'ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'RequestThrottled', 'RequestThrottledException',
+  'SlowDown', 'ThrottledException', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'TransactionInProgressException',
+]);
+/** Timeouts, and an abort (our own deadline, or the caller's): the dependency did not answer in time. */
+const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'AbortError']);
+/** A connection reset, refused or unreachable. */
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+interface SdkMarks {
+  code?: unknown;
+  $retryable?: unknown;
+  $fault?: unknown;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/**
+ * Whether `err` (or an error it was caused by) is a dependency failing for a moment rather
+ * than a bug: throttling, a timeout or abort, a connection reset or refused, a 5xx. An SDK's
+ * 4xx client error (ValidationException, ResourceNotFoundException, AccessDenied…) is not.
+ */
+export function transientFailure(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof AppError) return e.code === 'SERVICE_UNAVAILABLE' || e.code === 'WECHAT_UNAVAILABLE';
+    const { code, $retryable, $fault, $metadata } = e as SdkMarks;
+    const status = $metadata?.httpStatusCode ?? 0;
+    if (THROTTLING_NAMES.has(e.name) || TIMEOUT_NAMES.has(e.name) || $retryable !== undefined || $fault === 'server') return true;
+    if (status === 429 || status >= 500 || (typeof code === 'string' && NETWORK_CODES.has(code))) return true;
+  }
+  return false;
+}
+
+/**
+ * The AppError a failure is answered with (lib/http/respond.ts): itself, SERVICE_UNAVAILABLE
+ * (with Retry-After) for a dependency's passing failure that reached us unwrapped (an SDK
+ * client a route calls itself), or INTERNAL for anything else, a bug.
+ */
+export function asAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (transientFailure(err)) return new AppError('SERVICE_UNAVAILABLE', 'a dependency failed for a moment', { cause: err });
+  return new AppError('INTERNAL', undefined, { cause: err });
+}
+
+/**
+ * Whether `err` is a request a service refused as malformed or not allowed (an SDK's 4xx client
+ * fault other than throttling: ValidationException, ResourceNotFoundException, AccessDenied…):
+ * our bug or a deployment mistake, which no retry mends.
+ */
+export function clientFault(err: unknown): boolean {
+  return err instanceof Error && (err as SdkMarks).$fault === 'client' && !transientFailure(err);
+}
+
 /** A short, secret-free description of a foreign error: its name and system code only. */
 export function describeCause(err: unknown): string | undefined {
   if (err === undefined || err === null) return undefined;

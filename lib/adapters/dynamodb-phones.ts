@@ -7,7 +7,7 @@ import {
   UpdateItemCommand,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
-import { AppError } from '../errors';
+import { AppError, clientFault } from '../errors';
 import { resendable } from './dynamodb';
 import type { DynamoSend } from './dynamodb-users';
 import type { Claim, Holder, PhoneBinding, PhoneRepository } from '../phone/service';
@@ -276,6 +276,7 @@ function claimItem(number: string, holder: Holder, now: number): Record<string, 
   return { phone: { S: number }, userId: { S: holder.userId }, openid: { S: holder.openid }, claimedAt: { N: String(now) } };
 }
 
+/** As the users adapter's storeUnavailable: 503, or 500 for a request DynamoDB refused as malformed or not allowed. */
 function unavailable(cause: unknown): AppError {
-  return new AppError('SERVICE_UNAVAILABLE', 'phone store request failed', { cause, details: { store: 'dynamodb' } });
+  return new AppError(clientFault(cause) ? 'INTERNAL' : 'SERVICE_UNAVAILABLE', 'phone store request failed', { cause, details: { store: 'dynamodb' } });
 }

@@ -7,7 +7,7 @@ import {
   type UpdateItemCommandInput,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { AppError } from '../errors';
+import { AppError, clientFault } from '../errors';
 import { resendable, type SafeCopy } from './dynamodb';
 import { recordedJson, type Recording } from './http';
 import {
@@ -419,8 +419,9 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   }
 }
 
+/** A failed request: 503, or 500 when DynamoDB refused it as malformed or not allowed (our bug, no retry mends it). */
 function storeUnavailable(cause: unknown): AppError {
-  return new AppError('SERVICE_UNAVAILABLE', 'user store request failed', { cause, details: { store: 'dynamodb' } });
+  return new AppError(clientFault(cause) ? 'INTERNAL' : 'SERVICE_UNAVAILABLE', 'user store request failed', { cause, details: { store: 'dynamodb' } });
 }
 
 function toUser(item: Record<string, AttributeValue> | undefined): User {

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { AppError, describeCause } from '../errors';
+import { AppError, asAppError, describeCause, transientFailure } from '../errors';
 import type { Logger } from '../logger';
 import { lambdaFunction, type Compose, type FunctionDeps, type FunctionKind } from '../runtime';
 import { requireUser, type AuthorizedEvent, type SessionIdentity } from './auth-context';
@@ -29,7 +29,7 @@ export function httpHandler<E extends APIGatewayProxyEventV2, D extends Function
       return errorResponse(err);
     },
     finished: (event, { metrics }, { error }) => {
-      const outcome = error === undefined ? 'OK' : error instanceof AppError ? error.code : 'INTERNAL';
+      const outcome = error === undefined ? 'OK' : asAppError(error).code;
       // Requests by route and outcome (OK or the error code): the error-rate alarm reads this.
       metrics?.put('Requests', 1, 'Count', { Route: event.routeKey ?? 'unknown', Outcome: outcome });
       // WeChat refusing our configuration, whichever route met it (login, phone, profile):
@@ -66,7 +66,10 @@ export function protectedRoute<D extends FunctionDeps>(compose: Compose<D>, rout
   );
 }
 
-function logFailure(log: Logger, err: unknown): void {
+function logFailure(log: Logger, failure: unknown): void {
+  // A foreign error an SDK marks as passing (throttling, a timeout, a reset, a 5xx) is logged
+  // as the dependency failure it is answered as; any other is a bug.
+  const err = failure instanceof AppError || !transientFailure(failure) ? failure : asAppError(failure);
   if (!(err instanceof AppError)) {
     // A bug. Its stack is ours; its message is logged because our own code wrote it.
     const e = err instanceof Error ? err : new Error(String(err));

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { AppError } from '../errors';
+import { asAppError } from '../errors';
 
 const BASE_HEADERS = {
   'content-type': 'application/json',
@@ -25,9 +25,12 @@ export function noContent(): APIGatewayProxyStructuredResultV2 {
   return { statusCode: 204, headers: { 'cache-control': 'no-store' } };
 }
 
-/** The one mapping from an error to a response: `{"error": {"code", "message"}}`. */
+/**
+ * The one mapping from an error to a response: `{"error": {"code", "message"}}`. A foreign
+ * error is a dependency's passing failure (503 with Retry-After) or a bug (500): lib/errors.ts asAppError.
+ */
 export function errorResponse(err: unknown): APIGatewayProxyStructuredResultV2 {
-  const error = err instanceof AppError ? err : new AppError('INTERNAL');
+  const error = asAppError(err);
   const headers: Record<string, string> = {};
   if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
   return json(error.status, { error: { code: error.code, message: error.publicMessage } }, headers);

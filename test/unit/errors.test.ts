@@ -1,5 +1,15 @@
+import {
+  ConditionalCheckFailedException,
+  DynamoDBServiceException,
+  InternalServerError,
+  ProvisionedThroughputExceededException,
+  RequestLimitExceeded,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { describe, expect, it } from 'vitest';
-import { AppError, credentialsRejected, CredentialsRejected, ERRORS, type ErrorCode } from '../../lib/errors';
+import { HttpTimeoutError } from '../../lib/adapters/http';
+import { AppError, asAppError, clientFault, credentialsRejected, CredentialsRejected, ERRORS, transientFailure, type ErrorCode } from '../../lib/errors';
 import { errorResponse } from '../../lib/http/respond';
 
 describe('Function: errorResponse', () => {
@@ -81,5 +91,58 @@ describe('Function: credentialsRejected', () => {
     expect(credentialsRejected(new AppError('WECHAT_ERROR', 'errcode 40164'))).toBeUndefined();
     expect(credentialsRejected(new AppError('SERVICE_UNAVAILABLE', 'x', { cause: new Error('ECONNRESET') }))).toBeUndefined();
     expect(credentialsRejected('a string')).toBeUndefined();
+  });
+});
+
+describe('Function: transientFailure (the SDK\'s own classification, without the SDK)', () => {
+  const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
+  const service = (name: string, fault: 'client' | 'server', status: number) =>
+    new DynamoDBServiceException({ name, $fault: fault, message: name, ...meta(status) });
+  const network = (code: string) => Object.assign(new Error(`connect ${code}`), { code });
+  // What the DynamoDB client throws, as it throws it: its modelled exceptions, an exception it
+  // only knows by name, our transport's failures.
+  const samples: [string, Error, boolean][] = [
+    ['ProvisionedThroughputExceededException', new ProvisionedThroughputExceededException({ message: 'slow down', ...meta(400) }), true],
+    ['RequestLimitExceeded', new RequestLimitExceeded({ message: 'account limit', ...meta(400) }), true],
+    ['ThrottlingException', service('ThrottlingException', 'client', 400), true],
+    ['InternalServerError', new InternalServerError({ message: 'oops', ...meta(500) }), true],
+    ['ServiceUnavailable', service('ServiceUnavailable', 'server', 503), true],
+    ['a timeout', new HttpTimeoutError('no answer within 200 ms'), true],
+    ['ECONNRESET', network('ECONNRESET'), true],
+    ['ECONNREFUSED', network('ECONNREFUSED'), true],
+    ['ENOTFOUND', network('ENOTFOUND'), true],
+    ['ValidationException', service('ValidationException', 'client', 400), false],
+    ['ResourceNotFoundException', new ResourceNotFoundException({ message: 'no table', ...meta(400) }), false],
+    ['AccessDeniedException', service('AccessDeniedException', 'client', 400), false],
+    ['ConditionalCheckFailedException', new ConditionalCheckFailedException({ message: 'refused', ...meta(400) }), false],
+    ['a bug', new TypeError('x is undefined'), false],
+  ];
+
+  it.each(samples)('%s: as the SDK classifies it', (_name, err, transient) => {
+    expect(transientFailure(err)).toBe(transient);
+    expect(isThrottlingError(err as never) || isTransientError(err as never) || isServerError(err as never)).toBe(transient);
+  });
+
+  it('counts an abort too (our deadline or the caller\'s), which the SDK does not retry', () => {
+    expect(transientFailure(Object.assign(new Error('aborted'), { name: 'AbortError' }))).toBe(true);
+  });
+
+  it('reads the cause of a wrapped failure', () => {
+    expect(transientFailure(new Error('wrapped', { cause: network('ECONNRESET') }))).toBe(true);
+    expect(clientFault(service('ValidationException', 'client', 400))).toBe(true);
+    expect(clientFault(new ProvisionedThroughputExceededException({ message: 'slow down', ...meta(400) }))).toBe(false);
+  });
+});
+
+describe('Function: asAppError', () => {
+  it('answers an SDK\'s passing failure with 503 SERVICE_UNAVAILABLE and Retry-After, keeping it as the cause', () => {
+    const cause = new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: { httpStatusCode: 400 } });
+    expect(asAppError(cause)).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503, retryAfterSeconds: 1, cause });
+  });
+
+  it('answers a client fault or a bug with 500 INTERNAL, and an AppError as itself', () => {
+    expect(asAppError(new DynamoDBServiceException({ name: 'ValidationException', $fault: 'client', message: 'bad', $metadata: { httpStatusCode: 400 } }))).toMatchObject({ code: 'INTERNAL', status: 500 });
+    const own = new AppError('NOT_FOUND');
+    expect(asAppError(own)).toBe(own);
   });
 });

@@ -1,4 +1,6 @@
+import { DynamoDBClient, DynamoDBServiceException, GetItemCommand, InternalServerError, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../lib/config';
 import { AppError } from '../../lib/errors';
@@ -46,6 +48,46 @@ describe('Function: httpHandler', () => {
     expect(d.entries().filter((e) => e.errorCode === err.code)).toEqual([expect.objectContaining({ level, message })]);
     expect(d.put[0]).toEqual({ name: 'Requests', dimensions: { Route: 'POST /y', Outcome: err.code } });
     if (err.code === 'WECHAT_ERROR') expect(d.put.map((p) => p.name)).toContain('WechatErrors');
+  });
+
+  describe('an SDK client a route calls itself (aws-sdk-client-mock)', () => {
+    const dynamo = mockClient(DynamoDBClient);
+    afterEach(() => dynamo.reset());
+    const route = () => {
+      const d = deps();
+      const client = new DynamoDBClient({});
+      const handler = httpHandler(async () => d, async () => {
+        await client.send(new GetItemCommand({ TableName: 'orders', Key: { id: { S: '1' } } }));
+        return { statusCode: 200, body: '{}' };
+      });
+      return { d, answer: () => handler(httpEvent({ routeKey: 'GET /orders' }), context) };
+    };
+
+    it.each([
+      ['throttling', new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: { httpStatusCode: 400 } })],
+      ['a 5xx', new InternalServerError({ message: 'oops', $metadata: { httpStatusCode: 500 } })],
+      ['a timeout', Object.assign(new Error('no answer within 2000 ms'), { name: 'TimeoutError' })],
+      ['a reset connection', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })],
+    ])('answers %s with 503 SERVICE_UNAVAILABLE and Retry-After, logged at warn and counted as such', async (_kind, err) => {
+      dynamo.on(GetItemCommand).rejects(err);
+      const { d, answer } = route();
+      const result = await answer();
+      expect(result.statusCode).toBe(503);
+      expect(result.headers?.['retry-after']).toBe('1');
+      expect(JSON.parse(result.body!)).toEqual({ error: { code: 'SERVICE_UNAVAILABLE', message: 'The service is temporarily unavailable. Retry later.' } });
+      expect(d.entries().filter((e) => e.level !== 'debug')).toEqual([expect.objectContaining({ level: 'warn', message: 'dependency failure', errorCode: 'SERVICE_UNAVAILABLE', cause: expect.stringContaining(err.name) })]);
+      expect(d.put[0]).toEqual({ name: 'Requests', dimensions: { Route: 'GET /orders', Outcome: 'SERVICE_UNAVAILABLE' } });
+    });
+
+    it('answers a client fault (ValidationException) with 500 INTERNAL, logged at error', async () => {
+      dynamo.on(GetItemCommand).rejects(new DynamoDBServiceException({ name: 'ValidationException', $fault: 'client', message: 'One or more parameter values were invalid', $metadata: { httpStatusCode: 400 } }));
+      const { d, answer } = route();
+      const result = await answer();
+      expect(result.statusCode).toBe(500);
+      expect(result.headers?.['retry-after']).toBeUndefined();
+      expect(d.entries()).toContainEqual(expect.objectContaining({ level: 'error', errorCode: 'INTERNAL', errorName: 'ValidationException' }));
+      expect(d.put[0]).toEqual({ name: 'Requests', dimensions: { Route: 'GET /orders', Outcome: 'INTERNAL' } });
+    });
   });
 
   it('answers a bug with 500 INTERNAL and nothing of it, and logs its stack', async () => {

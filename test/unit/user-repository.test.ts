@@ -2,6 +2,7 @@ import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
   DynamoDBClient,
+  DynamoDBServiceException,
   GetItemCommand,
   ProvisionedThroughputExceededException,
   UpdateItemCommand,
@@ -126,6 +127,12 @@ describe('Class: DynamoUserRepository', () => {
       expect(err).toBeInstanceOf(AppError);
       expect((err as AppError).code).toBe('SERVICE_UNAVAILABLE');
       expect((err as AppError).status).toBe(503);
+    });
+
+    it('turns a request DynamoDB refuses as malformed (ValidationException) into INTERNAL: no retry mends it', async () => {
+      ddbMock.on(UpdateItemCommand).rejects(new DynamoDBServiceException({ name: 'ValidationException', $fault: 'client', message: 'invalid', $metadata: { httpStatusCode: 400 } }));
+      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
+      await expect(repo.recordLogin(input)).rejects.toMatchObject({ code: 'INTERNAL', status: 500 });
     });
 
     it('turns a network failure into SERVICE_UNAVAILABLE', async () => {
