@@ -5,6 +5,7 @@ import { httpHandler } from '../../lib/http/handler';
 import { json } from '../../lib/http/respond';
 import { LOCAL_AWS_ENV, startDynamo } from '../../local/dynamodb';
 import { httpEvent } from '../support/events';
+import { keyedByOpenid } from '../support/local';
 import { captureLogger } from '../support/log-capture';
 
 /**
@@ -19,7 +20,7 @@ describe('A route of its own over DynamoDB (integration)', () => {
 
   function ordersRoute(endpoint: string, table: string) {
     const { logger, entries } = captureLogger();
-    const client = createDynamoClient({ usersTable: table, endpoint, timeoutMs: 300 });
+    const client = createDynamoClient({ endpoint, timeoutMs: 300 });
     const handler = httpHandler(async () => ({ logger }), async () => {
       const { Item } = await client.send(new GetItemCommand({ TableName: table, Key: { openid: { S: 'order-1' } } }));
       return json(200, { found: Boolean(Item) });
@@ -28,7 +29,7 @@ describe('A route of its own over DynamoDB (integration)', () => {
   }
 
   it('answers 503 SERVICE_UNAVAILABLE with Retry-After once dynalite is stopped, logged at warn', async () => {
-    const dynamo = await startDynamo({ tableName: 'orders' });
+    const dynamo = await startDynamo({ tables: [keyedByOpenid('orders')] });
     const route = ordersRoute(dynamo.url, 'orders');
     expect((await route.answer()).statusCode).toBe(200);
 
@@ -42,7 +43,7 @@ describe('A route of its own over DynamoDB (integration)', () => {
   });
 
   it('answers 500 INTERNAL for a table that does not exist (a deployment mistake), logged at error', async () => {
-    const dynamo = await startDynamo({ tableName: 'orders' });
+    const dynamo = await startDynamo({ tables: [keyedByOpenid('orders')] });
     try {
       const route = ordersRoute(dynamo.url, 'no-such-table');
       const result = await route.answer();
