@@ -457,6 +457,8 @@ describe('Packaged template, stage prod (integration)', () => {
       UPSTASH_REDIS_REST_URL_PARAMETER: '/wechat-login/prod/upstash-redis-rest-url',
       UPSTASH_REDIS_REST_TOKEN_PARAMETER: '/wechat-login/prod/upstash-redis-rest-token',
       USERS_TABLE: 'wechat-login-prod-users',
+      SESSION_TTL_SECONDS: '604800',
+      SESSION_MAX_AGE_SECONDS: '2592000',
       PHONES_TABLE: 'wechat-login-prod-phones',
       AVATAR_BUCKET: { Ref: 'AvatarsBucket' },
       AVATAR_BASE_URL: expect.anything(),
@@ -622,8 +624,10 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(template.Outputs?.AvatarBaseUrl.Value).toEqual(env(template).AVATAR_BASE_URL);
     expect(template.Outputs?.AvatarsDistributionDomainName.Value).toEqual({ 'Fn::GetAtt': ['AvatarsDistribution', 'DomainName'] });
 
-    // The nickname function: WeChat and Upstash by parameter name, as the phone function, and the users table.
+    // The nickname function: WeChat and Upstash by parameter name, as the phone function, the
+    // users table, and the avatars' URL for the profile it answers with.
     expect(Object.keys(resource('ProfileLambdaFunction').Properties.Environment.Variables).sort()).toEqual([
+      'AVATAR_BASE_URL',
       'LOG_LEVEL',
       'SERVICE_NAME',
       'UPSTASH_REDIS_REST_TOKEN_PARAMETER',
