@@ -21,20 +21,44 @@ const cloudformationSchema = require('osls/lib/utils/serverless-utils/cloudforma
 
 const DIR = join(__dirname, 'routes');
 const SECTIONS = ['Resources', 'Conditions', 'Outputs'];
+/** The files serverless.yml takes beside the routes: a route may not reuse a name of theirs. */
+const SHARED = [join(__dirname, 'resources'), join(__dirname, 'cdn')];
+/** The names the framework gives what it generates for a function or the HTTP API. */
+const GENERATED = /^(HttpApi\w*|ServerlessDeploymentBucket\w*|IamRoleLambdaExecution|\w+(LambdaFunction|LambdaVersion\w*|LogGroup|IamRoleLambdaExecution|LambdaPermission\w*))$/;
+
+const read = (file) => yaml.load(readFileSync(file, 'utf8'), { filename: file, schema: cloudformationSchema }) ?? {};
+const yamlFiles = (dir) => readdirSync(dir).filter((name) => /\.ya?ml$/.test(name)).sort();
+
+/** Each name the shared files declare, with the file that declares it (deploy/resources/tables.yml). */
+function sharedNames() {
+  const names = new Map();
+  for (const dir of SHARED) {
+    for (const file of yamlFiles(dir)) {
+      const content = read(join(dir, file));
+      for (const section of [...SECTIONS, 'Parameters']) {
+        for (const name of Object.keys(content[section] ?? {})) names.set(name, `deploy/${dir.split(/[\\/]/).pop()}/${file}`);
+      }
+    }
+  }
+  return names;
+}
 
 /** Every route file's declarations, merged; a name declared twice names both files. */
 function loadRoutes(dir = DIR) {
   const functions = {};
   const resources = Object.fromEntries(SECTIONS.map((section) => [section, {}]));
   const declaredIn = new Map();
+  const shared = sharedNames();
   const claim = (kind, name, file) => {
     const key = `${kind} ${name}`;
     if (declaredIn.has(key)) throw new Error(`deploy/routes: ${kind} ${name} is declared in both ${declaredIn.get(key)} and ${file}; rename one`);
+    // A route's resource of the same name would silently replace the shared one, or the framework's.
+    if (kind !== 'function' && shared.has(name)) throw new Error(`deploy/routes/${file}: ${name} is already declared in ${shared.get(name)}; give yours another name`);
+    if (kind === 'resource' && GENERATED.test(name)) throw new Error(`deploy/routes/${file}: ${name} is a name the framework gives what it generates; give yours another name`);
     declaredIn.set(key, file);
   };
-  const files = readdirSync(dir).filter((name) => /\.ya?ml$/.test(name)).sort();
-  for (const file of files) {
-    const content = yaml.load(readFileSync(join(dir, file), 'utf8'), { filename: file, schema: cloudformationSchema }) ?? {};
+  for (const file of yamlFiles(dir)) {
+    const content = read(join(dir, file));
     const unknown = Object.keys(content).filter((key) => key !== 'functions' && key !== 'resources');
     if (unknown.length) throw new Error(`deploy/routes/${file}: unknown top-level key(s) ${unknown.join(', ')}; a route file has \`functions:\` and \`resources:\``);
     for (const [name, fn] of Object.entries(content.functions ?? {})) {

@@ -29,7 +29,7 @@ export function lanNotice(host: string, port: number, interfaces?: NodeJS.Dict<N
   const urls = lanUrls(host, port, interfaces);
   return [
     '',
-    `  Listening on ${host}: anyone on this network can call the API (and log in as anyone: the WeChat stub takes any code).`,
+    `  Listening on ${host}: anyone on this network can call the API (and log in as anyone: the WeChat stub takes any code), and serverless offline's Lambda invoke port (any function, as any user, no token).`,
     '  From a phone on the same network (真机调试 with 不校验合法域名 ticked; docs/client.md, Testing on a real phone):',
     ...(urls.length
       ? urls.map((url) => `    baseUrl ${url}${PRIVATE_IPV4.test(new URL(url).hostname) ? '' : '   (not a private-network address: the client kit refuses http:// to it)'}`)

@@ -219,7 +219,7 @@ export async function startS3(options: S3StandInOptions): Promise<RunningS3> {
       status: 200,
       headers: {
         'content-type': object.contentType,
-        // What the CDN adds in AWS (its managed security-headers policy, serverless.yml).
+        // What the CDN adds in AWS (its managed security-headers policy, deploy/cdn/aws.yml).
         'x-content-type-options': 'nosniff',
         etag: object.etag,
         'last-modified': object.lastModified.toUTCString(),

@@ -41,7 +41,7 @@ export function composeAccount(env: Env = process.env): { logger: Logger; metric
   const wechat = loadWechatConfig(env);
   const log = loadLogConfig(env);
   const logger = createLogger({ level: log.logLevel, service: log.serviceName });
-  // POST /user/delete runs for 20 s at most (serverless.yml): it can wait out a writer's lease.
+  // POST /user/delete runs for 20 s at most (deploy/routes/delete-account.yml): it can wait out a writer's lease.
   return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, MAX_LEASE_WAIT_MS, new HttpWechatAuth(wechat)) };
 }
 

@@ -28,7 +28,7 @@ export interface AccountDeps {
   now?: () => Date;
 }
 
-/** What POST /user/delete (20 s at most, serverless.yml) waits for a writer's lease by default. */
+/** What POST /user/delete (20 s at most, deploy/routes/delete-account.yml) waits for a writer's lease by default. */
 export const MAX_LEASE_WAIT_MS = 8000;
 
 /**

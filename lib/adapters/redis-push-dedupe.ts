@@ -8,7 +8,7 @@ export type RedisLike = Pick<Redis, 'set' | 'get' | 'del'>;
 export interface DedupeTimes {
   /**
    * How long a claim holds while its request runs. No longer than the function's timeout (5 s,
-   * serverless.yml), after which its owner is dead for sure: a longer claim would only answer
+   * deploy/routes/wechat-events.yml), after which its owner is dead for sure: a longer claim would only answer
    * WeChat's retries of an event whose first attempt died "still running". A retry that meets a
    * live claim is told to come back, never "done".
    */

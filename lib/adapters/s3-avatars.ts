@@ -20,7 +20,7 @@ export interface S3AvatarStoreOptions {
 }
 
 /**
- * The tag the bucket's lifecycle rule (serverless.yml, AvatarsBucket) expires after a day: an
+ * The tag the bucket's lifecycle rule (deploy/resources/avatars.yml, AvatarsBucket) expires after a day: an
  * upload is `pending` until the user row points at it, so the file of a request that failed in
  * between is removed without anyone listing the bucket.
  */

@@ -48,7 +48,7 @@ export interface UserRequest<D> {
 }
 
 /**
- * A route behind the authorizer (`authorizer: sessionAuthorizer` in serverless.yml): the body
+ * A route behind the authorizer (`authorizer: sessionAuthorizer` in its file under deploy/routes/): the body
  * gets the signed-in user the authorizer verified, and the log lines carry its userId. A route
  * deployed without the authorizer answers 401 rather than running anonymously.
  *

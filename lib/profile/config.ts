@@ -22,7 +22,7 @@ export function loadAvatarConfig(env: Env = process.env): AvatarConfig {
     // Base64 in Lambda's 6 MB event, with the multipart around it: 4 MiB at most.
     maxBytes: s.integer('AVATAR_MAX_BYTES', 1024 * 1024, 1024, 4 * 1024 * 1024),
     // Two attempts of this for each of four S3 requests, with the row write, inside the avatar
-    // function's 28 s (serverless.yml).
+    // function's 28 s (deploy/routes/avatar.yml).
     timeoutMs: s.integer('S3_TIMEOUT_MS', 2000, 100, 2500),
     limit: {
       limit: s.integer('AVATAR_UPLOAD_LIMIT', 20, 0, 10_000),

@@ -34,6 +34,7 @@ describe('Adding a route with a table of its own, as docs/development.md says (i
   const scratch = mkdtempSync(join(tmpdir(), 'wechat-login-add-a-route-'));
   let template: Template;
   let ownTest: { code: number; output: string };
+  let typecheck: { code: number; output: string };
 
   beforeAll(async () => {
     // The checkout as a new user has it, dependencies shared: everything but node_modules is copied.
@@ -49,14 +50,17 @@ describe('Adding a route with a table of its own, as docs/development.md says (i
     // Side by side: the package for the template's rules, and the new test through npm run dev.
     const artifacts = join(scratch, '.package');
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
-    const [, run] = await Promise.all([
-      packageService(scratch, artifacts, env, 'prod'),
-      promisify(execFile)(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'test/integration/orders.test.ts'], { cwd: scratch, env: { ...process.env, CI: '1' } }).then(
+    const run = (script: string, args: string[]) =>
+      promisify(execFile)(process.execPath, [join(root, 'node_modules', script), ...args], { cwd: scratch, env: { ...process.env, CI: '1' } }).then(
         ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
         (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? 1, output: `${err.stdout ?? ''}${err.stderr ?? ''}` }),
-      ),
+      );
+    // npm test is `tsc -p . && vitest run`: the new files must typecheck as the rest does.
+    [, ownTest, typecheck] = await Promise.all([
+      packageService(scratch, artifacts, env, 'prod'),
+      run('vitest/vitest.mjs', ['run', 'test/integration/orders.test.ts']),
+      run('typescript/bin/tsc', ['-p', '.']),
     ]);
-    ownTest = run;
     template = JSON.parse(readFileSync(join(artifacts, 'cloudformation-template-update-stack.json'), 'utf8'));
   }, 240_000);
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -77,6 +81,10 @@ describe('Adding a route with a table of its own, as docs/development.md says (i
     const granted = statementsOf(template, role).map((s: any) => [s.Action].flat().join(','));
     expect(granted).toEqual(['logs:CreateLogStream,logs:CreateLogGroup,logs:PutLogEvents', 'xray:PutTraceSegments,xray:PutTelemetryRecords', 'dynamodb:Query']);
     expect(template.Resources.OrdersLambdaFunction.Properties.Environment.Variables).toMatchObject({ ORDERS_TABLE: 'wechat-login-prod-orders' });
+  });
+
+  it('typechecks with the rest, as npm test does first', () => {
+    expect(typecheck.code, typecheck.output).toBe(0);
   });
 
   it('passes its own test, one request through the scratch copy’s npm run dev and its local stack', () => {

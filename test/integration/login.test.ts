@@ -49,7 +49,7 @@ describe('Function: login (integration)', () => {
     process.stdout.write = ((chunk: unknown) => (printed.push(String(chunk)), true)) as typeof process.stdout.write;
     const before = { wechat: ctx.stack.wechat.stats.calls, dynamo: ctx.stack.dynamo.stats.requests, redis: ctx.stack.gateway.stats.requests };
     try {
-      // EventBridge's scheduled target input, as serverless.yml's LoginKeepWarmRule sends it.
+      // EventBridge's scheduled target input, as deploy/routes/login.yml's LoginKeepWarmRule sends it.
       await expect((login as (e: unknown) => Promise<unknown>)({ warmPing: true })).resolves.toEqual({ warm: true });
     } finally {
       process.stdout.write = write;

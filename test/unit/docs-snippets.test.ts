@@ -28,7 +28,7 @@ function snippets(doc: string): { file: string; body: string; line: number }[] {
 describe('Docs: snippets that show a file', () => {
   const all = docs.flatMap((doc) => snippets(doc).map((s) => ({ doc, ...s })));
 
-  it('finds the snippets it checks (the example route, its serverless.yml entry and role)', () => {
+  it('finds the snippets it checks (the example route and its file in deploy/routes/)', () => {
     expect(all.map((s) => s.file)).toEqual(expect.arrayContaining(['functions/hello.ts', 'deploy/routes/hello.yml']));
   });
 
