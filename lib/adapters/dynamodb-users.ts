@@ -215,14 +215,14 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     const { token, item } = await this.takeLease(owner, until, { uploadCount: { N: '1' } }, { uploadWindow: window }, 'once');
     if (item?.uploadWindow?.N === window.N) return { token, uploads: Number(item?.uploadCount?.N ?? 1) };
     const Key = { openid: { S: owner.openid } };
-    // A copy sets the same values. One refused because its first copy landed has this upload
-    // counted once more below: one too many against the limit, as the client's own retry of a
-    // lost answer would count it.
+    // The window is started by this lease's token (uploadWindowBy): a copy of this write, whose
+    // first copy landed, finds its own start and sets the same values again, rather than being
+    // refused and counting this upload a second time below.
     const started = await this.update('idempotent', {
       Key,
-      UpdateExpression: 'SET uploadWindow = :window, uploadCount = :one',
-      ConditionExpression: 'userId = :userId AND uploadWindow = :seen',
-      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':window': window, ':one': { N: '1' }, ':seen': item?.uploadWindow ?? { N: '-1' } },
+      UpdateExpression: 'SET uploadWindow = :window, uploadCount = :one, uploadWindowBy = :by',
+      ConditionExpression: 'userId = :userId AND (uploadWindow = :seen OR (uploadWindow = :window AND uploadWindowBy = :by))',
+      ExpressionAttributeValues: { ':userId': { S: owner.userId }, ':window': window, ':one': { N: '1' }, ':seen': item?.uploadWindow ?? { N: '-1' }, ':by': { S: token } },
     });
     if (started) return { token, uploads: 1 };
     // Another upload started this window first: this one counts in it, as one more.
@@ -330,7 +330,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       UpdateExpression:
         'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
         'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
-        'deletingSince, leases, leasedPhones, lastBindingLease, uploadWindow, uploadCount',
+        'deletingSince, leases, leasedPhones, lastBindingLease, uploadWindow, uploadCount, uploadWindowBy',
       ConditionExpression: 'userId = :userId',
       ExpressionAttributeNames: { '#phone': 'phone' },
       // DynamoDB's TTL (in seconds) deletes a tombstone that no one finished within a week.

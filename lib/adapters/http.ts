@@ -160,6 +160,9 @@ export class Rehearsal {
    * the adapter made of it.
    */
   async run<T>(recordings: readonly Recording[], rehearse: () => Promise<T>): Promise<T> {
+    // One at a time: a second run's end would take the first's recordings away mid-run, and
+    // its requests would then go out for real.
+    if (this.running) throw new Error('a rehearsal is running already');
     const running: NonNullable<Rehearsal['running']> = { recordings, connections: new Map() };
     this.running = running;
     let result: T;

@@ -23,6 +23,8 @@ interface Sent {
   command: Write;
   /** The adapter's line that sends it (the caller's, for the users adapter's update helper). */
   site: string;
+  /** The adapter's method at that line (DynamoUserRepository.unbind). */
+  method: string;
 }
 
 const ADAPTERS = ['lib/adapters/dynamodb-users.ts', 'lib/adapters/dynamodb-phones.ts'];
@@ -54,7 +56,7 @@ function recordingClient(sent: Sent[], policy: 'apply' | 'refuse' | 'first'): Dy
   return {
     send: (async (command: { input: object }) => {
       if (command instanceof UpdateItemCommand || command instanceof PutItemCommand || command instanceof DeleteItemCommand) {
-        sent.push({ command, site: siteOf(new Error().stack ?? '') });
+        sent.push({ command, ...siteOf(new Error().stack ?? '') });
         writes++;
         if (policy === 'refuse' || (policy === 'first' && writes > 1)) throw new ConditionalCheckFailedException({ message: 'refused', $metadata: {} });
         return { Attributes: ROW };
@@ -68,13 +70,13 @@ function recordingClient(sent: Sent[], policy: 'apply' | 'refuse' | 'first'): Dy
   };
 }
 
-/** The innermost adapter frame outside the users adapter's `update` helper: `file:line`. */
-function siteOf(stack: string): string {
+/** The innermost adapter frame outside the users adapter's `update` helper: `file:line`, and its method. */
+function siteOf(stack: string): { site: string; method: string } {
   for (const line of stack.split('\n')) {
     const match = /at (\S+) \(.*\/(lib\/adapters\/dynamodb-(?:users|phones)\.ts):(\d+):\d+\)/.exec(line);
-    if (match && match[1] !== 'DynamoUserRepository.update') return `${match[2]}:${match[3]}`;
+    if (match && match[1] !== 'DynamoUserRepository.update') return { site: `${match[2]}:${match[3]}`, method: match[1]! };
   }
-  return 'unknown';
+  return { site: 'unknown', method: 'unknown' };
 }
 
 /** Every write site in the adapters' source: a send of a write command, or a call of the update helper. */
@@ -199,6 +201,47 @@ function after(command: Write, target: string, w: Write$): AttributeValue | unde
 const same = (a: AttributeValue | undefined, b: AttributeValue | undefined) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
+ * Whether the row `command` leaves passes its own condition: false when some conjunct surely
+ * fails on it (`a = :v`, `a <> :v`, attribute_exists/not_exists, a parenthesised OR of those),
+ * true or 'unknown' otherwise. A write refused by a copy of itself reports a refusal its caller
+ * may act on: for an idempotent write, that is a second effect unless the caller takes a
+ * refusal as "already done".
+ */
+function leavesItsConditionTrue(command: Write, w: Write$): boolean | 'unknown' {
+  const test = (text: string): boolean | 'unknown' => {
+    const bare = text.trim().replace(/^\((.*)\)$/s, '$1').trim();
+    const any = splitTop(bare, /^ OR /);
+    if (any.length > 1) {
+      const results = any.map(test);
+      return results.includes(true) ? true : results.includes('unknown') ? 'unknown' : false;
+    }
+    const all = splitTop(bare, /^ AND /);
+    if (all.length > 1) {
+      const results = all.map(test);
+      return results.includes(false) ? false : results.includes('unknown') ? 'unknown' : true;
+    }
+    const exists = /^attribute_(not_)?exists\(([\w#.]+)\)$/.exec(bare);
+    if (exists) {
+      const left = after(command, path(exists[2]!, w), w);
+      return left === 'unknown' ? 'unknown' : (left === undefined) === Boolean(exists[1]);
+    }
+    const compare = /^([\w#.]+) (=|<>) (:\w+)$/.exec(bare);
+    if (!compare) return 'unknown';
+    const left = after(command, path(compare[1]!, w), w);
+    if (left === 'unknown') return 'unknown';
+    return compare[2] === '=' ? same(left, w.values[compare[3]!]) : !same(left, w.values[compare[3]!]);
+  };
+  return command.input.ConditionExpression ? test(command.input.ConditionExpression) : true;
+}
+
+/**
+ * Idempotent writes whose copy is refused by the row the first copy left, and whose callers
+ * take that refusal as "already done": the phone number's REMOVEs, where a refusal means the
+ * number is gone from the row already ("taken, or gone already").
+ */
+const REFUSAL_MEANS_DONE = new Set(['DynamoPhoneRepository.unbind', 'DynamoPhoneRepository.release']);
+
+/**
  * Why `command` is not safe to send twice for the reason `why`, or undefined when it is.
  *
  * own-id: one conjunct of the condition compares an attribute with one of the write's own
@@ -206,7 +249,7 @@ const same = (a: AttributeValue | undefined, b: AttributeValue | undefined) => J
  * refused. idempotent: a delete, a put, or an update whose every SET gives a value (or keeps
  * one with if_not_exists) and whose every ADD adds set members, never a number.
  */
-function unsafeBecause(command: Write, why: SafeCopy): string | undefined {
+function unsafeBecause(command: Write, why: SafeCopy, method?: string): string | undefined {
   const w: Write$ = { names: command.input.ExpressionAttributeNames ?? {}, values: command.input.ExpressionAttributeValues ?? {} };
   if (why === 'own-id') {
     for (const conjunct of splitTop(command.input.ConditionExpression ?? '', /^ AND /)) {
@@ -222,6 +265,9 @@ function unsafeBecause(command: Write, why: SafeCopy): string | undefined {
     return 'no conjunct of its condition refuses the row it leaves';
   }
   if (!(command instanceof UpdateItemCommand)) return undefined;
+  if (leavesItsConditionTrue(command, w) === false && !(method && REFUSAL_MEANS_DONE.has(method))) {
+    return 'a copy is refused by the row the first copy left, and its caller may take the refusal as something else: accept its own effect in the condition';
+  }
   const { set, add } = clausesOf(command.input.UpdateExpression ?? '', w);
   for (const [name, value] of add) {
     const given = w.values[value];
@@ -247,9 +293,9 @@ describe('DynamoDB writes sent twice (lib/adapters/dynamodb.ts resendable)', () 
 
   it('proves each write marked safe from the request it sends: own-id refuses its own copy, idempotent repeats its effect', async () => {
     const failures: string[] = [];
-    for (const { command, site } of await captured()) {
+    for (const { command, site, method } of await captured()) {
       const why = safeCopyOf(command);
-      const reason = why && unsafeBecause(command, why);
+      const reason = why && unsafeBecause(command, why, method);
       if (reason) failures.push(`${site} marked ${why}: ${reason}`);
     }
     expect(failures).toEqual([]);
@@ -278,6 +324,18 @@ describe('DynamoDB writes sent twice (lib/adapters/dynamodb.ts resendable)', () 
       expect(unsafeBecause(update({ UpdateExpression: 'SET n = n + :one', ExpressionAttributeValues: { ':one': { N: '1' } } }), 'idempotent')).toBeDefined();
       expect(unsafeBecause(update({ UpdateExpression: 'SET a = b, b = :x', ExpressionAttributeValues: { ':x': { S: 'x' } } }), 'idempotent')).toBeDefined();
       expect(unsafeBecause(update({ UpdateExpression: 'SET a = :x ADD s :m', ExpressionAttributeValues: { ':x': { S: 'x' }, ':m': { SS: ['m'] } } }), 'idempotent')).toBeUndefined();
+    });
+
+    it('refuses an idempotent write that a copy of itself would be refused by (the upload window before it named its starter)', () => {
+      const values = { ':userId': { S: 'u' }, ':window': { N: '7' }, ':one': { N: '1' }, ':seen': { N: '6' }, ':by': { S: 'lease-1' } };
+      const before = update({ UpdateExpression: 'SET uploadWindow = :window, uploadCount = :one', ConditionExpression: 'userId = :userId AND uploadWindow = :seen', ExpressionAttributeValues: values });
+      expect(unsafeBecause(before, 'idempotent', 'DynamoUserRepository.leaseUpload')).toMatch(/a copy is refused by the row the first copy left/);
+      const now = update({
+        UpdateExpression: 'SET uploadWindow = :window, uploadCount = :one, uploadWindowBy = :by',
+        ConditionExpression: 'userId = :userId AND (uploadWindow = :seen OR (uploadWindow = :window AND uploadWindowBy = :by))',
+        ExpressionAttributeValues: values,
+      });
+      expect(unsafeBecause(now, 'idempotent', 'DynamoUserRepository.leaseUpload')).toBeUndefined();
     });
 
     it('refuses own-id for a condition the written row still passes', () => {

@@ -71,3 +71,16 @@ describe('Function: login priming (lib/login/prime.ts)', () => {
     });
   });
 });
+
+describe('Class: Rehearsal', () => {
+  it('refuses a second run while one is running: its end would let the first run’s requests go out for real', async () => {
+    const { Rehearsal } = await import('../../lib/adapters/http');
+    const rehearsal = new Rehearsal();
+    let release!: () => void;
+    const first = rehearsal.run([], () => new Promise<void>((resolve) => (release = resolve)));
+    await expect(rehearsal.run([], async () => 'second')).rejects.toThrow('a rehearsal is running already');
+    release();
+    await first;
+    await expect(rehearsal.run([], async () => 'after')).resolves.toBe('after');
+  });
+});
