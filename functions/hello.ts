@@ -3,12 +3,13 @@ import { json } from '../lib/http/respond';
 import { composeUsers } from '../lib/users/compose';
 
 /**
- * GET /user/hello (behind the authorizer) → 200 {"message": "Hello, 丽塔", "userId": "01KAX…"}.
+ * GET /user/hello (behind the authorizer) → 200 {"message": "Hello, 丽塔", "userId": "01KAX…", "appid": "wx…"}.
  * The example of a route of your own: copy this file and deploy/routes/hello.yml.
  */
 export const handler = protectedRoute(composeUsers, async ({ user, deps: { users } }) => {
-  // `user` comes from the authorizer: { sessionId, userId, openid, unionid? }. Key your own
-  // data by `userId`; the user row is keyed by `openid`.
+  // `user` comes from the authorizer: { sessionId, userId, openid, appid, unionid? }. Key your
+  // own data by `userId`; the user row is keyed by `openid`. `appid` is the mini-program the
+  // session was opened from.
   const row = await users.findByOpenid(user.openid);
-  return json(200, { message: row?.nickname ? `Hello, ${row.nickname}` : 'Hello', userId: user.userId });
+  return json(200, { message: row?.nickname ? `Hello, ${row.nickname}` : 'Hello', userId: user.userId, appid: user.appid });
 });

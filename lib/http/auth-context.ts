@@ -5,8 +5,8 @@ import type { SessionIdentity } from '../sessions/ports';
 export type { SessionIdentity };
 
 /**
- * A request to a protected route: the authorizer passed the session's identity
- * (`sessionId`, `userId`, `openid`, and `unionid` when known) as `requestContext.authorizer.lambda`.
+ * A request to a protected route: the authorizer passed the session's identity (`sessionId`,
+ * `userId`, `openid`, `appid`, and `unionid` when known) as `requestContext.authorizer.lambda`.
  */
 export type AuthorizedEvent = APIGatewayProxyEventV2WithLambdaAuthorizer<SessionIdentity>;
 
@@ -15,8 +15,8 @@ export type AuthorizedEvent = APIGatewayProxyEventV2WithLambdaAuthorizer<Session
  * (an HTTP API context holds strings, numbers and booleans only).
  */
 export function authorizerContext(identity: SessionIdentity): SessionIdentity {
-  const { sessionId, userId, openid, unionid } = identity;
-  return unionid ? { sessionId, userId, openid, unionid } : { sessionId, userId, openid };
+  const { sessionId, userId, openid, unionid, appid } = identity;
+  return { sessionId, userId, openid, ...(unionid ? { unionid } : {}), ...(appid ? { appid } : {}) };
 }
 
 /**
@@ -24,9 +24,15 @@ export function authorizerContext(identity: SessionIdentity): SessionIdentity {
  * a route deployed without the authorizer gets UNAUTHORIZED here rather than running anonymously.
  */
 export function requireUser(event: AuthorizedEvent): SessionIdentity {
-  const { sessionId, userId, openid, unionid } = event.requestContext?.authorizer?.lambda ?? ({} as Partial<SessionIdentity>);
+  const { sessionId, userId, openid, unionid, appid } = event.requestContext?.authorizer?.lambda ?? ({} as Partial<SessionIdentity>);
   if (typeof sessionId !== 'string' || typeof userId !== 'string' || typeof openid !== 'string' || !sessionId || !userId || !openid) {
     throw new AppError('UNAUTHORIZED');
   }
-  return authorizerContext({ sessionId, userId, openid, unionid: typeof unionid === 'string' ? unionid : undefined });
+  return authorizerContext({
+    sessionId,
+    userId,
+    openid,
+    ...(typeof unionid === 'string' ? { unionid } : {}),
+    ...(typeof appid === 'string' ? { appid } : {}),
+  });
 }

@@ -48,6 +48,7 @@ export function composeLogin(env: Env = process.env): LoginDeps {
       users,
       sessions,
       newId: (now) => ulid(now.getTime()),
+      appId: config.wechat.appId,
       session: config.session,
       rateLimit: config.loginRateLimit,
       onLogin: (isNewUser) => metrics.put('Logins', 1, 'Count', { UserType: isNewUser ? 'New' : 'Returning' }),

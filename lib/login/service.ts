@@ -27,6 +27,8 @@ export interface LoginDeps {
   sessions: SessionStore;
   /** A fresh ULID: the new user's id, and each login request's own id. */
   newId: (now: Date) => string;
+  /** The mini-program's AppID, kept with each session it opens (the authorizer hands it to routes). */
+  appId?: string;
   session: { ttlSeconds: number; maxAgeSeconds: number };
   /** Login attempts allowed per caller (client network) per window; limit 0 turns it off. */
   rateLimit?: { limit: number; windowSeconds: number };
@@ -231,6 +233,7 @@ export class LoginService {
           userId: user.userId,
           openid: user.openid,
           ...(user.unionid ? { unionid: user.unionid } : {}),
+          ...(this.deps.appId ? { appid: this.deps.appId } : {}),
           sealedSessionKey: seal(SESSION_KEY_PURPOSE, token, wx.sessionKey),
           issuedAt,
           maxExpiresAt: issuedAt + policy.maxAgeSeconds * 1000,

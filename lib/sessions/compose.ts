@@ -1,5 +1,5 @@
 import { createRedisClient } from '../adapters/redis';
-import { loadLogConfig, loadRedisConfig, loadSessionConfig, type Env } from '../config';
+import { loadLogConfig, loadRedisConfig, loadSessionConfig, settings, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { SessionService } from './service';
@@ -18,5 +18,12 @@ export function composeSessions(env: Env = process.env): { logger: Logger; metri
     keyPrefix: redisConfig.keyPrefix,
     userIndexTtlSeconds: session.maxAgeSeconds,
   });
-  return { logger, metrics: createMetrics(log.serviceName), sessions: new SessionService({ store, ttlSeconds: session.ttlSeconds }) };
+  // The deployment's AppID (a String parameter, not a secret): the app of a session opened
+  // before sessions kept theirs. Only the authorizer is given it; logout needs no app.
+  const defaultAppId = settings(env).optional('WECHAT_APPID', '') || undefined;
+  return {
+    logger,
+    metrics: createMetrics(log.serviceName),
+    sessions: new SessionService({ store, ttlSeconds: session.ttlSeconds, ...(defaultAppId ? { defaultAppId } : {}) }),
+  };
 }

@@ -8,6 +8,8 @@ export interface SessionRecord {
   userId: string;
   openid: string;
   unionid?: string;
+  /** The mini-program (its AppID) the session was opened from; sessions opened before it was kept have none. */
+  appid?: string;
   /** WeChat's session_key, sealed under a key derived from the token (see lib/crypto.ts). */
   sealedSessionKey: string;
   /** Epoch ms of the login. */
@@ -91,6 +93,8 @@ export interface SessionIdentity {
   userId: string;
   openid: string;
   unionid?: string;
+  /** The mini-program (AppID) the session was opened from: the stored one, else the deployment's own. */
+  appid?: string;
 }
 
 /** The port the login use case depends on. */

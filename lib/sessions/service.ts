@@ -8,6 +8,8 @@ export type Authorization =
 export interface SessionServiceDeps {
   store: SessionVerifier & SessionRevoker;
   ttlSeconds: number;
+  /** The deployment's mini-program: the app of a session opened before sessions kept theirs. */
+  defaultAppId?: string;
   now?: () => number;
 }
 
@@ -36,7 +38,9 @@ export class SessionService {
     // Refuse what cannot be a token before touching Redis.
     if (!token || !TOKEN_PATTERN.test(token)) return { allowed: false, reason: 'malformed' };
     const identity = await this.deps.store.touch(hashToken(token), this.now(), this.deps.ttlSeconds * 1000);
-    return identity ? { allowed: true, identity } : { allowed: false, reason: 'unknown' };
+    if (!identity) return { allowed: false, reason: 'unknown' };
+    const appid = identity.appid ?? this.deps.defaultAppId;
+    return { allowed: true, identity: appid ? { ...identity, appid } : identity };
   }
 
   async logout(identity: Pick<SessionIdentity, 'sessionId' | 'userId'>, all: boolean): Promise<{ revoked: number }> {

@@ -103,14 +103,15 @@ describe('Sessions through npm run dev (integration)', () => {
     const hello = (token?: string) => fetch(`${dev.base}/user/hello`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
     const greeted = await hello(session.token);
     expect(greeted.status).toBe(200);
-    expect(await greeted.json()).toEqual({ message: 'Hello', userId: session.userId });
+    // The mini-program the session was opened from, as the authorizer hands it to every route.
+    expect(await greeted.json()).toEqual({ message: 'Hello', userId: session.userId, appid: dev.env().WECHAT_APPID });
     const nickname = await fetch(`${dev.base}/user/profile`, {
       method: 'POST',
       headers: { authorization: `Bearer ${session.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ nickname: '丽塔' }),
     });
     expect(nickname.status).toBe(200);
-    expect(await (await hello(session.token)).json()).toEqual({ message: 'Hello, 丽塔', userId: session.userId });
+    expect(await (await hello(session.token)).json()).toEqual({ message: 'Hello, 丽塔', userId: session.userId, appid: dev.env().WECHAT_APPID });
     expect((await hello()).status).toBe(401);
     expect((await hello('not-a-token')).status).toBe(403);
   });

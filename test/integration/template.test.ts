@@ -285,9 +285,10 @@ describe('Packaged template, stage prod (integration)', () => {
     // No `*` action and no `*` resource but X-Ray's, in any function's role: functionRuleViolations.
     const ssm = (role: string) => statements(role).filter((s: any) => s.Action.includes('ssm:GetParameters')).flatMap((s: any) => s.Resource.map((r: any) => r['Fn::Sub']));
     expect(ssm(role('Login'))).toHaveLength(4);
-    expect(ssm(role('Authorizer')).every((arn: string) => arn.includes('/wechat-login/prod/upstash-redis-rest-'))).toBe(true);
-    expect(ssm(role('Authorizer'))).toHaveLength(2);
-    expect(ssm(role('Logout'))).toEqual(ssm(role('Authorizer')));
+    // The authorizer: Upstash, and the AppID (a String) for sessions that kept no app; no AppSecret.
+    expect(ssm(role('Authorizer')).map((arn: string) => arn.split(':parameter')[1])).toEqual(['/wechat-login/prod/wechat-appid', '/wechat-login/prod/upstash-redis-rest-url', '/wechat-login/prod/upstash-redis-rest-token']);
+    expect(ssm(role('Logout')).every((arn: string) => arn.includes('/wechat-login/prod/upstash-redis-rest-'))).toBe(true);
+    expect(ssm(role('Logout'))).toHaveLength(2);
     // The phone function reads the AppID and AppSecret for WeChat's access token (SECURITY.md);
     // the nickname's content check uses that token too.
     expect(ssm(role('Phone'))).toEqual(ssm(role('Login')));

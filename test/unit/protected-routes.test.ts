@@ -17,6 +17,11 @@ describe('Function: requireUser', () => {
     });
   });
 
+  it('returns the app the session was opened from, and leaves out one that is not a string', () => {
+    expect(requireUser(withContext({ sessionId: 's', userId: 'u', openid: 'o', appid: 'wx1' }))).toEqual({ sessionId: 's', userId: 'u', openid: 'o', appid: 'wx1' });
+    expect(requireUser(withContext({ sessionId: 's', userId: 'u', openid: 'o', appid: 7 }))).toEqual({ sessionId: 's', userId: 'u', openid: 'o' });
+  });
+
   it.each([
     ['no authorizer at all', { requestContext: {} }],
     ['an empty context', withContext({})],

@@ -26,6 +26,15 @@ describe('Class: SessionService', () => {
       expect(store.touch).toHaveBeenCalledWith(identity.sessionId, 1_000_000, 60_000);
     });
 
+    it('hands on the app the session was opened from, else the deployment’s app, else none', async () => {
+      const store = (stored: SessionIdentity) => ({ touch: vi.fn(async () => stored), revoke: vi.fn(), revokeAll: vi.fn(async () => 0) });
+      const authorize = (stored: SessionIdentity, defaultAppId?: string) =>
+        new SessionService({ store: store(stored), ttlSeconds: 60, ...(defaultAppId ? { defaultAppId } : {}) }).authorize(`Bearer ${token}`);
+      await expect(authorize({ ...identity, appid: 'wx-own' }, 'wx-default')).resolves.toEqual({ allowed: true, identity: { ...identity, appid: 'wx-own' } });
+      await expect(authorize(identity, 'wx-default')).resolves.toEqual({ allowed: true, identity: { ...identity, appid: 'wx-default' } });
+      await expect(authorize(identity)).resolves.toEqual({ allowed: true, identity });
+    });
+
     it('accepts the scheme in any case', async () => {
       const { service } = setup({ [identity.sessionId]: identity });
       await expect(service.authorize(`bearer ${token}`)).resolves.toMatchObject({ allowed: true });
