@@ -4,12 +4,12 @@ import { maskCode } from '../lib/logger';
 import { composeLogin } from '../lib/login/compose';
 import { clientNetwork, parseLoginRequest } from '../lib/login/request';
 
-/** POST /user/wechatlogin  {"code": "<wx.login() code>"} (+ X-Login-Proof) → 200 {token, expiresIn, userId, isNewUser} */
+/** POST /user/wechatlogin  {"code": "<wx.login() code>", "appid"?: "wx…"} (+ X-Login-Proof) → 200 {token, expiresIn, userId, isNewUser} */
 export const handler = httpHandler(composeLogin, async (event, log, { service }) => {
-  const { code, proof } = parseLoginRequest(event);
+  const { code, appid, proof } = parseLoginRequest(event);
   // The code is logged masked and never registered for scrubbing by value: it is chosen by
   // the client, which could otherwise pick one equal to another field and erase it.
   const network = clientNetwork(event.requestContext?.http?.sourceIp);
-  const result = await service.login(code, log.child({ loginCode: maskCode(code) }), proof ? { network, proof } : { network });
+  const result = await service.login(code, log.child({ loginCode: maskCode(code) }), { network, ...(proof ? { proof } : {}), ...(appid ? { appid } : {}) });
   return json(200, result);
 });

@@ -6,11 +6,15 @@ import { PROOF_PATTERN } from './service';
 
 /** A wx.login() code as we accept it: 1–128 URL-safe characters, nothing that could bend a query string. */
 export const CODE_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
-/** `{"code": "<128 chars>"}` is ~140 bytes; 1 KiB leaves room for whitespace. */
+/** An AppID as we accept it (WeChat's are `wx` and 16 hex digits): checked against the configured apps after. */
+export const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** `{"code": "<128 chars>", "appid": "<18 chars>"}` is ~170 bytes; 1 KiB leaves room for whitespace. */
 export const MAX_BODY_BYTES = 1024;
 
 export interface LoginRequest {
   code: string;
+  /** The mini-program the code comes from (the kit's wx.getAccountInfoSync().miniProgram.appId); optional. */
+  appid?: string;
   /** X-Login-Proof: binds a replay of this code's result to this client. */
   proof?: string;
 }
@@ -22,19 +26,21 @@ export interface LoginRequest {
  */
 export function parseLoginRequest(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded' | 'headers'>): LoginRequest {
   const body = readJsonObject(event, { maxBytes: MAX_BODY_BYTES });
-  onlyKeys(body, ['code'], '{"code": "..."}');
-  const { code } = body;
+  onlyKeys(body, ['code', 'appid'], '{"code": "...", "appid": "..."}');
+  const { code, appid } = body;
   if (code === undefined) throw new AppError('INVALID_REQUEST', '"code" is required.');
   if (typeof code !== 'string') throw new AppError('INVALID_REQUEST', '"code" must be a string.');
   if (!CODE_PATTERN.test(code)) {
     throw new AppError('INVALID_REQUEST', '"code" must be 1–128 characters from A–Z, a–z, 0–9 and . _ ~ -');
   }
+  if (appid !== undefined && (typeof appid !== 'string' || !APPID_PATTERN.test(appid))) {
+    throw new AppError('INVALID_REQUEST', '"appid" must be the mini-program\'s AppID: 1–64 characters from A–Z, a–z, 0–9, - and _.');
+  }
   const proof = headerValue(event.headers, 'x-login-proof');
-  if (proof === undefined) return { code };
-  if (!PROOF_PATTERN.test(proof)) {
+  if (proof !== undefined && !PROOF_PATTERN.test(proof)) {
     throw new AppError('INVALID_REQUEST', 'X-Login-Proof must be 22–64 characters from A–Z, a–z, 0–9, - and _.');
   }
-  return { code, proof };
+  return { code, ...(appid !== undefined ? { appid } : {}), ...(proof !== undefined ? { proof } : {}) };
 }
 
 /**

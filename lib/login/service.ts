@@ -19,6 +19,8 @@ export interface LoginClient {
   network: string;
   /** The X-Login-Proof the client sent with this attempt, if any. Never stored, only its digest. */
   proof?: string;
+  /** The mini-program the client says the code comes from; none: the deployment's own. */
+  appid?: string;
 }
 
 export interface LoginDeps {
@@ -115,6 +117,9 @@ export class LoginService {
 
   async login(code: string, log: Logger, client: LoginClient = { network: 'unknown' }): Promise<LoginResult> {
     const { sessions, rateLimit } = this.deps;
+    // A code of another mini-program would only be refused by WeChat (40029), after a claim:
+    // answered at once, before any store or WeChat call.
+    if (client.appid !== undefined && this.deps.appId !== undefined && client.appid !== this.deps.appId) throw new AppError('UNKNOWN_APP');
     const now = this.now();
     const attempt: CodeAttempt = {
       codeId: deriveId(CODE_PURPOSE, code),

@@ -41,6 +41,18 @@ describe('Function: login (integration)', () => {
     expect(await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: 'o-rehearsal' } } }))).not.toHaveProperty('Item');
   });
 
+  it('answers 400 UNKNOWN_APP to a code said to be another mini-program’s, without a request to WeChat, DynamoDB or Redis, and logs in with its own appid', async () => {
+    await (login as (e: unknown) => Promise<unknown>)({ warmPing: true });
+    const before = { wechat: ctx.stack.wechat.stats.calls, dynamo: ctx.stack.dynamo.stats.requests, redis: ctx.stack.gateway.stats.requests };
+    const other = await login(loginEvent('appoline.1', { body: JSON.stringify({ code: 'appoline.1', appid: 'wx00000000000other' }) }));
+    expect(other.statusCode).toBe(400);
+    expect(bodyOf(other).error.code).toBe('UNKNOWN_APP');
+    expect({ wechat: ctx.stack.wechat.stats.calls, dynamo: ctx.stack.dynamo.stats.requests, redis: ctx.stack.gateway.stats.requests }).toEqual(before);
+    // The same code, with this deployment's own AppID: WeChat was never asked, so it is still good.
+    const own = await login(loginEvent('appoline.1', { body: JSON.stringify({ code: 'appoline.1', appid: ctx.env.WECHAT_APPID }) }));
+    expect(own.statusCode).toBe(200);
+  });
+
   it('answers the warm-keeper\'s ping (param keepWarm) to a warm container without a request to WeChat, DynamoDB or Redis, printing only its WarmPing metric', async () => {
     // The container's initialisation (its connections opened, a login rehearsed) is done once, by whichever invocation comes first.
     await (login as (e: unknown) => Promise<unknown>)({ warmPing: true });

@@ -17,6 +17,7 @@ describe('Function: errorResponse', () => {
     ['INVALID_REQUEST', 400],
     ['UNAUTHORIZED', 401],
     ['INVALID_CODE', 401],
+    ['UNKNOWN_APP', 400],
     ['INVALID_PHONE_CODE', 400],
     ['PHONE_IN_USE', 409],
     ['CONTENT_REJECTED', 400],

@@ -21,6 +21,7 @@ function setup<W extends WechatAuth = FakeWechat>(wechat: W = new FakeWechat() a
     newId: () => `id-${String(++ids).padStart(4, '0')}`,
     session: { ttlSeconds: 3600, maxAgeSeconds: 86_400 },
     rateLimit,
+    appId: 'wx-this-app',
     now: () => NOW,
     // Every row here is one with welcome marks (see the legacy rule's own test).
     welcomeMarksSince: '2000-01-01T00:00:00.000Z',
@@ -37,6 +38,16 @@ describe('Class: LoginService', () => {
       const { service, log } = setup();
       const result = await service.login('alice.1', log, PHONE);
       expect(result).toEqual({ token: expect.stringMatching(TOKEN_PATTERN), expiresIn: 3600, userId: 'id-0002', isNewUser: true });
+    });
+
+    it('answers UNKNOWN_APP for another mini-program’s appid before any store or WeChat call, and logs in with its own', async () => {
+      const { service, sessions, wechat, log } = setup();
+      await expect(service.login('alice.1', log, { ...PHONE, appid: 'wx-other-app' })).rejects.toMatchObject({ code: 'UNKNOWN_APP', status: 400 });
+      expect(wechat.calls).toEqual([]);
+      expect(sessions.saved).toEqual([]);
+      await expect(service.login('alice.1', log, { ...PHONE, appid: 'wx-this-app' })).resolves.toMatchObject({ isNewUser: true });
+      // The session keeps the app it was opened from.
+      expect(sessions.saved[0]!.session).toMatchObject({ appid: 'wx-this-app' });
     });
 
     it('commits the session under the token hash with a sealed session_key, the TTL and the absolute cap', async () => {

@@ -39,6 +39,15 @@ describe('Function: parseLoginRequest', () => {
     expect(err.message).toContain('"extra"');
   });
 
+  it('takes the mini-program’s appid beside the code, and refuses one that cannot be an AppID', () => {
+    expect(parseLoginRequest(json('{"code":"abc","appid":"wx1234567890abcdef"}'))).toEqual({ code: 'abc', appid: 'wx1234567890abcdef' });
+    for (const appid of ['', 'wx 123', 'a'.repeat(65), 7, null]) {
+      const err = rejection(json(JSON.stringify({ code: 'abc', appid })));
+      expect(err.code, String(appid)).toBe('INVALID_REQUEST');
+      expect(err.message).toContain('"appid"');
+    }
+  });
+
   it('accepts a charset parameter and a missing content type', () => {
     expect(parseLoginRequest(json('{"code":"abc"}', { 'content-type': 'application/json; charset=utf-8' }))).toEqual({ code: 'abc' });
     expect(parseLoginRequest(json('{"code":"abc"}', {}))).toEqual({ code: 'abc' });
