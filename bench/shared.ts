@@ -49,6 +49,8 @@ export const LAMBDA_FLAGS = lambdaFlags(MEMORY_MB);
  * and the warm-up's own cost is reported beside them.
  */
 export const WARMUP_LOGINS = Number(process.env.BENCH_WARMUP_LOGINS ?? 2000);
+/** Fresh imports per build in the sections that weigh a hand-written stand-in against its library part (lru, lazy-builtins). */
+export const STAND_IN_RUNS = Number(process.env.BENCH_STAND_IN_RUNS ?? 21);
 /**
  * Placeholder configuration so a bundle's cold start can run. No request reaches anything: the
  * login's connections, opened at initialisation, go to a closed local port and are refused.

@@ -10,9 +10,8 @@
  */
 import { join } from 'node:path';
 import { libraryFile } from '../library-parts';
-import { buildLikeDeploy, coldImportsInterleaved, kb, log, median, pairedCpu, root, round, type Section } from '../shared';
+import { buildLikeDeploy, coldImportsInterleaved, kb, log, median, pairedCpu, root, round, STAND_IN_RUNS, type Section } from '../shared';
 
-const RUNS = Number(process.env.BENCH_STAND_IN_RUNS ?? 21);
 const CRC32 = '@smithy/core/dist-es/submodules/checksum/crc32/Crc32Node.js';
 const READ_FILE = '@smithy/core/dist-es/submodules/config/shared-ini-file-loader/readFile.js';
 
@@ -28,8 +27,8 @@ export const lazyBuiltinsSection: Section = {
       sdkFs: await buildLikeDeploy(entry, join(dir, 'sdk-fs', 'dynamo.mjs'), [libraryFile(READ_FILE)]),
       sdkBoth: await buildLikeDeploy(entry, join(dir, 'sdk-both', 'dynamo.mjs'), [libraryFile(CRC32), libraryFile(READ_FILE)]),
     };
-    log(`lazy builtins: ${RUNS} fresh imports of a DynamoDB client per build (4 builds), interleaved …`);
-    const runs = await coldImportsInterleaved(bundles, RUNS);
+    log(`lazy builtins: ${STAND_IN_RUNS} fresh imports of a DynamoDB client per build (4 builds), interleaved …`);
+    const runs = await coldImportsInterleaved(bundles, STAND_IN_RUNS);
     type Name = keyof typeof bundles;
     const names = Object.keys(bundles) as Name[];
     const of = <T>(pick: (name: Name) => T) => Object.fromEntries(names.map((name) => [name, pick(name)])) as Record<Name, T>;
@@ -48,14 +47,14 @@ export const lazyBuiltinsSection: Section = {
     const saved = (s: ReturnType<typeof pairedCpu>) => `median ${s.medianMs} ms, dearer in ${s.dearerIn} of ${s.rounds} rounds`;
     return {
       figures: f,
-      runs: { standInRuns: RUNS },
+      runs: { standInRuns: STAND_IN_RUNS },
       report: [
         'Lazy builtins (lib/adapters/sdk-crc32-lazy-zlib.ts, sdk-config-file-lazy-fs.ts) against the SDK\'s own modules, a DynamoDB client built as deployed',
         ...names.map(
           (name) =>
             `  ${label[name].padEnd(26)} ${String(f.lazyBuiltinsBundleKB[name]).padStart(6)} KB   import CPU ${f.lazyBuiltinsImportCpuMs[name]} ms   loads ${f.lazyBuiltinsLoaded[name].join(', ') || 'neither'}`,
         ),
-        `  over the stand-ins, round by round (median of ${RUNS} fresh processes each):`,
+        `  over the stand-ins, round by round (median of ${STAND_IN_RUNS} fresh processes each):`,
         `    SDK Crc32Node (node:zlib)       ${saved(f.lazyZlibSavedImportCpu)}`,
         `    SDK readFile (node:fs/promises) ${saved(f.lazyFsSavedImportCpu)}`,
         `    both                            ${saved(f.lazyBothSavedImportCpu)}`,

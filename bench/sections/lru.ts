@@ -6,9 +6,8 @@
  */
 import { join } from 'node:path';
 import { libraryModule } from '../library-parts';
-import { buildLikeDeploy, coldImportsInterleaved, kb, log, median, pairedCpu, root, round, type Section } from '../shared';
+import { buildLikeDeploy, coldImportsInterleaved, kb, log, median, pairedCpu, root, round, STAND_IN_RUNS, type Section } from '../shared';
 
-const RUNS = Number(process.env.BENCH_STAND_IN_RUNS ?? 21);
 
 export const lruSection: Section = {
   name: 'lru',
@@ -20,8 +19,8 @@ export const lruSection: Section = {
       standIn: await buildLikeDeploy(entry, join(dir, 'stand-in', 'login.mjs')),
       library: await buildLikeDeploy(entry, join(dir, 'library', 'login.mjs'), [libraryModule('mnemonist/lru-cache')]),
     };
-    log(`LRU stand-in: ${RUNS} fresh imports of the login per build, interleaved …`);
-    const runs = await coldImportsInterleaved(bundles, RUNS);
+    log(`LRU stand-in: ${STAND_IN_RUNS} fresh imports of the login per build, interleaved …`);
+    const runs = await coldImportsInterleaved(bundles, STAND_IN_RUNS);
     const cpu = (name: keyof typeof bundles) => round(median(runs[name].map((run) => run.cpuMs)), 2);
     const f = {
       lruLoginBundleKB: { standIn: kb(bundles.standIn), library: kb(bundles.library) },
@@ -33,11 +32,11 @@ export const lruSection: Section = {
     const s = f.lruSavedImportCpu;
     return {
       figures: f,
-      runs: { standInRuns: RUNS },
+      runs: { standInRuns: STAND_IN_RUNS },
       report: [
         'LRU stand-in (lib/adapters/endpoint-cache-lru.ts) against mnemonist/lru-cache, the login built as deployed',
         `  bundle     stand-in ${f.lruLoginBundleKB.standIn} KB   mnemonist ${f.lruLoginBundleKB.library} KB   (${f.lruSavedKB} KB less)`,
-        `  import CPU stand-in ${f.lruImportCpuMs.standIn} ms   mnemonist ${f.lruImportCpuMs.library} ms   (median of ${RUNS} fresh processes each)`,
+        `  import CPU stand-in ${f.lruImportCpuMs.standIn} ms   mnemonist ${f.lruImportCpuMs.library} ms   (median of ${STAND_IN_RUNS} fresh processes each)`,
         `    mnemonist's over the stand-in's, round by round: median ${s.medianMs} ms, dearer in ${s.dearerIn} of ${s.rounds} rounds`,
       ],
     };
