@@ -80,5 +80,8 @@ function loadRoutes(dir = DIR) {
   return { functions, resources };
 }
 
-module.exports = () => loadRoutes();
+// serverless.yml asks twice (`:functions`, `:resources`) in one packaging run: the files are
+// read and checked once.
+let loaded;
+module.exports = () => (loaded ??= loadRoutes());
 module.exports.loadRoutes = loadRoutes;
