@@ -1,4 +1,5 @@
 import { getParameters } from './adapters/ssm';
+import { isAppSecretSetting, withAppParameters } from './apps';
 import { ConfigError, type Env } from './config';
 
 const SUFFIX = '_PARAMETER';
@@ -15,6 +16,11 @@ const SUFFIX = '_PARAMETER';
  */
 export const SECURE_STRINGS: readonly string[] = ['WECHAT_SECRET', 'UPSTASH_REDIS_REST_TOKEN', 'WECHAT_PUSH_TOKEN', 'WECHAT_PUSH_AES_KEY'];
 
+/** A setting SECURE_STRINGS names, or an extra app's AppSecret (`WECHAT_SECRET_<appid>`, lib/apps.ts). */
+export function isSecureString(name: string): boolean {
+  return SECURE_STRINGS.includes(name) || isAppSecretSetting(name);
+}
+
 /**
  * Settings that live in SSM Parameter Store in production: the secrets, and the AppID and
  * Upstash URL beside them, so that one request fetches all a function needs. Each is read from
@@ -22,7 +28,8 @@ export const SECURE_STRINGS: readonly string[] = ['WECHAT_SECRET', 'UPSTASH_REDI
  * configuration gives each function the `*_PARAMETER` names it needs, and nothing here lists
  * them again.
  */
-export function parameterNames(env: Env): string[] {
+export function parameterNames(given: Env): string[] {
+  const env = withAppParameters(given);
   return Object.keys(env)
     .filter((key) => key.endsWith(SUFFIX) && key.length > SUFFIX.length && env[key]?.trim())
     .map((key) => key.slice(0, -SUFFIX.length))
@@ -42,8 +49,10 @@ export interface ResolvedParameters {
  * and NAME is not comes from SSM Parameter Store, all in a single request; locally the plain
  * variables are set and SSM is never asked. Also says which values are secrets (SECURE_STRINGS).
  */
-export async function withParameters(env: Env): Promise<ResolvedParameters> {
-  const secure = new Set(SECURE_STRINGS.filter((name) => env[name]?.trim()));
+export async function withParameters(given: Env): Promise<ResolvedParameters> {
+  // Each extra app's AppSecret parameter, named from its AppID (lib/apps.ts).
+  const env = withAppParameters(given);
+  const secure = new Set(Object.keys(env).filter((name) => isSecureString(name) && env[name]?.trim()));
   const wanted = parameterNames(env);
   if (wanted.length === 0) return { env, secrets: valuesOf(env, secure) };
 
@@ -65,7 +74,7 @@ export async function withParameters(env: Env): Promise<ResolvedParameters> {
     const { value, type } = parameters[parameterOf(name)]!;
     if (type === 'SecureString') secure.add(name);
     // Stored unencrypted, and would be logged in clear: a deployment mistake, said at once.
-    else if (SECURE_STRINGS.includes(name)) throw new ConfigError(`${parameterOf(name)} (${name}) must be a SecureString parameter, not a ${type}`);
+    else if (isSecureString(name)) throw new ConfigError(`${parameterOf(name)} (${name}) must be a SecureString parameter, not a ${type}`);
     resolved[name] = value;
   }
   return { env: resolved, secrets: valuesOf(resolved, secure) };

@@ -64,13 +64,14 @@ console.log(`
     DynamoDB (dynalite)  ${stack.dynamo.url}  tables ${stack.dynamo.tables.join(', ')} (the template's)
     Redis                ${redisNote}
     Upstash gateway      ${stack.gateway.url}
-    WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}
+    WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}, and a second mini-program ${stack.env.WECHAT_APPID_MINI2} (WECHAT_APPID_MINI2)
     S3 (stand-in)        ${stack.s3.url}  bucket ${stack.s3.bucket}, files at ${stack.s3.publicUrl}/…
     WeChat message push  http://localhost:${port}/wechat/events  Token ${stack.env.WECHAT_PUSH_TOKEN}  EncodingAESKey ${stack.env.WECHAT_PUSH_AES_KEY}
     Endpoints and keys   ${envFile}  (KEY=value lines for the operator scripts, removed on exit)
 
   API on http://localhost:${port} once serverless offline is up. Try:
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'
+    curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.union2","appid":"${stack.env.WECHAT_APPID_MINI2}"}'   # alice in the second mini-program, with her unionid
     curl -s http://localhost:${port}/user/me -H "authorization: Bearer <token>"
     curl -s http://localhost:${port}/user/hello -H "authorization: Bearer <token>"   # the example route of your own (docs/sessions.md)
     curl -s -X POST http://localhost:${port}/user/phone -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"13800138000.a"}'

@@ -49,6 +49,10 @@ export async function startSsmStub(options: {
       return sendJson(res, 400, { __type: 'UnknownOperationException' }, 'application/x-amz-json-1.1');
     }
     const { Names = [], WithDecryption } = JSON.parse(body) as { Names?: string[]; WithDecryption?: boolean };
+    // SSM's own limit on one request.
+    if (Names.length < 1 || Names.length > 10) {
+      return sendJson(res, 400, { __type: 'ValidationException', message: `1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length less than or equal to 10` }, 'application/x-amz-json-1.1');
+    }
     const found = Names.filter((name) => name in options.parameters);
     return sendJson(
       res,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { LOCAL_AWS_ENV, startDynamo, type RunningDynamo } from './dynamodb';
 import { startRedis, type RunningRedis } from './redis-server';
-import { SECURE_STRINGS } from '../lib/secrets';
+import { isSecureString } from '../lib/secrets';
 import { startS3, type RunningS3 } from './s3';
 import { startSsmStub, type RunningSsmStub } from './ssm-stub';
 import { startUpstashGateway, type RunningGateway } from './upstash-gateway';
@@ -50,6 +50,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const appId = env.WECHAT_APPID || 'wx0000000000local';
   // A fresh secret per run unless one is given: no shared default that could be mistaken for a real one.
   const appSecret = env.WECHAT_SECRET || randomBytes(16).toString('hex');
+  // A second mini-program, bound with the first to the stub's open platform (docs/identities.md):
+  // the same NAME has another openid in it and, with a `.union…` code, the same unionid.
+  const mini2 = env.WECHAT_APPID_MINI2 || 'wx00000000000mini2';
+  const mini2Secret = randomBytes(16).toString('hex');
   const restToken = randomBytes(24).toString('base64url');
   // The message push's Token and EncodingAESKey, as the console would hold them: fresh per run
   // unless given, and printed by `npm run dev` so that a developer can sign test pushes.
@@ -69,7 +73,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     started.push(redis);
     const gateway = await startUpstashGateway({ redis: redis.address, token: restToken });
     started.push(gateway);
-    const wechat = await startWechatStub({ appId, appSecret });
+    const wechat = await startWechatStub({ appId, appSecret, moreApps: { [mini2]: mini2Secret } });
     started.push(wechat);
     // It checks each request's SigV4 signature against the credentials and region the
     // functions get below, as S3 would against their role's.
@@ -87,6 +91,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...LOCAL_AWS_ENV,
       WECHAT_APPID: appId,
       WECHAT_SECRET: appSecret,
+      WECHAT_APPS: mini2,
+      [`WECHAT_SECRET_${mini2}`]: mini2Secret,
+      WECHAT_APPID_MINI2: mini2,
       WECHAT_PUSH_TOKEN: pushToken,
       WECHAT_PUSH_AES_KEY: pushAesKey,
       WECHAT_API_BASE: wechat.url,
@@ -124,7 +131,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       for (const [variable, name] of Object.entries(variables)) {
         const value = stackEnv[variable];
         if (value === undefined) throw new Error(`the template reads ${variable} from SSM (${name}), which the local stack does not provide`);
-        parameters[variable] = { name, type: SECURE_STRINGS.includes(variable) ? 'SecureString' : 'String', value };
+        parameters[variable] = { name, type: isSecureString(variable) ? 'SecureString' : 'String', value };
       }
     }
     const ssm = await startSsmStub({

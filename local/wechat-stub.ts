@@ -19,8 +19,9 @@ import { listen, readBody, sendJson, type RunningServer } from './http-util';
  *   html | empty          a 200 with an HTML page | an empty body
  *   drop                  closes the connection without answering
  *
- * Each exact login code can be exchanged once (then 40163), and a wrong appid/secret pair
- * answers 40013/40125, as WeChat does.
+ * Each exact login code can be exchanged once per app (then 40163), and a wrong appid/secret
+ * pair answers 40013/40125, as WeChat does. The stub serves one app, or several bound to one
+ * open platform (`moreApps`): NAME's openid differs per app, its unionid is the same in all.
  *
  * stable_token checks the appid/secret pair the same way and, in normal mode, hands out the
  * current access token with expires_in 7200 (force_refresh: true replaces it, as WeChat does).
@@ -66,8 +67,8 @@ export interface WechatStubStats {
 export interface RunningWechatStub extends RunningServer {
   stats: WechatStubStats;
   resetStats(): void;
-  /** Whether the stub has exchanged `code` already (a second exchange would answer 40163). */
-  consumed(code: string): boolean;
+  /** Whether the stub has exchanged `code` already, for the default app or `appid` (a second exchange would answer 40163). */
+  consumed(code: string, appid?: string): boolean;
   /** Whether the stub has answered phone code `code` already (a second time would answer 40029). */
   phoneCodeConsumed(code: string): boolean;
   /** Invalidates the current access token (later calls with it answer 40001) and makes a new one current. */
@@ -111,10 +112,19 @@ export function stubUnionid(name: string): string {
   return `o${digest(`unionid|${name}`).slice(0, 27)}`;
 }
 
-export async function startWechatStub(options: { appId: string; appSecret: string; port?: number }): Promise<RunningWechatStub> {
+export async function startWechatStub(options: {
+  appId: string;
+  appSecret: string;
+  /** Other apps of the same open platform: AppID → AppSecret. */
+  moreApps?: Readonly<Record<string, string>>;
+  port?: number;
+}): Promise<RunningWechatStub> {
+  /** `<appid>|<code>` of each code exchanged. */
   const used = new Set<string>();
   const usedPhoneCodes = new Set<string>();
   let appSecret = options.appSecret;
+  /** The secret of each app the stub serves (the default app's may be changed: setAppSecret). */
+  const secretOf = (appid: unknown) => (appid === options.appId ? appSecret : typeof appid === 'string' ? options.moreApps?.[appid] : undefined);
   /** Phone codes whose `rotate.` has been played: their next presentation is answered. */
   const rotated = new Set<string>();
   const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, contentChecks: 0, accessTokens: [] };
@@ -138,8 +148,9 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
       const body = await readJson(req);
       if (req.method !== 'POST') return fail(43002);
       if (!body) return fail(47001);
-      if (body.appid !== options.appId) return fail(40013);
-      if (body.secret !== appSecret) return fail(40125);
+      const secret = secretOf(body.appid);
+      if (secret === undefined) return fail(40013);
+      if (body.secret !== secret) return fail(40125);
       if (body.grant_type !== 'client_credential') return fail(40002);
       if (body.force_refresh === true) rotateToken();
       // Normal mode: the current token, whoever asks and however often.
@@ -235,8 +246,10 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
       code = delay[2]!;
     }
 
-    if (q.get('appid') !== options.appId) return fail(40013);
-    if (q.get('secret') !== appSecret) return fail(40125);
+    const appid = q.get('appid') ?? '';
+    const secret = secretOf(appid);
+    if (secret === undefined) return fail(40013);
+    if (q.get('secret') !== secret) return fail(40125);
     if (q.get('grant_type') !== 'authorization_code') return fail(40002);
     if (!code) return fail(41008);
 
@@ -257,14 +270,14 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
     }
     if (code === 'drop') return res.socket?.destroy();
 
-    if (used.has(code)) return fail(40163);
-    used.add(code);
+    if (used.has(`${appid}|${code}`)) return fail(40163);
+    used.add(`${appid}|${code}`);
     const [name, rest = ''] = splitOnce(code, '.');
     const sessionKey = randomBytes(16).toString('base64');
     stats.sessionKeys.push(sessionKey);
     return reply({
       session_key: sessionKey,
-      openid: stubOpenid(options.appId, name),
+      openid: stubOpenid(appid, name),
       ...(rest.startsWith('union') ? { unionid: stubUnionid(name) } : {}),
     });
   });
@@ -281,7 +294,7 @@ export async function startWechatStub(options: { appId: string; appSecret: strin
       stats.contentChecks = 0;
       stats.accessTokens = [accessToken];
     },
-    consumed: (code) => used.has(code),
+    consumed: (code, appid = options.appId) => used.has(`${appid}|${code}`),
     phoneCodeConsumed: (code) => usedPhoneCodes.has(code),
     rotateToken,
     setAppSecret(secret) {

@@ -28,8 +28,20 @@ export interface SsmParameter {
   type: 'String' | 'StringList' | 'SecureString';
 }
 
-/** Returns name → decrypted value and type for every name; fails if any parameter does not exist. */
+/** GetParameters takes at most this many names per request. */
+export const MAX_NAMES_PER_REQUEST = 10;
+
+/**
+ * Returns name → decrypted value and type for every name; fails if any parameter does not
+ * exist. One request per ten names (SSM's limit: a deployment of many apps has more), sent together.
+ */
 export async function getParameters(names: readonly string[], options: SsmOptions): Promise<Record<string, SsmParameter>> {
+  const batches: (readonly string[])[] = [];
+  for (let i = 0; i < names.length; i += MAX_NAMES_PER_REQUEST) batches.push(names.slice(i, i + MAX_NAMES_PER_REQUEST));
+  return Object.assign({}, ...(await Promise.all(batches.map((batch) => getBatch(batch, options)))));
+}
+
+async function getBatch(names: readonly string[], options: SsmOptions): Promise<Record<string, SsmParameter>> {
   const { status, body: answer } = await awsJson(
     { Names: names, WithDecryption: true },
     { ...options, service: 'ssm', target: 'AmazonSSM.GetParameters', idempotent: true /* a read */ },

@@ -1,6 +1,7 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createTransport, Rehearsal } from '../adapters/http';
 import { createRedisClient } from '../adapters/redis';
+import { loadApps, loadAppSecrets } from '../apps';
 import { loadConfig, type Env } from '../config';
 import type { Priming } from '../runtime';
 import { ulid } from '../ids';
@@ -25,6 +26,8 @@ export interface LoginDeps {
 /** The login function's composition root: real adapters over clients made once per container. */
 export function composeLogin(env: Env = process.env): LoginDeps {
   const config = loadConfig(env);
+  const apps = loadApps(env);
+  const secrets = loadAppSecrets(env, apps);
   const logger = createLogger({ level: config.logLevel, service: config.serviceName });
   const metrics = createMetrics(config.serviceName);
   // Every client over one transport whose interceptor is the rehearsal's (lib/login/prime.ts):
@@ -38,13 +41,18 @@ export function composeLogin(env: Env = process.env): LoginDeps {
   });
   const events = createUserEvents(env, logger);
   // One service over the shared clients; `metrics` is the function's, or the rehearsal's.
-  const build = (metrics: Metrics) =>
-    new LoginService({
-      wechat: new HttpWechatAuth({
+  const build = (metrics: Metrics) => {
+    const exchange = (appId: string) =>
+      new HttpWechatAuth({
         ...config.wechat,
+        appId,
+        appSecret: secrets.get(appId)!,
         transport,
         onExchange: (ms, outcome) => metrics.put('WechatLatency', ms, 'Milliseconds', { WechatOutcome: outcome }),
-      }),
+      });
+    return new LoginService({
+      wechat: exchange(apps.defaultApp.appId),
+      moreApps: new Map(apps.all.slice(1).map((app) => [app.appId, exchange(app.appId)])),
       users,
       sessions,
       newId: (now) => ulid(now.getTime()),
@@ -60,6 +68,7 @@ export function composeLogin(env: Env = process.env): LoginDeps {
         phoneKeys: (userId) => phoneKeysOf(config.redis.keyPrefix, userId),
       }),
     });
+  };
   return {
     logger,
     metrics,

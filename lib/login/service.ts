@@ -24,12 +24,15 @@ export interface LoginClient {
 }
 
 export interface LoginDeps {
+  /** The default mini-program's exchange: a login that names no appid, or `appId`, is for it. */
   wechat: WechatAuth;
+  /** The exchange of each other mini-program this deployment serves, by AppID (lib/apps.ts). */
+  moreApps?: ReadonlyMap<string, WechatAuth>;
   users: UserRepository;
   sessions: SessionStore;
   /** A fresh ULID: the new user's id, and each login request's own id. */
   newId: (now: Date) => string;
-  /** The mini-program's AppID, kept with each session it opens (the authorizer hands it to routes). */
+  /** The default mini-program's AppID, kept with each session it opens (the authorizer hands it to routes). */
   appId?: string;
   session: { ttlSeconds: number; maxAgeSeconds: number };
   /** Login attempts allowed per caller (client network) per window; limit 0 turns it off. */
@@ -117,9 +120,9 @@ export class LoginService {
 
   async login(code: string, log: Logger, client: LoginClient = { network: 'unknown' }): Promise<LoginResult> {
     const { sessions, rateLimit } = this.deps;
-    // A code of another mini-program would only be refused by WeChat (40029), after a claim:
-    // answered at once, before any store or WeChat call.
-    if (client.appid !== undefined && this.deps.appId !== undefined && client.appid !== this.deps.appId) throw new AppError('UNKNOWN_APP');
+    // A code of a mini-program this deployment does not serve would only be refused by WeChat
+    // (40029), after a claim: answered at once, before any store or WeChat call.
+    const app = this.appOf(client.appid);
     const now = this.now();
     const attempt: CodeAttempt = {
       codeId: deriveId(CODE_PURPOSE, code),
@@ -156,11 +159,21 @@ export class LoginService {
     }
     if (claim.state === 'done') return this.replay(code, claim.result, claim.isNewUser, attempt, caller, log);
 
-    return this.exchange(code, attempt, caller, log);
+    return this.exchange(code, app, attempt, caller, log);
   }
 
-  private async exchange(code: string, attempt: CodeAttempt, network: string, requestLog: Logger): Promise<LoginResult> {
-    const { wechat, users, sessions, session: policy } = this.deps;
+  /** The app a login is for: the one it names, or the default; UNKNOWN_APP for one not served. */
+  private appOf(appid: string | undefined): { appId: string | undefined; wechat: WechatAuth } {
+    const { wechat, appId, moreApps } = this.deps;
+    if (appid === undefined || appid === appId || (appId === undefined && !moreApps?.size)) return { appId, wechat };
+    const other = moreApps?.get(appid);
+    if (!other) throw new AppError('UNKNOWN_APP', `This service does not serve the mini-program ${appid}: add it to WECHAT_APPS (docs/identities.md).`);
+    return { appId: appid, wechat: other };
+  }
+
+  private async exchange(code: string, app: { appId: string | undefined; wechat: WechatAuth }, attempt: CodeAttempt, network: string, requestLog: Logger): Promise<LoginResult> {
+    const { users, sessions, session: policy } = this.deps;
+    const { wechat } = app;
 
     let wx;
     try {
@@ -238,7 +251,7 @@ export class LoginService {
           userId: user.userId,
           openid: user.openid,
           ...(user.unionid ? { unionid: user.unionid } : {}),
-          ...(this.deps.appId ? { appid: this.deps.appId } : {}),
+          ...(app.appId ? { appid: app.appId } : {}),
           sealedSessionKey: seal(SESSION_KEY_PURPOSE, token, wx.sessionKey),
           issuedAt,
           maxExpiresAt: issuedAt + policy.maxAgeSeconds * 1000,

@@ -260,5 +260,22 @@ describe('Secrets from SSM at cold start (integration)', () => {
       expect(resolved).toMatchObject({ WECHAT_SECRET: ctx.env.WECHAT_SECRET, UPSTASH_REDIS_REST_TOKEN: ctx.env.UPSTASH_REDIS_REST_TOKEN, WECHAT_APPID: 'wx-set-locally' });
       expect(resolved).not.toHaveProperty('EMPTY');
     });
+
+    it('asks in requests of ten names at most (SSM refuses more in one): a deployment of many apps', async () => {
+      const before = ssm.stats.calls;
+      const apps = Array.from({ length: 12 }, (_, i) => `wx${String(i).padStart(16, '0')}`);
+      const env = {
+        AWS_REGION: ctx.env.AWS_REGION,
+        AWS_ACCESS_KEY_ID: ctx.env.AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY: ctx.env.AWS_SECRET_ACCESS_KEY,
+        AWS_SESSION_TOKEN: ctx.env.AWS_SESSION_TOKEN,
+        SSM_ENDPOINT: ssm.url,
+        WECHAT_SECRET_PARAMETER: names().WECHAT_SECRET,
+        ...Object.fromEntries(apps.map((app) => [`WECHAT_SECRET_${app}_PARAMETER`, names().WECHAT_SECRET])),
+      };
+      const { env: resolved } = await withParameters(env);
+      expect(ssm.stats.calls).toBe(before + 2);
+      for (const app of apps) expect(resolved[`WECHAT_SECRET_${app}`]).toBe(ctx.env.WECHAT_SECRET);
+    });
   });
 });

@@ -75,6 +75,7 @@ describe('Packaged template, stage prod (integration)', () => {
     WECHAT_PUSH_PLAINTEXT: 'accept',
     AVATAR_BUCKET: 'scratch-avatars',
     AVATAR_BASE_URL: 'http://scratch.example',
+    WECHAT_APPS: 'wx5555555555555555',
   };
   let template: Template;
   /** The same prod package without any of `loosened` in the environment. */

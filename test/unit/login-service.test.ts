@@ -50,6 +50,34 @@ describe('Class: LoginService', () => {
       expect(sessions.saved[0]!.session).toMatchObject({ appid: 'wx-this-app' });
     });
 
+    it('exchanges a code of another configured mini-program with that app’s own exchange, and keeps its AppID with the session', async () => {
+      const sessions = new InMemorySessionStore();
+      const users = new InMemoryUserRepository();
+      const own = new FakeWechat();
+      const second = new FakeWechat();
+      let ids = 0;
+      const service = new LoginService({
+        wechat: own,
+        moreApps: new Map([['wx-second-app', second]]),
+        users,
+        sessions,
+        newId: () => `id-${++ids}`,
+        session: { ttlSeconds: 3600, maxAgeSeconds: 86_400 },
+        appId: 'wx-this-app',
+        now: () => NOW,
+      });
+      const { logger } = captureLogger();
+      await service.login('alice.1', logger, { ...PHONE, appid: 'wx-second-app' });
+      expect(second.calls).toEqual(['alice.1']);
+      expect(own.calls).toEqual([]);
+      expect(sessions.saved[0]!.session).toMatchObject({ appid: 'wx-second-app' });
+      // No appid: the default app's, as before there were several.
+      await service.login('bob.1', logger, PHONE);
+      expect(own.calls).toEqual(['bob.1']);
+      expect(sessions.saved[1]!.session).toMatchObject({ appid: 'wx-this-app' });
+      await expect(service.login('carol.1', logger, { ...PHONE, appid: 'wx-third-app' })).rejects.toMatchObject({ code: 'UNKNOWN_APP', message: expect.stringContaining('WECHAT_APPS') });
+    });
+
     it('commits the session under the token hash with a sealed session_key, the TTL and the absolute cap', async () => {
       const { service, sessions, log } = setup();
       const { token } = await service.login('alice.1', log, PHONE);

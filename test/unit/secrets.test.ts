@@ -50,6 +50,20 @@ describe('Function: withParameters', () => {
       expect(getParameters).toHaveBeenCalledTimes(1);
     });
 
+    it('fetches each extra app’s AppSecret with the rest, in the one request, and refuses one stored as a String', async () => {
+      ssmAnswers({
+        '/p/secret': { value: 'app-secret-value', type: 'SecureString' },
+        '/p/apps/wxB/wechat-secret': { value: 'second-app-secret', type: 'SecureString' },
+      });
+      const { env, secrets } = await withParameters({ ...AWS, WECHAT_SECRET_PARAMETER: '/p/secret', WECHAT_APPS: 'wxB', WECHAT_APP_PARAMETERS: '/p/apps' });
+      expect(env).toMatchObject({ WECHAT_SECRET: 'app-secret-value', WECHAT_SECRET_wxB: 'second-app-secret' });
+      expect(secrets.sort()).toEqual(['app-secret-value', 'second-app-secret']);
+      expect(getParameters).toHaveBeenCalledTimes(1);
+
+      ssmAnswers({ '/p/apps/wxB/wechat-secret': { value: 'in-clear', type: 'String' } });
+      await expect(withParameters({ ...AWS, WECHAT_APPS: 'wxB', WECHAT_APP_PARAMETERS: '/p/apps' })).rejects.toThrow('/p/apps/wxB/wechat-secret (WECHAT_SECRET_wxB) must be a SecureString parameter');
+    });
+
     it('is a secret when its parameter is a SecureString, though no list names it (a module’s own)', async () => {
       ssmAnswers({ '/p/orders-api-key': { value: 'orders-api-key-value', type: 'SecureString' } });
       const { secrets } = await withParameters({ ...AWS, ORDERS_API_KEY_PARAMETER: '/p/orders-api-key' });
