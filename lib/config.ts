@@ -156,6 +156,11 @@ export function loadUsersTable(env: Env = process.env): string {
   return settings(env).required('USERS_TABLE');
 }
 
+/** The unionids table (partition key `unionid`): one claim per unionid (docs/identities.md). */
+export function loadUnionidsTable(env: Env = process.env): string {
+  return settings(env).required('UNIONIDS_TABLE');
+}
+
 export function loadRedisConfig(env: Env = process.env): Config['redis'] {
   const s = settings(env);
   return {

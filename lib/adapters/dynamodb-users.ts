@@ -31,9 +31,9 @@ import {
 
 
 /** The attributes a profile is read for: nothing else a row holds is ever exposed. */
-const USER_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
+const USER_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
 /** What a login reads back: which login wrote the row last (the phone is not the login's business). */
-const LOGIN_ATTRIBUTES = ['openid', 'userId', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt'];
+const LOGIN_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'unionid', 'unionConflict', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt'];
 
 /** The slice of DynamoDBClient we use: easy to fake, and the real client fits it. */
 export type DynamoSend = Pick<DynamoDBClient, 'send'>;
@@ -80,12 +80,82 @@ export function recordedLoginWrite(): Recording {
 }
 
 export class DynamoUserRepository implements UserRepository, UserReader, ProfileWriter, AccountRows, WriteLeases {
+  /**
+   * @param unionTable The unionids table (one claim per unionid, keyed by it): needed by the
+   *   login and by what moves or deletes identities, not by the routes that read a profile.
+   */
   constructor(
     private readonly client: DynamoSend,
     private readonly tableName: string,
+    private readonly unionTable?: string,
   ) {}
 
-  async recordLogin({ openid, unionid, newUserId, loginId, now }: RecordLogin): Promise<RecordedLogin> {
+  /**
+   * A login through an identity (AppID, openid): its row is written first, in one request,
+   * and that is all a login through an identity seen before costs. A unionid the row is not
+   * linked to yet takes two more (docs/identities.md), in this order, each safe to repeat, so
+   * that any prefix of them is a state the next login finishes:
+   *
+   * 1. The identity's row: counted, and created if new, as the home row of a new user (so no
+   *    row ever lacks a user, and a user's home row exists before anything points at it).
+   * 2. The unionid's claim (the unionids table, keyed by the unionid): taken for the row's user
+   *    if no user holds it, and in any case answering who does, with that user's home.
+   * 3. Then, by what the claim answered:
+   *    - the row's user holds it: the row is linked (a new user's first identity, or the
+   *      backfill of a user from before the open-platform binding);
+   *    - another user holds it and the row's user never logged in before (this is the row's
+   *      first counted login: a new identity): the row joins the holder;
+   *    - another user holds it, and the row's user is one of its own: nothing is merged. The
+   *      pair is kept on the row (`unionConflict`, `conflictWith`) for the operator, and the
+   *      login signs in the row's user. The next logins read it there, in the one request.
+   */
+  async recordLogin({ openid, appid, unionid, newUserId, loginId, now }: RecordLogin): Promise<RecordedLogin> {
+    const row = await this.writeLogin({ openid, appid, newUserId, loginId, now });
+    const user = toUser(row);
+    if (!unionid || user.unionid === unionid || row.unionConflict?.S === unionid) return { user };
+    if (!this.unionTable) throw new AppError('INTERNAL', 'a login with a unionid needs the unionids table (UNIONIDS_TABLE)');
+
+    // 2. The claim: this user's if no one's, else the holder's (and the holder's home) as it stands.
+    const holder = user.unionid ? await this.unionHolder(unionid) : await this.claimUnionid(unionid, { userId: user.userId, home: user.home ?? user.openid }, now);
+    const owner = { userId: user.userId, openid };
+    if (holder?.userId === user.userId) {
+      // 3a. The user holds it: linked, on the row and, for an identity that is not the home, on the home.
+      await this.link(owner, unionid);
+      if (user.home) await this.link({ userId: user.userId, openid: user.home }, unionid, true);
+      return { user: { ...user, unionid } };
+    }
+    if (holder && !user.unionid && !user.home && user.loginCount === 1) {
+      // 3b. A new identity: its row's user never had a login counted, so it holds nothing (a
+      //     session, a phone, a profile); the row joins the holder. Refused: another login of
+      //     the row was counted in the meantime, and the row's user is one of its own.
+      const joined = await this.update('idempotent', {
+        Key: { openid: { S: openid } },
+        UpdateExpression: `SET userId = :holder, unionid = :unionid${holder.home === openid ? '' : ', home = :home'} REMOVE unionConflict, conflictWith`,
+        ConditionExpression: '(userId = :mine AND loginCount = :one) OR (userId = :holder AND unionid = :unionid)',
+        ExpressionAttributeValues: {
+          ':holder': { S: holder.userId },
+          ':unionid': { S: unionid },
+          ':mine': { S: user.userId },
+          ':one': { N: '1' },
+          ...(holder.home === openid ? {} : { ':home': { S: holder.home } }),
+        },
+        ReturnValues: 'ALL_NEW',
+      });
+      if (joined) return { user: toUser(joined.item) };
+    }
+    // 3c. Another user's (or this identity is linked to another unionid): recorded, not merged.
+    const conflictWith = holder?.userId ?? '-';
+    await this.update('idempotent', {
+      Key: { openid: { S: openid } },
+      UpdateExpression: 'SET unionConflict = :unionid, conflictWith = :holder',
+      ConditionExpression: 'userId = :userId',
+      ExpressionAttributeValues: { ':unionid': { S: unionid }, ':holder': { S: conflictWith }, ':userId': { S: user.userId } },
+    });
+    return { user, conflict: { unionid, holder: conflictWith } };
+  }
+
+  /** Step 1 of a login: the identity's row, counted and tagged with the login, created if new. */
+  private async writeLogin({ openid, appid, newUserId, loginId, now }: Omit<RecordLogin, 'unionid'>): Promise<Record<string, AttributeValue>> {
     const at = now.toISOString();
     const values: Record<string, AttributeValue> = {
       ':newUserId': { S: newUserId },
@@ -94,18 +164,17 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       ':loginId': { S: loginId },
       ':none': { S: '-' },
     };
-    // unionid is set whenever WeChat sends it (it first appears once the app is bound to an
-    // Open Platform account) and kept when a later answer omits it.
     let set =
       'userId = if_not_exists(userId, :newUserId), createdAt = if_not_exists(createdAt, :now), ' +
       'previousLoginAt = if_not_exists(lastLoginAt, :now), lastLoginAt = :now, ' +
       'previousLoginId = if_not_exists(lastLoginId, :none), lastLoginId = :loginId';
-    if (unionid) {
-      set += ', unionid = :unionid';
-      values[':unionid'] = { S: unionid };
+    // The app an identity is of: its first login's (a row from before several apps were
+    // served is the default app's, and its next login says so).
+    if (appid) {
+      set += ', appid = if_not_exists(appid, :appid)';
+      values[':appid'] = { S: appid };
     }
 
-    let row: Record<string, AttributeValue> | undefined;
     // A second try only when the row was deleted between the write and its read-back (an
     // account deletion finished in that moment): the write was refused, and the login now
     // starts the WeChat user's new account.
@@ -127,21 +196,70 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
             ReturnValues: 'ALL_NEW',
           }), 'own-id'),
         );
-        row = result.Attributes;
-        break;
+        return result.Attributes ?? {};
       } catch (err) {
         if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
         // An earlier copy of this write landed and its answer was lost: read what it left.
-        row = await this.readForLogin(openid);
+        const row = await this.readForLogin(openid);
         if (!row && attempt === 0) continue;
         if (row?.deletedAt?.S && row.userId?.S) throw new AccountBeingDeleted(row.userId.S);
         if (row?.lastLoginId?.S !== loginId) {
           throw new AppError('SERVICE_UNAVAILABLE', 'login write was overtaken before it could be confirmed', { details: { store: 'dynamodb' } });
         }
-        break;
+        return row;
       }
     }
-    return { user: toUser(row) };
+  }
+
+  /**
+   * Step 2: the unionid's claim, taken for `user` if no one holds it, and who holds it (with its
+   * home) as it stands. Only if_not_exists: a copy of it sets nothing new.
+   */
+  private async claimUnionid(unionid: string, user: { userId: string; home: string }, now: Date): Promise<{ userId: string; home: string }> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Attributes: item } = await this.client.send(
+        resendable(
+          new UpdateItemCommand({
+            TableName: this.unionTable,
+            Key: { unionid: { S: unionid } },
+            UpdateExpression: 'SET userId = if_not_exists(userId, :userId), home = if_not_exists(home, :home), claimedAt = if_not_exists(claimedAt, :now)',
+            ExpressionAttributeValues: { ':userId': { S: user.userId }, ':home': { S: user.home }, ':now': { S: now.toISOString() } },
+            ReturnValues: 'ALL_NEW',
+          }),
+          'idempotent',
+        ),
+      ));
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
+    const userId = item?.userId?.S;
+    const home = item?.home?.S;
+    if (!userId || !home) throw new AppError('INTERNAL', 'unionid claim is missing attributes');
+    return { userId, home };
+  }
+
+  /** Who holds a unionid (consistent read), or undefined when no one does. */
+  private async unionHolder(unionid: string): Promise<{ userId: string; home: string } | undefined> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      ({ Item: item } = await this.client.send(new GetItemCommand({ TableName: this.unionTable, Key: { unionid: { S: unionid } }, ConsistentRead: true })));
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
+    const userId = item?.userId?.S;
+    const home = item?.home?.S;
+    return userId && home ? { userId, home } : undefined;
+  }
+
+  /** Links a row of the user to the unionid the user holds; `keep`: not over one it has. */
+  private async link(owner: { userId: string; openid: string }, unionid: string, keep = false): Promise<void> {
+    await this.update('idempotent', {
+      Key: { openid: { S: owner.openid } },
+      UpdateExpression: `SET unionid = ${keep ? 'if_not_exists(unionid, :unionid)' : ':unionid'} REMOVE unionConflict, conflictWith`,
+      ConditionExpression: 'userId = :userId',
+      ExpressionAttributeValues: { ':unionid': { S: unionid }, ':userId': { S: owner.userId } },
+    });
   }
 
   async undoLogin(openid: string, loginId: string, landed: boolean): Promise<void> {
@@ -329,7 +447,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       Key: { openid: { S: owner.openid } },
       UpdateExpression:
         'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
-        'REMOVE unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
+        'REMOVE unionid, unionConflict, conflictWith, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
         'deletingSince, leases, leasedPhones, lastBindingLease, uploadWindow, uploadCount, uploadWindowBy',
       ConditionExpression: 'userId = :userId',
       ExpressionAttributeNames: { '#phone': 'phone' },
@@ -434,6 +552,10 @@ function toUser(item: Record<string, AttributeValue> | undefined): User {
     throw new AppError('INTERNAL', 'user row is missing attributes');
   }
   const user: User = { userId, openid, createdAt, lastLoginAt, loginCount };
+  const home = item?.home?.S;
+  if (home && home !== openid) user.home = home;
+  const appid = item?.appid?.S;
+  if (appid) user.appid = appid;
   const unionid = item?.unionid?.S;
   if (unionid) user.unionid = unionid;
   const phone = item?.phone?.M;

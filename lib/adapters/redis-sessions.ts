@@ -30,6 +30,7 @@ export const FIELDS = {
   issuedAt: 'iat',
   maxExpiresAt: 'mxp',
   appid: 'app',
+  home: 'hom',
 } as const;
 
 /** The slice of the Upstash client this adapter uses. */
@@ -66,7 +67,7 @@ end`;
  * in ms, ARGV[2] the idle TTL in ms. A session past its absolute cap is deleted on sight.
  */
 export const TOUCH_SCRIPT = `-- wxlogin:touch
-local s = redis.call('HMGET', KEYS[1], '${FIELDS.userId}', '${FIELDS.openid}', '${FIELDS.unionid}', '${FIELDS.maxExpiresAt}', '${FIELDS.appid}')
+local s = redis.call('HMGET', KEYS[1], '${FIELDS.userId}', '${FIELDS.openid}', '${FIELDS.unionid}', '${FIELDS.maxExpiresAt}', '${FIELDS.appid}', '${FIELDS.home}')
 if not s[1] then return false end
 local left = (tonumber(s[4]) or 0) - tonumber(ARGV[1])
 if left <= 0 then
@@ -74,7 +75,7 @@ if left <= 0 then
   return false
 end
 redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[2]), left))
-return {s[1], s[2], s[3] or '', s[5] or ''}
+return {s[1], s[2], s[3] or '', s[5] or '', s[6] or ''}
 `;
 
 /**
@@ -303,6 +304,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     ];
     if (session.unionid) fields.push(FIELDS.unionid, session.unionid);
     if (session.appid) fields.push(FIELDS.appid, session.appid);
+    if (session.home) fields.push(FIELDS.home, session.home);
     // The per-user index lets "log out everywhere" find sessions without a scan: a sorted set
     // scored by each session's absolute cap, pruned of dead entries at every login, and
     // outliving every session it lists.
@@ -377,9 +379,9 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
   async touch(sessionId: string, now: number, ttlMs: number): Promise<SessionIdentity | null> {
     const reply = await guard(() => this.redis.eval<string[], unknown>(TOUCH_SCRIPT, [this.keys.session(sessionId)], [String(now), String(ttlMs)]));
     if (!Array.isArray(reply)) return null;
-    const [userId, openid, unionid, appid] = reply.map(String);
+    const [userId, openid, unionid, appid, home] = reply.map(String);
     if (!userId || !openid) return null;
-    return { sessionId, userId, openid, ...(unionid ? { unionid } : {}), ...(appid ? { appid } : {}) };
+    return { sessionId, userId, openid, ...(home ? { home } : {}), ...(unionid ? { unionid } : {}), ...(appid ? { appid } : {}) };
   }
 
   async revoke(sessionId: string, userId: string): Promise<void> {

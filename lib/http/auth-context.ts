@@ -15,8 +15,8 @@ export type AuthorizedEvent = APIGatewayProxyEventV2WithLambdaAuthorizer<Session
  * (an HTTP API context holds strings, numbers and booleans only).
  */
 export function authorizerContext(identity: SessionIdentity): SessionIdentity {
-  const { sessionId, userId, openid, unionid, appid } = identity;
-  return { sessionId, userId, openid, ...(unionid ? { unionid } : {}), ...(appid ? { appid } : {}) };
+  const { sessionId, userId, openid, home, unionid, appid } = identity;
+  return { sessionId, userId, openid, ...(home ? { home } : {}), ...(unionid ? { unionid } : {}), ...(appid ? { appid } : {}) };
 }
 
 /**
@@ -24,7 +24,7 @@ export function authorizerContext(identity: SessionIdentity): SessionIdentity {
  * a route deployed without the authorizer gets UNAUTHORIZED here rather than running anonymously.
  */
 export function requireUser(event: AuthorizedEvent): SessionIdentity {
-  const { sessionId, userId, openid, unionid, appid } = event.requestContext?.authorizer?.lambda ?? ({} as Partial<SessionIdentity>);
+  const { sessionId, userId, openid, home, unionid, appid } = event.requestContext?.authorizer?.lambda ?? ({} as Partial<SessionIdentity>);
   if (typeof sessionId !== 'string' || typeof userId !== 'string' || typeof openid !== 'string' || !sessionId || !userId || !openid) {
     throw new AppError('UNAUTHORIZED');
   }
@@ -32,7 +32,16 @@ export function requireUser(event: AuthorizedEvent): SessionIdentity {
     sessionId,
     userId,
     openid,
+    ...(typeof home === 'string' ? { home } : {}),
     ...(typeof unionid === 'string' ? { unionid } : {}),
     ...(typeof appid === 'string' ? { appid } : {}),
   });
+}
+
+/**
+ * The user's home row, as the user-level writes and reads key it (the phone number, the
+ * profile, a deletion): `home` when the session is a second app's identity, else `openid`.
+ */
+export function homeRow(user: Pick<SessionIdentity, 'userId' | 'openid' | 'home'>): { userId: string; openid: string } {
+  return { userId: user.userId, openid: user.home ?? user.openid };
 }

@@ -2,7 +2,7 @@ import { createDynamoClient } from '../adapters/dynamodb';
 import { createTransport, Rehearsal } from '../adapters/http';
 import { createRedisClient } from '../adapters/redis';
 import { loadApps, loadAppSecrets } from '../apps';
-import { loadConfig, type Env } from '../config';
+import { loadConfig, loadUnionidsTable, type Env } from '../config';
 import type { Priming } from '../runtime';
 import { ulid } from '../ids';
 import { createLogger, type Logger } from '../logger';
@@ -34,7 +34,7 @@ export function composeLogin(env: Env = process.env): LoginDeps {
   // the same clients serve the rehearsal and the real requests.
   const rehearsal = new Rehearsal();
   const transport = createTransport(rehearsal.interceptor);
-  const users = new DynamoUserRepository(createDynamoClient(config.dynamodb, transport), config.usersTable);
+  const users = new DynamoUserRepository(createDynamoClient(config.dynamodb, transport), config.usersTable, loadUnionidsTable(env));
   const sessions = new RedisSessionStore(createRedisClient(config.redis, transport), {
     keyPrefix: config.redis.keyPrefix,
     userIndexTtlSeconds: config.session.maxAgeSeconds,
@@ -60,6 +60,7 @@ export function composeLogin(env: Env = process.env): LoginDeps {
       session: config.session,
       rateLimit: config.loginRateLimit,
       onLogin: (isNewUser) => metrics.put('Logins', 1, 'Count', { UserType: isNewUser ? 'New' : 'Returning' }),
+      onUnionConflict: () => metrics.put('UnionidConflicts', 1, 'Count'),
       // A deletion that stopped after its tombstone is finished by the user's next login.
       finishDeletion: finishAccountDeletion({
         sessions,

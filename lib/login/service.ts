@@ -39,6 +39,8 @@ export interface LoginDeps {
   rateLimit?: { limit: number; windowSeconds: number };
   /** Told of every completed login: new user or returning. */
   onLogin?: (isNewUser: boolean) => void;
+  /** Told when a login's unionid is held by another user than its identity's (recorded, not merged). */
+  onUnionConflict?: () => void;
   /** Rows created before this (ISO) keep the old isNewUser rule; WELCOME_MARKS_SINCE by default. */
   welcomeMarksSince?: string;
   /**
@@ -197,6 +199,7 @@ export class LoginService {
     const record = () =>
       users.recordLogin({
         openid: wx.openid,
+        ...(app.appId ? { appid: app.appId } : {}),
         unionid: wx.unionid,
         newUserId: this.deps.newId(now),
         loginId: attempt.loginId,
@@ -224,7 +227,12 @@ export class LoginService {
       await undo(false);
       throw err;
     }
-    const { user } = recorded;
+    const { user, conflict } = recorded;
+    if (conflict) {
+      // Nothing merged: the operator decides (npm run users -- merge, docs/identities.md).
+      log.warn('unionid held by another user: signed in as the identity’s own user, pair recorded for the operator', { userId: user.userId, holder: conflict.holder });
+      this.deps.onUnionConflict?.();
+    }
     const newUser = this.newUserOf(user);
 
     const issuedAt = now.getTime();
@@ -250,6 +258,7 @@ export class LoginService {
         session: {
           userId: user.userId,
           openid: user.openid,
+          ...(user.home ? { home: user.home } : {}),
           ...(user.unionid ? { unionid: user.unionid } : {}),
           ...(app.appId ? { appid: app.appId } : {}),
           sealedSessionKey: seal(SESSION_KEY_PURPOSE, token, wx.sessionKey),

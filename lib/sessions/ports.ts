@@ -6,7 +6,10 @@
 /** What the server keeps about one session. Keyed by the token's hash, never the token. */
 export interface SessionRecord {
   userId: string;
+  /** The identity's openid (the app's, for WeChat's calls). */
   openid: string;
+  /** The openid of the user's home row, when not the identity's own (docs/identities.md). */
+  home?: string;
   unionid?: string;
   /** The mini-program (its AppID) the session was opened from; sessions opened before it was kept have none. */
   appid?: string;
@@ -91,7 +94,13 @@ export interface SessionIdentity {
   /** The token's hash: names the session without being a credential. */
   sessionId: string;
   userId: string;
+  /** The identity's openid, in the session's app: what WeChat's calls for this user take. */
   openid: string;
+  /**
+   * The key of the user's home row in the users table, which holds the phone number and the
+   * profile, when it is not `openid`'s own row (a second app's identity: docs/identities.md).
+   */
+  home?: string;
   unionid?: string;
   /** The mini-program (AppID) the session was opened from: the stored one, else the deployment's own. */
   appid?: string;

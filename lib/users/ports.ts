@@ -7,7 +7,15 @@ import { AppError } from '../errors';
 
 export interface User {
   userId: string;
+  /** The identity's openid: the row's key (docs/identities.md). */
   openid: string;
+  /**
+   * The openid of the user's home row, which holds what belongs to the user (the unionid, the
+   * phone number, the profile): the user's first identity's. Absent when this row is the home.
+   */
+  home?: string;
+  /** The mini-program the identity is of; absent on rows from before several were served (the default app's). */
+  appid?: string;
   unionid?: string;
   createdAt: string;
   lastLoginAt: string;
@@ -156,6 +164,8 @@ export interface ProfileWriter {
 
 export interface RecordLogin {
   openid: string;
+  /** The app the identity is of (kept on a new identity's row). */
+  appid?: string;
   unionid?: string;
   /** The id to assign if this openid has never logged in. */
   newUserId: string;
@@ -165,8 +175,14 @@ export interface RecordLogin {
 }
 
 export interface RecordedLogin {
-  /** The row as this login left it. */
+  /** The identity's row as this login left it: its userId is the user signed in. */
   user: User;
+  /**
+   * The unionid WeChat sent is held by another user than this identity's (a user from before
+   * the open-platform binding who has used another app since): signed in as its own user, the
+   * pair recorded on the row for the operator's merge (docs/identities.md).
+   */
+  conflict?: { unionid: string; holder: string };
 }
 
 /** The port the login use case depends on. */

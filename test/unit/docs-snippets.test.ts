@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { withAppParameters } from '../../lib/apps';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -41,13 +42,21 @@ describe('Docs: docs/deploy.md\'s SSM parameters', () => {
   // Every `${param:parameterPath}/NAME` the template hands a function (serverless.yml, or a file
   // under deploy/ it includes), as the configuration table describes it.
   const templateFiles = ['serverless.yml', ...readdirSync(join(root, 'deploy'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(ya?ml|json)$/.test(f)).map((f) => `deploy/${f}`)];
-  const named = new Set(templateFiles.flatMap((f) => [...readFileSync(join(root, f), 'utf8').matchAll(/\$\{param:parameterPath\}\/([\w-]+)/g)].map((m) => m[1]!)));
+  // `apps` is a folder: each extra app's AppSecret is under it (lib/apps.ts), checked below.
+  const named = new Set(templateFiles.flatMap((f) => [...readFileSync(join(root, f), 'utf8').matchAll(/\$\{param:parameterPath\}\/([\w-]+)/g)].map((m) => m[1]!)).filter((name) => name !== 'apps'));
   const deployDoc = readFileSync(join(root, 'docs', 'deploy.md'), 'utf8');
   const commands = new Map([...deployDoc.matchAll(/^aws ssm put-parameter --name \/wechat-login\/prod\/([\w-]+) --type (String|SecureString) --value \S+$/gm)].map((m) => [m[1]!, m[2]!]));
   const secure = new Set([...deployDoc.matchAll(/\*SSM\* `\/wechat-login\/<stage>\/([\w-]+)` \(SecureString\)/g)].map((m) => m[1]!));
 
   it('finds the parameters the template reads (the AppID, the AppSecret, Upstash, the push Token and key)', () => {
     expect([...named]).toEqual(expect.arrayContaining(['wechat-appid', 'wechat-secret', 'upstash-redis-rest-token', 'wechat-push-token', 'wechat-push-aes-key']));
+  });
+
+  it('stores an extra app’s AppSecret where the login reads it: <parameterPath>/apps/<appid>/wechat-secret, a SecureString', () => {
+    const [command] = [...deployDoc.matchAll(/^aws ssm put-parameter --name \/wechat-login\/prod\/apps\/(wx\w+)\/wechat-secret --type SecureString --value \S+$/gm)];
+    expect(command).toBeDefined();
+    const env = withAppParameters({ WECHAT_APPS: command![1]!, WECHAT_APP_PARAMETERS: '/wechat-login/prod/apps' });
+    expect(env[`WECHAT_SECRET_${command![1]}_PARAMETER`]).toBe(command![0].split(' ')[4]);
   });
 
   it('stores each of them in the deploy steps, a SecureString where the table says so, and nothing else', () => {

@@ -59,6 +59,14 @@ function recordingClient(sent: Sent[], policy: 'apply' | 'refuse' | 'first'): Dy
         sent.push({ command, ...siteOf(new Error().stack ?? '') });
         writes++;
         if (policy === 'refuse' || (policy === 'first' && writes > 1)) throw new ConditionalCheckFailedException({ message: 'refused', $metadata: {} });
+        const input = command.input as { TableName?: string; Key?: Record<string, AttributeValue> };
+        // A unionid's claim: held by the owner ('u-own') or by another user.
+        if (input.TableName === 'unionids') {
+          const holder = input.Key?.unionid?.S === 'u-own' ? OWNER : OTHER;
+          return { Attributes: { unionid: input.Key!.unionid!, userId: { S: holder.userId }, home: { S: holder.openid } } };
+        }
+        // A new identity's row (its first login counted): the join's path.
+        if (input.Key?.openid?.S === 'o-new') return { Attributes: { ...ROW, openid: { S: 'o-new' }, loginCount: { N: '1' } } };
         return { Attributes: ROW };
       }
       // Reads: the owner's row, or a claim held by the owner.
@@ -92,11 +100,15 @@ function writeSites(): string[] {
 
 /** Every public method that writes, with arguments that reach its writes. */
 async function everyWrite(client: () => DynamoSend): Promise<void> {
-  const users = () => new DynamoUserRepository(client(), 'users');
+  const users = () => new DynamoUserRepository(client(), 'users', 'unionids');
   const phones = () => new DynamoPhoneRepository(client(), { phones: 'phones', users: 'users' });
   const binding = { countryCode: '86', purePhoneNumber: '13800138000', phoneNumber: '13800138000', verifiedAt: '2026-01-01T00:00:00.000Z' };
   const calls: (() => Promise<unknown>)[] = [
     () => users().recordLogin({ openid: OWNER.openid, newUserId: OWNER.userId, loginId: 'L-login', now: new Date() }),
+    // The identity paths (docs/identities.md): the link, the conflict's record, the join.
+    () => users().recordLogin({ openid: OWNER.openid, unionid: 'u-own', newUserId: OWNER.userId, loginId: 'L-login', now: new Date() }),
+    () => users().recordLogin({ openid: OWNER.openid, unionid: 'u-other', newUserId: OWNER.userId, loginId: 'L-login', now: new Date() }),
+    () => users().recordLogin({ openid: 'o-new', unionid: 'u-other', newUserId: OWNER.userId, loginId: 'L-login', now: new Date() }),
     () => users().undoLogin(OWNER.openid, 'L-login', true),
     () => users().undoLogin(OWNER.openid, 'L-login', false),
     () => users().lease(OWNER, Date.now() + 5000, NUMBER),
@@ -200,6 +212,18 @@ function after(command: Write, target: string, w: Write$): AttributeValue | unde
 
 const same = (a: AttributeValue | undefined, b: AttributeValue | undefined) => JSON.stringify(a) === JSON.stringify(b);
 
+/** The expression without parentheses around the whole of it (not `(a) OR (b)`'s first and last). */
+function unwrapped(text: string): string {
+  if (!text.startsWith('(') || !text.endsWith(')')) return text;
+  let depth = 0;
+  for (let i = 0; i < text.length - 1; i++) {
+    if (text[i] === '(') depth++;
+    else if (text[i] === ')') depth--;
+    if (depth === 0) return text; // the first parenthesis closes before the end
+  }
+  return unwrapped(text.slice(1, -1).trim());
+}
+
 /**
  * Whether the row `command` leaves passes its own condition: false when some conjunct surely
  * fails on it (`a = :v`, `a <> :v`, attribute_exists/not_exists, a parenthesised OR of those),
@@ -209,7 +233,7 @@ const same = (a: AttributeValue | undefined, b: AttributeValue | undefined) => J
  */
 function leavesItsConditionTrue(command: Write, w: Write$): boolean | 'unknown' {
   const test = (text: string): boolean | 'unknown' => {
-    const bare = text.trim().replace(/^\((.*)\)$/s, '$1').trim();
+    const bare = unwrapped(text.trim());
     const any = splitTop(bare, /^ OR /);
     if (any.length > 1) {
       const results = any.map(test);
@@ -253,7 +277,7 @@ function unsafeBecause(command: Write, why: SafeCopy, method?: string): string |
   const w: Write$ = { names: command.input.ExpressionAttributeNames ?? {}, values: command.input.ExpressionAttributeValues ?? {} };
   if (why === 'own-id') {
     for (const conjunct of splitTop(command.input.ConditionExpression ?? '', /^ AND /)) {
-      const bare = conjunct.replace(/^\((.*)\)$/s, '$1');
+      const bare = unwrapped(conjunct);
       const match = /^(?:attribute_not_exists\(([\w#.]+)\) OR )?([\w#.]+) (=|<>) (:\w+)$/.exec(bare);
       // attribute_not_exists(a) OR a.b <> :v: refused all the same when the write leaves a.b = :v.
       if (!match || (match[1] !== undefined && match[1] !== match[2] && !match[2]!.startsWith(`${match[1]}.`))) continue;
@@ -313,7 +337,8 @@ describe('DynamoDB writes sent twice (lib/adapters/dynamodb.ts resendable)', () 
   it('marks the login write own-id, and would refuse it as idempotent (it counts the login)', async () => {
     const [login] = (await captured()).filter(({ command }) => command instanceof UpdateItemCommand && command.input.UpdateExpression?.includes('ADD loginCount :one'));
     expect(safeCopyOf(login!.command)).toBe('own-id');
-    expect(unsafeBecause(login!.command, 'idempotent')).toMatch(/ADD loginCount adds a number/);
+    // Refused twice over: its own copy fails its condition, and it adds to a counter.
+    expect(unsafeBecause(login!.command, 'idempotent')).toMatch(/a copy is refused by the row the first copy left|ADD loginCount adds a number/);
   });
 
   describe('the proof itself can fail', () => {

@@ -18,6 +18,7 @@ describe('Function: login priming (lib/login/prime.ts)', () => {
     WECHAT_SECRET: 'rehearsal-test-secret',
     WECHAT_API_BASE: 'http://127.0.0.1:9',
     USERS_TABLE: 'users',
+    UNIONIDS_TABLE: 'unionids',
     DYNAMODB_ENDPOINT: 'http://127.0.0.1:9',
     UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
     UPSTASH_REDIS_REST_TOKEN: 'rehearsal-test-token',

@@ -102,13 +102,57 @@ describe('Class: DynamoUserRepository', () => {
       await expect(repo.recordLogin(input)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
     });
 
-    it('sets unionid when WeChat sends one', async () => {
-      ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ unionid: 'u1' }) });
-      const repo = new DynamoUserRepository(new DynamoDBClient({}), 'users');
-      await repo.recordLogin({ ...input, unionid: 'u1' });
-      const sent = ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input;
-      expect(sent.UpdateExpression).toContain('unionid = :unionid');
-      expect(sent.ExpressionAttributeValues?.[':unionid']).toEqual({ S: 'u1' });
+    describe('identities (docs/identities.md)', () => {
+      const sends = () => ddbMock.calls().map((call) => {
+        const { input: sent } = call.args[0] as { input: { TableName?: string } };
+        return `${(call.args[0] as object).constructor.name}:${sent.TableName}`;
+      });
+      const repo = () => new DynamoUserRepository(new DynamoDBClient({}), 'users', 'unionids');
+
+      it('a returning login through an identity linked to the unionid: one request, the row’s write', async () => {
+        ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ unionid: 'u1', loginCount: 5 }) });
+        await expect(repo().recordLogin({ ...input, unionid: 'u1' })).resolves.toEqual({ user: expect.objectContaining({ userId: '01NEWUSER', unionid: 'u1' }) });
+        expect(sends()).toEqual(['UpdateItemCommand:users']);
+        // The unionid is not written by the row's write: only once its claim says whose it is.
+        expect(ddbMock.commandCalls(UpdateItemCommand)[0]!.args[0].input.UpdateExpression).not.toContain('unionid');
+      });
+
+      it('a new user’s first identity with a unionid no one holds: three requests (the row, the claim, the link)', async () => {
+        ddbMock.on(UpdateItemCommand, { TableName: 'users' }).resolves({ Attributes: row() });
+        ddbMock.on(UpdateItemCommand, { TableName: 'unionids' }).resolves({ Attributes: { unionid: { S: 'u1' }, userId: { S: '01NEWUSER' }, home: { S: 'o1' } } });
+        await expect(repo().recordLogin({ ...input, unionid: 'u1' })).resolves.toEqual({ user: expect.objectContaining({ userId: '01NEWUSER', unionid: 'u1' }) });
+        expect(sends()).toEqual(['UpdateItemCommand:users', 'UpdateItemCommand:unionids', 'UpdateItemCommand:users']);
+        const claim = ddbMock.commandCalls(UpdateItemCommand, { TableName: 'unionids' })[0]!.args[0].input;
+        expect(claim.UpdateExpression).toContain('userId = if_not_exists(userId, :userId)');
+        expect(claim.ConditionExpression).toBeUndefined();
+      });
+
+      it('a new identity whose unionid another user holds: three requests, and the row joins the holder with its home', async () => {
+        ddbMock.on(UpdateItemCommand, { TableName: 'users' }).resolvesOnce({ Attributes: row() }).resolves({ Attributes: row({ userId: '01HOLDER', home: 'oHome', unionid: 'u1' }) });
+        ddbMock.on(UpdateItemCommand, { TableName: 'unionids' }).resolves({ Attributes: { unionid: { S: 'u1' }, userId: { S: '01HOLDER' }, home: { S: 'oHome' } } });
+        const recorded = await repo().recordLogin({ ...input, unionid: 'u1' });
+        expect(recorded).toEqual({ user: expect.objectContaining({ userId: '01HOLDER', home: 'oHome', unionid: 'u1' }) });
+        expect(sends()).toHaveLength(3);
+        const join = ddbMock.commandCalls(UpdateItemCommand, { TableName: 'users' })[1]!.args[0].input;
+        // Only a row whose user never had a login counted before joins.
+        expect(join.ConditionExpression).toContain('loginCount = :one');
+      });
+
+      it('an identity of an established user whose unionid another user holds: recorded, not merged', async () => {
+        ddbMock.on(UpdateItemCommand, { TableName: 'users' }).resolves({ Attributes: row({ loginCount: 4 }) });
+        ddbMock.on(UpdateItemCommand, { TableName: 'unionids' }).resolves({ Attributes: { unionid: { S: 'u1' }, userId: { S: '01HOLDER' }, home: { S: 'oHome' } } });
+        const recorded = await repo().recordLogin({ ...input, unionid: 'u1' });
+        expect(recorded).toEqual({ user: expect.objectContaining({ userId: '01NEWUSER' }), conflict: { unionid: 'u1', holder: '01HOLDER' } });
+        expect(recorded.user.unionid).toBeUndefined();
+        const record = ddbMock.commandCalls(UpdateItemCommand, { TableName: 'users' })[1]!.args[0].input;
+        expect(record.UpdateExpression).toBe('SET unionConflict = :unionid, conflictWith = :holder');
+      });
+
+      it('a conflict recorded before: one request, nothing claimed again', async () => {
+        ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ loginCount: 5, unionConflict: 'u1' }) });
+        await repo().recordLogin({ ...input, unionid: 'u1' });
+        expect(sends()).toEqual(['UpdateItemCommand:users']);
+      });
     });
 
     it('leaves a stored unionid alone when WeChat omits it', async () => {
@@ -157,7 +201,7 @@ describe('Class: DynamoUserRepository', () => {
       expect(input).toEqual({
         TableName: 'users',
         Key: { openid: { S: 'o1' } },
-        ProjectionExpression: 'openid, userId, unionid, createdAt, lastLoginAt, loginCount, phone, nickname, avatarKey',
+        ProjectionExpression: 'openid, userId, home, appid, unionid, createdAt, lastLoginAt, loginCount, phone, nickname, avatarKey',
       });
     });
 

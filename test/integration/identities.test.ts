@@ -1,0 +1,100 @@
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { createDynamoClient } from '../../lib/adapters/dynamodb';
+import { stubOpenid, stubUnionid } from '../../local/wechat-stub';
+import { authorizerEvent, bodyOf, httpEvent } from '../support/events';
+import { coldStart, useLocalStack } from '../support/local';
+
+/**
+ * Identities (docs/identities.md): one person across the deployment's mini-programs is one user
+ * when WeChat sends the unionid, through the login function against dynalite and the stub's two
+ * apps of one open platform. The store is read directly, for what the answers cannot show.
+ */
+describe('Identities across mini-programs (integration)', () => {
+  const ctx = useLocalStack();
+  const mini2 = () => ctx.env.WECHAT_APPID_MINI2!;
+  const dynamo = () => createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, region: ctx.env.AWS_REGION, timeoutMs: 2000 });
+  const row = async (openid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } }, ConsistentRead: true }))).Item;
+  const claim = async (unionid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.UNIONIDS_TABLE, Key: { unionid: { S: unionid } }, ConsistentRead: true }))).Item;
+  const login = async (code: string, appid?: string) => {
+    const fn = await coldStart('login', ctx.env);
+    const answer = await fn(httpEvent({ body: JSON.stringify({ code, ...(appid ? { appid } : {}) }) }));
+    return { status: answer.statusCode, body: bodyOf(answer) };
+  };
+
+  it('signs one person in as one user from two mini-programs when WeChat sends the unionid; the second app’s identity points at the first’s home row', async () => {
+    const first = await login('ana.union1');
+    expect(first).toMatchObject({ status: 200, body: { isNewUser: true } });
+    const second = await login('ana.union2', mini2());
+    expect(second).toMatchObject({ status: 200, body: { userId: first.body.userId, isNewUser: false } });
+
+    const home = stubOpenid(ctx.env.WECHAT_APPID!, 'ana');
+    const other = stubOpenid(mini2(), 'ana');
+    expect(await row(home)).toMatchObject({ userId: { S: first.body.userId }, appid: { S: ctx.env.WECHAT_APPID }, unionid: { S: stubUnionid('ana') } });
+    expect((await row(home))!.home).toBeUndefined();
+    expect(await row(other)).toMatchObject({ userId: { S: first.body.userId }, appid: { S: mini2() }, home: { S: home }, unionid: { S: stubUnionid('ana') }, loginCount: { N: '1' } });
+    expect(await claim(stubUnionid('ana'))).toMatchObject({ userId: { S: first.body.userId }, home: { S: home } });
+
+    // The second app's session: its own openid and app, the home row to key user data by.
+    const authorize = await coldStart('authorizer', ctx.env);
+    const { context } = await authorize(authorizerEvent(`Bearer ${second.body.token}`));
+    expect(context).toMatchObject({ userId: first.body.userId, openid: other, home, appid: mini2(), unionid: stubUnionid('ana') });
+    // A returning login through either identity signs in the same user.
+    expect((await login('ana.union3', mini2())).body).toMatchObject({ userId: first.body.userId, isNewUser: false });
+    expect((await login('ana.union4')).body).toMatchObject({ userId: first.body.userId, isNewUser: false });
+  });
+
+  it('keeps two people without unionids apart, and the same person without one is two users (nothing links them)', async () => {
+    const bea = await login('bea.1');
+    const cy = await login('cy.1', mini2());
+    const beaElsewhere = await login('bea.2', mini2());
+    expect(new Set([bea.body.userId, cy.body.userId, beaElsewhere.body.userId]).size).toBe(3);
+    expect(beaElsewhere.body.isNewUser).toBe(true);
+  });
+
+  it('backfills: a user from before the open-platform binding takes the unionid on its next login, and the other app then joins it', async () => {
+    const before = await login('dee.1');
+    expect((await row(stubOpenid(ctx.env.WECHAT_APPID!, 'dee')))!.unionid).toBeUndefined();
+    const after = await login('dee.union1');
+    expect(after.body).toMatchObject({ userId: before.body.userId, isNewUser: false });
+    expect(await claim(stubUnionid('dee'))).toMatchObject({ userId: { S: before.body.userId } });
+    expect((await login('dee.union2', mini2())).body).toMatchObject({ userId: before.body.userId, isNewUser: false });
+  });
+
+  it('merges nothing when the unionid arrives for a user who differs from its holder: signs in the identity’s own user and records the pair', async () => {
+    // Eve used both apps before the binding: two users. The binding brings her unionid to both.
+    const inFirst = await login('eve.1');
+    const inSecond = await login('eve.2', mini2());
+    expect(inSecond.body.userId).not.toBe(inFirst.body.userId);
+    expect((await login('eve.union3')).body.userId).toBe(inFirst.body.userId);
+    const conflicted = await login('eve.union4', mini2());
+    expect(conflicted.body).toMatchObject({ userId: inSecond.body.userId, isNewUser: false });
+    const other = stubOpenid(mini2(), 'eve');
+    expect(await row(other)).toMatchObject({ userId: { S: inSecond.body.userId }, unionConflict: { S: stubUnionid('eve') }, conflictWith: { S: inFirst.body.userId } });
+    expect((await row(other))!.unionid).toBeUndefined();
+    // Still its own user on later logins; the claim is unchanged.
+    expect((await login('eve.union5', mini2())).body.userId).toBe(inSecond.body.userId);
+    expect(await claim(stubUnionid('eve'))).toMatchObject({ userId: { S: inFirst.body.userId } });
+  });
+
+  it('finishes a first login that stopped after its claim: the next login through the other app joins the user whose claim it is', async () => {
+    // As a login that stopped between its claim and its link: the row and the claim, no link.
+    const first = await login('fay.1');
+    const home = stubOpenid(ctx.env.WECHAT_APPID!, 'fay');
+    await dynamo().send(
+      new UpdateItemCommand({
+        TableName: ctx.env.UNIONIDS_TABLE,
+        Key: { unionid: { S: stubUnionid('fay') } },
+        UpdateExpression: 'SET userId = :u, home = :h',
+        ExpressionAttributeValues: { ':u': { S: first.body.userId }, ':h': { S: home } },
+      }),
+    );
+    expect((await login('fay.union1', mini2())).body).toMatchObject({ userId: first.body.userId, isNewUser: false });
+    expect((await login('fay.union2')).body).toMatchObject({ userId: first.body.userId });
+    expect(await row(home)).toMatchObject({ unionid: { S: stubUnionid('fay') } });
+  });
+
+  it('answers 400 UNKNOWN_APP for an AppID the deployment does not serve', async () => {
+    expect(await login('gus.1', 'wx0000000000000009')).toMatchObject({ status: 400, body: { error: { code: 'UNKNOWN_APP' } } });
+  });
+});
