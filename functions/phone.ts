@@ -5,7 +5,8 @@ import { composePhone } from '../lib/phone/compose';
 import { parsePhoneRequest } from '../lib/phone/request';
 
 /** POST /user/phone {"code": "<getPhoneNumber e.detail.code>"} (behind the authorizer) → 200 {countryCode, purePhoneNumber, phoneNumber} */
-export const handler = protectedRoute(composePhone, async ({ user: { userId, openid }, event, log, deps: { service } }) => {
+export const handler = protectedRoute(composePhone, async ({ user, event, log, deps: { service } }) => {
   const { code } = parsePhoneRequest(event);
-  return json(200, await service.bind({ userId, openid }, code, log.child({ phoneCode: maskCode(code) })));
+  // The whole identity: WeChat is asked in the session's app; the number goes on the user's home row.
+  return json(200, await service.bind(user, code, log.child({ phoneCode: maskCode(code) })));
 });

@@ -1,4 +1,5 @@
 import { ConfigError, settings, type Env } from './config';
+import { AppError } from './errors';
 
 /**
  * The WeChat apps one deployment serves. One person has one openid per app and, once the apps
@@ -61,6 +62,20 @@ export function secretSetting(apps: Apps, appId: string): string {
 export function loadAppSecrets(env: Env, apps: Apps): ReadonlyMap<string, string> {
   const s = settings(env);
   return new Map(apps.all.map((app) => [app.appId, s.required(secretSetting(apps, app.appId))]));
+}
+
+/**
+ * One client per app (an access token's, say), made at cold start; the picker answers the one of
+ * a session's app (`appid`), the default app's for a session that kept none, and UNKNOWN_APP for
+ * an app this deployment no longer serves.
+ */
+export function byApp<T>(apps: Apps, secrets: ReadonlyMap<string, string>, make: (appId: string, appSecret: string) => T): (appid?: string) => T {
+  const made = new Map(apps.all.map((app) => [app.appId, make(app.appId, secrets.get(app.appId)!)]));
+  return (appid) => {
+    const found = made.get(appid ?? apps.defaultApp.appId);
+    if (found === undefined) throw new AppError('UNKNOWN_APP', `This service no longer serves the mini-program ${appid} this session was opened from.`);
+    return found;
+  };
 }
 
 /** Whether a setting is an app's AppSecret (a secret, scrubbed from logs: lib/secrets.ts). */

@@ -71,8 +71,8 @@ export interface RunningWechatStub extends RunningServer {
   consumed(code: string, appid?: string): boolean;
   /** Whether the stub has answered phone code `code` already (a second time would answer 40029). */
   phoneCodeConsumed(code: string): boolean;
-  /** Invalidates the current access token (later calls with it answer 40001) and makes a new one current. */
-  rotateToken(): void;
+  /** Invalidates the current access token of the default app or `appid` (later calls with it answer 40001) and makes a new one current. */
+  rotateToken(appid?: string): void;
   /** Resets the AppSecret, as the console's reset does: the old one answers 40125 from now on. */
   setAppSecret(secret: string): void;
 }
@@ -128,14 +128,19 @@ export async function startWechatStub(options: {
   /** Phone codes whose `rotate.` has been played: their next presentation is answered. */
   const rotated = new Set<string>();
   const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, contentChecks: 0, accessTokens: [] };
-  // The only valid access token; a replaced one is simply no longer this one. WeChat's are
+  // Each app's one valid access token; a replaced one is simply no longer it. WeChat's are
   // opaque strings of up to 512 characters; 64 random base64url characters stand in.
-  let accessToken = '';
-  const rotateToken = () => {
-    accessToken = randomBytes(48).toString('base64url');
-    stats.accessTokens.push(accessToken);
+  const tokens = new Map<string, string>();
+  const rotateToken = (appid: string = options.appId) => {
+    const token = randomBytes(48).toString('base64url');
+    tokens.set(appid, token);
+    stats.accessTokens.push(token);
   };
-  rotateToken();
+  for (const appid of [options.appId, ...Object.keys(options.moreApps ?? {})]) rotateToken(appid);
+  /** The app whose current token `presented` is, if any. */
+  const appOfToken = (presented: string | null) => [...tokens].find(([, token]) => token === presented)?.[0];
+  /** The app each openid the stub handed out is of: a call naming one in another app's name is 43104. */
+  const appOfOpenid = new Map<string, string>();
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
@@ -152,9 +157,9 @@ export async function startWechatStub(options: {
       if (secret === undefined) return fail(40013);
       if (body.secret !== secret) return fail(40125);
       if (body.grant_type !== 'client_credential') return fail(40002);
-      if (body.force_refresh === true) rotateToken();
-      // Normal mode: the current token, whoever asks and however often.
-      return reply({ access_token: accessToken, expires_in: 7200 });
+      if (body.force_refresh === true) rotateToken(body.appid as string);
+      // Normal mode: the app's current token, whoever asks and however often.
+      return reply({ access_token: tokens.get(body.appid as string), expires_in: 7200 });
     }
 
     if (url.pathname === '/wxa/business/getuserphonenumber') {
@@ -162,8 +167,10 @@ export async function startWechatStub(options: {
       const body = await readJson(req);
       if (req.method !== 'POST') return fail(43002);
       const presented = url.searchParams.get('access_token');
-      if (!presented || presented !== accessToken) return fail(40001);
+      const tokenApp = appOfToken(presented);
+      if (!tokenApp) return fail(40001);
       if (!body || typeof body.code !== 'string' || !body.code) return fail(47001);
+      if (typeof body.openid === 'string' && appOfOpenid.has(body.openid) && appOfOpenid.get(body.openid) !== tokenApp) return fail(43104);
       const code = body.code;
       let rest = code;
       for (let delay = /^delay\.(\d+)\.(.+)$/.exec(rest); delay; delay = /^delay\.(\d+)\.(.+)$/.exec(rest)) {
@@ -176,7 +183,7 @@ export async function startWechatStub(options: {
         if (!rotated.has(code)) {
           rotated.add(code);
           // The token this request carries, which a delay may already have replaced.
-          if (presented === accessToken) rotateToken();
+          if (presented === tokens.get(tokenApp)) rotateToken(tokenApp);
           return fail(40001);
         }
         rest = rotate[1]!;
@@ -194,7 +201,7 @@ export async function startWechatStub(options: {
           phoneNumber: cc === '86' ? digits : `+${cc} ${digits}`,
           purePhoneNumber: digits,
           countryCode: anything.includes('numcc') ? Number(cc) : cc,
-          watermark: { timestamp: Math.floor(Date.now() / 1000), appid: options.appId },
+          watermark: { timestamp: Math.floor(Date.now() / 1000), appid: tokenApp },
         },
       });
     }
@@ -204,7 +211,8 @@ export async function startWechatStub(options: {
       const text = await readText(req);
       if (req.method !== 'POST') return fail(43002);
       const presented = url.searchParams.get('access_token');
-      if (!presented || presented !== accessToken) return fail(40001);
+      const tokenApp = appOfToken(presented);
+      if (!tokenApp) return fail(40001);
       if (text === '') return fail(44002);
       const body = text === null ? null : parseObject(text);
       // The v2 docs type version and scene as numbers; WeChat is said to take version "2" as
@@ -213,6 +221,7 @@ export async function startWechatStub(options: {
         return fail(47001);
       }
       if (![1, 2, 3, 4].includes(body.scene)) return fail(40129);
+      if (appOfOpenid.has(body.openid) && appOfOpenid.get(body.openid) !== tokenApp) return fail(43104);
       let rest = body.content;
       for (let delay = /^delay\.(\d+)\.(.+)$/.exec(rest); delay; delay = /^delay\.(\d+)\.(.+)$/.exec(rest)) {
         await new Promise((resolve) => setTimeout(resolve, Number(delay![1])));
@@ -275,9 +284,11 @@ export async function startWechatStub(options: {
     const [name, rest = ''] = splitOnce(code, '.');
     const sessionKey = randomBytes(16).toString('base64');
     stats.sessionKeys.push(sessionKey);
+    const openid = stubOpenid(appid, name);
+    appOfOpenid.set(openid, appid);
     return reply({
       session_key: sessionKey,
-      openid: stubOpenid(appid, name),
+      openid,
       ...(rest.startsWith('union') ? { unionid: stubUnionid(name) } : {}),
     });
   });
@@ -292,7 +303,7 @@ export async function startWechatStub(options: {
       stats.stableTokenCalls = 0;
       stats.phoneCalls = 0;
       stats.contentChecks = 0;
-      stats.accessTokens = [accessToken];
+      stats.accessTokens = [...tokens.values()];
     },
     consumed: (code, appid = options.appId) => used.has(`${appid}|${code}`),
     phoneCodeConsumed: (code) => usedPhoneCodes.has(code),

@@ -1,6 +1,7 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadSessionConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
+import { byApp, loadApps, loadAppSecrets } from '../apps';
+import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadSessionConfig, loadUnionidsTable, loadUsersTable, loadWechatConfig, type Env } from '../config';
 import { loadPhoneConfig } from '../phone/config';
 import { loadAvatarConfig, loadAvatarUrl } from '../profile/config';
 import { createLogger, type Logger } from '../logger';
@@ -41,8 +42,11 @@ export function composeAccount(env: Env = process.env): { logger: Logger; metric
   const wechat = loadWechatConfig(env);
   const log = loadLogConfig(env);
   const logger = createLogger({ level: log.logLevel, service: log.serviceName });
+  const apps = loadApps(env);
+  // The re-authentication is in the session's app, with that app's AppSecret (lib/apps.ts).
+  const exchangeOf = byApp(apps, loadAppSecrets(env, apps), (appId, appSecret) => new HttpWechatAuth({ ...wechat, appId, appSecret }));
   // POST /user/delete runs for 20 s at most (deploy/routes/delete-account.yml): it can wait out a writer's lease.
-  return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, MAX_LEASE_WAIT_MS, new HttpWechatAuth(wechat)) };
+  return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, MAX_LEASE_WAIT_MS, exchangeOf) };
 }
 
 /**
@@ -55,7 +59,7 @@ export function createAccountEvents(env: Env = process.env): AccountEvents {
   return accountService(env, createLogger({ level: log.logLevel, service: log.serviceName }), 1500);
 }
 
-function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat?: WechatAuth): AccountService {
+function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat?: (appid?: string) => WechatAuth): AccountService {
   const dynamoConfig = loadDynamoConfig(env);
   const usersTable = loadUsersTable(env);
   const redisConfig = loadRedisConfig(env);
@@ -66,7 +70,7 @@ function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat
   const redis = createRedisClient(redisConfig);
   return new AccountService({
     wechat,
-    users: new DynamoUserRepository(dynamo, usersTable),
+    users: new DynamoUserRepository(dynamo, usersTable, loadUnionidsTable(env)),
     phones: new DynamoPhoneRepository(dynamo, { phones: phone.phonesTable, users: usersTable }),
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
     sessions: new RedisSessionStore(redis, { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),

@@ -1,13 +1,15 @@
 import { AppError } from '../errors';
 import type { Holder } from '../phone/service';
 import type { SessionPurge, SessionSummary } from '../sessions/ports';
-import type { AccountRows, User } from '../users/ports';
+import type { AccountRows, Identity, User, UserReader } from '../users/ports';
 
 /** What `GET /user/me/export` answers: everything stored about the user, no token or secret. */
 export type AccountExport = { exportedAt: string } & Pick<User, 'userId' | 'openid' | 'unionid' | 'createdAt' | 'lastLoginAt' | 'loginCount' | 'nickname' | 'phone'> & {
   /** The avatar as its CDN URL, not its object key. */
   avatarUrl?: string;
   sessions: SessionSummary[];
+  /** Every identity of the user (docs/identities.md): each app's openid, and its logins. */
+  identities: Identity[];
 };
 
 /**
@@ -16,11 +18,12 @@ export type AccountExport = { exportedAt: string } & Pick<User, 'userId' | 'open
  * a session_key).
  */
 export async function exportAccount(
-  deps: { users: Pick<AccountRows, 'readAccount'>; sessions: Pick<SessionPurge, 'sessionsOf'>; avatarUrlOf?: (key: string) => string; now?: () => Date },
-  user: Holder & { sessionId: string },
+  deps: { users: Pick<AccountRows, 'readAccount'> & Pick<UserReader, 'identitiesOf'>; sessions: Pick<SessionPurge, 'sessionsOf'>; avatarUrlOf?: (key: string) => string; now?: () => Date },
+  user: Holder & { sessionId: string; home?: string },
 ): Promise<AccountExport> {
   const now = deps.now?.() ?? new Date();
-  const row = await deps.users.readAccount(user.openid);
+  // The user's data is on its home row; its identities come from the index.
+  const [row, listed] = await Promise.all([deps.users.readAccount(user.home ?? user.openid), deps.users.identitiesOf(user.userId)]);
   if (!row || row.userId !== user.userId || row.deletedAt) throw new AppError('NOT_FOUND', 'The user no longer exists.');
   const sessions = await deps.sessions.sessionsOf(user.userId, user.sessionId, now.getTime());
   const { userId, openid, unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, phone } = row;
@@ -36,5 +39,10 @@ export async function exportAccount(
     ...(avatarKey && deps.avatarUrlOf ? { avatarUrl: deps.avatarUrlOf(avatarKey) } : {}),
     ...(phone ? { phone } : {}),
     sessions,
+    // The home row as read (consistent), then every other identity the index lists.
+    identities: [
+      { openid, ...(row.appid ? { appid: row.appid } : {}), ...(row.kind ? { kind: row.kind } : {}), createdAt, lastLoginAt, loginCount },
+      ...listed.filter((identity) => identity.openid !== openid),
+    ],
   };
 }

@@ -4,13 +4,14 @@ import type { Logger } from '../logger';
 import type { Holder, PhoneLeases, PhoneRepository } from '../phone/service';
 import { avatarPrefix, type AvatarStore } from '../profile/ports';
 import type { SessionPurge } from '../sessions/ports';
-import type { AccountRows } from '../users/ports';
+import { homeRow, type AccountRows } from '../users/ports';
 import type { WechatAuth } from '../login/ports';
 import type { AccountEvents, Revoked } from './ports';
 
 export interface AccountDeps {
   /** To re-authenticate a deletion; absent where only WeChat's events are handled. */
-  wechat?: WechatAuth;
+  /** The re-authentication's exchange, in the session's app (none: the default app); only POST /user/delete has it. */
+  wechat?: (appid?: string) => WechatAuth;
   users: AccountRows;
   phones: Pick<PhoneRepository, 'release' | 'unbind' | 'claimsOf'>;
   /** The phone bindings' leases (kept in Redis with the code results). */
@@ -37,12 +38,20 @@ export const MAX_LEASE_WAIT_MS = 8000;
  */
 export function finishAccountDeletion(deps: Pick<AccountDeps, 'sessions' | 'users' | 'events' | 'phoneKeys'>) {
   return async (owner: Holder, log: Logger): Promise<void> => {
+    const { users } = deps;
+    // The user's other identities (docs/identities.md): tombstoned like the home row, so that a
+    // login through one meets a tombstone and finishes this; and the unionid freed, so that no
+    // new identity joins the user from now on. A row the index does not show yet (an identity
+    // joining in this moment) is dropped by its own login, whose commit the purge refuses.
+    const rows = await users.identityRows(owner.userId);
+    for (const row of rows) if (row.secondary && !row.deleted) await users.tombstone({ userId: owner.userId, openid: row.openid }, new Date());
+    await users.releaseUnionids(owner.userId);
     // Published while the user's token still works: until the purge below, a retry of the
     // deletion reaches this again, so a failed publish is never left behind.
     await deps.events.publish('UserDeleted', { userId: owner.userId });
     const sessions = await deps.sessions.purgeUser(owner.userId, deps.phoneKeys(owner.userId));
-    await deps.users.deleteTombstone(owner);
-    log.info('account deletion finished', { userId: owner.userId, sessions });
+    for (const openid of new Set([owner.openid, ...rows.map((row) => row.openid)])) await users.deleteTombstone({ userId: owner.userId, openid });
+    log.info('account deletion finished', { userId: owner.userId, sessions, identities: rows.length });
   };
 }
 
@@ -76,35 +85,41 @@ export class AccountService implements AccountEvents {
   }
 
   /** POST /user/delete: re-authenticated with a fresh wx.login code, then deleted. */
-  async deleteWithCode(user: Holder, code: string, log: Logger): Promise<void> {
+  async deleteWithCode(user: Holder & { appid?: string }, code: string, log: Logger): Promise<void> {
     if (!this.deps.wechat) throw new Error('AccountService was built without WeChat: it cannot re-authenticate a deletion');
-    const wx = await this.deps.wechat.code2Session(code);
+    // A fresh code of the session's own identity: its app's, with its openid.
+    const wx = await this.deps.wechat(user.appid).code2Session(code);
     if (wx.openid !== user.openid) {
       log.warn('account deletion refused: the code is another WeChat user’s', { userId: user.userId });
       throw new AppError('REAUTH_FAILED');
     }
-    await this.delete(user, log);
+    // The whole user: its home row, then every identity (docs/identities.md).
+    await this.delete(homeRow(user), log);
     log.info('account deleted', { userId: user.userId });
   }
 
   async accountCancelled(openid: string, log: Logger): Promise<void> {
     const row = await this.deps.users.readAccount(openid);
     if (!row) return log.info('account cancelled at WeChat: no user here');
-    await this.delete({ userId: row.userId, openid }, log);
+    // The person deleted their WeChat account: the whole user goes, whichever app's identity this is.
+    await this.delete(homeRow(row), log);
     log.info('account deleted after WeChat’s cancellation event', { userId: row.userId });
   }
 
   async authorizationRevoked(openid: string, revoked: Revoked, log: Logger): Promise<void> {
     const row = await this.deps.users.readAccount(openid);
     if (!row || row.deletedAt) return;
-    const owner = { userId: row.userId, openid };
+    // The phone number and the profile are the user's, on its home row.
+    const owner = homeRow(row);
+    const home = owner.openid === openid ? row : await this.deps.users.readAccount(owner.openid);
+    if (!home || home.deletedAt || home.userId !== row.userId) return;
     if (revoked.phone) {
       // Off the row first, then the claim: a row never holds a number its claim does not name.
-      if (row.phoneE164) {
-        await this.deps.phones.unbind(owner, row.phoneE164);
-        await this.deps.phones.release(row.phoneE164, owner);
+      if (home.phoneE164) {
+        await this.deps.phones.unbind(owner, home.phoneE164);
+        await this.deps.phones.release(home.phoneE164, owner);
       }
-      if (row.replacedPhone) await this.deps.phones.release(row.replacedPhone, owner);
+      if (home.replacedPhone) await this.deps.phones.release(home.replacedPhone, owner);
     }
     if (revoked.profile) await this.clearProfile(owner);
     log.info('authorization withdrawn at WeChat: data removed', { userId: row.userId, phone: revoked.phone, profile: revoked.profile });
@@ -113,7 +128,7 @@ export class AccountService implements AccountEvents {
   async infoModified(openid: string, log: Logger): Promise<void> {
     const row = await this.deps.users.readAccount(openid);
     if (!row || row.deletedAt) return;
-    await this.clearProfile({ userId: row.userId, openid });
+    await this.clearProfile(homeRow(row));
     log.info('profile cleaned up at WeChat: nickname and avatar cleared', { userId: row.userId });
   }
 

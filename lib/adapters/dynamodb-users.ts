@@ -2,6 +2,7 @@ import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
   GetItemCommand,
+  QueryCommand,
   UpdateItemCommand,
   type AttributeValue,
   type UpdateItemCommandInput,
@@ -15,6 +16,7 @@ import {
   type AccountRow,
   type AccountRows,
   type DeletionMark,
+  type Identity,
   type ProfileChange,
   type ProfileWriter,
   type RecordedLogin,
@@ -31,7 +33,7 @@ import {
 
 
 /** The attributes a profile is read for: nothing else a row holds is ever exposed. */
-const USER_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
+const USER_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'kind', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
 /** What a login reads back: which login wrote the row last (the phone is not the login's business). */
 const LOGIN_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'unionid', 'unionConflict', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt'];
 
@@ -109,8 +111,8 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
    *      pair is kept on the row (`unionConflict`, `conflictWith`) for the operator, and the
    *      login signs in the row's user. The next logins read it there, in the one request.
    */
-  async recordLogin({ openid, appid, unionid, newUserId, loginId, now }: RecordLogin): Promise<RecordedLogin> {
-    const row = await this.writeLogin({ openid, appid, newUserId, loginId, now });
+  async recordLogin({ openid, appid, kind, unionid, newUserId, loginId, now }: RecordLogin): Promise<RecordedLogin> {
+    const row = await this.writeLogin({ openid, appid, kind, newUserId, loginId, now });
     const user = toUser(row);
     if (!unionid || user.unionid === unionid || row.unionConflict?.S === unionid) return { user };
     if (!this.unionTable) throw new AppError('INTERNAL', 'a login with a unionid needs the unionids table (UNIONIDS_TABLE)');
@@ -155,7 +157,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   }
 
   /** Step 1 of a login: the identity's row, counted and tagged with the login, created if new. */
-  private async writeLogin({ openid, appid, newUserId, loginId, now }: Omit<RecordLogin, 'unionid'>): Promise<Record<string, AttributeValue>> {
+  private async writeLogin({ openid, appid, kind, newUserId, loginId, now }: Omit<RecordLogin, 'unionid'>): Promise<Record<string, AttributeValue>> {
     const at = now.toISOString();
     const values: Record<string, AttributeValue> = {
       ':newUserId': { S: newUserId },
@@ -173,6 +175,10 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     if (appid) {
       set += ', appid = if_not_exists(appid, :appid)';
       values[':appid'] = { S: appid };
+    }
+    if (kind) {
+      set += ', kind = if_not_exists(kind, :kind)';
+      values[':kind'] = { S: kind };
     }
 
     // A second try only when the row was deleted between the write and its read-back (an
@@ -447,7 +453,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       Key: { openid: { S: owner.openid } },
       UpdateExpression:
         'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
-        'REMOVE unionid, unionConflict, conflictWith, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
+        'REMOVE appid, kind, home, unionid, unionConflict, conflictWith, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
         'deletingSince, leases, leasedPhones, lastBindingLease, uploadWindow, uploadCount, uploadWindowBy',
       ConditionExpression: 'userId = :userId',
       ExpressionAttributeNames: { '#phone': 'phone' },
@@ -475,6 +481,79 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     }
   }
 
+  async identityRows(userId: string): Promise<{ openid: string; secondary: boolean; deleted: boolean }[]> {
+    const rows: { openid: string; secondary: boolean; deleted: boolean }[] = [];
+    for (const item of await this.queryByUser(this.tableName, userId)) {
+      if (item.openid?.S) rows.push({ openid: item.openid.S, secondary: Boolean(item.home?.S), deleted: Boolean(item.deletedAt) });
+    }
+    return rows;
+  }
+
+  async releaseUnionids(userId: string): Promise<void> {
+    if (!this.unionTable) throw new AppError('INTERNAL', 'releasing unionids needs the unionids table (UNIONIDS_TABLE)');
+    for (const item of await this.queryByUser(this.unionTable, userId)) {
+      try {
+        await this.client.send(
+          resendable(
+            new DeleteItemCommand({
+              TableName: this.unionTable,
+              Key: { unionid: item.unionid! },
+              // Only this user's: a claim taken since by someone else stays.
+              ConditionExpression: 'userId = :userId',
+              ExpressionAttributeValues: { ':userId': { S: userId } },
+            }),
+            'idempotent',
+          ),
+        );
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+      }
+    }
+  }
+
+  async dropIdentity(owner: { userId: string; openid: string }): Promise<void> {
+    try {
+      await this.client.send(
+        resendable(
+          new DeleteItemCommand({
+            TableName: this.tableName,
+            Key: { openid: { S: owner.openid } },
+            // Never a home row: the user's data is there, and only its deletion removes it.
+            ConditionExpression: 'userId = :userId AND attribute_exists(home)',
+            ExpressionAttributeValues: { ':userId': { S: owner.userId } },
+          }),
+          'idempotent',
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+    }
+  }
+
+  /** Every item of `table`'s byUser index for the user, every page. */
+  private async queryByUser(table: string | undefined, userId: string): Promise<Record<string, AttributeValue>[]> {
+    const items: Record<string, AttributeValue>[] = [];
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: table,
+            IndexName: 'byUser',
+            KeyConditionExpression: 'userId = :userId',
+            ExpressionAttributeValues: { ':userId': { S: userId } },
+            ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
+          }),
+        );
+        items.push(...(page.Items ?? []));
+        ExclusiveStartKey = page.LastEvaluatedKey;
+      } while (ExclusiveStartKey);
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
+    return items;
+  }
+
   async clearProfile(owner: { userId: string; openid: string }): Promise<void> {
     await this.update('idempotent', {
       Key: { openid: { S: owner.openid } },
@@ -482,6 +561,23 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       ConditionExpression: 'userId = :userId',
       ExpressionAttributeValues: { ':userId': { S: owner.userId } },
     });
+  }
+
+  async identitiesOf(userId: string): Promise<Identity[]> {
+    const identities: Identity[] = [];
+    for (const item of await this.queryByUser(this.tableName, userId)) {
+      const openid = item.openid?.S;
+      if (!openid || item.deletedAt || !item.createdAt?.S) continue;
+      identities.push({
+        openid,
+        ...(item.appid?.S ? { appid: item.appid.S } : {}),
+        ...(item.kind?.S ? { kind: item.kind.S } : {}),
+        createdAt: item.createdAt.S,
+        lastLoginAt: item.lastLoginAt?.S ?? item.createdAt.S,
+        loginCount: Number(item.loginCount?.N ?? 0),
+      });
+    }
+    return identities;
   }
 
   async findByOpenid(openid: string): Promise<User | null> {
@@ -556,6 +652,8 @@ function toUser(item: Record<string, AttributeValue> | undefined): User {
   if (home && home !== openid) user.home = home;
   const appid = item?.appid?.S;
   if (appid) user.appid = appid;
+  const kind = item?.kind?.S;
+  if (kind) user.kind = kind;
   const unionid = item?.unionid?.S;
   if (unionid) user.unionid = unionid;
   const phone = item?.phone?.M;

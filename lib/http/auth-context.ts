@@ -38,10 +38,3 @@ export function requireUser(event: AuthorizedEvent): SessionIdentity {
   });
 }
 
-/**
- * The user's home row, as the user-level writes and reads key it (the phone number, the
- * profile, a deletion): `home` when the session is a second app's identity, else `openid`.
- */
-export function homeRow(user: Pick<SessionIdentity, 'userId' | 'openid' | 'home'>): { userId: string; openid: string } {
-  return { userId: user.userId, openid: user.home ?? user.openid };
-}

@@ -200,6 +200,7 @@ export class LoginService {
       users.recordLogin({
         openid: wx.openid,
         ...(app.appId ? { appid: app.appId } : {}),
+        kind: 'miniprogram',
         unionid: wx.unionid,
         newUserId: this.deps.newId(now),
         loginId: attempt.loginId,
@@ -286,6 +287,13 @@ export class LoginService {
       // finds the row tombstoned and starts a new identity once the deletion is finished.
       await this.release(attempt, log);
       await undo(true);
+      // An identity of another app that joined the user as its deletion listed them (docs/identities.md):
+      // it goes now, so the retry starts a new user rather than meeting the deleted one again.
+      if (user.home) {
+        await users.dropIdentity({ userId: user.userId, openid: user.openid }).catch((err: unknown) => {
+          log.error('could not drop the identity of a deleted user', { errorCode: (err as AppError).code });
+        });
+      }
       log.warn('login commit refused: the user is being deleted');
       throw new AppError('SERVICE_UNAVAILABLE', 'the user is being deleted', { retryAfterSeconds: 1 });
     }

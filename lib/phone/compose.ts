@@ -1,5 +1,6 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
+import { byApp, loadApps, loadAppSecrets } from '../apps';
 import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
 import { loadPhoneConfig } from './config';
 import { createLogger, type Logger } from '../logger';
@@ -28,14 +29,23 @@ export function composePhone(env: Env = process.env): { logger: Logger; metrics:
   const metrics = createMetrics(log.serviceName);
   const redis = createRedisClient(redisConfig);
   const dynamoClient = createDynamoClient(dynamo);
-  const api = createWechatApi({
-    ...wechat,
-    cache: createRedisAccessTokenCache(redis, { keyPrefix: redisConfig.keyPrefix, appId: wechat.appId, appSecret: wechat.appSecret }),
-    logger,
-    onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count'),
-  });
+  // Each app's own access token: a number is verified in the session's app (docs/identities.md).
+  const apps = loadApps(env);
+  const phoneOf = byApp(apps, loadAppSecrets(env, apps), (appId, appSecret) =>
+    createWechatPhone(
+      createWechatApi({
+        ...wechat,
+        appId,
+        appSecret,
+        cache: createRedisAccessTokenCache(redis, { keyPrefix: redisConfig.keyPrefix, appId, appSecret }),
+        logger,
+        onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count'),
+      }),
+      { appId },
+    ),
+  );
   const service = new PhoneService({
-    wechat: createWechatPhone(api, { appId: wechat.appId }),
+    wechat: { getPhoneNumber: (code, openid, appid) => phoneOf(appid).getPhoneNumber(code, openid) },
     phones: new DynamoPhoneRepository(dynamoClient, { phones: phone.phonesTable, users: usersTable }),
     leases: new DynamoUserRepository(dynamoClient, usersTable),
     writeBudgetMs: writeBudgetMs(dynamo.timeoutMs),

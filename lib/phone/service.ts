@@ -1,7 +1,7 @@
 import { AppError } from '../errors';
 import { deriveId, open, seal } from '../crypto';
 import type { Logger } from '../logger';
-import { accountBeingDeleted, LEASE_MARGIN_MS, leaseLeft, leaseToken, type WriteLeases } from '../users/ports';
+import { accountBeingDeleted, homeRow, LEASE_MARGIN_MS, leaseLeft, leaseToken, type WriteLeases } from '../users/ports';
 
 /** A number as WeChat verified it (getuserphonenumber's phone_info, countryCode as a string). */
 export interface PhoneInfo {
@@ -28,7 +28,8 @@ function shownE164(number: string, mask: (phone: string) => string): string {
 
 /** WeChat's phone-number API (lib/adapters/wechat-phone.ts), as this use case needs it. */
 export interface PhoneVerifier {
-  getPhoneNumber(code: string, openid: string): Promise<PhoneInfo>;
+  /** `appid`: the session's app, whose access token the call takes (none: the default app). */
+  getPhoneNumber(code: string, openid: string, appid?: string): Promise<PhoneInfo>;
 }
 
 /** Who holds a claim on a number. */
@@ -161,7 +162,11 @@ export class PhoneService {
     this.now = deps.now ?? (() => new Date());
   }
 
-  async bind(user: Holder, code: string, log: Logger): Promise<PhoneInfo> {
+  /**
+   * `user`: the session's identity. WeChat is asked in its app, with its openid; the number is
+   * the user's, kept on the user's home row (docs/identities.md), which its claim names.
+   */
+  async bind(user: Holder & { home?: string; appid?: string }, code: string, log: Logger): Promise<PhoneInfo> {
     const { codes, limit } = this.deps;
     const codeId = deriveId(CODE_PURPOSE, code);
     const lookup = await codes.begin(codeId, user.userId, { ...limit, now: this.now().getTime() });
@@ -175,15 +180,16 @@ export class PhoneService {
     // number back from someone WeChat verified it for since (PHONE_CONFLICT=move).
     const sealed = lookup.state === 'done' ? lookup.sealed : await this.exchange(code, codeId, user);
     const verified = this.opened(code, sealed);
+    const owner = homeRow(user);
     const until = this.now().getTime() + this.deps.writeBudgetMs + LEASE_MARGIN_MS;
-    const lease = await this.lease(user, codeId, sealed, { number: e164(verified), until, token: leaseToken(until) }, log);
+    const lease = await this.lease(owner, codeId, sealed, { number: e164(verified), until, token: leaseToken(until) }, log);
     const progress = { claimSent: false };
     try {
-      await this.claimAndBind(user, verified, lease, progress, log);
+      await this.claimAndBind(owner, verified, lease, progress, log);
     } catch (err) {
       // Not ended by the binding's own row write: end it now, so leases never pile up on the row,
       // and forget the number unless a claim on it may have been written (a deletion frees that).
-      if (lease.onRow) await this.deps.leases.endLease(user, lease.token, progress.claimSent ? undefined : lease.number).catch(() => undefined);
+      if (lease.onRow) await this.deps.leases.endLease(owner, lease.token, progress.claimSent ? undefined : lease.number).catch(() => undefined);
       throw err;
     }
     const { countryCode, purePhoneNumber, phoneNumber } = verified;
@@ -191,10 +197,10 @@ export class PhoneService {
   }
 
   /** The result, sealed under the code: exchanged now, or, after a double tap, the other request's. */
-  private async exchange(code: string, codeId: string, user: Holder): Promise<string> {
+  private async exchange(code: string, codeId: string, user: Holder & { appid?: string }): Promise<string> {
     let info: PhoneInfo;
     try {
-      info = await this.deps.wechat.getPhoneNumber(code, user.openid);
+      info = await this.deps.wechat.getPhoneNumber(code, user.openid, user.appid);
     } catch (err) {
       // A double tap: the other request used the code first. Its result is ours too.
       if (err instanceof AppError && err.code === 'INVALID_PHONE_CODE') {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
-import { LEASE_MARGIN_MS, leaseLeft, type ProfileWriter, type WriteLeases } from '../users/ports';
+import { homeRow, LEASE_MARGIN_MS, leaseLeft, type ProfileWriter, type WriteLeases } from '../users/ports';
 import { toProfile, type Profile } from '../users/profile';
 import { IMAGE_FORMATS, inspectImage } from './image';
 import { avatarPrefix, type AvatarStore } from './ports';
@@ -45,7 +45,9 @@ export class AvatarService {
     },
   ) {}
 
-  async set(user: { userId: string; openid: string }, file: Uint8Array, log: Logger): Promise<Profile> {
+  async set(identity: { userId: string; openid: string; home?: string }, file: Uint8Array, log: Logger): Promise<Profile> {
+    // The avatar is the user's, on its home row (docs/identities.md).
+    const user = homeRow(identity);
     const { users, avatars } = this.deps;
     const { type } = inspectImage(file);
     const { contentType, extension } = IMAGE_FORMATS[type];

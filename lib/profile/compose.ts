@@ -1,5 +1,6 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
+import { byApp, loadApps, loadAppSecrets } from '../apps';
 import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
 import { loadAvatarConfig, loadAvatarUrl } from './config';
 import { createLogger, type Logger } from '../logger';
@@ -41,15 +42,24 @@ export function composeNickname(env: Env = process.env): { logger: Logger; metri
   const log = loadLogConfig(env);
   const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   const metrics = createMetrics(log.serviceName);
-  const api = createWechatApi({
-    ...wechat,
-    cache: createRedisAccessTokenCache(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, appId: wechat.appId, appSecret: wechat.appSecret }),
-    logger,
-    onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count'),
-  });
+  const redis = createRedisClient(redisConfig);
+  // Each app's own access token: the check names the session's openid, in its app.
+  const apps = loadApps(env);
+  const checkOf = byApp(apps, loadAppSecrets(env, apps), (appId, appSecret) =>
+    createWechatContentCheck(
+      createWechatApi({
+        ...wechat,
+        appId,
+        appSecret,
+        cache: createRedisAccessTokenCache(redis, { keyPrefix: redisConfig.keyPrefix, appId, appSecret }),
+        logger,
+        onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count'),
+      }),
+    ),
+  );
   const nicknames = new NicknameService({
     users: new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env)),
-    content: createWechatContentCheck(api),
+    content: { checkText: (openid, content, appid) => checkOf(appid).checkText(openid, content) },
     avatarUrlOf: loadAvatarUrl(env),
   });
   return { logger, metrics, nicknames };

@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
-import type { ProfileWriter } from '../users/ports';
+import { homeRow, type ProfileWriter } from '../users/ports';
 import { toProfile, type Profile } from '../users/profile';
 import type { ContentCheck } from './ports';
 
@@ -37,11 +37,11 @@ export class NicknameService {
     private readonly deps: { users: ProfileWriter; content: ContentCheck; avatarUrlOf?: (key: string) => string },
   ) {}
 
-  async set(user: { userId: string; openid: string }, raw: unknown, log: Logger): Promise<Profile> {
+  async set(user: { userId: string; openid: string; home?: string; appid?: string }, raw: unknown, log: Logger): Promise<Profile> {
     const nickname = validNickname(raw);
     let verdict;
     try {
-      verdict = await this.deps.content.checkText(user.openid, nickname);
+      verdict = await this.deps.content.checkText(user.openid, nickname, user.appid);
     } catch (err) {
       if (err instanceof AppError && err.details?.userSide) {
         // The user's state at WeChat (e.g. 61010: not active in the last two hours), not our
@@ -55,7 +55,8 @@ export class NicknameService {
       throw new AppError('CONTENT_REJECTED');
     }
     if (verdict.suggest === 'review') log.info('nickname accepted for review by WeChat’s content check', { userId: user.userId, label: verdict.label });
-    const { user: row } = await this.deps.users.updateProfile(user, { nickname });
+    // The profile is the user's, on its home row (docs/identities.md).
+    const { user: row } = await this.deps.users.updateProfile(homeRow(user), { nickname });
     log.info('nickname set', { userId: user.userId });
     return toProfile(row, this.deps.avatarUrlOf);
   }

@@ -36,6 +36,7 @@ export interface ContentCheck {
    * 'pass' | 'review' (accepted, logged) | 'risky' (refused). Throws WECHAT_UNAVAILABLE when
    * WeChat cannot answer, and SERVICE_UNAVAILABLE with Retry-After for user-side errcodes
    * (e.g. 61010: the user was not active in the mini-program in the last two hours).
+   * `appid`: the session's app, whose access token the call takes (none: the default app).
    */
-  checkText(openid: string, content: string): Promise<{ suggest: 'pass' | 'review' | 'risky'; label?: number }>;
+  checkText(openid: string, content: string, appid?: string): Promise<{ suggest: 'pass' | 'review' | 'risky'; label?: number }>;
 }

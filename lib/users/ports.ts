@@ -16,6 +16,8 @@ export interface User {
   home?: string;
   /** The mini-program the identity is of; absent on rows from before several were served (the default app's). */
   appid?: string;
+  /** Its kind (`miniprogram`); absent on rows from before it was kept. */
+  kind?: string;
   unionid?: string;
   createdAt: string;
   lastLoginAt: string;
@@ -26,6 +28,14 @@ export interface User {
   nickname?: string;
   /** The avatar's object key in the avatars bucket (lib/profile/). */
   avatarKey?: string;
+}
+
+/**
+ * The user's home row, as the user-level writes and reads key it (the phone number, the
+ * profile, a deletion): `home` when the session is a second app's identity, else `openid`.
+ */
+export function homeRow(user: { userId: string; openid: string; home?: string }): { userId: string; openid: string } {
+  return { userId: user.userId, openid: user.home ?? user.openid };
 }
 
 /**
@@ -148,6 +158,13 @@ export interface AccountRows {
   deleteTombstone(owner: { userId: string; openid: string }): Promise<void>;
   /** Removes the nickname and the avatar key (the files are the caller's to delete). */
   clearProfile(owner: { userId: string; openid: string }): Promise<void>;
+  /**
+   * Every row of the user's by the byUser index (eventually consistent), tombstones included:
+   * `secondary` for an identity that is not the home (docs/identities.md).
+   */
+  identityRows(userId: string): Promise<{ openid: string; secondary: boolean; deleted: boolean }[]>;
+  /** Deletes every unionid claim the user holds (found by the unionids table's byUser index). Safe to repeat. */
+  releaseUnionids(userId: string): Promise<void>;
 }
 
 /** What a profile change sets on the row. */
@@ -164,8 +181,9 @@ export interface ProfileWriter {
 
 export interface RecordLogin {
   openid: string;
-  /** The app the identity is of (kept on a new identity's row). */
+  /** The app the identity is of, and its kind (kept on a new identity's row). */
   appid?: string;
+  kind?: string;
   unionid?: string;
   /** The id to assign if this openid has never logged in. */
   newUserId: string;
@@ -197,9 +215,29 @@ export interface UserRepository {
    * made for the fence: a row that is gone was deleted (an account deletion) and stays gone.
    */
   undoLogin(openid: string, loginId: string, landed: boolean): Promise<void>;
+  /**
+   * Deletes an identity's row that is not its user's home, if it is still that user's: for a
+   * login through an identity of a user whose deletion the index did not show it to (it joined
+   * in that moment). The user is gone, so is its identity; the retry starts a new user.
+   */
+  dropIdentity(owner: { userId: string; openid: string }): Promise<void>;
+}
+
+/** One of a user's identities, as the users table's byUser index has it (eventually consistent). */
+export interface Identity {
+  openid: string;
+  /** Absent on a row from before several apps were served: the default app's. */
+  appid?: string;
+  /** The kind of app (`miniprogram`); absent on a row from before it was kept. */
+  kind?: string;
+  createdAt: string;
+  lastLoginAt: string;
+  loginCount: number;
 }
 
 /** The port the profile use case depends on. */
 export interface UserReader {
   findByOpenid(openid: string): Promise<User | null>;
+  /** The user's identities (its home row's included), from the byUser index: none that is being deleted. */
+  identitiesOf(userId: string): Promise<Identity[]>;
 }

@@ -98,3 +98,75 @@ describe('Identities across mini-programs (integration)', () => {
     expect(await login('gus.1', 'wx0000000000000009')).toMatchObject({ status: 400, body: { error: { code: 'UNKNOWN_APP' } } });
   });
 });
+
+/**
+ * Every route of a signed-in user works per user, across the user's identities: a session of the
+ * second app reads and writes the user's home row.
+ */
+describe('A second app’s session works on the user (integration)', () => {
+  const ctx = useLocalStack();
+  const mini2 = () => ctx.env.WECHAT_APPID_MINI2!;
+  const dynamo = () => createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, region: ctx.env.AWS_REGION, timeoutMs: 2000 });
+  const row = async (openid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } }, ConsistentRead: true }))).Item;
+  const claim = async (unionid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.UNIONIDS_TABLE, Key: { unionid: { S: unionid } }, ConsistentRead: true }))).Item;
+  const login = async (code: string, appid?: string) => bodyOf(await (await coldStart('login', ctx.env))(httpEvent({ body: JSON.stringify({ code, ...(appid ? { appid } : {}) }) })));
+  /** A protected route's event, as API Gateway hands it on after the authorizer. */
+  const asUser = async (token: string, body?: object) => {
+    const { context } = await (await coldStart('authorizer', ctx.env))(authorizerEvent(`Bearer ${token}`));
+    return httpEvent({
+      ...(body ? { body: JSON.stringify(body) } : {}),
+      requestContext: { ...httpEvent().requestContext, authorizer: { lambda: context } } as never,
+    });
+  };
+
+  it('shows the user’s profile, apps and summed logins from either app; the nickname and the phone set in one show in the other', async () => {
+    const first = await login('hal.union1');
+    const second = await login('hal.union2', mini2());
+    await login('hal.union3', mini2());
+    const me = await coldStart('me', ctx.env);
+    const fromSecond = bodyOf(await me(await asUser(second.token)));
+    expect(fromSecond).toMatchObject({ userId: first.userId, loginCount: 3 });
+    expect(fromSecond.apps.map((app: { appid: string }) => app.appid).sort()).toEqual([ctx.env.WECHAT_APPID, mini2()].sort());
+    expect(JSON.stringify(fromSecond)).not.toContain(stubOpenid(mini2(), 'hal'));
+
+    // Both checks name the second app's openid: the stub answers 43104 unless the call takes
+    // the second app's own access token.
+    const profile = await coldStart('profile', ctx.env);
+    expect((await profile(await asUser(second.token, { nickname: 'Hal' }))).statusCode).toBe(200);
+    const phone = await coldStart('phone', ctx.env);
+    expect((await phone(await asUser(second.token, { code: '13800138123.hal' }))).statusCode).toBe(200);
+    const fromFirst = bodyOf(await me(await asUser(first.token)));
+    expect(fromFirst).toMatchObject({ nickname: 'Hal', phone: { purePhoneNumber: '13800138123' } });
+    // On the home row, not on the second identity's.
+    expect(await row(stubOpenid(mini2(), 'hal'))).not.toHaveProperty('nickname');
+    expect(await row(stubOpenid(ctx.env.WECHAT_APPID!, 'hal'))).toMatchObject({ nickname: { S: 'Hal' } });
+
+    const exported = bodyOf(await (await coldStart('export-account', ctx.env))(await asUser(second.token)));
+    expect(exported.identities.map((identity: { openid: string }) => identity.openid).sort()).toEqual([stubOpenid(ctx.env.WECHAT_APPID!, 'hal'), stubOpenid(mini2(), 'hal')].sort());
+  });
+
+  it('deletes the user and every identity of it from the second app’s session, re-authenticated in that app; a later login is a new user', async () => {
+    const first = await login('ivy.union1');
+    const second = await login('ivy.union2', mini2());
+    const deleted = await (await coldStart('delete-account', ctx.env))(await asUser(second.token, { code: 'ivy.union3' }));
+    expect(deleted.statusCode).toBe(204);
+    expect(await row(stubOpenid(ctx.env.WECHAT_APPID!, 'ivy'))).toBeUndefined();
+    expect(await row(stubOpenid(mini2(), 'ivy'))).toBeUndefined();
+    expect(await claim(stubUnionid('ivy'))).toBeUndefined();
+    // Both apps' sessions are gone.
+    for (const token of [first.token, second.token]) {
+      expect((await (await coldStart('authorizer', ctx.env))(authorizerEvent(`Bearer ${token}`))).isAuthorized).toBe(false);
+    }
+    const again = await login('ivy.union4', mini2());
+    expect(again).toMatchObject({ isNewUser: true });
+    expect(again.userId).not.toBe(first.userId);
+  });
+
+  it('refuses a deletion re-authenticated with a code of the other app (another openid): 401 REAUTH_FAILED', async () => {
+    await login('jo.union1');
+    const second = await login('jo.union2', mini2());
+    // A code of the default app, sent from the second app's session: exchanged in the second app, so refused by WeChat.
+    const answer = await (await coldStart('delete-account', ctx.env))(await asUser(second.token, { code: 'kim.1' }));
+    expect(bodyOf(answer).error.code).toBe('REAUTH_FAILED');
+  });
+});

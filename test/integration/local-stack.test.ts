@@ -25,7 +25,7 @@ describe('Local stack, built from the template (integration)', () => {
 
   it('names each table to the functions by the variable their template gives them', () => {
     expect(ctx.env).toMatchObject({ USERS_TABLE: 'wechat-login-dev-users', PHONES_TABLE: 'wechat-login-dev-phones' });
-    expect(ctx.stack.declarations.tableVariables.login).toEqual({ USERS_TABLE: 'wechat-login-dev-users' });
+    expect(ctx.stack.declarations.tableVariables.login).toEqual({ USERS_TABLE: 'wechat-login-dev-users', UNIONIDS_TABLE: 'wechat-login-dev-unionids' });
   });
 
   it('takes the avatars bucket’s lifecycle rule from the template', () => {

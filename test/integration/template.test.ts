@@ -272,8 +272,17 @@ describe('Packaged template, stage prod (integration)', () => {
   it('gives each role only the actions its functions call, on only the table’s ARN', () => {
     const statements = (role: string) => statementsOf(template, role);
     const dynamo = (role: string) => statements(role).filter((s: any) => s.Action.some((a: string) => a.startsWith('dynamodb:')));
-    expect(dynamo(role('Login'))).toEqual([{ Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
-    expect(dynamo(role('Me'))).toEqual([{ Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }]);
+    expect(dynamo(role('Login')).slice(0, 2)).toEqual([
+      { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } },
+      // A unionid's claim (docs/identities.md).
+      { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UnionidsTable', 'Arn'] } },
+    ]);
+    // The home row, and the user's identities by the byUser index only.
+    const byUser = { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['UsersTable', 'Arn'] }, '/index/byUser']] };
+    expect(dynamo(role('Me'))).toEqual([
+      { Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } },
+      { Effect: 'Allow', Action: ['dynamodb:Query'], Resource: byUser },
+    ]);
     expect(dynamo(role('Authorizer'))).toEqual([]);
     expect(dynamo(role('Logout'))).toEqual([]);
     expect(dynamo(role('Phone'))).toEqual([
@@ -285,7 +294,9 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(dynamo(role('Profile'))).toEqual(userRowWrite);
     // No `*` action and no `*` resource but X-Ray's, in any function's role: functionRuleViolations.
     const ssm = (role: string) => statements(role).filter((s: any) => s.Action.includes('ssm:GetParameters')).flatMap((s: any) => s.Resource.map((r: any) => r['Fn::Sub']));
-    expect(ssm(role('Login'))).toHaveLength(4);
+    // The AppID and AppSecret, each extra app's AppSecret (one ARN for all: apps/*/wechat-secret), Upstash.
+    expect(ssm(role('Login'))).toHaveLength(5);
+    expect(ssm(role('Login'))).toContainEqual(expect.stringMatching(/:parameter\/wechat-login\/prod\/apps\/\*\/wechat-secret$/));
     // The authorizer: Upstash, and the AppID (a String) for sessions that kept no app; no AppSecret.
     expect(ssm(role('Authorizer')).map((arn: string) => arn.split(':parameter')[1])).toEqual(['/wechat-login/prod/wechat-appid', '/wechat-login/prod/upstash-redis-rest-url', '/wechat-login/prod/upstash-redis-rest-token']);
     expect(ssm(role('Logout')).every((arn: string) => arn.includes('/wechat-login/prod/upstash-redis-rest-'))).toBe(true);
@@ -302,9 +313,10 @@ describe('Packaged template, stage prod (integration)', () => {
     // WeChat's events run the deletion's code (no re-authentication: WeChat signed them), so the same table actions.
     expect(dynamo(role('WechatEvents'))).toEqual(dynamo(role('DeleteAccount')));
     // The deletion finds a user's claims by the phones table's byUser index, and only there.
-    expect(dynamo(role('DeleteAccount')).filter((s: any) => s.Action.includes('dynamodb:Query'))).toEqual([
-      { Effect: 'Allow', Action: ['dynamodb:Query'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['PhonesTable', 'Arn'] }, '/index/byUser']] } },
-    ]);
+    // ...and the user's identities and unionid claims by the byUser indexes of theirs (docs/identities.md).
+    expect(dynamo(role('DeleteAccount')).filter((s: any) => s.Action.includes('dynamodb:Query'))).toEqual(
+      ['PhonesTable', 'UsersTable', 'UnionidsTable'].map((table) => ({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, '/index/byUser']] } })),
+    );
     // Each role writes the log group of its own functions only (functionRuleViolations, for every role); for instance:
     const logs = (role: string) => statements(role).filter((s: any) => s.Action.includes('logs:PutLogEvents')).flatMap((s: any) => [s.Resource].flat().map((r: any) => r['Fn::Sub']));
     expect(logs(role('Avatar'))).toEqual([expect.stringMatching(/:log-group:\/aws\/lambda\/wechat-login-prod-avatar:\*:\*$/)]);
@@ -636,6 +648,8 @@ describe('Packaged template, stage prod (integration)', () => {
       'UPSTASH_REDIS_REST_URL_PARAMETER',
       'USERS_TABLE',
       'WECHAT_APPID_PARAMETER',
+      'WECHAT_APPS',
+      'WECHAT_APP_PARAMETERS',
       'WECHAT_SECRET_PARAMETER',
     ]);
   });

@@ -161,6 +161,16 @@ export class InMemoryUserRepository implements UserRepository {
     this.rows.set(openid, row);
     if (fault === 'lose') fail();
   }
+
+  /** Drops a secondary identity's row (one with a `home`), as the DynamoDB repository's condition does. */
+  readonly dropped: string[] = [];
+  async dropIdentity(owner: { userId: string; openid: string }): Promise<void> {
+    const row = this.rows.get(owner.openid) as (Row & { home?: string }) | undefined;
+    if (row?.userId === owner.userId && row.home) {
+      this.rows.delete(owner.openid);
+      this.dropped.push(owner.openid);
+    }
+  }
 }
 
 /** WeChat by table: code → session, or code → error to throw. Each code is accepted once, as WeChat does. */

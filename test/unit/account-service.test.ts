@@ -15,20 +15,28 @@ const ALICE = { userId: 'U-alice', openid: 'o-alice' };
 function world(row: AccountRow | null) {
   const calls: string[] = [];
   const failing = new Set<string>();
-  const state = { row, files: ['avatars/U-alice/a.png', 'avatars/U-alice/b.jpg'], claims: new Set(['+8613800138000']), sessions: 2, published: 0, leaseUntil: 0, bindingLeases: [] as BindingLease[], lastBindingLease: undefined as string | undefined };
+  const state = { row, files: ['avatars/U-alice/a.png', 'avatars/U-alice/b.jpg'], claims: new Set(['+8613800138000']), sessions: 2, published: 0, leaseUntil: 0, bindingLeases: [] as BindingLease[], lastBindingLease: undefined as string | undefined, secondaries: [] as string[], tombstoned: [] as string[] };
   const step = async (name: string, effect: () => void = () => {}) => {
     calls.push(name);
     if (failing.has(name)) throw new AppError('SERVICE_UNAVAILABLE', `${name} failed`);
     effect();
   };
   const service = new AccountService({
-    wechat: { code2Session: async (code: string) => ({ openid: code.startsWith('alice') ? ALICE.openid : 'o-mallory', sessionKey: 'sk', unionid: undefined }) } as never,
+    wechat: () => ({ code2Session: async (code: string) => ({ openid: code.startsWith('alice') ? ALICE.openid : 'o-mallory', sessionKey: 'sk', unionid: undefined }) }) as never,
     users: {
       readAccount: async () => (await step('readAccount'), state.row ? structuredClone(state.row) : null),
       markDeleting: async (owner) => (await step('markDeleting'), state.row && state.row.userId === owner.userId && !state.row.deletedAt ? { leaseUntil: state.leaseUntil, lastBindingLease: state.lastBindingLease } : null),
-      tombstone: (owner) => step('tombstone', () => state.row && state.row.userId === owner.userId && (state.row = { userId: owner.userId, openid: owner.openid, createdAt: '', lastLoginAt: '', loginCount: 0, deletedAt: 'now' })),
-      deleteTombstone: () => step('deleteTombstone', () => state.row?.deletedAt && (state.row = null)),
+      tombstone: (owner) =>
+        state.secondaries.includes(owner.openid)
+          ? step(`tombstone ${owner.openid}`, () => state.tombstoned.push(owner.openid))
+          : step('tombstone', () => state.row && state.row.userId === owner.userId && (state.row = { userId: owner.userId, openid: owner.openid, createdAt: '', lastLoginAt: '', loginCount: 0, deletedAt: 'now' })),
+      deleteTombstone: (owner) =>
+        state.secondaries.includes(owner.openid)
+          ? step(`deleteTombstone ${owner.openid}`, () => (state.secondaries = state.secondaries.filter((o) => o !== owner.openid)))
+          : step('deleteTombstone', () => state.row?.deletedAt && (state.row = null)),
       clearProfile: () => step('clearProfile', () => state.row && (delete state.row.nickname, delete state.row.avatarKey)),
+      identityRows: async () => (await step('identityRows'), state.secondaries.map((openid) => ({ openid, secondary: true, deleted: state.tombstoned.includes(openid) }))),
+      releaseUnionids: () => step('releaseUnionids'),
     },
     phones: {
       release: (number) => step(`release ${number}`, () => state.claims.delete(number)),
@@ -57,7 +65,7 @@ describe('Class: AccountService — deleting', () => {
   it('goes in the order any interruption can resume from: the mark, claims and files, tombstone, event, Redis, tombstone gone', async () => {
     const { service, calls, state, logger } = world(fullRow());
     await service.deleteWithCode(ALICE, 'alice.2', logger);
-    expect(calls).toEqual(['markDeleting', 'closeLeases', 'readAccount', 'claimsOf', 'release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'publish UserDeleted', 'purge', 'deleteTombstone']);
+    expect(calls).toEqual(['markDeleting', 'closeLeases', 'readAccount', 'claimsOf', 'release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'identityRows', 'releaseUnionids', 'publish UserDeleted', 'purge', 'deleteTombstone']);
     expect(state).toMatchObject({ row: null, files: [], sessions: 0, published: 1 });
     expect(state.claims.size).toBe(0);
   });
@@ -124,8 +132,41 @@ describe('Class: AccountService — deleting', () => {
   it('finishes a tombstone without touching claims or files again (the login’s path)', async () => {
     const { service, calls, state, logger } = world({ ...ALICE, createdAt: '', lastLoginAt: '', loginCount: 0, deletedAt: 'then' });
     await service.finish(ALICE, logger);
-    expect(calls).toEqual(['publish UserDeleted', 'purge', 'deleteTombstone']);
+    expect(calls).toEqual(['identityRows', 'releaseUnionids', 'publish UserDeleted', 'purge', 'deleteTombstone']);
     expect(state.row).toBeNull();
+  });
+
+  it('takes every identity with the user: the others tombstoned after the home row, the unionid freed, then every tombstone deleted after the purge', async () => {
+    const { service, calls, state, logger } = world(fullRow());
+    state.secondaries = ['o-alice-second', 'o-alice-third'];
+    await service.deleteWithCode(ALICE, 'alice.2', logger);
+    const after = calls.slice(calls.indexOf('tombstone'));
+    expect(after).toEqual([
+      'tombstone',
+      'identityRows',
+      'tombstone o-alice-second',
+      'tombstone o-alice-third',
+      'releaseUnionids',
+      'publish UserDeleted',
+      'purge',
+      'deleteTombstone',
+      'deleteTombstone o-alice-second',
+      'deleteTombstone o-alice-third',
+    ]);
+    expect(state).toMatchObject({ row: null, secondaries: [] });
+  });
+
+  it('resumes an interrupted deletion at each step across identities: every retry ends with nothing left', async () => {
+    for (const stop of ['tombstone o-alice-second', 'releaseUnionids', 'publish UserDeleted', 'purge', 'deleteTombstone o-alice-second']) {
+      const { service, failing, state, logger } = world(fullRow());
+      state.secondaries = ['o-alice-second'];
+      failing.add(stop);
+      await expect(service.deleteWithCode(ALICE, 'alice.2', logger)).rejects.toBeInstanceOf(AppError);
+      failing.clear();
+      // The retry: the client's (the token still works until the purge) or the next login's.
+      await (state.row?.deletedAt ? service.finish(ALICE, logger) : service.deleteWithCode(ALICE, 'alice.3', logger));
+      expect(state, stop).toMatchObject({ row: null, secondaries: [], sessions: 0 });
+    }
   });
 });
 
@@ -170,13 +211,26 @@ describe('Class: AccountService — WeChat’s authorization events', () => {
 describe('Function: exportAccount', () => {
   const sessions = { purgeUser: async () => 0, sessionsOf: async () => [{ current: true, createdAt: 'c', expiresAt: 'e', maxExpiresAt: 'm' }] };
   it('answers the row and the sessions’ times, the avatar as its URL', async () => {
-    const out = await exportAccount({ users: { readAccount: async () => fullRow() }, sessions, avatarUrlOf: (k) => `https://img/${k}`, now: () => new Date('2026-11-25T00:00:00Z') }, { ...ALICE, sessionId: 's1' });
+    const out = await exportAccount({ users: { readAccount: async () => fullRow(), identitiesOf: async () => [] }, sessions, avatarUrlOf: (k) => `https://img/${k}`, now: () => new Date('2026-11-25T00:00:00Z') }, { ...ALICE, sessionId: 's1' });
     expect(out).toMatchObject({ exportedAt: '2026-11-25T00:00:00.000Z', userId: 'U-alice', nickname: '丽塔', avatarUrl: 'https://img/avatars/U-alice/b.jpg', sessions: [{ current: true }] });
+    expect(out.identities).toEqual([expect.objectContaining({ openid: ALICE.openid })]);
+  });
+
+  it('reads the home row for a second app’s session, and lists every identity: the home row as read, then the index’s others', async () => {
+    let asked = '';
+    const identitiesOf = async () => [
+      { openid: ALICE.openid, createdAt: 'stale', lastLoginAt: 'stale', loginCount: 0 },
+      { openid: 'o-alice-second', appid: 'wxB', kind: 'miniprogram', createdAt: 'c2', lastLoginAt: 'l2', loginCount: 2 },
+    ];
+    const out = await exportAccount({ users: { readAccount: async (openid: string) => ((asked = openid), fullRow()), identitiesOf }, sessions }, { ...ALICE, openid: 'o-alice-second', home: ALICE.openid, sessionId: 's1' });
+    expect(asked).toBe(ALICE.openid);
+    expect(out.identities.map((identity) => identity.openid)).toEqual([ALICE.openid, 'o-alice-second']);
+    expect(out.identities[0]!.createdAt).not.toBe('stale');
   });
 
   it('answers NOT_FOUND for a tombstone or another identity’s row', async () => {
     for (const row of [{ ...fullRow(), deletedAt: 'then' }, { ...fullRow(), userId: 'U-other' }]) {
-      await expect(exportAccount({ users: { readAccount: async () => row }, sessions }, { ...ALICE, sessionId: 's1' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(exportAccount({ users: { readAccount: async () => row, identitiesOf: async () => [] }, sessions }, { ...ALICE, sessionId: 's1' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     }
   });
 });

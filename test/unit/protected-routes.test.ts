@@ -3,7 +3,7 @@ import { AppError } from '../../lib/errors';
 import { requireUser, type AuthorizedEvent } from '../../lib/http/auth-context';
 import { parseLogoutRequest } from '../../lib/sessions/logout-request';
 import { getProfile } from '../../lib/users/profile';
-import type { User, UserReader } from '../../lib/users/ports';
+import type { Identity, User, UserReader } from '../../lib/users/ports';
 
 const withContext = (lambda: unknown) => ({ requestContext: { authorizer: { lambda } } }) as unknown as AuthorizedEvent;
 
@@ -57,15 +57,34 @@ describe('Function: parseLogoutRequest', () => {
 
 describe('Function: getProfile', () => {
   const user: User = { userId: 'u1', openid: 'o1', createdAt: 'c', lastLoginAt: 'l', loginCount: 2 };
-  const reader = (found: User | null): UserReader => ({ findByOpenid: async () => found });
+  const reader = (found: User | null, identities: Identity[] = []): UserReader => ({ findByOpenid: async () => found, identitiesOf: async () => identities });
 
   it('shows the profile without the openid', async () => {
-    await expect(getProfile(reader(user), { userId: 'u1', openid: 'o1' })).resolves.toEqual({
+    await expect(getProfile(reader(user), { userId: 'u1', openid: 'o1', appid: 'wxA' })).resolves.toEqual({
       userId: 'u1',
       createdAt: 'c',
       lastLoginAt: 'l',
       loginCount: 2,
+      apps: [{ appid: 'wxA', kind: 'miniprogram' }],
     });
+  });
+
+  it('reads the home row for a second app’s session, and sums the logins and lists the apps of every identity (the home row read consistently)', async () => {
+    const home: User = { ...user, openid: 'oHome', appid: 'wxA', kind: 'miniprogram', loginCount: 5, lastLoginAt: '2026-12-01' };
+    let asked = '';
+    const users: UserReader = {
+      findByOpenid: async (openid) => ((asked = openid), home),
+      // The index lags: the home row's entry still shows 4 logins.
+      identitiesOf: async () => [
+        { openid: 'oHome', appid: 'wxA', kind: 'miniprogram', createdAt: 'c', lastLoginAt: '2026-11-30', loginCount: 4 },
+        { openid: 'oSecond', appid: 'wxB', kind: 'miniprogram', createdAt: 'c', lastLoginAt: '2026-12-03', loginCount: 2 },
+      ],
+    };
+    const profile = await getProfile(users, { userId: 'u1', openid: 'oSecond', home: 'oHome', appid: 'wxB' });
+    expect(asked).toBe('oHome');
+    expect(profile).toMatchObject({ loginCount: 7, lastLoginAt: '2026-12-03', apps: [{ appid: 'wxA', kind: 'miniprogram' }, { appid: 'wxB', kind: 'miniprogram' }] });
+    expect(JSON.stringify(profile)).not.toContain('oSecond');
+    expect(JSON.stringify(profile)).not.toContain('oHome');
   });
 
   it('includes unionid when known', async () => {

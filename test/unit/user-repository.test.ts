@@ -201,7 +201,7 @@ describe('Class: DynamoUserRepository', () => {
       expect(input).toEqual({
         TableName: 'users',
         Key: { openid: { S: 'o1' } },
-        ProjectionExpression: 'openid, userId, home, appid, unionid, createdAt, lastLoginAt, loginCount, phone, nickname, avatarKey',
+        ProjectionExpression: 'openid, userId, home, appid, kind, unionid, createdAt, lastLoginAt, loginCount, phone, nickname, avatarKey',
       });
     });
 
