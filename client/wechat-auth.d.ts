@@ -40,6 +40,8 @@ export interface WxLike {
    * X-Login-Proof. Without it the kit falls back to Math.random (see `AuthOptions`).
    */
   getRandomValues?(options: { length: number; success(res: { randomValues: ArrayBuffer }): void; fail?(err: { errMsg?: string }): void }): void;
+  /** The mini-program's own AppID, which each login names (see `AuthOptions.appid`). */
+  getAccountInfoSync?(): { miniProgram: { appId: string } };
 }
 
 export interface AuthOptions {
@@ -67,6 +69,13 @@ export interface AuthOptions {
   profilePath?: string;
   /** Default "/user/delete". Must be on baseUrl's origin. */
   deletePath?: string;
+  /**
+   * The AppID each login names, so that a server of several apps exchanges the code with the
+   * right one (docs/identities.md). Default: this mini-program's own, from
+   * `wx.getAccountInfoSync()` (none for DevTools' `touristappid`); `false` sends none (the
+   * server then takes its default app).
+   */
+  appid?: string | false;
   /** Retries of one request before its last answer is handed back (see `Auth.request`). Default 3. */
   maxRetries?: number;
   /** Longest single wait in ms; an answer whose Retry-After is longer is handed back at once. Default 8000. */

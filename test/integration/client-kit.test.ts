@@ -38,6 +38,28 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     expect(auth.getToken()).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
+  it('names its mini-program’s AppID in each login (wx.getAccountInfoSync): the same person from npm run dev’s second mini-program is one user', async () => {
+    const mini2 = dev.env().WECHAT_APPID_MINI2!;
+    const inFirst = createAuth({ baseUrl: dev.base, wx: fakeWx(() => `kit-union.union${++seq}`, new Map(), new Map(), dev.env().WECHAT_APPID) });
+    const wx = fakeWx(() => `kit-union.union${++seq}`, new Map(), new Map(), mini2);
+    const inSecond = createAuth({ baseUrl: dev.base, wx });
+    const first = await inFirst.login();
+    const second = await inSecond.login();
+    expect(second.userId).toBe(first.userId);
+    expect(wx.calls.requests.find((r) => r.url.endsWith('/user/wechatlogin'))!.data).toEqual({ code: expect.any(String), appid: mini2 });
+    const me = await inSecond.request<{ apps: { appid: string }[] }>({ url: '/user/me' });
+    expect(me.data.apps.map((app) => app.appid).sort()).toEqual([dev.env().WECHAT_APPID, mini2].sort());
+    // An AppID the server does not serve (a project whose AppID npm run dev was not started with):
+    // a clear error, once, without a retry loop.
+    const stranger = fakeWx(() => `kit-stranger.${++seq}`, new Map(), new Map(), 'wx1234567890abcdef');
+    await expect(createAuth({ baseUrl: dev.base, wx: stranger, ...noSleep }).login()).rejects.toMatchObject({ code: 'UNKNOWN_APP', statusCode: 400 });
+    expect(stranger.calls.requests.filter((r) => r.url.endsWith('/user/wechatlogin'))).toHaveLength(1);
+    // appid: false sends none: the default app's.
+    const none = fakeWx(() => `kit-none.${++seq}`, new Map(), new Map(), 'wx1234567890abcdef');
+    await createAuth({ baseUrl: dev.base, wx: none, appid: false }).login();
+    expect(none.calls.requests.find((r) => r.url.endsWith('/user/wechatlogin'))!.data).toEqual({ code: expect.any(String) });
+  });
+
   it('binds a phone number with bindPhone, shown by /user/me; a taken number rejects PHONE_IN_USE after one request', async () => {
     const number = `139${String(Date.now() % 1e8).padStart(8, '0')}`;
     const wx = fakeWx(codesFor('kit-phone'));

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveId, hashToken } from '../../lib/crypto';
 import { ORPHAN_AGE_MS } from '../../lib/profile/avatar';
 import { authorizationEvent, signPush } from '../../local/wechat-push';
-import { stubOpenid } from '../../local/wechat-stub';
+import { stubOpenid, stubUnionid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { dynamoOp, startFaultProxy, upstashCommand, wechatPath, type FaultKind, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy';
 import { coldStartAccountFunctions, randomPhone, userWithData, type AccountFunctions, type UserWithData } from '../support/account-world';
@@ -213,6 +213,121 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     const failedWithTheirUndo = step.name === 'user write and its undo' ? answers.filter((a) => a !== '200').length : 0;
     await checkInvariants(name, successes, [...codes, `${name}.later`], failedWithTheirUndo);
     outcomes.push({ scenario: `login: ${label}`, answers: answers.slice(0, answers.length - 2), extraWxLogins, retryMs });
+  });
+
+  // Identities (docs/identities.md): the writes a login with a unionid adds, each under every
+  // fault, once and on every attempt, the client retrying with the same code or a fresh one.
+  // Three situations: a new user who takes the unionid; a second app's first login, whose
+  // identity joins the user holding it; and the backfill of a user from before the binding.
+  const unionClaim = (req: ProxiedRequest) => dynamoOp('UpdateItem')(req) && req.body.includes(ctx.env.UNIONIDS_TABLE!);
+  const link = (req: ProxiedRequest) => dynamoOp('UpdateItem')(req) && req.body.includes('REMOVE unionConflict');
+  const IDENTITY_STEPS: (Step & { situation: 'new user' | 'join' | 'backfill' })[] = [
+    ...(['new user', 'join'] as const).flatMap((situation) => [
+      { situation, name: 'identity row', upstream: 'dynamo' as const, match: (req: ProxiedRequest) => dynamoOp('UpdateItem')(req) && req.body.includes('if_not_exists(userId') },
+      { situation, name: 'unionid claim', upstream: 'dynamo' as const, match: unionClaim },
+      { situation, name: 'link', upstream: 'dynamo' as const, match: link },
+    ]),
+    { situation: 'join', name: 'commit', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:commit') },
+    { situation: 'backfill', name: 'unionid claim', upstream: 'dynamo', match: unionClaim },
+    { situation: 'backfill', name: 'link', upstream: 'dynamo', match: link },
+  ];
+  const identityScenarios = IDENTITY_STEPS.flatMap((step) =>
+    KINDS.flatMap((kind) =>
+      (Object.keys(MODES) as (keyof typeof MODES)[]).flatMap((mode) => RETRIES.map((retry) => ({ step, kind, mode, retry, label: `${step.situation}: ${step.name} × ${kind} × ${mode}, retried with the ${retry}` }))),
+    ),
+  );
+
+  async function unionHolder(unionid: string) {
+    const { Item } = await ctx.stack.dynamo.client.send(new GetItemCommand({ TableName: ctx.env.UNIONIDS_TABLE, Key: { unionid: { S: unionid } }, ConsistentRead: true }));
+    return Item?.userId?.S;
+  }
+
+  it.each(identityScenarios)('identity: $label', async ({ step, kind, mode, retry, label }) => {
+    const name = `i${++serial}x${randomBytes(3).toString('hex')}`;
+    const ip = `198.51.100.${serial % 250}`;
+    const mini2 = ctx.env.WECHAT_APPID_MINI2!;
+    // The faulted logins: the second app's for the join, else the default app's.
+    const appid = step.situation === 'join' ? mini2 : ctx.env.WECHAT_APPID!;
+    const send = (code: string, proof: string, from = ip) => {
+      const event = loginFrom(from, code);
+      event.body = JSON.stringify({ code, appid });
+      event.headers = { ...event.headers, 'x-login-proof': proof };
+      return login(event);
+    };
+    // Before: the user of the first app, with the unionid (join) or from before the binding (backfill).
+    let before: { userId: string } | undefined;
+    if (step.situation !== 'new user') {
+      const first = await post(`${name}.${step.situation === 'join' ? 'union0' : '0'}`, newProof(), '198.51.100.251');
+      expect(first.statusCode).toBe(200);
+      before = bodyOf(first);
+    }
+    const codes = [`${name}.union1`];
+    let proof = newProof();
+    const successes: { token: string; userId: string; isNewUser: boolean }[] = [];
+    const answers: string[] = [];
+    const record = (result: Awaited<ReturnType<Handler>>) => {
+      answers.push(answerOf(result));
+      if (result.statusCode === 200) successes.push(bodyOf(result));
+      return result;
+    };
+
+    // Act: the first attempt meets the fault; then the client retries as in the login scenarios.
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    let result = record(await send(codes[0]!, proof));
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    const consumedBeforeRetry = ctx.stack.wechat.consumed(codes[0]!, appid);
+    const faultGone = Date.now();
+    for (let attempt = 0; result.statusCode !== 200 && attempt < 3; attempt++) {
+      if (retry === 'fresh code' || (result.statusCode === 401 && bodyOf(result).error.code === 'INVALID_CODE')) {
+        codes.push(`${name}.union${codes.length + 1}`);
+        proof = newProof();
+      }
+      result = record(await send(codes.at(-1)!, proof));
+    }
+    const retryMs = Date.now() - faultGone;
+
+    // Assess: the retry went through, quickly.
+    expect(result.statusCode, `${label}: ${answers.join(' → ')}`).toBe(200);
+    expect(retryMs, 'the retry succeeds within 2 s of the fault going away').toBeLessThan(2000);
+    const extraWxLogins = codes.length - 1;
+    expect(extraWxLogins, 'at most one extra wx.login').toBeLessThanOrEqual(1);
+    if (!consumedBeforeRetry && retry === 'same code') expect(extraWxLogins, 'the same code works while WeChat has not consumed it').toBe(0);
+    const replay = record(await send(codes.at(-1)!, proof, '203.0.113.250'));
+    expect(bodyOf(replay).token).toBe(bodyOf(result).token);
+    record(await send(`${name}.unionlater`, newProof()));
+
+    // The invariants, from the stores: one user per unionid, and it is the user of every
+    // identity of the person; every session of the faulted identity is that user's; the
+    // identity's loginCount counts its successful logins; isNewUser once per user.
+    const holder = await unionHolder(stubUnionid(name));
+    expect(holder, 'the unionid is held by one user').toMatch(/^[0-9A-Z]{26}$/);
+    if (before) expect(holder, 'the user from before holds it').toBe(before.userId);
+    const openid = stubOpenid(appid, name);
+    const row = await userRow(openid);
+    expect(row?.userId?.S, 'the identity is the holder’s').toBe(holder);
+    expect(row?.unionid?.S, 'the identity is linked').toBe(stubUnionid(name));
+    if (step.situation === 'join') {
+      const home = await userRow(stubOpenid(ctx.env.WECHAT_APPID!, name));
+      expect(row?.home?.S, 'the joined identity names the user’s home').toBe(home?.openid?.S);
+      expect(home?.userId?.S).toBe(holder);
+    }
+    const tokens = new Map(successes.map((s) => [s.token, s]));
+    for (const s of tokens.values()) expect(s.userId, 'every login answered the one user').toBe(holder);
+    const owners = await sessionsOf(openid);
+    expect(owners.every((owner) => owner === holder), 'every session points at the user').toBe(true);
+    // The backfill's identity also has the session of its login from before the binding.
+    expect(owners.length, 'one session per successful login').toBe(tokens.size + (step.situation === 'backfill' ? 1 : 0));
+    const uncountable = step.name === 'identity row' ? answers.filter((a) => a !== '200').length : 0;
+    const faultedCount = Number(row?.loginCount?.N) - (step.situation === 'backfill' ? 1 : 0);
+    expect(faultedCount, 'loginCount counts successful logins').toBeGreaterThanOrEqual(tokens.size);
+    expect(faultedCount, 'loginCount counts successful logins').toBeLessThanOrEqual(tokens.size + uncountable);
+    expect([...tokens.values()].filter((s) => s.isNewUser).length, 'isNewUser once per user').toBe(step.situation === 'new user' ? 1 : 0);
+    for (const code of codes) {
+      const held = (await redisCommand(ctx.redis, 'GET', `wxlogin:code:${deriveId('login-code', code)}`)) as string | null;
+      expect(held?.startsWith('p|') ?? false, `code ${code} is not left claimed`).toBe(false);
+    }
+    outcomes.push({ scenario: `identity: ${label}`, answers: answers.slice(0, answers.length - 2), extraWxLogins, retryMs });
   });
 
   // After a login: an authorization (one Redis script that looks the session up and slides it)

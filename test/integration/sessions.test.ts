@@ -62,6 +62,8 @@ describe('Sessions through npm run dev (integration)', () => {
       createdAt: expect.any(String),
       lastLoginAt: expect.any(String),
       loginCount: 1,
+      // The apps the user signed in through: the local stack's default mini-program.
+      apps: [{ appid: expect.stringMatching(/^wx/), kind: 'miniprogram' }],
     });
     expect(JSON.stringify(profile)).not.toMatch(/session_?key|openid/i);
   });

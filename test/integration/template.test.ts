@@ -458,6 +458,8 @@ describe('Packaged template, stage prod (integration)', () => {
       expect(variables).not.toContain('UPSTASH_REDIS_REST_TOKEN');
       expect(variables).not.toContain('WECHAT_PUSH_TOKEN');
       expect(variables).not.toContain('WECHAT_PUSH_AES_KEY');
+      // An extra app's AppSecret neither: by the parameters' folder only (lib/apps.ts).
+      expect(variables.filter((name) => /^WECHAT_SECRET_(?!PARAMETER$)/.test(name))).toEqual([]);
     }
     expect(resource('LoginLambdaFunction').Properties.Environment.Variables.WECHAT_SECRET_PARAMETER).toBe('/wechat-login/prod/wechat-secret');
     expect(Object.keys(resource('AuthorizerLambdaFunction').Properties.Environment.Variables)).not.toContain('WECHAT_SECRET_PARAMETER');
@@ -471,6 +473,7 @@ describe('Packaged template, stage prod (integration)', () => {
       UPSTASH_REDIS_REST_URL_PARAMETER: '/wechat-login/prod/upstash-redis-rest-url',
       UPSTASH_REDIS_REST_TOKEN_PARAMETER: '/wechat-login/prod/upstash-redis-rest-token',
       USERS_TABLE: 'wechat-login-prod-users',
+      UNIONIDS_TABLE: 'wechat-login-prod-unionids',
       SESSION_TTL_SECONDS: '604800',
       SESSION_MAX_AGE_SECONDS: '2592000',
       PHONES_TABLE: 'wechat-login-prod-phones',

@@ -157,8 +157,9 @@ describe('Local Upstash gateway (integration)', () => {
       tx.zremrangebyscore(key('idx'), '-inf', 0);
       tx.expire(key('idx'), 60);
       await expect(tx.exec()).resolves.toHaveLength(6);
-      // userId, openid, unionid, appid: a session without the last two (one stored before sessions kept their app).
-      await expect(redis.eval(TOUCH_SCRIPT, [k], [String(Date.now()), '60000'])).resolves.toEqual(['u', 'o', '', '']);
+      // userId, openid, unionid, appid, home: a session without the last three (one stored before
+      // sessions kept their app and the user's home row).
+      await expect(redis.eval(TOUCH_SCRIPT, [k], [String(Date.now()), '60000'])).resolves.toEqual(['u', 'o', '', '', '']);
       await expect(redis.scan('0', { match: key('*'), count: 500 })).resolves.toHaveLength(2);
     });
 

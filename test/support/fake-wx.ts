@@ -5,6 +5,8 @@ export interface RecordedRequest {
   url: string;
   method: string;
   header: Record<string, string>;
+  /** The request's data, as the kit handed it over. */
+  data?: unknown;
   status: number;
 }
 
@@ -27,7 +29,7 @@ export interface FakeWx extends WxLike {
  * `uploadFile`, which posts it as multipart/form-data exactly as the base library does and,
  * like it, hands the answer's body back as a string.
  */
-export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = new Map(), files: Map<string, Uint8Array> = new Map()): FakeWx {
+export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = new Map(), files: Map<string, Uint8Array> = new Map(), appId?: string): FakeWx {
   const faults: { path: string; left: number; statusCode: number; header: Record<string, string>; data: unknown }[] = [];
   const calls: FakeWx['calls'] = { login: 0, randomValues: 0, requests: [] };
   return {
@@ -36,6 +38,8 @@ export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = n
     failNext(path, count, statusCode, header = {}, data = { message: 'Service Unavailable' }) {
       faults.push({ path, left: count, statusCode, header, data });
     },
+    // The base library's account info, when the test names the mini-program's AppID.
+    ...(appId ? { getAccountInfoSync: () => ({ miniProgram: { appId } }) } : {}),
     login({ success }) {
       calls.login++;
       setTimeout(() => success({ code: nextCode() }), 5);
@@ -45,7 +49,7 @@ export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = n
       const fault = faults.find((f) => f.left > 0 && path.endsWith(f.path));
       if (fault) {
         fault.left--;
-        calls.requests.push({ url, method, header: { ...header }, status: fault.statusCode });
+        calls.requests.push({ url, method, header: { ...header }, data, status: fault.statusCode });
         setTimeout(() => success({ statusCode: fault.statusCode, data: fault.data, header: fault.header }), 1);
         return;
       }
@@ -61,7 +65,7 @@ export function fakeWx(nextCode: () => string, storage: Map<string, unknown> = n
           } catch {
             // not JSON: hand the text over, as wx.request does
           }
-          calls.requests.push({ url, method, header: { ...header }, status: response.status });
+          calls.requests.push({ url, method, header: { ...header }, data, status: response.status });
           success({ statusCode: response.status, data: parsed, header: Object.fromEntries(response.headers) });
         },
         (err: Error) => fail({ errMsg: `request:fail ${err.message}` }),

@@ -326,6 +326,33 @@ describe('Method: request — what is retried', () => {
   });
 });
 
+describe('Method: login — the AppID it names', () => {
+  const bodyOf = async (setup: (wx: WxLike) => void, options: { appid?: string | false } = {}) => {
+    const { wx, sent } = scriptedWx(() => loggedIn());
+    setup(wx);
+    await createAuth({ baseUrl: BASE, wx, ...options }).login();
+    return sent[0]!.data;
+  };
+
+  it('names the mini-program’s own AppID, from wx.getAccountInfoSync()', async () => {
+    expect(await bodyOf((wx) => (wx.getAccountInfoSync = () => ({ miniProgram: { appId: 'wx1111111111111111' } })))).toEqual({ code: 'code-1', appid: 'wx1111111111111111' });
+  });
+
+  it.each([
+    ['DevTools’ project without an AppID (touristappid)', (wx: WxLike) => (wx.getAccountInfoSync = () => ({ miniProgram: { appId: 'touristappid' } }))],
+    ['a base library without getAccountInfoSync', () => {}],
+    ['a getAccountInfoSync that throws', (wx: WxLike) => (wx.getAccountInfoSync = () => { throw new Error('not supported'); })],
+  ])('names none for %s: the server’s default app', async (_name, setup) => {
+    expect(await bodyOf(setup)).toEqual({ code: 'code-1' });
+  });
+
+  it('names the one given, or none with appid: false, whatever the account info says', async () => {
+    const own = (wx: WxLike) => (wx.getAccountInfoSync = () => ({ miniProgram: { appId: 'wx1111111111111111' } }));
+    expect(await bodyOf(own, { appid: 'wx2222222222222222' })).toEqual({ code: 'code-1', appid: 'wx2222222222222222' });
+    expect(await bodyOf(own, { appid: false })).toEqual({ code: 'code-1' });
+  });
+});
+
 describe('Method: login — X-Login-Proof', () => {
   const PROOF = /^[A-Za-z0-9_-]{43}$/;
 

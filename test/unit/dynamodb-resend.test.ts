@@ -73,7 +73,9 @@ function recordingClient(sent: Sent[], policy: 'apply' | 'refuse' | 'first'): Dy
       const table = (command.input as { TableName?: string }).TableName;
       return table === 'phones'
         ? { Item: { phone: { S: NUMBER }, userId: { S: OWNER.userId }, openid: { S: OWNER.openid }, claimedAt: { N: '5' } }, Items: [] }
-        : { Item: ROW, Items: [] };
+        : table === 'unionids'
+          ? { Items: [{ unionid: { S: 'u-own' }, userId: { S: OWNER.userId } }] }
+          : { Item: ROW, Items: [] };
     }) as DynamoSend['send'],
   };
 }
@@ -120,6 +122,9 @@ async function everyWrite(client: () => DynamoSend): Promise<void> {
     () => users().tombstone(OWNER, new Date()),
     () => users().deleteTombstone(OWNER),
     () => users().clearProfile(OWNER),
+    // A deletion across identities (docs/identities.md), and a login's drop of a deleted user's identity.
+    () => users().releaseUnionids(OWNER.userId),
+    () => users().dropIdentity(OWNER),
     () => phones().claim(NUMBER, OWNER, 10),
     () => phones().takeOver(NUMBER, { holder: OTHER, claimedAt: 5 }, OWNER, 10),
     () => phones().unbind(OWNER, NUMBER),

@@ -30,6 +30,11 @@ var DEFAULTS = {
   avatarPath: '/user/avatar',
   profilePath: '/user/profile',
   deletePath: '/user/delete',
+  /**
+   * The AppID a login names (the server serves several apps: docs/identities.md): this
+   * mini-program's own, from wx.getAccountInfoSync(), unless a string is given; false sends none.
+   */
+  appid: undefined,
   /** Retries of one request before its last answer is handed back. */
   maxRetries: 3,
   /** Longest single wait; a Retry-After longer than this is not waited for. */
@@ -349,6 +354,20 @@ function createAuth(options) {
     });
   }
 
+  /** The AppID each login names: settings.appid, else this mini-program's own; none when unknown or turned off. */
+  function ownAppid() {
+    if (settings.appid === false) return undefined;
+    if (typeof settings.appid === 'string' && settings.appid) return settings.appid;
+    try {
+      var info = typeof wx.getAccountInfoSync === 'function' ? wx.getAccountInfoSync() : undefined;
+      var appId = info && info.miniProgram && info.miniProgram.appId;
+      // DevTools' project without an AppID (测试号 / touristappid) names none: the server's default app.
+      return typeof appId === 'string' && appId && appId !== 'touristappid' ? appId : undefined;
+    } catch (e) {
+      return undefined;
+    }
+  }
+
   /** One wx.login code and the proof made for it, which every retry of its POST carries. */
   function freshCode() {
     return wxLogin().then(function (code) {
@@ -358,11 +377,16 @@ function createAuth(options) {
     });
   }
 
+  function loginBody(code) {
+    var appid = ownAppid();
+    return appid ? { code: code, appid: appid } : { code: code };
+  }
+
   function exchange(attempt, freshCodeLeft) {
     var post = {
       url: settings.loginPath,
       method: 'POST',
-      data: { code: attempt.code },
+      data: loginBody(attempt.code),
       header: { 'content-type': 'application/json', 'X-Login-Proof': attempt.proof },
     };
     return sendWithRetries(post).then(function (response) {
