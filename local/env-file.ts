@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { isAppSecretSetting } from '../lib/apps';
 
 /**
  * The file `npm run dev` writes its endpoints and credentials to, one per port, so that two
@@ -7,15 +8,15 @@ import { dirname, join } from 'node:path';
  */
 export const devEnvPath = (port: number) => join('.local', `dev-${port}.env`);
 
-/** Never written: the operator scripts do not need the AppSecret. */
-const LEFT_OUT = new Set(['WECHAT_SECRET']);
+/** Never written: the operator scripts need no app's AppSecret (WECHAT_SECRET, WECHAT_SECRET_<appid>). */
+const leftOut = (key: string) => isAppSecretSetting(key);
 
 const quote = (value: string) => (/^[\w@%+=:,./-]*$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
 
 /** KEY=value lines that both `--env FILE` and `set -a; . FILE; set +a` read. */
 export function formatEnvFile(env: Record<string, string>, header: string): string {
   const lines = Object.entries(env)
-    .filter(([key]) => !LEFT_OUT.has(key))
+    .filter(([key]) => !leftOut(key))
     .map(([key, value]) => `${key}=${quote(value)}`);
   return `# ${header}\n${lines.join('\n')}\n`;
 }

@@ -3,6 +3,7 @@ import {
   DeleteItemCommand,
   GetItemCommand,
   QueryCommand,
+  ScanCommand,
   UpdateItemCommand,
   type AttributeValue,
   type UpdateItemCommandInput,
@@ -35,7 +36,7 @@ import {
 /** The attributes a profile is read for: nothing else a row holds is ever exposed. */
 const USER_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'kind', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
 /** What a login reads back: which login wrote the row last (the phone is not the login's business). */
-const LOGIN_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'unionid', 'unionConflict', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt'];
+const LOGIN_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'unionid', 'linkedUnionid', 'unionConflict', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt'];
 
 /** The slice of DynamoDBClient we use: easy to fake, and the real client fits it. */
 export type DynamoSend = Pick<DynamoDBClient, 'send'>;
@@ -113,12 +114,24 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
    */
   async recordLogin({ openid, appid, kind, unionid, newUserId, loginId, now }: RecordLogin): Promise<RecordedLogin> {
     const row = await this.writeLogin({ openid, appid, kind, newUserId, loginId, now });
+    return unionid ? this.settleUnionid(row, unionid, now) : { user: toUser(row) };
+  }
+
+  /**
+   * Steps 2 and 3 of a login for a row as it stands: nothing when the row is linked to the
+   * unionid already (`linkedUnionid`) or its conflict is recorded. A row from before identities
+   * holds the unionid WeChat sent but no claim of it: its next login claims it, or the
+   * upgrade's `npm run users -- claim-unionids` does (scripts/users.ts).
+   */
+  async settleUnionid(row: Record<string, AttributeValue>, unionid: string, now: Date): Promise<RecordedLogin> {
     const user = toUser(row);
-    if (!unionid || user.unionid === unionid || row.unionConflict?.S === unionid) return { user };
+    const { openid } = user;
+    if (row.linkedUnionid?.S === unionid || row.unionConflict?.S === unionid) return { user };
     if (!this.unionTable) throw new AppError('INTERNAL', 'a login with a unionid needs the unionids table (UNIONIDS_TABLE)');
 
     // 2. The claim: this user's if no one's, else the holder's (and the holder's home) as it stands.
-    const holder = user.unionid ? await this.unionHolder(unionid) : await this.claimUnionid(unionid, { userId: user.userId, home: user.home ?? user.openid }, now);
+    const linkedToAnother = row.linkedUnionid?.S !== undefined || (user.unionid !== undefined && user.unionid !== unionid);
+    const holder = linkedToAnother ? await this.unionHolder(unionid) : await this.claimUnionid(unionid, { userId: user.userId, home: user.home ?? user.openid }, now);
     const owner = { userId: user.userId, openid };
     if (holder?.userId === user.userId) {
       // 3a. The user holds it: linked, on the row and, for an identity that is not the home, on the home.
@@ -126,13 +139,13 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       if (user.home) await this.link({ userId: user.userId, openid: user.home }, unionid, true);
       return { user: { ...user, unionid } };
     }
-    if (holder && !user.unionid && !user.home && user.loginCount === 1) {
+    if (holder && !linkedToAnother && !user.unionid && !user.home && user.loginCount === 1) {
       // 3b. A new identity: its row's user never had a login counted, so it holds nothing (a
       //     session, a phone, a profile); the row joins the holder. Refused: another login of
       //     the row was counted in the meantime, and the row's user is one of its own.
       const joined = await this.update('idempotent', {
         Key: { openid: { S: openid } },
-        UpdateExpression: `SET userId = :holder, unionid = :unionid${holder.home === openid ? '' : ', home = :home'} REMOVE unionConflict, conflictWith`,
+        UpdateExpression: `SET userId = :holder, unionid = :unionid, linkedUnionid = :unionid${holder.home === openid ? '' : ', home = :home'} REMOVE unionConflict, conflictWith`,
         ConditionExpression: '(userId = :mine AND loginCount = :one) OR (userId = :holder AND unionid = :unionid)',
         ExpressionAttributeValues: {
           ':holder': { S: holder.userId },
@@ -262,7 +275,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   private async link(owner: { userId: string; openid: string }, unionid: string, keep = false): Promise<void> {
     await this.update('idempotent', {
       Key: { openid: { S: owner.openid } },
-      UpdateExpression: `SET unionid = ${keep ? 'if_not_exists(unionid, :unionid)' : ':unionid'} REMOVE unionConflict, conflictWith`,
+      UpdateExpression: `SET unionid = ${keep ? 'if_not_exists(unionid, :unionid)' : ':unionid, linkedUnionid = :unionid'} REMOVE unionConflict, conflictWith`,
       ConditionExpression: 'userId = :userId',
       ExpressionAttributeValues: { ':unionid': { S: unionid }, ':userId': { S: owner.userId } },
     });
@@ -453,7 +466,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       Key: { openid: { S: owner.openid } },
       UpdateExpression:
         'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
-        'REMOVE appid, kind, home, unionid, unionConflict, conflictWith, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
+        'REMOVE appid, kind, home, unionid, linkedUnionid, unionConflict, conflictWith, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
         'deletingSince, leases, leasedPhones, lastBindingLease, uploadWindow, uploadCount, uploadWindowBy',
       ConditionExpression: 'userId = :userId',
       ExpressionAttributeNames: { '#phone': 'phone' },
@@ -479,6 +492,31 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       if (err instanceof ConditionalCheckFailedException) return; // gone already
       throw storeUnavailable(err);
     }
+  }
+
+  /**
+   * The upgrade's pass (scripts/users.ts claim-unionids): every live row from before identities
+   * that holds a unionid with no claim of it (no `linkedUnionid`), by pages of a Scan.
+   */
+  async *unlinkedRows(): AsyncGenerator<Record<string, AttributeValue>> {
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            FilterExpression: 'attribute_exists(unionid) AND attribute_not_exists(linkedUnionid) AND attribute_not_exists(deletedAt) AND attribute_exists(userId)',
+            ConsistentRead: true,
+            ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
+          }),
+        );
+      } catch (err) {
+        throw storeUnavailable(err);
+      }
+      yield* page.Items ?? [];
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
   }
 
   async identityRows(userId: string): Promise<{ openid: string; secondary: boolean; deleted: boolean }[]> {

@@ -122,6 +122,9 @@ describe('npm run dev (integration)', () => {
     }
     expect(env.PORT).toBe(new URL(dev.base).port);
     expect(env).not.toHaveProperty('WECHAT_SECRET');
+    // Nor the second mini-program's; its AppID is there for the scripts and the tests.
+    expect(env.WECHAT_APPID_MINI2).toMatch(/^wx/);
+    expect(Object.keys(env).filter((key) => key.startsWith('WECHAT_SECRET'))).toEqual([]);
 
     const { token, userId } = (await (await login('{"code":"rhea.1"}')).json()) as { token: string; userId: string };
     const me = () => fetch(`${dev.base}/user/me`, { headers: { authorization: `Bearer ${token}` } });

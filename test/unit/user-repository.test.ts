@@ -110,7 +110,7 @@ describe('Class: DynamoUserRepository', () => {
       const repo = () => new DynamoUserRepository(new DynamoDBClient({}), 'users', 'unionids');
 
       it('a returning login through an identity linked to the unionid: one request, the row’s write', async () => {
-        ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ unionid: 'u1', loginCount: 5 }) });
+        ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ unionid: 'u1', linkedUnionid: 'u1', loginCount: 5 }) });
         await expect(repo().recordLogin({ ...input, unionid: 'u1' })).resolves.toEqual({ user: expect.objectContaining({ userId: '01NEWUSER', unionid: 'u1' }) });
         expect(sends()).toEqual(['UpdateItemCommand:users']);
         // The unionid is not written by the row's write: only once its claim says whose it is.
@@ -146,6 +146,14 @@ describe('Class: DynamoUserRepository', () => {
         expect(recorded.user.unionid).toBeUndefined();
         const record = ddbMock.commandCalls(UpdateItemCommand, { TableName: 'users' })[1]!.args[0].input;
         expect(record.UpdateExpression).toBe('SET unionConflict = :unionid, conflictWith = :holder');
+      });
+
+      it('a row from before identities, which holds the unionid but no claim of it: its next login claims it (three requests, once)', async () => {
+        ddbMock.on(UpdateItemCommand, { TableName: 'users' }).resolves({ Attributes: row({ unionid: 'u1', loginCount: 9 }) });
+        ddbMock.on(UpdateItemCommand, { TableName: 'unionids' }).resolves({ Attributes: { unionid: { S: 'u1' }, userId: { S: '01NEWUSER' }, home: { S: 'o1' } } });
+        await expect(repo().recordLogin({ ...input, unionid: 'u1' })).resolves.toEqual({ user: expect.objectContaining({ userId: '01NEWUSER', unionid: 'u1' }) });
+        expect(sends()).toEqual(['UpdateItemCommand:users', 'UpdateItemCommand:unionids', 'UpdateItemCommand:users']);
+        expect(ddbMock.commandCalls(UpdateItemCommand, { TableName: 'users' })[1]!.args[0].input.UpdateExpression).toContain('linkedUnionid = :unionid');
       });
 
       it('a conflict recorded before: one request, nothing claimed again', async () => {
