@@ -7,10 +7,11 @@ import type { LifecycleRule } from './template';
 import { listen, readBody, type RunningServer } from './http-util';
 
 /**
- * A stand-in for the avatars bucket: the seven S3 calls lib/adapters/s3-avatars.ts makes, in
+ * A stand-in for the avatars bucket: the eight S3 calls lib/adapters/s3-avatars.ts makes, in
  * memory, on a free port, plus an unsigned GET of an object as the CDN serves it.
  *
  *   PUT    /bucket/key               PutObject (Content-Type, Cache-Control, x-amz-tagging, If-None-Match: *)
+ *   PUT    /bucket/key + x-amz-copy-source: /bucket/other    CopyObject within the bucket (tags copied or replaced)
  *   PUT    /bucket/key?tagging       PutObjectTagging      GET /bucket/key?tagging   GetObjectTagging
  *   GET    /bucket/?list-type=2      ListObjectsV2 (prefix, max-keys, continuation-token, start-after)
  *   POST   /bucket/?delete           DeleteObjects         DELETE /bucket/key        DeleteObject
@@ -188,7 +189,8 @@ export async function startS3(options: S3StandInOptions): Promise<RunningS3> {
   }
 
   function putObject(req: http.IncomingMessage, key: string, body: Buffer): Reply {
-    if (req.headers['x-amz-copy-source']) throw notImplemented('CopyObject');
+    const copySource = req.headers['x-amz-copy-source'];
+    if (typeof copySource === 'string') return copyObject(req, key, copySource);
     const ifNoneMatch = req.headers['if-none-match'];
     if (ifNoneMatch !== undefined && ifNoneMatch !== '*') throw notImplemented(`If-None-Match other than '*'`);
     if (req.headers['if-match'] !== undefined) throw notImplemented('If-Match');
@@ -208,6 +210,27 @@ export async function startS3(options: S3StandInOptions): Promise<RunningS3> {
       tags,
     });
     return { status: 200, headers: { etag } };
+  }
+
+  /**
+   * CopyObject within this bucket: the body, content type and cache control, and the tags
+   * (x-amz-tagging-directive COPY, S3's default, or REPLACE with x-amz-tagging).
+   */
+  function copyObject(req: http.IncomingMessage, key: string, copySource: string): Reply {
+    const source = decodeURIComponent(copySource.split('?')[0]!).replace(/^\//, '');
+    const slash = source.indexOf('/');
+    if (slash < 0 || source.slice(0, slash) !== options.bucket) throw notImplemented('CopyObject from another bucket');
+    const from = existing(source.slice(slash + 1));
+    const directive = String(req.headers['x-amz-tagging-directive'] ?? 'COPY').toUpperCase();
+    const header = req.headers['x-amz-tagging'];
+    const tags = directive === 'REPLACE' ? (typeof header === 'string' ? parseTagHeader(header) : {}) : { ...from.tags };
+    const lastModified = new Date();
+    objects.set(key, { ...from, body: Buffer.from(from.body), lastModified, tags });
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/xml' },
+      body: Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult><LastModified>${lastModified.toISOString()}</LastModified><ETag>${from.etag.replaceAll('"', '&quot;')}</ETag></CopyObjectResult>`),
+    };
   }
 
   function getObject(key: string, signed: boolean): Reply {

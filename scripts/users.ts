@@ -3,18 +3,27 @@
  * (USERS_TABLE, UNIONIDS_TABLE, DYNAMODB_ENDPOINT, AWS credentials and region from the
  * environment, as the functions read them, or from --env FILE):
  *
+ *   npm run users -- merge <fromUserId> <intoUserId>
+ *                                        one person's two users made one: the first's identities,
+ *                                        phone number, profile and avatar go to the second, and
+ *                                        its sessions end (docs/identities.md, "Merging users")
  *   npm run users -- claim-unionids      the upgrade's pass: claims the unionid of every row
  *                                        from before identities (docs/deploy.md, "Upgrading")
- *   npm run users -- --env .local/dev-3000.env claim-unionids    against `npm run dev` on port 3000
+ *   npm run users -- --env .local/dev-3000.env merge …           against `npm run dev` on port 3000
+ *
+ * The merge also needs PHONES_TABLE, AVATAR_BUCKET (and S3_ENDPOINT locally), the Upstash URL
+ * and token, and USER_EVENTS (where UsersMerged goes: eventbridge, or log).
  */
 import { parseArgs } from 'node:util';
 import { createDynamoClient } from '../lib/adapters/dynamodb';
 import { DynamoUserRepository } from '../lib/adapters/dynamodb-users';
 import { ConfigError, loadDynamoConfig, loadUnionidsTable, loadUsersTable } from '../lib/config';
+import { AppError } from '../lib/errors';
+import { composeMerge } from '../lib/users/compose';
 import { loadEnvFile } from '../local/env-file';
 import { claimLegacyUnionids } from '../lib/users/upgrade';
 
-const USAGE = 'usage: npm run users -- [--env FILE] claim-unionids';
+const USAGE = 'usage: npm run users -- [--env FILE] merge <fromUserId> <intoUserId> | claim-unionids';
 
 function fail(message: string, code = 2): never {
   console.error(`npm run users: ${message}`);
@@ -28,22 +37,45 @@ try {
   fail(`${(err as Error).message}; ${USAGE}`);
 }
 const [command, ...rest] = parsed.positionals;
-if (command !== 'claim-unionids' || rest.length > 0) fail(USAGE);
+const valid = (command === 'claim-unionids' && rest.length === 0) || (command === 'merge' && rest.length === 2 && rest.every((id) => /^[0-9A-Z]{26}$/.test(id)));
+if (!valid) fail(command === 'merge' ? `merge takes two userIds (26-character ULIDs); ${USAGE}` : USAGE);
 if (parsed.values.env) {
   const problem = loadEnvFile(parsed.values.env);
   if (problem) fail(problem);
 }
 
-let users: DynamoUserRepository;
-try {
-  users = new DynamoUserRepository(createDynamoClient(loadDynamoConfig()), loadUsersTable(), loadUnionidsTable());
-} catch (err) {
-  if (err instanceof ConfigError) fail(`${err.message}, or give --env .local/dev-<port>.env (npm run dev writes it)`);
-  throw err;
-}
-try {
-  const report = await claimLegacyUnionids(users, (line) => console.log(line));
-  console.log(`claimed ${report.claimed} unionid(s); ${report.conflicts} held by another user (recorded on the row: merge them with the merge command)`);
-} catch (err) {
-  fail(`cannot complete: ${(err as Error).message}; it is safe to run again`, 1);
+/** A configuration problem, said in one line with what to do. */
+const configured = <T>(build: () => T): T => {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`${err.message}, or give --env .local/dev-<port>.env (npm run dev writes it)`);
+    throw err;
+  }
+};
+
+// The report is the output: the service's own log lines only when something goes wrong.
+process.env.LOG_LEVEL ??= 'warn';
+
+if (command === 'merge') {
+  const [from, into] = rest as [string, string];
+  const { merge } = configured(() => composeMerge());
+  try {
+    const report = await merge(from, into);
+    const dropped = Object.entries(report.dropped).map(([what, value]) => (what === 'phone' ? `phone ${value}` : what));
+    console.log(`merged user ${from} into ${into}: ${report.identities} identit${report.identities === 1 ? 'y' : 'ies'} moved, ${report.sessionsEnded} session(s) ended`);
+    console.log(`  moved: ${report.moved.join(', ') || 'nothing else'}`);
+    console.log(`  dropped (${into} kept its own): ${dropped.join(', ') || 'nothing'}`);
+  } catch (err) {
+    const code = err instanceof AppError ? err.code : '';
+    fail(`${(err as Error).message}${code === 'NOT_FOUND' || code === 'INVALID_REQUEST' ? '' : '; it is safe to run again'}`, 1);
+  }
+} else {
+  const users = configured(() => new DynamoUserRepository(createDynamoClient(loadDynamoConfig()), loadUsersTable(), loadUnionidsTable()));
+  try {
+    const report = await claimLegacyUnionids(users, (line) => console.log(line));
+    console.log(`claimed ${report.claimed} unionid(s); ${report.conflicts} held by another user (recorded on the row: merge them with the merge command)`);
+  } catch (err) {
+    fail(`cannot complete: ${(err as Error).message}; it is safe to run again`, 1);
+  }
 }

@@ -568,6 +568,65 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     }
   }
 
+  async moveIdentity(from: { userId: string; openid: string }, into: { userId: string; home: string; unionid?: string }): Promise<void> {
+    const Key = { openid: { S: from.openid } };
+    const toHome = into.home === from.openid;
+    // Refused: moved already, or not `from`'s (any more): either way nothing of `from` is left here.
+    await this.update('idempotent', {
+      Key,
+      UpdateExpression: `SET userId = :into${toHome ? '' : ', home = :home'}`,
+      ConditionExpression: 'userId = :from',
+      ExpressionAttributeValues: { ':into': { S: into.userId }, ':from': { S: from.userId }, ...(toHome ? {} : { ':home': { S: into.home } }) },
+    });
+    // The conflict the operator resolved: the identity's unionid is the user's now.
+    if (into.unionid) {
+      await this.update('idempotent', {
+        Key,
+        UpdateExpression: 'SET unionid = :unionid, linkedUnionid = :unionid REMOVE unionConflict, conflictWith',
+        ConditionExpression: 'userId = :into AND unionConflict = :unionid',
+        ExpressionAttributeValues: { ':into': { S: into.userId }, ':unionid': { S: into.unionid } },
+      });
+    }
+  }
+
+  async moveHome(from: { userId: string; openid: string }, into: { userId: string; home: string; unionid?: string }): Promise<void> {
+    // What belongs to the user leaves the row with the user (lib/users/merge.ts moved it first);
+    // what belongs to the identity (its logins, its app, its link) stays. Refused: moved already.
+    await this.update('idempotent', {
+      Key: { openid: { S: from.openid } },
+      UpdateExpression:
+        'SET userId = :into, home = :home REMOVE nickname, avatarKey, #phone, replacedPhone, leases, leasedPhones, lastBindingLease, deletingSince, uploadWindow, uploadCount, uploadWindowBy',
+      ConditionExpression: 'userId = :from',
+      ExpressionAttributeNames: { '#phone': 'phone' },
+      ExpressionAttributeValues: { ':into': { S: into.userId }, ':from': { S: from.userId }, ':home': { S: into.home } },
+    });
+    if (into.unionid) await this.moveIdentity({ userId: into.userId, openid: from.openid }, into);
+  }
+
+  async moveUnionid(unionid: string, from: string, into: { userId: string; home: string }): Promise<void> {
+    try {
+      await this.client.send(
+        resendable(
+          new UpdateItemCommand({
+            TableName: this.unionTable,
+            Key: { unionid: { S: unionid } },
+            UpdateExpression: 'SET userId = :into, home = :home',
+            // Refused: moved already, or not `from`'s.
+            ConditionExpression: 'userId = :from OR userId = :into',
+            ExpressionAttributeValues: { ':into': { S: into.userId }, ':from': { S: from }, ':home': { S: into.home } },
+          }),
+          'idempotent',
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
+    }
+  }
+
+  async adoptUnionid(home: { userId: string; openid: string }, unionid: string): Promise<void> {
+    await this.link(home, unionid, true);
+  }
+
   /** Every item of `table`'s byUser index for the user, every page. */
   private async queryByUser(table: string | undefined, userId: string): Promise<Record<string, AttributeValue>[]> {
     const items: Record<string, AttributeValue>[] = [];

@@ -132,7 +132,9 @@ return {'claimed'}
  * mark. ARGV: loginId, code result, its TTL (s), session TTL (s), the session's absolute cap
  * (index score), prune entries scored at or below this, index TTL (s), token hash, new user
  * ('1', '0', or '?': the welcome mark decides, and is set), then the session's field/value pairs.
- * Answers 'committed|<new>' (also to a second copy of a commit that landed), 'fenced' or 'deleted'.
+ * Answers 'committed|<new>' (also to a second copy of a commit that landed), 'fenced', 'deleted'
+ * or, for a user merged into another (the mark holds '<intoUserId>|<its home openid>'),
+ * 'merged|<intoUserId>|<home>'.
  */
 export const COMMIT_SCRIPT = `-- wxlogin:commit
 ${DONE_PARTS}
@@ -145,7 +147,11 @@ if head == 'd|' .. id .. '|' then
   return 'committed|' .. (new or '0')
 end
 if head ~= 'p|' .. id .. '|' then return 'fenced' end
-if redis.call('EXISTS', KEYS[5]) == 1 then return 'deleted' end
+local gone = redis.call('GET', KEYS[5])
+if gone then
+  if gone == '1' then return 'deleted' end
+  return 'merged|' .. gone
+end
 local new = ARGV[9]
 if new == '?' then
   if redis.call('SET', KEYS[6], '1', 'NX') then new = '1' else new = '0' end
@@ -188,11 +194,12 @@ return 'released'
  * and every stored login- and phone-code result that could replay a session or a number.
  * KEYS: session index, code index, phone-code index, deleted mark, welcome mark, then any more
  * of the user's keys to delete (lib/adapters/redis-phone-codes.ts phoneKeysOf). ARGV: the session key
- * prefix, the mark's TTL (s). The sessions' and codes' own keys are named by the indexes (one
+ * prefix, the mark's TTL (s), and the mark's value: '1' for a deletion, '<intoUserId>|<home>' for
+ * a user merged into another (lib/users/merge.ts). The sessions' and codes' own keys are named by the indexes (one
  * Redis database, as Upstash has, so a script may reach them).
  */
 export const PURGE_USER_SCRIPT = `-- wxlogin:purge-user
-redis.call('SET', KEYS[4], '1', 'EX', ARGV[2])
+redis.call('SET', KEYS[4], ARGV[3] or '1', 'EX', ARGV[2])
 local sessions = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(sessions) do redis.call('DEL', ARGV[1] .. id) end
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do redis.call('DEL', key) end
@@ -334,6 +341,10 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
       ),
     );
     if (reply === 'fenced' || reply === 'deleted') return { state: reply };
+    if (typeof reply === 'string' && reply.startsWith('merged|')) {
+      const [, userId, home] = reply.split('|');
+      if (userId && home) return { state: 'merged', into: { userId, home } };
+    }
     const committed = committedOf(reply);
     if (committed) return committed;
     throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the commit script', { details: { store: 'redis' } });
@@ -349,12 +360,12 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     throw new AppError('SERVICE_UNAVAILABLE', 'unexpected reply to the release script', { details: { store: 'redis' } });
   }
 
-  async purgeUser(userId: string, phoneKeys: { index: string; others: string[] }): Promise<number> {
+  async purgeUser(userId: string, phoneKeys: { index: string; others: string[] }, mergedInto?: { userId: string; home: string }): Promise<number> {
     const reply = await guard(() =>
       this.redis.eval<string[], unknown>(
         PURGE_USER_SCRIPT,
         [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneKeys.index, this.keys.deleted(userId), this.keys.welcomed(userId), ...phoneKeys.others],
-        [this.keys.session(''), String(DELETED_MARK_TTL_SECONDS)],
+        [this.keys.session(''), String(DELETED_MARK_TTL_SECONDS), mergedInto ? `${mergedInto.userId}|${mergedInto.home}` : '1'],
       ),
     );
     return Number(reply) || 0;

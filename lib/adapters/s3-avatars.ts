@@ -1,4 +1,5 @@
 import {
+  CopyObjectCommand,
   DeleteObjectsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -107,6 +108,12 @@ export function createS3AvatarStore(options: S3AvatarStoreOptions): AvatarStore 
           if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 412) return;
           throw err;
         }
+      }),
+
+    copy: (from, to) =>
+      call('copy', async () => {
+        // Setting the same file again is the same however often it is sent.
+        await client.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${from.split('/').map(encodeURIComponent).join('/')}`, TaggingDirective: 'COPY' }));
       }),
 
     markInUse: (key) =>

@@ -297,6 +297,21 @@ export class LoginService {
       log.warn('login commit refused: the user is being deleted');
       throw new AppError('SERVICE_UNAVAILABLE', 'the user is being deleted', { retryAfterSeconds: 1 });
     }
+    if (committed.state === 'merged') {
+      // The operator merged this user into another (lib/users/merge.ts). No session for the
+      // user that is gone: the retry signs in the one it was merged into, once this identity
+      // is moved there. The merge moves it; an identity the merge's listing missed (it joined
+      // in that moment) is moved here, as the merge would.
+      await this.release(attempt, log);
+      await undo(true);
+      if (user.home) {
+        await users.moveIdentity({ userId: user.userId, openid: user.openid }, committed.into).catch((err: unknown) => {
+          log.error('could not move the identity of a merged user', { errorCode: (err as AppError).code });
+        });
+      }
+      log.warn('login commit refused: the user was merged into another', { userId: user.userId, into: committed.into.userId });
+      throw new AppError('SERVICE_UNAVAILABLE', 'the account is being merged', { retryAfterSeconds: 1 });
+    }
     if (committed.state === 'fenced') {
       // This request gave up its claim, or the same client's retry took it over: that retry
       // owns the login now.

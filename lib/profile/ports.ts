@@ -26,6 +26,8 @@ export interface AvatarStore {
   list(prefix: string, options?: { modifiedBefore?: number }): Promise<string[]>;
   /** Deletes the files; a key that is gone already is no error. */
   delete(keys: string[]): Promise<void>;
+  /** Copies a file, its tags included, to another key (a merge moves a user's avatar: lib/users/merge.ts). */
+  copy(from: string, to: string): Promise<void>;
   /** The URL a mini-program shows in <image>: the CDN's (or, locally, the stand-in's). */
   urlOf(key: string): string;
 }

@@ -80,7 +80,12 @@ export interface Committed {
 }
 
 /** What a commit did: committed (now, or by an earlier copy), or nothing (fenced, or the user is being deleted). */
-export type CommitOutcome = Committed | { state: 'fenced' } | { state: 'deleted' };
+export type CommitOutcome =
+  | Committed
+  | { state: 'fenced' }
+  | { state: 'deleted' }
+  /** The user was merged into another (lib/users/merge.ts): who, and that user's home row. */
+  | { state: 'merged'; into: { userId: string; home: string } };
 
 /**
  * What became of a request's claim once it let go of it: it was committed after all (the
@@ -156,7 +161,11 @@ export interface SessionSummary {
 
 /** The port account deletion and export depend on. */
 export interface SessionPurge {
-  /** Marks the user deleted and removes every session and stored code result of theirs; returns how many sessions. */
-  purgeUser(userId: string, phoneKeys: { index: string; others: string[] }): Promise<number>;
+  /**
+   * Marks the user deleted, or merged into another (`mergedInto`, lib/users/merge.ts), and removes
+   * every session and stored code result of theirs; returns how many sessions. No login commits
+   * a session for the user from then on: the commit answers 'deleted', or 'merged' and whom into.
+   */
+  purgeUser(userId: string, phoneKeys: { index: string; others: string[] }, mergedInto?: { userId: string; home: string }): Promise<number>;
   sessionsOf(userId: string, currentSessionId: string, now: number): Promise<SessionSummary[]>;
 }

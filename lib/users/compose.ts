@@ -1,6 +1,15 @@
 import { createDynamoClient } from '../adapters/dynamodb';
-import { loadDynamoConfig, loadLogConfig, loadUsersTable, type Env } from '../config';
-import { loadAvatarUrl } from '../profile/config';
+import { createRedisClient } from '../adapters/redis';
+import { DynamoPhoneRepository } from '../adapters/dynamodb-phones';
+import { phoneKeysOf, RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
+import { RedisSessionStore } from '../adapters/redis-sessions';
+import { createS3AvatarStore } from '../adapters/s3-avatars';
+import { maskPhone } from '../adapters/wechat-phone';
+import { createUserEvents } from '../account/events';
+import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadSessionConfig, loadUnionidsTable, loadUsersTable, type Env } from '../config';
+import { loadPhoneConfig } from '../phone/config';
+import { loadAvatarConfig, loadAvatarUrl } from '../profile/config';
+import { mergeUsers, type MergeDeps, type MergeReport } from './merge';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository } from '../adapters/dynamodb-users';
@@ -22,4 +31,33 @@ export function composeUsers(env: Env = process.env): {
     users: new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env)),
     avatarUrlOf: loadAvatarUrl(env),
   };
+}
+
+/**
+ * Composition root of the operator's merge (scripts/users.ts merge, lib/users/merge.ts): the
+ * users, unionids and phones tables, the avatars bucket, Redis, and where UsersMerged goes.
+ */
+export function composeMerge(env: Env = process.env): { logger: Logger; merge: (from: string, into: string) => Promise<MergeReport> } {
+  const dynamoConfig = loadDynamoConfig(env);
+  const usersTable = loadUsersTable(env);
+  const redisConfig = loadRedisConfig(env);
+  const session = loadSessionConfig(env);
+  const avatar = loadAvatarConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName });
+  const dynamo = createDynamoClient(dynamoConfig);
+  const redis = createRedisClient(redisConfig);
+  const users = new DynamoUserRepository(dynamo, usersTable, loadUnionidsTable(env));
+  const deps: MergeDeps = {
+    users,
+    leases: users,
+    phones: new DynamoPhoneRepository(dynamo, { phones: loadPhoneConfig(env).phonesTable, users: usersTable }),
+    phoneLeases: new RedisPhoneCodeStore(redis, redisConfig.keyPrefix, redisConfig.token),
+    avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
+    sessions: new RedisSessionStore(redis, { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
+    phoneKeys: (userId) => phoneKeysOf(redisConfig.keyPrefix, userId),
+    events: createUserEvents(env, logger),
+    mask: maskPhone,
+  };
+  return { logger, merge: (from, into) => mergeUsers(deps, from, into, logger) };
 }

@@ -221,6 +221,12 @@ export interface UserRepository {
    * in that moment). The user is gone, so is its identity; the retry starts a new user.
    */
   dropIdentity(owner: { userId: string; openid: string }): Promise<void>;
+  /**
+   * Moves an identity's row to the user it was merged into (lib/users/merge.ts), if it is still
+   * `from`'s: its userId and home become `into`'s; what the row holds of the identity stays. A
+   * conflict recorded on it with `into`'s unionid becomes its link. Safe to repeat.
+   */
+  moveIdentity(from: { userId: string; openid: string }, into: { userId: string; home: string; unionid?: string }): Promise<void>;
 }
 
 /** One of a user's identities, as the users table's byUser index has it (eventually consistent). */

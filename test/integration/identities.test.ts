@@ -1,9 +1,13 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { createDynamoClient } from '../../lib/adapters/dynamodb';
+import { createRedisClient } from '../../lib/adapters/redis';
+import { RedisSessionStore } from '../../lib/adapters/redis-sessions';
 import { stubOpenid, stubUnionid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent } from '../support/events';
+import { exited, runScript } from '../support/dev-server';
 import { coldStart, useLocalStack } from '../support/local';
+import { IMAGES, uploadEvent } from '../support/multipart';
 
 /**
  * Identities (docs/identities.md): one person across the deployment's mini-programs is one user
@@ -168,5 +172,87 @@ describe('A second app’s session works on the user (integration)', () => {
     // A code of the default app, sent from the second app's session: exchanged in the second app, so refused by WeChat.
     const answer = await (await coldStart('delete-account', ctx.env))(await asUser(second.token, { code: 'kim.1' }));
     expect(bodyOf(answer).error.code).toBe('REAUTH_FAILED');
+  });
+});
+
+/**
+ * The operator's merge (npm run users -- merge), through the CLI against the local stack: the
+ * conflict's two users become one, and nothing of the merged-away user stays signed in.
+ */
+describe('Merging users (integration)', () => {
+  const ctx = useLocalStack();
+  const mini2 = () => ctx.env.WECHAT_APPID_MINI2!;
+  const dynamo = () => createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, region: ctx.env.AWS_REGION, timeoutMs: 2000 });
+  const row = async (openid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } }, ConsistentRead: true }))).Item;
+  const loginAnswer = async (code: string, appid?: string) => (await coldStart('login', ctx.env))(httpEvent({ body: JSON.stringify({ code, ...(appid ? { appid } : {}) }) }));
+  const login = async (code: string, appid?: string) => bodyOf(await loginAnswer(code, appid));
+  const contextOf = async (token: string) => (await (await coldStart('authorizer', ctx.env))(authorizerEvent(`Bearer ${token}`))) as { isAuthorized: boolean; context: Record<string, string> };
+  const asUser = async (token: string, body?: object, extra: Record<string, unknown> = {}) =>
+    httpEvent({ ...(body ? { body: JSON.stringify(body) } : {}), ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: (await contextOf(token)).context } } as never });
+  const users = async (...args: string[]) => {
+    const run = runScript('scripts/users.ts', ctx.env, args);
+    return { code: await exited(run.child), output: run.output() };
+  };
+
+  it('moves the conflicting user’s identities, phone number and avatar into the holder of the unionid, keeps the holder’s nickname, and ends the merged user’s sessions', async () => {
+    // Two users of one person, from before the binding; the binding's unionid makes a conflict.
+    const into = await login('mia.1');
+    const from = await login('mia.2', mini2());
+    await login('mia.union3');
+    const conflicted = await login('mia.union4', mini2());
+    expect(conflicted.userId).toBe(from.userId);
+    await (await coldStart('profile', ctx.env))(await asUser(into.token, { nickname: 'Mia' }));
+    await (await coldStart('profile', ctx.env))(await asUser(from.token, { nickname: 'Mia B' }));
+    expect((await (await coldStart('phone', ctx.env))(await asUser(from.token, { code: '13700137001.mia' }))).statusCode).toBe(200);
+    const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
+    expect((await (await coldStart('avatar', ctx.env))(await asUser(from.token, undefined, { headers, body, isBase64Encoded }))).statusCode).toBe(200);
+
+    const merged = await users('merge', from.userId, into.userId);
+    expect(merged.code, merged.output).toBe(0);
+    expect(merged.output).toContain(`merged user ${from.userId} into ${into.userId}: 1 identity moved`);
+    expect(merged.output).toMatch(/moved: phone, avatar/);
+    expect(merged.output).toMatch(/dropped \(.*\): nickname/);
+    expect(merged.output).not.toContain('13700137001');
+
+    // The merged user's sessions are gone; the holder's stay, now with the phone and the avatar.
+    expect((await contextOf(from.token)).isAuthorized).toBe(false);
+    expect((await contextOf(conflicted.token)).isAuthorized).toBe(false);
+    const profile = bodyOf(await (await coldStart('me', ctx.env))(await asUser(into.token)));
+    expect(profile).toMatchObject({ userId: into.userId, nickname: 'Mia', phone: { purePhoneNumber: '13700137001' }, avatarUrl: expect.stringContaining(`/avatars/${into.userId}/`) });
+    expect(profile.apps.map((app: { appid: string }) => app.appid).sort()).toEqual([ctx.env.WECHAT_APPID, mini2()].sort());
+    expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${from.userId}/`))).toEqual([]);
+    // The second app's identity is the holder's now, linked, its conflict resolved.
+    const moved = await row(stubOpenid(mini2(), 'mia'));
+    expect(moved).toMatchObject({ userId: { S: into.userId }, home: { S: stubOpenid(ctx.env.WECHAT_APPID!, 'mia') }, linkedUnionid: { S: stubUnionid('mia') } });
+    expect(moved).not.toHaveProperty('unionConflict');
+    expect(moved).not.toHaveProperty('phone');
+    expect(await login('mia.union5', mini2())).toMatchObject({ userId: into.userId, isNewUser: false });
+
+    // Run again: nothing left to move, nothing broken.
+    const again = await users('merge', from.userId, into.userId);
+    expect(again.code, again.output).toBe(0);
+    expect(bodyOf(await (await coldStart('me', ctx.env))(await asUser(into.token)))).toMatchObject({ phone: { purePhoneNumber: '13700137001' } });
+  });
+
+  it('answers a login that meets a half-done merge with 503, moving its identity, and the retry signs in the user it was merged into', async () => {
+    const from = await login('ned.union1');
+    await login('ned.union2', mini2());
+    const into = await login('oz.1');
+    // As a merge stopped after its first step: the merged mark, nothing moved yet.
+    const sessions = new RedisSessionStore(createRedisClient({ url: ctx.env.UPSTASH_REDIS_REST_URL!, token: ctx.env.UPSTASH_REDIS_REST_TOKEN!, keyPrefix: 'wxlogin:', timeoutMs: 2000 }), { keyPrefix: 'wxlogin:', userIndexTtlSeconds: 60 });
+    await sessions.purgeUser(from.userId, { index: 'wxlogin:none', others: [] }, { userId: into.userId, home: stubOpenid(ctx.env.WECHAT_APPID!, 'oz') });
+    const refused = await loginAnswer('ned.union3', mini2());
+    expect(refused.statusCode).toBe(503);
+    expect(bodyOf(refused).error.code).toBe('SERVICE_UNAVAILABLE');
+    expect(await login('ned.union4', mini2())).toMatchObject({ userId: into.userId, isNewUser: false });
+    // The home row waits for the merge itself: never a session for the merged-away user.
+    expect((await loginAnswer('ned.union5')).statusCode).toBe(503);
+  });
+
+  it('refuses what cannot be merged, in one line: an unknown user, a user into itself, malformed ids', async () => {
+    const a = await login('pia.1');
+    expect(await users('merge', a.userId, a.userId)).toMatchObject({ code: 1, output: expect.stringContaining('cannot be merged into itself') });
+    expect(await users('merge', a.userId, '01ARZ3NDEKTSV4RRFFQ69G5FAV')).toMatchObject({ code: 1, output: expect.stringContaining('No user 01ARZ3NDEKTSV4RRFFQ69G5FAV') });
+    expect(await users('merge', 'not-an-id', a.userId)).toMatchObject({ code: 2, output: expect.stringContaining('merge takes two userIds') });
   });
 });

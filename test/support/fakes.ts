@@ -162,6 +162,16 @@ export class InMemoryUserRepository implements UserRepository {
     if (fault === 'lose') fail();
   }
 
+  /** Moves a row of `from` to `into`, as the DynamoDB repository does. */
+  readonly moved: string[] = [];
+  async moveIdentity(from: { userId: string; openid: string }, into: { userId: string; home: string }): Promise<void> {
+    const row = this.rows.get(from.openid) as (Row & { home?: string }) | undefined;
+    if (row?.userId === from.userId) {
+      this.rows.set(from.openid, { ...row, userId: into.userId, ...(into.home === from.openid ? {} : { home: into.home }) } as Row);
+      this.moved.push(from.openid);
+    }
+  }
+
   /** Drops a secondary identity's row (one with a `home`), as the DynamoDB repository's condition does. */
   readonly dropped: string[] = [];
   async dropIdentity(owner: { userId: string; openid: string }): Promise<void> {

@@ -125,6 +125,11 @@ async function everyWrite(client: () => DynamoSend): Promise<void> {
     // A deletion across identities (docs/identities.md), and a login's drop of a deleted user's identity.
     () => users().releaseUnionids(OWNER.userId),
     () => users().dropIdentity(OWNER),
+    // The operator's merge (lib/users/merge.ts).
+    () => users().moveIdentity(OWNER, { userId: OTHER.userId, home: OTHER.openid, unionid: 'u-own' }),
+    () => users().moveHome(OWNER, { userId: OTHER.userId, home: OTHER.openid, unionid: 'u-own' }),
+    () => users().moveUnionid('u-own', OWNER.userId, { userId: OTHER.userId, home: OTHER.openid }),
+    () => users().adoptUnionid(OWNER, 'u-own'),
     () => phones().claim(NUMBER, OWNER, 10),
     () => phones().takeOver(NUMBER, { holder: OTHER, claimedAt: 5 }, OWNER, 10),
     () => phones().unbind(OWNER, NUMBER),
@@ -266,9 +271,17 @@ function leavesItsConditionTrue(command: Write, w: Write$): boolean | 'unknown' 
 /**
  * Idempotent writes whose copy is refused by the row the first copy left, and whose callers
  * take that refusal as "already done": the phone number's REMOVEs, where a refusal means the
- * number is gone from the row already ("taken, or gone already").
+ * number is gone from the row already ("taken, or gone already"), and a merge's moves, where it
+ * means the row or the claim is the target's already.
  */
-const REFUSAL_MEANS_DONE = new Set(['DynamoPhoneRepository.unbind', 'DynamoPhoneRepository.release']);
+const REFUSAL_MEANS_DONE = new Set([
+  'DynamoPhoneRepository.unbind',
+  'DynamoPhoneRepository.release',
+  // A merge's moves: refused, the row (or the claim) is the target's already, or never was the source's.
+  'DynamoUserRepository.moveIdentity',
+  'DynamoUserRepository.moveHome',
+  'DynamoUserRepository.moveUnionid',
+]);
 
 /**
  * Why `command` is not safe to send twice for the reason `why`, or undefined when it is.

@@ -66,6 +66,9 @@ class Bucket implements AvatarStore {
     if (this.failOn.delete) throw new AppError('SERVICE_UNAVAILABLE');
     for (const key of keys) this.objects.delete(key);
   }
+  async copy(from: string, to: string) {
+    this.objects.set(to, { ...this.objects.get(from)!, at: this.clock });
+  }
   urlOf(key: string) {
     return `https://img.example.com/${key}`;
   }
