@@ -136,6 +136,20 @@ describe('npm run dev (integration)', () => {
     expect((await me()).status).toBe(403);
   });
 
+  it('merges two users with npm run users -- --env (docs/identities.md, "Merging users")', async () => {
+    const envFile = devEnvPath(Number(new URL(dev.base).port));
+    const from = (await (await login('{"code":"uma.1"}')).json()) as { token: string; userId: string };
+    const into = (await (await login('{"code":"vic.1"}')).json()) as { token: string; userId: string };
+    const merge = runScript('scripts/users.ts', {}, ['--env', envFile, 'merge', from.userId, into.userId]);
+    expect(await exited(merge.child), merge.output()).toBe(0);
+    expect(merge.output()).toContain(`merged user ${from.userId} into ${into.userId}: 1 identity moved, 1 session(s) ended`);
+    const me = (token: string) => fetch(`${dev.base}/user/me`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await me(from.token)).status).toBe(403);
+    expect((await me(into.token)).status).toBe(200);
+    // Uma's next login is Vic's user.
+    expect(await (await login('{"code":"uma.2"}')).json()).toMatchObject({ userId: into.userId, isNewUser: false });
+  });
+
   it('refuses a second npm run dev on its port in one line, starting nothing', async () => {
     const port = new URL(dev.base).port;
     const envFile = devEnvPath(Number(port));
