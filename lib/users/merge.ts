@@ -125,8 +125,10 @@ export async function mergeUsers(deps: MergeDeps, fromUserId: string, intoUserId
   for (const other of others) if (other && other !== number) await phones.release(other, owner);
 
   // The nickname and the avatar.
+  // (Each the same as the target's: moved by an earlier run.)
   if (source.nickname) {
-    if (into.nickname) report.dropped.nickname = true;
+    if (into.nickname === source.nickname) report.moved.push('nickname');
+    else if (into.nickname) report.dropped.nickname = true;
     else {
       await users.updateProfile(home, { nickname: source.nickname });
       report.moved.push('nickname');
@@ -134,7 +136,8 @@ export async function mergeUsers(deps: MergeDeps, fromUserId: string, intoUserId
   }
   if (source.avatarKey) {
     const copied = `${avatarPrefix(intoUserId)}${source.avatarKey.slice(source.avatarKey.lastIndexOf('/') + 1)}`;
-    if (into.avatarKey && into.avatarKey !== copied) report.dropped.avatar = true;
+    if (into.avatarKey === copied) report.moved.push('avatar');
+    else if (into.avatarKey) report.dropped.avatar = true;
     else {
       await avatars.copy(source.avatarKey, copied);
       await users.updateProfile(home, { avatarKey: copied });

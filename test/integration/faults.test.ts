@@ -67,6 +67,8 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
   let deleteAccount: Handler;
   let wechatEvents: Handler;
   const outcomes: Outcome[] = [];
+  /** The functions' environment, through the proxies: what the operator's merge runs with too. */
+  let proxiedEnv: Record<string, string>;
 
   beforeAll(async () => {
     proxies.dynamo = await startFaultProxy({ target: ctx.env.DYNAMODB_ENDPOINT! });
@@ -86,6 +88,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
       WECHAT_DEADLINE_MS: String(TIMEOUT_MS * 3),
       LOGIN_RATE_LIMIT: '0',
     };
+    proxiedEnv = env;
     fns = await coldStartAccountFunctions(env);
     ({ login, authorize, logout, phone, avatar, profile, deleteAccount, wechatEvents } = fns);
   });
@@ -693,5 +696,75 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     expect(owners.filter((owner) => owner === user.userId), 'sessions of the deleted user').toEqual([]);
     if (newAccount) expect(owners, 'a new account has the session of its login').toContain(newAccount);
     outcomes.push({ scenario: `interleaving: deletion (${by}) beside ${name}`, answers: [String(deleted)], extraWxLogins: 0, retryMs: 0 });
+  });
+
+  // The operator's merge (lib/users/merge.ts): each of its writes under every fault, once and on
+  // every attempt; the operator then runs it again, as the docs say. The source user has a
+  // second app's identity, a phone number, an avatar and the unionid; the target a nickname.
+  const copyOf = (req: ProxiedRequest) => req.method === 'PUT' && req.headers['x-amz-copy-source'] !== undefined;
+  const MERGE_STEPS: Step[] = [
+    { name: 'merged mark', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:purge-user') },
+    { name: 'writers stopped', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('deletingSince = :now') },
+    { name: 'number claimed', upstream: 'dynamo', match: dynamoOp('PutItem') },
+    { name: 'number bound', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes(':binding') },
+    { name: 'avatar copied', upstream: 's3', match: copyOf },
+    { name: 'profile written', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('avatarKey') && req.body.includes(':value') },
+    { name: 'unionid moved', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes(ctx.env.UNIONIDS_TABLE!) },
+    { name: 'identity moved', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('SET userId = :into') && !req.body.includes('REMOVE nickname') },
+    { name: 'home moved', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('REMOVE nickname, avatarKey') },
+  ];
+
+  it.each(scenariosOf(MERGE_STEPS))('merge: $label', async ({ step, kind, mode, label }) => {
+    const tag = `${++serial}x${randomBytes(3).toString('hex')}`;
+    const mini2 = ctx.env.WECHAT_APPID_MINI2!;
+    const signIn = async (code: string, appid?: string) => {
+      const event = loginFrom('198.51.100.251', code);
+      if (appid) event.body = JSON.stringify({ code, appid });
+      const result = await login(event);
+      expect(result.statusCode).toBe(200);
+      return bodyOf(result) as { token: string; userId: string };
+    };
+    const asUser = async (token: string, extra: Record<string, unknown>) =>
+      httpEvent({ ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: (await authorize(authorizerEvent(`Bearer ${token}`))).context } } as never });
+    const into = await signIn(`mt${tag}.1`);
+    expect((await profile(await asUser(into.token, { body: JSON.stringify({ nickname: `Into ${tag}` }) }))).statusCode).toBe(200);
+    const from = await signIn(`mf${tag}.union1`, mini2);
+    const fromElsewhere = await signIn(`mf${tag}.union2`);
+    expect(fromElsewhere.userId).toBe(from.userId);
+    const number = digits();
+    expect((await phone(await asUser(from.token, { body: JSON.stringify({ code: `${number}.mf${tag}` }) }))).statusCode).toBe(200);
+    const { headers, body, isBase64Encoded } = await uploadEvent(IMAGES.png);
+    expect((await avatar(await asUser(from.token, { headers, body, isBase64Encoded }))).statusCode).toBe(200);
+    const { composeMerge } = await import('../../lib/users/compose');
+    const { merge } = composeMerge({ ...proxiedEnv, LOG_LEVEL: 'error' });
+
+    // Act: the merge meets the fault; then the operator runs it again.
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [await merge(from.userId, into.userId).then(() => 'merged', (err: { code?: string; message?: string }) => `failed ${err.code ?? ''} ${err.message}`.trim())];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    if (answers[0] !== 'merged') answers.push(await merge(from.userId, into.userId).then(() => 'merged', (err: { code?: string; message?: string }) => `failed ${err.code ?? ''} ${err.message}`.trim()));
+
+    // Assess, from the stores: every identity of the source is the target's, the number and the
+    // avatar with it, the target's nickname kept, nothing of the source signed in or left behind.
+    expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toBe('merged');
+    for (const openid of [stubOpenid(mini2, `mf${tag}`), stubOpenid(ctx.env.WECHAT_APPID!, `mf${tag}`)]) {
+      expect((await userRow(openid))?.userId?.S, 'the identity is the target’s').toBe(into.userId);
+      expect(await sessionsOf(openid), 'no session of the merged user').toEqual([]);
+    }
+    const home = await userRow(stubOpenid(ctx.env.WECHAT_APPID!, `mt${tag}`));
+    expect(home?.phone?.M?.e164?.S, 'the number is on the target’s home row').toBe(`+86${number}`);
+    expect(await claimsOf(into.userId), 'the number’s claim names the target').toContain(`+86${number}`);
+    expect(await claimsOf(from.userId)).toEqual([]);
+    expect(home?.nickname?.S).toBe(`Into ${tag}`);
+    expect(home?.avatarKey?.S).toMatch(new RegExp(`^avatars/${into.userId}/`));
+    expect(ctx.stack.s3.object(home!.avatarKey!.S!)?.tags).toEqual({ avatar: 'in-use' });
+    expect(ctx.stack.s3.keys().filter((key) => key.startsWith(`avatars/${from.userId}/`)), 'the source’s files').toEqual([]);
+    expect(await unionHolder(stubUnionid(`mf${tag}`)), 'the unionid is the target’s').toBe(into.userId);
+    expect((await authorize(authorizerEvent(`Bearer ${from.token}`))).isAuthorized).toBe(false);
+    expect((await authorize(authorizerEvent(`Bearer ${into.token}`))).isAuthorized).toBe(true);
+    // And the source's person signs in as the target from either app.
+    expect((await signIn(`mf${tag}.union3`, mini2)).userId).toBe(into.userId);
+    outcomes.push({ scenario: `merge: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
   });
 });
