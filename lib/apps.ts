@@ -53,15 +53,28 @@ export function loadApps(env: Env = process.env): Apps {
   return { defaultApp, all, get: (appId) => byId.get(appId) };
 }
 
-/** The setting that holds an app's AppSecret: WECHAT_SECRET for the default app. */
-export function secretSetting(apps: Apps, appId: string): string {
-  return appId === apps.defaultApp.appId ? 'WECHAT_SECRET' : `WECHAT_SECRET_${appId}`;
+/**
+ * The settings each app has its own of, by SSM parameter name: the AppSecret, and the message
+ * push's Token and EncodingAESKey. The default app's is the setting itself (WECHAT_SECRET);
+ * another app's is suffixed with its AppID (WECHAT_SECRET_wx…), in AWS the SecureString
+ * `<WECHAT_APP_PARAMETERS>/<appid>/<parameter name>`.
+ */
+export const APP_SETTINGS = {
+  'wechat-secret': 'WECHAT_SECRET',
+  'wechat-push-token': 'WECHAT_PUSH_TOKEN',
+  'wechat-push-aes-key': 'WECHAT_PUSH_AES_KEY',
+} as const;
+export type AppSetting = (typeof APP_SETTINGS)[keyof typeof APP_SETTINGS];
+
+/** The setting that holds an app's own `setting`: the plain name for the default app. */
+export function appSetting(apps: Apps, appId: string, setting: AppSetting): string {
+  return appId === apps.defaultApp.appId ? setting : `${setting}_${appId}`;
 }
 
 /** Each app's AppSecret, by AppID: "WECHAT_SECRET_<appid> is required" names one that is missing. */
 export function loadAppSecrets(env: Env, apps: Apps): ReadonlyMap<string, string> {
   const s = settings(env);
-  return new Map(apps.all.map((app) => [app.appId, s.required(secretSetting(apps, app.appId))]));
+  return new Map(apps.all.map((app) => [app.appId, s.required(appSetting(apps, app.appId, 'WECHAT_SECRET'))]));
 }
 
 /**
@@ -78,25 +91,37 @@ export function byApp<T>(apps: Apps, secrets: ReadonlyMap<string, string>, make:
   };
 }
 
-/** Whether a setting is an app's AppSecret (a secret, scrubbed from logs: lib/secrets.ts). */
+/** Whether a setting is an app's AppSecret: never written to the dev env file (local/env-file.ts). */
 export function isAppSecretSetting(name: string): boolean {
   return name === 'WECHAT_SECRET' || (/^WECHAT_SECRET_[A-Za-z0-9_]+$/.test(name) && !name.endsWith('_PARAMETER'));
 }
 
+/** Whether a setting is another app's own secret (AppSecret, push Token or key): scrubbed from logs (lib/secrets.ts). */
+export function isAppSecureSetting(name: string): boolean {
+  return /^(WECHAT_SECRET|WECHAT_PUSH_TOKEN|WECHAT_PUSH_AES_KEY)_[A-Za-z0-9_]+$/.test(name) && !name.endsWith('_PARAMETER');
+}
+
 /**
- * The environment with each listed app's secret parameter named: `WECHAT_SECRET_<appid>_PARAMETER`
- * under `WECHAT_APP_PARAMETERS`, unless the secret or its parameter is set already. Without
+ * The environment with each listed app's parameters named, under `WECHAT_APP_PARAMETERS`:
+ * those `WECHAT_APP_SETTINGS` names (parameter names, separated by spaces or commas; the
+ * AppSecret's, `wechat-secret`, when unset), e.g. `WECHAT_SECRET_<appid>_PARAMETER =
+ * <path>/<appid>/wechat-secret`, unless the setting or its parameter is set already. Without
  * WECHAT_APP_PARAMETERS (locally) the environment is as it was.
  */
 export function withAppParameters(env: Env): Env {
   const path = env.WECHAT_APP_PARAMETERS?.trim().replace(/\/+$/, '');
   if (!path) return env;
+  const wanted = (env.WECHAT_APP_SETTINGS?.trim() || 'wechat-secret').split(/[\s,]+/).filter(Boolean);
   const named: Record<string, string> = {};
-  for (const entry of listed(env)) {
-    const appId = entry.split(':')[0]!;
-    if (!CONFIGURED_APPID.test(appId)) continue; // loadApps says what is wrong with it
-    const name = `WECHAT_SECRET_${appId}`;
-    if (!env[name]?.trim() && !env[`${name}_PARAMETER`]?.trim()) named[`${name}_PARAMETER`] = `${path}/${appId}/wechat-secret`;
+  for (const parameter of wanted) {
+    const setting = APP_SETTINGS[parameter as keyof typeof APP_SETTINGS];
+    if (!setting) throw new ConfigError(`WECHAT_APP_SETTINGS: ${parameter} is not one of ${Object.keys(APP_SETTINGS).join(', ')}`);
+    for (const entry of listed(env)) {
+      const appId = entry.split(':')[0]!;
+      if (!CONFIGURED_APPID.test(appId)) continue; // loadApps says what is wrong with it
+      const name = `${setting}_${appId}`;
+      if (!env[name]?.trim() && !env[`${name}_PARAMETER`]?.trim()) named[`${name}_PARAMETER`] = `${path}/${appId}/${parameter}`;
+    }
   }
   return Object.keys(named).length > 0 ? { ...env, ...named } : env;
 }

@@ -1,5 +1,5 @@
 import { getParameters } from './adapters/ssm';
-import { isAppSecretSetting, withAppParameters } from './apps';
+import { isAppSecureSetting, withAppParameters } from './apps';
 import { ConfigError, type Env } from './config';
 
 const SUFFIX = '_PARAMETER';
@@ -16,9 +16,9 @@ const SUFFIX = '_PARAMETER';
  */
 export const SECURE_STRINGS: readonly string[] = ['WECHAT_SECRET', 'UPSTASH_REDIS_REST_TOKEN', 'WECHAT_PUSH_TOKEN', 'WECHAT_PUSH_AES_KEY'];
 
-/** A setting SECURE_STRINGS names, or an extra app's AppSecret (`WECHAT_SECRET_<appid>`, lib/apps.ts). */
+/** A setting SECURE_STRINGS names, or another app's own (`WECHAT_SECRET_<appid>`, `WECHAT_PUSH_TOKEN_<appid>`, …: lib/apps.ts). */
 export function isSecureString(name: string): boolean {
-  return SECURE_STRINGS.includes(name) || isAppSecretSetting(name);
+  return SECURE_STRINGS.includes(name) || isAppSecureSetting(name);
 }
 
 /**

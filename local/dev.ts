@@ -67,6 +67,7 @@ console.log(`
     WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}, and a second mini-program ${stack.env.WECHAT_APPID_MINI2} (WECHAT_APPID_MINI2)
     S3 (stand-in)        ${stack.s3.url}  bucket ${stack.s3.bucket}, files at ${stack.s3.publicUrl}/…
     WeChat message push  http://localhost:${port}/wechat/events  Token ${stack.env.WECHAT_PUSH_TOKEN}  EncodingAESKey ${stack.env.WECHAT_PUSH_AES_KEY}
+                         http://localhost:${port}/wechat/events/${stack.env.WECHAT_APPID_MINI2}  (the second mini-program's: its own Token and key, in the env file below)
     Endpoints and keys   ${envFile}  (KEY=value lines for the operator scripts, removed on exit)
 
   API on http://localhost:${port} once serverless offline is up. Try:
@@ -81,6 +82,7 @@ console.log(`
     curl -s -X POST http://localhost:${port}/user/logout -H "authorization: Bearer <token>"
     curl -s -X POST http://localhost:${port}/user/delete -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"alice.2"}'   # a fresh code of the same user; ends every session
     npm run push -- --env ${envFile} --event user_authorization_revoke --revoke 8 --user alice
+    npm run push -- --env ${envFile} --appid ${stack.env.WECHAT_APPID_MINI2} --event user_info_modified --user alice   # the second mini-program's push
     npm run revoke -- --env ${envFile} --user <userId>
 ${lanNotice(host, port)}`);
 

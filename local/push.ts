@@ -6,9 +6,11 @@
  *   npm run push -- --event user_authorization_cancellation --openid o…
  *   npm run push -- --check                                                        (the URL check)
  *   npm run push -- --event user_info_modified --user alice --xml                  (数据格式 XML: refused, 400)
+ *   npm run push -- --appid wx… --event user_info_modified --user alice            (another app's: /wechat/events/wx…)
  * The Token, EncodingAESKey and AppID come from WECHAT_PUSH_TOKEN, WECHAT_PUSH_AES_KEY and
- * WECHAT_APPID (`npm run dev` prints them), or from --env .local/dev-<port>.env (which `npm run dev`
- * writes, with its PORT); the URL from --url, else http://localhost:${PORT:-3000}.
+ * WECHAT_APPID (`npm run dev` prints them), another app's from WECHAT_PUSH_TOKEN_<appid> and
+ * WECHAT_PUSH_AES_KEY_<appid>, or from --env .local/dev-<port>.env (which `npm run dev` writes,
+ * with its PORT); the URL from --url, else http://localhost:${PORT:-3000}/wechat/events[/<appid>].
  */
 import { parseArgs } from 'node:util';
 import { loadEnvFile } from './env-file';
@@ -19,7 +21,7 @@ const EVENTS: readonly AuthorizationEvent[] = ['user_authorization_revoke', 'use
 
 const USAGE = `usage: npm run push -- --event <${EVENTS.join('|')}> (--user NAME | --openid OPENID) [--revoke N] [--xml]
        npm run push -- --check
-       options: --env .local/dev-<port>.env (npm run dev writes it), --url <…/wechat/events>`;
+       options: --env .local/dev-<port>.env (npm run dev writes it), --appid <another app's AppID>, --url <…/wechat/events>`;
 
 function fail(message: string): never {
   console.error(`npm run push: ${message}`);
@@ -38,6 +40,7 @@ try {
       xml: { type: 'boolean', default: false },
       url: { type: 'string' },
       env: { type: 'string' },
+      appid: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   }));
@@ -53,11 +56,13 @@ if (values.env) {
   const problem = loadEnvFile(values.env);
   if (problem) fail(problem);
 }
-const token = process.env.WECHAT_PUSH_TOKEN || fail('set WECHAT_PUSH_TOKEN, or pass --env .local/dev-<port>.env (the file npm run dev writes and prints)');
-const encodingAesKey = process.env.WECHAT_PUSH_AES_KEY;
-// The local stack's AppID unless another is set, as in local/stack.ts.
-const appId = process.env.WECHAT_APPID || 'wx0000000000local';
-const url = values.url ?? `http://localhost:${process.env.PORT || 3000}/wechat/events`;
+// The local stack's AppID unless another is set, as in local/stack.ts; or the app --appid names.
+const appId = values.appid ?? (process.env.WECHAT_APPID || 'wx0000000000local');
+// Another app's push settings carry its AppID (lib/apps.ts).
+const own = (name: string) => (values.appid ? `${name}_${values.appid}` : name);
+const token = process.env[own('WECHAT_PUSH_TOKEN')] || fail(`set ${own('WECHAT_PUSH_TOKEN')}, or pass --env .local/dev-<port>.env (the file npm run dev writes and prints)`);
+const encodingAesKey = process.env[own('WECHAT_PUSH_AES_KEY')];
+const url = values.url ?? `http://localhost:${process.env.PORT || 3000}/wechat/events${values.appid ? `/${values.appid}` : ''}`;
 
 let request;
 if (values.check) {
@@ -67,7 +72,7 @@ if (values.check) {
   if (!EVENTS.includes(event)) fail(`--event must be one of ${EVENTS.join(', ')}`);
   // The stub's openid of a user who logged in with code NAME or NAME.x.
   const openid = values.openid ?? (values.user ? stubOpenid(appId, values.user) : fail('give --user NAME (a user of the local WeChat stub) or --openid'));
-  if (!encodingAesKey) fail('set WECHAT_PUSH_AES_KEY (npm run dev prints it): pushes are sealed, in 安全模式');
+  if (!encodingAesKey) fail(`set ${own('WECHAT_PUSH_AES_KEY')} (npm run dev prints it): pushes are sealed, in 安全模式`);
   request = signPush({ token, encodingAesKey, appId }, authorizationEvent(event, openid, appId, { revokeInfo: values.revoke }), { xml: values.xml });
 }
 const answer = await sendPush(url, request);

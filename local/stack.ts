@@ -54,6 +54,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   // the same NAME has another openid in it and, with a `.union…` code, the same unionid.
   const mini2 = env.WECHAT_APPID_MINI2 || 'wx00000000000mini2';
   const mini2Secret = randomBytes(16).toString('hex');
+  const mini2PushToken = randomBytes(16).toString('hex');
+  const mini2PushAesKey = randomBytes(32).toString('base64').slice(0, 43);
   const restToken = randomBytes(24).toString('base64url');
   // The message push's Token and EncodingAESKey, as the console would hold them: fresh per run
   // unless given, and printed by `npm run dev` so that a developer can sign test pushes.
@@ -93,6 +95,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       WECHAT_SECRET: appSecret,
       WECHAT_APPS: mini2,
       [`WECHAT_SECRET_${mini2}`]: mini2Secret,
+      [`WECHAT_PUSH_TOKEN_${mini2}`]: mini2PushToken,
+      [`WECHAT_PUSH_AES_KEY_${mini2}`]: mini2PushAesKey,
       WECHAT_APPID_MINI2: mini2,
       WECHAT_PUSH_TOKEN: pushToken,
       WECHAT_PUSH_AES_KEY: pushAesKey,

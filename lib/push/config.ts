@@ -1,9 +1,11 @@
+import { appSetting, loadApps } from '../apps';
 import { ConfigError, settings, type Env } from '../config';
 import { ENCODING_AES_KEY_PATTERN, PUSH_TOKEN_PATTERN } from './wechat-message';
 
 /**
- * WeChat's message push (消息推送, POST/GET /wechat/events): the Token and EncodingAESKey set in
- * the console (开发管理 → 开发设置 → 消息推送), and the AppID a decrypted message must end with.
+ * WeChat's message push (消息推送, POST/GET /wechat/events, /wechat/events/<appid> for another
+ * app): the Token and EncodingAESKey set in the app's console (开发管理 → 开发设置 → 消息推送),
+ * and the AppID a decrypted message must end with.
  */
 export interface PushConfig {
   token: string;
@@ -13,13 +15,30 @@ export interface PushConfig {
   acceptPlaintext: boolean;
 }
 
+/** The default app's push settings (WECHAT_PUSH_TOKEN, WECHAT_PUSH_AES_KEY). */
 export function loadPushConfig(env: Env = process.env): PushConfig {
+  return loadPushConfigs(env).get(loadApps(env).defaultApp.appId)!;
+}
+
+/**
+ * Every app's push settings, by AppID: WeChat's message push is configured per app, each with
+ * its own Token and EncodingAESKey (`WECHAT_PUSH_TOKEN_<appid>`, `WECHAT_PUSH_AES_KEY_<appid>`
+ * for another app than the default: lib/apps.ts).
+ */
+export function loadPushConfigs(env: Env = process.env): ReadonlyMap<string, PushConfig> {
   const s = settings(env);
-  const token = s.required('WECHAT_PUSH_TOKEN');
-  // The messages name the rule, never the value: both are secrets, and a ConfigError is logged.
-  if (!PUSH_TOKEN_PATTERN.test(token)) throw new ConfigError('WECHAT_PUSH_TOKEN must be 3–32 letters or digits, as the WeChat console takes it');
-  const encodingAesKey = s.required('WECHAT_PUSH_AES_KEY');
-  if (!ENCODING_AES_KEY_PATTERN.test(encodingAesKey)) throw new ConfigError('WECHAT_PUSH_AES_KEY must be the console’s EncodingAESKey: 43 base64 characters');
-  const plaintext = s.oneOf('WECHAT_PUSH_PLAINTEXT', ['refuse', 'accept'], 'refuse');
-  return { token, encodingAesKey, appId: s.required('WECHAT_APPID'), acceptPlaintext: plaintext === 'accept' };
+  const apps = loadApps(env);
+  const acceptPlaintext = s.oneOf('WECHAT_PUSH_PLAINTEXT', ['refuse', 'accept'], 'refuse') === 'accept';
+  return new Map(
+    apps.all.map(({ appId }) => {
+      const tokenName = appSetting(apps, appId, 'WECHAT_PUSH_TOKEN');
+      const keyName = appSetting(apps, appId, 'WECHAT_PUSH_AES_KEY');
+      const token = s.required(tokenName);
+      // The messages name the rule, never the value: both are secrets, and a ConfigError is logged.
+      if (!PUSH_TOKEN_PATTERN.test(token)) throw new ConfigError(`${tokenName} must be 3–32 letters or digits, as the WeChat console takes it`);
+      const encodingAesKey = s.required(keyName);
+      if (!ENCODING_AES_KEY_PATTERN.test(encodingAesKey)) throw new ConfigError(`${keyName} must be the console’s EncodingAESKey: 43 base64 characters`);
+      return [appId, { token, encodingAesKey, appId, acceptPlaintext }];
+    }),
+  );
 }

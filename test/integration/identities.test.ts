@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createDynamoClient } from '../../lib/adapters/dynamodb';
 import { createRedisClient } from '../../lib/adapters/redis';
 import { RedisSessionStore } from '../../lib/adapters/redis-sessions';
+import { authorizationEvent, signPush } from '../../local/wechat-push';
 import { stubOpenid, stubUnionid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent } from '../support/events';
 import { exited, runScript } from '../support/dev-server';
@@ -164,6 +165,38 @@ describe('A second app’s session works on the user (integration)', () => {
     const again = await login('ivy.union4', mini2());
     expect(again).toMatchObject({ isNewUser: true });
     expect(again.userId).not.toBe(first.userId);
+  });
+
+  it('takes the second app’s pushes at /wechat/events/<its AppID>, signed with its own Token and key: a cancellation deletes the whole user', async () => {
+    const first = await login('rex.union1');
+    await login('rex.union2', mini2());
+    const events = await coldStart('wechat-events', ctx.env);
+    const pushTo = (appid: string | undefined, keys: { token: string; encodingAesKey: string }, appId: string, openid: string) => {
+      const signed = signPush({ ...keys, appId }, authorizationEvent('user_authorization_cancellation', openid, appId));
+      return events(
+        httpEvent({
+          routeKey: `POST /wechat/events${appid ? '/{appid}' : ''}`,
+          rawPath: `/wechat/events${appid ? `/${appid}` : ''}`,
+          ...(appid ? { pathParameters: { appid } } : {}),
+          queryStringParameters: signed.query,
+          body: signed.body,
+        }),
+      );
+    };
+    const own = { token: ctx.env[`WECHAT_PUSH_TOKEN_${mini2()}`]!, encodingAesKey: ctx.env[`WECHAT_PUSH_AES_KEY_${mini2()}`]! };
+    const defaults = { token: ctx.env.WECHAT_PUSH_TOKEN!, encodingAesKey: ctx.env.WECHAT_PUSH_AES_KEY! };
+    const openid = stubOpenid(mini2(), 'rex');
+    // Signed with the default app's Token: not this app's push.
+    expect((await pushTo(mini2(), defaults, mini2(), openid)).statusCode).toBe(403);
+    // An app the deployment does not serve has no push URL.
+    expect(bodyOf(await pushTo('wx0000000000000009', own, 'wx0000000000000009', openid))).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    expect(await row(stubOpenid(ctx.env.WECHAT_APPID!, 'rex'))).toBeDefined();
+    // The person deleted their WeChat account: the whole user goes, from whichever app's push.
+    const answer = await pushTo(mini2(), own, mini2(), openid);
+    expect(answer.body).toBe('success');
+    expect(await row(stubOpenid(ctx.env.WECHAT_APPID!, 'rex'))).toBeUndefined();
+    expect(await row(openid)).toBeUndefined();
+    expect((await (await coldStart('authorizer', ctx.env))(authorizerEvent(`Bearer ${first.token}`))).isAuthorized).toBe(false);
   });
 
   it('refuses a deletion re-authenticated with a code of the other app (another openid): 401 REAUTH_FAILED', async () => {

@@ -308,7 +308,9 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(ssm(role('Avatar'))).toEqual([]);
     // The message push: its Token and EncodingAESKey, the AppID, Upstash; no AppSecret (it calls no WeChat API).
     expect(ssm(role('WechatEvents')).map((arn: string) => arn.split(':parameter')[1]).sort()).toEqual(
-      ['wechat-appid', 'wechat-push-aes-key', 'wechat-push-token', 'upstash-redis-rest-token', 'upstash-redis-rest-url'].map((name) => `/wechat-login/prod/${name}`).sort(),
+      ['wechat-appid', 'wechat-push-aes-key', 'wechat-push-token', 'upstash-redis-rest-token', 'upstash-redis-rest-url', 'apps/*/wechat-push-token', 'apps/*/wechat-push-aes-key']
+        .map((name) => `/wechat-login/prod/${name}`)
+        .sort(),
     );
     // WeChat's events run the deletion's code (no re-authentication: WeChat signed them), so the same table actions.
     expect(dynamo(role('WechatEvents'))).toEqual(dynamo(role('DeleteAccount')));
@@ -400,15 +402,16 @@ describe('Packaged template, stage prod (integration)', () => {
     });
     const routes = Object.fromEntries(resources('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, r.Properties]));
     const protectedRoutes = ['GET /user/me', 'GET /user/me/export', 'POST /user/avatar', 'POST /user/delete', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile'];
-    const openRoutes = ['POST /user/wechatlogin', 'GET /wechat/events', 'POST /wechat/events'];
+    const pushRoutes = ['GET /wechat/events', 'POST /wechat/events', 'GET /wechat/events/{appid}', 'POST /wechat/events/{appid}'];
+    const openRoutes = ['POST /user/wechatlogin', ...pushRoutes];
     expect(Object.keys(routes)).toEqual(expect.arrayContaining([...protectedRoutes, ...openRoutes]));
     // Every other route, a user's own included, takes the session authorizer.
     for (const key of Object.keys(routes).filter((k) => !openRoutes.includes(k))) {
       expect(routes[key], `route ${key} has no session authorizer: give its httpApi event \`authorizer: { name: sessionAuthorizer }\``).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
     }
     expect(routes['POST /user/wechatlogin'].AuthorizationType).toBeUndefined();
-    // WeChat calls it, with its signature instead of a session token.
-    for (const key of ['GET /wechat/events', 'POST /wechat/events']) {
+    // WeChat calls it, with its signature instead of a session token (another app's at its AppID).
+    for (const key of pushRoutes) {
       expect(routes[key].AuthorizationType, key).toBeUndefined();
       expect(routes[key].AuthorizerId, key).toBeUndefined();
     }
@@ -470,6 +473,10 @@ describe('Packaged template, stage prod (integration)', () => {
       WECHAT_APPID_PARAMETER: '/wechat-login/prod/wechat-appid',
       WECHAT_PUSH_TOKEN_PARAMETER: '/wechat-login/prod/wechat-push-token',
       WECHAT_PUSH_AES_KEY_PARAMETER: '/wechat-login/prod/wechat-push-aes-key',
+      // Another app's push Token and key, by the parameters' folder (lib/apps.ts); no AppSecret.
+      WECHAT_APPS: '',
+      WECHAT_APP_PARAMETERS: '/wechat-login/prod/apps',
+      WECHAT_APP_SETTINGS: 'wechat-push-token wechat-push-aes-key',
       UPSTASH_REDIS_REST_URL_PARAMETER: '/wechat-login/prod/upstash-redis-rest-url',
       UPSTASH_REDIS_REST_TOKEN_PARAMETER: '/wechat-login/prod/upstash-redis-rest-token',
       USERS_TABLE: 'wechat-login-prod-users',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isAppSecretSetting, loadApps, loadAppSecrets, withAppParameters } from '../../lib/apps';
+import { isAppSecretSetting, isAppSecureSetting, loadApps, loadAppSecrets, withAppParameters } from '../../lib/apps';
+import { loadPushConfigs } from '../../lib/push/config';
 import { ConfigError } from '../../lib/config';
 
 describe('Function: loadApps', () => {
@@ -49,9 +50,45 @@ describe('Function: withAppParameters', () => {
     expect(withAppParameters(env)).toEqual({ ...env, WECHAT_SECRET_wxB_PARAMETER: '/svc/prod/apps/wxB/wechat-secret' });
   });
 
+  it('names the parameters WECHAT_APP_SETTINGS lists (the push function’s Token and key, no AppSecret), and refuses another name', () => {
+    const env = { WECHAT_APPS: 'wxB', WECHAT_APP_PARAMETERS: '/svc/prod/apps', WECHAT_APP_SETTINGS: 'wechat-push-token wechat-push-aes-key' };
+    expect(withAppParameters(env)).toEqual({
+      ...env,
+      WECHAT_PUSH_TOKEN_wxB_PARAMETER: '/svc/prod/apps/wxB/wechat-push-token',
+      WECHAT_PUSH_AES_KEY_wxB_PARAMETER: '/svc/prod/apps/wxB/wechat-push-aes-key',
+    });
+    expect(() => withAppParameters({ ...env, WECHAT_APP_SETTINGS: 'wechat-appid' })).toThrow('WECHAT_APP_SETTINGS: wechat-appid is not one of wechat-secret, wechat-push-token, wechat-push-aes-key');
+  });
+
   it('leaves the environment as it is without WECHAT_APP_PARAMETERS (locally)', () => {
     const env = { WECHAT_APPS: 'wxB' };
     expect(withAppParameters(env)).toBe(env);
+  });
+});
+
+describe('Function: loadPushConfigs', () => {
+  const KEY = 'k'.repeat(43);
+  it('reads each app’s own push Token and key, and names the missing or malformed one (never its value)', () => {
+    const env = { WECHAT_APPID: 'wxA', WECHAT_APPS: 'wxB', WECHAT_PUSH_TOKEN: 'tokenA', WECHAT_PUSH_AES_KEY: KEY, WECHAT_PUSH_TOKEN_wxB: 'tokenB', WECHAT_PUSH_AES_KEY_wxB: KEY };
+    expect([...loadPushConfigs(env).values()].map(({ appId, token }) => [appId, token])).toEqual([
+      ['wxA', 'tokenA'],
+      ['wxB', 'tokenB'],
+    ]);
+    expect(() => loadPushConfigs({ ...env, WECHAT_PUSH_TOKEN_wxB: '' })).toThrow('WECHAT_PUSH_TOKEN_wxB is required');
+    expect(() => loadPushConfigs({ ...env, WECHAT_PUSH_AES_KEY_wxB: 'short-secret' })).toThrow(/^WECHAT_PUSH_AES_KEY_wxB must be the console’s EncodingAESKey/);
+    expect(() => loadPushConfigs({ ...env, WECHAT_PUSH_AES_KEY_wxB: 'short-secret' })).not.toThrow(/short-secret/);
+  });
+});
+
+describe('Function: isAppSecureSetting', () => {
+  it.each([
+    ['WECHAT_SECRET_wxB', true],
+    ['WECHAT_PUSH_TOKEN_wxB', true],
+    ['WECHAT_PUSH_AES_KEY_wxB', true],
+    ['WECHAT_PUSH_TOKEN_wxB_PARAMETER', false],
+    ['WECHAT_APPS', false],
+  ])('%s: %s', (name, secure) => {
+    expect(isAppSecureSetting(name)).toBe(secure);
   });
 });
 

@@ -52,11 +52,14 @@ describe('Docs: docs/deploy.md\'s SSM parameters', () => {
     expect([...named]).toEqual(expect.arrayContaining(['wechat-appid', 'wechat-secret', 'upstash-redis-rest-token', 'wechat-push-token', 'wechat-push-aes-key']));
   });
 
-  it('stores an extra app’s AppSecret where the login reads it: <parameterPath>/apps/<appid>/wechat-secret, a SecureString', () => {
-    const [command] = [...deployDoc.matchAll(/^aws ssm put-parameter --name \/wechat-login\/prod\/apps\/(wx\w+)\/wechat-secret --type SecureString --value \S+$/gm)];
-    expect(command).toBeDefined();
-    const env = withAppParameters({ WECHAT_APPS: command![1]!, WECHAT_APP_PARAMETERS: '/wechat-login/prod/apps' });
-    expect(env[`WECHAT_SECRET_${command![1]}_PARAMETER`]).toBe(command![0].split(' ')[4]);
+  it('stores an extra app’s own settings where the functions read them: <parameterPath>/apps/<appid>/<name>, SecureStrings', () => {
+    const commands = [...deployDoc.matchAll(/^aws ssm put-parameter --name \/wechat-login\/prod\/apps\/(wx\w+)\/([\w-]+) --type SecureString --value \S+$/gm)];
+    expect(commands.map((command) => command[2]).sort()).toEqual(['wechat-push-aes-key', 'wechat-push-token', 'wechat-secret']);
+    for (const [line, appId, name] of commands) {
+      const env = withAppParameters({ WECHAT_APPS: appId!, WECHAT_APP_PARAMETERS: '/wechat-login/prod/apps', WECHAT_APP_SETTINGS: name! });
+      const setting = { 'wechat-secret': 'WECHAT_SECRET', 'wechat-push-token': 'WECHAT_PUSH_TOKEN', 'wechat-push-aes-key': 'WECHAT_PUSH_AES_KEY' }[name!];
+      expect(env[`${setting}_${appId}_PARAMETER`]).toBe(line.split(' ')[4]);
+    }
   });
 
   it('stores each of them in the deploy steps, a SecureString where the table says so, and nothing else', () => {
