@@ -8,8 +8,13 @@ import { isAppSecretSetting } from '../lib/apps';
  */
 export const devEnvPath = (port: number) => join('.local', `dev-${port}.env`);
 
-/** Never written: the operator scripts need no app's AppSecret (WECHAT_SECRET, WECHAT_SECRET_<appid>). */
-const leftOut = (key: string) => isAppSecretSetting(key);
+/**
+ * Never written: the operator scripts need no app's AppSecret (WECHAT_SECRET, WECHAT_SECRET_<appid>);
+ * nor WECHAT_APPS, so that a function run with this file (`serverless invoke local`, given the
+ * AppSecret npm run dev was started with) serves the default app alone, and asks SSM for no
+ * other app's AppSecret. The second app's AppID is here as WECHAT_APPID_MINI2.
+ */
+const leftOut = (key: string) => isAppSecretSetting(key) || key === 'WECHAT_APPS';
 
 const quote = (value: string) => (/^[\w@%+=:,./-]*$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
 
