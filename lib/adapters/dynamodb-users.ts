@@ -498,25 +498,16 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
    * The upgrade's pass (scripts/users.ts claim-unionids): every live row from before identities
    * that holds a unionid with no claim of it (no `linkedUnionid`), by pages of a Scan.
    */
-  async *unlinkedRows(): AsyncGenerator<Record<string, AttributeValue>> {
-    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
-    do {
-      let page;
-      try {
-        page = await this.client.send(
-          new ScanCommand({
-            TableName: this.tableName,
-            FilterExpression: 'attribute_exists(unionid) AND attribute_not_exists(linkedUnionid) AND attribute_not_exists(deletedAt) AND attribute_exists(userId)',
-            ConsistentRead: true,
-            ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
-          }),
-        );
-      } catch (err) {
-        throw storeUnavailable(err);
-      }
-      yield* page.Items ?? [];
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+  unlinkedRows(): AsyncGenerator<Record<string, AttributeValue>> {
+    return this.pages(
+      (ExclusiveStartKey) =>
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'attribute_exists(unionid) AND attribute_not_exists(linkedUnionid) AND attribute_not_exists(deletedAt) AND attribute_exists(userId)',
+          ConsistentRead: true,
+          ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
+        }),
+    );
   }
 
   async identityRows(userId: string): Promise<{ openid: string; secondary: boolean; deleted: boolean }[]> {
@@ -630,25 +621,31 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   /** Every item of `table`'s byUser index for the user, every page. */
   private async queryByUser(table: string | undefined, userId: string): Promise<Record<string, AttributeValue>[]> {
     const items: Record<string, AttributeValue>[] = [];
-    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
-    try {
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: table,
-            IndexName: 'byUser',
-            KeyConditionExpression: 'userId = :userId',
-            ExpressionAttributeValues: { ':userId': { S: userId } },
-            ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
-          }),
-        );
-        items.push(...(page.Items ?? []));
-        ExclusiveStartKey = page.LastEvaluatedKey;
-      } while (ExclusiveStartKey);
-    } catch (err) {
-      throw storeUnavailable(err);
-    }
+    const query = (ExclusiveStartKey: Record<string, AttributeValue> | undefined) =>
+      new QueryCommand({
+        TableName: table,
+        IndexName: 'byUser',
+        KeyConditionExpression: 'userId = :userId',
+        ExpressionAttributeValues: { ':userId': { S: userId } },
+        ...(ExclusiveStartKey ? { ExclusiveStartKey } : {}),
+      });
+    for await (const item of this.pages(query)) items.push(item);
     return items;
+  }
+
+  /** The items of a Query or Scan, page after page (each page's request made by `request`). */
+  private async *pages(request: (start: Record<string, AttributeValue> | undefined) => QueryCommand | ScanCommand): AsyncGenerator<Record<string, AttributeValue>> {
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      let page: { Items?: Record<string, AttributeValue>[]; LastEvaluatedKey?: Record<string, AttributeValue> };
+      try {
+        page = await this.client.send(request(start) as QueryCommand);
+      } catch (err) {
+        throw storeUnavailable(err);
+      }
+      yield* page.Items ?? [];
+      start = page.LastEvaluatedKey;
+    } while (start);
   }
 
   async clearProfile(owner: { userId: string; openid: string }): Promise<void> {

@@ -1,3 +1,4 @@
+import { byApp, type Apps } from '../apps';
 import { send } from './http';
 import { deriveId, open, seal } from '../crypto';
 import { AppError, CredentialsRejected, describeCause } from '../errors';
@@ -340,4 +341,27 @@ export function createRedisAccessTokenCache(
       await redis.eval(DROP_ACCESS_TOKEN_SCRIPT, [key], [accessTokenDigest(token)]);
     },
   };
+}
+
+/**
+ * One WechatApi per app of the deployment, each over its own access token (cached in Redis
+ * under its own key, sealed under its own AppSecret), made at cold start; `wrap` turns each into
+ * what the use case takes. The picker answers a session's app's (lib/apps.ts byApp).
+ */
+export function wechatApisByApp<T>(
+  deps: {
+    wechat: Pick<WechatApiDeps, 'apiBase' | 'timeoutMs' | 'deadlineMs'>;
+    apps: Apps;
+    secrets: ReadonlyMap<string, string>;
+    redis: AccessTokenRedis;
+    keyPrefix: string;
+    logger: Pick<Logger, 'warn'>;
+    onTokenFetch: () => void;
+  },
+  wrap: (api: WechatApi, appId: string) => T,
+): (appid?: string) => T {
+  const { wechat, redis, keyPrefix, logger, onTokenFetch } = deps;
+  return byApp(deps.apps, deps.secrets, (appId, appSecret) =>
+    wrap(createWechatApi({ ...wechat, appId, appSecret, cache: createRedisAccessTokenCache(redis, { keyPrefix, appId, appSecret }), logger, onTokenFetch }), appId),
+  );
 }

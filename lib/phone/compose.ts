@@ -1,11 +1,11 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import { byApp, loadApps, loadAppSecrets } from '../apps';
+import { loadApps, loadAppSecrets } from '../apps';
 import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
 import { loadPhoneConfig } from './config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { createRedisAccessTokenCache, createWechatApi } from '../adapters/wechat-access-token';
+import { wechatApisByApp } from '../adapters/wechat-access-token';
 import { createWechatPhone, maskPhone } from '../adapters/wechat-phone';
 import { RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
 import { DynamoPhoneRepository } from '../adapters/dynamodb-phones';
@@ -31,18 +31,9 @@ export function composePhone(env: Env = process.env): { logger: Logger; metrics:
   const dynamoClient = createDynamoClient(dynamo);
   // Each app's own access token: a number is verified in the session's app (docs/identities.md).
   const apps = loadApps(env);
-  const phoneOf = byApp(apps, loadAppSecrets(env, apps), (appId, appSecret) =>
-    createWechatPhone(
-      createWechatApi({
-        ...wechat,
-        appId,
-        appSecret,
-        cache: createRedisAccessTokenCache(redis, { keyPrefix: redisConfig.keyPrefix, appId, appSecret }),
-        logger,
-        onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count'),
-      }),
-      { appId },
-    ),
+  const phoneOf = wechatApisByApp(
+    { wechat, apps, secrets: loadAppSecrets(env, apps), redis, keyPrefix: redisConfig.keyPrefix, logger, onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count') },
+    (api, appId) => createWechatPhone(api, { appId }),
   );
   const service = new PhoneService({
     wechat: { getPhoneNumber: (code, openid, appid) => phoneOf(appid).getPhoneNumber(code, openid) },

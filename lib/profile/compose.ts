@@ -1,13 +1,13 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import { byApp, loadApps, loadAppSecrets } from '../apps';
+import { loadApps, loadAppSecrets } from '../apps';
 import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
 import { loadAvatarConfig, loadAvatarUrl } from './config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository } from '../adapters/dynamodb-users';
 import { writeBudgetMs } from '../users/ports';
-import { createRedisAccessTokenCache, createWechatApi } from '../adapters/wechat-access-token';
+import { wechatApisByApp } from '../adapters/wechat-access-token';
 import { createWechatContentCheck } from '../adapters/wechat-content';
 import { AvatarService } from './avatar';
 import { createS3AvatarStore } from '../adapters/s3-avatars';
@@ -45,17 +45,9 @@ export function composeNickname(env: Env = process.env): { logger: Logger; metri
   const redis = createRedisClient(redisConfig);
   // Each app's own access token: the check names the session's openid, in its app.
   const apps = loadApps(env);
-  const checkOf = byApp(apps, loadAppSecrets(env, apps), (appId, appSecret) =>
-    createWechatContentCheck(
-      createWechatApi({
-        ...wechat,
-        appId,
-        appSecret,
-        cache: createRedisAccessTokenCache(redis, { keyPrefix: redisConfig.keyPrefix, appId, appSecret }),
-        logger,
-        onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count'),
-      }),
-    ),
+  const checkOf = wechatApisByApp(
+    { wechat, apps, secrets: loadAppSecrets(env, apps), redis, keyPrefix: redisConfig.keyPrefix, logger, onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count') },
+    (api) => createWechatContentCheck(api),
   );
   const nicknames = new NicknameService({
     users: new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env)),

@@ -10,6 +10,21 @@ import { exited, runScript } from '../support/dev-server';
 import { coldStart, useLocalStack } from '../support/local';
 import { IMAGES, uploadEvent } from '../support/multipart';
 
+/** What each describe below reads and does against its own local stack. */
+function identityWorld(ctx: { env: Record<string, string> }) {
+  const dynamo = () => createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, region: ctx.env.AWS_REGION, timeoutMs: 2000 });
+  const loginAnswer = async (code: string, appid?: string) => (await coldStart('login', ctx.env))(httpEvent({ body: JSON.stringify({ code, ...(appid ? { appid } : {}) }) }));
+  return {
+    mini2: () => ctx.env.WECHAT_APPID_MINI2!,
+    /** A users-table row, read consistently. */
+    row: async (openid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } }, ConsistentRead: true }))).Item,
+    /** A unionid's claim, read consistently. */
+    claim: async (unionid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.UNIONIDS_TABLE, Key: { unionid: { S: unionid } }, ConsistentRead: true }))).Item,
+    loginAnswer,
+    login: async (code: string, appid?: string) => bodyOf(await loginAnswer(code, appid)),
+  };
+}
+
 /**
  * Identities (docs/identities.md): one person across the deployment's mini-programs is one user
  * when WeChat sends the unionid, through the login function against dynalite and the stub's two
@@ -17,13 +32,11 @@ import { IMAGES, uploadEvent } from '../support/multipart';
  */
 describe('Identities across mini-programs (integration)', () => {
   const ctx = useLocalStack();
-  const mini2 = () => ctx.env.WECHAT_APPID_MINI2!;
+  const { mini2, row, claim, loginAnswer } = identityWorld(ctx);
   const dynamo = () => createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, region: ctx.env.AWS_REGION, timeoutMs: 2000 });
-  const row = async (openid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } }, ConsistentRead: true }))).Item;
-  const claim = async (unionid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.UNIONIDS_TABLE, Key: { unionid: { S: unionid } }, ConsistentRead: true }))).Item;
+  /** The answer's status beside its body. */
   const login = async (code: string, appid?: string) => {
-    const fn = await coldStart('login', ctx.env);
-    const answer = await fn(httpEvent({ body: JSON.stringify({ code, ...(appid ? { appid } : {}) }) }));
+    const answer = await loginAnswer(code, appid);
     return { status: answer.statusCode, body: bodyOf(answer) };
   };
 
@@ -110,11 +123,7 @@ describe('Identities across mini-programs (integration)', () => {
  */
 describe('A second app’s session works on the user (integration)', () => {
   const ctx = useLocalStack();
-  const mini2 = () => ctx.env.WECHAT_APPID_MINI2!;
-  const dynamo = () => createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, region: ctx.env.AWS_REGION, timeoutMs: 2000 });
-  const row = async (openid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } }, ConsistentRead: true }))).Item;
-  const claim = async (unionid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.UNIONIDS_TABLE, Key: { unionid: { S: unionid } }, ConsistentRead: true }))).Item;
-  const login = async (code: string, appid?: string) => bodyOf(await (await coldStart('login', ctx.env))(httpEvent({ body: JSON.stringify({ code, ...(appid ? { appid } : {}) }) })));
+  const { mini2, row, claim, login } = identityWorld(ctx);
   /** A protected route's event, as API Gateway hands it on after the authorizer. */
   const asUser = async (token: string, body?: object) => {
     const { context } = await (await coldStart('authorizer', ctx.env))(authorizerEvent(`Bearer ${token}`));
@@ -214,11 +223,7 @@ describe('A second app’s session works on the user (integration)', () => {
  */
 describe('Merging users (integration)', () => {
   const ctx = useLocalStack();
-  const mini2 = () => ctx.env.WECHAT_APPID_MINI2!;
-  const dynamo = () => createDynamoClient({ endpoint: ctx.env.DYNAMODB_ENDPOINT, region: ctx.env.AWS_REGION, timeoutMs: 2000 });
-  const row = async (openid: string) => (await dynamo().send(new GetItemCommand({ TableName: ctx.env.USERS_TABLE, Key: { openid: { S: openid } }, ConsistentRead: true }))).Item;
-  const loginAnswer = async (code: string, appid?: string) => (await coldStart('login', ctx.env))(httpEvent({ body: JSON.stringify({ code, ...(appid ? { appid } : {}) }) }));
-  const login = async (code: string, appid?: string) => bodyOf(await loginAnswer(code, appid));
+  const { mini2, row, loginAnswer, login } = identityWorld(ctx);
   const contextOf = async (token: string) => (await (await coldStart('authorizer', ctx.env))(authorizerEvent(`Bearer ${token}`))) as { isAuthorized: boolean; context: Record<string, string> };
   const asUser = async (token: string, body?: object, extra: Record<string, unknown> = {}) =>
     httpEvent({ ...(body ? { body: JSON.stringify(body) } : {}), ...extra, requestContext: { ...httpEvent().requestContext, authorizer: { lambda: (await contextOf(token)).context } } as never });
