@@ -476,22 +476,8 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   }
 
   async deleteTombstone(owner: { userId: string; openid: string }): Promise<void> {
-    try {
-      await this.client.send(
-        resendable(
-          new DeleteItemCommand({
-            TableName: this.tableName,
-            Key: { openid: { S: owner.openid } },
-            ConditionExpression: 'userId = :userId AND attribute_exists(deletedAt)',
-            ExpressionAttributeValues: { ':userId': { S: owner.userId } },
-          }),
-          'idempotent',
-        ),
-      );
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return; // gone already
-      throw storeUnavailable(err);
-    }
+    // Refused: gone already.
+    await this.remove(this.tableName, { openid: { S: owner.openid } }, 'userId = :userId AND attribute_exists(deletedAt)', { ':userId': { S: owner.userId } });
   }
 
   /**
@@ -521,42 +507,14 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
   async releaseUnionids(userId: string): Promise<void> {
     if (!this.unionTable) throw new AppError('INTERNAL', 'releasing unionids needs the unionids table (UNIONIDS_TABLE)');
     for (const item of await this.queryByUser(this.unionTable, userId)) {
-      try {
-        await this.client.send(
-          resendable(
-            new DeleteItemCommand({
-              TableName: this.unionTable,
-              Key: { unionid: item.unionid! },
-              // Only this user's: a claim taken since by someone else stays.
-              ConditionExpression: 'userId = :userId',
-              ExpressionAttributeValues: { ':userId': { S: userId } },
-            }),
-            'idempotent',
-          ),
-        );
-      } catch (err) {
-        if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
-      }
+      // Only this user's: a claim taken since by someone else stays.
+      await this.remove(this.unionTable, { unionid: item.unionid! }, 'userId = :userId', { ':userId': { S: userId } });
     }
   }
 
   async dropIdentity(owner: { userId: string; openid: string }): Promise<void> {
-    try {
-      await this.client.send(
-        resendable(
-          new DeleteItemCommand({
-            TableName: this.tableName,
-            Key: { openid: { S: owner.openid } },
-            // Never a home row: the user's data is there, and only its deletion removes it.
-            ConditionExpression: 'userId = :userId AND attribute_exists(home)',
-            ExpressionAttributeValues: { ':userId': { S: owner.userId } },
-          }),
-          'idempotent',
-        ),
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw storeUnavailable(err);
-    }
+    // Never a home row: the user's data is there, and only its deletion removes it.
+    await this.remove(this.tableName, { openid: { S: owner.openid } }, 'userId = :userId AND attribute_exists(home)', { ':userId': { S: owner.userId } });
   }
 
   async moveIdentity(from: { userId: string; openid: string }, into: { userId: string; home: string; unionid?: string }): Promise<void> {
@@ -706,6 +664,22 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       return { item: Attributes };
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return undefined;
+      throw storeUnavailable(err);
+    }
+  }
+
+  /**
+   * One conditional DeleteItem on `table`, safe to send twice (a copy finds the item gone, or
+   * still not what the condition wants): false when the condition refused it. Any other failure
+   * is SERVICE_UNAVAILABLE.
+   */
+  private async remove(table: string | undefined, Key: Record<string, AttributeValue>, ConditionExpression: string, values: Record<string, AttributeValue>): Promise<boolean> {
+    const command = new DeleteItemCommand({ TableName: table, Key, ConditionExpression, ExpressionAttributeValues: values });
+    try {
+      await this.client.send(resendable(command, 'idempotent'));
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
       throw storeUnavailable(err);
     }
   }

@@ -80,11 +80,11 @@ function recordingClient(sent: Sent[], policy: 'apply' | 'refuse' | 'first'): Dy
   };
 }
 
-/** The innermost adapter frame outside the adapters' write helpers (`update`, `write`): `file:line`, and its method. */
+/** The innermost adapter frame outside the adapters' write helpers (`update`, `remove`, `write`): `file:line`, and its method. */
 function siteOf(stack: string): { site: string; method: string } {
   for (const line of stack.split('\n')) {
     const match = /at (\S+) \(.*\/(lib\/adapters\/dynamodb-(?:users|phones)\.ts):(\d+):\d+\)/.exec(line);
-    if (match && match[1] !== 'DynamoUserRepository.update' && match[1] !== 'DynamoPhoneRepository.write') return { site: `${match[2]}:${match[3]}`, method: match[1]! };
+    if (match && !['DynamoUserRepository.update', 'DynamoUserRepository.remove', 'DynamoPhoneRepository.write'].includes(match[1]!)) return { site: `${match[2]}:${match[3]}`, method: match[1]! };
   }
   return { site: 'unknown', method: 'unknown' };
 }
@@ -95,7 +95,7 @@ function writeSites(): string[] {
     const lines = readFileSync(file, 'utf8').split('\n');
     return lines.flatMap((line, i) => {
       const sendsWrite = /this\.client\.send\(/.test(line) && /new (UpdateItem|PutItem|DeleteItem)Command\(/.test(lines.slice(i, i + 4).join('\n'));
-      return sendsWrite || /this\.(update|write)\(/.test(line) ? [`${file}:${i + 1}`] : [];
+      return sendsWrite || /this\.(update|write|remove)\(/.test(line) ? [`${file}:${i + 1}`] : [];
     });
   });
 }
