@@ -18,6 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { authorizeSection } from './sections/authorize';
+import { baselineSection } from './sections/baseline';
 import { coldImportSection } from './sections/cold-import';
 import { coldLoginSection } from './sections/cold-login';
 import { dynamoHandlerSection } from './sections/dynamo-handler';
@@ -28,9 +29,9 @@ import { phoneSection } from './sections/phone';
 import { createBench, LAMBDA_FLAGS, log, MEMORY_MB, nodeVersion, type Section, type SectionResult } from './shared';
 
 /** In the order they run: the cold imports first, on a machine the stack does not load yet. */
-const SECTIONS: Section[] = [coldImportSection, loginSection, coldLoginSection, dynamoHandlerSection, authorizeSection, phoneSection, lruSection, lazyBuiltinsSection];
+const SECTIONS: Section[] = [coldImportSection, loginSection, coldLoginSection, baselineSection, dynamoHandlerSection, authorizeSection, phoneSection, lruSection, lazyBuiltinsSection];
 /** The order of the report: what a deploy ships, its cold start, then the warm figures. */
-const REPORT_ORDER = ['cold-import', 'cold-login', 'login', 'dynamo-handler', 'authorize', 'phone', 'lru', 'lazy-builtins'];
+const REPORT_ORDER = ['cold-import', 'cold-login', 'login', 'baseline', 'dynamo-handler', 'authorize', 'phone', 'lru', 'lazy-builtins'];
 
 const names = SECTIONS.map((section) => section.name);
 const usage = `usage: npm run bench [-- --only <section>[,<section>…]]   sections: ${names.join(', ')}`;

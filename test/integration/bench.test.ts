@@ -31,6 +31,8 @@ describe('npm run bench (integration)', () => {
       BENCH_DYNAMO_WARMUP: '20',
       BENCH_DYNAMO_UPDATES: '60',
       BENCH_STAND_IN_RUNS: '1',
+      BENCH_BASELINE_ROUNDS: '2',
+      BENCH_BASELINE_LOGINS: '10',
       BENCH_PROFILE: 'cold',
       BENCH_PROFILE_DIR: profileDir,
     });
@@ -109,7 +111,14 @@ describe('npm run bench (integration)', () => {
     // builtins the login's import loads with the SDK's own modules (zlib, fs/promises) and without.
     expect(result.lruLoginBundleKB.library).toBeGreaterThan(result.lruLoginBundleKB.standIn);
     expect(result.lazyBuiltinsLoaded).toEqual({ standIns: [], sdkZlib: ['zlib'], sdkFs: ['fs/promises'], sdkBoth: ['zlib', 'fs/promises'] });
-    expect(result.sections).toEqual(['cold-import', 'login', 'cold-login', 'dynamo-handler', 'authorize', 'phone', 'lru', 'lazy-builtins']);
+    expect(result.sections).toEqual(['cold-import', 'login', 'cold-login', 'baseline', 'dynamo-handler', 'authorize', 'phone', 'lru', 'lazy-builtins']);
+    // This release's login against the previous release's, both measured (or skipped, said so, in a shallow clone).
+    if (result.cpuMsPerLoginPrevious !== null) {
+      expect(result.cpuMsPerLoginPrevious).toBeGreaterThan(0);
+      expect(result.cpuRatioToPrevious).toBeCloseTo(result.cpuMsPerLoginThis / result.cpuMsPerLoginPrevious, 1);
+      expect(lines.join('\n')).toContain("Baseline (this release's login against 599e982's");
+      expect(result.runs).toMatchObject({ baselineRounds: 2, baselineLoginsPerRound: 10 });
+    }
     expect(result.runs).toMatchObject({ cold: 1, warmupLogins: 20, logins: 30, concurrentLogins: 32, authorizations: 30, warmupBinds: 10, binds: 20, coldContainers: 3, coldLoginRuns: 2, coldLogins: 5, dynamoUpdates: 60 });
     expect(lines.join('\n')).toContain('Cold import (median of fresh processes; a bundle\'s import awaits its initialisation');
     expect(lines.join('\n')).toContain('Cold login (median of 2 fresh processes');
