@@ -71,7 +71,7 @@ console.log(`
     Endpoints and keys   ${envFile}  (KEY=value lines for the operator scripts, removed on exit)
 
   API on http://localhost:${port} once serverless offline is up. Try:
-    curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.1"}'
+    curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.union1"}'   # alice, whose apps are bound to the open platform
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.union2","appid":"${stack.env.WECHAT_APPID_MINI2}"}'   # alice in the second mini-program, with her unionid
     curl -s http://localhost:${port}/user/me -H "authorization: Bearer <token>"
     curl -s http://localhost:${port}/user/hello -H "authorization: Bearer <token>"   # the example route of your own (docs/sessions.md)

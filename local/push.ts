@@ -57,12 +57,18 @@ if (values.env) {
   if (problem) fail(problem);
 }
 // The local stack's AppID unless another is set, as in local/stack.ts; or the app --appid names.
-const appId = values.appid ?? (process.env.WECHAT_APPID || 'wx0000000000local');
-// Another app's push settings carry its AppID (lib/apps.ts).
-const own = (name: string) => (values.appid ? `${name}_${values.appid}` : name);
+const defaultAppId = process.env.WECHAT_APPID || 'wx0000000000local';
+const appId = values.appid ?? defaultAppId;
+// Another app's push settings carry its AppID (lib/apps.ts); the default app's are the plain ones.
+const other = values.appid !== undefined && values.appid !== defaultAppId;
+const own = (name: string) => (other ? `${name}_${values.appid}` : name);
+if (other && !process.env[own('WECHAT_PUSH_TOKEN')] && values.env) {
+  const apps = Object.keys(process.env).filter((key) => key.startsWith('WECHAT_PUSH_TOKEN_')).map((key) => key.slice('WECHAT_PUSH_TOKEN_'.length));
+  fail(`${values.appid} is not an app of ${values.env} (its apps: ${[defaultAppId, ...apps].join(', ')})`);
+}
 const token = process.env[own('WECHAT_PUSH_TOKEN')] || fail(`set ${own('WECHAT_PUSH_TOKEN')}, or pass --env .local/dev-<port>.env (the file npm run dev writes and prints)`);
 const encodingAesKey = process.env[own('WECHAT_PUSH_AES_KEY')];
-const url = values.url ?? `http://localhost:${process.env.PORT || 3000}/wechat/events${values.appid ? `/${values.appid}` : ''}`;
+const url = values.url ?? `http://localhost:${process.env.PORT || 3000}/wechat/events${other ? `/${values.appid}` : ''}`;
 
 let request;
 if (values.check) {

@@ -30,11 +30,15 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-let parsed: { values: { env?: string }; positionals: string[] };
+let parsed: { values: { env?: string; help?: boolean }; positionals: string[] };
 try {
-  parsed = parseArgs({ options: { env: { type: 'string' } }, allowPositionals: true });
+  parsed = parseArgs({ options: { env: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
 } catch (err) {
   fail(`${(err as Error).message}; ${USAGE}`);
+}
+if (parsed.values.help) {
+  console.log(USAGE);
+  process.exit(0);
 }
 const [command, ...rest] = parsed.positionals;
 const valid = (command === 'claim-unionids' && rest.length === 0) || (command === 'merge' && rest.length === 2 && rest.every((id) => /^[0-9A-Z]{26}$/.test(id)));
@@ -63,6 +67,10 @@ if (command === 'merge') {
   try {
     const report = await merge(from, into);
     const dropped = Object.entries(report.dropped).map(([what, value]) => (what === 'phone' ? `phone ${value}` : what));
+    if (report.alreadyMerged) {
+      console.log(`user ${from} was merged into ${into} already: nothing left to move`);
+      process.exit(0);
+    }
     console.log(`merged user ${from} into ${into}: ${report.identities} identit${report.identities === 1 ? 'y' : 'ies'} moved, ${report.sessionsEnded} session(s) ended`);
     console.log(`  moved: ${report.moved.join(', ') || 'nothing else'}`);
     console.log(`  dropped (${into} kept its own): ${dropped.join(', ') || 'nothing'}`);
@@ -74,7 +82,7 @@ if (command === 'merge') {
   const users = configured(() => new DynamoUserRepository(createDynamoClient(loadDynamoConfig()), loadUsersTable(), loadUnionidsTable()));
   try {
     const report = await claimLegacyUnionids(users, (line) => console.log(line));
-    console.log(`claimed ${report.claimed} unionid(s); ${report.conflicts} held by another user (recorded on the row: merge them with the merge command)`);
+    console.log(`claimed ${report.claimed} unionid(s); ${report.conflicts} held by another user${report.conflicts ? ' (recorded on the row: merge them with the merge command)' : ''}`);
   } catch (err) {
     fail(`cannot complete: ${(err as Error).message}; it is safe to run again`, 1);
   }

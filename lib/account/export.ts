@@ -27,22 +27,24 @@ export async function exportAccount(
   if (!row || row.userId !== user.userId || row.deletedAt) throw new AppError('NOT_FOUND', 'The user no longer exists.');
   const sessions = await deps.sessions.sessionsOf(user.userId, user.sessionId, now.getTime());
   const { userId, openid, unionid, createdAt, lastLoginAt, loginCount, nickname, avatarKey, phone } = row;
+  // The home row as read (consistent), then every other identity the index lists.
+  const identities: Identity[] = [
+    { openid, ...(row.appid ? { appid: row.appid } : {}), ...(row.kind ? { kind: row.kind } : {}), createdAt, lastLoginAt, loginCount },
+    ...listed.filter((identity) => identity.openid !== openid),
+  ];
   return {
     exportedAt: now.toISOString(),
     userId,
     openid,
     ...(unionid ? { unionid } : {}),
     createdAt,
-    lastLoginAt,
-    loginCount,
+    // As GET /user/me shows them: over every identity.
+    lastLoginAt: identities.reduce((latest, identity) => (identity.lastLoginAt > latest ? identity.lastLoginAt : latest), lastLoginAt),
+    loginCount: identities.reduce((sum, identity) => sum + identity.loginCount, 0),
     ...(nickname ? { nickname } : {}),
     ...(avatarKey && deps.avatarUrlOf ? { avatarUrl: deps.avatarUrlOf(avatarKey) } : {}),
     ...(phone ? { phone } : {}),
     sessions,
-    // The home row as read (consistent), then every other identity the index lists.
-    identities: [
-      { openid, ...(row.appid ? { appid: row.appid } : {}), ...(row.kind ? { kind: row.kind } : {}), createdAt, lastLoginAt, loginCount },
-      ...listed.filter((identity) => identity.openid !== openid),
-    ],
+    identities,
   };
 }

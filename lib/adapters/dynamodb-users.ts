@@ -36,7 +36,7 @@ import {
 /** The attributes a profile is read for: nothing else a row holds is ever exposed. */
 const USER_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'kind', 'unionid', 'createdAt', 'lastLoginAt', 'loginCount', 'phone', 'nickname', 'avatarKey'];
 /** What a login reads back: which login wrote the row last (the phone is not the login's business). */
-const LOGIN_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'unionid', 'linkedUnionid', 'unionConflict', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt'];
+const LOGIN_ATTRIBUTES = ['openid', 'userId', 'home', 'appid', 'unionid', 'linkedUnionid', 'unionConflict', 'conflictWith', 'createdAt', 'lastLoginAt', 'loginCount', 'lastLoginId', 'deletedAt'];
 
 /** The slice of DynamoDBClient we use: easy to fake, and the real client fits it. */
 export type DynamoSend = Pick<DynamoDBClient, 'send'>;
@@ -119,14 +119,16 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
 
   /**
    * Steps 2 and 3 of a login for a row as it stands: nothing when the row is linked to the
-   * unionid already (`linkedUnionid`) or its conflict is recorded. A row from before identities
-   * holds the unionid WeChat sent but no claim of it: its next login claims it, or the
-   * upgrade's `npm run users -- claim-unionids` does (scripts/users.ts).
+   * unionid already (`linkedUnionid`). A row from before identities holds the unionid WeChat
+   * sent but no claim of it: its next login claims it, or the upgrade's `npm run users --
+   * claim-unionids` does (scripts/users.ts). A row with a conflict recorded asks the claim at
+   * each login (two requests, until the operator merges): the holder may be gone since (its
+   * account deleted), and then this user takes the unionid.
    */
   async settleUnionid(row: Record<string, AttributeValue>, unionid: string, now: Date): Promise<RecordedLogin> {
     const user = toUser(row);
     const { openid } = user;
-    if (row.linkedUnionid?.S === unionid || row.unionConflict?.S === unionid) return { user };
+    if (row.linkedUnionid?.S === unionid) return { user };
     if (!this.unionTable) throw new AppError('INTERNAL', 'a login with a unionid needs the unionids table (UNIONIDS_TABLE)');
 
     // 2. The claim: this user's if no one's, else the holder's (and the holder's home) as it stands.
@@ -159,7 +161,9 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       if (joined) return { user: toUser(joined.item) };
     }
     // 3c. Another user's (or this identity is linked to another unionid): recorded, not merged.
+    //     Told once: a login that finds the same pair recorded writes and reports nothing.
     const conflictWith = holder?.userId ?? '-';
+    if (row.unionConflict?.S === unionid && row.conflictWith?.S === conflictWith) return { user, conflict: { unionid, holder: conflictWith, known: true } };
     await this.update('idempotent', {
       Key: { openid: { S: openid } },
       UpdateExpression: 'SET unionConflict = :unionid, conflictWith = :holder',
@@ -457,6 +461,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     if (item.replacedPhone?.S && item.replacedPhone.S !== '-') row.replacedPhone = item.replacedPhone.S;
     if (item.phone?.M?.e164?.S) row.phoneE164 = item.phone.M.e164.S;
     if (item.leasedPhones?.SS) row.leasedPhones = item.leasedPhones.SS;
+    if (item.mergedFrom?.S) row.mergedFrom = item.mergedFrom.S;
     return row;
   }
 
@@ -466,7 +471,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       Key: { openid: { S: owner.openid } },
       UpdateExpression:
         'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
-        'REMOVE appid, kind, home, unionid, linkedUnionid, unionConflict, conflictWith, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
+        'REMOVE appid, kind, home, mergedFrom, unionid, linkedUnionid, unionConflict, conflictWith, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
         'deletingSince, leases, leasedPhones, lastBindingLease, uploadWindow, uploadCount, uploadWindowBy',
       ConditionExpression: 'userId = :userId',
       ExpressionAttributeNames: { '#phone': 'phone' },
@@ -544,7 +549,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     await this.update('idempotent', {
       Key: { openid: { S: from.openid } },
       UpdateExpression:
-        'SET userId = :into, home = :home REMOVE nickname, avatarKey, #phone, replacedPhone, leases, leasedPhones, lastBindingLease, deletingSince, uploadWindow, uploadCount, uploadWindowBy',
+        'SET userId = :into, home = :home, mergedFrom = :from REMOVE nickname, avatarKey, #phone, replacedPhone, leases, leasedPhones, lastBindingLease, deletingSince, uploadWindow, uploadCount, uploadWindowBy',
       ConditionExpression: 'userId = :from',
       ExpressionAttributeNames: { '#phone': 'phone' },
       ExpressionAttributeValues: { ':into': { S: into.userId }, ':from': { S: from.userId }, ':home': { S: into.home } },

@@ -127,7 +127,9 @@ export class LoginService {
     const app = this.appOf(client.appid);
     const now = this.now();
     const attempt: CodeAttempt = {
-      codeId: deriveId(CODE_PURPOSE, code),
+      // A code is WeChat's for one app: another app's code is another claim (the default app's
+      // keeps the key it always had, so a retry across an upgrade finds its claim).
+      codeId: deriveId(CODE_PURPOSE, app.appId === undefined || app.appId === this.deps.appId ? code : `${app.appId}|${code}`),
       loginId: this.deps.newId(now),
       proofHash: client.proof ? deriveId(PROOF_PURPOSE, client.proof) : '',
     };
@@ -229,7 +231,7 @@ export class LoginService {
       throw err;
     }
     const { user, conflict } = recorded;
-    if (conflict) {
+    if (conflict && !conflict.known) {
       // Nothing merged: the operator decides (npm run users -- merge, docs/identities.md).
       log.warn('unionid held by another user: signed in as the identity’s own user, pair recorded for the operator', { userId: user.userId, holder: conflict.holder });
       this.deps.onUnionConflict?.();

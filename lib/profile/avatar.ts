@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
-import { homeRow, LEASE_MARGIN_MS, leaseLeft, type ProfileWriter, type WriteLeases } from '../users/ports';
-import { toProfile, type Profile } from '../users/profile';
+import { homeRow, LEASE_MARGIN_MS, leaseLeft, type ProfileWriter, type UserReader, type WriteLeases } from '../users/ports';
+import { profileAfterChange, type Profile } from '../users/profile';
 import { IMAGE_FORMATS, inspectImage } from './image';
 import { avatarPrefix, type AvatarStore } from './ports';
 
@@ -33,6 +33,8 @@ export class AvatarService {
   constructor(
     private readonly deps: {
       users: ProfileWriter;
+      /** To answer the profile as GET /user/me shows it (the apps, the logins over them). */
+      identities?: Pick<UserReader, 'identitiesOf'>;
       avatars: AvatarStore;
       /** The lease an upload takes on the user row before it stores a file (see WriteLeases). */
       leases: WriteLeases;
@@ -45,7 +47,7 @@ export class AvatarService {
     },
   ) {}
 
-  async set(identity: { userId: string; openid: string; home?: string }, file: Uint8Array, log: Logger): Promise<Profile> {
+  async set(identity: { userId: string; openid: string; home?: string; appid?: string }, file: Uint8Array, log: Logger): Promise<Profile> {
     // The avatar is the user's, on its home row (docs/identities.md).
     const user = homeRow(identity);
     const { users, avatars } = this.deps;
@@ -89,6 +91,6 @@ export class AvatarService {
       log.warn('could not delete the previous avatar files', { userId: user.userId, errorCode: (err as AppError).code });
     }
     log.info('avatar set', { userId: user.userId, type, bytes: file.byteLength });
-    return toProfile(row, avatars.urlOf.bind(avatars));
+    return profileAfterChange(row, identity, this.deps.identities, avatars.urlOf.bind(avatars));
   }
 }

@@ -22,6 +22,7 @@ export function composeAvatar(env: Env = process.env): { logger: Logger; metrics
   const rows = new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env));
   const avatars = new AvatarService({
     users: rows,
+    identities: rows,
     leases: rows,
     avatars: createS3AvatarStore({ bucket: avatar.bucket, publicBaseUrl: avatar.publicBaseUrl, endpoint: avatar.endpoint, timeoutMs: avatar.timeoutMs }),
     writeBudgetMs: writeBudgetMs(avatar.timeoutMs),
@@ -49,8 +50,10 @@ export function composeNickname(env: Env = process.env): { logger: Logger; metri
     { wechat, apps, secrets: loadAppSecrets(env, apps), redis, keyPrefix: redisConfig.keyPrefix, logger, onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count') },
     (api) => createWechatContentCheck(api),
   );
+  const users = new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env));
   const nicknames = new NicknameService({
-    users: new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env)),
+    users,
+    identities: users,
     content: { checkText: (openid, content, appid) => checkOf(appid).checkText(openid, content) },
     avatarUrlOf: loadAvatarUrl(env),
   });

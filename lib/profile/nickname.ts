@@ -1,7 +1,7 @@
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
-import { homeRow, type ProfileWriter } from '../users/ports';
-import { toProfile, type Profile } from '../users/profile';
+import { homeRow, type ProfileWriter, type UserReader } from '../users/ports';
+import { profileAfterChange, type Profile } from '../users/profile';
 import type { ContentCheck } from './ports';
 
 export const NICKNAME_MAX_CODE_POINTS = 32;
@@ -34,7 +34,13 @@ export function validNickname(raw: unknown): string {
  */
 export class NicknameService {
   constructor(
-    private readonly deps: { users: ProfileWriter; content: ContentCheck; avatarUrlOf?: (key: string) => string },
+    private readonly deps: {
+      users: ProfileWriter;
+      content: ContentCheck;
+      avatarUrlOf?: (key: string) => string;
+      /** To answer the profile as GET /user/me shows it (the apps, the logins over them). */
+      identities?: Pick<UserReader, 'identitiesOf'>;
+    },
   ) {}
 
   async set(user: { userId: string; openid: string; home?: string; appid?: string }, raw: unknown, log: Logger): Promise<Profile> {
@@ -58,6 +64,6 @@ export class NicknameService {
     // The profile is the user's, on its home row (docs/identities.md).
     const { user: row } = await this.deps.users.updateProfile(homeRow(user), { nickname });
     log.info('nickname set', { userId: user.userId });
-    return toProfile(row, this.deps.avatarUrlOf);
+    return profileAfterChange(row, user, this.deps.identities, this.deps.avatarUrlOf);
   }
 }

@@ -48,6 +48,8 @@ export interface MergeReport {
   /** What both held: `into`'s kept, `from`'s dropped (the number masked). */
   dropped: { phone?: string; nickname?: true; avatar?: true; unionid?: true };
   sessionsEnded: number;
+  /** The merge was done by an earlier run: this one only saw to its last steps again. */
+  alreadyMerged?: true;
 }
 
 /**
@@ -78,15 +80,21 @@ export async function mergeUsers(deps: MergeDeps, fromUserId: string, intoUserId
   const target = { userId: intoUserId, home: into.openid };
 
   const from = await homeOf(users, fromUserId);
-  // 1. No new writers on `from`, and no session for it from now on.
-  report.sessionsEnded = await deps.sessions.purgeUser(fromUserId, deps.phoneKeys(fromUserId), target);
   if (!from) {
-    // Merged already (its home row is `into`'s identity now), or no such user: any identity the
-    // last run left is moved, and the event published again.
+    // Merged into `into` already (its home row is `into`'s identity now, marked so): the Redis
+    // mark and any identity the last run left are seen to, and the event published again (at
+    // least once). Else there is no such user, or it was merged into another: nothing is done.
+    if (!(await mergedInto(users, intoUserId, fromUserId))) {
+      throw new AppError('NOT_FOUND', `No user ${fromUserId} (it does not exist, or it was merged into another user).`);
+    }
+    report.alreadyMerged = true;
+    report.sessionsEnded = await deps.sessions.purgeUser(fromUserId, deps.phoneKeys(fromUserId), target);
     for (const row of await users.identityRows(fromUserId)) if (!row.deleted) await users.moveIdentity({ userId: fromUserId, openid: row.openid }, { ...target, ...(into.unionid ? { unionid: into.unionid } : {}) });
     await deps.events.publish('UsersMerged', { fromUserId, intoUserId });
     return report;
   }
+  // 1. No session for `from` from now on, and no new writers on it.
+  report.sessionsEnded = await deps.sessions.purgeUser(fromUserId, deps.phoneKeys(fromUserId), target);
   const owner = { userId: fromUserId, openid: from.openid };
   const mark = await users.markDeleting(owner, now());
   const bindings = await deps.phoneLeases.closeLeases(fromUserId);
@@ -181,6 +189,14 @@ async function homeOf(users: Pick<MergeRows, 'identityRows' | 'readAccount'>, us
     if (home && home.userId === userId && !home.deletedAt && !home.home) return home;
   }
   return null;
+}
+
+/** Whether one of `into`'s rows is the home row `fromUserId` had before it was merged into `into`. */
+async function mergedInto(users: Pick<MergeRows, 'identityRows' | 'readAccount'>, intoUserId: string, fromUserId: string): Promise<boolean> {
+  for (const row of await users.identityRows(intoUserId)) {
+    if ((await users.readAccount(row.openid))?.mergedFrom === fromUserId) return true;
+  }
+  return false;
 }
 
 /** The claim on `number` for `to`: already theirs, free, or taken over from `from`. False when a third user holds it. */

@@ -59,6 +59,8 @@ export interface AccountRow extends User {
   phoneE164?: string;
   /** Numbers a binding leased on the row and may have claimed, not (yet) put on the row. */
   leasedPhones?: string[];
+  /** The user whose home row this was, before an operator merged it into this row's user (lib/users/merge.ts). */
+  mergedFrom?: string;
 }
 
 /**
@@ -200,7 +202,12 @@ export interface RecordedLogin {
    * the open-platform binding who has used another app since): signed in as its own user, the
    * pair recorded on the row for the operator's merge (docs/identities.md).
    */
-  conflict?: { unionid: string; holder: string };
+  conflict?: {
+    unionid: string;
+    holder: string;
+    /** Recorded by an earlier login already (reported then). */
+    known?: true;
+  };
 }
 
 /** The port the login use case depends on. */

@@ -35,6 +35,20 @@ export function toProfile(user: User, avatarUrlOf?: (key: string) => string): Pr
 }
 
 /**
+ * The profile a change answers with, as GET /user/me shows it: `home` as the change left it, and
+ * the user's identities when the writer can list them (a reader of the byUser index).
+ */
+export async function profileAfterChange(
+  home: User,
+  who: { userId: string; openid: string; appid?: string },
+  identities: Pick<UserReader, 'identitiesOf'> | undefined,
+  avatarUrlOf?: (key: string) => string,
+): Promise<Profile> {
+  const profile = toProfile(home, avatarUrlOf);
+  return identities ? { ...profile, ...acrossIdentities(home, who, await identities.identitiesOf(who.userId)) } : profile;
+}
+
+/**
  * The signed-in user's profile: the home row by its key (one GetItem, consistent with the
  * user's writes), checked to be the session's user, and beside it the user's identities
  * (one Query of the byUser index): the apps, and the logins summed over them.
@@ -54,7 +68,7 @@ export async function getProfile(
  * (read consistently) stands in for its own entry, and the session's identity is listed even
  * before the index has it.
  */
-function acrossIdentities(home: User, who: { openid: string; appid?: string }, identities: Identity[]): Pick<Profile, 'loginCount' | 'lastLoginAt' | 'apps'> {
+export function acrossIdentities(home: User, who: { openid: string; appid?: string }, identities: Identity[]): Pick<Profile, 'loginCount' | 'lastLoginAt' | 'apps'> {
   const rows = [home, ...identities.filter((identity) => identity.openid !== home.openid)];
   const apps = new Map<string, string>();
   for (const row of rows) {

@@ -146,7 +146,10 @@ describe('A second app’s session works on the user (integration)', () => {
     // Both checks name the second app's openid: the stub answers 43104 unless the call takes
     // the second app's own access token.
     const profile = await coldStart('profile', ctx.env);
-    expect((await profile(await asUser(second.token, { nickname: 'Hal' }))).statusCode).toBe(200);
+    const changed = await profile(await asUser(second.token, { nickname: 'Hal' }));
+    expect(changed.statusCode).toBe(200);
+    // The new profile as GET /user/me shows it: the apps, the logins over them.
+    expect(bodyOf(changed)).toMatchObject({ nickname: 'Hal', loginCount: 3, apps: [expect.anything(), expect.anything()] });
     const phone = await coldStart('phone', ctx.env);
     expect((await phone(await asUser(second.token, { code: '13800138123.hal' }))).statusCode).toBe(200);
     const fromFirst = bodyOf(await me(await asUser(first.token)));
@@ -208,6 +211,21 @@ describe('A second app’s session works on the user (integration)', () => {
     expect((await (await coldStart('authorizer', ctx.env))(authorizerEvent(`Bearer ${first.token}`))).isAuthorized).toBe(false);
   });
 
+  it('lets a recorded conflict go once its holder is deleted: the identity’s user takes the unionid, and the other app then joins it', async () => {
+    const own = await login('kai.1');
+    const holder = await login('kai.2', mini2());
+    await login('kai.union3', mini2());
+    await login('kai.union4');
+    expect(await row(stubOpenid(ctx.env.WECHAT_APPID!, 'kai'))).toMatchObject({ unionConflict: { S: stubUnionid('kai') }, conflictWith: { S: holder.userId } });
+    // The holder deletes its account: its claim goes with it.
+    expect((await (await coldStart('delete-account', ctx.env))(await asUser(holder.token, { code: 'kai.5' }))).statusCode).toBe(204);
+    expect(await claim(stubUnionid('kai'))).toBeUndefined();
+    expect(await login('kai.union6')).toMatchObject({ userId: own.userId });
+    expect(await claim(stubUnionid('kai'))).toMatchObject({ userId: { S: own.userId } });
+    expect(await row(stubOpenid(ctx.env.WECHAT_APPID!, 'kai'))).not.toHaveProperty('unionConflict');
+    expect(await login('kai.union7', mini2())).toMatchObject({ userId: own.userId, isNewUser: false });
+  });
+
   it('refuses a deletion re-authenticated with a code of the other app (another openid): 401 REAUTH_FAILED', async () => {
     await login('jo.union1');
     const second = await login('jo.union2', mini2());
@@ -266,9 +284,13 @@ describe('Merging users (integration)', () => {
     expect(moved).not.toHaveProperty('phone');
     expect(await login('mia.union5', mini2())).toMatchObject({ userId: into.userId, isNewUser: false });
 
-    // Run again: nothing left to move, nothing broken.
+    // Run again: nothing left to move, nothing broken, and it says so.
     const again = await users('merge', from.userId, into.userId);
     expect(again.code, again.output).toBe(0);
+    expect(again.output).toContain(`user ${from.userId} was merged into ${into.userId} already`);
+    // Into someone else now: refused, nothing done (it is no user of its own any more).
+    const other = await login('mia-other.1');
+    expect(await users('merge', from.userId, other.userId)).toMatchObject({ code: 1, output: expect.stringContaining(`No user ${from.userId} (it does not exist, or it was merged into another user)`) });
     expect(bodyOf(await (await coldStart('me', ctx.env))(await asUser(into.token)))).toMatchObject({ phone: { purePhoneNumber: '13700137001' } });
   });
 
@@ -291,6 +313,8 @@ describe('Merging users (integration)', () => {
     const a = await login('pia.1');
     expect(await users('merge', a.userId, a.userId)).toMatchObject({ code: 1, output: expect.stringContaining('cannot be merged into itself') });
     expect(await users('merge', a.userId, '01ARZ3NDEKTSV4RRFFQ69G5FAV')).toMatchObject({ code: 1, output: expect.stringContaining('No user 01ARZ3NDEKTSV4RRFFQ69G5FAV') });
+    // An unknown source is no success: nothing merged, no event.
+    expect(await users('merge', '01ARZ3NDEKTSV4RRFFQ69G5FAV', a.userId)).toMatchObject({ code: 1, output: expect.stringContaining('No user 01ARZ3NDEKTSV4RRFFQ69G5FAV (it does not exist') });
     expect(await users('merge', 'not-an-id', a.userId)).toMatchObject({ code: 2, output: expect.stringContaining('merge takes two userIds') });
   });
 });

@@ -289,7 +289,11 @@ describe('Packaged template, stage prod (integration)', () => {
       { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['PhonesTable', 'Arn'] } },
       { Effect: 'Allow', Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } },
     ]);
-    const userRowWrite = [{ Effect: 'Allow', Action: ['dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } }];
+    // The row's write, and the user's identities for the profile they answer with.
+    const userRowWrite = [
+      { Effect: 'Allow', Action: ['dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': ['UsersTable', 'Arn'] } },
+      { Effect: 'Allow', Action: ['dynamodb:Query'], Resource: byUser },
+    ];
     expect(dynamo(role('Avatar'))).toEqual(userRowWrite);
     expect(dynamo(role('Profile'))).toEqual(userRowWrite);
     // No `*` action and no `*` resource but X-Ray's, in any function's role: functionRuleViolations.

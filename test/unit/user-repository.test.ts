@@ -156,10 +156,20 @@ describe('Class: DynamoUserRepository', () => {
         expect(ddbMock.commandCalls(UpdateItemCommand, { TableName: 'users' })[1]!.args[0].input.UpdateExpression).toContain('linkedUnionid = :unionid');
       });
 
-      it('a conflict recorded before: one request, nothing claimed again', async () => {
-        ddbMock.on(UpdateItemCommand).resolves({ Attributes: row({ loginCount: 5, unionConflict: 'u1' }) });
-        await repo().recordLogin({ ...input, unionid: 'u1' });
-        expect(sends()).toEqual(['UpdateItemCommand:users']);
+      it('a conflict recorded before: two requests (the row, the claim asked again), nothing written, not reported again', async () => {
+        ddbMock.on(UpdateItemCommand, { TableName: 'users' }).resolves({ Attributes: row({ loginCount: 5, unionConflict: 'u1', conflictWith: '01HOLDER' }) });
+        ddbMock.on(UpdateItemCommand, { TableName: 'unionids' }).resolves({ Attributes: { unionid: { S: 'u1' }, userId: { S: '01HOLDER' }, home: { S: 'oHome' } } });
+        await expect(repo().recordLogin({ ...input, unionid: 'u1' })).resolves.toMatchObject({ conflict: { unionid: 'u1', holder: '01HOLDER', known: true } });
+        expect(sends()).toEqual(['UpdateItemCommand:users', 'UpdateItemCommand:unionids']);
+      });
+
+      it('a conflict whose holder is gone since (its account deleted, the claim freed): this user takes the unionid', async () => {
+        ddbMock.on(UpdateItemCommand, { TableName: 'users' }).resolves({ Attributes: row({ loginCount: 5, unionConflict: 'u1', conflictWith: '01GONE' }) });
+        ddbMock.on(UpdateItemCommand, { TableName: 'unionids' }).resolves({ Attributes: { unionid: { S: 'u1' }, userId: { S: '01NEWUSER' }, home: { S: 'o1' } } });
+        const recorded = await repo().recordLogin({ ...input, unionid: 'u1' });
+        expect(recorded).toEqual({ user: expect.objectContaining({ userId: '01NEWUSER', unionid: 'u1' }) });
+        const link = ddbMock.commandCalls(UpdateItemCommand, { TableName: 'users' })[1]!.args[0].input;
+        expect(link.UpdateExpression).toContain('REMOVE unionConflict, conflictWith');
       });
     });
 
