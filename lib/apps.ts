@@ -14,8 +14,9 @@ import { AppError } from './errors';
  *   `<WECHAT_APP_PARAMETERS>/<appid>/wechat-secret` (docs/deploy.md), fetched with the
  *   function's other parameters in one request (lib/secrets.ts); locally set directly.
  */
-export type AppKind = 'miniprogram';
-export const APP_KINDS: readonly AppKind[] = ['miniprogram'];
+export type AppKind = 'miniprogram' | 'officialAccount' | 'mobileApp';
+/** A mini-program; a 公众号 (official account), whose H5 pages log in with WeChat's web OAuth; an App on the open platform. */
+export const APP_KINDS: readonly AppKind[] = ['miniprogram', 'officialAccount', 'mobileApp'];
 
 export interface WechatApp {
   appId: string;
@@ -35,6 +36,24 @@ export interface Apps {
 const CONFIGURED_APPID = /^[A-Za-z0-9_]{1,64}$/;
 
 /** The apps of this deployment, from WECHAT_APPID and WECHAT_APPS. No secret is read. */
+/**
+ * Refuses a session of another kind of app than a mini-program, for what only a mini-program's
+ * user can do (a phone number's code, WeChat's content check on its openid): 403
+ * MINIPROGRAM_SESSION_REQUIRED, before anything is counted or called. A session that kept no
+ * app is the default app's, a mini-program.
+ */
+export function requireMiniProgram(apps: Apps, appid: string | undefined, what: string): void {
+  const kind = appid === undefined ? 'miniprogram' : apps.get(appid)?.kind;
+  if (kind !== undefined && kind !== 'miniprogram') {
+    throw new AppError('MINIPROGRAM_SESSION_REQUIRED', `${what} needs a session opened in a mini-program (this one is a ${kind}'s).`);
+  }
+}
+
+/** The apps of one kind, the default app first when it is of that kind. */
+export function appsOfKind(apps: Apps, kind: AppKind): WechatApp[] {
+  return apps.all.filter((app) => app.kind === kind);
+}
+
 export function loadApps(env: Env = process.env): Apps {
   const s = settings(env);
   const defaultApp: WechatApp = { appId: s.required('WECHAT_APPID'), kind: 'miniprogram' };

@@ -64,7 +64,8 @@ console.log(`
     DynamoDB (dynalite)  ${stack.dynamo.url}  tables ${stack.dynamo.tables.join(', ')} (the template's)
     Redis                ${redisNote}
     Upstash gateway      ${stack.gateway.url}
-    WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}, and a second mini-program ${stack.env.WECHAT_APPID_MINI2} (WECHAT_APPID_MINI2)
+    WeChat stub          ${stack.wechat.url}  appid ${stack.env.WECHAT_APPID}, a second mini-program ${stack.env.WECHAT_APPID_MINI2} (WECHAT_APPID_MINI2),
+                         a 公众号 ${stack.env.WECHAT_APPID_WEB} (WECHAT_APPID_WEB) and an App ${stack.env.WECHAT_APPID_APP} (WECHAT_APPID_APP)
     S3 (stand-in)        ${stack.s3.url}  bucket ${stack.s3.bucket}, files at ${stack.s3.publicUrl}/…
     WeChat message push  http://localhost:${port}/wechat/events  Token ${stack.env.WECHAT_PUSH_TOKEN}  EncodingAESKey ${stack.env.WECHAT_PUSH_AES_KEY}
                          http://localhost:${port}/wechat/events/${stack.env.WECHAT_APPID_MINI2}  (the second mini-program's: its own Token and key, in the env file below)
@@ -73,6 +74,8 @@ console.log(`
   API on http://localhost:${port} once serverless offline is up. Try:
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.union1"}'   # alice, whose apps are bound to the open platform
     curl -s -X POST http://localhost:${port}/user/wechatlogin -H 'content-type: application/json' -d '{"code":"alice.union2","appid":"${stack.env.WECHAT_APPID_MINI2}"}'   # alice in the second mini-program, with her unionid
+    curl -s -X POST http://localhost:${port}/user/wechatlogin/web -H 'content-type: application/json' -d '{"code":"alice.userinfo.union3"}'   # alice on the 公众号's H5 page (snsapi_userinfo)
+    curl -s -X POST http://localhost:${port}/user/wechatlogin/app -H 'content-type: application/json' -d '{"code":"alice.union4"}'   # alice in the App
     curl -s http://localhost:${port}/user/me -H "authorization: Bearer <token>"
     curl -s http://localhost:${port}/user/hello -H "authorization: Bearer <token>"   # the example route of your own (docs/sessions.md)
     curl -s -X POST http://localhost:${port}/user/phone -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"13800138000.a"}'

@@ -53,9 +53,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   // A second mini-program, bound with the first to the stub's open platform (docs/identities.md):
   // the same NAME has another openid in it and, with a `.union…` code, the same unionid.
   const mini2 = env.WECHAT_APPID_MINI2 || 'wx00000000000mini2';
-  const mini2Secret = randomBytes(16).toString('hex');
-  const mini2PushToken = randomBytes(16).toString('hex');
-  const mini2PushAesKey = randomBytes(32).toString('base64').slice(0, 43);
+  // And a 公众号, whose H5 pages log in with WeChat's web OAuth, and an App: the same open platform.
+  const web = env.WECHAT_APPID_WEB || 'wx000000000000web1';
+  const app = env.WECHAT_APPID_APP || 'wx000000000000app1';
+  const more = { [mini2]: 'miniprogram', [web]: 'officialAccount', [app]: 'mobileApp' } as const;
+  // Each app's own AppSecret, push Token and EncodingAESKey, fresh per run.
+  const own = Object.fromEntries(
+    Object.keys(more).map((appid) => [appid, { secret: randomBytes(16).toString('hex'), pushToken: randomBytes(16).toString('hex'), pushAesKey: randomBytes(32).toString('base64').slice(0, 43) }]),
+  );
   const restToken = randomBytes(24).toString('base64url');
   // The message push's Token and EncodingAESKey, as the console would hold them: fresh per run
   // unless given, and printed by `npm run dev` so that a developer can sign test pushes.
@@ -75,7 +80,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     started.push(redis);
     const gateway = await startUpstashGateway({ redis: redis.address, token: restToken });
     started.push(gateway);
-    const wechat = await startWechatStub({ appId, appSecret, moreApps: { [mini2]: mini2Secret } });
+    const wechat = await startWechatStub({ appId, appSecret, moreApps: Object.fromEntries(Object.entries(more).map(([appid, kind]) => [appid, { secret: own[appid]!.secret, kind }])) });
     started.push(wechat);
     // It checks each request's SigV4 signature against the credentials and region the
     // functions get below, as S3 would against their role's.
@@ -93,11 +98,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...LOCAL_AWS_ENV,
       WECHAT_APPID: appId,
       WECHAT_SECRET: appSecret,
-      WECHAT_APPS: mini2,
-      [`WECHAT_SECRET_${mini2}`]: mini2Secret,
-      [`WECHAT_PUSH_TOKEN_${mini2}`]: mini2PushToken,
-      [`WECHAT_PUSH_AES_KEY_${mini2}`]: mini2PushAesKey,
+      WECHAT_APPS: Object.entries(more)
+        .map(([appid, kind]) => (kind === 'miniprogram' ? appid : `${appid}:${kind}`))
+        .join(','),
+      ...Object.fromEntries(
+        Object.keys(more).flatMap((appid) => [
+          [`WECHAT_SECRET_${appid}`, own[appid]!.secret],
+          [`WECHAT_PUSH_TOKEN_${appid}`, own[appid]!.pushToken],
+          [`WECHAT_PUSH_AES_KEY_${appid}`, own[appid]!.pushAesKey],
+        ]),
+      ),
       WECHAT_APPID_MINI2: mini2,
+      WECHAT_APPID_WEB: web,
+      WECHAT_APPID_APP: app,
       WECHAT_PUSH_TOKEN: pushToken,
       WECHAT_PUSH_AES_KEY: pushAesKey,
       WECHAT_API_BASE: wechat.url,

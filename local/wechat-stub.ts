@@ -62,6 +62,8 @@ export interface WechatStubStats {
   contentChecks: number;
   /** Every access token handed out, so tests can prove none of them leaks. */
   accessTokens: string[];
+  /** Every user access_token of an OAuth exchange, so tests can prove none is kept or logged. */
+  oauthTokens: string[];
 }
 
 export interface RunningWechatStub extends RunningServer {
@@ -115,8 +117,12 @@ export function stubUnionid(name: string): string {
 export async function startWechatStub(options: {
   appId: string;
   appSecret: string;
-  /** Other apps of the same open platform: AppID → AppSecret. */
-  moreApps?: Readonly<Record<string, string>>;
+  /**
+   * Other apps of the same open platform: AppID → its AppSecret (a mini-program), or its
+   * AppSecret and kind: a 公众号 (`officialAccount`) or an App (`mobileApp`), whose codes are
+   * exchanged at sns/oauth2/access_token, not jscode2session.
+   */
+  moreApps?: Readonly<Record<string, string | { secret: string; kind: 'miniprogram' | 'officialAccount' | 'mobileApp' }>>;
   port?: number;
 }): Promise<RunningWechatStub> {
   /** `<appid>|<code>` of each code exchanged. */
@@ -124,10 +130,15 @@ export async function startWechatStub(options: {
   const usedPhoneCodes = new Set<string>();
   let appSecret = options.appSecret;
   /** The secret of each app the stub serves (the default app's may be changed: setAppSecret). */
-  const secretOf = (appid: unknown) => (appid === options.appId ? appSecret : typeof appid === 'string' ? options.moreApps?.[appid] : undefined);
+  const more = (appid: string) => {
+    const app = options.moreApps?.[appid];
+    return typeof app === 'string' ? { secret: app, kind: 'miniprogram' as const } : app;
+  };
+  const secretOf = (appid: unknown) => (appid === options.appId ? appSecret : typeof appid === 'string' ? more(appid)?.secret : undefined);
+  const kindOf = (appid: string) => (appid === options.appId ? 'miniprogram' : more(appid)?.kind);
   /** Phone codes whose `rotate.` has been played: their next presentation is answered. */
   const rotated = new Set<string>();
-  const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, contentChecks: 0, accessTokens: [] };
+  const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, contentChecks: 0, accessTokens: [], oauthTokens: [] };
   // Each app's one valid access token; a replaced one is simply no longer it. WeChat's are
   // opaque strings of up to 512 characters; 64 random base64url characters stand in.
   const tokens = new Map<string, string>();
@@ -244,11 +255,12 @@ export async function startWechatStub(options: {
       });
     }
 
-    if (url.pathname !== '/sns/jscode2session') return sendJson(res, 404, { errcode: 404, errmsg: 'not found' });
+    const oauth = url.pathname === '/sns/oauth2/access_token';
+    if (url.pathname !== '/sns/jscode2session' && !oauth) return sendJson(res, 404, { errcode: 404, errmsg: 'not found' });
     stats.calls++;
 
     const q = url.searchParams;
-    let code = q.get('js_code') ?? '';
+    let code = q.get(oauth ? 'code' : 'js_code') ?? '';
     for (let delay = /^delay\.(\d+)\.(.+)$/.exec(code); delay; delay = /^delay\.(\d+)\.(.+)$/.exec(code)) {
       await new Promise((resolve) => setTimeout(resolve, Number(delay![1])));
       if (res.destroyed) return;
@@ -257,7 +269,8 @@ export async function startWechatStub(options: {
 
     const appid = q.get('appid') ?? '';
     const secret = secretOf(appid);
-    if (secret === undefined) return fail(40013);
+    // A mini-program's codes go to jscode2session, a 公众号's and an App's to the OAuth exchange.
+    if (secret === undefined || (kindOf(appid) === 'miniprogram') === oauth) return fail(40013);
     if (q.get('secret') !== secret) return fail(40125);
     if (q.get('grant_type') !== 'authorization_code') return fail(40002);
     if (!code) return fail(41008);
@@ -281,6 +294,7 @@ export async function startWechatStub(options: {
 
     if (used.has(`${appid}|${code}`)) return fail(40163);
     used.add(`${appid}|${code}`);
+    if (oauth) return reply(oauthAnswer(appid, kindOf(appid)!, code));
     const [name, rest = ''] = splitOnce(code, '.');
     const sessionKey = randomBytes(16).toString('base64');
     stats.sessionKeys.push(sessionKey);
@@ -293,6 +307,32 @@ export async function startWechatStub(options: {
     });
   });
 
+  /**
+   * sns/oauth2/access_token for a 公众号's or an App's code: its openid, a user access_token and
+   * refresh_token (which the service must drop), the scope and, as WeChat does, the unionid only
+   * for snsapi_userinfo (`NAME.userinfo.union…`) or an App (`NAME.union…`); `NAME.base…` is
+   * snsapi_base; `snapshot.NAME` a snapshot page's virtual visitor (is_snapshotuser: 1).
+   */
+  const oauthAnswer = (appid: string, kind: string, code: string) => {
+    const snapshot = code.startsWith('snapshot.');
+    const [name, rest = ''] = splitOnce(snapshot ? code.slice('snapshot.'.length) : code, '.');
+    const base = kind === 'officialAccount' && rest.startsWith('base');
+    const withUnionid = kind === 'officialAccount' ? rest.startsWith('userinfo.union') : rest.startsWith('union');
+    const openid = snapshot ? stubOpenid(appid, `snapshot|${name}`) : stubOpenid(appid, name);
+    if (!snapshot) appOfOpenid.set(openid, appid);
+    const accessToken = randomBytes(24).toString('base64url');
+    stats.oauthTokens.push(accessToken);
+    return {
+      access_token: accessToken,
+      expires_in: 7200,
+      refresh_token: randomBytes(24).toString('base64url'),
+      openid,
+      scope: base ? 'snsapi_base' : 'snsapi_userinfo',
+      ...(withUnionid ? { unionid: snapshot ? stubUnionid(`snapshot|${name}`) : stubUnionid(name) } : {}),
+      ...(snapshot ? { is_snapshotuser: 1 } : {}),
+    };
+  };
+
   const running = await listen(server, options.port);
   return {
     ...running,
@@ -304,6 +344,7 @@ export async function startWechatStub(options: {
       stats.phoneCalls = 0;
       stats.contentChecks = 0;
       stats.accessTokens = [...tokens.values()];
+      stats.oauthTokens = [];
     },
     consumed: (code, appid = options.appId) => used.has(`${appid}|${code}`),
     phoneCodeConsumed: (code) => usedPhoneCodes.has(code),

@@ -44,7 +44,10 @@ export function composeAccount(env: Env = process.env): { logger: Logger; metric
   const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   const apps = loadApps(env);
   // The re-authentication is in the session's app, with that app's AppSecret (lib/apps.ts).
-  const exchangeOf = byApp(apps, loadAppSecrets(env, apps), (appId, appSecret) => new HttpWechatAuth({ ...wechat, appId, appSecret }));
+  // A fresh code of the session's own kind: a mini-program's wx.login() code, or a 公众号 page's or an App's OAuth code.
+  const exchangeOf = byApp(apps, loadAppSecrets(env, apps), (appId, appSecret) =>
+    new HttpWechatAuth({ ...wechat, grant: apps.get(appId)?.kind === 'miniprogram' ? 'jscode2session' : 'oauth2', appId, appSecret }),
+  );
   // POST /user/delete runs for 20 s at most (deploy/routes/delete-account.yml): it can wait out a writer's lease.
   return { logger, metrics: createMetrics(log.serviceName), account: accountService(env, logger, MAX_LEASE_WAIT_MS, exchangeOf) };
 }

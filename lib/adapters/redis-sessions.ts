@@ -302,13 +302,12 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
       session.userId,
       FIELDS.openid,
       session.openid,
-      FIELDS.sealedSessionKey,
-      session.sealedSessionKey,
       FIELDS.issuedAt,
       String(session.issuedAt),
       FIELDS.maxExpiresAt,
       String(session.maxExpiresAt),
     ];
+    if (session.sealedSessionKey) fields.push(FIELDS.sealedSessionKey, session.sealedSessionKey);
     if (session.unionid) fields.push(FIELDS.unionid, session.unionid);
     if (session.appid) fields.push(FIELDS.appid, session.appid);
     if (session.home) fields.push(FIELDS.home, session.home);

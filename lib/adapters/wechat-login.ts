@@ -4,6 +4,12 @@ import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure } from './
 import type { WechatAuth, WechatSession } from '../login/ports';
 
 export interface WechatClientOptions {
+  /**
+   * Which exchange: a mini-program's `wx.login()` code at `jscode2session` (the default), or a
+   * 公众号 page's or an App's OAuth code at `sns/oauth2/access_token` (its access_token and
+   * refresh_token are dropped as they arrive: never kept, never logged).
+   */
+  grant?: 'jscode2session' | 'oauth2';
   appId: string;
   appSecret: string;
   /** e.g. https://api.weixin.qq.com — the local stub stands in here. */
@@ -83,7 +89,7 @@ export class HttpWechatAuth implements WechatAuth {
     this.sleep = options.sleep ?? sleeper;
     this.random = options.random ?? Math.random;
     this.backoff = options.busyBackoffMs ?? [100, 300];
-    this.endpoint = `${options.apiBase.replace(/\/+$/, '')}/sns/jscode2session`;
+    this.endpoint = `${options.apiBase.replace(/\/+$/, '')}${options.grant === 'oauth2' ? '/sns/oauth2/access_token' : '/sns/jscode2session'}`;
   }
 
   async code2Session(code: string): Promise<WechatSession> {
@@ -116,7 +122,7 @@ export class HttpWechatAuth implements WechatAuth {
     const query = new URLSearchParams({
       appid: this.options.appId,
       secret: this.options.appSecret,
-      js_code: code,
+      [this.options.grant === 'oauth2' ? 'code' : 'js_code']: code,
       grant_type: 'authorization_code',
     });
     let answer: { status: number; body: string };
@@ -126,7 +132,7 @@ export class HttpWechatAuth implements WechatAuth {
       throw transportFailure(err, timeoutMs, unavailable);
     }
     if (answer.status < 200 || answer.status >= 300) throw unavailable('http status', { httpStatus: answer.status });
-    return parseReply(answer.body);
+    return this.options.grant === 'oauth2' ? parseOAuthReply(answer.body) : parseReply(answer.body);
   }
 }
 
@@ -141,6 +147,23 @@ function parseReply(text: string): Reply | typeof BUSY {
   return {
     kind: 'session',
     session: typeof unionid === 'string' && unionid ? { openid, sessionKey, unionid } : { openid, sessionKey },
+  };
+}
+
+/**
+ * sns/oauth2/access_token's answer: the openid, the unionid when WeChat sends it (snsapi_userinfo,
+ * or an App), and whether the user is a snapshot page's virtual visitor. Its access_token and
+ * refresh_token are not read out of the parsed body: nothing keeps or logs them.
+ */
+function parseOAuthReply(text: string): Reply | typeof BUSY {
+  const { errcode, errmsg, body: reply } = parseAnswer(text, unavailable);
+  if (errcode === BUSY) return BUSY;
+  if (errcode !== 0) return { kind: 'errcode', errcode, errmsg };
+  const { openid, unionid, is_snapshotuser: snapshot } = reply;
+  if (typeof openid !== 'string' || !openid) throw unavailable('reply without openid', { fields: Object.keys(reply) });
+  return {
+    kind: 'session',
+    session: { openid, ...(typeof unionid === 'string' && unionid ? { unionid } : {}), ...(snapshot === 1 ? { snapshot: true as const } : {}) },
   };
 }
 

@@ -1,7 +1,7 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createTransport, Rehearsal } from '../adapters/http';
 import { createRedisClient } from '../adapters/redis';
-import { loadApps, loadAppSecrets } from '../apps';
+import { appsOfKind, loadApps, loadAppSecrets, type AppKind } from '../apps';
 import { loadConfig, loadUnionidsTable, type Env } from '../config';
 import type { Priming } from '../runtime';
 import { ulid } from '../ids';
@@ -19,7 +19,10 @@ import { LoginService } from './service';
 export interface LoginDeps {
   logger: Logger;
   metrics: Metrics;
+  /** The mini-program's login (POST /user/wechatlogin). */
   service: LoginService;
+  /** The OAuth logins: a 公众号 page's (POST /user/wechatlogin/web) and an App's (/app). */
+  serviceFor: (kind: Exclude<AppKind, 'miniprogram'>) => LoginService | undefined;
   priming?: Priming;
 }
 
@@ -40,23 +43,28 @@ export function composeLogin(env: Env = process.env): LoginDeps {
     userIndexTtlSeconds: config.session.maxAgeSeconds,
   });
   const events = createUserEvents(env, logger);
-  // One service over the shared clients; `metrics` is the function's, or the rehearsal's.
-  const build = (metrics: Metrics) => {
+  // One service per kind of app over the shared clients; `metrics` is the function's, or the rehearsal's.
+  const build = (metrics: Metrics, kind: AppKind = 'miniprogram') => {
     const exchange = (appId: string) =>
       new HttpWechatAuth({
         ...config.wechat,
+        // A 公众号's or an App's OAuth code, else a mini-program's wx.login() code.
+        grant: kind === 'miniprogram' ? 'jscode2session' : 'oauth2',
         appId,
         appSecret: secrets.get(appId)!,
         transport,
         onExchange: (ms, outcome) => metrics.put('WechatLatency', ms, 'Milliseconds', { WechatOutcome: outcome }),
       });
+    // The default app of the kind: the deployment's own for a mini-program, else the only one.
+    const ofKind = appsOfKind(apps, kind);
+    const defaultApp = kind === 'miniprogram' ? apps.defaultApp : ofKind.length === 1 ? ofKind[0] : undefined;
     return new LoginService({
-      wechat: exchange(apps.defaultApp.appId),
-      moreApps: new Map(apps.all.slice(1).map((app) => [app.appId, exchange(app.appId)])),
+      ...(defaultApp ? { wechat: exchange(defaultApp.appId), appId: defaultApp.appId } : {}),
+      moreApps: new Map(ofKind.filter((app) => app !== defaultApp).map((app) => [app.appId, exchange(app.appId)])),
+      kind,
       users,
       sessions,
       newId: (now) => ulid(now.getTime()),
-      appId: config.wechat.appId,
       session: config.session,
       rateLimit: config.loginRateLimit,
       onLogin: (isNewUser) => metrics.put('Logins', 1, 'Count', { UserType: isNewUser ? 'New' : 'Returning' }),
@@ -70,10 +78,14 @@ export function composeLogin(env: Env = process.env): LoginDeps {
       }),
     });
   };
+  // POST /user/wechatlogin/web (a 公众号 page's OAuth code) and /app (an App's).
+  const web = build(metrics, 'officialAccount');
+  const app = build(metrics, 'mobileApp');
   return {
     logger,
     metrics,
     service: build(metrics),
+    serviceFor: (kind) => (kind === 'officialAccount' ? web : kind === 'mobileApp' ? app : undefined),
     // At initialisation (lib/runtime.ts): a login rehearsed over recorded answers, while the
     // connections it addresses are opened (lib/login/prime.ts). Both take work out of the first
     // request; docs/performance.md has the figures.

@@ -1,3 +1,4 @@
+import type { AppKind } from '../apps';
 import { AppError } from '../errors';
 import { deriveId, hashToken, newToken, open, seal } from '../crypto';
 import type { Logger } from '../logger';
@@ -24,10 +25,15 @@ export interface LoginClient {
 }
 
 export interface LoginDeps {
-  /** The default mini-program's exchange: a login that names no appid, or `appId`, is for it. */
-  wechat: WechatAuth;
-  /** The exchange of each other mini-program this deployment serves, by AppID (lib/apps.ts). */
+  /**
+   * The default app's exchange: a login that names no appid, or `appId`, is for it. None where
+   * several apps of the route's kind are served (each login names its own) or none at all.
+   */
+  wechat?: WechatAuth;
+  /** The exchange of each other app of the route's kind this deployment serves, by AppID (lib/apps.ts). */
   moreApps?: ReadonlyMap<string, WechatAuth>;
+  /** The kind of app this login serves (kept on each new identity's row): `miniprogram` by default. */
+  kind?: AppKind;
   users: UserRepository;
   sessions: SessionStore;
   /** A fresh ULID: the new user's id, and each login request's own id. */
@@ -169,10 +175,16 @@ export class LoginService {
   /** The app a login is for: the one it names, or the default; UNKNOWN_APP for one not served. */
   private appOf(appid: string | undefined): { appId: string | undefined; wechat: WechatAuth } {
     const { wechat, appId, moreApps } = this.deps;
-    if (appid === undefined || appid === appId || (appId === undefined && !moreApps?.size)) return { appId, wechat };
-    const other = moreApps?.get(appid);
-    if (!other) throw new AppError('UNKNOWN_APP', `This service does not serve the mini-program ${appid}: add it to WECHAT_APPS (docs/identities.md).`);
-    return { appId: appid, wechat: other };
+    const kind = this.deps.kind ?? 'miniprogram';
+    if (wechat && (appid === undefined || appid === appId || (appId === undefined && !moreApps?.size))) return { appId, wechat };
+    const other = appid === undefined ? undefined : moreApps?.get(appid);
+    if (other) return { appId: appid, wechat: other };
+    if (appid === undefined) {
+      throw moreApps?.size
+        ? new AppError('INVALID_REQUEST', `"appid" is required: this service serves several apps of kind ${kind}.`)
+        : new AppError('UNKNOWN_APP', `This service serves no app of kind ${kind}: add one to WECHAT_APPS (docs/identities.md).`);
+    }
+    throw new AppError('UNKNOWN_APP', `This service does not serve the ${kind} ${appid}: add it to WECHAT_APPS (docs/identities.md).`);
   }
 
   private async exchange(code: string, app: { appId: string | undefined; wechat: WechatAuth }, attempt: CodeAttempt, network: string, requestLog: Logger): Promise<LoginResult> {
@@ -186,10 +198,17 @@ export class LoginService {
       await this.release(attempt, requestLog);
       throw err;
     }
+    if (wx.snapshot) {
+      // A 公众号 snapshot page's visitor (快照页): a virtual openid and unionid, no one to sign
+      // in. Refused before any lookup or claim, so nothing is made for them.
+      await this.release(attempt, requestLog);
+      requestLog.info('snapshot-page visitor refused');
+      throw new AppError('SNAPSHOT_USER');
+    }
     const token = newToken();
     // From here on this request holds two more secrets: scrub them from anything it logs.
     // (Both are made by us or by WeChat, never chosen by the client.)
-    const log = requestLog.child({}, [wx.sessionKey, token]);
+    const log = requestLog.child({}, wx.sessionKey ? [wx.sessionKey, token] : [token]);
     const now = this.now();
     // `landed`: whether this login saw its row write applied (then a row that is gone was deleted).
     const undo = async (landed: boolean) => {
@@ -202,7 +221,7 @@ export class LoginService {
       users.recordLogin({
         openid: wx.openid,
         ...(app.appId ? { appid: app.appId } : {}),
-        kind: 'miniprogram',
+        kind: this.deps.kind ?? 'miniprogram',
         unionid: wx.unionid,
         newUserId: this.deps.newId(now),
         loginId: attempt.loginId,
@@ -264,7 +283,8 @@ export class LoginService {
           ...(user.home ? { home: user.home } : {}),
           ...(user.unionid ? { unionid: user.unionid } : {}),
           ...(app.appId ? { appid: app.appId } : {}),
-          sealedSessionKey: seal(SESSION_KEY_PURPOSE, token, wx.sessionKey),
+          // A mini-program's session_key; an OAuth login (a 公众号 page, an App) has none.
+          ...(wx.sessionKey ? { sealedSessionKey: seal(SESSION_KEY_PURPOSE, token, wx.sessionKey) } : {}),
           issuedAt,
           maxExpiresAt: issuedAt + policy.maxAgeSeconds * 1000,
         },

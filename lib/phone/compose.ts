@@ -1,6 +1,6 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import { loadApps, loadAppSecrets } from '../apps';
+import { loadApps, loadAppSecrets, requireMiniProgram } from '../apps';
 import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
 import { loadPhoneConfig } from './config';
 import { createLogger, type Logger } from '../logger';
@@ -36,6 +36,8 @@ export function composePhone(env: Env = process.env): { logger: Logger; metrics:
     (api, appId) => createWechatPhone(api, { appId }),
   );
   const service = new PhoneService({
+    // A number's code comes from a mini-program's button: a 公众号's or an App's session has none.
+    checkApp: (appid) => requireMiniProgram(apps, appid, 'Binding a phone number'),
     wechat: { getPhoneNumber: (code, openid, appid) => phoneOf(appid).getPhoneNumber(code, openid) },
     phones: new DynamoPhoneRepository(dynamoClient, { phones: phone.phonesTable, users: usersTable }),
     leases: new DynamoUserRepository(dynamoClient, usersTable),

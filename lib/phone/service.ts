@@ -107,6 +107,8 @@ export interface BindingLease {
 export type CodeLookup = { state: 'limited'; retryAfterSeconds: number } | { state: 'new' } | { state: 'done'; sealed: string } | { state: 'foreign' };
 
 export interface PhoneDeps {
+  /** Refuses a session whose app cannot bind a number (not a mini-program's: lib/apps.ts requireMiniProgram). */
+  checkApp?: (appid: string | undefined) => void;
   wechat: PhoneVerifier;
   phones: PhoneRepository;
   /**
@@ -168,6 +170,7 @@ export class PhoneService {
    */
   async bind(user: Holder & { home?: string; appid?: string }, code: string, log: Logger): Promise<PhoneInfo> {
     const { codes, limit } = this.deps;
+    this.deps.checkApp?.(user.appid);
     const codeId = deriveId(CODE_PURPOSE, code);
     const lookup = await codes.begin(codeId, user.userId, { ...limit, now: this.now().getTime() });
     if (lookup.state === 'limited') {

@@ -1,6 +1,6 @@
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import { loadApps, loadAppSecrets } from '../apps';
+import { loadApps, loadAppSecrets, requireMiniProgram } from '../apps';
 import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
 import { loadAvatarConfig, loadAvatarUrl } from './config';
 import { createLogger, type Logger } from '../logger';
@@ -52,6 +52,8 @@ export function composeNickname(env: Env = process.env): { logger: Logger; metri
   );
   const users = new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env));
   const nicknames = new NicknameService({
+    // msg_sec_check takes a mini-program user's openid.
+    checkApp: (appid) => requireMiniProgram(apps, appid, 'Setting the nickname'),
     users,
     identities: users,
     content: { checkText: (openid, content, appid) => checkOf(appid).checkText(openid, content) },

@@ -40,10 +40,13 @@ export class NicknameService {
       avatarUrlOf?: (key: string) => string;
       /** To answer the profile as GET /user/me shows it (the apps, the logins over them). */
       identities?: Pick<UserReader, 'identitiesOf'>;
+      /** Refuses a session whose app WeChat's content check cannot take (not a mini-program's). */
+      checkApp?: (appid: string | undefined) => void;
     },
   ) {}
 
   async set(user: { userId: string; openid: string; home?: string; appid?: string }, raw: unknown, log: Logger): Promise<Profile> {
+    this.deps.checkApp?.(user.appid);
     const nickname = validNickname(raw);
     let verdict;
     try {

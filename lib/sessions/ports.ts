@@ -13,8 +13,8 @@ export interface SessionRecord {
   unionid?: string;
   /** The mini-program (its AppID) the session was opened from; sessions opened before it was kept have none. */
   appid?: string;
-  /** WeChat's session_key, sealed under a key derived from the token (see lib/crypto.ts). */
-  sealedSessionKey: string;
+  /** WeChat's session_key, sealed under a key derived from the token (see lib/crypto.ts); an OAuth login's session has none. */
+  sealedSessionKey?: string;
   /** Epoch ms of the login. */
   issuedAt: number;
   /** Epoch ms after which the session is dead however much it is used (the absolute cap). */

@@ -24,6 +24,8 @@ describe('Function: errorResponse', () => {
     ['AVATAR_TOO_LARGE', 413],
     ['UNSUPPORTED_IMAGE', 415],
     ['USER_BLOCKED', 403],
+    ['SNAPSHOT_USER', 403],
+    ['MINIPROGRAM_SESSION_REQUIRED', 403],
     ['REAUTH_FAILED', 403],
     ['NOT_FOUND', 404],
     ['LOGIN_IN_PROGRESS', 409],

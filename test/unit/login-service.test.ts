@@ -91,7 +91,7 @@ describe('Class: LoginService', () => {
         maxExpiresAt: NOW.getTime() + 86_400_000,
       });
       expect(saved.session.sealedSessionKey).not.toContain('sk-alice.1');
-      expect(open(SESSION_KEY_PURPOSE, token, saved.session.sealedSessionKey)).toBe('sk-alice.1-0123456789');
+      expect(open(SESSION_KEY_PURPOSE, token, saved.session.sealedSessionKey!)).toBe('sk-alice.1-0123456789');
     });
 
     it('keeps no raw token, code or proof in anything it stores', async () => {
