@@ -10,7 +10,8 @@ import { exited, runScript, startDevServer, type DevServer } from '../support/de
 describe('Identities through npm run dev (integration)', () => {
   let dev: DevServer;
   beforeAll(async () => {
-    dev = await startDevServer();
+    // A 公众号's H5 pages' origin, for CORS (deploy/cors.cjs).
+    dev = await startDevServer({ H5_ORIGINS: 'http://h5.local.test' });
   }, 120_000);
   afterAll(async () => {
     await dev?.kill();
@@ -72,5 +73,21 @@ describe('Identities through npm run dev (integration)', () => {
     const again = await login('hana.union4', mini2());
     expect(again).toMatchObject({ isNewUser: true });
     expect(again.userId).not.toBe(first.userId);
+  });
+
+  it('answers CORS for the 公众号’s H5 origin alone: the preflight and the login’s answer', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${dev.base}/user/wechatlogin/web`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    const allowed = await preflight('http://h5.local.test');
+    expect(allowed.status).toBeLessThan(300);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('http://h5.local.test');
+    expect((await preflight('http://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+    const posted = await fetch(`${dev.base}/user/wechatlogin/web`, {
+      method: 'POST',
+      headers: { origin: 'http://h5.local.test', 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 'iris.userinfo.union1' }),
+    });
+    expect(posted.status).toBe(200);
+    expect(posted.headers.get('access-control-allow-origin')).toBe('http://h5.local.test');
   });
 });

@@ -76,6 +76,7 @@ describe('Packaged template, stage prod (integration)', () => {
     AVATAR_BUCKET: 'scratch-avatars',
     AVATAR_BASE_URL: 'http://scratch.example',
     WECHAT_APPS: 'wx5555555555555555',
+    H5_ORIGINS: 'https://h5.scratch.example',
   };
   let template: Template;
   /** The same prod package without any of `loosened` in the environment. */
@@ -96,6 +97,7 @@ describe('Packaged template, stage prod (integration)', () => {
     avatarDomain: 'img.example.com',
     avatarCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc',
     keepWarm: 'true',
+    h5Origins: 'https://h5.example.com,https://m.example.com:8443',
   };
   let everything = '';
   const bundles: Record<string, string> = {};
@@ -419,6 +421,20 @@ describe('Packaged template, stage prod (integration)', () => {
       expect(routes[key].AuthorizationType, key).toBeUndefined();
       expect(routes[key].AuthorizerId, key).toBeUndefined();
     }
+  });
+
+  it('answers CORS for the stage’s H5 origins alone, in API Gateway (no function runs for a preflight), and none by default', () => {
+    const api = (t: Template) => Object.values(t.Resources).find((r: any) => r.Type === 'AWS::ApiGatewayV2::Api') as any;
+    expect(api(template).Properties.CorsConfiguration).toBeUndefined();
+    expect(api(cleanTemplate).Properties.CorsConfiguration).toBeUndefined();
+    expect(api(paramTemplate).Properties.CorsConfiguration).toMatchObject({
+      AllowOrigins: ['https://h5.example.com', 'https://m.example.com:8443'],
+      AllowHeaders: expect.arrayContaining(['Content-Type', 'Authorization', 'X-Login-Proof']),
+      AllowCredentials: false,
+    });
+    // No route of ours answers OPTIONS: API Gateway does.
+    const routes = Object.values(paramTemplate.Resources).filter((r: any) => r.Type === 'AWS::ApiGatewayV2::Route').map((r: any) => r.Properties.RouteKey as string);
+    expect(routes.filter((key) => key.startsWith('OPTIONS'))).toEqual([]);
   });
 
   it('keeps the logs of every function and the API’s access logs for 90 days in prod', () => {
