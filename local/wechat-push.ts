@@ -86,7 +86,8 @@ export function signPush(settings: PushSettings, message: Record<string, unknown
   if (options.plaintext) return { query: { signature, timestamp, nonce }, body: json };
 
   if (!settings.encodingAesKey) throw new Error('安全模式 needs the EncodingAESKey');
-  const sealed = encrypt(settings.encodingAesKey, settings.appId, json);
+  // 数据格式 XML seals the message as XML too (a 公众号's only format).
+  const sealed = encrypt(settings.encodingAesKey, settings.appId, options.xml && typeof message === 'object' ? xmlOf(message) : json);
   const toUserName = typeof message === 'object' && typeof message.ToUserName === 'string' ? message.ToUserName : 'gh_0000000local';
   const openid: Record<string, string> = typeof message === 'object' && typeof message.OpenID === 'string' ? { openid: message.OpenID } : {};
   // 数据格式 XML (the console's default): the same fields in an <xml> envelope.
@@ -97,6 +98,12 @@ export function signPush(settings: PushSettings, message: Record<string, unknown
     query: { signature, timestamp, nonce, ...openid, encrypt_type: 'aes', msg_signature: msgSignature(settings.token, timestamp, nonce, sealed) },
     body,
   };
+}
+
+/** A message as WeChat's XML carries it: each field an element, text in CDATA, numbers bare. */
+export function xmlOf(message: Record<string, unknown>): string {
+  const fields = Object.entries(message).map(([name, value]) => `<${name}>${typeof value === 'number' ? value : `<![CDATA[${String(value)}]]>`}</${name}>`);
+  return `<xml>${fields.join('')}</xml>`;
 }
 
 /** Sends a signed request to `url` (GET without a body, POST with one), as WeChat would. */

@@ -6,6 +6,8 @@ export interface Revoked {
   phone: boolean;
   /** The nickname and avatar (用户信息 / 头像昵称): those profile fields and the avatar files go. */
   profile: boolean;
+  /** All of an App's grant (301): the sessions opened through that App end. */
+  appSessions?: boolean;
 }
 
 /**

@@ -122,7 +122,9 @@ export class AccountService implements AccountEvents {
       if (home.replacedPhone) await this.deps.phones.release(home.replacedPhone, owner);
     }
     if (revoked.profile) await this.clearProfile(owner);
-    log.info('authorization withdrawn at WeChat: data removed', { userId: row.userId, phone: revoked.phone, profile: revoked.profile });
+    // An App's whole grant: what it gave was the login, so the sessions opened through it end.
+    const ended = revoked.appSessions && row.appid ? await this.deps.sessions.revokeAppSessions(row.userId, row.appid) : 0;
+    log.info('authorization withdrawn at WeChat: data removed', { userId: row.userId, phone: revoked.phone, profile: revoked.profile, sessionsEnded: ended });
   }
 
   async infoModified(openid: string, log: Logger): Promise<void> {

@@ -210,6 +210,24 @@ return #sessions
 `;
 
 /**
+ * Ending the sessions a user opened through one app (one request, safe to repeat): an App's
+ * grant withdrawn (RevokeInfo 301). KEYS: the user's session index. ARGV: the session key
+ * prefix, the AppID. Answers how many ended.
+ */
+export const REVOKE_APP_SESSIONS_SCRIPT = `-- wxlogin:revoke-app
+local ended = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = ARGV[1] .. id
+  if redis.call('HGET', key, '${FIELDS.appid}') == ARGV[2] then
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], id)
+    ended = ended + 1
+  end
+end
+return ended
+`;
+
+/**
  * The user's live sessions for an export (one request): for each, when it was created, its
  * absolute cap and how long it has left. KEYS: session index. ARGV: the session key prefix.
  * Returns a flat list: id, created (ms), cap (ms), ms left.
@@ -367,6 +385,11 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
         [this.keys.session(''), String(DELETED_MARK_TTL_SECONDS), mergedInto ? `${mergedInto.userId}|${mergedInto.home}` : '1'],
       ),
     );
+    return Number(reply) || 0;
+  }
+
+  async revokeAppSessions(userId: string, appid: string): Promise<number> {
+    const reply = await guard(() => this.redis.eval<string[], unknown>(REVOKE_APP_SESSIONS_SCRIPT, [this.keys.userSessions(userId)], [this.keys.session(''), appid]));
     return Number(reply) || 0;
   }
 

@@ -1,4 +1,4 @@
-import { appSetting, loadApps } from '../apps';
+import { appSetting, loadApps, type AppKind } from '../apps';
 import { ConfigError, settings, type Env } from '../config';
 import { ENCODING_AES_KEY_PATTERN, PUSH_TOKEN_PATTERN } from './wechat-message';
 
@@ -11,6 +11,7 @@ export interface PushConfig {
   token: string;
   encodingAesKey: string;
   appId: string;
+  kind: AppKind;
   /** WECHAT_PUSH_PLAINTEXT=accept: take 明文模式 pushes too (refused by default: their signature does not cover the body). */
   acceptPlaintext: boolean;
 }
@@ -38,7 +39,7 @@ export function loadPushConfigs(env: Env = process.env): ReadonlyMap<string, Pus
       if (!PUSH_TOKEN_PATTERN.test(token)) throw new ConfigError(`${tokenName} must be 3–32 letters or digits, as the WeChat console takes it`);
       const encodingAesKey = s.required(keyName);
       if (!ENCODING_AES_KEY_PATTERN.test(encodingAesKey)) throw new ConfigError(`${keyName} must be the console’s EncodingAESKey: 43 base64 characters`);
-      return [appId, { token, encodingAesKey, appId, acceptPlaintext }];
+      return [appId, { token, encodingAesKey, appId, kind: apps.get(appId)!.kind, acceptPlaintext }];
     }),
   );
 }

@@ -1,4 +1,5 @@
 import type { AccountEvents, Revoked } from '../account/ports';
+import type { AppKind } from '../apps';
 import { deriveId } from '../crypto';
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
@@ -7,6 +8,7 @@ import {
   encryptedPart,
   encryptedPartOfXml,
   parsePushMessage,
+  parsePushXml,
   PushDecryptError,
   PushFormatError,
   verifyMsgSignature,
@@ -45,16 +47,29 @@ export const TIMESTAMP_WINDOW_SECONDS = 300;
  * avatar, so 19 or 20 alone clears both. A user may have typed their own nickname rather than
  * picked WeChat's: it goes all the same, as nothing tells the two apart.
  */
-const REVOKES: Record<string, keyof Revoked> = { '8': 'phone', '6': 'profile', '19': 'profile', '20': 'profile' };
+const REVOKES: Record<AppKind, Record<string, keyof Revoked>> = {
+  miniprogram: { '8': 'phone', '6': 'profile', '19': 'profile', '20': 'profile' },
+  /**
+   * A 公众号's (用户撤回的H5授权信息): 205 昵称和头像 is the profile; 201 地址, 202 发票信息,
+   * 203 卡券信息, 204 麦克风, 206 位置信息, 207 选中的图片或视频 are nothing kept here.
+   */
+  officialAccount: { '205': 'profile' },
+  /**
+   * An App's: 301 用户撤回移动应用所有授权信息, all the App's grant covered. Its login is all this
+   * service took from it (no user info is fetched): the sessions opened through the App end.
+   */
+  mobileApp: { '301': 'appSessions' },
+};
 
 /**
- * The RevokeInfo's values as `Revoked`. WeChat's pages show one value a push; a list (commas
- * or spaces between the values) is read value by value rather than refused.
+ * The RevokeInfo's values as `Revoked`, by the table of the app's kind (a mini-program's, a
+ * 公众号's, an App's differ). WeChat's pages show one value a push; a list (commas or spaces
+ * between the values) is read value by value rather than refused.
  */
-export function revokedOf(revokeInfo: string): Revoked {
+export function revokedOf(revokeInfo: string, kind: AppKind = 'miniprogram'): Revoked {
   const revoked: Revoked = { phone: false, profile: false };
   for (const value of revokeInfo.split(/[\s,|;]+/)) {
-    const what = REVOKES[value];
+    const what = REVOKES[kind][value];
     if (what) revoked[what] = true;
   }
   return revoked;
@@ -73,8 +88,13 @@ export interface PushDeps {
   token: string;
   /** The console's EncodingAESKey. */
   encodingAesKey: string;
-  /** Our mini-program's AppID: what a decrypted message ends with and what the events name. */
+  /** Our app's AppID: what a decrypted message ends with and what the events name. */
   appId: string;
+  /**
+   * Its kind: a mini-program's pushes are JSON (数据格式, set so in its console); a 公众号's are
+   * XML (its console has no other), an App's either. The RevokeInfo table is the kind's too.
+   */
+  kind?: AppKind;
   events: AccountEvents;
   dedupe: EventDedupe;
   /**
@@ -112,6 +132,11 @@ export class PushService {
 
   constructor(private readonly deps: PushDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  /** Whether this app's pushes may come in XML: a 公众号's and an App's, never a mini-program's. */
+  private takesXml(): boolean {
+    return (this.deps.kind ?? 'miniprogram') !== 'miniprogram';
   }
 
   /** The URL check (GET): the `echostr` to answer, or INVALID_SIGNATURE. Never echoes on a bad signature. */
@@ -177,7 +202,7 @@ export class PushService {
       if (!verifySignature(this.deps.token, timestamp, nonce, query.signature)) throw refused('signature');
       verified = { json: request.body };
     } else {
-      const encrypt = encryptedPart(request.body);
+      const encrypt = encryptedPart(request.body) ?? (this.takesXml() ? encryptedPartOfXml(request.body) : undefined);
       if (!encrypt) {
         // 数据格式 left at XML: WeChat signed it, so this is the console's setting, not a
         // forgery. Say so (400 and the fix in the log), or the operator would chase the Token.
@@ -215,7 +240,7 @@ export class PushService {
       });
     }
     try {
-      return parsePushMessage(text);
+      return this.takesXml() && text.trimStart().startsWith('<') ? parsePushXml(text) : parsePushMessage(text);
     } catch (err) {
       if (!(err instanceof PushFormatError)) throw err;
       throw new AppError('INVALID_REQUEST', 'The pushed message is not one this service reads.', { details: { refused: err.message } });
@@ -241,8 +266,8 @@ export class PushService {
       return undefined;
     }
     if (name === 'user_authorization_revoke') {
-      const revoked = revokedOf(message.revokeInfo!);
-      if (!revoked.phone && !revoked.profile) {
+      const revoked = revokedOf(message.revokeInfo!, this.deps.kind);
+      if (!revoked.phone && !revoked.profile && !revoked.appSessions) {
         log.info('authorization revoked for data this service does not keep: nothing to do', { revokeInfo: message.revokeInfo });
         return undefined;
       }

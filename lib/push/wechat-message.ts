@@ -185,6 +185,55 @@ export function encryptedPart(json: string): string | undefined {
   }
 }
 
+/**
+ * A decrypted message in XML, as a 公众号's pushes are (its console offers XML only) and an
+ * App's may be: the same fields as parsePushMessage reads. A flat `<xml>` of elements holding
+ * CDATA or plain text, read by pattern, not by an XML parser: a DOCTYPE, an entity declaration
+ * or any entity but the five predefined ones and character references is refused, so nothing
+ * in the body is expanded or resolved, whatever it says.
+ */
+export function parsePushXml(xml: string): PushMessage {
+  if (/<!DOCTYPE|<!ENTITY|<!\[(?!CDATA\[)/i.test(xml)) throw new PushFormatError('the XML has a DOCTYPE or an entity declaration');
+  const root = /^\s*(?:<\?xml[^>]*\?>\s*)?<xml>([\s\S]*)<\/xml>\s*$/.exec(xml);
+  if (!root) throw new PushFormatError('the body is neither JSON nor a WeChat XML message');
+  const fields: Record<string, string> = {};
+  const element = /<([A-Za-z][A-Za-z0-9_]*)>(?:<!\[CDATA\[([\s\S]*?)\]\]>|([^<]*))<\/\1>/g;
+  let rest = root[1]!;
+  for (let match = element.exec(rest); match; match = element.exec(rest)) {
+    fields[match[1]!] = match[2] ?? decodeXmlText(match[3]!);
+  }
+  rest = rest.replace(element, '');
+  if (rest.trim() !== '') throw new PushFormatError('the XML is not a flat WeChat message');
+  const createTime = /^\d{1,12}$/.test(fields.CreateTime ?? '') ? Number(fields.CreateTime) : NaN;
+  if (!text(fields.MsgType)) throw new PushFormatError('MsgType is missing');
+  if (!Number.isSafeInteger(createTime)) throw new PushFormatError('CreateTime is missing or not a time');
+  return {
+    msgType: text(fields.MsgType)!,
+    event: text(fields.Event),
+    createTime,
+    msgId: text(fields.MsgId),
+    appId: text(fields.AppID),
+    openid: text(fields.OpenID),
+    revokeInfo: text(fields.RevokeInfo),
+  };
+}
+
+/** XML text: the five predefined entities and character references; any other entity is refused. */
+function decodeXmlText(value: string): string {
+  return value.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);|&/gi, (all, name: string | undefined) => {
+    const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+    if (name === undefined) throw new PushFormatError('the XML has a bare &');
+    if (name.startsWith('#')) {
+      const code = name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : Number(name.slice(1));
+      if (!(code >= 0 && code <= 0x10ffff)) throw new PushFormatError(`the XML has no such character as ${all}`);
+      return String.fromCodePoint(code);
+    }
+    const known = named[name];
+    if (known === undefined) throw new PushFormatError(`the XML uses the entity ${all}`);
+    return known;
+  });
+}
+
 /** Shown in the log when a signed push came in XML: the operator's fix, in the console's words. */
 export const XML_REFUSED = 'the body is XML: set 数据格式 to JSON in the console';
 

@@ -168,4 +168,6 @@ export interface SessionPurge {
    */
   purgeUser(userId: string, phoneKeys: { index: string; others: string[] }, mergedInto?: { userId: string; home: string }): Promise<number>;
   sessionsOf(userId: string, currentSessionId: string, now: number): Promise<SessionSummary[]>;
+  /** Ends the sessions the user opened through one app (an App's grant withdrawn); returns how many. */
+  revokeAppSessions(userId: string, appid: string): Promise<number>;
 }

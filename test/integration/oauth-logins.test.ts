@@ -4,6 +4,7 @@ import { createDynamoClient } from '../../lib/adapters/dynamodb';
 import { hashToken } from '../../lib/crypto';
 import { FIELDS, sessionKeys } from '../../lib/adapters/redis-sessions';
 import { stubOpenid, stubUnionid } from '../../local/wechat-stub';
+import { authorizationEvent, signPush } from '../../local/wechat-push';
 import { authorizerEvent, bodyOf, httpEvent } from '../support/events';
 import { coldStart, dumpRedis, redisCommand, useLocalStack } from '../support/local';
 import { capturedStdout } from '../support/log-capture';
@@ -103,5 +104,32 @@ describe('Logins from a 公众号 page and from the App (integration)', () => {
     expect(bodyOf(await deleteAccount(await asUser(session.token, { body: JSON.stringify({ code: 'rex.userinfo.union1' }) }))).error.code).toBe('REAUTH_FAILED');
     expect((await deleteAccount(await asUser(session.token, { body: JSON.stringify({ code: 'quin.base2' }) }))).statusCode).toBe(204);
     expect(await row(stubOpenid(web(), 'quin'))).toBeUndefined();
+  });
+
+  it('takes the 公众号’s pushes in XML at /wechat/events/<its AppID>, by its RevokeInfo table (205: the profile), and an App’s 301 ends the sessions opened through the App', async () => {
+    const events = await coldStart('wechat-events', ctx.env);
+    const push = (appid: string, message: Record<string, unknown>) => {
+      const signed = signPush({ token: ctx.env[`WECHAT_PUSH_TOKEN_${appid}`]!, encodingAesKey: ctx.env[`WECHAT_PUSH_AES_KEY_${appid}`]!, appId: appid }, message, { xml: true });
+      return events(httpEvent({ routeKey: 'POST /wechat/events/{appid}', rawPath: `/wechat/events/${appid}`, pathParameters: { appid }, queryStringParameters: signed.query, body: signed.body }));
+    };
+    const { body: inMini } = await loginAt('', 'ria.union1');
+    expect((await (await coldStart('profile', ctx.env))(await asUser(inMini.token, { body: JSON.stringify({ nickname: 'Ria' }) }))).statusCode).toBe(200);
+    const { body: onPage } = await loginAt('/web', 'ria.userinfo.union2');
+    const { body: inApp } = await loginAt('/app', 'ria.union3');
+    // 202 (发票信息) is nothing kept here; 205 (昵称和头像) is the user's profile.
+    expect((await push(web(), authorizationEvent('user_authorization_revoke', stubOpenid(web(), 'ria'), web(), { revokeInfo: '202' }))).body).toBe('success');
+    expect(await row(stubOpenid(ctx.env.WECHAT_APPID!, 'ria'))).toMatchObject({ nickname: { S: 'Ria' } });
+    expect((await push(web(), authorizationEvent('user_authorization_revoke', stubOpenid(web(), 'ria'), web(), { revokeInfo: '205' }))).body).toBe('success');
+    expect(await row(stubOpenid(ctx.env.WECHAT_APPID!, 'ria'))).not.toHaveProperty('nickname');
+    // 301: the App's whole grant. Its session ends; the mini-program's and the page's stay.
+    expect((await push(app(), authorizationEvent('user_authorization_revoke', stubOpenid(app(), 'ria'), app(), { revokeInfo: '301' }))).body).toBe('success');
+    const authorize = await coldStart('authorizer', ctx.env);
+    expect((await authorize(authorizerEvent(`Bearer ${inApp.token}`))).isAuthorized).toBe(false);
+    expect((await authorize(authorizerEvent(`Bearer ${onPage.token}`))).isAuthorized).toBe(true);
+    expect((await authorize(authorizerEvent(`Bearer ${inMini.token}`))).isAuthorized).toBe(true);
+    // XML with a DOCTYPE is refused unread.
+    const signed = signPush({ token: ctx.env[`WECHAT_PUSH_TOKEN_${web()}`]!, encodingAesKey: ctx.env[`WECHAT_PUSH_AES_KEY_${web()}`]!, appId: web() }, '<!DOCTYPE x [<!ENTITY e "boom">]><xml><MsgType>&e;</MsgType></xml>', { xml: true });
+    const refused = await events(httpEvent({ routeKey: 'POST /wechat/events/{appid}', rawPath: `/wechat/events/${web()}`, pathParameters: { appid: web() }, queryStringParameters: signed.query, body: signed.body }));
+    expect(refused.statusCode).toBe(400);
   });
 });

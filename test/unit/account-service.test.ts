@@ -51,6 +51,7 @@ function world(row: AccountRow | null) {
     sessions: {
       purgeUser: async () => (await step('purge', () => (state.sessions = 0)), 2),
       sessionsOf: async () => [],
+      revokeAppSessions: async (_userId, appid) => (await step(`revokeAppSessions ${appid}`), 1),
     },
     phoneKeys: (userId) => ({ index: `wxlogin:user-phone-codes:${userId}`, others: [] }),
     phoneLeases: { closeLeases: async () => (await step('closeLeases'), state.bindingLeases) },
