@@ -7,12 +7,14 @@ import {
   encryptedPart,
   msgSignature,
   parsePushMessage,
+  parsePushXml,
   PushDecryptError,
   PushFormatError,
   urlSignature,
   verifyMsgSignature,
   verifySignature,
 } from '../../lib/push/wechat-message';
+import { revokedOf } from '../../lib/push/service';
 
 /**
  * WeChat's own worked examples, from the mini-program's 消息推送 page
@@ -273,5 +275,38 @@ describe('Module: wechat/push', () => {
       expect(encryptedPart(JSON.stringify({ ToUserName: 'gh_97417a04a28d', Encrypt: DOC.safe.encrypt }))).toBe(DOC.safe.encrypt);
       for (const body of ['', '{', '[]', 'null', '{"Encrypt":1}', '{"ToUserName":"gh"}']) expect(encryptedPart(body), body).toBeUndefined();
     });
+  });
+});
+
+describe('Function: parsePushXml (a 公众号’s or an App’s message)', () => {
+  const event = '<xml><ToUserName><![CDATA[gh_1]]></ToUserName><CreateTime>1627359464</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[user_authorization_revoke]]></Event><OpenID><![CDATA[o-1]]></OpenID><AppID><![CDATA[wx1]]></AppID><RevokeInfo><![CDATA[205]]></RevokeInfo></xml>';
+
+  it('reads the fields WeChat sends, in CDATA or as plain text with the predefined entities', () => {
+    expect(parsePushXml(event)).toEqual({ msgType: 'event', event: 'user_authorization_revoke', createTime: 1627359464, msgId: undefined, appId: 'wx1', openid: 'o-1', revokeInfo: '205' });
+    expect(parsePushXml('<?xml version="1.0"?><xml><MsgType>a&amp;b&#33;</MsgType><CreateTime>1</CreateTime></xml>').msgType).toBe('a&b!');
+  });
+
+  it.each([
+    ['a DOCTYPE', '<!DOCTYPE xml [<!ENTITY e "boom">]><xml><MsgType>&e;</MsgType><CreateTime>1</CreateTime></xml>'],
+    ['an entity of its own', '<xml><MsgType>&e;</MsgType><CreateTime>1</CreateTime></xml>'],
+    ['a bare &', '<xml><MsgType>a & b</MsgType><CreateTime>1</CreateTime></xml>'],
+    ['a character that does not exist', '<xml><MsgType>&#x110000;</MsgType><CreateTime>1</CreateTime></xml>'],
+    ['a nested element', '<xml><MsgType><b>x</b></MsgType><CreateTime>1</CreateTime></xml>'],
+    ['no <xml> root', '<message><MsgType>event</MsgType></message>'],
+    ['no CreateTime', '<xml><MsgType>event</MsgType></xml>'],
+  ])('refuses %s with a PushFormatError, never expanding anything', (_name, xml) => {
+    expect(() => parsePushXml(xml)).toThrow(PushFormatError);
+  });
+});
+
+describe('Function: revokedOf, by kind of app', () => {
+  it.each([
+    ['miniprogram', '8', { phone: true, profile: false }],
+    ['officialAccount', '205', { phone: false, profile: true }],
+    ['officialAccount', '201', { phone: false, profile: false }],
+    ['officialAccount', '8', { phone: false, profile: false }],
+    ['mobileApp', '301', { phone: false, profile: false, appSessions: true }],
+  ] as const)('%s %s', (kind, info, revoked) => {
+    expect(revokedOf(info, kind)).toEqual(revoked);
   });
 });
