@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { listen, readBody, sendJson, type RunningServer } from './http-util';
 
 /**
- * A stand-in for WeChat's `GET /sns/jscode2session`, `POST /cgi-bin/stable_token`,
+ * A stand-in for WeChat's `GET /sns/jscode2session`, `GET /sns/oauth2/access_token`, `POST /cgi-bin/stable_token`,
  * `POST /wxa/business/getuserphonenumber` and `POST /wxa/msg_sec_check`, answering the way the
  * real ones do (JSON with a text/plain content type, errmsg with a rid suffix).
  *
@@ -22,6 +22,10 @@ import { listen, readBody, sendJson, type RunningServer } from './http-util';
  * Each exact login code can be exchanged once per app (then 40163), and a wrong appid/secret
  * pair answers 40013/40125, as WeChat does. The stub serves one app, or several bound to one
  * open platform (`moreApps`): NAME's openid differs per app, its unionid is the same in all.
+ *
+ * sns/oauth2/access_token: a 公众号's or an App's OAuth code (each such app's own; a mini-program's
+ * AppID is 40013 there), with the same grammar plus `NAME.userinfo.union…` (snsapi_userinfo with
+ * the unionid), `NAME.base…` (snsapi_base) and `snapshot.NAME…` (is_snapshotuser: 1): oauthAnswer.
  *
  * stable_token checks the appid/secret pair the same way and, in normal mode, hands out the
  * current access token with expires_in 7200 (force_refresh: true replaces it, as WeChat does).

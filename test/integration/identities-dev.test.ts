@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devEnvPath } from '../../local/env-file';
+import { finishLogin, startLogin } from '../../examples/h5/wechat-login.js';
 import { exited, runScript, startDevServer, type DevServer } from '../support/dev-server';
 
 /**
@@ -89,5 +90,34 @@ describe('Identities through npm run dev (integration)', () => {
     });
     expect(posted.status).toBe(200);
     expect(posted.headers.get('access-control-allow-origin')).toBe('http://h5.local.test');
+  });
+
+  it('logs a 公众号 H5 page in as docs/client.md shows: WeChat’s OAuth redirect with a state, checked on the way back, then the code posted', async () => {
+    const web = dev.env().WECHAT_APPID_WEB!;
+    const storage = new Map<string, string>();
+    let assigned = '';
+    const page = (search = '') => ({
+      location: { href: `http://h5.local.test/login${search}`, search, assign: (url: string) => void (assigned = url) },
+      sessionStorage: { getItem: (k: string) => storage.get(k) ?? null, setItem: (k: string, v: string) => void storage.set(k, v), removeItem: (k: string) => void storage.delete(k) },
+      crypto: globalThis.crypto,
+      fetch: (url: string, init: { method: string; headers: Record<string, string>; body: string }) => fetch(url, { ...init, headers: { ...init.headers, origin: 'http://h5.local.test' } }),
+    });
+    startLogin(page(), { appid: web });
+    const redirect = new URL(assigned);
+    expect(`${redirect.origin}${redirect.pathname}`).toBe('https://open.weixin.qq.com/connect/oauth2/authorize');
+    expect(redirect.hash).toBe('#wechat_redirect');
+    expect([...redirect.searchParams.keys()]).toEqual(['appid', 'redirect_uri', 'response_type', 'scope', 'state']);
+    expect(redirect.searchParams.get('redirect_uri')).toBe('http://h5.local.test/login');
+    const state = redirect.searchParams.get('state')!;
+    expect(state).toMatch(/^[0-9a-f]{32}$/);
+
+    // Another site's link, with a code of its own and no state of this tab: refused.
+    await expect(finishLogin(page('?code=mallory.userinfo.union1&state=guess'), { api: dev.base, appid: web })).rejects.toThrow(/state/);
+    startLogin(page(), { appid: web });
+    const fresh = new URL(assigned).searchParams.get('state')!;
+    // WeChat brings the user back with the code and the state.
+    const answer = await finishLogin(page(`?code=tess.userinfo.union1&state=${fresh}`), { api: dev.base, appid: web });
+    expect(answer).toMatchObject({ token: expect.any(String), isNewUser: true });
+    expect(await finishLogin(page(''), { api: dev.base })).toBeNull();
   });
 });

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
  */
 const root = join(import.meta.dirname, '..', '..');
 const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
-const MARKER = /^(?:\/\/|#) ((?:functions|lib|local|client|scripts|bench|deploy)\/[\w./-]+\.\w+|serverless\.yml)(?:,.*)?$/;
+const MARKER = /^(?:\/\/|#) ((?:functions|lib|local|client|scripts|bench|deploy|examples)\/[\w./-]+\.\w+|serverless\.yml)(?:,.*)?$/;
 
 function snippets(doc: string): { file: string; body: string; line: number }[] {
   const text = readFileSync(join(root, doc), 'utf8');
