@@ -333,6 +333,81 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     outcomes.push({ scenario: `identity: ${label}`, answers: answers.slice(0, answers.length - 2), extraWxLogins, retryMs });
   });
 
+  // The OAuth logins (POST /user/wechatlogin/web and /app): their exchange under every fault,
+  // the client retrying with the same code or a fresh one. A code WeChat may have consumed is
+  // never sent to it again; the person, who has a mini-program user, is that one user.
+  const OAUTH_ROUTES = [
+    { route: '/web' as const, appOf: () => ctx.env.WECHAT_APPID_WEB!, code: (name: string, n: string) => `${name}.userinfo.union${n}` },
+    { route: '/app' as const, appOf: () => ctx.env.WECHAT_APPID_APP!, code: (name: string, n: string) => `${name}.union${n}` },
+  ];
+  const oauthScenarios = OAUTH_ROUTES.flatMap((oauth) =>
+    KINDS.flatMap((kind) =>
+      (Object.keys(MODES) as (keyof typeof MODES)[]).flatMap((mode) => RETRIES.map((retry) => ({ oauth, kind, mode, retry, label: `${oauth.route}: exchange × ${kind} × ${mode}, retried with the ${retry}` }))),
+    ),
+  );
+
+  it.each(oauthScenarios)('oauth login: $label', async ({ oauth, kind, mode, retry, label }) => {
+    const name = `w${++serial}x${randomBytes(3).toString('hex')}`;
+    const ip = `198.51.100.${serial % 250}`;
+    const appid = oauth.appOf();
+    const send = (code: string, proof: string, from = ip) => {
+      const event = loginFrom(from, code);
+      event.rawPath = `/user/wechatlogin${oauth.route}`;
+      event.routeKey = `POST /user/wechatlogin${oauth.route}`;
+      event.headers = { ...event.headers, 'x-login-proof': proof };
+      return login(event);
+    };
+    const before = await post(`${name}.union0`, newProof(), '198.51.100.251');
+    expect(before.statusCode).toBe(200);
+    const owner = bodyOf(before).userId as string;
+    const codes = [oauth.code(name, '1')];
+    let proof = newProof();
+    const successes: { token: string; userId: string; isNewUser: boolean }[] = [];
+    const answers: string[] = [];
+    const record = (result: Awaited<ReturnType<Handler>>) => {
+      answers.push(answerOf(result));
+      if (result.statusCode === 200) successes.push(bodyOf(result));
+      return result;
+    };
+    const exchange = wechatPath('/sns/oauth2/access_token');
+
+    // Act
+    proxies.wechat.inject({ match: exchange, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const logged = proxies.wechat.log.length;
+    let result = record(await send(codes[0]!, proof));
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    // Never sent twice: one request for the code, whatever the fault did to its answer.
+    const sentForFirst = proxies.wechat.log.slice(logged).filter((entry) => entry.path.includes('/sns/oauth2/access_token') && entry.path.includes(encodeURIComponent(codes[0]!)));
+    expect(sentForFirst.length, `${label}: the consumed code was re-sent`).toBeLessThanOrEqual(1);
+    expect(proxies.wechat.log.slice(logged).some((entry) => entry.path.includes('/sns/oauth2/access_token')), 'the exchange was tried').toBe(true);
+    const consumedBeforeRetry = ctx.stack.wechat.consumed(codes[0]!, appid);
+    const faultGone = Date.now();
+    for (let attempt = 0; result.statusCode !== 200 && attempt < 3; attempt++) {
+      if (retry === 'fresh code' || (result.statusCode === 401 && bodyOf(result).error.code === 'INVALID_CODE')) {
+        codes.push(oauth.code(name, String(codes.length + 1)));
+        proof = newProof();
+      }
+      result = record(await send(codes.at(-1)!, proof));
+    }
+    const retryMs = Date.now() - faultGone;
+
+    // Assess
+    expect(result.statusCode, `${label}: ${answers.join(' → ')}`).toBe(200);
+    expect(retryMs).toBeLessThan(2000);
+    const extraWxLogins = codes.length - 1;
+    expect(extraWxLogins).toBeLessThanOrEqual(1);
+    if (!consumedBeforeRetry && retry === 'same code') expect(extraWxLogins, 'the same code works while WeChat has not consumed it').toBe(0);
+    for (const s of successes) expect(s.userId, 'the one user of the person').toBe(owner);
+    expect(successes.filter((s) => s.isNewUser)).toEqual([]);
+    expect(await unionHolder(stubUnionid(name))).toBe(owner);
+    const row = await userRow(stubOpenid(appid, name));
+    expect(row?.userId?.S).toBe(owner);
+    const owners = await sessionsOf(stubOpenid(appid, name));
+    expect(owners.length, 'one session per successful login').toBe(new Set(successes.map((s) => s.token)).size);
+    outcomes.push({ scenario: `oauth login: ${label}`, answers, extraWxLogins, retryMs });
+  });
+
   // After a login: an authorization (one Redis script that looks the session up and slides it)
   // and a logout (one Redis transaction) under the same faults.
   /** One clean login: the session the next scenario works on. */

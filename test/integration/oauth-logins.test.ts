@@ -52,6 +52,24 @@ describe('Logins from a 公众号 page and from the App (integration)', () => {
     }
   });
 
+  it('makes a returning login through either route 1 WeChat, 1 DynamoDB and at most 2 Redis requests', async () => {
+    await loginAt('', 'sid.union1');
+    await loginAt('/web', 'sid.userinfo.union2');
+    await loginAt('/app', 'sid.union3');
+    const counts = () => ({ wechat: ctx.stack.wechat.stats.calls, dynamodb: ctx.stack.dynamo.stats.requests, redis: ctx.stack.gateway.stats.requests });
+    // A warm container: its initialisation (which opens its connections) is behind it.
+    const login = await coldStart('login', ctx.env);
+    await login(httpEvent({ body: JSON.stringify({ code: 'sid.union0' }) }));
+    for (const [path, code] of [['/web', 'sid.userinfo.union4'], ['/app', 'sid.union5']] as const) {
+      const before = counts();
+      const answer = await login(httpEvent({ rawPath: `/user/wechatlogin${path}`, routeKey: `POST /user/wechatlogin${path}`, body: JSON.stringify({ code }) }));
+      expect(answer.statusCode).toBe(200);
+      const after = counts();
+      expect({ wechat: after.wechat - before.wechat, dynamodb: after.dynamodb - before.dynamodb }).toEqual({ wechat: 1, dynamodb: 1 });
+      expect(after.redis - before.redis).toBeLessThanOrEqual(2);
+    }
+  });
+
   it('links a snsapi_base login (no unionid) only through an identity seen before, and otherwise starts a user', async () => {
     const first = await loginAt('/web', 'max.base1');
     expect(first.body).toMatchObject({ isNewUser: true });
