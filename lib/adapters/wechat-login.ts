@@ -1,6 +1,6 @@
 import { recordedJson, send, type Recording, type Transport } from './http';
 import { AppError, CredentialsRejected } from '../errors';
-import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure } from './wechat-shared';
+import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure, type Unavailable } from './wechat-shared';
 import type { WechatAuth, WechatSession } from '../login/ports';
 
 export interface WechatClientOptions {
@@ -83,8 +83,13 @@ export class HttpWechatAuth implements WechatAuth {
   private readonly random: () => number;
   private readonly backoff: readonly number[];
   private readonly endpoint: string;
+  /** The exchange's name in errors and logs. */
+  private readonly api: string;
+  private readonly unavailable: Unavailable;
 
   constructor(private readonly options: WechatClientOptions) {
+    this.api = options.grant === 'oauth2' ? 'sns/oauth2/access_token' : 'jscode2session';
+    this.unavailable = unavailableFor(this.api);
     this.get = options.get ?? httpGet(options.transport ?? { send });
     this.sleep = options.sleep ?? sleeper;
     this.random = options.random ?? Math.random;
@@ -113,8 +118,8 @@ export class HttpWechatAuth implements WechatAuth {
       sleep: this.sleep,
       random: this.random,
     };
-    const reply = await retryWhileBusy((timeoutMs) => this.call(code, timeoutMs), retry, unavailable);
-    if (reply.kind === 'errcode') throw mapErrcode(reply.errcode, reply.errmsg);
+    const reply = await retryWhileBusy((timeoutMs) => this.call(code, timeoutMs), retry, this.unavailable);
+    if (reply.kind === 'errcode') throw mapErrcode(reply.errcode, reply.errmsg, this.api);
     return reply.session;
   }
 
@@ -129,14 +134,14 @@ export class HttpWechatAuth implements WechatAuth {
     try {
       answer = await this.get(`${this.endpoint}?${query}`, timeoutMs);
     } catch (err) {
-      throw transportFailure(err, timeoutMs, unavailable);
+      throw transportFailure(err, timeoutMs, this.unavailable);
     }
-    if (answer.status < 200 || answer.status >= 300) throw unavailable('http status', { httpStatus: answer.status });
-    return this.options.grant === 'oauth2' ? parseOAuthReply(answer.body) : parseReply(answer.body);
+    if (answer.status < 200 || answer.status >= 300) throw this.unavailable('http status', { httpStatus: answer.status });
+    return this.options.grant === 'oauth2' ? parseOAuthReply(answer.body, this.unavailable) : parseReply(answer.body, this.unavailable);
   }
 }
 
-function parseReply(text: string): Reply | typeof BUSY {
+function parseReply(text: string, unavailable: Unavailable): Reply | typeof BUSY {
   const { errcode, errmsg, body: reply } = parseAnswer(text, unavailable);
   if (errcode === BUSY) return BUSY;
   if (errcode !== 0) return { kind: 'errcode', errcode, errmsg };
@@ -155,7 +160,7 @@ function parseReply(text: string): Reply | typeof BUSY {
  * or an App), and whether the user is a snapshot page's virtual visitor. Its access_token and
  * refresh_token are not read out of the parsed body: nothing keeps or logs them.
  */
-function parseOAuthReply(text: string): Reply | typeof BUSY {
+function parseOAuthReply(text: string, unavailable: Unavailable): Reply | typeof BUSY {
   const { errcode, errmsg, body: reply } = parseAnswer(text, unavailable);
   if (errcode === BUSY) return BUSY;
   if (errcode !== 0) return { kind: 'errcode', errcode, errmsg };
@@ -167,7 +172,7 @@ function parseOAuthReply(text: string): Reply | typeof BUSY {
   };
 }
 
-function mapErrcode(errcode: number, errmsg: string): AppError {
+function mapErrcode(errcode: number, errmsg: string, api: string): AppError {
   // errmsg is WeChat's own text (e.g. "invalid code, rid: …"); safe to log, never sent to clients.
   const details = { errcode, errmsg };
   switch (errcode) {
@@ -185,13 +190,14 @@ function mapErrcode(errcode: number, errmsg: string): AppError {
     default:
       // 40013 bad appid, 40125 bad secret, 40164 IP not whitelisted, …: our configuration, not the user.
       // 40125 may be a rotated AppSecret that SSM already holds: the wrapper re-reads it.
-      return new AppError('WECHAT_ERROR', `jscode2session answered errcode ${errcode}`, {
+      return new AppError('WECHAT_ERROR', `${api} answered errcode ${errcode}`, {
         details,
-        ...(errcode === WECHAT_ERRCODES.BAD_SECRET ? { cause: new CredentialsRejected('jscode2session') } : {}),
+        ...(errcode === WECHAT_ERRCODES.BAD_SECRET ? { cause: new CredentialsRejected(api) } : {}),
       });
   }
 }
 
-function unavailable(reason: string, details: Record<string, unknown>): AppError {
-  return new AppError('WECHAT_UNAVAILABLE', `jscode2session failed: ${reason}`, { details: { reason, ...details } });
+/** WECHAT_UNAVAILABLE, naming the exchange that failed. */
+function unavailableFor(api: string): Unavailable {
+  return (reason, details) => new AppError('WECHAT_UNAVAILABLE', `${api} failed: ${reason}`, { details: { reason, ...details } });
 }

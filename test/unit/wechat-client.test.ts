@@ -213,3 +213,30 @@ describe('Class: HttpWechatAuth', () => {
     });
   });
 });
+
+describe('Class: HttpWechatAuth, the OAuth exchange (a 公众号 page’s or an App’s code)', () => {
+  const oauth = (body: string) => client(async () => reply(body), { grant: 'oauth2' });
+
+  it('asks sns/oauth2/access_token with `code`, and keeps the openid and unionid, never WeChat’s user tokens', async () => {
+    const { auth, getMock } = oauth('{"access_token":"ACCESS-xyz","expires_in":7200,"refresh_token":"REFRESH-xyz","openid":"oW-1","scope":"snsapi_userinfo","unionid":"oU-1"}');
+    const session = await auth.code2Session('081code');
+    expect(session).toEqual({ openid: 'oW-1', unionid: 'oU-1' });
+    expect(JSON.stringify(session)).not.toMatch(/ACCESS|REFRESH/);
+    const url = new URL(getMock.mock.calls[0]![0]);
+    expect(url.pathname).toBe('/sns/oauth2/access_token');
+    expect(url.searchParams.get('code')).toBe('081code');
+    expect(url.searchParams.has('js_code')).toBe(false);
+  });
+
+  it('marks a snapshot page’s visitor (is_snapshotuser: 1)', async () => {
+    const { auth } = oauth('{"access_token":"A","expires_in":7200,"refresh_token":"R","openid":"oV","scope":"snsapi_userinfo","is_snapshotuser":1,"unionid":"oUV"}');
+    await expect(auth.code2Session('c')).resolves.toMatchObject({ openid: 'oV', snapshot: true });
+  });
+
+  it('maps errcodes as jscode2session’s, naming the exchange in its errors', async () => {
+    await expect(oauth(RECORDED.codeUsed).auth.code2Session('c')).rejects.toMatchObject({ code: 'INVALID_CODE' });
+    await expect(oauth(RECORDED.blocked).auth.code2Session('c')).rejects.toMatchObject({ code: 'USER_BLOCKED' });
+    await expect(oauth(RECORDED.badAppid).auth.code2Session('c')).rejects.toMatchObject({ code: 'WECHAT_ERROR', message: expect.stringContaining('sns/oauth2/access_token') });
+    await expect(oauth('{"scope":"snsapi_base"}').auth.code2Session('c')).rejects.toMatchObject({ code: 'WECHAT_UNAVAILABLE', message: expect.stringContaining('sns/oauth2/access_token failed: reply without openid') });
+  });
+});
