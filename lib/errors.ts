@@ -12,6 +12,7 @@ export const ERRORS = {
   REAUTH_FAILED: { status: 403, message: 'The login code is not this account’s. Sign in again with this WeChat account to delete it.' },
   USER_BLOCKED: { status: 403, message: 'WeChat blocked this login for a high-risk account.' },
   SNAPSHOT_USER: { status: 403, message: 'A snapshot page’s visitor (快照页) cannot sign in: ask the user to tap 使用完整服务, then log in again.' },
+  ACCOUNT_SUSPENDED: { status: 403, message: 'This account is suspended.' },
   MINIPROGRAM_SESSION_REQUIRED: { status: 403, message: 'This needs a session opened in a mini-program: WeChat’s API for it takes a mini-program user.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },
   CONTENT_REJECTED: { status: 400, message: 'WeChat’s content check rejected the nickname. Choose another.' },
@@ -38,6 +39,8 @@ export interface AppErrorOptions {
   retryAfterSeconds?: number;
   /** Safe, non-secret facts for the log line (never sent to the client). */
   details?: Record<string, unknown>;
+  /** Facts the client is told beside the code and message (a suspension's end time), in the error body. */
+  answer?: Record<string, string | number>;
 }
 
 export class AppError extends Error {
@@ -46,6 +49,7 @@ export class AppError extends Error {
   readonly status: number;
   readonly retryAfterSeconds: number | undefined;
   readonly details: Record<string, unknown> | undefined;
+  readonly answer: Record<string, string | number> | undefined;
 
   /**
    * @param message shown to the client for 4xx answers; for 5xx the client always gets
@@ -59,6 +63,7 @@ export class AppError extends Error {
     const entry = ERRORS[code];
     this.retryAfterSeconds = options.retryAfterSeconds ?? ('retryAfterSeconds' in entry ? entry.retryAfterSeconds : undefined);
     this.details = options.details;
+    this.answer = options.answer;
   }
 
   /** The message a client may see: never internals for a 5xx. */

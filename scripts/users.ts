@@ -3,6 +3,8 @@
  * (USERS_TABLE, UNIONIDS_TABLE, DYNAMODB_ENDPOINT, AWS credentials and region from the
  * environment, as the functions read them, or from --env FILE):
  *
+ *   npm run users -- show <userId | phone | openid>     the user, identities, status, sessions
+ *   npm run users -- suspend <userId> --reason "…" [--until ISO]    (and unsuspend <userId>)
  *   npm run users -- merge <fromUserId> <intoUserId>
  *                                        one person's two users made one: the first's identities,
  *                                        phone number, profile and avatar go to the second, and
@@ -19,20 +21,25 @@ import { createDynamoClient } from '../lib/adapters/dynamodb';
 import { DynamoUserRepository } from '../lib/adapters/dynamodb-users';
 import { ConfigError, loadDynamoConfig, loadUnionidsTable, loadUsersTable } from '../lib/config';
 import { AppError } from '../lib/errors';
-import { composeMerge } from '../lib/users/compose';
+import { composeMerge, composeOperator } from '../lib/users/compose';
 import { loadEnvFile } from '../local/env-file';
 import { claimLegacyUnionids } from '../lib/users/upgrade';
 
-const USAGE = 'usage: npm run users -- [--env FILE] merge <fromUserId> <intoUserId> | claim-unionids';
+const USAGE = `usage: npm run users -- [--env FILE] <command>
+  show <userId | phone | openid>                 the user, its identities, its status and sessions
+  suspend <userId> --reason "…" [--until ISO]    no sign-in until lifted or until the end time; its sessions end now
+  unsuspend <userId>
+  merge <fromUserId> <intoUserId>                one person's two users made one
+  claim-unionids                                 the upgrade's pass (docs/deploy.md)`;
 
 function fail(message: string, code = 2): never {
   console.error(`npm run users: ${message}`);
   process.exit(code);
 }
 
-let parsed: { values: { env?: string; help?: boolean }; positionals: string[] };
+let parsed: { values: { env?: string; help?: boolean; reason?: string; until?: string }; positionals: string[] };
 try {
-  parsed = parseArgs({ options: { env: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+  parsed = parseArgs({ options: { env: { type: 'string' }, help: { type: 'boolean', short: 'h' }, reason: { type: 'string' }, until: { type: 'string' } }, allowPositionals: true });
 } catch (err) {
   fail(`${(err as Error).message}; ${USAGE}`);
 }
@@ -41,8 +48,16 @@ if (parsed.values.help) {
   process.exit(0);
 }
 const [command, ...rest] = parsed.positionals;
-const valid = (command === 'claim-unionids' && rest.length === 0) || (command === 'merge' && rest.length === 2 && rest.every((id) => /^[0-9A-Z]{26}$/.test(id)));
-if (!valid) fail(command === 'merge' ? `merge takes two userIds (26-character ULIDs); ${USAGE}` : USAGE);
+const ULID = /^[0-9A-Z]{26}$/;
+const valid =
+  (command === 'claim-unionids' && rest.length === 0) ||
+  (command === 'merge' && rest.length === 2 && rest.every((id) => ULID.test(id))) ||
+  (command === 'show' && rest.length === 1) ||
+  ((command === 'suspend' || command === 'unsuspend') && rest.length === 1 && ULID.test(rest[0]!));
+if (!valid) fail(command === 'merge' || command === 'suspend' || command === 'unsuspend' ? `${command} takes userIds (26-character ULIDs)\n${USAGE}` : USAGE);
+if (command === 'suspend' && !parsed.values.reason?.trim()) fail('suspend needs --reason "…" (kept for the operators, never told to the user)');
+const until = parsed.values.until === undefined ? undefined : new Date(parsed.values.until);
+if (until && Number.isNaN(until.getTime())) fail(`--until must be an ISO time, e.g. 2027-01-31T00:00:00Z, got ${parsed.values.until}`);
 if (parsed.values.env) {
   const problem = loadEnvFile(parsed.values.env);
   if (problem) fail(problem);
@@ -60,6 +75,28 @@ const configured = <T>(build: () => T): T => {
 
 // The report is the output: the service's own log lines only when something goes wrong.
 process.env.LOG_LEVEL ??= 'warn';
+
+if (command === 'show' || command === 'suspend' || command === 'unsuspend') {
+  const operator = configured(() => composeOperator());
+  const [target] = rest as [string];
+  try {
+    if (command === 'show') {
+      const user = await operator.show(target);
+      if (!user) fail(`no user for ${target}`, 1);
+      console.log(JSON.stringify(user, null, 2));
+    } else if (command === 'suspend') {
+      const { sessionsEnded } = await operator.suspend(target, { reason: parsed.values.reason!, ...(until ? { until } : {}) });
+      console.log(`suspended user ${target}${until ? ` until ${until.toISOString()}` : ''}: ${sessionsEnded} session(s) ended`);
+    } else {
+      await operator.unsuspend(target);
+      console.log(`user ${target} may sign in again`);
+    }
+  } catch (err) {
+    const code = err instanceof AppError ? err.code : '';
+    fail(`${(err as Error).message}${code === 'NOT_FOUND' || code === 'INVALID_REQUEST' ? '' : '; it is safe to run again'}`, 1);
+  }
+  process.exit(0);
+}
 
 if (command === 'merge') {
   const [from, into] = rest as [string, string];

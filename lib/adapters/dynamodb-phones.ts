@@ -234,6 +234,11 @@ export class DynamoPhoneRepository implements PhoneRepository {
     return numbers;
   }
 
+  /** Who holds the claim on a number (E.164), if anyone: the operator's lookup by phone (scripts/users.ts show). */
+  async holderOf(number: string): Promise<Holder | undefined> {
+    return (await this.readClaim(number))?.holder;
+  }
+
   private async readClaim(number: string): Promise<Claim | undefined> {
     let item: Record<string, AttributeValue> | undefined;
     try {

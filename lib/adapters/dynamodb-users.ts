@@ -462,6 +462,9 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
     if (item.phone?.M?.e164?.S) row.phoneE164 = item.phone.M.e164.S;
     if (item.leasedPhones?.SS) row.leasedPhones = item.leasedPhones.SS;
     if (item.mergedFrom?.S) row.mergedFrom = item.mergedFrom.S;
+    if (item.suspendedAt?.S) {
+      row.suspension = { reason: item.suspendedReason?.S ?? '', at: item.suspendedAt.S, ...(item.suspendedUntil?.S ? { until: item.suspendedUntil.S } : {}) };
+    }
     return row;
   }
 
@@ -471,7 +474,7 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
       Key: { openid: { S: owner.openid } },
       UpdateExpression:
         'SET deletedAt = if_not_exists(deletedAt, :now), purgeAt = :purgeAt ' +
-        'REMOVE appid, kind, home, mergedFrom, unionid, linkedUnionid, unionConflict, conflictWith, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
+        'REMOVE appid, kind, home, mergedFrom, suspendedReason, suspendedAt, suspendedUntil, unionid, linkedUnionid, unionConflict, conflictWith, createdAt, lastLoginAt, loginCount, nickname, avatarKey, #phone, replacedPhone, previousLoginAt, lastLoginId, previousLoginId, undoneLoginId, ' +
         'deletingSince, leases, leasedPhones, lastBindingLease, uploadWindow, uploadCount, uploadWindowBy',
       ConditionExpression: 'userId = :userId',
       ExpressionAttributeNames: { '#phone': 'phone' },
@@ -579,6 +582,26 @@ export class DynamoUserRepository implements UserRepository, UserReader, Profile
 
   async adoptUnionid(home: { userId: string; openid: string }, unionid: string): Promise<void> {
     await this.link(home, unionid, true);
+  }
+
+  async recordSuspension(home: { userId: string; openid: string }, suspension: { reason: string; at: string; until?: string }): Promise<boolean> {
+    // Setting the same values again is the same however often it is sent.
+    const written = await this.update('idempotent', {
+      Key: { openid: { S: home.openid } },
+      UpdateExpression: `SET suspendedReason = :reason, suspendedAt = :at${suspension.until ? ', suspendedUntil = :until' : ''}${suspension.until ? '' : ' REMOVE suspendedUntil'}`,
+      ConditionExpression: 'userId = :userId AND attribute_not_exists(deletedAt)',
+      ExpressionAttributeValues: { ':userId': { S: home.userId }, ':reason': { S: suspension.reason }, ':at': { S: suspension.at }, ...(suspension.until ? { ':until': { S: suspension.until } } : {}) },
+    });
+    return written !== undefined;
+  }
+
+  async clearSuspension(home: { userId: string; openid: string }): Promise<void> {
+    await this.update('idempotent', {
+      Key: { openid: { S: home.openid } },
+      UpdateExpression: 'REMOVE suspendedReason, suspendedAt, suspendedUntil',
+      ConditionExpression: 'userId = :userId',
+      ExpressionAttributeValues: { ':userId': { S: home.userId } },
+    });
   }
 
   /** Every item of `table`'s byUser index for the user, every page. */

@@ -18,6 +18,11 @@ export function sessionKeys(prefix: string) {
      * is deleted: what makes exactly one commit per user the new user's, whatever failed before.
      */
     welcomed: (userId: string) => `${prefix}welcomed:${userId}`,
+    /**
+     * Set while the user is suspended (lib/users/suspension.ts): `<until ms, 0 for none>|<set at ms>`,
+     * expiring at the end time. No login commits a session for the user while it stands.
+     */
+    suspended: (userId: string) => `${prefix}suspended:${userId}`,
   };
 }
 
@@ -113,7 +118,7 @@ if current then
   if kind == 'd|' then
     local tokenHash, new, result = doneParts(string.sub(current, string.find(current, '|', 3, true) + 1))
     if not tokenHash then return {'done', result} end
-    if redis.call('EXISTS', ARGV[7] .. tokenHash) == 0 then return {'spent'} end
+    if redis.call('EXISTS', ARGV[7] .. tokenHash) == 0 then return {'spent', result} end
     return {'done', result, new}
   end
   if kind == 'p|' then
@@ -134,7 +139,8 @@ return {'claimed'}
  * ('1', '0', or '?': the welcome mark decides, and is set), then the session's field/value pairs.
  * Answers 'committed|<new>' (also to a second copy of a commit that landed), 'fenced', 'deleted'
  * or, for a user merged into another (the mark holds '<intoUserId>|<its home openid>'),
- * 'merged|<intoUserId>|<home>'.
+ * 'merged|<intoUserId>|<home>', or for a suspended user (KEYS[7], the suspended mark)
+ * 'suspended|<until ms>|<set at ms>'.
  */
 export const COMMIT_SCRIPT = `-- wxlogin:commit
 ${DONE_PARTS}
@@ -152,6 +158,8 @@ if gone then
   if gone == '1' then return 'deleted' end
   return 'merged|' .. gone
 end
+local suspended = redis.call('GET', KEYS[7])
+if suspended then return 'suspended|' .. suspended end
 local new = ARGV[9]
 if new == '?' then
   if redis.call('SET', KEYS[6], '1', 'NX') then new = '1' else new = '0' end
@@ -207,6 +215,26 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', key) 
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
 for i = 6, #KEYS do redis.call('DEL', KEYS[i]) end
 return #sessions
+`;
+
+/**
+ * Suspending a user (one request, safe to repeat): the suspended mark first, then every session
+ * in the user's index and the index, in the same step, so that no login commits a session
+ * between them (a commit checks the mark). KEYS: the suspended mark, the session index. ARGV:
+ * the session key prefix, the mark's value, its lifetime in ms ('0': until lifted). Answers how
+ * many sessions ended.
+ */
+export const SUSPEND_SCRIPT = `-- wxlogin:suspend
+if ARGV[3] == '0' then redis.call('SET', KEYS[1], ARGV[2]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+local sessions = redis.call('ZRANGE', KEYS[2], 0, -1)
+for _, id in ipairs(sessions) do redis.call('DEL', ARGV[1] .. id) end
+redis.call('DEL', KEYS[2])
+return #sessions
+`;
+
+/** The user's suspended mark, if any (one request). KEYS: the mark. */
+export const SUSPENSION_SCRIPT = `-- wxlogin:suspension
+return redis.call('GET', KEYS[1])
 `;
 
 /**
@@ -303,7 +331,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
       case 'done':
         return isNew === '1' || isNew === '0' ? { state: 'done', result: String(result), isNewUser: isNew === '1' } : { state: 'done', result: String(result) };
       case 'spent':
-        return { state: 'spent' };
+        return { state: 'spent', ...(result !== undefined && result !== 'undefined' ? { result } : {}) };
       case 'limited':
         // The current window's end: by then the oldest attempts weigh less.
         return { state: 'limited', retryAfterSeconds: Math.max(1, Math.ceil(((window + 1) * windowMs - now) / 1000)) };
@@ -342,6 +370,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
           this.keys.userCodes(session.userId),
           this.keys.deleted(session.userId),
           this.keys.welcomed(session.userId),
+          this.keys.suspended(session.userId),
         ],
         [
           input.attempt.loginId,
@@ -358,6 +387,10 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
       ),
     );
     if (reply === 'fenced' || reply === 'deleted') return { state: reply };
+    if (typeof reply === 'string' && reply.startsWith('suspended|')) {
+      const until = Number(reply.split('|')[1]);
+      return { state: 'suspended', ...(until > 0 ? { until } : {}) };
+    }
     if (typeof reply === 'string' && reply.startsWith('merged|')) {
       const [, userId, home] = reply.split('|');
       if (userId && home) return { state: 'merged', into: { userId, home } };
@@ -386,6 +419,25 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
       ),
     );
     return Number(reply) || 0;
+  }
+
+  async suspend(userId: string, until: number | undefined, now: number): Promise<number> {
+    const lifetime = until === undefined ? 0 : Math.max(1, until - now);
+    const reply = await guard(() =>
+      this.redis.eval<string[], unknown>(SUSPEND_SCRIPT, [this.keys.suspended(userId), this.keys.userSessions(userId)], [this.keys.session(''), `${until ?? 0}|${now}`, String(lifetime)]),
+    );
+    return Number(reply) || 0;
+  }
+
+  async unsuspend(userId: string): Promise<void> {
+    await guard(() => this.redis.del(this.keys.suspended(userId)));
+  }
+
+  async suspension(userId: string): Promise<{ until?: number; since: number } | null> {
+    const reply = await guard(() => this.redis.eval<string[], unknown>(SUSPENSION_SCRIPT, [this.keys.suspended(userId)], []));
+    if (typeof reply !== 'string') return null;
+    const [until, since] = reply.split('|').map(Number);
+    return { ...(until ? { until } : {}), since: since ?? 0 };
   }
 
   async revokeAppSessions(userId: string, appid: string): Promise<number> {

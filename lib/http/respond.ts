@@ -33,6 +33,6 @@ export function errorResponse(err: unknown): APIGatewayProxyStructuredResultV2 {
   const error = asAppError(err);
   const headers: Record<string, string> = {};
   if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
-  return json(error.status, { error: { code: error.code, message: error.publicMessage } }, headers);
+  return json(error.status, { error: { code: error.code, message: error.publicMessage, ...(error.answer ?? {}) } }, headers);
 }
 

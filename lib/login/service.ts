@@ -163,7 +163,11 @@ export class LoginService {
       throw new AppError('LOGIN_IN_PROGRESS', undefined, { retryAfterSeconds: IN_PROGRESS_RETRY_AFTER_SECONDS });
     }
     if (claim.state === 'spent') {
-      // Its session ended (logout, revocation, expiry): a replay would hand out a dead token.
+      // Its session ended (logout, revocation, expiry, a suspension): a replay would hand out a
+      // dead token. A suspended user's is told so, as a fresh login would be.
+      const userId = userOf(claim.result);
+      const suspension = userId ? await sessions.suspension(userId) : null;
+      if (suspension) throw suspended(suspension.until);
       log.info('login code replayed after its session ended: refused', { caller });
       throw new AppError('INVALID_CODE');
     }
@@ -319,6 +323,13 @@ export class LoginService {
       log.warn('login commit refused: the user is being deleted');
       throw new AppError('SERVICE_UNAVAILABLE', 'the user is being deleted', { retryAfterSeconds: 1 });
     }
+    if (committed.state === 'suspended') {
+      // An operator suspended the user (lib/users/suspension.ts): no session, no login counted.
+      await this.release(attempt, log);
+      await undo(true);
+      log.info('login refused: the user is suspended', { userId: user.userId });
+      throw suspended(committed.until);
+    }
     if (committed.state === 'merged') {
       // The operator merged this user into another (lib/users/merge.ts). No session for the
       // user that is gone: the retry signs in the one it was merged into, once this identity
@@ -390,6 +401,21 @@ export class LoginService {
     log.info('login replayed for a retried code', { caller: network, userId: result.userId });
     const expiresIn = Math.max(0, Math.floor((result.expiresAt - this.now().getTime()) / 1000));
     return { token, expiresIn, userId: result.userId, isNewUser: isNewUser ?? result.isNewUser ?? false };
+  }
+}
+
+/** 403 ACCOUNT_SUSPENDED, with the end time if there is one (never the reason). */
+export function suspended(until: number | undefined): AppError {
+  return new AppError('ACCOUNT_SUSPENDED', undefined, until ? { answer: { until: new Date(until).toISOString() } } : {});
+}
+
+/** The userId a stored code result answered, if it can be read. */
+function userOf(result: string | undefined): string | undefined {
+  try {
+    const parsed = result ? (JSON.parse(result) as { userId?: unknown }) : undefined;
+    return typeof parsed?.userId === 'string' ? parsed.userId : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -43,8 +43,8 @@ export type CodeClaim =
   | { state: 'claimed' }
   | { state: 'pending' }
   | { state: 'done'; result: string; /** Told by the commit (absent for a result stored before it was). */ isNewUser?: boolean }
-  /** Done, but its session has ended since (logout, revocation, expiry): a spent code. */
-  | { state: 'spent' }
+  /** Done, but its session has ended since (logout, revocation, expiry, suspension): a spent code, and what it had answered. */
+  | { state: 'spent'; result?: string }
   | { state: 'limited'; retryAfterSeconds: number };
 
 /** A sliding-window limit on login attempts per caller (e.g. client network), checked with the claim. */
@@ -85,7 +85,9 @@ export type CommitOutcome =
   | { state: 'fenced' }
   | { state: 'deleted' }
   /** The user was merged into another (lib/users/merge.ts): who, and that user's home row. */
-  | { state: 'merged'; into: { userId: string; home: string } };
+  | { state: 'merged'; into: { userId: string; home: string } }
+  /** The user is suspended (lib/users/suspension.ts), until then (epoch ms) or until lifted. */
+  | { state: 'suspended'; until?: number };
 
 /**
  * What became of a request's claim once it let go of it: it was committed after all (the
@@ -113,6 +115,8 @@ export interface SessionIdentity {
 
 /** The port the login use case depends on. */
 export interface SessionStore {
+  /** The user's suspension as it stands (the mark), or null. */
+  suspension(userId: string): Promise<{ until?: number; since: number } | null>;
   /**
    * Atomically claims a login code for `ttlSeconds`, or says who has it; with `limit`, first
    * counts the attempt against the caller's limit. One round trip either way. A claim held by

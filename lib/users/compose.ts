@@ -9,7 +9,8 @@ import { createUserEvents } from '../account/events';
 import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadSessionConfig, loadUnionidsTable, loadUsersTable, type Env } from '../config';
 import { loadPhoneConfig } from '../phone/config';
 import { loadAvatarConfig, loadAvatarUrl } from '../profile/config';
-import { mergeUsers, type MergeDeps, type MergeReport } from './merge';
+import { homeOf, mergeUsers, type MergeDeps, type MergeReport } from './merge';
+import { statusOf, suspendUser, unsuspendUser, type SuspensionDeps } from './suspension';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository } from '../adapters/dynamodb-users';
@@ -60,4 +61,49 @@ export function composeMerge(env: Env = process.env): { logger: Logger; merge: (
     mask: maskPhone,
   };
   return { logger, merge: (from, into) => mergeUsers(deps, from, into, logger) };
+}
+
+/**
+ * The operator's other operations (scripts/users.ts): suspend, unsuspend, and show a user found
+ * by userId, phone number (the phones table's claim) or openid (its identity's row).
+ */
+export function composeOperator(env: Env = process.env) {
+  const dynamoConfig = loadDynamoConfig(env);
+  const usersTable = loadUsersTable(env);
+  const redisConfig = loadRedisConfig(env);
+  const session = loadSessionConfig(env);
+  const dynamo = createDynamoClient(dynamoConfig);
+  const users = new DynamoUserRepository(dynamo, usersTable, loadUnionidsTable(env));
+  const phones = new DynamoPhoneRepository(dynamo, { phones: loadPhoneConfig(env).phonesTable, users: usersTable });
+  const sessions = new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds });
+  const deps: SuspensionDeps = { users, sessions };
+  /** The userId a query names: a userId as is; a phone number's claim holder; an openid's row's user. */
+  const userIdOf = async (query: string): Promise<string | undefined> => {
+    if (/^[0-9A-Z]{26}$/.test(query)) return query;
+    const digits = query.replace(/[\s-]/g, '');
+    if (/^\+?\d{5,15}$/.test(digits)) return (await phones.holderOf(digits.startsWith('+') ? digits : `+86${digits}`))?.userId;
+    return (await users.readAccount(query))?.userId;
+  };
+  return {
+    suspend: (userId: string, options: { reason: string; until?: Date }) => suspendUser(deps, userId, options),
+    unsuspend: (userId: string) => unsuspendUser(deps, userId),
+    /** The user, its identities, its status and its sessions' times; null when no user matches. */
+    async show(query: string) {
+      const userId = await userIdOf(query);
+      const home = userId ? await homeOf(users, userId) : null;
+      if (!userId || !home) return null;
+      const [identities, status, live] = await Promise.all([users.identitiesOf(userId), statusOf(deps, home), sessions.sessionsOf(userId, '', Date.now())]);
+      const { phone, nickname, unionid, createdAt } = home;
+      return {
+        userId,
+        createdAt,
+        ...(unionid ? { unionid } : {}),
+        ...(phone ? { phone: maskPhone(phone.phoneNumber) } : {}),
+        ...(nickname ? { nickname } : {}),
+        status,
+        identities: identities.map(({ openid, appid, kind, lastLoginAt, loginCount }) => ({ openid, appid, kind, lastLoginAt, loginCount })),
+        sessions: live.map(({ createdAt: created, expiresAt }) => ({ createdAt: created, expiresAt })),
+      };
+    },
+  };
 }

@@ -182,7 +182,7 @@ export async function mergeUsers(deps: MergeDeps, fromUserId: string, intoUserId
 }
 
 /** A user's live home row (consistent), found by the byUser index. */
-async function homeOf(users: Pick<MergeRows, 'identityRows' | 'readAccount'>, userId: string): Promise<AccountRow | null> {
+export async function homeOf(users: Pick<MergeRows, 'identityRows' | 'readAccount'>, userId: string): Promise<AccountRow | null> {
   for (const row of await users.identityRows(userId)) {
     if (row.secondary || row.deleted) continue;
     const home = await users.readAccount(row.openid);

@@ -61,6 +61,8 @@ export interface AccountRow extends User {
   leasedPhones?: string[];
   /** The user whose home row this was, before an operator merged it into this row's user (lib/users/merge.ts). */
   mergedFrom?: string;
+  /** An operator's suspension, as recorded (lib/users/suspension.ts); Redis's mark is what is in force. */
+  suspension?: { reason: string; at: string; until?: string };
 }
 
 /**

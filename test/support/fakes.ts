@@ -16,6 +16,13 @@ function fail(): never {
 
 /** The Redis scripts' semantics in memory (lib/adapters/redis-sessions.ts): claims keyed by login id, fenced commits. */
 export class InMemorySessionStore implements SessionStore {
+  /** Suspended users (userId → until, or 0), as the suspended mark in Redis. */
+  readonly suspended = new Map<string, number>();
+  async suspension(userId: string): Promise<{ until?: number; since: number } | null> {
+    const until = this.suspended.get(userId);
+    return until === undefined ? null : { ...(until ? { until } : {}), since: 0 };
+  }
+
   /** codeId → 'p|<loginId>|<proof>', 'd|<loginId>|<tokenHash>|<new>|<result>' or 'r|<loginId>'. */
   readonly codes = new Map<string, string>();
   readonly saved: CommitLogin[] = [];
@@ -57,6 +64,8 @@ export class InMemorySessionStore implements SessionStore {
       const current = this.codes.get(input.attempt.codeId) ?? '';
       if (current.startsWith(`d|${input.attempt.loginId}|`)) return { state: 'committed', isNewUser: current.split('|')[3] === '1' };
       if (!current.startsWith(`p|${input.attempt.loginId}|`)) return { state: 'fenced' };
+      const until = this.suspended.get(input.session.userId);
+      if (until !== undefined) return { state: 'suspended', ...(until ? { until } : {}) };
       let isNewUser = input.newUser === true;
       if (input.newUser === 'ask') {
         isNewUser = !this.welcomed.has(input.session.userId);

@@ -25,6 +25,7 @@ describe('Function: errorResponse', () => {
     ['UNSUPPORTED_IMAGE', 415],
     ['USER_BLOCKED', 403],
     ['SNAPSHOT_USER', 403],
+    ['ACCOUNT_SUSPENDED', 403],
     ['MINIPROGRAM_SESSION_REQUIRED', 403],
     ['REAUTH_FAILED', 403],
     ['NOT_FOUND', 404],

@@ -78,6 +78,20 @@ describe('Class: LoginService', () => {
       await expect(service.login('carol.1', logger, { ...PHONE, appid: 'wx-third-app' })).rejects.toMatchObject({ code: 'UNKNOWN_APP', message: expect.stringContaining('WECHAT_APPS') });
     });
 
+    it('refuses a suspended user’s login with 403 ACCOUNT_SUSPENDED and the end time (never the reason): no session, no login counted', async () => {
+      const { service, sessions, users, log } = setup();
+      const { userId } = await service.login('alice.1', log, PHONE);
+      const until = NOW.getTime() + 3_600_000;
+      sessions.suspended.set(userId, until);
+      const refused = await service.login('alice.2', log, PHONE).catch((err: AppError) => err);
+      expect(refused).toMatchObject({ code: 'ACCOUNT_SUSPENDED', status: 403, answer: { until: new Date(until).toISOString() } });
+      expect(sessions.saved).toHaveLength(1);
+      expect(users.users.get('openid-alice')!.loginCount).toBe(1);
+      // Lifted: the next login is in.
+      sessions.suspended.delete(userId);
+      await expect(service.login('alice.3', log, PHONE)).resolves.toMatchObject({ userId });
+    });
+
     it('commits the session under the token hash with a sealed session_key, the TTL and the absolute cap', async () => {
       const { service, sessions, log } = setup();
       const { token } = await service.login('alice.1', log, PHONE);
