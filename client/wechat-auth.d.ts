@@ -147,9 +147,14 @@ export interface PhoneNumber {
 export interface AuthError extends Error {
   name: 'AuthError';
   statusCode: number;
-  /** e.g. INVALID_CODE, INVALID_PHONE_CODE, PHONE_IN_USE, RATE_LIMITED, WECHAT_UNAVAILABLE, or NETWORK_ERROR / WX_LOGIN_FAILED / NO_PHONE_CODE / ACCOUNT_DELETED from the client. */
+  /** e.g. INVALID_CODE, INVALID_PHONE_CODE, PHONE_IN_USE, RATE_LIMITED, WECHAT_UNAVAILABLE, ACCOUNT_SUSPENDED, or NETWORK_ERROR / WX_LOGIN_FAILED / NO_PHONE_CODE / ACCOUNT_DELETED from the client. */
   code?: string;
   retryAfterSeconds?: number;
+  /**
+   * ACCOUNT_SUSPENDED: when the suspension ends (ISO), if it does. Until then (or until
+   * `login()` is called) the kit answers ACCOUNT_SUSPENDED at once, without `wx.login`.
+   */
+  until?: string;
 }
 
 export interface Auth {

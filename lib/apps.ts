@@ -45,7 +45,8 @@ const CONFIGURED_APPID = /^[A-Za-z0-9_]{1,64}$/;
 export function requireMiniProgram(apps: Apps, appid: string | undefined, what: string): void {
   const kind = appid === undefined ? 'miniprogram' : apps.get(appid)?.kind;
   if (kind !== undefined && kind !== 'miniprogram') {
-    throw new AppError('MINIPROGRAM_SESSION_REQUIRED', `${what} needs a session opened in a mini-program (this one is a ${kind}'s).`);
+    const name = kind === 'officialAccount' ? 'a 公众号 page' : 'an App';
+    throw new AppError('MINIPROGRAM_SESSION_REQUIRED', `${what} needs a session opened in a mini-program; this one was opened from ${name}.`);
   }
 }
 

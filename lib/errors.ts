@@ -5,7 +5,7 @@
 export const ERRORS = {
   INVALID_REQUEST: { status: 400, message: 'The request is malformed.' },
   UNAUTHORIZED: { status: 401, message: 'A valid session token is required.' },
-  INVALID_CODE: { status: 401, message: 'The login code is invalid or has already been used. Call wx.login() again.' },
+  INVALID_CODE: { status: 401, message: 'The login code is invalid or has already been used. Get a new one (wx.login(), or WeChat’s OAuth) and try again.' },
   UNKNOWN_APP: { status: 400, message: 'This service does not serve that app (appid).' },
   // 400, not 401/403: the client kit reads those as "session gone".
   INVALID_PHONE_CODE: { status: 400, message: 'The phone code is invalid, expired, already used, or not this user’s. Ask the user again.' },

@@ -86,7 +86,9 @@ console.log(`
     curl -s -X POST http://localhost:${port}/user/delete -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"code":"alice.2"}'   # a fresh code of the same user; ends every session
     npm run push -- --env ${envFile} --event user_authorization_revoke --revoke 8 --user alice
     npm run push -- --env ${envFile} --appid ${stack.env.WECHAT_APPID_MINI2} --event user_info_modified --user alice   # the second mini-program's push
+    npm run push -- --env ${envFile} --appid ${stack.env.WECHAT_APPID_WEB} --event user_authorization_revoke --revoke 205 --user alice --xml   # the 公众号's (XML)
     npm run revoke -- --env ${envFile} --user <userId>
+    npm run users -- --env ${envFile} show <userId | phone | openid>   # and suspend, unsuspend, merge (docs/operators.md)
 ${lanNotice(host, port)}`);
 
 const args = await offlineArgs(port, host);

@@ -5,7 +5,7 @@
  *   npm run push -- --event user_authorization_revoke --revoke 8 --user alice     (8: 手机号)
  *   npm run push -- --event user_authorization_cancellation --openid o…
  *   npm run push -- --check                                                        (the URL check)
- *   npm run push -- --event user_info_modified --user alice --xml                  (数据格式 XML: refused, 400)
+ *   npm run push -- --event user_info_modified --user alice --xml                  (XML: a mini-program's URL refuses it, 400; a 公众号's or an App's applies it)
  *   npm run push -- --appid wx… --event user_info_modified --user alice            (another app's: /wechat/events/wx…)
  * The Token, EncodingAESKey and AppID come from WECHAT_PUSH_TOKEN, WECHAT_PUSH_AES_KEY and
  * WECHAT_APPID (`npm run dev` prints them), another app's from WECHAT_PUSH_TOKEN_<appid> and
@@ -21,7 +21,9 @@ const EVENTS: readonly AuthorizationEvent[] = ['user_authorization_revoke', 'use
 
 const USAGE = `usage: npm run push -- --event <${EVENTS.join('|')}> (--user NAME | --openid OPENID) [--revoke N] [--xml]
        npm run push -- --check
-       options: --env .local/dev-<port>.env (npm run dev writes it), --appid <another app's AppID>, --url <…/wechat/events>`;
+       options: --env .local/dev-<port>.env (npm run dev writes it), --url <…/wechat/events>,
+                --appid <another app's AppID> (its own Token and key, at /wechat/events/<appid>),
+                --xml (a 公众号's format; its RevokeInfo: 205 profile; an App's: 301 its sessions)`;
 
 function fail(message: string): never {
   console.error(`npm run push: ${message}`);

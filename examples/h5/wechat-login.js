@@ -8,8 +8,7 @@ export function startLogin(window, { appid, scope = 'snsapi_userinfo' }) {
   const bytes = window.crypto.getRandomValues(new Uint8Array(16));
   const state = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
   window.sessionStorage.setItem('wechat-login-state', state);
-  const back = window.location.href.split('#')[0].split('?')[0];
-  const query = new URLSearchParams({ appid, redirect_uri: back, response_type: 'code', scope, state });
+  const query = new URLSearchParams({ appid, redirect_uri: withoutLogin(window.location.href), response_type: 'code', scope, state });
   // WeChat checks the parameters' order: appid, redirect_uri, response_type, scope, state.
   window.location.assign(`https://open.weixin.qq.com/connect/oauth2/authorize?${query}#wechat_redirect`);
 }
@@ -25,6 +24,8 @@ export async function finishLogin(window, { api, appid }) {
   if (!code) return null;
   const expected = window.sessionStorage.getItem('wechat-login-state');
   window.sessionStorage.removeItem('wechat-login-state');
+  // The code is spent either way: off the address bar, so a reload does not try it again.
+  window.history?.replaceState(null, '', withoutLogin(window.location.href));
   // Another site's link to this page with its own code would sign the visitor in as someone else.
   if (!expected || params.get('state') !== expected) throw new Error('login refused: the state does not match this tab’s');
   const response = await window.fetch(`${api}/user/wechatlogin/web`, {
@@ -35,4 +36,13 @@ export async function finishLogin(window, { api, appid }) {
   const body = await response.json();
   if (!response.ok) throw new Error(`login failed: ${response.status} ${body.error?.code ?? ''}`);
   return body;
+}
+
+/** The page's URL without the login's `code` and `state` and without a fragment: where WeChat sends the user back. */
+function withoutLogin(href) {
+  const url = new URL(href);
+  url.searchParams.delete('code');
+  url.searchParams.delete('state');
+  url.hash = '';
+  return url.toString();
 }

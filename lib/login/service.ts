@@ -133,9 +133,9 @@ export class LoginService {
     const app = this.appOf(client.appid);
     const now = this.now();
     const attempt: CodeAttempt = {
-      // A code is WeChat's for one app: another app's code is another claim (the default app's
-      // keeps the key it always had, so a retry across an upgrade finds its claim).
-      codeId: deriveId(CODE_PURPOSE, app.appId === undefined || app.appId === this.deps.appId ? code : `${app.appId}|${code}`),
+      // A code is WeChat's for one app: another app's code is another claim (the default
+      // mini-program's keeps the key it always had, so a retry across an upgrade finds its claim).
+      codeId: deriveId(CODE_PURPOSE, (this.deps.kind ?? 'miniprogram') === 'miniprogram' && (app.appId === undefined || app.appId === this.deps.appId) ? code : `${app.appId}|${code}`),
       loginId: this.deps.newId(now),
       proofHash: client.proof ? deriveId(PROOF_PURPOSE, client.proof) : '',
     };

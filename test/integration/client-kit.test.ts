@@ -26,6 +26,13 @@ describe('client/wechat-auth.js against npm run dev (integration)', () => {
     await dev?.kill();
   });
 
+  it('answers no CORS header without the stage’s H5 origins, as API Gateway (the patched serverless offline)', async () => {
+    const preflight = await fetch(`${dev.base}/user/wechatlogin`, { method: 'OPTIONS', headers: { origin: 'http://page.example', 'access-control-request-method': 'POST' } });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    const posted = await fetch(`${dev.base}/user/wechatlogin`, { method: 'POST', headers: { origin: 'http://page.example' }, body: '{}' });
+    expect(posted.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('turns 10 parallel requests into 1 wx.login and 1 login POST', async () => {
     const wx = fakeWx(codesFor('kit-a'));
     const auth = createAuth({ baseUrl: dev.base, wx });

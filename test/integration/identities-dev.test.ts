@@ -90,14 +90,19 @@ describe('Identities through npm run dev (integration)', () => {
     });
     expect(posted.status).toBe(200);
     expect(posted.headers.get('access-control-allow-origin')).toBe('http://h5.local.test');
+    // Another origin's POST gets no CORS header either (a browser hides the answer from it).
+    const elsewhere = await fetch(`${dev.base}/user/wechatlogin/web`, { method: 'POST', headers: { origin: 'http://evil.example', 'content-type': 'application/json' }, body: JSON.stringify({ code: 'iris.userinfo.union2' }) });
+    expect(elsewhere.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('logs a 公众号 H5 page in as docs/client.md shows: WeChat’s OAuth redirect with a state, checked on the way back, then the code posted', async () => {
     const web = dev.env().WECHAT_APPID_WEB!;
     const storage = new Map<string, string>();
     let assigned = '';
+    let shown = '';
     const page = (search = '') => ({
       location: { href: `http://h5.local.test/login${search}`, search, assign: (url: string) => void (assigned = url) },
+      history: { replaceState: (_data: unknown, _unused: string, url: string) => void (shown = url) },
       sessionStorage: { getItem: (k: string) => storage.get(k) ?? null, setItem: (k: string, v: string) => void storage.set(k, v), removeItem: (k: string) => void storage.delete(k) },
       crypto: globalThis.crypto,
       fetch: (url: string, init: { method: string; headers: Record<string, string>; body: string }) => fetch(url, { ...init, headers: { ...init.headers, origin: 'http://h5.local.test' } }),
@@ -118,6 +123,8 @@ describe('Identities through npm run dev (integration)', () => {
     // WeChat brings the user back with the code and the state.
     const answer = await finishLogin(page(`?code=tess.userinfo.union1&state=${fresh}`), { api: dev.base, appid: web });
     expect(answer).toMatchObject({ token: expect.any(String), isNewUser: true });
+    // The spent code is off the address bar.
+    expect(shown).toBe('http://h5.local.test/login');
     expect(await finishLogin(page(''), { api: dev.base })).toBeNull();
   });
 });

@@ -96,6 +96,20 @@ describe('Logins from a 公众号 page and from the App (integration)', () => {
     // A code used once is spent.
     await loginAt('/app', 'oli.union1');
     expect(await loginAt('/app', 'oli.union1')).toMatchObject({ status: 401 });
+    // A code is one app's: the same text at another app is that app's own exchange, never the
+    // first app's session replayed.
+    const proof = 'p'.repeat(43);
+    const at = async (path: '' | '/web' | '/app', code: string) => {
+      const event = httpEvent({ rawPath: `/user/wechatlogin${path}`, routeKey: `POST /user/wechatlogin${path}`, body: JSON.stringify({ code }) });
+      event.headers = { ...event.headers, 'x-login-proof': proof };
+      event.requestContext.http.sourceIp = '198.51.100.66';
+      return bodyOf(await (await coldStart('login', ctx.env))(event));
+    };
+    const inMini = await at('', 'ola.union9');
+    const inApp = await at('/app', 'ola.union9');
+    expect(inApp.token).not.toBe(inMini.token);
+    const { context } = await (await coldStart('authorizer', ctx.env))(authorizerEvent(`Bearer ${inApp.token}`));
+    expect(context.appid).toBe(app());
   });
 
   it('answers 400 UNKNOWN_APP for an AppID of another kind or none served, before WeChat is asked', async () => {

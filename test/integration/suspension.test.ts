@@ -5,7 +5,7 @@ import { exited, runScript } from '../support/dev-server';
 import { coldStart, useLocalStack } from '../support/local';
 
 /**
- * An operator's suspension (docs/identities.md, "Suspending a user"), through the CLI against
+ * An operator's suspension (docs/operators.md, "Suspending a user"), through the CLI against
  * the local stack: no sign-in through any identity while it stands, every session ended at once,
  * and the next login in once it is lifted or its end time passes.
  */

@@ -326,6 +326,38 @@ describe('Method: request — what is retried', () => {
   });
 });
 
+describe('ACCOUNT_SUSPENDED', () => {
+  const suspendedAnswer = (until?: string): Reply => ({ statusCode: 403, data: { error: { code: 'ACCOUNT_SUSPENDED', message: 'This account is suspended.', ...(until ? { until } : {}) } } });
+
+  it('is surfaced once: later requests reject at once without wx.login until the end time passes, then log in again', async () => {
+    let clock = Date.parse('2027-01-01T00:00:00Z');
+    const until = '2027-01-01T01:00:00.000Z';
+    let suspendedNow = true;
+    const { wx, calls } = scriptedWx((sent) => (sent.url.endsWith('/user/wechatlogin') ? (suspendedNow ? suspendedAnswer(until) : loggedIn()) : { statusCode: 200, data: { ok: true } }));
+    const auth = createAuth({ baseUrl: BASE, wx, now: () => clock, sleep: async () => {} });
+    await expect(auth.request({ url: '/user/me' })).rejects.toMatchObject({ code: 'ACCOUNT_SUSPENDED', until });
+    await expect(auth.request({ url: '/user/me' })).rejects.toMatchObject({ code: 'ACCOUNT_SUSPENDED', until, statusCode: 0 });
+    expect(calls.login).toBe(1);
+    // Its end time passed: the next request logs in.
+    clock = Date.parse(until) + 1;
+    suspendedNow = false;
+    await expect(auth.request({ url: '/user/me' })).resolves.toMatchObject({ statusCode: 200 });
+    expect(calls.login).toBe(2);
+  });
+
+  it('is tried again when login() is called, as after an operator lifted it', async () => {
+    let suspendedNow = true;
+    const { wx, calls } = scriptedWx((sent) => (sent.url.endsWith('/user/wechatlogin') ? (suspendedNow ? suspendedAnswer() : loggedIn()) : { statusCode: 200, data: {} }));
+    const auth = createAuth({ baseUrl: BASE, wx, sleep: async () => {} });
+    await expect(auth.request({ url: '/user/me' })).rejects.toMatchObject({ code: 'ACCOUNT_SUSPENDED' });
+    await expect(auth.request({ url: '/user/me' })).rejects.toMatchObject({ code: 'ACCOUNT_SUSPENDED' });
+    expect(calls.login).toBe(1);
+    suspendedNow = false;
+    await expect(auth.login()).resolves.toMatchObject({ token: expect.any(String) });
+    expect(calls.login).toBe(2);
+  });
+});
+
 describe('Method: login — the AppID it names', () => {
   const bodyOf = async (setup: (wx: WxLike) => void, options: { appid?: string | false } = {}) => {
     const { wx, sent } = scriptedWx(() => loggedIn());

@@ -55,6 +55,8 @@ function AuthError(message, details) {
   error.statusCode = details.statusCode;
   error.code = details.code;
   error.retryAfterSeconds = details.retryAfterSeconds;
+  // ACCOUNT_SUSPENDED: the suspension's end time (ISO), when it has one.
+  if (details.until) error.until = details.until;
   return error;
 }
 
@@ -397,6 +399,12 @@ function createAuth(options) {
         return { token: session.token, userId: session.userId, isNewUser: response.data.isNewUser, expiresIn: response.data.expiresIn };
       }
       var code = errorCodeOf(response);
+      if (code === 'ACCOUNT_SUSPENDED') {
+        // Surfaced once: until login() is called, or the end time passes, no wx.login is made.
+        var until = response.data.error.until;
+        suspension = { until: typeof until === 'string' ? Date.parse(until) : undefined };
+        throw AuthError('the account is suspended', { statusCode: response.statusCode, code: code, until: typeof until === 'string' ? until : undefined });
+      }
       // The code was refused (expired, or used elsewhere): one fresh wx.login, then give up.
       if (code === 'INVALID_CODE' && freshCodeLeft) {
         return freshCode().then(function (fresh) {
@@ -409,6 +417,15 @@ function createAuth(options) {
         retryAfterSeconds: retryAfterSeconds(response),
       });
     });
+  }
+
+  /** A suspension the server answered: no wx.login until its end time, or until login() is called. */
+  var suspension = null;
+
+  /** login() as callers see it: an explicit call tries again, suspended or not. */
+  function explicitLogin() {
+    suspension = null;
+    return login();
   }
 
   /** Logs in, sharing one wx.login and one POST among every caller that asks meanwhile. */
@@ -439,6 +456,11 @@ function createAuth(options) {
     if (stored && typeof stored === 'object' && stored.deletedAt) {
       return Promise.reject(AuthError('the account was deleted: call login() to start a new one', { statusCode: 0, code: 'ACCOUNT_DELETED' }));
     }
+    if (suspension && (suspension.until === undefined || isNaN(suspension.until) || now() < suspension.until)) {
+      var until = suspension.until && !isNaN(suspension.until) ? new Date(suspension.until).toISOString() : undefined;
+      return Promise.reject(AuthError('the account is suspended', { statusCode: 0, code: 'ACCOUNT_SUSPENDED', until: until }));
+    }
+    suspension = null;
     return login().then(function (result) {
       return result.token;
     });
@@ -645,7 +667,7 @@ function createAuth(options) {
   }
 
   return {
-    login: login,
+    login: explicitLogin,
     request: request,
     logout: logout,
     bindPhone: bindPhone,
