@@ -409,7 +409,7 @@ describe('Packaged template, stage prod (integration)', () => {
     const routes = Object.fromEntries(resources('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, r.Properties]));
     const protectedRoutes = ['GET /user/me', 'GET /user/me/export', 'POST /user/avatar', 'POST /user/delete', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile'];
     const pushRoutes = ['GET /wechat/events', 'POST /wechat/events', 'GET /wechat/events/{appid}', 'POST /wechat/events/{appid}'];
-    const openRoutes = ['POST /user/wechatlogin', ...pushRoutes];
+    const openRoutes = ['POST /user/wechatlogin', 'POST /user/wechatlogin/web', 'POST /user/wechatlogin/app', ...pushRoutes];
     expect(Object.keys(routes)).toEqual(expect.arrayContaining([...protectedRoutes, ...openRoutes]));
     // Every other route, a user's own included, takes the session authorizer.
     for (const key of Object.keys(routes).filter((k) => !openRoutes.includes(k))) {
@@ -430,8 +430,9 @@ describe('Packaged template, stage prod (integration)', () => {
     expect(api(paramTemplate).Properties.CorsConfiguration).toMatchObject({
       AllowOrigins: ['https://h5.example.com', 'https://m.example.com:8443'],
       AllowHeaders: expect.arrayContaining(['Content-Type', 'Authorization', 'X-Login-Proof']),
-      AllowCredentials: false,
     });
+    // No cookies: the token goes in a header.
+    expect(api(paramTemplate).Properties.CorsConfiguration.AllowCredentials).not.toBe(true);
     // No route of ours answers OPTIONS: API Gateway does.
     const routes = Object.values(paramTemplate.Resources).filter((r: any) => r.Type === 'AWS::ApiGatewayV2::Route').map((r: any) => r.Properties.RouteKey as string);
     expect(routes.filter((key) => key.startsWith('OPTIONS'))).toEqual([]);

@@ -153,7 +153,7 @@ describe('Function: loadPushConfig', () => {
   const PUSH = { WECHAT_PUSH_TOKEN: 'pushToken0123456789', WECHAT_PUSH_AES_KEY: 'kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR', WECHAT_APPID: 'wx1' };
 
   it('reads the Token, the EncodingAESKey and the AppID, and refuses 明文模式 unless told to accept it', () => {
-    expect(loadPushConfig(PUSH)).toEqual({ token: PUSH.WECHAT_PUSH_TOKEN, encodingAesKey: PUSH.WECHAT_PUSH_AES_KEY, appId: 'wx1', acceptPlaintext: false });
+    expect(loadPushConfig(PUSH)).toEqual({ token: PUSH.WECHAT_PUSH_TOKEN, encodingAesKey: PUSH.WECHAT_PUSH_AES_KEY, appId: 'wx1', kind: 'miniprogram', acceptPlaintext: false });
     expect(loadPushConfig({ ...PUSH, WECHAT_PUSH_PLAINTEXT: 'accept' }).acceptPlaintext).toBe(true);
     expect(loadPushConfig({ ...PUSH, WECHAT_PUSH_PLAINTEXT: 'refuse' }).acceptPlaintext).toBe(false);
     expect(() => loadPushConfig({ ...PUSH, WECHAT_PUSH_PLAINTEXT: 'yes' })).toThrow(new ConfigError('WECHAT_PUSH_PLAINTEXT must be refuse or accept'));
