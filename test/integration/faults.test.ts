@@ -842,4 +842,62 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     expect((await signIn(`mf${tag}.union3`, mini2)).userId).toBe(into.userId);
     outcomes.push({ scenario: `merge: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
   });
+
+  // An operator's suspension (lib/users/suspension.ts): its writes under every fault, once and on
+  // every attempt, then run again; and a login in flight while it is written. No session of the
+  // user may outlive it, and no login may commit one while it stands.
+  const SUSPEND_STEPS: Step[] = [
+    { name: 'row record', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('suspendedReason') },
+    { name: 'mark and sessions', upstream: 'upstash', match: upstashCommand('EVAL', 'wxlogin:suspend') },
+  ];
+
+  async function suspendedState(name: string, userId: string, token: string) {
+    expect(await redisCommand(ctx.redis, 'GET', `wxlogin:suspended:${userId}`), 'the mark stands').toBeTruthy();
+    expect(await sessionsOf(stubOpenid(ctx.env.WECHAT_APPID!, name)), 'no session of the suspended user').toEqual([]);
+    expect((await authorize(authorizerEvent(`Bearer ${token}`))).isAuthorized).toBe(false);
+    const again = await post(`${name}.after`, newProof(), '198.51.100.249');
+    expect(answerOf(again), 'a login is refused').toBe('403 ACCOUNT_SUSPENDED');
+  }
+
+  it.each(scenariosOf(SUSPEND_STEPS))('suspension: $label', async ({ step, kind, mode, label }) => {
+    const name = `s${++serial}x${randomBytes(3).toString('hex')}`;
+    const { token, userId } = await session(name);
+    await post(`${name}.2`, newProof(), '198.51.100.252');
+    const { composeOperator } = await import('../../lib/users/compose');
+    const operator = composeOperator({ ...proxiedEnv, LOG_LEVEL: 'error' });
+    const run = () => operator.suspend(userId, { reason: 'fault suite' }).then(() => 'suspended', (err: { code?: string }) => `failed ${err.code ?? ''}`.trim());
+
+    // Act: the suspension meets the fault; the operator runs it again.
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [await run()];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    if (answers[0] !== 'suspended') answers.push(await run());
+
+    // Assess
+    expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toBe('suspended');
+    await suspendedState(name, userId, token);
+    outcomes.push({ scenario: `suspension: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
+  });
+
+  it.each(['claim', 'user write', 'commit'] as const)('interleaving: a suspension beside a login held at its %s', async (held) => {
+    const name = `t${++serial}x${randomBytes(3).toString('hex')}`;
+    const { token, userId } = await session(name);
+    const { composeOperator } = await import('../../lib/users/compose');
+    const operator = composeOperator({ ...proxiedEnv, LOG_LEVEL: 'error' });
+    const match = held === 'claim' ? upstashCommand('EVAL', 'wxlogin:claim') : held === 'commit' ? upstashCommand('EVAL', 'wxlogin:commit') : (req: ProxiedRequest) => dynamoOp('UpdateItem')(req) && req.body.includes('if_not_exists(userId');
+    const upstream = held === 'user write' ? 'dynamo' : 'upstash';
+
+    // Act: the login parks at its step; the suspension runs meanwhile.
+    proxies[upstream].inject({ match, kind: 'delay-request', delayMs: HELD_MS, times: 1 });
+    const [login] = await Promise.all([post(`${name}.2`, newProof(), '198.51.100.248'), new Promise((resolve) => setTimeout(resolve, 40)).then(() => operator.suspend(userId, { reason: 'fault suite' }))]);
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+
+    // Assess: whatever the login answered, no session of the user is left.
+    expect([200, 403]).toContain(login.statusCode);
+    if (login.statusCode === 200) expect((await authorize(authorizerEvent(`Bearer ${bodyOf(login).token}`))).isAuthorized, 'the login’s session was ended').toBe(false);
+    await suspendedState(name, userId, token);
+    outcomes.push({ scenario: `interleaving: suspension beside a login held at its ${held}`, answers: [answerOf(login)], extraWxLogins: 0, retryMs: 0 });
+  });
 });
