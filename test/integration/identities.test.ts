@@ -315,6 +315,6 @@ describe('Merging users (integration)', () => {
     expect(await users('merge', a.userId, '01ARZ3NDEKTSV4RRFFQ69G5FAV')).toMatchObject({ code: 1, output: expect.stringContaining('No user 01ARZ3NDEKTSV4RRFFQ69G5FAV') });
     // An unknown source is no success: nothing merged, no event.
     expect(await users('merge', '01ARZ3NDEKTSV4RRFFQ69G5FAV', a.userId)).toMatchObject({ code: 1, output: expect.stringContaining('No user 01ARZ3NDEKTSV4RRFFQ69G5FAV (it does not exist') });
-    expect(await users('merge', 'not-an-id', a.userId)).toMatchObject({ code: 2, output: expect.stringContaining('merge takes two userIds') });
+    expect(await users('merge', 'not-an-id', a.userId)).toMatchObject({ code: 2, output: expect.stringContaining('merge takes userIds') });
   });
 });
