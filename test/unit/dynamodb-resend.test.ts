@@ -130,6 +130,10 @@ async function everyWrite(client: () => DynamoSend): Promise<void> {
     () => users().moveHome(OWNER, { userId: OTHER.userId, home: OTHER.openid, unionid: 'u-own' }),
     () => users().moveUnionid('u-own', OWNER.userId, { userId: OTHER.userId, home: OTHER.openid }),
     () => users().adoptUnionid(OWNER, 'u-own'),
+    // The operator's suspension (lib/users/suspension.ts).
+    () => users().recordSuspension(OWNER, { reason: 'abuse', at: '2026-12-05T00:00:00.000Z', until: '2026-12-06T00:00:00.000Z' }),
+    () => users().recordSuspension(OWNER, { reason: 'abuse', at: '2026-12-05T00:00:00.000Z' }),
+    () => users().clearSuspension(OWNER),
     () => phones().claim(NUMBER, OWNER, 10),
     () => phones().takeOver(NUMBER, { holder: OTHER, claimedAt: 5 }, OWNER, 10),
     () => phones().unbind(OWNER, NUMBER),
