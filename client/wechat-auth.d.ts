@@ -69,6 +69,8 @@ export interface AuthOptions {
   profilePath?: string;
   /** Default "/user/delete". Must be on baseUrl's origin. */
   deletePath?: string;
+  /** Default "/user/sessions". Must be on baseUrl's origin. */
+  sessionsPath?: string;
   /**
    * The AppID each login names, so that a server of several apps exchanges the code with the
    * right one (docs/identities.md). Default: this mini-program's own, from
@@ -224,8 +226,34 @@ export interface Auth {
    * so calling it again resumes the deletion.
    */
   deleteAccount(): Promise<void>;
+  /** The user's live sessions (`GET /user/sessions`), newest first; `current` is this device's. */
+  sessions(): Promise<SessionInfo[]>;
+  /**
+   * Ends one of the user's sessions by its `id` from `sessions()` ("sign out that phone",
+   * `DELETE /user/sessions/{id}`). Rejects with `SESSION_NOT_FOUND` when it is no live session
+   * of the user's (ended already), `NO_SESSION_ID` without an id. This device's own is `logout()`.
+   */
+  endSession(id: string): Promise<void>;
   /** The stored token if still valid, else null. */
   getToken(): string | null;
+}
+
+/** One live session as `GET /user/sessions` lists it (docs/api.md). */
+export interface SessionInfo {
+  /** Its public id: what `endSession` takes. Neither the token nor its hash. */
+  id: string;
+  /** This device's own session. */
+  current: boolean;
+  createdAt: string;
+  /** As fresh as the server's authorizer cache lets it be. */
+  lastUsedAt: string;
+  expiresAt: string;
+  maxExpiresAt: string;
+  appid?: string;
+  /** The login's network, masked: an IPv4 /24 or an IPv6 /48. */
+  network?: string;
+  /** A short summary of the login's user agent, e.g. "iOS 17.1, WeChat 8.0.47". */
+  agent?: string;
 }
 
 export function createAuth(options: AuthOptions): Auth;

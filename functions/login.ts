@@ -2,7 +2,8 @@ import { httpHandler } from '../lib/http/handler';
 import { json } from '../lib/http/respond';
 import { maskCode } from '../lib/logger';
 import { composeLogin } from '../lib/login/compose';
-import { clientNetwork, parseLoginRequest } from '../lib/login/request';
+import { headerValue } from '../lib/http/body';
+import { agentSummary, clientNetwork, parseLoginRequest } from '../lib/login/request';
 
 /**
  * POST /user/wechatlogin  {"code": "<wx.login() code>", "appid"?: "wx…"} (+ X-Login-Proof) → 200 {token, expiresIn, userId, isNewUser}
@@ -16,6 +17,7 @@ export const handler = httpHandler(composeLogin, async (event, log, { service: m
   // The code is logged masked and never registered for scrubbing by value: it is chosen by
   // the client, which could otherwise pick one equal to another field and erase it.
   const network = clientNetwork(event.requestContext?.http?.sourceIp);
-  const result = await service.login(code, log.child({ loginCode: maskCode(code) }), { network, ...(proof ? { proof } : {}), ...(appid ? { appid } : {}) });
+  const agent = agentSummary(headerValue(event.headers, 'user-agent'));
+  const result = await service.login(code, log.child({ loginCode: maskCode(code) }), { network, ...(proof ? { proof } : {}), ...(appid ? { appid } : {}), ...(agent ? { agent } : {}) });
   return json(200, result);
 });

@@ -34,6 +34,10 @@ export interface Config {
   session: {
     ttlSeconds: number;
     maxAgeSeconds: number;
+    /** A user's live sessions at most, across every app (0: no cap): a login past it ends the least recently used. */
+    maxPerUser: number;
+    /** How many days the login log keeps an entry (0: no log). */
+    loginLogDays: number;
   };
   loginRateLimit: {
     /** Attempts per client IP per window; 0 turns the limit off. */
@@ -178,7 +182,13 @@ export function loadSessionConfig(env: Env = process.env): Config['session'] {
   if (maxAgeSeconds < ttlSeconds) {
     throw new ConfigError('SESSION_MAX_AGE_SECONDS must not be shorter than SESSION_TTL_SECONDS');
   }
-  return { ttlSeconds, maxAgeSeconds };
+  return {
+    ttlSeconds,
+    maxAgeSeconds,
+    // A user's live sessions at most (0: no cap), and the login log's retention (0: no log).
+    maxPerUser: s.integer('MAX_SESSIONS_PER_USER', 20, 0, 1000),
+    loginLogDays: s.integer('LOGIN_LOG_RETENTION_DAYS', 90, 0, 3650),
+  };
 }
 
 export function loadLoginRateLimit(env: Env = process.env): Config['loginRateLimit'] {

@@ -88,7 +88,8 @@ console.log(`
     npm run push -- --env ${envFile} --appid ${stack.env.WECHAT_APPID_MINI2} --event user_info_modified --user alice   # the second mini-program's push
     npm run push -- --env ${envFile} --appid ${stack.env.WECHAT_APPID_WEB} --event user_authorization_revoke --revoke 205 --user alice --xml   # the 公众号's (XML)
     npm run revoke -- --env ${envFile} --user <userId>
-    npm run users -- --env ${envFile} show <userId | phone | openid>   # and suspend, unsuspend, merge (docs/operators.md)
+    npm run users -- --env ${envFile} show <userId | phone | openid>   # and suspend, unsuspend, sessions, export, delete, merge (docs/operators.md)
+    curl -s http://localhost:${port}/user/sessions -H "authorization: Bearer <token>"   # your live sessions; DELETE /user/sessions/<id> ends one
 ${lanNotice(host, port)}`);
 
 const args = await offlineArgs(port, host);

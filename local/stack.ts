@@ -130,6 +130,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       'SESSION_MAX_AGE_SECONDS',
       'LOGIN_RATE_LIMIT',
       'LOGIN_RATE_WINDOW_SECONDS',
+      'MAX_SESSIONS_PER_USER',
+      'LOGIN_LOG_RETENTION_DAYS',
       'LOG_LEVEL',
       'WECHAT_TIMEOUT_MS',
       'WECHAT_DEADLINE_MS',

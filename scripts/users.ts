@@ -1,34 +1,45 @@
 /**
- * Operator tool over the users (docs/identities.md), against the tables the service uses
- * (USERS_TABLE, UNIONIDS_TABLE, DYNAMODB_ENDPOINT, AWS credentials and region from the
- * environment, as the functions read them, or from --env FILE):
+ * Operator tool over the users (docs/operators.md, docs/identities.md), against the tables and
+ * the Redis the service uses (USERS_TABLE, UNIONIDS_TABLE, PHONES_TABLE, DYNAMODB_ENDPOINT, the
+ * Upstash URL and token, AWS credentials and region from the environment, as the functions read
+ * them, or from --env FILE). The same use cases as the admin API (lib/users/operator.ts):
  *
- *   npm run users -- show <userId | phone | openid>     the user, identities, status, sessions
+ *   npm run users -- show <userId | phone | openid>     the user, identities, status, sessions, latest logins
  *   npm run users -- suspend <userId> --reason "…" [--until ISO]    (and unsuspend <userId>)
+ *   npm run users -- sessions <userId>                   the user's live sessions
+ *   npm run users -- revoke <userId> [--session <id>]    end one session, or every one (npm run revoke -- … is the same)
+ *   npm run users -- revoke --all                        every session of every user (after a leak)
+ *   npm run users -- export <userId>                     everything stored about the user (JSON)
+ *   npm run users -- delete <userId>                     the account deleted, as POST /user/delete does
  *   npm run users -- merge <fromUserId> <intoUserId>
  *                                        one person's two users made one: the first's identities,
  *                                        phone number, profile and avatar go to the second, and
  *                                        its sessions end (docs/identities.md, "Merging users")
  *   npm run users -- claim-unionids      the upgrade's pass: claims the unionid of every row
  *                                        from before identities (docs/deploy.md, "Upgrading")
- *   npm run users -- --env .local/dev-3000.env merge …           against `npm run dev` on port 3000
+ *   npm run users -- --env .local/dev-3000.env show …    against `npm run dev` on port 3000
  *
- * The merge also needs PHONES_TABLE, AVATAR_BUCKET (and S3_ENDPOINT locally), the Upstash URL
- * and token, and USER_EVENTS (where UsersMerged goes: eventbridge, or log).
+ * A deletion and the merge also need AVATAR_BUCKET (and S3_ENDPOINT locally) and USER_EVENTS
+ * (where UserDeleted and UsersMerged go: eventbridge, or log).
  */
 import { parseArgs } from 'node:util';
 import { createDynamoClient } from '../lib/adapters/dynamodb';
 import { DynamoUserRepository } from '../lib/adapters/dynamodb-users';
 import { ConfigError, loadDynamoConfig, loadUnionidsTable, loadUsersTable } from '../lib/config';
 import { AppError } from '../lib/errors';
-import { composeMerge, composeOperator } from '../lib/users/compose';
+import { composeMerge, composeOperator, composeSessionOperator } from '../lib/users/compose';
 import { loadEnvFile } from '../local/env-file';
 import { claimLegacyUnionids } from '../lib/users/upgrade';
 
 const USAGE = `usage: npm run users -- [--env FILE] <command>
-  show <userId | phone | openid>                 the user, its identities, its status and sessions
+  show <userId | phone | openid>                 the user, its identities, status, sessions and latest logins
   suspend <userId> --reason "…" [--until ISO]    no sign-in until lifted or until the end time; its sessions end now
   unsuspend <userId>
+  sessions <userId>                              the user's live sessions
+  revoke <userId> [--session <id>]               end one session of the user, or every one
+  revoke --all                                   end every session of every user (after a leak)
+  export <userId>                                everything stored about the user, as JSON
+  delete <userId>                                delete the account (a user who cannot sign in to ask)
   merge <fromUserId> <intoUserId>                one person's two users made one
   claim-unionids                                 the upgrade's pass (docs/deploy.md)`;
 
@@ -37,9 +48,22 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-let parsed: { values: { env?: string; help?: boolean; reason?: string; until?: string }; positionals: string[] };
+type Options = { env?: string; help?: boolean; reason?: string; until?: string; session?: string; all?: boolean; user?: string };
+let parsed: { values: Options; positionals: string[] };
 try {
-  parsed = parseArgs({ options: { env: { type: 'string' }, help: { type: 'boolean', short: 'h' }, reason: { type: 'string' }, until: { type: 'string' } }, allowPositionals: true });
+  parsed = parseArgs({
+    options: {
+      env: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      reason: { type: 'string' },
+      until: { type: 'string' },
+      session: { type: 'string' },
+      all: { type: 'boolean' },
+      // `npm run revoke -- --user <userId>`, as before revoke joined this tool.
+      user: { type: 'string' },
+    },
+    allowPositionals: true,
+  });
 } catch (err) {
   fail(`${(err as Error).message}; ${USAGE}`);
 }
@@ -47,14 +71,17 @@ if (parsed.values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const [command, ...rest] = parsed.positionals;
+const [command, ...args] = parsed.positionals;
+const rest = command === 'revoke' && parsed.values.user ? [parsed.values.user, ...args] : args;
 const ULID = /^[0-9A-Z]{26}$/;
+const ONE_USER = new Set(['suspend', 'unsuspend', 'sessions', 'export', 'delete']);
 const valid =
   (command === 'claim-unionids' && rest.length === 0) ||
   (command === 'merge' && rest.length === 2 && rest.every((id) => ULID.test(id))) ||
   (command === 'show' && rest.length === 1) ||
-  ((command === 'suspend' || command === 'unsuspend') && rest.length === 1 && ULID.test(rest[0]!));
-if (!valid) fail(command === 'merge' || command === 'suspend' || command === 'unsuspend' ? `${command} takes userIds (26-character ULIDs)\n${USAGE}` : USAGE);
+  (command === 'revoke' && ((parsed.values.all && rest.length === 0 && !parsed.values.session) || (!parsed.values.all && rest.length === 1 && ULID.test(rest[0]!)))) ||
+  (ONE_USER.has(command ?? '') && rest.length === 1 && ULID.test(rest[0]!));
+if (!valid) fail(command === 'merge' || command === 'revoke' || ONE_USER.has(command ?? '') ? `${command} takes userIds (26-character ULIDs)\n${USAGE}` : USAGE);
 if (command === 'suspend' && !parsed.values.reason?.trim()) fail('suspend needs --reason "…" (kept for the operators, never told to the user)');
 const until = parsed.values.until === undefined ? undefined : new Date(parsed.values.until);
 if (until && Number.isNaN(until.getTime())) fail(`--until must be an ISO time, e.g. 2027-01-31T00:00:00Z, got ${parsed.values.until}`);
@@ -76,8 +103,27 @@ const configured = <T>(build: () => T): T => {
 // The report is the output: the service's own log lines only when something goes wrong.
 process.env.LOG_LEVEL ??= 'warn';
 
-if (command === 'show' || command === 'suspend' || command === 'unsuspend') {
-  const operator = configured(() => composeOperator());
+if (command === 'revoke') {
+  // Redis only, so it works while DynamoDB is out of reach; --all is the emergency switch.
+  const { store, operator } = configured(() => composeSessionOperator());
+  const [target] = rest as [string];
+  try {
+    if (parsed.values.all) {
+      console.log(`revoked ${await store.revokeEverything()} session(s) of all users`);
+    } else {
+      const { sessionsEnded } = await operator.revoke(target, parsed.values.session);
+      console.log(parsed.values.session ? `ended session ${parsed.values.session} of user ${target}` : `revoked ${sessionsEnded} session(s) of user ${target}`);
+    }
+  } catch (err) {
+    const code = err instanceof AppError ? err.code : '';
+    if (code === 'SESSION_NOT_FOUND' || code === 'INVALID_REQUEST') fail((err as Error).message, 1);
+    fail(`cannot reach Redis at ${process.env.UPSTASH_REDIS_REST_URL}: ${(err as Error).message}; it is safe to run again`, 1);
+  }
+  process.exit(0);
+}
+
+if (command !== 'merge' && command !== 'claim-unionids') {
+  const { operator, logger } = configured(() => composeOperator());
   const [target] = rest as [string];
   try {
     if (command === 'show') {
@@ -87,13 +133,20 @@ if (command === 'show' || command === 'suspend' || command === 'unsuspend') {
     } else if (command === 'suspend') {
       const { sessionsEnded } = await operator.suspend(target, { reason: parsed.values.reason!, ...(until ? { until } : {}) });
       console.log(`suspended user ${target}${until ? ` until ${until.toISOString()}` : ''}: ${sessionsEnded} session(s) ended`);
-    } else {
+    } else if (command === 'unsuspend') {
       await operator.unsuspend(target);
       console.log(`user ${target} may sign in again`);
+    } else if (command === 'sessions') {
+      console.log(JSON.stringify(await operator.sessions(target), null, 2));
+    } else if (command === 'export') {
+      console.log(JSON.stringify(await operator.exportUser(target), null, 2));
+    } else {
+      await operator.deleteUser(target, logger);
+      console.log(`deleted user ${target}`);
     }
   } catch (err) {
     const code = err instanceof AppError ? err.code : '';
-    fail(`${(err as Error).message}${code === 'NOT_FOUND' || code === 'INVALID_REQUEST' ? '' : '; it is safe to run again'}`, 1);
+    fail(`${(err as Error).message}${code === 'NOT_FOUND' || code === 'INVALID_REQUEST' || code === 'SESSION_NOT_FOUND' ? '' : '; it is safe to run again'}`, 1);
   }
   process.exit(0);
 }

@@ -62,7 +62,8 @@ export function createAccountEvents(env: Env = process.env): AccountEvents {
   return accountService(env, createLogger({ level: log.logLevel, service: log.serviceName }), 1500);
 }
 
-function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat?: (appid?: string) => WechatAuth): AccountService {
+/** The account service over the stores, with WeChat only where a deletion is re-authenticated (also the operator's, lib/users/compose.ts). */
+export function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat?: (appid?: string) => WechatAuth): AccountService {
   const dynamoConfig = loadDynamoConfig(env);
   const usersTable = loadUsersTable(env);
   const redisConfig = loadRedisConfig(env);

@@ -98,6 +98,16 @@ export class AccountService implements AccountEvents {
     log.info('account deleted', { userId: user.userId });
   }
 
+  /**
+   * An operator's deletion (lib/users/operator.ts) of a user who cannot sign in to ask (a
+   * suspended one): the same deletion as POST /user/delete's, from the user's home row, without
+   * a code. Safe to run again.
+   */
+  async deleteHome(home: Holder, log: Logger): Promise<void> {
+    await this.delete(home, log);
+    log.info('account deleted by an operator', { userId: home.userId });
+  }
+
   async accountCancelled(openid: string, log: Logger): Promise<void> {
     const row = await this.deps.users.readAccount(openid);
     if (!row) return log.info('account cancelled at WeChat: no user here');

@@ -1,7 +1,8 @@
 import type { Redis } from '@upstash/redis';
 import { AppError } from '../errors';
+import { publicSessionId } from '../sessions/public-id';
 import { recordedJson, type Recording } from './http';
-import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, CommitOutcome, Committed, Release, SessionIdentity, SessionPurge, SessionRecord, SessionRevoker, SessionStore, SessionSummary, SessionVerifier } from '../sessions/ports';
+import type { ClaimLimit, CodeAttempt, CodeClaim, CommitLogin, CommitOutcome, Committed, Release, SessionIdentity, SessionPurge, SessionRecord, SessionRevoker, SessionStore, SessionSummary, SessionVerifier, LoginLogEntry } from '../sessions/ports';
 
 export function sessionKeys(prefix: string) {
   return {
@@ -23,7 +24,20 @@ export function sessionKeys(prefix: string) {
      * expiring at the end time. No login commits a session for the user while it stands.
      */
     suspended: (userId: string) => `${prefix}suspended:${userId}`,
+    /** The user's login log: a sorted set of JSON entries scored by time (LOGIN_LOG_RETENTION_DAYS). */
+    loginLog: (userId: string) => `${prefix}login-log:${userId}`,
   };
+}
+
+/** The head of a login log entry, a JSON object without its closing brace: the commit script adds the result. */
+function loginLogHead(session: SessionRecord): string {
+  const entry = {
+    at: new Date(session.issuedAt).toISOString(),
+    ...(session.appid ? { appid: session.appid } : {}),
+    ...(session.network ? { network: session.network } : {}),
+    ...(session.agent ? { agent: session.agent } : {}),
+  };
+  return JSON.stringify(entry).slice(0, -1);
 }
 
 /** Hash field names of a session record; short because every authorized request reads them. */
@@ -36,6 +50,12 @@ export const FIELDS = {
   maxExpiresAt: 'mxp',
   appid: 'app',
   home: 'hom',
+  /** Epoch ms of the session's last authorized request (the authorizer's lookup writes it). */
+  lastUsed: 'lu',
+  /** The client's network at the login, masked (IPv4 /24, IPv6 /48). */
+  network: 'net',
+  /** A short summary of the client's user agent at the login. */
+  agent: 'ua',
 } as const;
 
 /** The slice of the Upstash client this adapter uses. */
@@ -80,6 +100,7 @@ if left <= 0 then
   return false
 end
 redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[2]), left))
+redis.call('HSET', KEYS[1], '${FIELDS.lastUsed}', ARGV[1])
 return {s[1], s[2], s[3] or '', s[5] or '', s[6] or ''}
 `;
 
@@ -136,7 +157,12 @@ return {'claimed'}
  * session, user index, the user's code index, the user's deleted mark, the user's welcome
  * mark. ARGV: loginId, code result, its TTL (s), session TTL (s), the session's absolute cap
  * (index score), prune entries scored at or below this, index TTL (s), token hash, new user
- * ('1', '0', or '?': the welcome mark decides, and is set), then the session's field/value pairs.
+ * ('1', '0', or '?': the welcome mark decides, and is set), the cap on the user's live sessions
+ * ('0': none), the session keys' prefix, the login log entry's head (a JSON object without its
+ * closing brace; '' when the log is off), the session's public id, the log's retention (s), the
+ * log's most entries, then the session's field/value pairs. KEYS[8] is the user's login log: a
+ * sorted set of JSON entries scored by time, to which a commit and a suspended user's refusal
+ * each add one (docs/operators.md).
  * Answers 'committed|<new>' (also to a second copy of a commit that landed), 'fenced', 'deleted'
  * or, for a user merged into another (the mark holds '<intoUserId>|<its home openid>'),
  * 'merged|<intoUserId>|<home>', or for a suspended user (KEYS[7], the suspended mark)
@@ -158,20 +184,56 @@ if gone then
   if gone == '1' then return 'deleted' end
   return 'merged|' .. gone
 end
+local function logLogin(result, session)
+  if ARGV[12] == '' then return end
+  local entry = ARGV[12] .. ',"result":"' .. result .. '"'
+  if session then entry = entry .. ',"session":"' .. session .. '"' end
+  redis.call('ZADD', KEYS[8], ARGV[6], entry .. '}')
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', tonumber(ARGV[6]) - tonumber(ARGV[14]) * 1000)
+  redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -(tonumber(ARGV[15]) + 1))
+  redis.call('EXPIRE', KEYS[8], ARGV[14])
+end
 local suspended = redis.call('GET', KEYS[7])
-if suspended then return 'suspended|' .. suspended end
+if suspended then
+  logLogin('ACCOUNT_SUSPENDED')
+  return 'suspended|' .. suspended
+end
 local new = ARGV[9]
 if new == '?' then
   if redis.call('SET', KEYS[6], '1', 'NX') then new = '1' else new = '0' end
 end
 redis.call('SADD', KEYS[4], KEYS[1])
 redis.call('EXPIRE', KEYS[4], ARGV[3])
-redis.call('HSET', KEYS[2], unpack(ARGV, 10))
+redis.call('HSET', KEYS[2], unpack(ARGV, 16))
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('SET', KEYS[1], 'd|' .. id .. '|' .. ARGV[8] .. '|' .. new .. '|' .. ARGV[2], 'EX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[8])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[6])
 redis.call('EXPIRE', KEYS[3], ARGV[7])
+-- The cap on a user's live sessions (ARGV[10]; ARGV[11] the session keys' prefix): entries whose
+-- session expired go, and past the cap the least recently used others end.
+local cap = tonumber(ARGV[10])
+if cap and cap > 0 then
+  local live = {}
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    local used = redis.call('HMGET', ARGV[11] .. id, '${FIELDS.lastUsed}', '${FIELDS.issuedAt}')
+    if used[2] then
+      table.insert(live, { id = id, at = tonumber(used[1] or used[2]) or 0 })
+    else
+      redis.call('ZREM', KEYS[3], id)
+    end
+  end
+  if #live > cap then
+    table.sort(live, function(a, b) return a.at < b.at end)
+    for i = 1, #live - cap do
+      if live[i].id ~= ARGV[8] then
+        redis.call('DEL', ARGV[11] .. live[i].id)
+        redis.call('ZREM', KEYS[3], live[i].id)
+      end
+    end
+  end
+end
+logLogin('success', ARGV[13])
 return 'committed|' .. new
 `;
 
@@ -256,9 +318,10 @@ return ended
 `;
 
 /**
- * The user's live sessions for an export (one request): for each, when it was created, its
- * absolute cap and how long it has left. KEYS: session index. ARGV: the session key prefix.
- * Returns a flat list: id, created (ms), cap (ms), ms left.
+ * The user's live sessions (one request), for their list, an export or the operator: for each,
+ * when it was created, its absolute cap, how long it has left, when it was last used, its app,
+ * network and agent. The index keeps entries whose session ended idle; they are skipped.
+ * KEYS: session index. ARGV: the session key prefix. Returns a flat list, SESSION_FIELDS a session.
  */
 export const SESSIONS_OF_SCRIPT = `-- wxlogin:sessions-of
 local out = {}
@@ -266,15 +329,25 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = ARGV[1] .. id
   local left = redis.call('PTTL', key)
   if left > 0 then
-    local s = redis.call('HMGET', key, '${FIELDS.issuedAt}', '${FIELDS.maxExpiresAt}')
+    local s = redis.call('HMGET', key, '${FIELDS.issuedAt}', '${FIELDS.maxExpiresAt}', '${FIELDS.lastUsed}', '${FIELDS.appid}', '${FIELDS.network}', '${FIELDS.agent}')
     table.insert(out, id)
     table.insert(out, s[1] or '0')
     table.insert(out, s[2] or '0')
     table.insert(out, tostring(left))
+    for i = 3, 6 do table.insert(out, s[i] or '') end
   end
 end
 return out
 `;
+const SESSION_FIELDS = 8;
+
+/** How long a user's login log keeps an entry, by default (LOGIN_LOG_RETENTION_DAYS). */
+export const DEFAULT_LOGIN_LOG_DAYS = 90;
+/** The most entries a user's login log keeps (the latest). */
+export const LOGIN_LOG_MAX_ENTRIES = 200;
+
+/** A user's live sessions at most, across every app, by default (MAX_SESSIONS_PER_USER). */
+export const DEFAULT_MAX_SESSIONS_PER_USER = 20;
 
 /** How long the deleted mark outlives a deletion: far longer than any login in flight. */
 export const DELETED_MARK_TTL_SECONDS = 86_400;
@@ -302,12 +375,19 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
   private readonly keys: ReturnType<typeof sessionKeys>;
   private readonly userIndexTtlSeconds: number;
 
+  /** The cap on a user's live sessions (0: none); a login past it ends the least recently used. */
+  private readonly maxSessions: number;
+  /** How long the login log keeps an entry (0: no log). */
+  private readonly loginLogSeconds: number;
+
   constructor(
     private readonly redis: RedisLike,
-    options: { keyPrefix: string; userIndexTtlSeconds: number },
+    options: { keyPrefix: string; userIndexTtlSeconds: number; maxSessionsPerUser?: number; loginLogDays?: number },
   ) {
     this.keys = sessionKeys(options.keyPrefix);
     this.userIndexTtlSeconds = options.userIndexTtlSeconds;
+    this.maxSessions = options.maxSessionsPerUser ?? DEFAULT_MAX_SESSIONS_PER_USER;
+    this.loginLogSeconds = (options.loginLogDays ?? DEFAULT_LOGIN_LOG_DAYS) * 86_400;
   }
 
   async claimCode(attempt: CodeAttempt, ttlSeconds: number, limit?: ClaimLimit): Promise<CodeClaim> {
@@ -357,6 +437,8 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     if (session.unionid) fields.push(FIELDS.unionid, session.unionid);
     if (session.appid) fields.push(FIELDS.appid, session.appid);
     if (session.home) fields.push(FIELDS.home, session.home);
+    if (session.network) fields.push(FIELDS.network, session.network);
+    if (session.agent) fields.push(FIELDS.agent, session.agent);
     // The per-user index lets "log out everywhere" find sessions without a scan: a sorted set
     // scored by each session's absolute cap, pruned of dead entries at every login, and
     // outliving every session it lists.
@@ -371,6 +453,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
           this.keys.deleted(session.userId),
           this.keys.welcomed(session.userId),
           this.keys.suspended(session.userId),
+          this.keys.loginLog(session.userId),
         ],
         [
           input.attempt.loginId,
@@ -382,6 +465,12 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
           String(this.userIndexTtlSeconds),
           input.tokenHash,
           input.newUser === 'ask' ? '?' : input.newUser ? '1' : '0',
+          String(this.maxSessions),
+          this.keys.session(''),
+          this.loginLogSeconds > 0 ? loginLogHead(session) : '',
+          publicSessionId(input.tokenHash),
+          String(this.loginLogSeconds),
+          String(LOGIN_LOG_MAX_ENTRIES),
           ...fields,
         ],
       ),
@@ -414,7 +503,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     const reply = await guard(() =>
       this.redis.eval<string[], unknown>(
         PURGE_USER_SCRIPT,
-        [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneKeys.index, this.keys.deleted(userId), this.keys.welcomed(userId), ...phoneKeys.others],
+        [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneKeys.index, this.keys.deleted(userId), this.keys.welcomed(userId), ...phoneKeys.others, this.keys.loginLog(userId)],
         [this.keys.session(''), String(DELETED_MARK_TTL_SECONDS), mergedInto ? `${mergedInto.userId}|${mergedInto.home}` : '1'],
       ),
     );
@@ -449,16 +538,39 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     const reply = await guard(() => this.redis.eval<string[], unknown>(SESSIONS_OF_SCRIPT, [this.keys.userSessions(userId)], [this.keys.session('')]));
     const flat = Array.isArray(reply) ? reply.map(String) : [];
     const out: SessionSummary[] = [];
-    for (let i = 0; i + 3 < flat.length; i += 4) {
-      const [id, created, cap, left] = [flat[i]!, Number(flat[i + 1]), Number(flat[i + 2]), Number(flat[i + 3])];
+    for (let i = 0; i + SESSION_FIELDS - 1 < flat.length; i += SESSION_FIELDS) {
+      const [hash, created, cap, left, used, appid, network, agent] = flat.slice(i, i + SESSION_FIELDS) as [string, string, string, string, string, string, string, string];
       out.push({
-        current: id === currentSessionId,
-        createdAt: new Date(created).toISOString(),
-        expiresAt: new Date(Math.min(now + left, cap)).toISOString(),
-        maxExpiresAt: new Date(cap).toISOString(),
+        id: publicSessionId(hash),
+        current: hash === currentSessionId,
+        createdAt: new Date(Number(created)).toISOString(),
+        lastUsedAt: new Date(Number(used || created)).toISOString(),
+        expiresAt: new Date(Math.min(now + Number(left), Number(cap))).toISOString(),
+        maxExpiresAt: new Date(Number(cap)).toISOString(),
+        ...(appid ? { appid } : {}),
+        ...(network ? { network } : {}),
+        ...(agent ? { agent } : {}),
       });
     }
     return out;
+  }
+
+  async endSession(userId: string, publicId: string): Promise<boolean> {
+    const indexKey = this.keys.userSessions(userId);
+    // Only the user's own index is searched: another user's session id ends nothing.
+    const hashes = (await guard(() => this.redis.zrange<string[]>(indexKey, 0, -1))).map(String);
+    const hash = hashes.find((h) => publicSessionId(h) === publicId);
+    if (!hash) return false;
+    const tx = this.redis.multi();
+    tx.del(this.keys.session(hash));
+    tx.zrem(indexKey, hash);
+    const [deleted] = (await guard(() => tx.exec())) as [number, number];
+    return Number(deleted) > 0;
+  }
+
+  async loginLog(userId: string): Promise<LoginLogEntry[]> {
+    const entries = (await guard(() => this.redis.zrange<unknown[]>(this.keys.loginLog(userId), 0, -1))).map((e) => (typeof e === 'string' ? JSON.parse(e) : e) as LoginLogEntry);
+    return entries.reverse();
   }
 
   async touch(sessionId: string, now: number, ttlMs: number): Promise<SessionIdentity | null> {

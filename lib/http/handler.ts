@@ -91,3 +91,34 @@ function logFailure(log: Logger, failure: unknown): void {
     log.info('request rejected', fields);
   }
 }
+
+/** The IAM caller API Gateway verified for an AWS_IAM route (`requestContext.authorizer.iam`). */
+export interface IamCaller {
+  userArn: string;
+  accountId?: string;
+}
+
+/** What an admin route's body gets: the IAM caller, beside the request's logger and the function's dependencies. */
+export interface AdminRequest<D> {
+  caller: IamCaller;
+  event: APIGatewayProxyEventV2;
+  log: Logger;
+  deps: D;
+}
+
+/**
+ * A route of the admin API (`authorizer: { type: aws_iam }` in its file under deploy/routes/):
+ * API Gateway lets only SigV4-signed requests of an allowed IAM principal through, and hands
+ * the caller over as `requestContext.authorizer.iam`. The route refuses a request without it
+ * (403 IAM_REQUIRED): a route deployed without AWS_IAM, or run by serverless offline, which
+ * does not support it (npm run dev checks the signature itself: local/sigv4-check.mjs). Every
+ * log line carries the caller's ARN.
+ */
+export function adminRoute<D extends FunctionDeps>(compose: Compose<D>, route: (request: AdminRequest<D>) => Promise<Answer>) {
+  return httpHandler<APIGatewayProxyEventV2, D>(compose, async (event, log, deps) => {
+    const iam = (event.requestContext as { authorizer?: { iam?: { userArn?: unknown; accountId?: unknown } } } | undefined)?.authorizer?.iam;
+    if (!iam || typeof iam.userArn !== 'string' || !iam.userArn) throw new AppError('IAM_REQUIRED');
+    const caller = { userArn: iam.userArn, ...(typeof iam.accountId === 'string' ? { accountId: iam.accountId } : {}) };
+    return route({ caller, event, log: log.child({ caller: caller.userArn }), deps });
+  });
+}

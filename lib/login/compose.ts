@@ -41,6 +41,8 @@ export function composeLogin(env: Env = process.env): LoginDeps {
   const sessions = new RedisSessionStore(createRedisClient(config.redis, transport), {
     keyPrefix: config.redis.keyPrefix,
     userIndexTtlSeconds: config.session.maxAgeSeconds,
+    maxSessionsPerUser: config.session.maxPerUser,
+    loginLogDays: config.session.loginLogDays,
   });
   const events = createUserEvents(env, logger);
   // One service per kind of app over the shared clients; `metrics` is the function's, or the rehearsal's.

@@ -65,3 +65,46 @@ export function clientNetwork(sourceIp: string | undefined): string {
     .map((group) => group.replace(/^0+(?=.)/, ''))
     .join(':')}::/64`;
 }
+
+/**
+ * The network as the user's list of sessions and the login log show it: an IPv4 /24 or an
+ * IPv6 /48 (from `clientNetwork`'s answer), never the full address; 'unknown' when there is none.
+ */
+export function maskedNetwork(network: string): string {
+  const v4 = /^(\d+\.\d+\.\d+)\.\d+$/.exec(network);
+  if (v4) return `${v4[1]}.0/24`;
+  const v6 = /^([0-9a-f]+:[0-9a-f]+:[0-9a-f]+):[0-9a-f]+::\/64$/.exec(network);
+  if (v6) return `${v6[1]}::/48`;
+  return 'unknown';
+}
+
+/**
+ * A short, printable summary of a User-Agent header for the user's list of sessions: the
+ * system and the WeChat version where it can tell them (a mini-program's requests carry
+ * WeChat's), else the header's first 64 printable characters; none without a header.
+ */
+export function agentSummary(userAgent: string | undefined): string | undefined {
+  const text = (userAgent ?? '').replace(/[^\x20-\x7e]/g, '').trim();
+  if (!text) return undefined;
+  const ios = /(?:iPhone|CPU) OS (\d+)[_.](\d+)/.exec(text);
+  const android = /Android (\d+(?:\.\d+)?)/.exec(text);
+  const system = /iPad/.test(text)
+    ? `iPadOS${ios ? ` ${ios[1]}.${ios[2]}` : ''}`
+    : ios
+      ? `iOS ${ios[1]}.${ios[2]}`
+      : android
+        ? `Android ${android[1]}`
+        : /HarmonyOS|OpenHarmony/.test(text)
+          ? 'HarmonyOS'
+          : /Windows NT/.test(text)
+            ? 'Windows'
+            : /Mac OS X/.test(text)
+              ? 'macOS'
+              : /Linux/.test(text)
+                ? 'Linux'
+                : undefined;
+  const wechat = /MicroMessenger\/(\d+(?:\.\d+){0,2})/.exec(text);
+  const client = /wechatdevtools/i.test(text) ? 'WeChat DevTools' : wechat ? `WeChat ${wechat[1]}` : undefined;
+  const parts = [system, client].filter((p): p is string => p !== undefined);
+  return parts.length > 0 ? parts.join(', ') : text.slice(0, 64);
+}

@@ -5,6 +5,7 @@ import type { Logger } from '../logger';
 import type { CodeAttempt, CommitOutcome, Release, SessionStore } from '../sessions/ports';
 import { AccountBeingDeleted, type User, type UserRepository } from '../users/ports';
 import type { WechatAuth } from './ports';
+import { maskedNetwork } from './request';
 
 export interface LoginResult {
   token: string;
@@ -22,6 +23,8 @@ export interface LoginClient {
   proof?: string;
   /** The mini-program the client says the code comes from; none: the deployment's own. */
   appid?: string;
+  /** A short summary of the client's User-Agent (`agentSummary`), kept with the session and in the login log. */
+  agent?: string;
 }
 
 export interface LoginDeps {
@@ -173,7 +176,7 @@ export class LoginService {
     }
     if (claim.state === 'done') return this.replay(code, claim.result, claim.isNewUser, attempt, caller, log);
 
-    return this.exchange(code, app, attempt, caller, log);
+    return this.exchange(code, app, attempt, client, log);
   }
 
   /** The app a login is for: the one it names, or the default; UNKNOWN_APP for one not served. */
@@ -191,8 +194,9 @@ export class LoginService {
     throw new AppError('UNKNOWN_APP', `This service does not serve the ${kind} ${appid}: add it to WECHAT_APPS (docs/identities.md).`);
   }
 
-  private async exchange(code: string, app: { appId: string | undefined; wechat: WechatAuth }, attempt: CodeAttempt, network: string, requestLog: Logger): Promise<LoginResult> {
+  private async exchange(code: string, app: { appId: string | undefined; wechat: WechatAuth }, attempt: CodeAttempt, client: LoginClient, requestLog: Logger): Promise<LoginResult> {
     const { users, sessions, session: policy } = this.deps;
+    const { network } = client;
     const { wechat } = app;
 
     let wx;
@@ -287,6 +291,9 @@ export class LoginService {
           ...(user.home ? { home: user.home } : {}),
           ...(user.unionid ? { unionid: user.unionid } : {}),
           ...(app.appId ? { appid: app.appId } : {}),
+          // What the user's list of sessions and the login log show: never the full address.
+          network: maskedNetwork(network),
+          ...(client.agent ? { agent: client.agent } : {}),
           // A mini-program's session_key; an OAuth login (a 公众号 page, an App) has none.
           ...(wx.sessionKey ? { sealedSessionKey: seal(SESSION_KEY_PURPOSE, token, wx.sessionKey) } : {}),
           issuedAt,

@@ -10,6 +10,10 @@ export interface SessionRecord {
   openid: string;
   /** The openid of the user's home row, when not the identity's own (docs/identities.md). */
   home?: string;
+  /** The client's network at the login, masked (IPv4 /24, IPv6 /48): for the user's list of sessions. */
+  network?: string;
+  /** A short summary of the client's user agent at the login. */
+  agent?: string;
   unionid?: string;
   /** The mini-program (its AppID) the session was opened from; sessions opened before it was kept have none. */
   appid?: string;
@@ -152,11 +156,24 @@ export interface SessionRevoker {
   revokeAll(userId: string): Promise<number>;
 }
 
-/** A live session as an export shows it: times only, never a token or a secret. */
+/**
+ * A live session as the user's list, an export and the operator show it: never its token, nor
+ * its hash (the key that names it in Redis), but a public id derived from it (lib/sessions/public-id.ts).
+ */
 export interface SessionSummary {
+  /** What DELETE /user/sessions/{id} and `npm run users -- revoke <userId> --session <id>` take. */
+  id: string;
   /** This request's own session. */
   current: boolean;
   createdAt: string;
+  /** The last authorized request, as fresh as the authorizer's cache lets it be (its lookups write it). */
+  lastUsedAt: string;
+  /** The app it was opened from. */
+  appid?: string;
+  /** The client's network at the login, masked (IPv4 /24, IPv6 /48). */
+  network?: string;
+  /** A short summary of the client's user agent at the login. */
+  agent?: string;
   /** When it ends if left unused (slid on every use, never past its absolute cap). */
   expiresAt: string;
   /** When it ends however much it is used. */
@@ -174,4 +191,27 @@ export interface SessionPurge {
   sessionsOf(userId: string, currentSessionId: string, now: number): Promise<SessionSummary[]>;
   /** Ends the sessions the user opened through one app (an App's grant withdrawn); returns how many. */
   revokeAppSessions(userId: string, appid: string): Promise<number>;
+  /** The user's login log, newest first. */
+  loginLog(userId: string): Promise<LoginLogEntry[]>;
 }
+
+/** Ending one session of a user by its public id: false when the user has no such live session. */
+export interface SessionEnder {
+  endSession(userId: string, publicId: string): Promise<boolean>;
+}
+
+/**
+ * One login attempt that reached a known user (a success, or ACCOUNT_SUSPENDED), as the user's
+ * export and the operator's `show` list them. WeChat's refusals name no user: metrics only.
+ */
+export interface LoginLogEntry {
+  at: string;
+  appid?: string;
+  network?: string;
+  agent?: string;
+  /** 'success', or the error code the login answered. */
+  result: string;
+  /** The public id of the session it opened. */
+  session?: string;
+}
+

@@ -1,12 +1,14 @@
 import { hashToken, TOKEN_PATTERN } from '../crypto';
-import type { SessionIdentity, SessionRevoker, SessionVerifier } from './ports';
+import { AppError } from '../errors';
+import type { SessionEnder, SessionIdentity, SessionPurge, SessionRevoker, SessionSummary, SessionVerifier } from './ports';
+import { PUBLIC_SESSION_ID } from './public-id';
 
 export type Authorization =
   | { allowed: true; identity: SessionIdentity }
   | { allowed: false; reason: 'missing' | 'malformed' | 'unknown' };
 
 export interface SessionServiceDeps {
-  store: SessionVerifier & SessionRevoker;
+  store: SessionVerifier & SessionRevoker & Pick<SessionPurge, 'sessionsOf'> & SessionEnder;
   ttlSeconds: number;
   /** The deployment's mini-program: the app of a session opened before sessions kept theirs. */
   defaultAppId?: string;
@@ -24,6 +26,8 @@ const BEARER = /^Bearer +(\S+)$/i;
  *   token — is refused. A store failure throws: the authorizer then lets nothing through and
  *   throws in turn (API Gateway answers 500), rather than deny a token it could not check.
  * logout: revokes the presented session, or with `all` every session of its user.
+ * list / end: the user's own live sessions (GET /user/sessions), and ending one of them by its
+ *   public id (DELETE /user/sessions/{id}): "sign out that phone".
  */
 export class SessionService {
   private readonly now: () => number;
@@ -41,6 +45,20 @@ export class SessionService {
     if (!identity) return { allowed: false, reason: 'unknown' };
     const appid = identity.appid ?? this.deps.defaultAppId;
     return { allowed: true, identity: appid ? { ...identity, appid } : identity };
+  }
+
+  async list(identity: Pick<SessionIdentity, 'sessionId' | 'userId'>): Promise<SessionSummary[]> {
+    const sessions = await this.deps.store.sessionsOf(identity.userId, identity.sessionId, this.now());
+    // Newest first: the list a user reads to find "that phone".
+    return sessions.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  /** Ends one of the user's sessions (this one too, if named): SESSION_NOT_FOUND when the user has no such live session. */
+  async end(identity: Pick<SessionIdentity, 'userId'>, publicId: string | undefined): Promise<void> {
+    if (!publicId || !PUBLIC_SESSION_ID.test(publicId)) {
+      throw new AppError('INVALID_REQUEST', 'The session id must be one that GET /user/sessions lists: 22 characters from A–Z, a–z, 0–9, - and _.');
+    }
+    if (!(await this.deps.store.endSession(identity.userId, publicId))) throw new AppError('SESSION_NOT_FOUND');
   }
 
   async logout(identity: Pick<SessionIdentity, 'sessionId' | 'userId'>, all: boolean): Promise<{ revoked: number }> {

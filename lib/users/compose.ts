@@ -10,7 +10,10 @@ import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadSessionConfig, lo
 import { loadPhoneConfig } from '../phone/config';
 import { loadAvatarConfig, loadAvatarUrl } from '../profile/config';
 import { homeOf, mergeUsers, type MergeDeps, type MergeReport } from './merge';
-import { statusOf, suspendUser, unsuspendUser, type SuspensionDeps } from './suspension';
+import { createOperator, createSessionOperator, type Operator } from './operator';
+import { accountService } from '../account/compose';
+import { exportAccount } from '../account/export';
+import { MAX_LEASE_WAIT_MS } from '../account/service';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository } from '../adapters/dynamodb-users';
@@ -64,46 +67,39 @@ export function composeMerge(env: Env = process.env): { logger: Logger; merge: (
 }
 
 /**
- * The operator's other operations (scripts/users.ts): suspend, unsuspend, and show a user found
- * by userId, phone number (the phones table's claim) or openid (its identity's row).
+ * The operator's use cases (lib/users/operator.ts) for the CLI (scripts/users.ts) and the admin
+ * API (functions/admin.ts): the users, unionids and phones tables, Redis, and for a deletion the
+ * avatars bucket and the event bus (no WeChat, no AppSecret).
  */
-export function composeOperator(env: Env = process.env) {
+export function composeOperator(env: Env = process.env): { logger: Logger; metrics: Metrics; operator: Operator } {
   const dynamoConfig = loadDynamoConfig(env);
   const usersTable = loadUsersTable(env);
   const redisConfig = loadRedisConfig(env);
   const session = loadSessionConfig(env);
+  const log = loadLogConfig(env);
+  const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   const dynamo = createDynamoClient(dynamoConfig);
   const users = new DynamoUserRepository(dynamo, usersTable, loadUnionidsTable(env));
-  const phones = new DynamoPhoneRepository(dynamo, { phones: loadPhoneConfig(env).phonesTable, users: usersTable });
   const sessions = new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds });
-  const deps: SuspensionDeps = { users, sessions };
-  /** The userId a query names: a userId as is; a phone number's claim holder; an openid's row's user. */
-  const userIdOf = async (query: string): Promise<string | undefined> => {
-    if (/^[0-9A-Z]{26}$/.test(query)) return query;
-    const digits = query.replace(/[\s-]/g, '');
-    if (/^\+?\d{5,15}$/.test(digits)) return (await phones.holderOf(digits.startsWith('+') ? digits : `+86${digits}`))?.userId;
-    return (await users.readAccount(query))?.userId;
-  };
-  return {
-    suspend: (userId: string, options: { reason: string; until?: Date }) => suspendUser(deps, userId, options),
-    unsuspend: (userId: string) => unsuspendUser(deps, userId),
-    /** The user, its identities, its status and its sessions' times; null when no user matches. */
-    async show(query: string) {
-      const userId = await userIdOf(query);
-      const home = userId ? await homeOf(users, userId) : null;
-      if (!userId || !home) return null;
-      const [identities, status, live] = await Promise.all([users.identitiesOf(userId), statusOf(deps, home), sessions.sessionsOf(userId, '', Date.now())]);
-      const { phone, nickname, unionid, createdAt } = home;
-      return {
-        userId,
-        createdAt,
-        ...(unionid ? { unionid } : {}),
-        ...(phone ? { phone: maskPhone(phone.phoneNumber) } : {}),
-        ...(nickname ? { nickname } : {}),
-        status,
-        identities: identities.map(({ openid, appid, kind, lastLoginAt, loginCount }) => ({ openid, appid, kind, lastLoginAt, loginCount })),
-        sessions: live.map(({ createdAt: created, expiresAt }) => ({ createdAt: created, expiresAt })),
-      };
+  // A deletion may wait out a writer's lease, as POST /user/delete does.
+  const account = accountService(env, logger, MAX_LEASE_WAIT_MS);
+  const avatarUrlOf = loadAvatarUrl(env);
+  const operator = createOperator({
+    users,
+    phones: new DynamoPhoneRepository(dynamo, { phones: loadPhoneConfig(env).phonesTable, users: usersTable }),
+    sessions,
+    account: {
+      exportOf: (user) => exportAccount({ users, sessions, avatarUrlOf }, user),
+      deleteHome: (home, requestLog) => account.deleteHome(home, requestLog),
     },
-  };
+    mask: maskPhone,
+  });
+  return { logger, metrics: createMetrics(log.serviceName), operator };
+}
+
+/** `npm run revoke` (scripts/users.ts revoke): Redis only, so it works while DynamoDB is out of reach. */
+export function composeSessionOperator(env: Env = process.env): { store: RedisSessionStore; operator: ReturnType<typeof createSessionOperator> } {
+  const redisConfig = loadRedisConfig(env);
+  const store = new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: loadSessionConfig(env).maxAgeSeconds });
+  return { store, operator: createSessionOperator({ sessions: store }) };
 }

@@ -63,7 +63,10 @@ describe('Functions: account deletion and export (integration)', () => {
       });
       expect(data.sessions).toHaveLength(2);
       expect(data.sessions.filter((s: { current: boolean }) => s.current)).toHaveLength(1);
-      for (const s of data.sessions) expect(Object.keys(s).sort()).toEqual(['createdAt', 'current', 'expiresAt', 'maxExpiresAt']);
+      for (const s of data.sessions) expect(Object.keys(s).sort()).toEqual(['appid', 'createdAt', 'current', 'expiresAt', 'id', 'lastUsedAt', 'maxExpiresAt', 'network']);
+      // Each login, with the session it opened (a public id, never the token's hash).
+      expect(data.logins.map((entry: { result: string }) => entry.result)).toEqual(['success', 'success']);
+      expect(data.logins.map((entry: { session: string }) => entry.session).sort()).toEqual(data.sessions.map((s: { id: string }) => s.id).sort());
       for (const token of u.tokens) expect(result.body).not.toContain(token);
       expect(result.body).not.toMatch(/[A-Za-z0-9_-]{43}/); // no token, and no token's hash
     });

@@ -130,7 +130,7 @@ describe('npm run dev (integration)', () => {
     const me = () => fetch(`${dev.base}/user/me`, { headers: { authorization: `Bearer ${token}` } });
     expect((await me()).status).toBe(200);
     // Settings of the shell do not win over the file named with --env.
-    const revoke = runScript('scripts/revoke-sessions.ts', { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9' }, ['--env', envFile, '--user', userId]);
+    const revoke = runScript('scripts/users.ts', { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9' }, ['revoke', '--env', envFile, '--user', userId]);
     expect(await exited(revoke.child), revoke.output()).toBe(0);
     expect(revoke.output()).toContain(`revoked 1 session(s) of user ${userId}`);
     expect((await me()).status).toBe(403);
@@ -192,12 +192,12 @@ describe('npm run dev (integration)', () => {
 });
 
 describe('npm run revoke without settings (integration)', () => {
-  it('exits 2 with one line naming the missing variables', async () => {
-    const revoke = runScript('scripts/revoke-sessions.ts', { UPSTASH_REDIS_REST_URL: '', UPSTASH_REDIS_REST_TOKEN: '' }, ['--user', 'u1']);
+  it('exits 2 with one line naming the missing variable', async () => {
+    const revoke = runScript('scripts/users.ts', { UPSTASH_REDIS_REST_URL: '', UPSTASH_REDIS_REST_TOKEN: '' }, ['revoke', '--user', '01KAXCL1000000000000000000']);
     expect(await exited(revoke.child)).toBe(2);
     const lines = revoke.output().trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^npm run revoke: set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, or give --env /);
+    expect(lines[0]).toMatch(/^npm run users: UPSTASH_REDIS_REST_URL is required, or give --env /);
   });
 });
 

@@ -8,7 +8,8 @@ import { stubOpenid, stubUnionid } from '../../local/wechat-stub';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { dynamoOp, startFaultProxy, upstashCommand, wechatPath, type FaultKind, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy';
 import { coldStartAccountFunctions, randomPhone, userWithData, type AccountFunctions, type UserWithData } from '../support/account-world';
-import { redisCommand, useLocalStack, type Handler } from '../support/local';
+import { coldStart, redisCommand, useLocalStack, type Handler } from '../support/local';
+import { publicSessionId } from '../../lib/sessions/public-id';
 import { IMAGES, uploadEvent } from '../support/multipart';
 
 /**
@@ -864,7 +865,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     const { token, userId } = await session(name);
     await post(`${name}.2`, newProof(), '198.51.100.252');
     const { composeOperator } = await import('../../lib/users/compose');
-    const operator = composeOperator({ ...proxiedEnv, LOG_LEVEL: 'error' });
+    const { operator } = composeOperator({ ...proxiedEnv, LOG_LEVEL: 'error' });
     const run = () => operator.suspend(userId, { reason: 'fault suite' }).then(() => 'suspended', (err: { code?: string }) => `failed ${err.code ?? ''}`.trim());
 
     // Act: the suspension meets the fault; the operator runs it again.
@@ -884,7 +885,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     const name = `t${++serial}x${randomBytes(3).toString('hex')}`;
     const { token, userId } = await session(name);
     const { composeOperator } = await import('../../lib/users/compose');
-    const operator = composeOperator({ ...proxiedEnv, LOG_LEVEL: 'error' });
+    const { operator } = composeOperator({ ...proxiedEnv, LOG_LEVEL: 'error' });
     const match = held === 'claim' ? upstashCommand('EVAL', 'wxlogin:claim') : held === 'commit' ? upstashCommand('EVAL', 'wxlogin:commit') : (req: ProxiedRequest) => dynamoOp('UpdateItem')(req) && req.body.includes('if_not_exists(userId');
     const upstream = held === 'user write' ? 'dynamo' : 'upstash';
 
@@ -899,5 +900,127 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     if (login.statusCode === 200) expect((await authorize(authorizerEvent(`Bearer ${bodyOf(login).token}`))).isAuthorized, 'the login’s session was ended').toBe(false);
     await suspendedState(name, userId, token);
     outcomes.push({ scenario: `interleaving: suspension beside a login held at its ${held}`, answers: [answerOf(login)], extraWxLogins: 0, retryMs: 0 });
+  });
+
+  // Lifting a suspension (lib/users/suspension.ts): the mark first, then the row's record, under
+  // every fault, then run again. Afterwards the next login is in, and nothing says suspended.
+  const UNSUSPEND_STEPS: Step[] = [
+    { name: 'mark lifted', upstream: 'upstash', match: upstashCommand('DEL') },
+    { name: 'row record cleared', upstream: 'dynamo', match: (req) => dynamoOp('UpdateItem')(req) && req.body.includes('REMOVE suspendedReason') },
+  ];
+
+  it.each(scenariosOf(UNSUSPEND_STEPS))('unsuspension: $label', async ({ step, kind, mode, label }) => {
+    const name = `u${++serial}x${randomBytes(3).toString('hex')}`;
+    const { userId } = await session(name);
+    const { composeOperator } = await import('../../lib/users/compose');
+    const { operator } = composeOperator({ ...proxiedEnv, LOG_LEVEL: 'error' });
+    await operator.suspend(userId, { reason: 'fault suite' });
+    const run = () => operator.unsuspend(userId).then(() => 'lifted', (err: { code?: string }) => `failed ${err.code ?? ''}`.trim());
+
+    // Act: the lifting meets the fault; the operator runs it again.
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [await run()];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    if (answers[0] !== 'lifted') answers.push(await run());
+
+    // Assess: no mark, no record, and the next login is the user's.
+    expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toBe('lifted');
+    expect(await redisCommand(ctx.redis, 'GET', `wxlogin:suspended:${userId}`), 'the mark is gone').toBeNull();
+    expect((await userRow(stubOpenid(ctx.env.WECHAT_APPID!, name)))?.suspendedAt, 'the row records no suspension').toBeUndefined();
+    expect((await operator.show(userId))?.status).toEqual({ status: 'active' });
+    const back = await post(`${name}.back`, newProof(), '198.51.100.247');
+    expect(answerOf(back)).toBe('200');
+    expect(bodyOf(back).userId).toBe(userId);
+    outcomes.push({ scenario: `unsuspension: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
+  });
+
+  // "Sign out that phone" (DELETE /user/sessions/{id}): the index read and the transaction that
+  // ends the session, under every fault; the client retries what did not answer 204. Afterwards
+  // that session is dead and no other is: a retry of a DELETE that landed answers 404.
+  const END_SESSION_STEPS: Step[] = [
+    { name: 'index read', upstream: 'upstash', match: upstashCommand('ZRANGE') },
+    { name: 'session ended', upstream: 'upstash', match: (req) => req.path === '/multi-exec' },
+  ];
+
+  it.each(scenariosOf(END_SESSION_STEPS))('session end: $label', async ({ step, kind, mode, label }) => {
+    const name = `e${++serial}x${randomBytes(3).toString('hex')}`;
+    const { token } = await session(name);
+    const target = bodyOf(await post(`${name}.2`, newProof(), '198.51.100.246')) as { token: string };
+    const other = bodyOf(await post(`${name}.3`, newProof(), '198.51.100.245')) as { token: string };
+    const sessions = await coldStart('sessions', proxiedEnv);
+    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
+    const id = publicSessionId(hashToken(target.token));
+    const end = () =>
+      sessions(
+        httpEvent({
+          routeKey: 'DELETE /user/sessions/{id}',
+          rawPath: `/user/sessions/${id}`,
+          pathParameters: { id },
+          requestContext: { ...httpEvent().requestContext, http: { ...httpEvent().requestContext.http, method: 'DELETE' }, authorizer: { lambda: allowed.context } } as never,
+        }),
+      );
+
+    // Act
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [answerOf(await end())];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    if (answers[0] !== '204') answers.push(answerOf(await end()));
+
+    // Assess: the asked-for session ended (204, or 404 to a retry of a DELETE that landed), no other.
+    expect(['204', '404 SESSION_NOT_FOUND'], `${label}: ${answers.join(' → ')}`).toContain(answers.at(-1));
+    expect((await authorize(authorizerEvent(`Bearer ${target.token}`))).isAuthorized, 'the session asked for is ended').toBe(false);
+    expect((await authorize(authorizerEvent(`Bearer ${token}`))).isAuthorized, 'the caller’s session lives').toBe(true);
+    expect((await authorize(authorizerEvent(`Bearer ${other.token}`))).isAuthorized, 'no other session ended').toBe(true);
+    outcomes.push({ scenario: `session end: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
+  });
+
+  // The session cap and the login log, both in the commit script: a user at the cap (2 here)
+  // logs in with the commit under every fault, retrying the same code, then a fresh one. Never
+  // more live sessions than the cap; only the least recently used end; each session committed
+  // has one log entry, and a login that committed nothing has none.
+  it.each(scenariosOf([LOGIN_STEPS.find((s) => s.name === 'commit')!]))('session cap and login log: $label', async ({ step, kind, mode, label }) => {
+    const capped = await coldStart('login', { ...proxiedEnv, MAX_SESSIONS_PER_USER: '2' });
+    delete process.env.MAX_SESSIONS_PER_USER;
+    const postCapped = (code: string, proof: string) => {
+      const event = loginFrom('198.51.100.244', code);
+      event.headers = { ...event.headers, 'x-login-proof': proof };
+      return capped(event);
+    };
+    const name = `k${++serial}x${randomBytes(3).toString('hex')}`;
+    const first = bodyOf(await postCapped(`${name}.1`, newProof())) as { token: string; userId: string };
+    const second = bodyOf(await postCapped(`${name}.2`, newProof())) as { token: string };
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The first is used now: the second is the least recently used.
+    expect((await authorize(authorizerEvent(`Bearer ${first.token}`))).isAuthorized).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+
+    // Act: the third login's commit meets the fault; the client retries the code, then a fresh one.
+    proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
+    const proof = newProof();
+    let final = await postCapped(`${name}.3`, proof);
+    const answers = [answerOf(final)];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    if (final.statusCode !== 200) answers.push(answerOf((final = await postCapped(`${name}.3`, proof))));
+    if (final.statusCode !== 200) answers.push(answerOf((final = await postCapped(`${name}.4`, newProof()))));
+
+    // Assess
+    expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toBe('200');
+    const live = await sessionsOf(stubOpenid(ctx.env.WECHAT_APPID!, name));
+    expect(live.length, 'never more live sessions than the cap').toBeLessThanOrEqual(2);
+    const log = ((await redisCommand(ctx.redis, 'ZRANGE', `wxlogin:login-log:${first.userId}`, '0', '-1')) as string[]).map((e) => JSON.parse(e) as { result: string; session?: string });
+    const logged = log.filter((e) => e.result === 'success').map((e) => e.session!);
+    expect(new Set(logged).size, 'one log entry per session committed').toBe(logged.length);
+    expect(logged.length, 'the two before, and at least the one that answered').toBeGreaterThanOrEqual(3);
+    expect(live.length).toBe(2);
+    if (logged.length === 3) {
+      // Exactly one more session: the least recently used (the second) made way for it.
+      expect((await authorize(authorizerEvent(`Bearer ${first.token}`))).isAuthorized, 'the recently used session lives').toBe(true);
+      expect((await authorize(authorizerEvent(`Bearer ${second.token}`))).isAuthorized, 'the least recently used ended').toBe(false);
+    }
+    expect((await authorize(authorizerEvent(`Bearer ${bodyOf(final).token}`))).isAuthorized, 'the session the client holds lives').toBe(true);
+    outcomes.push({ scenario: `session cap and login log: ${label}`, answers, extraWxLogins: answers.length > 2 ? 1 : 0, retryMs: 0 });
   });
 });

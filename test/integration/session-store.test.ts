@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createRedisClient } from '../../lib/adapters/redis';
 import { loadRedisConfig } from '../../lib/config';
 import { RedisSessionStore } from '../../lib/adapters/redis-sessions';
+import { publicSessionId } from '../../lib/sessions/public-id';
 import type { CodeAttempt, CommitLogin } from '../../lib/sessions/ports';
 import { exited, runScript } from '../support/dev-server';
 import { redisCommand, useLocalStack } from '../support/local';
@@ -238,15 +239,26 @@ describe('Class: RedisSessionStore (integration)', () => {
       await expect(own.claimCode(attempt('code-e1', 'L-other'), 30)).resolves.toMatchObject({ state: 'spent' });
     });
 
-    it('is what `npm run revoke` does, for one user or for all', async () => {
-      for (const id of ['cli-1', 'cli-2']) await save(login(id, 'u-cli'));
+    it('is what `npm run revoke` does (npm run users -- revoke), for one user, one session, or all', async () => {
+      const user = '01KAXCL1000000000000000000';
+      for (const id of ['cli-1', 'cli-2', 'cli-3']) await save(login(id, user));
       const env = { ...ctx.env, REDIS_KEY_PREFIX: prefix };
-      const one = runScript('scripts/revoke-sessions.ts', env, ['--user', 'u-cli']);
-      expect(await exited(one.child)).toBe(0);
-      expect(one.output()).toContain('revoked 2 session(s) of user u-cli');
+      const one = runScript('scripts/users.ts', env, ['revoke', '--session', publicSessionId('cli-3'), user]);
+      expect(await exited(one.child), one.output()).toBe(0);
+      expect(one.output()).toContain(`ended session ${publicSessionId('cli-3')} of user ${user}`);
+      await expect(store.touch('cli-3', T, 4000)).resolves.toBeNull();
+      await expect(store.touch('cli-1', T, 4000)).resolves.not.toBeNull();
+      const again = runScript('scripts/users.ts', env, ['revoke', '--session', publicSessionId('cli-3'), user]);
+      expect(await exited(again.child)).toBe(1);
+      expect(again.output()).toContain(`User ${user} has no live session`);
+
+      // The form from before revoke joined npm run users.
+      const all = runScript('scripts/users.ts', env, ['revoke', '--user', user]);
+      expect(await exited(all.child), all.output()).toBe(0);
+      expect(all.output()).toContain(`revoked 2 session(s) of user ${user}`);
       await expect(store.touch('cli-1', T, 4000)).resolves.toBeNull();
 
-      const usage = runScript('scripts/revoke-sessions.ts', env, []);
+      const usage = runScript('scripts/users.ts', env, ['revoke']);
       expect(await exited(usage.child)).toBe(2);
       expect(usage.output()).toContain('usage:');
     }, 30_000);

@@ -77,6 +77,8 @@ describe('Packaged template, stage prod (integration)', () => {
     AVATAR_BASE_URL: 'http://scratch.example',
     WECHAT_APPS: 'wx5555555555555555',
     H5_ORIGINS: 'https://h5.scratch.example',
+    MAX_SESSIONS_PER_USER: '0',
+    LOGIN_LOG_RETENTION_DAYS: '0',
   };
   let template: Template;
   /** The same prod package without any of `loosened` in the environment. */
@@ -347,16 +349,19 @@ describe('Packaged template, stage prod (integration)', () => {
     ]);
     // WeChat's cancellation and revoke events delete the same files.
     expect(s3(role('WechatEvents'))).toEqual(s3(role('DeleteAccount')));
-    for (const other of functionRoles(template).filter((r) => ![role('Avatar'), role('DeleteAccount'), role('WechatEvents')].includes(r))) expect(s3(other), other).toEqual([]);
+    // The admin API's deletion of a suspended user (deploy/routes/admin.yml), the same rights.
+    expect(s3(role('Admin'))).toEqual(s3(role('DeleteAccount')));
+    for (const other of functionRoles(template).filter((r) => ![role('Avatar'), role('DeleteAccount'), role('WechatEvents'), role('Admin')].includes(r))) expect(s3(other), other).toEqual([]);
   });
 
-  it('lets the deletion, WeChat’s cancellation event and the login (finishing one) publish UserDeleted to the default bus only, and no one else publish', () => {
+  it('lets the deletion (the user’s, or the admin API’s), WeChat’s cancellation event and the login (finishing one) publish UserDeleted to the default bus only, and no one else publish', () => {
     const events = (role: string) => statementsOf(template, role).filter((s: any) => s.Action.some((a: string) => a.startsWith('events:')));
     const putEvents = [{ Effect: 'Allow', Action: ['events:PutEvents'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default' } }];
     expect(events(role('DeleteAccount'))).toEqual(putEvents);
     expect(events(role('Login'))).toEqual(putEvents);
     expect(events(role('WechatEvents'))).toEqual(putEvents);
-    for (const other of functionRoles(template).filter((r) => ![role('Login'), role('DeleteAccount'), role('WechatEvents')].includes(r))) expect(events(other), other).toEqual([]);
+    expect(events(role('Admin'))).toEqual(putEvents);
+    for (const other of functionRoles(template).filter((r) => ![role('Login'), role('DeleteAccount'), role('WechatEvents'), role('Admin')].includes(r))) expect(events(other), other).toEqual([]);
     expect(resource('UsersTable').Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'purgeAt', Enabled: true });
   });
 
@@ -407,12 +412,19 @@ describe('Packaged template, stage prod (integration)', () => {
       IdentitySource: ['$request.header.Authorization'],
     });
     const routes = Object.fromEntries(resources('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, r.Properties]));
-    const protectedRoutes = ['GET /user/me', 'GET /user/me/export', 'POST /user/avatar', 'POST /user/delete', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile'];
+    const protectedRoutes = ['GET /user/me', 'GET /user/me/export', 'POST /user/avatar', 'POST /user/delete', 'POST /user/logout', 'POST /user/phone', 'POST /user/profile', 'GET /user/sessions', 'DELETE /user/sessions/{id}'];
     const pushRoutes = ['GET /wechat/events', 'POST /wechat/events', 'GET /wechat/events/{appid}', 'POST /wechat/events/{appid}'];
     const openRoutes = ['POST /user/wechatlogin', 'POST /user/wechatlogin/web', 'POST /user/wechatlogin/app', ...pushRoutes];
     expect(Object.keys(routes)).toEqual(expect.arrayContaining([...protectedRoutes, ...openRoutes]));
+    // The admin API: AWS_IAM on every /admin route, and never the session authorizer (a session token gets nothing there).
+    const adminRoutes = Object.keys(routes).filter((k) => k.split(' ')[1]!.startsWith('/admin'));
+    expect(adminRoutes).toEqual(expect.arrayContaining(['GET /admin/users/{id}', 'PUT /admin/users/{id}/suspension', 'DELETE /admin/users/{id}/sessions/{session}', 'GET /admin/accounts/{id}/export', 'DELETE /admin/accounts/{id}']));
+    for (const key of adminRoutes) {
+      expect(routes[key].AuthorizationType, `route ${key} is an admin route without AWS_IAM: give its httpApi event \`authorizer: { type: aws_iam }\``).toBe('AWS_IAM');
+      expect(routes[key].AuthorizerId, key).toBeUndefined();
+    }
     // Every other route, a user's own included, takes the session authorizer.
-    for (const key of Object.keys(routes).filter((k) => !openRoutes.includes(k))) {
+    for (const key of Object.keys(routes).filter((k) => !openRoutes.includes(k) && !adminRoutes.includes(k))) {
       expect(routes[key], `route ${key} has no session authorizer: give its httpApi event \`authorizer: { name: sessionAuthorizer }\``).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
     }
     expect(routes['POST /user/wechatlogin'].AuthorizationType).toBeUndefined();
@@ -519,14 +531,14 @@ describe('Packaged template, stage prod (integration)', () => {
     const upstashClient = 'multi-exec';
     const s3Client = 'PutObjectTagging';
     expect(Object.keys(bundles)).toEqual(expect.arrayContaining(['authorizer', 'avatar', 'deleteAccount', 'exportAccount', 'login', 'logout', 'me', 'phone', 'profile', 'wechatEvents']));
-    // The S3 client (about 170 KB minified) goes into the avatar function and the two that
-    // delete the user's files (the account deletion, WeChat's events) alone.
-    const withS3 = ['avatar', 'deleteAccount', 'wechatEvents'];
+    // The S3 client (about 170 KB minified) goes into the avatar function and the three that
+    // delete the user's files (the account deletion, WeChat's events, the admin API) alone.
+    const withS3 = ['avatar', 'deleteAccount', 'wechatEvents', 'admin'];
     for (const name of withS3) expect(bundles[name], name).toContain(s3Client);
     for (const [name, bundle] of Object.entries(bundles)) if (!withS3.includes(name)) expect(bundle, name).not.toContain(s3Client);
     expect(bundles.login).toContain(dynamodbClient);
     expect(bundles.login).toContain(upstashClient);
-    for (const name of ['authorizer', 'logout']) expect(bundles[name]).not.toContain(dynamodbClient);
+    for (const name of ['authorizer', 'logout', 'sessions']) expect(bundles[name]).not.toContain(dynamodbClient);
     expect(bundles.me).not.toContain(upstashClient);
     // The message push: Redis for its records, DynamoDB for what the account events do.
     expect(bundles.wechatEvents).toContain(upstashClient);

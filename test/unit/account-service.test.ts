@@ -51,6 +51,7 @@ function world(row: AccountRow | null) {
     sessions: {
       purgeUser: async () => (await step('purge', () => (state.sessions = 0)), 2),
       sessionsOf: async () => [],
+      loginLog: async () => [],
       revokeAppSessions: async (_userId, appid) => (await step(`revokeAppSessions ${appid}`), 1),
     },
     phoneKeys: (userId) => ({ index: `wxlogin:user-phone-codes:${userId}`, others: [] }),
@@ -210,10 +211,14 @@ describe('Class: AccountService — WeChat’s authorization events', () => {
 });
 
 describe('Function: exportAccount', () => {
-  const sessions = { purgeUser: async () => 0, sessionsOf: async () => [{ current: true, createdAt: 'c', expiresAt: 'e', maxExpiresAt: 'm' }] };
+  const sessions = {
+    purgeUser: async () => 0,
+    sessionsOf: async () => [{ id: 'p1', current: true, createdAt: 'c', lastUsedAt: 'u', expiresAt: 'e', maxExpiresAt: 'm' }],
+    loginLog: async () => [{ at: 'c', result: 'success', session: 'p1' }],
+  };
   it('answers the row and the sessions’ times, the avatar as its URL', async () => {
     const out = await exportAccount({ users: { readAccount: async () => fullRow(), identitiesOf: async () => [] }, sessions, avatarUrlOf: (k) => `https://img/${k}`, now: () => new Date('2026-11-25T00:00:00Z') }, { ...ALICE, sessionId: 's1' });
-    expect(out).toMatchObject({ exportedAt: '2026-11-25T00:00:00.000Z', userId: 'U-alice', nickname: '丽塔', avatarUrl: 'https://img/avatars/U-alice/b.jpg', sessions: [{ current: true }] });
+    expect(out).toMatchObject({ exportedAt: '2026-11-25T00:00:00.000Z', userId: 'U-alice', nickname: '丽塔', avatarUrl: 'https://img/avatars/U-alice/b.jpg', sessions: [{ current: true }], logins: [{ result: 'success', session: 'p1' }] });
     expect(out.identities).toEqual([expect.objectContaining({ openid: ALICE.openid })]);
   });
 

@@ -23,7 +23,7 @@ async function coldStart() {
 
 function setup(touch: (sessionId: string) => Promise<SessionIdentity | null>) {
   const log = captureLogger();
-  const store = { touch: vi.fn(touch), revoke: vi.fn(), revokeAll: vi.fn() };
+  const store = { touch: vi.fn(touch), revoke: vi.fn(), revokeAll: vi.fn(), sessionsOf: vi.fn(), endSession: vi.fn() };
   control.compose = () => ({ logger: log.logger, metrics: undefined, sessions: new SessionService({ store, ttlSeconds: 60 }) });
   return { log, store };
 }

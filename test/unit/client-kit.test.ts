@@ -141,7 +141,7 @@ describe('Function: createAuth', () => {
     expect(() => createAuth({ baseUrl: BASE, wx, logoutPath: '//evil.com/logout' })).toThrow(/logoutPath/);
   });
 
-  it.each(['phonePath', 'avatarPath', 'profilePath'])('refuses a %s on another origin: a phone code or a profile goes to baseUrl only', (name) => {
+  it.each(['phonePath', 'avatarPath', 'profilePath', 'sessionsPath'])('refuses a %s on another origin: a phone code, a profile or a token goes to baseUrl only', (name) => {
     const { wx } = scriptedWx(() => loggedIn());
     expect(() => createAuth({ baseUrl: BASE, wx, [name]: 'https://evil.example/steal' })).toThrow(new RegExp(name));
     expect(() => createAuth({ baseUrl: BASE, wx, [name]: '/custom/path' })).not.toThrow();
@@ -547,6 +547,29 @@ describe('Method: uploadAvatar', () => {
     const { wx, sent } = scriptedWx(api(() => ({ statusCode: 200, data: profile })));
     await expect(kit(wx).uploadAvatar('')).rejects.toMatchObject({ code: 'NO_FILE' });
     expect(sent).toHaveLength(0);
+  });
+});
+
+describe('Methods: sessions and endSession', () => {
+  const listed = [{ id: 'A'.repeat(22), current: true, createdAt: 'c', lastUsedAt: 'u', expiresAt: 'e', maxExpiresAt: 'm', agent: 'iOS 17.1, WeChat 8.0.47' }];
+
+  it('lists the sessions with the token, and ends one by its id with DELETE (wx.request has no PATCH), resolving on 204', async () => {
+    const { wx, sent } = scriptedWx(api((s) => (s.method === 'GET' ? { statusCode: 200, data: { sessions: listed } } : { statusCode: 204 })));
+    const auth = kit(wx);
+    await expect(auth.sessions()).resolves.toEqual(listed);
+    await expect(auth.endSession('B'.repeat(22))).resolves.toBeUndefined();
+    const calls = sent.filter((s) => s.url.includes('/user/sessions'));
+    expect(calls.map((s) => `${s.method} ${s.url}`)).toEqual([`GET ${BASE}/user/sessions`, `DELETE ${BASE}/user/sessions/${'B'.repeat(22)}`]);
+    for (const call of calls) expect(call.header.Authorization).toBe(`Bearer ${TOKEN}`);
+  });
+
+  it('rejects SESSION_NOT_FOUND after one request, and an empty id before any', async () => {
+    const { wx, sent } = scriptedWx(api(() => ({ statusCode: 404, data: ours('SESSION_NOT_FOUND') })));
+    const auth = kit(wx);
+    await expect(auth.endSession('C'.repeat(22))).rejects.toMatchObject({ code: 'SESSION_NOT_FOUND', statusCode: 404 });
+    expect(sent.filter((s) => s.method === 'DELETE')).toHaveLength(1);
+    await expect(auth.endSession('')).rejects.toMatchObject({ code: 'NO_SESSION_ID' });
+    expect(sent.filter((s) => s.method === 'DELETE')).toHaveLength(1);
   });
 });
 

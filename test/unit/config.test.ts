@@ -16,7 +16,7 @@ describe('Function: loadConfig', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig(BASE);
     expect(config.wechat).toMatchObject({ apiBase: 'https://api.weixin.qq.com', timeoutMs: 3000, deadlineMs: 5000 });
-    expect(config.session).toEqual({ ttlSeconds: 604_800, maxAgeSeconds: 2_592_000 });
+    expect(config.session).toEqual({ ttlSeconds: 604_800, maxAgeSeconds: 2_592_000, maxPerUser: 20, loginLogDays: 90 });
     expect(config.dynamodb.endpoint).toBeUndefined();
     expect(config.redis.keyPrefix).toBe('wxlogin:');
     expect(config.logLevel).toBe('info');

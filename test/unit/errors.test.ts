@@ -26,6 +26,8 @@ describe('Function: errorResponse', () => {
     ['USER_BLOCKED', 403],
     ['SNAPSHOT_USER', 403],
     ['ACCOUNT_SUSPENDED', 403],
+    ['IAM_REQUIRED', 403],
+    ['SESSION_NOT_FOUND', 404],
     ['MINIPROGRAM_SESSION_REQUIRED', 403],
     ['REAUTH_FAILED', 403],
     ['NOT_FOUND', 404],

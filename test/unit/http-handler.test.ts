@@ -4,7 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../lib/config';
 import { AppError } from '../../lib/errors';
-import { httpHandler, protectedRoute } from '../../lib/http/handler';
+import { adminRoute, httpHandler, protectedRoute } from '../../lib/http/handler';
 import type { Metrics } from '../../lib/metrics';
 import { httpEvent } from '../support/events';
 import { captureLogger } from '../support/log-capture';
@@ -200,5 +200,29 @@ describe('Function: protectedRoute', () => {
     expect(result.statusCode).toBe(401);
     expect(JSON.parse(result.body!).error.code).toBe('UNAUTHORIZED');
     expect(ran).toBe(false);
+  });
+});
+
+describe('Function: adminRoute', () => {
+  const iam = { userArn: 'arn:aws:sts::123456789012:assumed-role/console/alice', accountId: '123456789012' };
+
+  it('hands the body the IAM caller API Gateway verified, and logs every line with its ARN', async () => {
+    const d = deps();
+    const handler = adminRoute(async () => d, async ({ caller, log }) => (log.info('admin action'), { statusCode: 200, body: JSON.stringify(caller) }));
+    const result = await handler(httpEvent({ requestContext: { requestId: 'r', authorizer: { iam } } as never }) as never, context);
+    expect(JSON.parse(result.body!)).toEqual(iam);
+    expect(d.entries()).toContainEqual(expect.objectContaining({ message: 'admin action', caller: iam.userArn }));
+  });
+
+  it('answers 403 IAM_REQUIRED without running the body to a session’s context, none, or an IAM context without an ARN', async () => {
+    for (const authorizer of [{ lambda: { sessionId: 's', userId: 'u', openid: 'o' } }, undefined, { iam: {} }, { iam: { userArn: 7 } }]) {
+      const d = deps();
+      let ran = false;
+      const handler = adminRoute(async () => d, async () => ((ran = true), { statusCode: 200 }));
+      const result = await handler(httpEvent({ requestContext: { requestId: 'r', ...(authorizer ? { authorizer } : {}) } as never }) as never, context);
+      expect(result.statusCode).toBe(403);
+      expect(JSON.parse(result.body!).error.code).toBe('IAM_REQUIRED');
+      expect(ran).toBe(false);
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors';
 import { parseDeleteRequest } from '../../lib/account/request';
-import { clientNetwork, MAX_BODY_BYTES, parseLoginRequest } from '../../lib/login/request';
+import { agentSummary, clientNetwork, maskedNetwork, MAX_BODY_BYTES, parseLoginRequest } from '../../lib/login/request';
 import { parsePhoneRequest } from '../../lib/phone/request';
 import { parseNicknameRequest } from '../../lib/profile/request';
 import { parseLogoutRequest } from '../../lib/sessions/logout-request';
@@ -215,5 +215,30 @@ describe('Strict request shapes: every JSON route refuses an unknown key', () =>
     for (const body of ['{"everything":true}', '{"All":true}', '{"all":true,"extra":1}']) {
       expect(() => parseLogoutRequest(json(body))).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
     }
+  });
+});
+
+describe('Function: maskedNetwork', () => {
+  it('shows an IPv4 address by its /24 and an IPv6 /64 by its /48, nothing else', () => {
+    expect(maskedNetwork(clientNetwork('198.51.100.77'))).toBe('198.51.100.0/24');
+    expect(maskedNetwork(clientNetwork('::ffff:198.51.100.77'))).toBe('198.51.100.0/24');
+    expect(maskedNetwork(clientNetwork('2001:db8:abcd:12:1::7'))).toBe('2001:db8:abcd::/48');
+    expect(maskedNetwork(clientNetwork('2001:db8::1'))).toBe('2001:db8:0::/48');
+    expect(maskedNetwork(clientNetwork(undefined))).toBe('unknown');
+    expect(maskedNetwork('not a network')).toBe('unknown');
+  });
+});
+
+describe('Function: agentSummary', () => {
+  it('names the system and the WeChat version where it can, else the header’s start, printable only', () => {
+    expect(agentSummary('Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI')).toBe('iOS 17.1, WeChat 8.0.47');
+    expect(agentSummary('Mozilla/5.0 (iPad; CPU OS 16_4 like Mac OS X) MicroMessenger/8.0.40')).toBe('iPadOS 16.4, WeChat 8.0.40');
+    expect(agentSummary('Mozilla/5.0 (Linux; Android 14; Pixel 8) MicroMessenger/8.0.44.2502(0x28002C51)')).toBe('Android 14, WeChat 8.0.44');
+    expect(agentSummary('Mozilla/5.0 (Windows NT 10.0; Win64; x64) wechatdevtools/1.06.2405020 MicroMessenger/8.0.5')).toBe('Windows, WeChat DevTools');
+    expect(agentSummary('curl/8.5.0')).toBe('curl/8.5.0');
+    expect(agentSummary(`x${'y'.repeat(100)}`)).toHaveLength(64);
+    expect(agentSummary('bad\u0000\u202echars')).toBe('badchars');
+    expect(agentSummary(undefined)).toBeUndefined();
+    expect(agentSummary('  \u0001 ')).toBeUndefined();
   });
 });

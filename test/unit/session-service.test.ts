@@ -2,13 +2,18 @@ import { describe, expect, it, vi } from 'vitest';
 import { hashToken, newToken } from '../../lib/crypto';
 import { AppError } from '../../lib/errors';
 import { SessionService } from '../../lib/sessions/service';
-import type { SessionIdentity, SessionRevoker, SessionVerifier } from '../../lib/sessions/ports';
+import type { SessionEnder, SessionIdentity, SessionPurge, SessionRevoker, SessionSummary, SessionVerifier } from '../../lib/sessions/ports';
+
+const summary = (createdAt: string, id: string): SessionSummary => ({ id, current: false, createdAt, lastUsedAt: createdAt, expiresAt: createdAt, maxExpiresAt: createdAt });
+const noList = { sessionsOf: vi.fn(async () => []), endSession: vi.fn(async () => false) };
 
 function setup(live: Record<string, SessionIdentity> = {}) {
   const store = {
     touch: vi.fn<SessionVerifier['touch']>(async (sessionId) => live[sessionId] ?? null),
     revoke: vi.fn<SessionRevoker['revoke']>(async () => {}),
     revokeAll: vi.fn<SessionRevoker['revokeAll']>(async () => 3),
+    sessionsOf: vi.fn<SessionPurge['sessionsOf']>(async () => [summary('2026-12-01T00:00:00.000Z', 'old'), summary('2026-12-03T00:00:00.000Z', 'new')]),
+    endSession: vi.fn<SessionEnder['endSession']>(async (_userId, id) => id === 'AAAAAAAAAAAAAAAAAAAAAA'),
   };
   const service = new SessionService({ store, ttlSeconds: 60, now: () => 1_000_000 });
   return { service, store };
@@ -27,7 +32,7 @@ describe('Class: SessionService', () => {
     });
 
     it('hands on the app the session was opened from, else the deployment’s app, else none', async () => {
-      const store = (stored: SessionIdentity) => ({ touch: vi.fn(async () => stored), revoke: vi.fn(), revokeAll: vi.fn(async () => 0) });
+      const store = (stored: SessionIdentity) => ({ touch: vi.fn(async () => stored), revoke: vi.fn(), revokeAll: vi.fn(async () => 0), ...noList });
       const authorize = (stored: SessionIdentity, defaultAppId?: string) =>
         new SessionService({ store: store(stored), ttlSeconds: 60, ...(defaultAppId ? { defaultAppId } : {}) }).authorize(`Bearer ${token}`);
       await expect(authorize({ ...identity, appid: 'wx-own' }, 'wx-default')).resolves.toEqual({ allowed: true, identity: { ...identity, appid: 'wx-own' } });
@@ -92,6 +97,31 @@ describe('Class: SessionService', () => {
       await expect(service.logout({ sessionId: 's1', userId: 'u1' }, true)).resolves.toEqual({ revoked: 3 });
       expect(store.revokeAll).toHaveBeenCalledWith('u1');
       expect(store.revoke).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('Methods: list and end', () => {
+    const me = { sessionId: 'h1', userId: 'u1' };
+
+    it('lists the user’s sessions newest first, asking the store for this user’s and naming the caller’s', async () => {
+      const { service, store } = setup();
+      expect((await service.list(me)).map((s) => s.id)).toEqual(['new', 'old']);
+      expect(store.sessionsOf).toHaveBeenCalledWith('u1', 'h1', 1_000_000);
+    });
+
+    it('ends a session of the user’s by its public id, and answers SESSION_NOT_FOUND for any other', async () => {
+      const { service, store } = setup();
+      await expect(service.end(me, 'AAAAAAAAAAAAAAAAAAAAAA')).resolves.toBeUndefined();
+      expect(store.endSession).toHaveBeenCalledWith('u1', 'AAAAAAAAAAAAAAAAAAAAAA');
+      await expect(service.end(me, 'BBBBBBBBBBBBBBBBBBBBBB')).rejects.toMatchObject({ code: 'SESSION_NOT_FOUND', status: 404 });
+    });
+
+    it('refuses an id that cannot be one before asking the store', async () => {
+      const { service, store } = setup();
+      for (const id of [undefined, '', 'short', 'A'.repeat(23), 'AAAAAAAAAAAAAAAAAAAA/A']) {
+        await expect(service.end(me, id)).rejects.toMatchObject({ code: 'INVALID_REQUEST', status: 400 });
+      }
+      expect(store.endSession).not.toHaveBeenCalled();
     });
   });
 });

@@ -30,6 +30,7 @@ var DEFAULTS = {
   avatarPath: '/user/avatar',
   profilePath: '/user/profile',
   deletePath: '/user/delete',
+  sessionsPath: '/user/sessions',
   /**
    * The AppID a login names (the server serves several apps: docs/identities.md): this
    * mini-program's own, from wx.getAccountInfoSync(), unless a string is given; false sends none.
@@ -189,7 +190,7 @@ function createAuth(options) {
 
   // The login code, the token, a phone code and the user's profile go to these: never
   // anywhere but baseUrl's origin.
-  ['loginPath', 'logoutPath', 'phonePath', 'avatarPath', 'profilePath', 'deletePath'].forEach(function (name) {
+  ['loginPath', 'logoutPath', 'phonePath', 'avatarPath', 'profilePath', 'deletePath', 'sessionsPath'].forEach(function (name) {
     if (!isOwnOrigin(absolute(settings[name]))) {
       throw new Error('createAuth: ' + name + ' must be a path on baseUrl (' + baseUrl + ')');
     }
@@ -543,6 +544,36 @@ function createAuth(options) {
   }
 
   /**
+   * The user's live sessions (GET /user/sessions), newest first: [{ id, current, createdAt,
+   * lastUsedAt, appid, network, agent, … }]. Rejects with an AuthError carrying the server's code.
+   */
+  function sessions() {
+    return request({ url: settings.sessionsPath, method: 'GET' })
+      .then(dataOr('listing sessions'))
+      .then(function (data) {
+        return data.sessions;
+      });
+  }
+
+  /**
+   * Ends one of the user's sessions by the id sessions() lists ("sign out that phone"). Resolves
+   * once it has ended; rejects with SESSION_NOT_FOUND when it is no live session of the user's
+   * (ended already). Ending this device's own session is logout().
+   */
+  function endSession(id) {
+    if (!id || typeof id !== 'string') return Promise.reject(AuthError('endSession needs a session id from sessions()', { statusCode: 0, code: 'NO_SESSION_ID' }));
+    return request({ url: settings.sessionsPath + '/' + encodeURIComponent(id), method: 'DELETE' }).then(function (response) {
+      if (response.statusCode === 204) return undefined;
+      var errorCode = errorCodeOf(response);
+      throw AuthError('ending the session failed (' + response.statusCode + (errorCode ? ' ' + errorCode : '') + ')', {
+        statusCode: response.statusCode,
+        code: errorCode,
+        retryAfterSeconds: retryAfterSeconds(response),
+      });
+    });
+  }
+
+  /**
    * Binds the number the user picked with <button open-type="getPhoneNumber">: pass
    * e.detail.code (valid 5 minutes, usable once). Resolves with { countryCode,
    * purePhoneNumber, phoneNumber }; rejects with an AuthError carrying the server's code
@@ -674,6 +705,8 @@ function createAuth(options) {
     uploadAvatar: uploadAvatar,
     updateProfile: updateProfile,
     deleteAccount: deleteAccount,
+    sessions: sessions,
+    endSession: endSession,
     getToken: getToken,
   };
 }
