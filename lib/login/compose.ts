@@ -71,6 +71,9 @@ export function composeLogin(env: Env = process.env): LoginDeps {
       rateLimit: config.loginRateLimit,
       onLogin: (isNewUser) => metrics.put('Logins', 1, 'Count', { UserType: isNewUser ? 'New' : 'Returning' }),
       onUnionConflict: () => metrics.put('UnionidConflicts', 1, 'Count'),
+      // The login log is written by the commit itself; when neither it nor the release answered,
+      // whether this attempt has its entry is unknown (docs/operators.md, "The login log").
+      onLoginUnrecorded: () => metrics.put('LoginLogUnknown', 1, 'Count'),
       // A deletion that stopped after its tombstone is finished by the user's next login.
       finishDeletion: finishAccountDeletion({
         sessions,

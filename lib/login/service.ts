@@ -48,6 +48,8 @@ export interface LoginDeps {
   rateLimit?: { limit: number; windowSeconds: number };
   /** Told of every completed login: new user or returning. */
   onLogin?: (isNewUser: boolean) => void;
+  /** Told when a login's commit may or may not have landed (its answer and the release's were lost): its login log entry is unknown. */
+  onLoginUnrecorded?: () => void;
   /** Told when a login's unionid is held by another user than its identity's (recorded, not merged). */
   onUnionConflict?: () => void;
   /** Rows created before this (ISO) keep the old isNewUser rule; WELCOME_MARKS_SINCE by default. */
@@ -311,8 +313,10 @@ export class LoginService {
         log.warn('login committed though its answer was lost');
         return succeeded(release.isNewUser);
       }
-      // Unknown (the release failed too): a session may exist, so the row stays counted.
+      // Unknown (the release failed too): a session may exist, so the row stays counted; and
+      // whether the login log has its entry (written by the same commit) is unknown: counted.
       if (release.state !== 'unknown') await undo(true);
+      else this.deps.onLoginUnrecorded?.();
       throw err;
     }
     if (committed.state === 'deleted') {

@@ -265,6 +265,28 @@ describe('Class: LoginService', () => {
         await expect(service.login('hugo.1', log, PHONE)).resolves.toMatchObject({ isNewUser: true });
       });
 
+      it('counts a login whose commit and release both went unanswered (its log entry’s fate unknown), and no other', async () => {
+        let unrecorded = 0;
+        const sessions = new InMemorySessionStore();
+        const service = new LoginService({
+          wechat: new FakeWechat() as unknown as WechatAuth,
+          users: new InMemoryUserRepository(),
+          sessions,
+          newId: (() => { let n = 0; return () => `id-${String(++n).padStart(4, '0')}`; })(),
+          session: { ttlSeconds: 3600, maxAgeSeconds: 86_400 },
+          now: () => NOW,
+          welcomeMarksSince: '2000-01-01T00:00:00.000Z',
+          onLoginUnrecorded: () => void unrecorded++,
+        });
+        const { logger } = captureLogger();
+        sessions.failOn.commitLogin = 'refuse';
+        await expect(service.login('omar.1', logger, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+        expect(unrecorded, 'the release answered: nothing unknown').toBe(0);
+        sessions.failOn.releaseCode = 'refuse';
+        await expect(service.login('omar.2', logger, PHONE)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+        expect(unrecorded).toBe(1);
+      });
+
       it('tells isNewUser on the next login with a fresh code when a failed first login could not be taken back', async () => {
         // Prepare: the first login's user write lands, its commit and release both fail, so its
         // undo never runs and the row stays counted. The user reopens the mini-program later.
