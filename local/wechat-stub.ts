@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { listen, readBody, sendJson, type RunningServer } from './http-util';
 
 /**
@@ -29,6 +29,13 @@ import { listen, readBody, sendJson, type RunningServer } from './http-util';
  *
  * stable_token checks the appid/secret pair the same way and, in normal mode, hands out the
  * current access token with expires_in 7200 (force_refresh: true replaces it, as WeChat does).
+ *
+ * jscode2session hands each mini-program user a fresh session_key that replaces their last one, as
+ * WeChat's does; checksession (GET, the app's access token, openid, signature = hex
+ * hmac_sha256 keyed with the session_key over "", sig_method=hmac_sha256) answers 0 for the
+ * user's current key and 87009 for a replaced one. POST /__stub/opendata {appid?, name, data,
+ * watermark?} (test-only) answers {encryptedData, iv}: `data` with the app's fresh watermark
+ * (or the one given), encrypted as a wx API's would be with user NAME's current session_key.
  *
  * getuserphonenumber refuses a missing, unknown or replaced access token with 40001; then the
  * phone code's shape decides (each exact code is accepted once, then 40029):
@@ -64,6 +71,8 @@ export interface WechatStubStats {
   phoneCalls: number;
   /** msg_sec_check requests, answered or refused. */
   contentChecks: number;
+  /** checksession requests, answered or refused. */
+  sessionChecks: number;
   /** Every access token handed out, so tests can prove none of them leaks. */
   accessTokens: string[];
   /** Every user access_token of an OAuth exchange, so tests can prove none is kept or logged. */
@@ -142,7 +151,7 @@ export async function startWechatStub(options: {
   const kindOf = (appid: string) => (appid === options.appId ? 'miniprogram' : more(appid)?.kind);
   /** Phone codes whose `rotate.` has been played: their next presentation is answered. */
   const rotated = new Set<string>();
-  const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, contentChecks: 0, accessTokens: [], oauthTokens: [] };
+  const stats: WechatStubStats = { calls: 0, sessionKeys: [], stableTokenCalls: 0, phoneCalls: 0, contentChecks: 0, sessionChecks: 0, accessTokens: [], oauthTokens: [] };
   // Each app's one valid access token; a replaced one is simply no longer it. WeChat's are
   // opaque strings of up to 512 characters; 64 random base64url characters stand in.
   const tokens = new Map<string, string>();
@@ -156,6 +165,8 @@ export async function startWechatStub(options: {
   const appOfToken = (presented: string | null) => [...tokens].find(([, token]) => token === presented)?.[0];
   /** The app each openid the stub handed out is of: a call naming one in another app's name is 43104. */
   const appOfOpenid = new Map<string, string>();
+  /** Each mini-program user's current session_key: a later jscode2session replaces it, as WeChat's does. */
+  const currentKey = new Map<string, string>();
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
@@ -219,6 +230,35 @@ export async function startWechatStub(options: {
           watermark: { timestamp: Math.floor(Date.now() / 1000), appid: tokenApp },
         },
       });
+    }
+
+    if (url.pathname === '/wxa/checksession') {
+      // signature = hex hmac_sha256 keyed with the session_key string as WeChat sent it, over "".
+      stats.sessionChecks++;
+      if (req.method !== 'GET') return fail(43001);
+      const tokenApp = appOfToken(url.searchParams.get('access_token'));
+      if (!tokenApp) return fail(40001);
+      const openid = url.searchParams.get('openid') ?? '';
+      const signature = url.searchParams.get('signature') ?? '';
+      if (!openid || !signature || url.searchParams.get('sig_method') !== 'hmac_sha256') return fail(47001);
+      if (appOfOpenid.get(openid) !== tokenApp) return fail(40003);
+      const key = currentKey.get(openid);
+      return key && createHmac('sha256', key).update('').digest('hex') === signature ? reply({ errcode: 0, errmsg: 'ok' }) : fail(87009);
+    }
+
+    if (url.pathname === '/__stub/opendata') {
+      // Test-only: what a wx API (getWeRunData, getShareInfo, …) would hand the page of the
+      // user NAME of the app, encrypted with that user's current session_key.
+      const body = await readJson(req);
+      const appid = typeof body?.appid === 'string' ? body.appid : options.appId;
+      if (!body || typeof body.name !== 'string' || body.data === null || typeof body.data !== 'object') return sendJson(res, 400, { message: 'POST {appid?, name, data, watermark?}' });
+      const key = currentKey.get(stubOpenid(appid, body.name));
+      if (!key) return sendJson(res, 404, { message: `user ${body.name} has not logged in to ${appid}` });
+      const watermark = body.watermark ?? { timestamp: Math.floor(Date.now() / 1000), appid };
+      const iv = randomBytes(16);
+      const cipher = createCipheriv('aes-128-cbc', Buffer.from(key, 'base64'), iv);
+      const encryptedData = Buffer.concat([cipher.update(JSON.stringify({ ...(body.data as object), watermark }), 'utf8'), cipher.final()]).toString('base64');
+      return sendJson(res, 200, { encryptedData, iv: iv.toString('base64') });
     }
 
     if (url.pathname === '/wxa/msg_sec_check') {
@@ -304,6 +344,7 @@ export async function startWechatStub(options: {
     stats.sessionKeys.push(sessionKey);
     const openid = stubOpenid(appid, name);
     appOfOpenid.set(openid, appid);
+    currentKey.set(openid, sessionKey);
     return reply({
       session_key: sessionKey,
       openid,
@@ -347,6 +388,7 @@ export async function startWechatStub(options: {
       stats.stableTokenCalls = 0;
       stats.phoneCalls = 0;
       stats.contentChecks = 0;
+      stats.sessionChecks = 0;
       stats.accessTokens = [...tokens.values()];
       stats.oauthTokens = [];
     },

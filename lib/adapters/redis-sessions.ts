@@ -24,6 +24,8 @@ export function sessionKeys(prefix: string) {
      * expiring at the end time. No login commits a session for the user while it stands.
      */
     suspended: (userId: string) => `${prefix}suspended:${userId}`,
+    /** The user's checksession count in the current window (POST /user/opendata). */
+    opendataChecks: (userId: string, window: number) => `${prefix}rate:opendata:${userId}:${window}`,
     /** The user's login log: a sorted set of JSON entries scored by time (LOGIN_LOG_RETENTION_DAYS). */
     loginLog: (userId: string) => `${prefix}login-log:${userId}`,
   };
@@ -56,10 +58,12 @@ export const FIELDS = {
   network: 'net',
   /** A short summary of the client's user agent at the login. */
   agent: 'ua',
+  /** Set when WeChat said the session's key is stale (checksession 87009): the next failure needs no asking. */
+  staleKey: 'skx',
 } as const;
 
 /** The slice of the Upstash client this adapter uses. */
-export type RedisLike = Pick<Redis, 'del' | 'multi' | 'eval' | 'zrange' | 'scan'>;
+export type RedisLike = Pick<Redis, 'del' | 'multi' | 'eval' | 'zrange' | 'scan' | 'hmget'>;
 
 /*
  * A login code's key holds one of (loginId: the request's ULID; proof: digest of X-Login-Proof or ''):
@@ -346,6 +350,35 @@ export const DEFAULT_LOGIN_LOG_DAYS = 90;
 /** The most entries a user's login log keeps (the latest). */
 export const LOGIN_LOG_MAX_ENTRIES = 200;
 
+/**
+ * Writes a session's fields only while it lives (one request): a missing session is never
+ * made again, without a TTL, by an HSET. KEYS: the session. ARGV: field/value pairs, then
+ * fields to delete after a '--'. Answers 1 when written, 0 when the session is gone.
+ */
+export const SESSION_FIELDS_SCRIPT = `-- wxlogin:session-fields
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local set, del = {}, {}
+local into = set
+for i = 1, #ARGV do
+  if ARGV[i] == '--' then into = del else table.insert(into, ARGV[i]) end
+end
+if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+if #del > 0 then redis.call('HDEL', KEYS[1], unpack(del)) end
+return 1
+`;
+
+/**
+ * Counts one checksession of the user's in a fixed window (one request), refusing past the
+ * limit: bad ciphertexts cannot burn WeChat's quota. KEYS: the counter. ARGV: limit, window (s).
+ * Answers 0 when allowed, else the seconds until the window ends.
+ */
+export const OPENDATA_CHECK_SCRIPT = `-- wxlogin:opendata-check
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then return math.max(redis.call('TTL', KEYS[1]), 1) end
+return 0
+`;
+
 /** A user's live sessions at most, across every app, by default (MAX_SESSIONS_PER_USER). */
 export const DEFAULT_MAX_SESSIONS_PER_USER = 20;
 
@@ -566,6 +599,28 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     tx.zrem(indexKey, hash);
     const [deleted] = (await guard(() => tx.exec())) as [number, number];
     return Number(deleted) > 0;
+  }
+
+  async sealedKeyOf(sessionId: string): Promise<{ sealed?: string; stale: boolean } | null> {
+    // The client is made without automatic deserialization (lib/adapters/redis.ts): HMGET's raw array.
+    const reply = (await guard(() => this.redis.hmget(this.keys.session(sessionId), FIELDS.userId, FIELDS.sealedSessionKey, FIELDS.staleKey))) as unknown;
+    const [userId, sealed, stale] = Array.isArray(reply) ? (reply as (string | null)[]) : [];
+    if (!userId) return null;
+    return { ...(sealed ? { sealed: String(sealed) } : {}), stale: Boolean(stale) };
+  }
+
+  async markKeyStale(sessionId: string): Promise<void> {
+    await guard(() => this.redis.eval<string[], unknown>(SESSION_FIELDS_SCRIPT, [this.keys.session(sessionId)], [FIELDS.staleKey, '1']));
+  }
+
+  async resealKey(sessionId: string, sealed: string): Promise<void> {
+    await guard(() => this.redis.eval<string[], unknown>(SESSION_FIELDS_SCRIPT, [this.keys.session(sessionId)], [FIELDS.sealedSessionKey, sealed, '--', FIELDS.staleKey]));
+  }
+
+  async countKeyCheck(userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<number> {
+    const window = Math.floor(limit.now / 1000 / limit.windowSeconds);
+    const reply = await guard(() => this.redis.eval<string[], unknown>(OPENDATA_CHECK_SCRIPT, [this.keys.opendataChecks(userId, window)], [String(limit.limit), String(limit.windowSeconds)]));
+    return Number(reply) || 0;
   }
 
   async loginLog(userId: string): Promise<LoginLogEntry[]> {

@@ -16,6 +16,8 @@ export interface WechatApi {
    * Transport failures throw WECHAT_UNAVAILABLE.
    */
   post(path: string, body: unknown, options?: { idempotent?: boolean }): Promise<Record<string, unknown>>;
+  /** The same for a GET API (e.g. '/wxa/checksession'), its parameters in the query beside the token. */
+  get(path: string, query: Record<string, string>, options?: { idempotent?: boolean }): Promise<Record<string, unknown>>;
 }
 
 /** An access token and the moment (epoch ms) to stop using it. */
@@ -36,7 +38,7 @@ export interface AccessTokenCache {
 
 export type WechatTransport = (
   url: string,
-  init: { method: 'POST'; body: string; timeoutMs: number; idempotent: boolean },
+  init: { method: 'GET' | 'POST'; body?: string; timeoutMs: number; idempotent: boolean },
 ) => Promise<{ status: number; body: string }>;
 
 export interface WechatApiDeps {
@@ -126,10 +128,10 @@ export function createWechatApi(deps: WechatApiDeps): WechatApi {
   /** The load under way in this container, shared by every caller that needs it, and the refused token it skips. */
   let loading: { promise: Promise<string>; skipping: string | undefined } | undefined;
 
-  async function exchange(url: string, body: string, timeoutMs: number, idempotent: boolean, unavailable: Unavailable): Promise<Answer | typeof BUSY> {
+  async function exchange(url: string, body: string | undefined, timeoutMs: number, idempotent: boolean, unavailable: Unavailable): Promise<Answer | typeof BUSY> {
     let answer: { status: number; body: string };
     try {
-      answer = await transport(url, { method: 'POST', body, timeoutMs, idempotent });
+      answer = await transport(url, body === undefined ? { method: 'GET', timeoutMs, idempotent } : { method: 'POST', body, timeoutMs, idempotent });
     } catch (err) {
       throw transportFailure(err, timeoutMs, unavailable);
     }
@@ -222,19 +224,24 @@ export function createWechatApi(deps: WechatApiDeps): WechatApi {
     }
   }
 
-  return {
-    async post(path, body, options = {}) {
-      if (!/^\/[A-Za-z0-9_./-]+$/.test(path)) throw new TypeError('path must be an absolute path without a query');
-      const deadline = now() + deps.deadlineMs;
-      const idempotent = options.idempotent ?? false;
-      const payload = JSON.stringify(body);
-      const unavailable = unavailableFor(path);
-      const call = (token: string) =>
-        retryWhileBusy(
-          (timeoutMs) => exchange(`${base}${path}?access_token=${encodeURIComponent(token)}`, payload, timeoutMs, idempotent, unavailable),
-          retry(deadline),
-          unavailable,
-        );
+  /** One API call: a POST of `payload`, or a GET (payload undefined) with `query` beside the token. */
+  async function call(path: string, payload: string | undefined, query: Record<string, string>, idempotent: boolean): Promise<Record<string, unknown>> {
+    if (!/^\/[A-Za-z0-9_./-]+$/.test(path)) throw new TypeError('path must be an absolute path without a query');
+    const deadline = now() + deps.deadlineMs;
+    const unavailable = unavailableFor(path);
+    const rest = Object.entries(query)
+      .map(([key, value]) => `&${encodeURIComponent(key)}=${encodeURIComponent(value)}`)
+      .join('');
+    const send = (token: string) =>
+      retryWhileBusy(
+        (timeoutMs) => exchange(`${base}${path}?access_token=${encodeURIComponent(token)}${rest}`, payload, timeoutMs, idempotent, unavailable),
+        retry(deadline),
+        unavailable,
+      );
+    return callWithToken(path, deadline, send);
+  }
+
+  async function callWithToken(path: string, deadline: number, call: (token: string) => Promise<Answer>): Promise<Record<string, unknown>> {
 
       let token = await currentToken(deadline);
       let answer = await call(token);
@@ -258,7 +265,11 @@ export function createWechatApi(deps: WechatApiDeps): WechatApi {
       }
       if (answer.errcode === 0) return answer.body;
       return { ...answer.body, errcode: answer.errcode, errmsg: withoutSecrets(answer.errmsg, [deps.appSecret, token]) };
-    },
+  }
+
+  return {
+    post: (path, body, options = {}) => call(path, JSON.stringify(body), {}, options.idempotent ?? false),
+    get: (path, query, options = {}) => call(path, undefined, query, options.idempotent ?? true),
   };
 }
 

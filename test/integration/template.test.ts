@@ -79,6 +79,7 @@ describe('Packaged template, stage prod (integration)', () => {
     H5_ORIGINS: 'https://h5.scratch.example',
     MAX_SESSIONS_PER_USER: '0',
     LOGIN_LOG_RETENTION_DAYS: '0',
+    OPENDATA_MAX_AGE_SECONDS: '86400',
   };
   let template: Template;
   /** The same prod package without any of `loosened` in the environment. */

@@ -6,7 +6,7 @@ import { startLocalStack, type LocalStack } from '../../local/stack';
 import { lambdaContext } from './events';
 
 export type Handler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
-type FunctionName = 'login' | 'authorizer' | 'me' | 'hello' | 'logout' | 'sessions' | 'admin' | 'phone' | 'avatar' | 'profile' | 'delete-account' | 'export-account' | 'wechat-events';
+type FunctionName = 'login' | 'authorizer' | 'me' | 'hello' | 'logout' | 'sessions' | 'admin' | 'opendata' | 'phone' | 'avatar' | 'profile' | 'delete-account' | 'export-account' | 'wechat-events';
 
 /**
  * A Lambda cold start in miniature: load a function module afresh with `env` in place, as a

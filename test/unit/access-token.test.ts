@@ -51,17 +51,17 @@ class FakeWechat {
     await new Promise((resolve) => setImmediate(resolve));
     const { pathname, searchParams } = new URL(url);
     if (pathname === '/cgi-bin/stable_token') {
-      this.stableCalls.push({ body: JSON.parse(init.body), idempotent: init.idempotent, timeoutMs: init.timeoutMs });
+      this.stableCalls.push({ body: JSON.parse(init.body ?? 'null'), idempotent: init.idempotent, timeoutMs: init.timeoutMs });
       const scripted = this.stableAnswers.shift();
       if (scripted) return scripted();
       return json({ access_token: this.current, expires_in: this.expiresIn });
     }
     const token = searchParams.get('access_token');
-    this.apiCalls.push({ path: pathname, token, body: JSON.parse(init.body), idempotent: init.idempotent, timeoutMs: init.timeoutMs });
+    this.apiCalls.push({ path: pathname, token, body: init.body === undefined ? Object.fromEntries([...searchParams].filter(([k]) => k !== 'access_token')) : JSON.parse(init.body), idempotent: init.idempotent, timeoutMs: init.timeoutMs });
     const scripted = this.apiAnswers.shift();
     if (scripted) return scripted(token);
     if (!token || !this.valid.has(token)) return json({ errcode: 40001, errmsg: 'invalid credential, access_token is invalid or not latest, rid: 1' });
-    return json({ errcode: 0, errmsg: 'ok', echo: JSON.parse(init.body) });
+    return json({ errcode: 0, errmsg: 'ok', echo: init.body === undefined ? null : JSON.parse(init.body) });
   });
 }
 

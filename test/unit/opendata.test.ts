@@ -1,5 +1,7 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
+import type { WechatApi } from '../../lib/adapters/wechat-access-token';
+import { createWechatSessionCheck } from '../../lib/adapters/wechat-session-check';
 import { decryptOpenData } from '../../lib/opendata/decrypt';
 import { MAX_CIPHERTEXT_BYTES, parseOpenDataRequest } from '../../lib/opendata/request';
 
@@ -63,5 +65,24 @@ describe('Function: parseOpenDataRequest', () => {
     for (const body of malformed) expect(() => parseOpenDataRequest(event(body)), JSON.stringify(body).slice(0, 60)).toThrow(expect.objectContaining({ code: 'OPENDATA_MALFORMED', status: 400 }));
     expect(() => parseOpenDataRequest(event({ encryptedData, iv: ivText, cloudID: 'x' }))).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
     expect(() => parseOpenDataRequest(event('{"encryptedData":'))).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+  });
+});
+
+describe('Function: createWechatSessionCheck', () => {
+  const KEY = 'o0q0otL8aEzpcZL/FT9WsQ==';
+  it('signs with the session_key string as the HMAC key, as WeChat’s worked example does', () => {
+    // WeChat's own example: hmac_sha256 of '{"foo":"bar"}' keyed with that session_key.
+    expect(createHmac('sha256', KEY).update('{"foo":"bar"}').digest('hex')).toBe('654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b');
+  });
+
+  it('asks GET /wxa/checksession with the openid and hmac_sha256(session_key, ""), never the key, and reads 0 and 87009', async () => {
+    const answers = [{ errcode: 0, errmsg: 'ok' }, { errcode: 87009, errmsg: 'invalid signature' }, { errcode: 40001, errmsg: 'invalid credential' }];
+    const get = vi.fn<WechatApi['get']>(async () => answers.shift()!);
+    const check = createWechatSessionCheck({ post: vi.fn(), get });
+    await expect(check.check('o-user', KEY)).resolves.toBe('valid');
+    expect(get).toHaveBeenCalledWith('/wxa/checksession', { openid: 'o-user', signature: createHmac('sha256', KEY).update('').digest('hex'), sig_method: 'hmac_sha256' }, { idempotent: true });
+    expect(JSON.stringify(get.mock.calls)).not.toContain(KEY);
+    await expect(check.check('o-user', KEY)).resolves.toBe('stale');
+    await expect(check.check('o-user', KEY)).rejects.toMatchObject({ code: 'WECHAT_ERROR' });
   });
 });

@@ -35,7 +35,7 @@ type Answer = Record<string, unknown>;
 
 function phone(answer: Answer | (() => Promise<Answer>)) {
   const post = vi.fn<WechatApi['post']>(async () => (typeof answer === 'function' ? answer() : structuredClone(answer)));
-  return { phone: createWechatPhone({ post }, { appId: APP_ID }), post };
+  return { phone: createWechatPhone({ post, get: vi.fn() }, { appId: APP_ID }), post };
 }
 
 /** Everything an error lets anyone see. */

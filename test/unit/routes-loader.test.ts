@@ -24,7 +24,7 @@ describe('Module: deploy/routes.cjs', () => {
 
   it('takes every shipped route file: each function once, and the routes’ own resources', () => {
     const { functions, resources } = loadRoutes();
-    expect(Object.keys(functions).sort()).toEqual(['admin', 'authorizer', 'avatar', 'deleteAccount', 'exportAccount', 'hello', 'login', 'logout', 'me', 'phone', 'profile', 'sessions', 'wechatEvents']);
+    expect(Object.keys(functions).sort()).toEqual(['admin', 'authorizer', 'avatar', 'deleteAccount', 'exportAccount', 'hello', 'login', 'logout', 'me', 'opendata', 'phone', 'profile', 'sessions', 'wechatEvents']);
     expect(Object.keys(resources.Resources!)).toEqual(['LoginKeepWarmRule', 'LoginKeepWarmPermission']);
   });
 

@@ -66,7 +66,7 @@ type Answer = Record<string, unknown>;
 
 function check(answer: Answer | (() => Promise<Answer>)) {
   const post = vi.fn<WechatApi['post']>(async () => (typeof answer === 'function' ? answer() : structuredClone(answer)));
-  return { check: createWechatContentCheck({ post }), post };
+  return { check: createWechatContentCheck({ post, get: vi.fn() }), post };
 }
 
 /** Everything an error lets anyone see. */
