@@ -1,4 +1,6 @@
+import { seal } from '../crypto';
 import { AppError } from '../errors';
+import { SESSION_KEY_PURPOSE } from '../login/service';
 import type { EventPublisher } from './ports';
 import type { Logger } from '../logger';
 import type { Holder, PhoneLeases, PhoneRepository } from '../phone/service';
@@ -84,14 +86,24 @@ export class AccountService implements AccountEvents {
     this.now = deps.now ?? (() => new Date());
   }
 
-  /** POST /user/delete: re-authenticated with a fresh wx.login code, then deleted. */
-  async deleteWithCode(user: Holder & { appid?: string }, code: string, log: Logger): Promise<void> {
+  /**
+   * POST /user/delete: re-authenticated with a fresh wx.login code, then deleted. `session`,
+   * the caller's session and token: the fresh code's exchange has just replaced the user's
+   * session_key at WeChat, so the session keeps the new one (sealed under its token) before
+   * anything else, and open data still decrypts if the deletion then fails.
+   */
+  async deleteWithCode(user: Holder & { appid?: string }, code: string, log: Logger, session?: { sessionId: string; token: string }): Promise<void> {
     if (!this.deps.wechat) throw new Error('AccountService was built without WeChat: it cannot re-authenticate a deletion');
     // A fresh code of the session's own identity: its app's, with its openid.
     const wx = await this.deps.wechat(user.appid).code2Session(code);
     if (wx.openid !== user.openid) {
       log.warn('account deletion refused: the code is another WeChat user’s', { userId: user.userId });
       throw new AppError('REAUTH_FAILED');
+    }
+    if (session && wx.sessionKey && this.deps.sessions.resealKey) {
+      await this.deps.sessions.resealKey(session.sessionId, seal(SESSION_KEY_PURPOSE, session.token, wx.sessionKey)).catch((err: unknown) => {
+        log.warn('could not keep the fresh session_key on the session', { errorCode: (err as AppError).code });
+      });
     }
     // The whole user: its home row, then every identity (docs/identities.md).
     await this.delete(homeRow(user), log);

@@ -193,6 +193,8 @@ export interface SessionPurge {
   revokeAppSessions(userId: string, appid: string): Promise<number>;
   /** The user's login log, newest first. */
   loginLog(userId: string): Promise<LoginLogEntry[]>;
+  /** Replaces a live session's sealed session_key (and forgets a stale verdict): a fresh code's exchange gave a new one. */
+  resealKey?(sessionId: string, sealed: string): Promise<void>;
 }
 
 /** Ending one session of a user by its public id: false when the user has no such live session. */

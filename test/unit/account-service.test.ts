@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { open } from '../../lib/crypto';
+import { SESSION_KEY_PURPOSE } from '../../lib/login/service';
 import { AccountService } from '../../lib/account/service';
 import { exportAccount } from '../../lib/account/export';
 import { AppError } from '../../lib/errors';
@@ -15,7 +17,7 @@ const ALICE = { userId: 'U-alice', openid: 'o-alice' };
 function world(row: AccountRow | null) {
   const calls: string[] = [];
   const failing = new Set<string>();
-  const state = { row, files: ['avatars/U-alice/a.png', 'avatars/U-alice/b.jpg'], claims: new Set(['+8613800138000']), sessions: 2, published: 0, leaseUntil: 0, bindingLeases: [] as BindingLease[], lastBindingLease: undefined as string | undefined, secondaries: [] as string[], tombstoned: [] as string[] };
+  const state = { row, files: ['avatars/U-alice/a.png', 'avatars/U-alice/b.jpg'], claims: new Set(['+8613800138000']), sessions: 2, published: 0, leaseUntil: 0, bindingLeases: [] as BindingLease[], lastBindingLease: undefined as string | undefined, secondaries: [] as string[], tombstoned: [] as string[], resealed: [] as { sessionId: string; sealed: string }[] };
   const step = async (name: string, effect: () => void = () => {}) => {
     calls.push(name);
     if (failing.has(name)) throw new AppError('SERVICE_UNAVAILABLE', `${name} failed`);
@@ -52,6 +54,7 @@ function world(row: AccountRow | null) {
       purgeUser: async () => (await step('purge', () => (state.sessions = 0)), 2),
       sessionsOf: async () => [],
       loginLog: async () => [],
+      resealKey: async (sessionId: string, sealed: string) => void (await step('resealKey'), state.resealed.push({ sessionId, sealed })),
       revokeAppSessions: async (_userId, appid) => (await step(`revokeAppSessions ${appid}`), 1),
     },
     phoneKeys: (userId) => ({ index: `wxlogin:user-phone-codes:${userId}`, others: [] }),
@@ -110,6 +113,20 @@ describe('Class: AccountService — deleting', () => {
     expect(calls).toEqual([]);
     expect(state.row).toEqual(fullRow());
     expect(JSON.stringify(entries())).not.toContain('o-mallory');
+  });
+
+  it('keeps the fresh code’s session_key on the session first, sealed under its token, so open data decrypts if the deletion then fails', async () => {
+    const { service, failing, state, logger, calls } = world(fullRow());
+    failing.add('tombstone');
+    const token = 'T'.repeat(43);
+    await expect(service.deleteWithCode(ALICE, 'alice.2', logger, { sessionId: 's-1', token })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect(state.resealed).toHaveLength(1);
+    expect(state.resealed[0]!.sessionId).toBe('s-1');
+    expect(open(SESSION_KEY_PURPOSE, token, state.resealed[0]!.sealed)).toBe('sk');
+    expect(calls.indexOf('resealKey')).toBeLessThan(calls.indexOf('tombstone'));
+    // A code of another WeChat user replaces nothing.
+    await expect(service.deleteWithCode(ALICE, 'mallory.1', logger, { sessionId: 's-1', token })).rejects.toMatchObject({ code: 'REAUTH_FAILED' });
+    expect(state.resealed).toHaveLength(1);
   });
 
   it.each(['release +8613800138000', 'list', 'deleteFiles', 'tombstone', 'publish UserDeleted', 'purge', 'deleteTombstone'])(
