@@ -71,6 +71,8 @@ export interface AuthOptions {
   deletePath?: string;
   /** Default "/user/sessions". Must be on baseUrl's origin. */
   sessionsPath?: string;
+  /** Default "/user/opendata". Must be on baseUrl's origin. */
+  opendataPath?: string;
   /**
    * The AppID each login names, so that a server of several apps exchanges the code with the
    * right one (docs/identities.md). Default: this mini-program's own, from
@@ -226,6 +228,16 @@ export interface Auth {
    * so calling it again resumes the deletion.
    */
   deleteAccount(): Promise<void>;
+  /**
+   * Reads a wx API's open data on the server (`POST /user/opendata`): `fetch` calls the API
+   * (`() => wx.getWeRunData()`, `() => wx.getShareInfo({ shareTicket })`,
+   * `() => wx.getGroupEnterInfo()`, …) and its `encryptedData` and `iv` are posted. Resolves
+   * with the decrypted data, without its watermark. On `SESSION_KEY_EXPIRED` it logs in once
+   * with a fresh `wx.login` code (so the server holds the new key), ends the old session, calls
+   * `fetch` again and posts once more. Rejects with `OPENDATA_INVALID`, `OPENDATA_UNSUPPORTED`
+   * (a 公众号's or an App's session), `RATE_LIMITED`, `NO_OPEN_DATA` (no encryptedData and iv), …
+   */
+  openData<T = Record<string, unknown>>(fetch: () => PromiseLike<OpenDataSource> | OpenDataSource): Promise<T>;
   /** The user's live sessions (`GET /user/sessions`), newest first; `current` is this device's. */
   sessions(): Promise<SessionInfo[]>;
   /**
@@ -236,6 +248,13 @@ export interface Auth {
   endSession(id: string): Promise<void>;
   /** The stored token if still valid, else null. */
   getToken(): string | null;
+}
+
+/** What a wx API that hands out open data resolves with: its `encryptedData` and `iv` are posted, the rest ignored. */
+export interface OpenDataSource {
+  encryptedData?: string;
+  iv?: string;
+  [key: string]: unknown;
 }
 
 /** One live session as `GET /user/sessions` lists it (docs/api.md). */

@@ -31,6 +31,7 @@ var DEFAULTS = {
   profilePath: '/user/profile',
   deletePath: '/user/delete',
   sessionsPath: '/user/sessions',
+  opendataPath: '/user/opendata',
   /**
    * The AppID a login names (the server serves several apps: docs/identities.md): this
    * mini-program's own, from wx.getAccountInfoSync(), unless a string is given; false sends none.
@@ -190,7 +191,7 @@ function createAuth(options) {
 
   // The login code, the token, a phone code and the user's profile go to these: never
   // anywhere but baseUrl's origin.
-  ['loginPath', 'logoutPath', 'phonePath', 'avatarPath', 'profilePath', 'deletePath', 'sessionsPath'].forEach(function (name) {
+  ['loginPath', 'logoutPath', 'phonePath', 'avatarPath', 'profilePath', 'deletePath', 'sessionsPath', 'opendataPath'].forEach(function (name) {
     if (!isOwnOrigin(absolute(settings[name]))) {
       throw new Error('createAuth: ' + name + ' must be a path on baseUrl (' + baseUrl + ')');
     }
@@ -544,6 +545,59 @@ function createAuth(options) {
   }
 
   /**
+   * Reads a wx API's open data on the server (POST /user/opendata): `fetch` calls the API, e.g.
+   * function () { return wx.getWeRunData(); }, and its { encryptedData, iv } are posted. Resolves
+   * with the decrypted data (e.g. { stepInfoList }). When the server answers SESSION_KEY_EXPIRED
+   * (a wx.login it never saw replaced the key), it logs in once with a fresh wx.login code, so
+   * the server holds the new key, ends the old session, calls `fetch` again and posts once more:
+   * at most once per call. Rejects with an AuthError carrying the server's code
+   * (OPENDATA_INVALID, OPENDATA_UNSUPPORTED, RATE_LIMITED, …), NO_OPEN_DATA when `fetch` gave no
+   * encryptedData and iv, or the wx API's own error.
+   */
+  function openData(fetch) {
+    if (typeof fetch !== 'function') {
+      return Promise.reject(AuthError('openData needs a function that calls the wx API, e.g. function () { return wx.getWeRunData(); }', { statusCode: 0, code: 'NO_OPEN_DATA' }));
+    }
+    function attempt(healed) {
+      return Promise.resolve()
+        .then(function () {
+          return fetch();
+        })
+        .then(function (result) {
+          if (!result || typeof result.encryptedData !== 'string' || typeof result.iv !== 'string') {
+            throw AuthError('the wx API gave no encryptedData and iv', { statusCode: 0, code: 'NO_OPEN_DATA' });
+          }
+          return request({ url: settings.opendataPath, method: 'POST', data: { encryptedData: result.encryptedData, iv: result.iv }, header: { 'content-type': 'application/json' } });
+        })
+        .then(function (response) {
+          if (response.statusCode === 200 && response.data && typeof response.data === 'object') return response.data;
+          var errorCode = errorCodeOf(response);
+          if (errorCode === 'SESSION_KEY_EXPIRED' && !healed) {
+            // A login the server sees: its fresh code's exchange gives the server the key the
+            // data is now encrypted with. Never a wx.login whose code is not sent (it could
+            // replace the key again behind the server's back).
+            var old = readSession();
+            return explicitLogin()
+              .then(function () {
+                // The old session holds the stale key: end it (the per-user cap counts both).
+                if (!old || !old.token) return undefined;
+                return send({ url: settings.logoutPath, method: 'POST', header: { Authorization: 'Bearer ' + old.token } }).then(null, function () {});
+              })
+              .then(function () {
+                return attempt(true);
+              });
+          }
+          throw AuthError('open data failed (' + response.statusCode + (errorCode ? ' ' + errorCode : '') + ')', {
+            statusCode: response.statusCode,
+            code: errorCode,
+            retryAfterSeconds: retryAfterSeconds(response),
+          });
+        });
+    }
+    return attempt(false);
+  }
+
+  /**
    * The user's live sessions (GET /user/sessions), newest first: [{ id, current, createdAt,
    * lastUsedAt, appid, network, agent, … }]. Rejects with an AuthError carrying the server's code.
    */
@@ -707,6 +761,7 @@ function createAuth(options) {
     deleteAccount: deleteAccount,
     sessions: sessions,
     endSession: endSession,
+    openData: openData,
     getToken: getToken,
   };
 }

@@ -141,7 +141,7 @@ describe('Function: createAuth', () => {
     expect(() => createAuth({ baseUrl: BASE, wx, logoutPath: '//evil.com/logout' })).toThrow(/logoutPath/);
   });
 
-  it.each(['phonePath', 'avatarPath', 'profilePath', 'sessionsPath'])('refuses a %s on another origin: a phone code, a profile or a token goes to baseUrl only', (name) => {
+  it.each(['phonePath', 'avatarPath', 'profilePath', 'sessionsPath', 'opendataPath'])('refuses a %s on another origin: a phone code, a profile or a token goes to baseUrl only', (name) => {
     const { wx } = scriptedWx(() => loggedIn());
     expect(() => createAuth({ baseUrl: BASE, wx, [name]: 'https://evil.example/steal' })).toThrow(new RegExp(name));
     expect(() => createAuth({ baseUrl: BASE, wx, [name]: '/custom/path' })).not.toThrow();
@@ -570,6 +570,85 @@ describe('Methods: sessions and endSession', () => {
     expect(sent.filter((s) => s.method === 'DELETE')).toHaveLength(1);
     await expect(auth.endSession('')).rejects.toMatchObject({ code: 'NO_SESSION_ID' });
     expect(sent.filter((s) => s.method === 'DELETE')).toHaveLength(1);
+  });
+});
+
+describe('Method: openData', () => {
+  const wxData = { encryptedData: 'ZW5j', iv: 'aXY=' };
+  const steps = { stepInfoList: [{ timestamp: 1, step: 8021 }] };
+  /** Logins answer fresh tokens in turn; opendata answers `opendata(n)`; logout is recorded. */
+  function server(opendata: (n: number) => Reply) {
+    let logins = 0;
+    let n = 0;
+    return (s: Sent): Reply => {
+      if (s.url.endsWith('/user/wechatlogin')) return loggedIn(String(++logins).repeat(43));
+      if (s.url.endsWith('/user/logout')) return { statusCode: 204 };
+      return opendata(n++);
+    };
+  }
+  /** Every wx.login code the kit took was sent to the server: none could replace the key behind its back. */
+  const everyCodeSent = (calls: { login: number }, sent: Sent[]) =>
+    expect(sent.filter((s) => s.url.endsWith('/user/wechatlogin')).map((s) => (s.data as { code: string }).code).sort()).toEqual(Array.from({ length: calls.login }, (_, i) => `code-${i + 1}`).sort());
+
+  it('posts the wx API’s encryptedData and iv with the token and resolves with the data', async () => {
+    const { wx, sent, calls } = scriptedWx(server(() => ({ statusCode: 200, data: steps })));
+    await expect(kit(wx).openData(async () => ({ ...wxData, errMsg: 'getWeRunData:ok', cloudID: 'c' }))).resolves.toEqual(steps);
+    const post = sent.find((s) => s.url === `${BASE}/user/opendata`)!;
+    expect(post).toMatchObject({ method: 'POST', data: wxData, header: { Authorization: `Bearer ${'1'.repeat(43)}` } });
+    everyCodeSent(calls, sent);
+  });
+
+  it('heals a stale key once: a login the server sees, the old session ended, the wx API called again, posted again', async () => {
+    const { wx, sent, calls } = scriptedWx(server((n) => (n === 0 ? { statusCode: 401, data: ours('SESSION_KEY_EXPIRED') } : { statusCode: 200, data: steps })));
+    let fetched = 0;
+    await expect(kit(wx).openData(async () => (fetched++, wxData))).resolves.toEqual(steps);
+    expect(fetched).toBe(2);
+    expect(calls.login).toBe(2);
+    everyCodeSent(calls, sent);
+    const logout = sent.find((s) => s.url.endsWith('/user/logout'))!;
+    expect(logout.header.Authorization).toBe(`Bearer ${'1'.repeat(43)}`);
+    const posts = sent.filter((s) => s.url.endsWith('/user/opendata'));
+    expect(posts.map((s) => s.header.Authorization)).toEqual([`Bearer ${'1'.repeat(43)}`, `Bearer ${'2'.repeat(43)}`]);
+  });
+
+  it('heals at most once per call, and hands back every other error after one request', async () => {
+    const stale = scriptedWx(server(() => ({ statusCode: 401, data: ours('SESSION_KEY_EXPIRED') })));
+    await expect(kit(stale.wx).openData(async () => wxData)).rejects.toMatchObject({ code: 'SESSION_KEY_EXPIRED', statusCode: 401 });
+    expect(stale.calls.login).toBe(2);
+    everyCodeSent(stale.calls, stale.sent);
+
+    const invalid = scriptedWx(server(() => ({ statusCode: 400, data: ours('OPENDATA_INVALID') })));
+    await expect(kit(invalid.wx).openData(async () => wxData)).rejects.toMatchObject({ code: 'OPENDATA_INVALID' });
+    expect(invalid.sent.filter((s) => s.url.endsWith('/user/opendata'))).toHaveLength(1);
+    expect(invalid.calls.login).toBe(1);
+  });
+
+  it('rejects NO_OPEN_DATA when the wx API gave nothing to post, and the wx API’s own failure as is, posting nothing', async () => {
+    const { wx, sent } = scriptedWx(server(() => ({ statusCode: 200, data: steps })));
+    await expect(kit(wx).openData(async () => ({ errMsg: 'getWeRunData:ok' }))).rejects.toMatchObject({ code: 'NO_OPEN_DATA' });
+    await expect(kit(wx).openData(async () => Promise.reject(new Error('getWeRunData:fail auth deny')))).rejects.toThrow('auth deny');
+    await expect(kit(wx).openData(undefined as never)).rejects.toMatchObject({ code: 'NO_OPEN_DATA' });
+    expect(sent.filter((s) => s.url.endsWith('/user/opendata'))).toHaveLength(0);
+  });
+});
+
+describe('Every wx.login code the kit takes is sent to the server', () => {
+  it('through logins, a relogin after a refused token, a deletion and an open-data heal', async () => {
+    let n = 0;
+    const { wx, sent, calls } = scriptedWx((s) => {
+      if (s.url.endsWith('/user/wechatlogin')) return loggedIn(String(++n % 10).repeat(43));
+      if (s.url.endsWith('/user/me') && n === 1) return { statusCode: 401, data: gateway('Unauthorized') };
+      if (s.url.endsWith('/user/opendata')) return n < 3 ? { statusCode: 401, data: ours('SESSION_KEY_EXPIRED') } : { statusCode: 200, data: {} };
+      if (s.url.endsWith('/user/delete')) return { statusCode: 204 };
+      return { statusCode: 200, data: {} };
+    });
+    const auth = kit(wx);
+    await auth.request({ url: '/user/me' });
+    await auth.openData(async () => ({ encryptedData: 'ZW5j', iv: 'aXY=' }));
+    await auth.deleteAccount();
+    const codes = sent.filter((s) => s.url.endsWith('/user/wechatlogin') || s.url.endsWith('/user/delete')).map((s) => (s.data as { code: string }).code);
+    expect(calls.login).toBeGreaterThanOrEqual(4);
+    expect(codes.sort()).toEqual(Array.from({ length: calls.login }, (_, i) => `code-${i + 1}`).sort());
   });
 });
 
