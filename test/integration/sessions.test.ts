@@ -100,6 +100,17 @@ describe('Sessions through npm run dev (integration)', () => {
     expect(served.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
+  it('runs docs/api.md’s open-data snippet as written: the stub’s WeRun data for alice, decrypted with her session’s key', async () => {
+    const doc = readFileSync('docs/api.md', 'utf8');
+    const block = [...doc.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('/user/opendata'));
+    expect(block, 'docs/api.md has the open-data snippet').toBeDefined();
+    const port = new URL(dev.base).port;
+    const commands = block!.split('\n').filter((line) => line && !line.startsWith('#')).join('\n').replaceAll('.local/dev-3000.env', `.local/dev-${port}.env`).replaceAll('http://localhost:3000', dev.base);
+    const { body: session } = await login('alice.opendata');
+    const out = execFileSync('bash', ['-c', commands], { env: { ...process.env, TOKEN: session.token }, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ stepInfoList: [{ timestamp: 1764806400, step: 8021 }] });
+  });
+
   it('serves the example route of your own, GET /user/hello, to the signed-in user only', async () => {
     const { body: session } = await login('hal.1');
     const hello = (token?: string) => fetch(`${dev.base}/user/hello`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
