@@ -1023,4 +1023,48 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     expect((await authorize(authorizerEvent(`Bearer ${bodyOf(final).token}`))).isAuthorized, 'the session the client holds lives').toBe(true);
     outcomes.push({ scenario: `session cap and login log: ${label}`, answers, extraWxLogins: answers.length > 2 ? 1 : 0, retryMs: 0 });
   });
+
+  // Open data (POST /user/opendata): WeChat's checksession under every fault, for a stale key
+  // and for a current one. A late or lost answer is a retryable 503, never the other verdict:
+  // a current key is never called expired (the kit would log in for nothing), a stale one never
+  // reported as bad data (the kit would not heal).
+  const OPENDATA_SCENARIOS = (['stale key', 'current key'] as const).flatMap((key) =>
+    KINDS.flatMap((kind) => (Object.keys(MODES) as (keyof typeof MODES)[]).map((mode) => ({ key, kind, mode, label: `checksession for a ${key} × ${kind} × ${mode}` }))),
+  );
+
+  it.each(OPENDATA_SCENARIOS)('open data: $label', async ({ key, kind, mode, label }) => {
+    const name = `d${++serial}x${randomBytes(3).toString('hex')}`;
+    const { token } = await session(name);
+    // A stale key: another wx.login of the user's reached WeChat; the data is encrypted with the new key.
+    if (key === 'stale key') await post(`${name}.2`, newProof(), '198.51.100.243');
+    const data =
+      key === 'stale key'
+        ? await (await fetch(`${ctx.env.WECHAT_API_BASE}/__stub/opendata`, { method: 'POST', body: JSON.stringify({ name, data: { stepInfoList: [] } }) })).json()
+        : { encryptedData: randomBytes(48).toString('base64'), iv: randomBytes(16).toString('base64') };
+    const opendata = await coldStart('opendata', proxiedEnv);
+    const allowed = await authorize(authorizerEvent(`Bearer ${token}`));
+    const read = () =>
+      opendata(
+        httpEvent({
+          routeKey: 'POST /user/opendata',
+          rawPath: '/user/opendata',
+          body: JSON.stringify(data),
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          requestContext: { ...httpEvent().requestContext, authorizer: { lambda: allowed.context } } as never,
+        }),
+      );
+    const verdict = key === 'stale key' ? '401 SESSION_KEY_EXPIRED' : '400 OPENDATA_INVALID';
+
+    // Act
+    proxies.wechat.inject({ match: wechatPath('/wxa/checksession'), kind, delayMs: LATE_MS, times: MODES[mode] });
+    const answers = [answerOf(await read())];
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+    if (answers[0] !== verdict) answers.push(answerOf(await read()));
+
+    // Assess: the right verdict, or a retryable 503 first; never the other verdict.
+    expect([verdict, '503 WECHAT_UNAVAILABLE'], `${label}: ${answers.join(' → ')}`).toContain(answers[0]);
+    expect(answers.at(-1), `${label}: ${answers.join(' → ')}`).toBe(verdict);
+    outcomes.push({ scenario: `open data: ${label}`, answers, extraWxLogins: 0, retryMs: 0 });
+  });
 });
