@@ -25,13 +25,14 @@ import { dynamoHandlerSection } from './sections/dynamo-handler';
 import { lazyBuiltinsSection } from './sections/lazy-builtins';
 import { loginSection } from './sections/login';
 import { lruSection } from './sections/lru';
+import { opendataSection } from './sections/opendata';
 import { phoneSection } from './sections/phone';
 import { createBench, LAMBDA_FLAGS, log, MEMORY_MB, nodeVersion, type Section, type SectionResult } from './shared';
 
 /** In the order they run: the cold imports first, on a machine the stack does not load yet. */
-const SECTIONS: Section[] = [coldImportSection, loginSection, coldLoginSection, baselineSection, dynamoHandlerSection, authorizeSection, phoneSection, lruSection, lazyBuiltinsSection];
+const SECTIONS: Section[] = [coldImportSection, loginSection, coldLoginSection, baselineSection, dynamoHandlerSection, authorizeSection, phoneSection, opendataSection, lruSection, lazyBuiltinsSection];
 /** The order of the report: what a deploy ships, its cold start, then the warm figures. */
-const REPORT_ORDER = ['cold-import', 'cold-login', 'login', 'baseline', 'dynamo-handler', 'authorize', 'phone', 'lru', 'lazy-builtins'];
+const REPORT_ORDER = ['cold-import', 'cold-login', 'login', 'baseline', 'dynamo-handler', 'authorize', 'phone', 'opendata', 'lru', 'lazy-builtins'];
 
 const names = SECTIONS.map((section) => section.name);
 const usage = `usage: npm run bench [-- --only <section>[,<section>…]]   sections: ${names.join(', ')}`;

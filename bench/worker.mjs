@@ -12,6 +12,7 @@
 //   {type:'bind', n, contexts, firstNumber, tag}
 //                                         n sequential phone bindings, the i-th as contexts[i]
 //                                         to number firstNumber + i; reply as for logins
+//   {type:'requests', events, expect}    the events in turn, each answered HTTP status `expect`
 //   {type:'floor', url, n, client}        n × 4 bare keep-alive round trips (what a login makes)
 //   {type:'dynamo', bundle, env, warmup, n, rounds}
 //                                         a login's UpdateItem (the repository's recordLogin)
@@ -154,6 +155,18 @@ process.on('message', async (msg) => {
         (r, i) => {
           const bound = r.statusCode === 200 ? JSON.parse(r.body).purePhoneNumber : undefined;
           if (bound !== String(msg.firstNumber + i)) throw new Error(`bind answered ${r.statusCode}: ${r.body}`);
+        },
+      );
+      process.send({ type: 'done', latencies, cpuMicros, threads });
+    } else if (msg.type === 'requests') {
+      // Prebuilt HTTP API events (the open-data route's: its body and its token's header), each
+      // answered `expect`.
+      const { latencies, cpuMicros, threads } = await measure(
+        msg.events.length,
+        1,
+        (i) => msg.events[i],
+        (r) => {
+          if (r.statusCode !== msg.expect) throw new Error(`answered ${r.statusCode}: ${r.body}`);
         },
       );
       process.send({ type: 'done', latencies, cpuMicros, threads });

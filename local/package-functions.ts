@@ -12,7 +12,7 @@ import { SERVERLESS_BIN } from './serverless-cli';
  * template. A function you add (a route of your own) needs no entry here: it is packaged,
  * and measured by the bench, like the others.
  */
-export const FUNCTIONS = ['login', 'authorizer', 'me', 'hello', 'logout', 'phone', 'avatar', 'profile', 'deleteAccount', 'exportAccount', 'wechatEvents'] as const;
+export const FUNCTIONS = ['login', 'authorizer', 'me', 'hello', 'logout', 'phone', 'avatar', 'profile', 'deleteAccount', 'exportAccount', 'wechatEvents', 'sessions', 'admin', 'opendata'] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 /**

@@ -26,6 +26,7 @@ describe('npm run bench (integration)', () => {
       BENCH_WARMUP_BINDS: '10',
       BENCH_BINDS: '20',
       BENCH_COLD_CONTAINERS: '3',
+      BENCH_OPENDATA_USERS: '10',
       BENCH_COLD_LOGIN_RUNS: '2',
       BENCH_COLD_LOGINS: '5',
       BENCH_DYNAMO_WARMUP: '20',
@@ -95,6 +96,9 @@ describe('npm run bench (integration)', () => {
     expect(Object.keys(result.bundlesKB)).toEqual(expect.arrayContaining([...FUNCTIONS]));
     expect(result.upstreamPerLogin).toEqual({ wechat: 1, dynamodb: 1, redis: 2 });
     expect(result.upstreamPerAuthorize).toEqual({ wechat: 0, dynamodb: 0, redis: 1 });
+    // A read of open data: the sealed key from Redis, no WeChat (the data decrypts), no DynamoDB.
+    expect(result.upstreamPerOpendata).toEqual({ checksession: 0, dynamodb: 0, redis: 1 });
+    expect(result.cpuMsPerOpendata).toBeGreaterThan(0);
     expect(result.connectionsOpenedDuringLogins).toBe(0);
     // A warm bind: getuserphonenumber once, no stable_token; the claim and the row (and, on a
     // rebinding, freeing the old number and clearing the row's memory of it); the code's lookup
@@ -111,7 +115,7 @@ describe('npm run bench (integration)', () => {
     // builtins the login's import loads with the SDK's own modules (zlib, fs/promises) and without.
     expect(result.lruLoginBundleKB.library).toBeGreaterThan(result.lruLoginBundleKB.standIn);
     expect(result.lazyBuiltinsLoaded).toEqual({ standIns: [], sdkZlib: ['zlib'], sdkFs: ['fs/promises'], sdkBoth: ['zlib', 'fs/promises'] });
-    expect(result.sections).toEqual(['cold-import', 'login', 'cold-login', 'baseline', 'dynamo-handler', 'authorize', 'phone', 'lru', 'lazy-builtins']);
+    expect(result.sections).toEqual(['cold-import', 'login', 'cold-login', 'baseline', 'dynamo-handler', 'authorize', 'phone', 'opendata', 'lru', 'lazy-builtins']);
     // This release's login against the previous release's, both measured (or skipped, said so, in a shallow clone).
     if (result.cpuMsPerLoginPrevious !== null) {
       expect(result.cpuMsPerLoginPrevious).toBeGreaterThan(0);
