@@ -28,6 +28,7 @@ import { DynamoUserRepository } from '../lib/adapters/dynamodb-users';
 import { ConfigError, loadDynamoConfig, loadUnionidsTable, loadUsersTable } from '../lib/config';
 import { AppError } from '../lib/errors';
 import { composeMerge, composeOperator, composeSessionOperator } from '../lib/users/compose';
+import { parseSuspension } from '../lib/users/suspension';
 import { loadEnvFile } from '../local/env-file';
 import { claimLegacyUnionids } from '../lib/users/upgrade';
 
@@ -83,8 +84,16 @@ const valid =
   (ONE_USER.has(command ?? '') && rest.length === 1 && ULID.test(rest[0]!));
 if (!valid) fail(command === 'merge' || command === 'revoke' || ONE_USER.has(command ?? '') ? `${command} takes userIds (26-character ULIDs)\n${USAGE}` : USAGE);
 if (command === 'suspend' && !parsed.values.reason?.trim()) fail('suspend needs --reason "…" (kept for the operators, never told to the user)');
-const until = parsed.values.until === undefined ? undefined : new Date(parsed.values.until);
-if (until && Number.isNaN(until.getTime())) fail(`--until must be an ISO time, e.g. 2027-01-31T00:00:00Z, got ${parsed.values.until}`);
+// The reason and the end time as the admin API takes them (lib/users/suspension.ts).
+let suspension: { reason: string; until?: Date } | undefined;
+if (command === 'suspend') {
+  try {
+    suspension = parseSuspension(parsed.values.reason, parsed.values.until);
+  } catch (err) {
+    fail(`${(err as Error).message.replace('The end time', '--until')}${parsed.values.until === undefined ? '' : ` (got ${parsed.values.until})`}`);
+  }
+}
+const until = suspension?.until;
 if (parsed.values.env) {
   const problem = loadEnvFile(parsed.values.env);
   if (problem) fail(problem);
@@ -131,7 +140,7 @@ if (command !== 'merge' && command !== 'claim-unionids') {
       if (!user) fail(`no user for ${target}`, 1);
       console.log(JSON.stringify(user, null, 2));
     } else if (command === 'suspend') {
-      const { sessionsEnded } = await operator.suspend(target, { reason: parsed.values.reason!, ...(until ? { until } : {}) });
+      const { sessionsEnded } = await operator.suspend(target, suspension!);
       console.log(`suspended user ${target}${until ? ` until ${until.toISOString()}` : ''}: ${sessionsEnded} session(s) ended`);
     } else if (command === 'unsuspend') {
       await operator.unsuspend(target);

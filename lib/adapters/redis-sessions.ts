@@ -32,8 +32,10 @@ export function sessionKeys(prefix: string) {
 }
 
 /** The head of a login log entry, a JSON object without its closing brace: the commit script adds the result. */
-function loginLogHead(session: SessionRecord): string {
+function loginLogHead(session: SessionRecord, loginId: string): string {
   const entry = {
+    // The attempt's own id (a ULID): two entries of the same millisecond stay two.
+    id: loginId,
     at: new Date(session.issuedAt).toISOString(),
     ...(session.appid ? { appid: session.appid } : {}),
     ...(session.network ? { network: session.network } : {}),
@@ -218,22 +220,24 @@ redis.call('EXPIRE', KEYS[3], ARGV[7])
 -- session expired go, and past the cap the least recently used others end.
 local cap = tonumber(ARGV[10])
 if cap and cap > 0 then
+  -- The others (the new session is never ended by its own login): past cap - 1, the least
+  -- recently used go, whatever the clocks of the containers that stamped them.
   local live = {}
   for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-    local used = redis.call('HMGET', ARGV[11] .. id, '${FIELDS.lastUsed}', '${FIELDS.issuedAt}')
-    if used[2] then
-      table.insert(live, { id = id, at = tonumber(used[1] or used[2]) or 0 })
-    else
-      redis.call('ZREM', KEYS[3], id)
+    if id ~= ARGV[8] then
+      local used = redis.call('HMGET', ARGV[11] .. id, '${FIELDS.lastUsed}', '${FIELDS.issuedAt}')
+      if used[2] then
+        table.insert(live, { id = id, at = tonumber(used[1] or used[2]) or 0 })
+      else
+        redis.call('ZREM', KEYS[3], id)
+      end
     end
   end
-  if #live > cap then
+  if #live > cap - 1 then
     table.sort(live, function(a, b) return a.at < b.at end)
-    for i = 1, #live - cap do
-      if live[i].id ~= ARGV[8] then
-        redis.call('DEL', ARGV[11] .. live[i].id)
-        redis.call('ZREM', KEYS[3], live[i].id)
-      end
+    for i = 1, #live - (cap - 1) do
+      redis.call('DEL', ARGV[11] .. live[i].id)
+      redis.call('ZREM', KEYS[3], live[i].id)
     end
   end
 end
@@ -500,7 +504,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
           input.newUser === 'ask' ? '?' : input.newUser ? '1' : '0',
           String(this.maxSessions),
           this.keys.session(''),
-          this.loginLogSeconds > 0 ? loginLogHead(session) : '',
+          this.loginLogSeconds > 0 ? loginLogHead(session, input.attempt.loginId) : '',
           publicSessionId(input.tokenHash),
           String(this.loginLogSeconds),
           String(LOGIN_LOG_MAX_ENTRIES),
@@ -536,7 +540,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     const reply = await guard(() =>
       this.redis.eval<string[], unknown>(
         PURGE_USER_SCRIPT,
-        [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneKeys.index, this.keys.deleted(userId), this.keys.welcomed(userId), ...phoneKeys.others, this.keys.loginLog(userId)],
+        [this.keys.userSessions(userId), this.keys.userCodes(userId), phoneKeys.index, this.keys.deleted(userId), this.keys.welcomed(userId), ...phoneKeys.others, this.keys.loginLog(userId), this.keys.suspended(userId)],
         [this.keys.session(''), String(DELETED_MARK_TTL_SECONDS), mergedInto ? `${mergedInto.userId}|${mergedInto.home}` : '1'],
       ),
     );
@@ -585,7 +589,8 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
         ...(agent ? { agent } : {}),
       });
     }
-    return out;
+    // Newest first, as the user's own list and the operator's show them.
+    return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
 
   async endSession(userId: string, publicId: string): Promise<boolean> {

@@ -335,9 +335,15 @@ export class LoginService {
       throw new AppError('SERVICE_UNAVAILABLE', 'the user is being deleted', { retryAfterSeconds: 1 });
     }
     if (committed.state === 'suspended') {
-      // An operator suspended the user (lib/users/suspension.ts): no session, no login counted.
+      // An operator suspended the user (lib/users/suspension.ts): no session, no login counted,
+      // and no app joined: an identity this attempt added to the user (its row's first login) goes.
       await this.release(attempt, log);
       await undo(true);
+      if (user.home && user.loginCount === 1) {
+        await users.dropIdentity({ userId: user.userId, openid: user.openid }).catch((err: unknown) => {
+          log.error('could not drop the identity a refused login joined', { errorCode: (err as AppError).code });
+        });
+      }
       log.info('login refused: the user is suspended', { userId: user.userId });
       throw suspended(committed.until);
     }

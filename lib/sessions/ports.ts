@@ -207,6 +207,8 @@ export interface SessionEnder {
  * export and the operator's `show` list them. WeChat's refusals name no user: metrics only.
  */
 export interface LoginLogEntry {
+  /** The login attempt's id. */
+  id?: string;
   at: string;
   appid?: string;
   network?: string;

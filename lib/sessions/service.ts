@@ -48,9 +48,8 @@ export class SessionService {
   }
 
   async list(identity: Pick<SessionIdentity, 'sessionId' | 'userId'>): Promise<SessionSummary[]> {
-    const sessions = await this.deps.store.sessionsOf(identity.userId, identity.sessionId, this.now());
-    // Newest first: the list a user reads to find "that phone".
-    return sessions.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    // Newest first (the store's order): the list a user reads to find "that phone".
+    return this.deps.store.sessionsOf(identity.userId, identity.sessionId, this.now());
   }
 
   /** Ends one of the user's sessions (this one too, if named): SESSION_NOT_FOUND when the user has no such live session. */

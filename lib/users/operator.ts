@@ -88,7 +88,8 @@ export function createOperator(deps: OperatorDeps) {
     unsuspend: async (userId: string) => (await home(userId), unsuspendUser(deps, userId)),
     /** The user's live sessions, as the user's own list shows them. */
     sessions: async (userId: string) => (await home(userId), sessionsOf(userId)),
-    revoke: createSessionOperator(deps).revoke,
+    /** Ends one session of the user (its public id), or all of them; NOT_FOUND for no such user. */
+    revoke: async (userId: string, sessionId?: string) => (await home(userId), createSessionOperator(deps).revoke(userId, sessionId)),
     /** Everything stored about the user, as GET /user/me/export answers it (no session is the caller's). */
     async exportUser(userId: string): Promise<AccountExport> {
       const row = await home(userId);

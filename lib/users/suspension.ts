@@ -2,6 +2,27 @@ import { AppError } from '../errors';
 import type { AccountRow, AccountRows } from './ports';
 import { homeOf } from './merge';
 
+/** A suspension's end time as operators give it: ISO 8601 with its zone (Z or ±hh:mm), nothing looser. */
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+/** A reason is for the operators: one line, not an essay. */
+export const MAX_REASON_LENGTH = 500;
+
+/**
+ * An operator's suspension as the CLI and the admin API take it: a reason of one printable line
+ * (at most MAX_REASON_LENGTH characters) and, optionally, an end time in ISO 8601 with its zone
+ * (`2027-01-31T00:00:00Z`; a time without a zone would be read in the operator's local time).
+ * INVALID_REQUEST otherwise. Whether the end is in the future is the suspension's own check.
+ */
+export function parseSuspension(reason: unknown, until: unknown): { reason: string; until?: Date } {
+  if (typeof reason !== 'string' || !reason.trim()) throw new AppError('INVALID_REQUEST', 'A suspension needs a reason: kept for the operators, never told to the user.');
+  if (/[\u0000-\u001f\u007f]/.test(reason)) throw new AppError('INVALID_REQUEST', 'The reason must be one line of printable text.');
+  if (reason.length > MAX_REASON_LENGTH) throw new AppError('INVALID_REQUEST', `The reason is at most ${MAX_REASON_LENGTH} characters.`);
+  if (until === undefined) return { reason: reason.trim() };
+  const end = typeof until === 'string' && ISO_WITH_ZONE.test(until) ? new Date(until) : undefined;
+  if (!end || Number.isNaN(end.getTime())) throw new AppError('INVALID_REQUEST', 'The end time must be an ISO time with its zone, e.g. 2027-01-31T00:00:00Z.');
+  return { reason: reason.trim(), until: end };
+}
+
 /** What suspending and lifting a suspension need of the stores. */
 export interface SuspensionDeps {
   users: Pick<AccountRows, 'readAccount' | 'identityRows'> & {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devEnvPath } from '../../local/env-file';
 import { authorizerEvent, bodyOf, httpEvent, loginFrom } from '../support/events';
 import { startDevServer, type DevServer } from '../support/dev-server';
-import { coldStart, useLocalStack } from '../support/local';
+import { coldStart, redisCommand, useLocalStack } from '../support/local';
 
 const OPERATOR = { userArn: 'arn:aws:sts::123456789012:assumed-role/support-console/alice', accountId: '123456789012', accessKey: 'ASIA000', callerId: 'AROA000:alice', userId: 'AROA000:alice', principalOrgId: null, cognitoIdentity: null };
 
@@ -67,6 +67,9 @@ describe('The admin API, through its function (integration)', () => {
     expect(exported).toMatchObject({ status: 200, body: { userId: user.userId, logins: [{ result: 'success' }] } });
     expect(exported.headers?.['content-disposition']).toBe(`attachment; filename="account-${user.userId}.json"`);
     expect((await admin('DELETE', '/admin/accounts/{id}', { id: user.userId })).status).toBe(204);
+    // Nothing of the user is left in Redis: the suspension's mark went with the account.
+    expect(await redisCommand(ctx.redis, 'GET', `wxlogin:suspended:${user.userId}`)).toBeNull();
+    expect(await redisCommand(ctx.redis, 'EXISTS', `wxlogin:login-log:${user.userId}`)).toBe(0);
     expect(await admin('GET', '/admin/users/{id}', { id: user.userId })).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
     // The person signs in again later: a new user, not suspended.
     const again = await login('jon.2');
@@ -93,6 +96,11 @@ describe('The admin API, through its function (integration)', () => {
     expect(await admin('PUT', '/admin/users/{id}/suspension', { id: '01KAXZZZZZZZZZZZZZZZZZZZZZ' }, { body: { reason: 'x' } })).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
     expect(await admin('GET', '/admin/users/{id}', { id: '13999999999' })).toMatchObject({ status: 404 });
     expect(await admin('DELETE', '/admin/users/{id}/sessions/{session}', { id: user.userId, session: 'short' })).toMatchObject({ status: 400 });
+    expect(await admin('DELETE', '/admin/users/{id}/sessions', { id: '01KAXZZZZZZZZZZZZZZZZZZZZZ' })).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
+    for (const until of ['Jan 5 2031', '2031-01-31T00:00:00', '+275760-09-13T00:00:00.000Z']) {
+      expect(await admin('PUT', '/admin/users/{id}/suspension', { id: user.userId }, { body: { reason: 'x', until } }), until).toMatchObject({ status: 400, body: { error: { code: 'INVALID_REQUEST' } } });
+    }
+    expect(await admin('PUT', '/admin/users/{id}/suspension', { id: user.userId }, { body: { reason: 'two\nlines' } })).toMatchObject({ status: 400 });
   });
 });
 
@@ -131,6 +139,7 @@ describe('The admin API through npm run dev: SigV4 checked as API Gateway checks
     expect(curl()).toEqual(forbidden);
     expect(curl('--aws-sigv4', 'aws:amz:us-east-1:execute-api', '--user', 'local:not-the-secret')).toEqual(forbidden);
     expect(curl('--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', 'local:local')).toEqual(forbidden);
+    expect(curl('--aws-sigv4', 'aws:amz:eu-west-1:execute-api', '--user', 'local:local')).toEqual(forbidden);
     // serverless offline's own override header would otherwise hand the function any authorizer it names.
     expect(curl('-H', `sls-offline-authorizer-override: ${JSON.stringify({ iam: OPERATOR })}`)).toEqual(forbidden);
     const [body, status] = curl('--aws-sigv4', 'aws:amz:us-east-1:execute-api', '--user', 'local:local');

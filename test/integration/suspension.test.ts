@@ -48,7 +48,15 @@ describe('Suspending a user (integration)', () => {
     expect(JSON.parse(shown.output)).toMatchObject({ userId: first.body.userId, status: { status: 'suspended', reason: 'chargeback fraud', until: until.toISOString() }, sessions: [] });
     expect(JSON.parse(shown.output).identities).toHaveLength(2);
 
+    // A refused login through an app the user never used joins nothing.
+    const web = async (code: string) => {
+      const event = loginFrom('198.51.100.90', code);
+      event.rawPath = '/user/wechatlogin/web';
+      return (await (await coldStart('login', ctx.env))(event)).statusCode;
+    };
+    expect(await web('tom.userinfo.union6')).toBe(403);
     expect((await users('unsuspend', first.body.userId)).code).toBe(0);
+    expect(JSON.parse((await users('show', first.body.userId)).output).identities, 'the refused app did not join').toHaveLength(2);
     const back = await login('tom.union5', mini2());
     expect(back).toMatchObject({ status: 200, body: { userId: first.body.userId, isNewUser: false } });
     // The refused logins counted nothing: 2 before, this one.

@@ -12,7 +12,7 @@ function setup(live: Record<string, SessionIdentity> = {}) {
     touch: vi.fn<SessionVerifier['touch']>(async (sessionId) => live[sessionId] ?? null),
     revoke: vi.fn<SessionRevoker['revoke']>(async () => {}),
     revokeAll: vi.fn<SessionRevoker['revokeAll']>(async () => 3),
-    sessionsOf: vi.fn<SessionPurge['sessionsOf']>(async () => [summary('2026-12-01T00:00:00.000Z', 'old'), summary('2026-12-03T00:00:00.000Z', 'new')]),
+    sessionsOf: vi.fn<SessionPurge['sessionsOf']>(async () => [summary('2026-12-03T00:00:00.000Z', 'new'), summary('2026-12-01T00:00:00.000Z', 'old')]),
     endSession: vi.fn<SessionEnder['endSession']>(async (_userId, id) => id === 'AAAAAAAAAAAAAAAAAAAAAA'),
   };
   const service = new SessionService({ store, ttlSeconds: 60, now: () => 1_000_000 });
@@ -103,7 +103,7 @@ describe('Class: SessionService', () => {
   describe('Methods: list and end', () => {
     const me = { sessionId: 'h1', userId: 'u1' };
 
-    it('lists the user’s sessions newest first, asking the store for this user’s and naming the caller’s', async () => {
+    it('lists the user’s sessions as the store orders them (newest first), asking it for this user’s and naming the caller’s', async () => {
       const { service, store } = setup();
       expect((await service.list(me)).map((s) => s.id)).toEqual(['new', 'old']);
       expect(store.sessionsOf).toHaveBeenCalledWith('u1', 'h1', 1_000_000);
