@@ -11,6 +11,12 @@ export interface Config {
     appId: string;
     appSecret: string;
     apiBase: string;
+    /**
+     * Where a call goes when `apiBase` cannot be reached before it is sent (WECHAT_API_FALLBACK):
+     * WeChat's disaster-recovery domain api2.weixin.qq.com by default for WeChat's own domains
+     * (api.weixin.qq.com for api2 itself), none for any other base (a stand-in). 'none' turns it off.
+     */
+    fallbackBase: string | undefined;
     /** Per-call timeout for jscode2session. */
     timeoutMs: number;
     /** Overall budget for the exchange, retries included. */
@@ -135,10 +141,19 @@ const DAY = 86_400;
 
 export function loadWechatConfig(env: Env = process.env): Config['wechat'] {
   const s = settings(env);
+  const apiBase = s.url('WECHAT_API_BASE', 'https://api.weixin.qq.com');
+  const fallbackOf = (base: string, setting: string | undefined): string | undefined => {
+    if (setting === 'none') return undefined;
+    if (setting) return s.url('WECHAT_API_FALLBACK');
+    const host = new URL(base).hostname;
+    if (!host.endsWith('.weixin.qq.com')) return undefined;
+    return host === 'api2.weixin.qq.com' ? 'https://api.weixin.qq.com' : 'https://api2.weixin.qq.com';
+  };
   return {
     appId: s.required('WECHAT_APPID'),
     appSecret: s.required('WECHAT_SECRET'),
-    apiBase: s.url('WECHAT_API_BASE', 'https://api.weixin.qq.com'),
+    apiBase,
+    fallbackBase: fallbackOf(apiBase, env.WECHAT_API_FALLBACK?.trim()),
     timeoutMs: s.integer('WECHAT_TIMEOUT_MS', 3000, 100, 20_000),
     deadlineMs: s.integer('WECHAT_DEADLINE_MS', 5000, 100, 25_000),
   };

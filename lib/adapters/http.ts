@@ -1,3 +1,4 @@
+import type { LookupFunction } from 'node:net';
 import http from 'node:http';
 import https from 'node:https';
 
@@ -79,17 +80,18 @@ export interface Transport {
  * gives one (the login's Rehearsal). Clients made over it are the same objects for a real
  * request and for a rehearsal.
  */
-export function createTransport(interceptor?: Interceptor): Transport {
+export function createTransport(interceptor?: Interceptor, options: { lookup?: LookupFunction } = {}): Transport {
+  const { lookup } = options;
   const sendRaw: Transport['sendRaw'] = async (url, options) => {
     const intercepted = interceptor?.(url, options);
     if (intercepted) return intercepted;
     try {
-      return await attempt(url, options);
+      return await attempt(url, options, lookup);
     } catch (err) {
       // A kept-alive socket the server closed while idle (Node's documented pattern). Usually
       // the request was never read, but not always: only an idempotent request goes again.
       if (options.idempotent && (err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
-        return attempt(url, options);
+        return attempt(url, options, lookup);
       }
       throw err;
     }
@@ -99,6 +101,38 @@ export function createTransport(interceptor?: Interceptor): Transport {
     async send(url, options) {
       const { status, body } = await sendRaw(url, options);
       return { status, body: body.toString('utf8') };
+    },
+  };
+}
+
+/** Whether a failed request never reached the server (no connection was made): safe to send elsewhere. */
+export function notSent(err: unknown): boolean {
+  return (err as { notSent?: boolean } | undefined)?.notSent === true;
+}
+
+/**
+ * A transport that sends what is addressed to `primary` (a base URL) to `fallback` instead when
+ * `primary` cannot be reached before the request is sent: its name does not resolve, the
+ * connection is refused or times out, the TLS handshake fails. A request that may have reached
+ * the server (the connection was up) is never sent again, to either: WeChat's exchanges use up
+ * their code. The fallback gets what is left of the request's own time limit.
+ */
+export function withFallback(transport: Pick<Transport, 'send'>, primary: string, fallback: string | undefined, now: () => number = Date.now): Pick<Transport, 'send'> {
+  const from = primary.replace(/\/+$/, '');
+  const to = fallback?.replace(/\/+$/, '');
+  if (!to || to === from) return transport;
+  return {
+    async send(url, options) {
+      if (!url.startsWith(`${from}/`)) return transport.send(url, options);
+      const start = now();
+      try {
+        return await transport.send(url, options);
+      } catch (err) {
+        if (!notSent(err)) throw err;
+        const left = options.timeoutMs === undefined ? undefined : options.timeoutMs - (now() - start);
+        if (left !== undefined && left <= 0) throw err;
+        return transport.send(`${to}${url.slice(from.length)}`, { ...options, ...(left === undefined ? {} : { timeoutMs: left }) });
+      }
     },
   };
 }
@@ -212,6 +246,7 @@ function requestTarget(url: string): Origin & { path: string } {
 function attempt(
   url: string,
   { method, headers = {}, body, timeoutMs, signal }: Omit<SendOptions, 'method' | 'body' | 'idempotent'> & { method: string; body?: string | Uint8Array },
+  lookup?: LookupFunction,
 ): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const target = requestTarget(url);
@@ -219,6 +254,9 @@ function attempt(
     const agent = target.protocol === 'https:' ? agents['https:'] : agents['http:'];
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
+    // Whether the request may have reached the server: once its connection is up (TLS done, for
+    // https). A failure before that (DNS, a refused connection, a failed handshake) sent nothing.
+    let connected = false;
     const finish = (err: Error | undefined, result?: RawResult) => {
       if (settled) return;
       settled = true;
@@ -236,6 +274,7 @@ function attempt(
         ...target,
         method,
         agent,
+        ...(lookup ? { lookup } : {}),
         headers: body === undefined ? headers : { ...headers, 'content-length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength) },
       },
       (response) => {
@@ -251,8 +290,13 @@ function attempt(
         response.on('error', (err) => finish(err));
       },
     );
-    request.on('error', (err) => finish(Object.assign(err, { reusedSocket: request.reusedSocket })));
-    if (timeoutMs !== undefined) timer = setTimeout(() => finish(new HttpTimeoutError(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    request.on('socket', (socket) => {
+      // A kept-alive socket is connected already; a new one once its connect (or TLS) event fires.
+      if (request.reusedSocket) connected = true;
+      else socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', () => (connected = true));
+    });
+    request.on('error', (err) => finish(Object.assign(err, { reusedSocket: request.reusedSocket, notSent: !connected })));
+    if (timeoutMs !== undefined) timer = setTimeout(() => finish(Object.assign(new HttpTimeoutError(`no answer within ${timeoutMs} ms`), { notSent: !connected })), timeoutMs);
     if (signal) {
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });

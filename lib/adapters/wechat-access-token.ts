@@ -1,5 +1,5 @@
 import { byApp, type Apps } from '../apps';
-import { send } from './http';
+import { send, withFallback, type SendOptions } from './http';
 import { deriveId, open, seal } from '../crypto';
 import { AppError, CredentialsRejected, describeCause } from '../errors';
 import type { Logger } from '../logger';
@@ -46,6 +46,8 @@ export interface WechatApiDeps {
   appSecret: string;
   /** e.g. https://api.weixin.qq.com — the local stub stands in here. */
   apiBase: string;
+  /** Where a call goes when `apiBase` cannot be reached before it is sent (lib/adapters/http.ts withFallback). */
+  fallbackBase?: string;
   /** Time limit of one HTTP call. */
   timeoutMs: number;
   /** Budget of one `post`: the token (if it must be fetched), busy retries and the one refresh included. */
@@ -110,7 +112,11 @@ const STABLE_TOKEN = 'stable_token';
  */
 export function createWechatApi(deps: WechatApiDeps): WechatApi {
   const now = deps.now ?? Date.now;
-  const transport = deps.transport ?? httpTransport;
+  const direct = deps.transport ?? httpTransport;
+  // A call that never left (no name, a refused connection) goes to the fallback domain; one that
+  // may have reached WeChat never goes again (getuserphonenumber uses its code up).
+  const fallback = withFallback({ send: (url, init) => direct(url, init as Parameters<WechatTransport>[1]) }, deps.apiBase, deps.fallbackBase);
+  const transport: WechatTransport = (url, init) => fallback.send(url, init as SendOptions);
   const base = deps.apiBase.replace(/\/+$/, '');
   const retry = (deadline: number) => ({
     deadline,
@@ -361,7 +367,7 @@ export function createRedisAccessTokenCache(
  */
 export function wechatApisByApp<T>(
   deps: {
-    wechat: Pick<WechatApiDeps, 'apiBase' | 'timeoutMs' | 'deadlineMs'>;
+    wechat: Pick<WechatApiDeps, 'apiBase' | 'fallbackBase' | 'timeoutMs' | 'deadlineMs'>;
     apps: Apps;
     secrets: ReadonlyMap<string, string>;
     redis: AccessTokenRedis;

@@ -1,4 +1,4 @@
-import { recordedJson, send, type Recording, type Transport } from './http';
+import { recordedJson, send, withFallback, type Recording, type Transport } from './http';
 import { AppError, CredentialsRejected } from '../errors';
 import { BUSY, parseAnswer, retryWhileBusy, sleeper, transportFailure, type Unavailable } from './wechat-shared';
 import type { WechatAuth, WechatSession } from '../login/ports';
@@ -14,6 +14,8 @@ export interface WechatClientOptions {
   appSecret: string;
   /** e.g. https://api.weixin.qq.com — the local stub stands in here. */
   apiBase: string;
+  /** Where the exchange goes when `apiBase` cannot be reached before it is sent (lib/adapters/http.ts withFallback). */
+  fallbackBase?: string;
   timeoutMs: number;
   deadlineMs: number;
   /** Waits before the 1st and 2nd retry of a busy (-1) answer; jitter is added. */
@@ -90,7 +92,9 @@ export class HttpWechatAuth implements WechatAuth {
   constructor(private readonly options: WechatClientOptions) {
     this.api = options.grant === 'oauth2' ? 'sns/oauth2/access_token' : 'jscode2session';
     this.unavailable = unavailableFor(this.api);
-    this.get = options.get ?? httpGet(options.transport ?? { send });
+    // A request that never left (no name, a refused connection) goes to the fallback domain; one
+    // that may have reached WeChat never goes again: it used the code up.
+    this.get = options.get ?? httpGet(withFallback(options.transport ?? { send }, options.apiBase, options.fallbackBase));
     this.sleep = options.sleep ?? sleeper;
     this.random = options.random ?? Math.random;
     this.backoff = options.busyBackoffMs ?? [100, 300];
