@@ -98,6 +98,42 @@ describe('Secrets never reach a log line (integration)', () => {
     }
   }, 60_000);
 
+  it('open data: decrypted, stale and undecryptable, with none of the data printed', async () => {
+    const env = ctx.env;
+    const login = await coldStart('login', env);
+    const authorize = await coldStart('authorizer', env);
+    const opendata = await coldStart('opendata', env);
+    const signIn = async (code: string) => {
+      codes.push(code);
+      const token = bodyOf(await login(loginEvent(code))).token as string;
+      tokens.push(token);
+      return token;
+    };
+    const read = async (token: string, body: object) =>
+      (
+        await opendata(
+          httpEvent({
+            routeKey: 'POST /user/opendata',
+            body: JSON.stringify(body),
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            requestContext: { ...httpEvent().requestContext, authorizer: { lambda: (await authorize(authorizerEvent(`Bearer ${token}`))).context } } as any,
+          }),
+        )
+      ).statusCode;
+    const marker = 918_273_645;
+    const wxData = async () => (await (await fetch(`${env.WECHAT_API_BASE}/__stub/opendata`, { method: 'POST', body: JSON.stringify({ name: 'olga', data: { stepInfoList: [{ timestamp: 1, step: marker }] } }) })).json()) as { encryptedData: string; iv: string };
+    const first = await signIn('olga.1');
+    expect(await read(first, await wxData())).toBe(200);
+    await signIn('olga.2');
+    const stale = await wxData();
+    expect(await read(first, stale)).toBe(401);
+    expect(await read(first, { encryptedData: randomBytes(32).toString('base64'), iv: randomBytes(16).toString('base64') })).toBe(401);
+    const output = lines.join('');
+    expect(output).toContain('open data could not be decrypted: WeChat asked');
+    expect(output).not.toContain(String(marker));
+    expect(output).not.toContain((stale as { encryptedData: string }).encryptedData.slice(0, 24));
+  });
+
   describe('Settings in a log line: every SecureString scrubbed, every String readable', () => {
     /** What each function reads from SSM in production, as the template names it, and how the operator stored it (docs/deploy.md). */
     const parameters = () => ctx.stack.parameters;
