@@ -114,8 +114,6 @@ export interface Bench {
   env(): Promise<Record<string, string>>;
   /** The login function's memory as the packaged template gives it (BENCH_MEMORY_MB overrides it). */
   coldMemoryMB(): Promise<number>;
-  /** Session tokens of returning users, left by the login section for the authorizer's. */
-  loginTokens?: string[];
   /** Stops what was started. */
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@
 //   {type:'load', bundle, env}            import the bundle (a cold start), reply 'loaded'
 //   {type:'login', n, concurrency, tag, profile?, fresh?, keepTokens?}
 //                                         n logins, reply latencies, CPU µs (process and per
-//                                         thread) and the first keepTokens (200) tokens; a CPU
+//                                         thread) and the last keepTokens (200) tokens; a CPU
 //                                         profile to `profile`; `fresh`: each login a new user
 //   {type:'authorize', n, tokens, route?, keepContexts?}
 //                                         n authorizations (for `route`, GET /user/me unless
@@ -134,7 +134,8 @@ process.on('message', async (msg) => {
           },
         ),
       );
-      const tokens = results.slice(0, msg.keepTokens ?? 200).map((r) => JSON.parse(r.body).token);
+      // The last keepTokens: each user's latest sessions, which the per-user cap (MAX_SESSIONS_PER_USER) keeps.
+      const tokens = results.slice(-(msg.keepTokens ?? 200)).map((r) => JSON.parse(r.body).token);
       process.send({ type: 'done', latencies, cpuMicros, threads, tokens });
     } else if (msg.type === 'authorize') {
       const { latencies, cpuMicros, results } = await measure(

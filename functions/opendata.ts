@@ -3,6 +3,7 @@ import { headerValue } from '../lib/http/body';
 import { protectedRoute } from '../lib/http/handler';
 import { json } from '../lib/http/respond';
 import { composeOpenData } from '../lib/opendata/compose';
+import { SessionEnded } from '../lib/opendata/service';
 import { parseOpenDataRequest } from '../lib/opendata/request';
 import { bearerToken } from '../lib/sessions/service';
 
@@ -15,5 +16,11 @@ export const handler = protectedRoute(composeOpenData, async ({ user, event, log
   // The session's key is sealed under its token: the request's own, which the authorizer checked.
   const token = bearerToken(headerValue(event.headers, 'authorization'));
   if (!token) throw new AppError('UNAUTHORIZED');
-  return json(200, await service.read(user, token, request, log));
+  try {
+    return json(200, await service.read(user, token, request, log));
+  } catch (err) {
+    if (!(err instanceof SessionEnded)) throw err;
+    log.info('open data: the session ended during the request');
+    return json(403, { message: 'Forbidden' });
+  }
 });

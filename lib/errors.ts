@@ -20,7 +20,7 @@ export const ERRORS = {
   OPENDATA_INVALID: { status: 400, message: 'The open data cannot be read with this session’s key, or is not this mini-program’s, or is too old. Call the wx API again.' },
   OPENDATA_UNSUPPORTED: { status: 400, message: 'Open data needs a session opened in a mini-program (wx.login): a 公众号’s or an App’s session has no session_key.' },
   // 401 with our code, so the kit does not read it as "session gone": it logs in again for a fresh key.
-  SESSION_KEY_EXPIRED: { status: 401, message: 'WeChat has replaced this session’s key (a wx.login the server never saw). Log in again with a fresh wx.login code, then fetch the data again.' },
+  SESSION_KEY_EXPIRED: { status: 401, message: 'WeChat has replaced this session’s key (a later wx.login, or data pre-fetch). Log in again with a fresh wx.login code, then fetch the data again.' },
   SESSION_NOT_FOUND: { status: 404, message: 'No live session of yours has that id: it has ended already, or it is not yours.' },
   CONTENT_REJECTED: { status: 400, message: 'WeChat’s content check rejected the nickname. Choose another.' },
   AVATAR_TOO_LARGE: { status: 413, message: 'The avatar file is too large.' },

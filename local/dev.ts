@@ -90,6 +90,7 @@ console.log(`
     npm run revoke -- --env ${envFile} --user <userId>
     npm run users -- --env ${envFile} show <userId | phone | openid>   # and suspend, unsuspend, sessions, export, delete, merge (docs/operators.md)
     curl -s http://localhost:${port}/user/sessions -H "authorization: Bearer <token>"   # your live sessions; DELETE /user/sessions/<id> ends one
+    curl -s -X POST http://localhost:${port}/user/opendata -H "authorization: Bearer <token>" -H 'content-type: application/json' -d "$(curl -s -X POST ${stack.env.WECHAT_API_BASE}/__stub/opendata -d '{"name":"alice","data":{"stepInfoList":[]}}')"   # open data (docs/api.md)
 ${lanNotice(host, port)}`);
 
 const args = await offlineArgs(port, host);

@@ -254,7 +254,8 @@ export async function startWechatStub(options: {
       if (!body || typeof body.name !== 'string' || body.data === null || typeof body.data !== 'object') return sendJson(res, 400, { message: 'POST {appid?, name, data, watermark?}' });
       const key = currentKey.get(stubOpenid(appid, body.name));
       if (!key) return sendJson(res, 404, { message: `user ${body.name} has not logged in to ${appid}` });
-      const watermark = body.watermark ?? { timestamp: Math.floor(Date.now() / 1000), appid };
+      // A given watermark as given (null included: data without one); else the app's, fresh.
+      const watermark = 'watermark' in body ? body.watermark : { timestamp: Math.floor(Date.now() / 1000), appid };
       const iv = randomBytes(16);
       const cipher = createCipheriv('aes-128-cbc', Buffer.from(key, 'base64'), iv);
       const encryptedData = Buffer.concat([cipher.update(JSON.stringify({ ...(body.data as object), watermark }), 'utf8'), cipher.final()]).toString('base64');

@@ -22,8 +22,10 @@ export const authorizeSection: Section = {
     const bundles = await bench.bundles();
     const stack = await bench.stack();
     const env = await bench.env();
-    if (!bench.loginTokens) log('logging 200 users in for the authorizations …');
-    const tokens = bench.loginTokens ?? (await logUsersIn(bench, 200, { tag: 'authorize' }));
+    // Users of their own, one session each: the login sections' users have logged in thousands
+    // of times since, and the per-user cap (MAX_SESSIONS_PER_USER) has ended their early sessions.
+    log('logging 200 users in for the authorizations …');
+    const tokens = await logUsersIn(bench, 200, { fresh: true, tag: 'authorize' });
     const worker = startWorker();
     await worker.send({ type: 'load', bundle: bundles.authorizer, env });
     await worker.send({ type: 'authorize', n: Math.min(WARMUP_LOGINS, 1000), tokens });

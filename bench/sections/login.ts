@@ -44,7 +44,6 @@ export const loginSection: Section = {
     const after = upstream(stack);
     const upstreamPerLogin = perCall(before, after, SEQUENTIAL_LOGINS);
     const connectionsDuringLogins = after.connections - before.connections;
-    bench.loginTokens = sequential.tokens;
 
     const concurrent = await loginWorker.send<LoginRun>({ type: 'login', n: CONCURRENT_LOGINS, concurrency: 16, tag: 'c16' });
     // The floor: what 4 bare keep-alive HTTP round trips (a login's upstream calls) cost the

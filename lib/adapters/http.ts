@@ -16,6 +16,8 @@ export interface SendOptions {
   body?: string;
   /** Abort (TimeoutError) if no complete answer arrives in time. */
   timeoutMs?: number;
+  /** Abort, the request unsent, if no connection is up (TLS included) within this (withFallback's primary). */
+  connectTimeoutMs?: number;
   /**
    * The request may be sent twice with the same effect. Only then is it sent again after a
    * kept-alive socket turned out dead (ECONNRESET on a reused socket): that reset usually
@@ -105,6 +107,9 @@ export function createTransport(interceptor?: Interceptor, options: { lookup?: L
   };
 }
 
+/** How long withFallback's primary may take to connect (TLS included) before the fallback is tried: at most half the request's time limit. */
+export const PRIMARY_CONNECT_MS = 1000;
+
 /** Whether a failed request never reached the server (no connection was made): safe to send elsewhere. */
 export function notSent(err: unknown): boolean {
   return (err as { notSent?: boolean } | undefined)?.notSent === true;
@@ -125,8 +130,11 @@ export function withFallback(transport: Pick<Transport, 'send'>, primary: string
     async send(url, options) {
       if (!url.startsWith(`${from}/`)) return transport.send(url, options);
       const start = now();
+      // The primary gets a connect budget of its own (a silently dropped connection is how a
+      // domain is most often unreachable), so the fallback is left time to answer.
+      const connectTimeoutMs = options.timeoutMs === undefined ? PRIMARY_CONNECT_MS : Math.min(PRIMARY_CONNECT_MS, Math.floor(options.timeoutMs / 2));
       try {
-        return await transport.send(url, options);
+        return await transport.send(url, { ...options, connectTimeoutMs });
       } catch (err) {
         if (!notSent(err)) throw err;
         const left = options.timeoutMs === undefined ? undefined : options.timeoutMs - (now() - start);
@@ -245,7 +253,7 @@ function requestTarget(url: string): Origin & { path: string } {
 
 function attempt(
   url: string,
-  { method, headers = {}, body, timeoutMs, signal }: Omit<SendOptions, 'method' | 'body' | 'idempotent'> & { method: string; body?: string | Uint8Array },
+  { method, headers = {}, body, timeoutMs, connectTimeoutMs, signal }: Omit<SendOptions, 'method' | 'body' | 'idempotent'> & { method: string; body?: string | Uint8Array },
   lookup?: LookupFunction,
 ): Promise<RawResult> {
   return new Promise((resolve, reject) => {
@@ -253,6 +261,7 @@ function attempt(
     const client = target.protocol === 'https:' ? https : http;
     const agent = target.protocol === 'https:' ? agents['https:'] : agents['http:'];
     let timer: NodeJS.Timeout | undefined;
+    let connectTimer: NodeJS.Timeout | undefined;
     let settled = false;
     // Whether the request may have reached the server: once its connection is up (TLS done, for
     // https). A failure before that (DNS, a refused connection, a failed handshake) sent nothing.
@@ -261,6 +270,7 @@ function attempt(
       if (settled) return;
       settled = true;
       if (timer) clearTimeout(timer);
+      if (connectTimer) clearTimeout(connectTimer);
       signal?.removeEventListener('abort', onAbort);
       if (err) {
         request.destroy();
@@ -297,6 +307,11 @@ function attempt(
     });
     request.on('error', (err) => finish(Object.assign(err, { reusedSocket: request.reusedSocket, notSent: !connected })));
     if (timeoutMs !== undefined) timer = setTimeout(() => finish(Object.assign(new HttpTimeoutError(`no answer within ${timeoutMs} ms`), { notSent: !connected })), timeoutMs);
+    if (connectTimeoutMs !== undefined) {
+      connectTimer = setTimeout(() => {
+        if (!connected) finish(Object.assign(new HttpTimeoutError(`no connection within ${connectTimeoutMs} ms`), { notSent: true }));
+      }, connectTimeoutMs);
+    }
     if (signal) {
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });

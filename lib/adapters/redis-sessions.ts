@@ -383,6 +383,17 @@ if n > tonumber(ARGV[1]) then return math.max(redis.call('TTL', KEYS[1]), 1) end
 return 0
 `;
 
+/**
+ * Keeps WeChat's stale verdict on a session (one request), only while the session still holds
+ * the key that was judged: a deletion's re-seal in between put a fresh one there. KEYS: the
+ * session. ARGV: the sealed key that was judged.
+ */
+export const MARK_STALE_SCRIPT = `-- wxlogin:mark-stale
+if redis.call('HGET', KEYS[1], '${FIELDS.sealedSessionKey}') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], '${FIELDS.staleKey}', '1')
+return 1
+`;
+
 /** A user's live sessions at most, across every app, by default (MAX_SESSIONS_PER_USER). */
 export const DEFAULT_MAX_SESSIONS_PER_USER = 20;
 
@@ -614,8 +625,8 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     return { ...(sealed ? { sealed: String(sealed) } : {}), stale: Boolean(stale) };
   }
 
-  async markKeyStale(sessionId: string): Promise<void> {
-    await guard(() => this.redis.eval<string[], unknown>(SESSION_FIELDS_SCRIPT, [this.keys.session(sessionId)], [FIELDS.staleKey, '1']));
+  async markKeyStale(sessionId: string, judged: string): Promise<void> {
+    await guard(() => this.redis.eval<string[], unknown>(MARK_STALE_SCRIPT, [this.keys.session(sessionId)], [judged]));
   }
 
   async resealKey(sessionId: string, sealed: string): Promise<void> {
@@ -624,7 +635,9 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
 
   async countKeyCheck(userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<number> {
     const window = Math.floor(limit.now / 1000 / limit.windowSeconds);
-    const reply = await guard(() => this.redis.eval<string[], unknown>(OPENDATA_CHECK_SCRIPT, [this.keys.opendataChecks(userId, window)], [String(limit.limit), String(limit.windowSeconds)]));
+    // The counter lives until its window ends, so a refusal's wait is the window's remainder.
+    const left = Math.max(1, Math.ceil((window + 1) * limit.windowSeconds - limit.now / 1000));
+    const reply = await guard(() => this.redis.eval<string[], unknown>(OPENDATA_CHECK_SCRIPT, [this.keys.opendataChecks(userId, window)], [String(limit.limit), String(left)]));
     return Number(reply) || 0;
   }
 

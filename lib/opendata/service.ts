@@ -6,11 +6,21 @@ import type { SessionIdentity } from '../sessions/ports';
 import { decryptOpenData } from './decrypt';
 import type { OpenDataRequest } from './request';
 
+/**
+ * The session ended between the authorizer's check and the route's read of it: the function
+ * answers as the authorizer answers a dead token (403, API Gateway's body), so that a client
+ * (the kit) signs in again rather than keep a token that is gone.
+ */
+export class SessionEnded extends Error {
+  override readonly name = 'SessionEnded';
+}
+
 /** What the open-data use case needs of the session store (lib/adapters/redis-sessions.ts). */
 export interface OpenDataSessions {
   /** The session's sealed session_key (none for a 公众号's or an App's), and whether WeChat already said it is stale; null when the session is gone. */
   sealedKeyOf(sessionId: string): Promise<{ sealed?: string; stale: boolean } | null>;
-  markKeyStale(sessionId: string): Promise<void>;
+  /** Keeps the stale verdict, only while the session still holds `judged` (the sealed key WeChat judged). */
+  markKeyStale(sessionId: string, judged: string): Promise<void>;
   /** Counts one checksession of the user's; 0 when allowed, else the seconds to wait. */
   countKeyCheck(userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<number>;
 }
@@ -55,33 +65,36 @@ export class OpenDataService {
   async read(user: SessionIdentity, token: string, request: OpenDataRequest, log: Logger): Promise<Record<string, unknown>> {
     this.deps.checkApp(user.appid);
     const stored = await this.deps.sessions.sealedKeyOf(user.sessionId);
-    if (!stored) throw new AppError('UNAUTHORIZED', 'The session has ended.');
+    // Ended between the authorizer's check and this read: answered as the authorizer answers a dead token.
+    if (!stored) throw new SessionEnded();
     if (!stored.sealed) throw new AppError('OPENDATA_UNSUPPORTED');
     let sessionKey: string;
     try {
       sessionKey = open(SESSION_KEY_PURPOSE, token, stored.sealed);
     } catch {
       // Sealed under another token: not this session's (never the case for a live one).
-      throw new AppError('UNAUTHORIZED', 'The session key cannot be opened with this token.');
+      throw new SessionEnded();
     }
     const appid = user.appid ?? this.deps.defaultAppId;
     const result = decryptOpenData({ sessionKey, ...request, appid, now: this.now(), maxAgeSeconds: this.deps.maxAgeSeconds });
     if (result.ok) return result.data;
     if (result.reason === 'wrong-app') throw new AppError('OPENDATA_INVALID', 'The data is not this mini-program’s (its watermark names another AppID).');
-    if (result.reason === 'too-old') throw new AppError('OPENDATA_INVALID', `The data is older than ${this.deps.maxAgeSeconds} s (its watermark): call the wx API again.`);
+    if (result.reason === 'too-old') throw new AppError('OPENDATA_INVALID', `The data's watermark is older than ${this.deps.maxAgeSeconds} s, or more than a minute ahead of the server's clock: call the wx API again.`);
     if (result.reason === 'no-watermark') throw new AppError('OPENDATA_INVALID', 'The data carries no watermark: it is not a wx API’s.');
 
     // Undecryptable: a stale key, or data that is not a wx API's. WeChat tells which.
     if (stored.stale) throw new AppError('SESSION_KEY_EXPIRED');
+    // The session's app first (UNKNOWN_APP for one no longer served), before a check is counted.
+    const checker = this.deps.checkKey(user.appid);
     const wait = await this.deps.sessions.countKeyCheck(user.userId, { ...this.deps.checkLimit, now: this.now() });
     if (wait > 0) {
       log.warn('open data: checksession limit reached', { userId: user.userId });
       throw new AppError('RATE_LIMITED', 'Too many open-data requests that could not be decrypted. Retry later.', { retryAfterSeconds: wait });
     }
-    const verdict = await this.deps.checkKey(user.appid).check(user.openid, sessionKey);
+    const verdict = await checker.check(user.openid, sessionKey);
     log.info('open data could not be decrypted: WeChat asked', { verdict });
     if (verdict === 'valid') throw new AppError('OPENDATA_INVALID');
-    await this.deps.sessions.markKeyStale(user.sessionId).catch((err: unknown) => {
+    await this.deps.sessions.markKeyStale(user.sessionId, stored.sealed).catch((err: unknown) => {
       log.warn('could not keep the stale verdict on the session', { errorCode: (err as AppError).code });
     });
     throw new AppError('SESSION_KEY_EXPIRED');

@@ -80,6 +80,8 @@ describe('Packaged template, stage prod (integration)', () => {
     MAX_SESSIONS_PER_USER: '0',
     LOGIN_LOG_RETENTION_DAYS: '0',
     OPENDATA_MAX_AGE_SECONDS: '86400',
+    OPENDATA_CHECK_LIMIT: '1000',
+    OPENDATA_CHECK_WINDOW_SECONDS: '1',
   };
   let template: Template;
   /** The same prod package without any of `loosened` in the environment. */

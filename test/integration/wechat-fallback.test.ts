@@ -72,6 +72,19 @@ describe('WeChat through a fallback domain (integration)', () => {
     }
   });
 
+  it('tries the fallback when the primary does not connect within its connect budget (half the time limit, 1 s at most), the whole within the time limit', async () => {
+    const hangs = createTransport(undefined, {
+      lookup: ((hostname: string, options: object, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
+        if (hostname === 'wechat-hangs.invalid') return; // a lookup that never answers, as a dropped packet looks
+        dnsLookup(hostname, options, callback as never);
+      }) as never,
+    });
+    // Answered at all means in time: past its 2 s limit the exchange would have failed.
+    const before = stub.stats.calls;
+    await expect(auth('http://wechat-hangs.invalid:9', hangs).code2Session('cat.1')).resolves.toMatchObject({ openid: expect.stringMatching(/^o/) });
+    expect(stub.stats.calls - before).toBe(1);
+  });
+
   it('never sends again, to either domain, an exchange that may have reached WeChat: the code is used up', async () => {
     const before = stub.stats.calls;
     await expect(auth(`http://127.0.0.1:${(dropping.address() as AddressInfo).port}`).code2Session('ben.1')).rejects.toMatchObject({ code: 'WECHAT_UNAVAILABLE' });

@@ -611,6 +611,27 @@ describe('Method: openData', () => {
     expect(posts.map((s) => s.header.Authorization)).toEqual([`Bearer ${'1'.repeat(43)}`, `Bearer ${'2'.repeat(43)}`]);
   });
 
+  it('heals two calls at once with one login, ending only the old session, each fetching again under the new one', async () => {
+    const T1 = '1'.repeat(43);
+    let logins = 0;
+    // Answers by the token each post carries: the first session's key is stale, the second's current.
+    const { wx, sent, calls } = scriptedWx((s) => {
+      if (s.url.endsWith('/user/wechatlogin')) return loggedIn(String(++logins).repeat(43));
+      if (s.url.endsWith('/user/logout')) return { statusCode: 204 };
+      return s.header.Authorization === `Bearer ${T1}` ? { statusCode: 401, data: ours('SESSION_KEY_EXPIRED') } : { statusCode: 200, data: steps };
+    });
+    const auth = kit(wx);
+    await auth.login();
+    let fetched = 0;
+    const results = await Promise.all([auth.openData(async () => (fetched++, wxData)), auth.openData(async () => (fetched++, wxData))]);
+    expect(results).toEqual([steps, steps]);
+    expect(calls.login, 'the first login and one heal').toBe(2);
+    expect(fetched).toBe(4);
+    const ended = sent.filter((s) => s.url.endsWith('/user/logout')).map((s) => s.header.Authorization);
+    expect(new Set(ended)).toEqual(new Set([`Bearer ${T1}`]));
+    everyCodeSent(calls, sent);
+  });
+
   it('heals at most once per call, and hands back every other error after one request', async () => {
     const stale = scriptedWx(server(() => ({ statusCode: 401, data: ours('SESSION_KEY_EXPIRED') })));
     await expect(kit(stale.wx).openData(async () => wxData)).rejects.toMatchObject({ code: 'SESSION_KEY_EXPIRED', statusCode: 401 });

@@ -559,8 +559,13 @@ function createAuth(options) {
       return Promise.reject(AuthError('openData needs a function that calls the wx API, e.g. function () { return wx.getWeRunData(); }', { statusCode: 0, code: 'NO_OPEN_DATA' }));
     }
     function attempt(healed) {
-      return Promise.resolve()
-        .then(function () {
+      // The session the data is fetched under: if another call heals meanwhile, this one's
+      // answer comes back for a key the kit no longer holds.
+      var sentWith = null;
+      // Signed in first: a login after the fetch could replace the key the data is encrypted with.
+      return ensureToken()
+        .then(function (token) {
+          sentWith = token;
           return fetch();
         })
         .then(function (result) {
@@ -572,16 +577,24 @@ function createAuth(options) {
         .then(function (response) {
           if (response.statusCode === 200 && response.data && typeof response.data === 'object') return response.data;
           var errorCode = errorCodeOf(response);
+          var stale = errorCode === 'SESSION_KEY_EXPIRED' || errorCode === 'OPENDATA_INVALID';
+          var now = getToken();
+          if (stale && !healed && now && now !== sentWith) {
+            // The session changed under this call (another call healed, or the token was
+            // refused and the kit signed in again): the data was for the old key. Fetch it
+            // again for the current one; no login of this call's own.
+            return attempt(true);
+          }
           if (errorCode === 'SESSION_KEY_EXPIRED' && !healed) {
             // A login the server sees: its fresh code's exchange gives the server the key the
             // data is now encrypted with. Never a wx.login whose code is not sent (it could
             // replace the key again behind the server's back).
-            var old = readSession();
+            var old = sentWith;
             return explicitLogin()
               .then(function () {
                 // The old session holds the stale key: end it (the per-user cap counts both).
-                if (!old || !old.token) return undefined;
-                return send({ url: settings.logoutPath, method: 'POST', header: { Authorization: 'Bearer ' + old.token } }).then(null, function () {});
+                if (!old) return undefined;
+                return send({ url: settings.logoutPath, method: 'POST', header: { Authorization: 'Bearer ' + old } }).then(null, function () {});
               })
               .then(function () {
                 return attempt(true);
