@@ -1,14 +1,13 @@
 import { createRedisClient } from '../adapters/redis';
 import { RedisSessionStore } from '../adapters/redis-sessions';
-import { wechatApisByApp } from '../adapters/wechat-access-token';
 import { createWechatSessionCheck } from '../adapters/wechat-session-check';
-import { loadApps, loadAppSecrets } from '../apps';
 import { AppError } from '../errors';
 import { loadLogConfig, loadRedisConfig, loadSessionConfig, loadWechatConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { loadOpenDataConfig } from './config';
 import { OpenDataService } from './service';
+import { composeWechatApis } from '../wechat-apis';
 
 /**
  * Composition root of POST /user/opendata: Redis (the session's sealed key, the shared access
@@ -24,11 +23,7 @@ export function composeOpenData(env: Env = process.env): { logger: Logger; metri
   const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   const metrics = createMetrics(log.serviceName);
   const redis = createRedisClient(redisConfig);
-  const apps = loadApps(env);
-  const checkOf = wechatApisByApp(
-    { wechat, apps, secrets: loadAppSecrets(env, apps), redis, keyPrefix: redisConfig.keyPrefix, logger, onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count') },
-    (api) => createWechatSessionCheck(api),
-  );
+  const { apps, apiOf: checkOf } = composeWechatApis(env, { redis, keyPrefix: redisConfig.keyPrefix, logger, metrics }, (api) => createWechatSessionCheck(api));
   const service = new OpenDataService({
     sessions: new RedisSessionStore(redis, { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds }),
     checkKey: (appid) => checkOf(appid),

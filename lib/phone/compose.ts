@@ -1,11 +1,11 @@
+import { composeWechatApis } from '../wechat-apis';
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import { loadApps, loadAppSecrets, requireMiniProgram } from '../apps';
-import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
+import { requireMiniProgram } from '../apps';
+import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, type Env } from '../config';
 import { loadPhoneConfig } from './config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
-import { wechatApisByApp } from '../adapters/wechat-access-token';
 import { createWechatPhone, maskPhone } from '../adapters/wechat-phone';
 import { RedisPhoneCodeStore } from '../adapters/redis-phone-codes';
 import { DynamoPhoneRepository } from '../adapters/dynamodb-phones';
@@ -19,7 +19,6 @@ import { PhoneService } from './service';
  * the access token is fetched with it, and sealed in Redis under a key derived from it.
  */
 export function composePhone(env: Env = process.env): { logger: Logger; metrics: Metrics; service: PhoneService } {
-  const wechat = loadWechatConfig(env);
   const dynamo = loadDynamoConfig(env);
   const usersTable = loadUsersTable(env);
   const redisConfig = loadRedisConfig(env);
@@ -30,11 +29,7 @@ export function composePhone(env: Env = process.env): { logger: Logger; metrics:
   const redis = createRedisClient(redisConfig);
   const dynamoClient = createDynamoClient(dynamo);
   // Each app's own access token: a number is verified in the session's app (docs/identities.md).
-  const apps = loadApps(env);
-  const phoneOf = wechatApisByApp(
-    { wechat, apps, secrets: loadAppSecrets(env, apps), redis, keyPrefix: redisConfig.keyPrefix, logger, onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count') },
-    (api, appId) => createWechatPhone(api, { appId }),
-  );
+  const { apps, apiOf: phoneOf } = composeWechatApis(env, { redis, keyPrefix: redisConfig.keyPrefix, logger, metrics }, (api, appId) => createWechatPhone(api, { appId }));
   const service = new PhoneService({
     // A number's code comes from a mini-program's button: a 公众号's or an App's session has none.
     checkApp: (appid) => requireMiniProgram(apps, appid, 'Binding a phone number'),

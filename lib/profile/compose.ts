@@ -1,13 +1,13 @@
+import { composeWechatApis } from '../wechat-apis';
 import { createDynamoClient } from '../adapters/dynamodb';
 import { createRedisClient } from '../adapters/redis';
-import { loadApps, loadAppSecrets, requireMiniProgram } from '../apps';
-import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, loadWechatConfig, type Env } from '../config';
+import { requireMiniProgram } from '../apps';
+import { loadDynamoConfig, loadLogConfig, loadRedisConfig, loadUsersTable, type Env } from '../config';
 import { loadAvatarConfig, loadAvatarUrl } from './config';
 import { createLogger, type Logger } from '../logger';
 import { createMetrics, type Metrics } from '../metrics';
 import { DynamoUserRepository } from '../adapters/dynamodb-users';
 import { writeBudgetMs } from '../users/ports';
-import { wechatApisByApp } from '../adapters/wechat-access-token';
 import { createWechatContentCheck } from '../adapters/wechat-content';
 import { AvatarService } from './avatar';
 import { createS3AvatarStore } from '../adapters/s3-avatars';
@@ -37,7 +37,6 @@ export function composeAvatar(env: Env = process.env): { logger: Logger; metrics
  * function reads the AppSecret).
  */
 export function composeNickname(env: Env = process.env): { logger: Logger; metrics: Metrics; nicknames: NicknameService } {
-  const wechat = loadWechatConfig(env);
   const dynamo = loadDynamoConfig(env);
   const redisConfig = loadRedisConfig(env);
   const log = loadLogConfig(env);
@@ -45,11 +44,7 @@ export function composeNickname(env: Env = process.env): { logger: Logger; metri
   const metrics = createMetrics(log.serviceName);
   const redis = createRedisClient(redisConfig);
   // Each app's own access token: the check names the session's openid, in its app.
-  const apps = loadApps(env);
-  const checkOf = wechatApisByApp(
-    { wechat, apps, secrets: loadAppSecrets(env, apps), redis, keyPrefix: redisConfig.keyPrefix, logger, onTokenFetch: () => metrics.put('AccessTokenFetches', 1, 'Count') },
-    (api) => createWechatContentCheck(api),
-  );
+  const { apps, apiOf: checkOf } = composeWechatApis(env, { redis, keyPrefix: redisConfig.keyPrefix, logger, metrics }, (api) => createWechatContentCheck(api));
   const users = new DynamoUserRepository(createDynamoClient(dynamo), loadUsersTable(env));
   const nicknames = new NicknameService({
     // msg_sec_check takes a mini-program user's openid.
