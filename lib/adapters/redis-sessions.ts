@@ -1,4 +1,5 @@
 import type { Redis } from '@upstash/redis';
+import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors';
 import { publicSessionId } from '../sessions/public-id';
 import { recordedJson, type Recording } from './http';
@@ -24,8 +25,8 @@ export function sessionKeys(prefix: string) {
      * expiring at the end time. No login commits a session for the user while it stands.
      */
     suspended: (userId: string) => `${prefix}suspended:${userId}`,
-    /** The user's checksession count in the current window (POST /user/opendata). */
-    opendataChecks: (userId: string, window: number) => `${prefix}rate:opendata:${userId}:${window}`,
+    /** The user's checksession calls in the sliding window (POST /user/opendata): a sorted set by time. */
+    opendataChecks: (userId: string) => `${prefix}rate:opendata:${userId}`,
     /** The user's login log: a sorted set of JSON entries scored by time (LOGIN_LOG_RETENTION_DAYS). */
     loginLog: (userId: string) => `${prefix}login-log:${userId}`,
   };
@@ -372,14 +373,20 @@ return 1
 `;
 
 /**
- * Counts one checksession of the user's in a fixed window (one request), refusing past the
- * limit: bad ciphertexts cannot burn WeChat's quota. KEYS: the counter. ARGV: limit, window (s).
- * Answers 0 when allowed, else the seconds until the window ends.
+ * Counts one checksession of the user's in a sliding window (one request), refusing past the
+ * limit: bad ciphertexts cannot burn WeChat's quota. KEYS: the user's checks, a sorted set
+ * scored by time. ARGV: limit, window (ms), now (ms), this check's id. Answers 0 when allowed
+ * (and counted), else the seconds until the oldest check in the window leaves it.
  */
 export const OPENDATA_CHECK_SCRIPT = `-- wxlogin:opendata-check
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-if n > tonumber(ARGV[1]) then return math.max(redis.call('TTL', KEYS[1]), 1) end
+local now, window = tonumber(ARGV[3]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(math.ceil((tonumber(oldest[2]) + window - now) / 1000), 1)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
 return 0
 `;
 
@@ -634,10 +641,9 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
   }
 
   async countKeyCheck(userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<number> {
-    const window = Math.floor(limit.now / 1000 / limit.windowSeconds);
-    // The counter lives until its window ends, so a refusal's wait is the window's remainder.
-    const left = Math.max(1, Math.ceil((window + 1) * limit.windowSeconds - limit.now / 1000));
-    const reply = await guard(() => this.redis.eval<string[], unknown>(OPENDATA_CHECK_SCRIPT, [this.keys.opendataChecks(userId, window)], [String(limit.limit), String(left)]));
+    const reply = await guard(() =>
+      this.redis.eval<string[], unknown>(OPENDATA_CHECK_SCRIPT, [this.keys.opendataChecks(userId)], [String(limit.limit), String(limit.windowSeconds * 1000), String(limit.now), `${limit.now}-${randomBytes(4).toString('hex')}`]),
+    );
     return Number(reply) || 0;
   }
 
