@@ -356,19 +356,14 @@ export const DEFAULT_LOGIN_LOG_DAYS = 90;
 export const LOGIN_LOG_MAX_ENTRIES = 200;
 
 /**
- * Writes a session's fields only while it lives (one request): a missing session is never
- * made again, without a TTL, by an HSET. KEYS: the session. ARGV: field/value pairs, then
- * fields to delete after a '--'. Answers 1 when written, 0 when the session is gone.
+ * A live session's new sealed session_key, its stale verdict forgotten (one request); a session
+ * that is gone is never made again, without a TTL, by the HSET. KEYS: the session. ARGV: the
+ * sealed key. Answers 1 when written, 0 when the session is gone.
  */
-export const SESSION_FIELDS_SCRIPT = `-- wxlogin:session-fields
+export const RESEAL_KEY_SCRIPT = `-- wxlogin:reseal-key
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local set, del = {}, {}
-local into = set
-for i = 1, #ARGV do
-  if ARGV[i] == '--' then into = del else table.insert(into, ARGV[i]) end
-end
-if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
-if #del > 0 then redis.call('HDEL', KEYS[1], unpack(del)) end
+redis.call('HSET', KEYS[1], '${FIELDS.sealedSessionKey}', ARGV[1])
+redis.call('HDEL', KEYS[1], '${FIELDS.staleKey}')
 return 1
 `;
 
@@ -616,12 +611,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     // Only the user's own index is searched: another user's session id ends nothing.
     const hashes = (await guard(() => this.redis.zrange<string[]>(indexKey, 0, -1))).map(String);
     const hash = hashes.find((h) => publicSessionId(h) === publicId);
-    if (!hash) return false;
-    const tx = this.redis.multi();
-    tx.del(this.keys.session(hash));
-    tx.zrem(indexKey, hash);
-    const [deleted] = (await guard(() => tx.exec())) as [number, number];
-    return Number(deleted) > 0;
+    return hash !== undefined && this.revoke(hash, userId);
   }
 
   async sealedKeyOf(sessionId: string): Promise<{ sealed?: string; stale: boolean } | null> {
@@ -637,7 +627,7 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
   }
 
   async resealKey(sessionId: string, sealed: string): Promise<void> {
-    await guard(() => this.redis.eval<string[], unknown>(SESSION_FIELDS_SCRIPT, [this.keys.session(sessionId)], [FIELDS.sealedSessionKey, sealed, '--', FIELDS.staleKey]));
+    await guard(() => this.redis.eval<string[], unknown>(RESEAL_KEY_SCRIPT, [this.keys.session(sessionId)], [sealed]));
   }
 
   async countKeyCheck(userId: string, limit: { limit: number; windowSeconds: number; now: number }): Promise<number> {
@@ -660,11 +650,13 @@ export class RedisSessionStore implements SessionStore, SessionVerifier, Session
     return { sessionId, userId, openid, ...(home ? { home } : {}), ...(unionid ? { unionid } : {}), ...(appid ? { appid } : {}) };
   }
 
-  async revoke(sessionId: string, userId: string): Promise<void> {
+  async revoke(sessionId: string, userId: string): Promise<boolean> {
     const tx = this.redis.multi();
     tx.del(this.keys.session(sessionId));
     tx.zrem(this.keys.userSessions(userId), sessionId);
-    await guard(() => tx.exec());
+    const [deleted] = (await guard(() => tx.exec())) as [number, number];
+    // Whether the session was there to end.
+    return Number(deleted) > 0;
   }
 
   /**

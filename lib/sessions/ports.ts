@@ -151,7 +151,8 @@ export interface SessionVerifier {
 
 /** The port logout depends on. */
 export interface SessionRevoker {
-  revoke(sessionId: string, userId: string): Promise<void>;
+  /** Ends the session; whether it was live. */
+  revoke(sessionId: string, userId: string): Promise<boolean>;
   /** Revokes every session of the user; returns how many were listed. */
   revokeAll(userId: string): Promise<number>;
 }

@@ -1,7 +1,7 @@
 import { hashToken, TOKEN_PATTERN } from '../crypto';
 import { AppError } from '../errors';
 import type { SessionEnder, SessionIdentity, SessionPurge, SessionRevoker, SessionSummary, SessionVerifier } from './ports';
-import { PUBLIC_SESSION_ID } from './public-id';
+import { checkPublicSessionId } from './public-id';
 
 export type Authorization =
   | { allowed: true; identity: SessionIdentity }
@@ -54,9 +54,7 @@ export class SessionService {
 
   /** Ends one of the user's sessions (this one too, if named): SESSION_NOT_FOUND when the user has no such live session. */
   async end(identity: Pick<SessionIdentity, 'userId'>, publicId: string | undefined): Promise<void> {
-    if (!publicId || !PUBLIC_SESSION_ID.test(publicId)) {
-      throw new AppError('INVALID_REQUEST', 'The session id must be one that GET /user/sessions lists: 22 characters from A–Z, a–z, 0–9, - and _.');
-    }
+    checkPublicSessionId(publicId);
     if (!(await this.deps.store.endSession(identity.userId, publicId))) throw new AppError('SESSION_NOT_FOUND');
   }
 

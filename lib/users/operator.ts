@@ -3,7 +3,7 @@ import type { Logger } from '../logger';
 import type { AccountExport } from '../account/export';
 import type { Holder } from '../phone/service';
 import type { LoginLogEntry, SessionEnder, SessionPurge, SessionRevoker, SessionSummary } from '../sessions/ports';
-import { PUBLIC_SESSION_ID } from '../sessions/public-id';
+import { checkPublicSessionId } from '../sessions/public-id';
 import { homeOf } from './merge';
 import type { AccountRow, UserReader } from './ports';
 import { statusOf, suspendUser, unsuspendUser, type SuspensionDeps } from './suspension';
@@ -12,6 +12,10 @@ import { statusOf, suspendUser, unsuspendUser, type SuspensionDeps } from './sus
 export const SHOWN_LOGINS = 20;
 
 const USER_ID = /^[0-9A-Z]{26}$/;
+
+function checkUserId(userId: string): void {
+  if (!USER_ID.test(userId)) throw new AppError('INVALID_REQUEST', 'A userId is a 26-character ULID (A–Z and 0–9).');
+}
 
 /** What the operator's use cases need of the stores; lib/users/compose.ts wires them. */
 export interface OperatorDeps extends SuspensionDeps {
@@ -48,8 +52,9 @@ export interface UserView {
  * user by phone number (the phones table's claim, no scan) or by openid (its identity's row).
  */
 export function createOperator(deps: OperatorDeps) {
+  const sessionOperator = createSessionOperator(deps);
   const home = async (userId: string): Promise<AccountRow> => {
-    if (!USER_ID.test(userId)) throw new AppError('INVALID_REQUEST', 'A userId is a 26-character ULID (A–Z and 0–9).');
+    checkUserId(userId);
     const row = await homeOf(deps.users, userId);
     if (!row) throw new AppError('NOT_FOUND', `No user ${userId} (or it is being deleted).`);
     return row;
@@ -84,12 +89,13 @@ export function createOperator(deps: OperatorDeps) {
         logins: logins.slice(0, SHOWN_LOGINS),
       };
     },
-    suspend: async (userId: string, options: { reason: string; until?: Date }) => (await home(userId), suspendUser(deps, userId, options)),
-    unsuspend: async (userId: string) => (await home(userId), unsuspendUser(deps, userId)),
+    // The suspension finds the user's home row itself (NOT_FOUND when there is none).
+    suspend: async (userId: string, options: { reason: string; until?: Date }) => (checkUserId(userId), suspendUser(deps, userId, options)),
+    unsuspend: async (userId: string) => (checkUserId(userId), unsuspendUser(deps, userId)),
     /** The user's live sessions, as the user's own list shows them. */
     sessions: async (userId: string) => (await home(userId), sessionsOf(userId)),
     /** Ends one session of the user (its public id), or all of them; NOT_FOUND for no such user. */
-    revoke: async (userId: string, sessionId?: string) => (await home(userId), createSessionOperator(deps).revoke(userId, sessionId)),
+    revoke: async (userId: string, sessionId?: string) => (await home(userId), sessionOperator.revoke(userId, sessionId)),
     /** Everything stored about the user, as GET /user/me/export answers it (no session is the caller's). */
     async exportUser(userId: string): Promise<AccountExport> {
       const row = await home(userId);
@@ -113,9 +119,9 @@ export function createSessionOperator(deps: { sessions: SessionEnder & Pick<Sess
   return {
     /** Ends one session of the user (its public id), or all of them; answers how many ended. */
     async revoke(userId: string, sessionId?: string): Promise<{ sessionsEnded: number }> {
-      if (!USER_ID.test(userId)) throw new AppError('INVALID_REQUEST', 'A userId is a 26-character ULID (A–Z and 0–9).');
+      checkUserId(userId);
       if (sessionId === undefined) return { sessionsEnded: await deps.sessions.revokeAll(userId) };
-      if (!PUBLIC_SESSION_ID.test(sessionId)) throw new AppError('INVALID_REQUEST', 'A session id is 22 characters from A–Z, a–z, 0–9, - and _ (as `sessions` lists them).');
+      checkPublicSessionId(sessionId);
       if (!(await deps.sessions.endSession(userId, sessionId))) throw new AppError('SESSION_NOT_FOUND', `User ${userId} has no live session ${sessionId}.`);
       return { sessionsEnded: 1 };
     },

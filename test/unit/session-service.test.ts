@@ -10,7 +10,7 @@ const noList = { sessionsOf: vi.fn(async () => []), endSession: vi.fn(async () =
 function setup(live: Record<string, SessionIdentity> = {}) {
   const store = {
     touch: vi.fn<SessionVerifier['touch']>(async (sessionId) => live[sessionId] ?? null),
-    revoke: vi.fn<SessionRevoker['revoke']>(async () => {}),
+    revoke: vi.fn<SessionRevoker['revoke']>(async () => true),
     revokeAll: vi.fn<SessionRevoker['revokeAll']>(async () => 3),
     sessionsOf: vi.fn<SessionPurge['sessionsOf']>(async () => [summary('2026-12-03T00:00:00.000Z', 'new'), summary('2026-12-01T00:00:00.000Z', 'old')]),
     endSession: vi.fn<SessionEnder['endSession']>(async (_userId, id) => id === 'AAAAAAAAAAAAAAAAAAAAAA'),
