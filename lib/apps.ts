@@ -35,7 +35,16 @@ export interface Apps {
 /** An AppID in configuration: WeChat's are `wx` and 16 hex digits; letters, digits and _ (it names a setting). */
 const CONFIGURED_APPID = /^[A-Za-z0-9_]{1,64}$/;
 
-/** The apps of this deployment, from WECHAT_APPID and WECHAT_APPS. No secret is read. */
+/**
+ * Whether a session's app (none: the deployment's own mini-program) is a 公众号's or an App's,
+ * whose sessions have no mini-program user behind them (no session_key; WeChat's mini-program
+ * APIs refuse their openid). An app no longer served is not one: its route answers UNKNOWN_APP.
+ */
+export function isOAuthApp(apps: Apps, appid: string | undefined): boolean {
+  const kind = appid === undefined ? 'miniprogram' : apps.get(appid)?.kind;
+  return kind !== undefined && kind !== 'miniprogram';
+}
+
 /**
  * Refuses a session of another kind of app than a mini-program, for what only a mini-program's
  * user can do (a phone number's code, WeChat's content check on its openid): 403
@@ -43,9 +52,8 @@ const CONFIGURED_APPID = /^[A-Za-z0-9_]{1,64}$/;
  * app is the default app's, a mini-program.
  */
 export function requireMiniProgram(apps: Apps, appid: string | undefined, what: string): void {
-  const kind = appid === undefined ? 'miniprogram' : apps.get(appid)?.kind;
-  if (kind !== undefined && kind !== 'miniprogram') {
-    const name = kind === 'officialAccount' ? 'a 公众号 page' : 'an App';
+  if (isOAuthApp(apps, appid)) {
+    const name = apps.get(appid ?? '')?.kind === 'officialAccount' ? 'a 公众号 page' : 'an App';
     throw new AppError('MINIPROGRAM_SESSION_REQUIRED', `${what} needs a session opened in a mini-program; this one was opened from ${name}.`);
   }
 }
@@ -55,6 +63,7 @@ export function appsOfKind(apps: Apps, kind: AppKind): WechatApp[] {
   return apps.all.filter((app) => app.kind === kind);
 }
 
+/** The apps of this deployment, from WECHAT_APPID and WECHAT_APPS. No secret is read. */
 export function loadApps(env: Env = process.env): Apps {
   const s = settings(env);
   const defaultApp: WechatApp = { appId: s.required('WECHAT_APPID'), kind: 'miniprogram' };

@@ -62,16 +62,25 @@ export function createAccountEvents(env: Env = process.env): AccountEvents {
   return accountService(env, createLogger({ level: log.logLevel, service: log.serviceName }), 1500);
 }
 
-/** The account service over the stores, with WeChat only where a deletion is re-authenticated (also the operator's, lib/users/compose.ts). */
-export function accountService(env: Env, logger: Logger, maxLeaseWaitMs: number, wechat?: (appid?: string) => WechatAuth): AccountService {
+/**
+ * The account service over the stores, with WeChat only where a deletion is re-authenticated
+ * (also the operator's, lib/users/compose.ts, which hands it the clients it made already).
+ */
+export function accountService(
+  env: Env,
+  logger: Logger,
+  maxLeaseWaitMs: number,
+  wechat?: (appid?: string) => WechatAuth,
+  clients: { dynamo?: ReturnType<typeof createDynamoClient>; redis?: ReturnType<typeof createRedisClient> } = {},
+): AccountService {
   const dynamoConfig = loadDynamoConfig(env);
   const usersTable = loadUsersTable(env);
   const redisConfig = loadRedisConfig(env);
   const phone = loadPhoneConfig(env);
   const avatar = loadAvatarConfig(env);
   const session = loadSessionConfig(env);
-  const dynamo = createDynamoClient(dynamoConfig);
-  const redis = createRedisClient(redisConfig);
+  const dynamo = clients.dynamo ?? createDynamoClient(dynamoConfig);
+  const redis = clients.redis ?? createRedisClient(redisConfig);
   return new AccountService({
     wechat,
     users: new DynamoUserRepository(dynamo, usersTable, loadUnionidsTable(env)),

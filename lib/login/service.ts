@@ -260,6 +260,11 @@ export class LoginService {
       throw err;
     }
     const { user, conflict } = recorded;
+    /** Takes a secondary identity off the user again (a refused commit), logged when it cannot. */
+    const dropIdentity = (which: string) =>
+      users.dropIdentity({ userId: user.userId, openid: user.openid }).catch((err: unknown) => {
+        log.error(`could not drop the identity ${which}`, { errorCode: (err as AppError).code });
+      });
     if (conflict && !conflict.known) {
       // Nothing merged: the operator decides (npm run users -- merge, docs/identities.md).
       log.warn('unionid held by another user: signed in as the identity’s own user, pair recorded for the operator', { userId: user.userId, holder: conflict.holder });
@@ -326,11 +331,7 @@ export class LoginService {
       await undo(true);
       // An identity of another app that joined the user as its deletion listed them (docs/identities.md):
       // it goes now, so the retry starts a new user rather than meeting the deleted one again.
-      if (user.home) {
-        await users.dropIdentity({ userId: user.userId, openid: user.openid }).catch((err: unknown) => {
-          log.error('could not drop the identity of a deleted user', { errorCode: (err as AppError).code });
-        });
-      }
+      if (user.home) await dropIdentity('of a deleted user');
       log.warn('login commit refused: the user is being deleted');
       throw new AppError('SERVICE_UNAVAILABLE', 'the user is being deleted', { retryAfterSeconds: 1 });
     }
@@ -339,11 +340,7 @@ export class LoginService {
       // and no app joined: an identity this attempt added to the user (its row's first login) goes.
       await this.release(attempt, log);
       await undo(true);
-      if (user.home && user.loginCount === 1) {
-        await users.dropIdentity({ userId: user.userId, openid: user.openid }).catch((err: unknown) => {
-          log.error('could not drop the identity a refused login joined', { errorCode: (err as AppError).code });
-        });
-      }
+      if (user.home && user.loginCount === 1) await dropIdentity('a refused login joined');
       log.info('login refused: the user is suspended', { userId: user.userId });
       throw suspended(committed.until);
     }

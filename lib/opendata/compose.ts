@@ -1,6 +1,7 @@
 import { createRedisClient } from '../adapters/redis';
 import { RedisSessionStore } from '../adapters/redis-sessions';
 import { createWechatSessionCheck } from '../adapters/wechat-session-check';
+import { isOAuthApp } from '../apps';
 import { AppError } from '../errors';
 import { loadLogConfig, loadRedisConfig, loadSessionConfig, loadWechatConfig, type Env } from '../config';
 import { createLogger, type Logger } from '../logger';
@@ -29,8 +30,7 @@ export function composeOpenData(env: Env = process.env): { logger: Logger; metri
     checkKey: (appid) => checkOf(appid),
     // A 公众号's or an App's session has no session_key.
     checkApp: (appid) => {
-      const kind = appid === undefined ? 'miniprogram' : apps.get(appid)?.kind;
-      if (kind !== undefined && kind !== 'miniprogram') throw new AppError('OPENDATA_UNSUPPORTED');
+      if (isOAuthApp(apps, appid)) throw new AppError('OPENDATA_UNSUPPORTED');
     },
     defaultAppId: wechat.appId,
     maxAgeSeconds: config.maxAgeSeconds,

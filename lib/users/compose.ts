@@ -80,9 +80,10 @@ export function composeOperator(env: Env = process.env): { logger: Logger; metri
   const logger = createLogger({ level: log.logLevel, service: log.serviceName });
   const dynamo = createDynamoClient(dynamoConfig);
   const users = new DynamoUserRepository(dynamo, usersTable, loadUnionidsTable(env));
-  const sessions = new RedisSessionStore(createRedisClient(redisConfig), { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds });
-  // A deletion may wait out a writer's lease, as POST /user/delete does.
-  const account = accountService(env, logger, MAX_LEASE_WAIT_MS);
+  const redis = createRedisClient(redisConfig);
+  const sessions = new RedisSessionStore(redis, { keyPrefix: redisConfig.keyPrefix, userIndexTtlSeconds: session.maxAgeSeconds });
+  // A deletion may wait out a writer's lease, as POST /user/delete does; over the same clients.
+  const account = accountService(env, logger, MAX_LEASE_WAIT_MS, undefined, { dynamo, redis });
   const avatarUrlOf = loadAvatarUrl(env);
   const operator = createOperator({
     users,
