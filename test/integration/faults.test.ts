@@ -118,6 +118,50 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     return login(event);
   };
 
+  /** The fault's end: every request let through has been answered upstream, and no fault is left armed. */
+  const faultOver = async () => {
+    await settled();
+    for (const proxy of Object.values(proxies)) proxy.clear();
+  };
+
+  /**
+   * One client's logins as the kit sends them: each with a code (`codeOf(n)`: the n-th wx.login's)
+   * and that code's proof; every answer recorded, every success kept. `retry` is the kit's after
+   * a fault: the same code and proof, or one fresh wx.login (asked for, or after INVALID_CODE),
+   * at most three times; it answers the last result and how long the retry took.
+   */
+  function loginClient(codeOf: (n: number) => string, send: (code: string, proof: string) => ReturnType<Handler>) {
+    const codes = [codeOf(1)];
+    let proof = newProof();
+    const answers: string[] = [];
+    const successes: { token: string; userId: string; isNewUser: boolean }[] = [];
+    const record = (result: Awaited<ReturnType<Handler>>) => {
+      answers.push(answerOf(result));
+      if (result.statusCode === 200) successes.push(bodyOf(result));
+      return result;
+    };
+    return {
+      codes,
+      answers,
+      successes,
+      record,
+      /** The proof of the latest code. */
+      proof: () => proof,
+      first: async () => record(await send(codes[0]!, proof)),
+      async retry(result: Awaited<ReturnType<Handler>>, how: 'same code' | 'fresh code') {
+        const faultGone = Date.now();
+        for (let attempt = 0; result.statusCode !== 200 && attempt < 3; attempt++) {
+          if (how === 'fresh code' || (result.statusCode === 401 && bodyOf(result).error.code === 'INVALID_CODE')) {
+            codes.push(codeOf(codes.length + 1));
+            proof = newProof();
+          }
+          result = record(await send(codes.at(-1)!, proof));
+        }
+        return { result, retryMs: Date.now() - faultGone };
+      },
+    };
+  }
+
   /** Sessions in Redis for an openid, as [userId, ...]. */
   async function sessionsOf(openid: string): Promise<string[]> {
     const keys = (await redisCommand(ctx.redis, 'KEYS', 'wxlogin:session:*')) as string[];
@@ -173,34 +217,18 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
   it.each(scenarios)('login: $label', async ({ step, kind, mode, retry, label }) => {
     const name = `f${++serial}x${randomBytes(3).toString('hex')}`;
     const ip = `198.51.100.${serial % 250}`;
-    const codes = [`${name}.1`];
-    let proof = newProof();
-    const successes: { token: string; userId: string; isNewUser: boolean }[] = [];
-    const answers: string[] = [];
-    const record = (result: Awaited<ReturnType<Handler>>) => {
-      answers.push(answerOf(result));
-      if (result.statusCode === 200) successes.push(bodyOf(result));
-      return result;
-    };
+    const client = loginClient((n) => `${name}.${n}`, (code, proof) => post(code, proof, ip));
+    const { codes, answers, successes, record } = client;
 
     // Act: the first attempt meets the fault.
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
-    let result = record(await post(codes[0]!, proof, ip));
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    const first = await client.first();
+    await faultOver();
 
     // The fault is gone. The client retries as the kit does: the same code and proof, or,
     // after INVALID_CODE, one fresh wx.login.
     const consumedBeforeRetry = ctx.stack.wechat.consumed(codes[0]!);
-    const faultGone = Date.now();
-    for (let attempt = 0; result.statusCode !== 200 && attempt < 3; attempt++) {
-      if (retry === 'fresh code' || (result.statusCode === 401 && bodyOf(result).error.code === 'INVALID_CODE')) {
-        codes.push(`${name}.${codes.length + 1}`);
-        proof = newProof();
-      }
-      result = record(await post(codes.at(-1)!, proof, ip));
-    }
-    const retryMs = Date.now() - faultGone;
+    const { result, retryMs } = await client.retry(first, retry);
 
     // Assess
     expect(result.statusCode, `${label}: ${answers.join(' → ')}`).toBe(200);
@@ -210,7 +238,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     if (!consumedBeforeRetry && retry === 'same code') expect(extraWxLogins, 'the same code works while WeChat has not consumed it').toBe(0);
 
     // A replay of the winning code is the same login, and a later login is a returning one.
-    const replay = record(await post(codes.at(-1)!, proof, '203.0.113.250'));
+    const replay = record(await post(codes.at(-1)!, client.proof(), '203.0.113.250'));
     expect(bodyOf(replay).token).toBe(bodyOf(result).token);
     const later = record(await post(`${name}.later`, newProof(), ip));
     expect(bodyOf(later)).toMatchObject({ isNewUser: false });
@@ -265,31 +293,15 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
       expect(first.statusCode).toBe(200);
       before = bodyOf(first);
     }
-    const codes = [`${name}.union1`];
-    let proof = newProof();
-    const successes: { token: string; userId: string; isNewUser: boolean }[] = [];
-    const answers: string[] = [];
-    const record = (result: Awaited<ReturnType<Handler>>) => {
-      answers.push(answerOf(result));
-      if (result.statusCode === 200) successes.push(bodyOf(result));
-      return result;
-    };
+    const client = loginClient((n) => `${name}.union${n}`, (code, proof) => send(code, proof));
+    const { codes, answers, successes, record } = client;
 
     // Act: the first attempt meets the fault; then the client retries as in the login scenarios.
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
-    let result = record(await send(codes[0]!, proof));
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    const first = await client.first();
+    await faultOver();
     const consumedBeforeRetry = ctx.stack.wechat.consumed(codes[0]!, appid);
-    const faultGone = Date.now();
-    for (let attempt = 0; result.statusCode !== 200 && attempt < 3; attempt++) {
-      if (retry === 'fresh code' || (result.statusCode === 401 && bodyOf(result).error.code === 'INVALID_CODE')) {
-        codes.push(`${name}.union${codes.length + 1}`);
-        proof = newProof();
-      }
-      result = record(await send(codes.at(-1)!, proof));
-    }
-    const retryMs = Date.now() - faultGone;
+    const { result, retryMs } = await client.retry(first, retry);
 
     // Assess: the retry went through, quickly.
     expect(result.statusCode, `${label}: ${answers.join(' → ')}`).toBe(200);
@@ -297,7 +309,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     const extraWxLogins = codes.length - 1;
     expect(extraWxLogins, 'at most one extra wx.login').toBeLessThanOrEqual(1);
     if (!consumedBeforeRetry && retry === 'same code') expect(extraWxLogins, 'the same code works while WeChat has not consumed it').toBe(0);
-    const replay = record(await send(codes.at(-1)!, proof, '203.0.113.250'));
+    const replay = record(await send(codes.at(-1)!, client.proof(), '203.0.113.250'));
     expect(bodyOf(replay).token).toBe(bodyOf(result).token);
     record(await send(`${name}.unionlater`, newProof()));
 
@@ -361,37 +373,21 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     const before = await post(`${name}.union0`, newProof(), '198.51.100.251');
     expect(before.statusCode).toBe(200);
     const owner = bodyOf(before).userId as string;
-    const codes = [oauth.code(name, '1')];
-    let proof = newProof();
-    const successes: { token: string; userId: string; isNewUser: boolean }[] = [];
-    const answers: string[] = [];
-    const record = (result: Awaited<ReturnType<Handler>>) => {
-      answers.push(answerOf(result));
-      if (result.statusCode === 200) successes.push(bodyOf(result));
-      return result;
-    };
+    const client = loginClient((n) => oauth.code(name, String(n)), (code, proof) => send(code, proof));
+    const { codes, answers, successes } = client;
     const exchange = wechatPath('/sns/oauth2/access_token');
 
     // Act
     proxies.wechat.inject({ match: exchange, kind, delayMs: LATE_MS, times: MODES[mode] });
     const logged = proxies.wechat.log.length;
-    let result = record(await send(codes[0]!, proof));
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    const first = await client.first();
+    await faultOver();
     // Never sent twice: one request for the code, whatever the fault did to its answer.
     const sentForFirst = proxies.wechat.log.slice(logged).filter((entry) => entry.path.includes('/sns/oauth2/access_token') && entry.path.includes(encodeURIComponent(codes[0]!)));
     expect(sentForFirst.length, `${label}: the consumed code was re-sent`).toBeLessThanOrEqual(1);
     expect(proxies.wechat.log.slice(logged).some((entry) => entry.path.includes('/sns/oauth2/access_token')), 'the exchange was tried').toBe(true);
     const consumedBeforeRetry = ctx.stack.wechat.consumed(codes[0]!, appid);
-    const faultGone = Date.now();
-    for (let attempt = 0; result.statusCode !== 200 && attempt < 3; attempt++) {
-      if (retry === 'fresh code' || (result.statusCode === 401 && bodyOf(result).error.code === 'INVALID_CODE')) {
-        codes.push(oauth.code(name, String(codes.length + 1)));
-        proof = newProof();
-      }
-      result = record(await send(codes.at(-1)!, proof));
-    }
-    const retryMs = Date.now() - faultGone;
+    const { result, retryMs } = await client.retry(first, retry);
 
     // Assess
     expect(result.statusCode, `${label}: ${answers.join(' → ')}`).toBe(200);
@@ -429,8 +425,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
       (result) => (result.isAuthorized ? 'allowed' : 'DENIED'),
       () => 'error (500)',
     );
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
 
     // Assess
     expect(first, label).not.toBe('DENIED');
@@ -449,8 +444,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act: the revocation meets the fault; the client retries what did not answer 204.
     proxies.upstash.inject({ match: (req) => req.path === '/multi-exec', kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [answerOf(await logout(asUser))];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     if (answers[0] !== '204') answers.push(answerOf(await logout(asUser)));
 
     // Assess: revoked exactly this session, and a retry of the logout is harmless.
@@ -497,8 +491,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     const codes = [`${second}.${name}`];
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [answerOf(await bind(codes[0]!))];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     const consumedBeforeRetry = ctx.stack.wechat.phoneCodeConsumed(codes[0]!);
     const faultGone = Date.now();
     for (let attempt = 0; answers.at(-1) !== '200' && attempt < 3; attempt++) {
@@ -562,8 +555,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act: the change meets the fault; the client retries what did not answer 200.
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [answerOf(await send())];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     const faultGone = Date.now();
     for (let attempt = 0; answers.at(-1) !== '200' && attempt < 3; attempt++) answers.push(answerOf(await send()));
     const retryMs = Date.now() - faultGone;
@@ -639,8 +631,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act: the deletion meets the fault; the client retries until it is done or refused.
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [await attempt()];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     const faultGone = Date.now();
     for (let n = 0; !['204', 'denied'].includes(answers.at(-1)!) && n < 3; n++) answers.push(await attempt());
     const retryMs = Date.now() - faultGone;
@@ -693,8 +684,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
 
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [await send()];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     const faultGone = Date.now();
     for (let n = 0; answers.at(-1) !== 'success' && n < 3; n++) answers.push(await send());
     const retryMs = Date.now() - faultGone;
@@ -752,8 +742,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act: the write parks at its step; the deletion runs meanwhile.
     proxies[upstream].inject({ match, kind: 'delay-request', delayMs: HELD_MS, times: 1 });
     const [, deleted] = await Promise.all([run(user), new Promise((resolve) => setTimeout(resolve, 40)).then(deletion)]);
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
 
     // Assess: the deletion went through, and nothing of the user is left. A login beside it may
     // have started the WeChat user's new account (another userId, with its own session).
@@ -817,8 +806,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act: the merge meets the fault; then the operator runs it again.
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [await merge(from.userId, into.userId).then(() => 'merged', (err: { code?: string; message?: string }) => `failed ${err.code ?? ''} ${err.message}`.trim())];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     if (answers[0] !== 'merged') answers.push(await merge(from.userId, into.userId).then(() => 'merged', (err: { code?: string; message?: string }) => `failed ${err.code ?? ''} ${err.message}`.trim()));
 
     // Assess, from the stores: every identity of the source is the target's, the number and the
@@ -871,8 +859,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act: the suspension meets the fault; the operator runs it again.
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [await run()];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     if (answers[0] !== 'suspended') answers.push(await run());
 
     // Assess
@@ -892,8 +879,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act: the login parks at its step; the suspension runs meanwhile.
     proxies[upstream].inject({ match, kind: 'delay-request', delayMs: HELD_MS, times: 1 });
     const [login] = await Promise.all([post(`${name}.2`, newProof(), '198.51.100.248'), new Promise((resolve) => setTimeout(resolve, 40)).then(() => operator.suspend(userId, { reason: 'fault suite' }))]);
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
 
     // Assess: whatever the login answered, no session of the user is left.
     expect([200, 403]).toContain(login.statusCode);
@@ -920,8 +906,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act: the lifting meets the fault; the operator runs it again.
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [await run()];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     if (answers[0] !== 'lifted') answers.push(await run());
 
     // Assess: no mark, no record, and the next login is the user's.
@@ -964,8 +949,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act
     proxies[step.upstream].inject({ match: step.match, kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [answerOf(await end())];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     if (answers[0] !== '204') answers.push(answerOf(await end()));
 
     // Assess: the asked-for session ended (204, or 404 to a retry of a DELETE that landed), no other.
@@ -1001,8 +985,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     const proof = newProof();
     let final = await postCapped(`${name}.3`, proof);
     const answers = [answerOf(final)];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     if (final.statusCode !== 200) answers.push(answerOf((final = await postCapped(`${name}.3`, proof))));
     if (final.statusCode !== 200) answers.push(answerOf((final = await postCapped(`${name}.4`, newProof()))));
 
@@ -1058,8 +1041,7 @@ describe('Fault injection: every step of a login, an authorization, a logout, a 
     // Act
     proxies.wechat.inject({ match: wechatPath('/wxa/checksession'), kind, delayMs: LATE_MS, times: MODES[mode] });
     const answers = [answerOf(await read())];
-    await settled();
-    for (const proxy of Object.values(proxies)) proxy.clear();
+    await faultOver();
     if (answers[0] !== verdict) answers.push(answerOf(await read()));
 
     // Assess: the right verdict, or a retryable 503 first; never the other verdict.
